@@ -1,0 +1,66 @@
+// Linear layer, weights stored [out, in] as in PyTorch:
+//   y[r, yOffset + o] = (accumulate ? y[r, yOffset + o] : 0) + Σ_k x[r, k] · W[o, k] + (hasBias ? b[o] : 0)
+// x: [N, K]   W: [O, K] (one row chunk of a possibly split weight)   b: [O]   y: [N, ldy]
+// `accumulate` folds the residual add into o_proj and down_proj.
+// Tiling: a workgroup computes TM rows × TO outputs, stepping K by TK through workgroup memory.
+// With N ≤ TM (a decode step) every weight is read from memory once for the whole batch.
+alias WT = f32; // replaced by f16 when weights are stored in half precision
+
+struct Params { N: u32, K: u32, O: u32, ldy: u32, yOffset: u32, hasBias: u32, accumulate: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;       // [N, K]
+@group(0) @binding(2) var<storage, read> W: array<WT>;        // [O, K]
+@group(0) @binding(3) var<storage, read> b: array<f32>;       // [O] (a 1-element dummy when hasBias = 0)
+@group(0) @binding(4) var<storage, read_write> y: array<f32>; // [N, ldy]
+
+override TO: u32 = 64u;          // outputs per workgroup, a multiple of 16
+const TM: u32 = 16u;             // rows per workgroup
+const TK: u32 = 32u;             // K step
+const THREADS: u32 = 256u;       // 16 rows × 16 output lanes
+override OPT: u32 = TO / 16u;    // outputs per thread
+
+var<workgroup> xs: array<f32, TM * TK>;           // [TM, TK]
+var<workgroup> ws: array<f32, TO * (TK + 1u)>;    // [TO, TK + 1] (padded against bank conflicts)
+
+@compute @workgroup_size(THREADS)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  let o0 = wg.x * TO;
+  let r0 = wg.y * TM;
+  let lr = t / 16u;   // local row
+  let lc = t % 16u;   // output lane: outputs lc, lc + 16, ...
+  var acc: array<f32, 16>;   // only the first OPT entries are used
+  for (var k0 = 0u; k0 < p.K; k0 += TK) {
+    for (var i = t; i < TM * TK; i += THREADS) {
+      let rr = r0 + i / TK;
+      let kk = k0 + i % TK;
+      xs[i] = select(0.0, x[rr * p.K + kk], rr < p.N && kk < p.K);
+    }
+    for (var i = t; i < TO * TK; i += THREADS) {
+      let oo = o0 + i / TK;
+      let kk = k0 + i % TK;
+      var v = 0.0;
+      if (oo < p.O && kk < p.K) { v = f32(W[oo * p.K + kk]); }
+      ws[(i / TK) * (TK + 1u) + i % TK] = v;
+    }
+    workgroupBarrier();
+    for (var k = 0u; k < TK; k++) {
+      let xv = xs[lr * TK + k];
+      for (var j = 0u; j < OPT; j++) {
+        acc[j] += xv * ws[(lc + 16u * j) * (TK + 1u) + k];
+      }
+    }
+    workgroupBarrier();
+  }
+  let r = r0 + lr;
+  if (r >= p.N) { return; }
+  for (var j = 0u; j < OPT; j++) {
+    let o = o0 + lc + 16u * j;
+    if (o < p.O) {
+      let yi = r * p.ldy + p.yOffset + o;
+      var v = acc[j];
+      if (p.hasBias == 1u) { v += b[o]; }
+      if (p.accumulate == 1u) { v += y[yi]; }
+      y[yi] = v;
+    }
+  }
+}

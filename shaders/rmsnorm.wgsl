@@ -1,0 +1,31 @@
+// RMSNorm, as transformers computes it in f32:  y[r, :] = x[r, :] * rsqrt(mean(x[r, :]²) + eps) * w
+// x, y: [N, H]   w: [H]   one workgroup per row.
+// Saved for backward (training): rstd[r] = rsqrt(mean(x²) + eps), written when saveRstd = 1.
+
+struct Params { N: u32, H: u32, eps: f32, saveRstd: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;          // [N, H]
+@group(0) @binding(2) var<storage, read> w: array<f32>;          // [H]
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;    // [N, H]
+@group(0) @binding(4) var<storage, read_write> rstd: array<f32>; // [N]
+
+const WG: u32 = 128u;
+var<workgroup> partial: array<f32, WG>;
+
+@compute @workgroup_size(WG)
+fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  let r = wg.x + wg.y * 65535u;
+  if (r >= p.N) { return; }
+  let base = r * p.H;
+  var s = 0.0;
+  for (var i = t; i < p.H; i += WG) { let v = x[base + i]; s += v * v; }
+  partial[t] = s;
+  workgroupBarrier();
+  for (var k = WG / 2u; k > 0u; k >>= 1u) {
+    if (t < k) { partial[t] += partial[t + k]; }
+    workgroupBarrier();
+  }
+  let inv = inverseSqrt(partial[0] / f32(p.H) + p.eps);
+  for (var i = t; i < p.H; i += WG) { y[base + i] = x[base + i] * inv * w[i]; }
+  if (t == 0u && p.saveRstd == 1u) { rstd[r] = inv; }
+}

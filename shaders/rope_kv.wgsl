@@ -1,0 +1,45 @@
+// Rotary position embedding (Hugging Face rotate-half convention) and KV-cache write.
+//   q' = q·cos + rotate_half(q)·sin,  rotate_half(v) = [−v[d/2:], v[:d/2]]
+// Row r belongs to cache slot rows[2r] at position rows[2r+1]. q is rotated in place;
+// k is rotated and v copied into the caches at [slot, kvHead, pos, :].
+// q: [N, nH, hd]   k, v: [N, nKV, hd]   cache: [slots, nKV, maxLen, hd]   cs: [maxLen, hd/2, 2] (cos, sin)
+
+struct Params { N: u32, nH: u32, nKV: u32, hd: u32, maxLen: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> rows: array<u32>;            // [N, 2] (slot, pos)
+@group(0) @binding(2) var<storage, read> cs: array<f32>;              // [maxLen, hd/2, 2]
+@group(0) @binding(3) var<storage, read_write> q: array<f32>;         // [N, nH, hd]
+@group(0) @binding(4) var<storage, read> k: array<f32>;               // [N, nKV, hd]
+@group(0) @binding(5) var<storage, read> v: array<f32>;               // [N, nKV, hd]
+@group(0) @binding(6) var<storage, read_write> kCache: array<f32>;    // [slots, nKV, maxLen, hd]
+@group(0) @binding(7) var<storage, read_write> vCache: array<f32>;    // [slots, nKV, maxLen, hd]
+
+@compute @workgroup_size(64)
+fn forward(@builtin(global_invocation_id) g: vec3<u32>) {
+  let half = p.hd / 2u;
+  let i = g.x % half;          // rotation pair (i, i + half)
+  let head = g.x / half;       // 0..nH-1: query heads; nH..nH+nKV-1: key/value heads
+  let r = g.y;
+  if (r >= p.N || head >= p.nH + p.nKV) { return; }
+  let slot = rows[2u * r];
+  let pos = rows[2u * r + 1u];
+  let c = cs[2u * (pos * half + i)];
+  let s = cs[2u * (pos * half + i) + 1u];
+  if (head < p.nH) {
+    let base = (r * p.nH + head) * p.hd;
+    let a = q[base + i];
+    let b = q[base + i + half];
+    q[base + i] = a * c - b * s;
+    q[base + i + half] = b * c + a * s;
+  } else {
+    let kv = head - p.nH;
+    let src = (r * p.nKV + kv) * p.hd;
+    let dst = ((slot * p.nKV + kv) * p.maxLen + pos) * p.hd;
+    let a = k[src + i];
+    let b = k[src + i + half];
+    kCache[dst + i] = a * c - b * s;
+    kCache[dst + i + half] = b * c + a * s;
+    vCache[dst + i] = v[src + i];
+    vCache[dst + i + half] = v[src + i + half];
+  }
+}

@@ -1,0 +1,218 @@
+// The transformer forward pass as a fixed list of dispatches over preallocated buffers.
+// Every step processes N rows (tokens); row r is token ids[r] of cache slot rows[2r] at position
+// rows[2r+1], so one pass serves a ragged prefill of many prompts or one decode token per sequence.
+// Causality comes from each row attending to cache positions ≤ its own.
+// Pipelines, buffers and bind groups are created here once; a step only writes the small
+// per-step inputs (ids, rows, lastIdx, seqs, sizes) and records dispatches.
+//
+// Legend: N rows this step (≤ maxRows), B outputs this step (≤ maxOut), H hidden, nH/nKV heads,
+// hd head dim, I MLP width, V vocab, S cache slots, T maxLen (cache positions).
+
+import type { ModelConfig } from '../model/config';
+import { checkBindable, type Gpu } from '../gpu/device';
+import { dispatch, Kernel } from '../gpu/kernel';
+import type { GpuWeights } from './weights';
+import { ropeTable } from './rope';
+
+export interface ForwardShape {
+  /** Most rows (tokens) in one pass; longer prefills are split into passes. */
+  maxRows: number;
+  /** KV-cache slots = most sequences generated at once. */
+  slots: number;
+  /** Cache length T: prompt + generated tokens per sequence. */
+  maxLen: number;
+  /** Most rows whose logits are computed in one pass (default: slots). */
+  maxOut?: number;
+}
+
+export interface Stats {
+  dispatches: number;
+  submits: number;
+}
+
+
+
+export class Forward {
+  readonly cfg: ModelConfig;
+  readonly maxOut: number;
+  // per-step inputs
+  readonly ids: GPUBuffer; // [maxRows] u32
+  readonly rows: GPUBuffer; // [maxRows, 2] u32 (slot, pos)
+  readonly lastIdx: GPUBuffer; // [maxOut] u32: row whose logits are wanted
+  readonly seqs: GPUBuffer; // [maxOut] SeqParams {seed, step, temperature, topP}
+  // activations
+  readonly x: GPUBuffer; // [maxRows, H] residual stream
+  readonly logits: GPUBuffer; // [maxOut, V]
+  readonly tokens: GPUBuffer; // [maxOut] u32 sampled ids
+  readonly stats: Stats = { dispatches: 0, submits: 0 };
+
+  private kernels: Record<string, Kernel>;
+  private sized: { k: Kernel; buf: GPUBuffer; values: (N: number, B: number) => Record<string, number> }[] = [];
+  private lastSizes = '';
+  private plan: ((pass: GPUComputePassEncoder, N: number, B: number) => void)[] = [];
+  private owned: GPUBuffer[] = [];
+
+  constructor(readonly gpu: Gpu, cfg: ModelConfig, readonly weights: GpuWeights, readonly shape: ForwardShape) {
+    this.cfg = cfg;
+    const dev = gpu.device;
+    const { hidden: H, heads: nH, kvHeads: nKV, headDim: hd, intermediate: I, vocab: V } = cfg;
+    const { maxRows: R, slots: S, maxLen: T } = shape;
+    const O = (this.maxOut = shape.maxOut ?? S);
+    if (hd > 256) throw new Error(`head_dim ${hd} > 256 is not supported by the attention kernel`);
+    const wt = weights.wt;
+    const k = (this.kernels = {
+      embed: new Kernel(dev, 'embedding', { wt }),
+      norm: new Kernel(dev, 'rmsnorm', { entry: 'forward' }),
+      mmWide: new Kernel(dev, 'matmul', { wt, constants: { TO: 64 } }),
+      mmNarrow: new Kernel(dev, 'matmul', { wt, constants: { TO: 16 } }),
+      rope: new Kernel(dev, 'ropeKv', { entry: 'forward' }),
+      attn: new Kernel(dev, 'attention', { entry: 'forward' }),
+      swiglu: new Kernel(dev, 'swiglu', { entry: 'forward' }),
+      gather: new Kernel(dev, 'gatherRows'),
+      sample: new Kernel(dev, 'sample'),
+    });
+    const U = GPUBufferUsage;
+    const buf = (label: string, elems: number, usage = U.STORAGE | U.COPY_SRC | U.COPY_DST) => {
+      checkBindable(gpu, elems * 4, label);
+      const b = dev.createBuffer({ label, size: Math.max(16, elems * 4), usage });
+      this.owned.push(b);
+      return b;
+    };
+    this.ids = buf('ids[R]', R);
+    this.rows = buf('rows[R,2]', 2 * R);
+    this.lastIdx = buf('lastIdx[O]', O);
+    this.seqs = buf('seqs[O,4]', 4 * O);
+    this.x = buf('x[R,H]', R * H);
+    const xn = buf('xn[R,H]', R * H);
+    const q = buf('q[R,nH,hd]', R * nH * hd);
+    const kk = buf('k[R,nKV,hd]', R * nKV * hd);
+    const vv = buf('v[R,nKV,hd]', R * nKV * hd);
+    const att = buf('att[R,nH,T]', R * nH * T);
+    const ao = buf('attnOut[R,nH,hd]', R * nH * hd);
+    const g = buf('gate[R,I]', R * I);
+    const u = buf('up[R,I]', R * I);
+    const a = buf('act[R,I]', R * I);
+    const rstd = buf('rstd[R]', Math.max(R, O));
+    const xl = buf('xLast[O,H]', O * H);
+    const xln = buf('xLastNorm[O,H]', O * H);
+    this.logits = buf('logits[O,V]', O * V);
+    this.tokens = buf('tokens[O]', O);
+    const dummy = buf('noBias', 4);
+    const cs = buf('ropeCosSin[T,hd/2,2]', T * hd);
+    dev.queue.writeBuffer(cs, 0, ropeTable(T, hd, cfg.ropeTheta));
+    const kCache: GPUBuffer[] = [];
+    const vCache: GPUBuffer[] = [];
+    for (let l = 0; l < cfg.layers; l++) {
+      kCache.push(buf(`kCache${l}[S,nKV,T,hd]`, S * nKV * T * hd));
+      vCache.push(buf(`vCache${l}[S,nKV,T,hd]`, S * nKV * T * hd));
+    }
+
+    // Uniform buffers: one per distinct shape, rewritten when N or B change.
+    const sized = (kern: Kernel, label: string, values: (N: number, B: number) => Record<string, number>) => {
+      const b = kern.uniform(values(1, 1), label);
+      this.owned.push(b);
+      this.sized.push({ k: kern, buf: b, values });
+      return b;
+    };
+    const mm = (label: string, K: number, Od: number, hasBias: boolean, accumulate: boolean) =>
+      sized(k.mmWide, label, (N) => ({ N, K, O: Od, ldy: Od, yOffset: 0, hasBias: +hasBias, accumulate: +accumulate }));
+    const pNorm = sized(k.norm, 'norm', (N) => ({ N, H, eps: cfg.rmsEps, saveRstd: 0 }));
+    const pQ = mm('q', H, nH * hd, cfg.qkvBias, false);
+    const pKV = mm('kv', H, nKV * hd, cfg.qkvBias, false);
+    const pO = mm('o', nH * hd, H, false, true);
+    const pUp = mm('gateUp', H, I, false, false);
+    const pDown = mm('down', I, H, false, true);
+    const pRope = sized(k.rope, 'rope', (N) => ({ N, nH, nKV, hd, maxLen: T }));
+    const pAttn = sized(k.attn, 'attn', (N) => ({ N, nH, nKV, hd, maxLen: T, scale: 1 / Math.sqrt(hd) }));
+    const pSwiglu = sized(k.swiglu, 'swiglu', (N) => ({ n: N * I }));
+    const pGather = sized(k.gather, 'gather', (_N, B) => ({ B, H }));
+    const pFinalNorm = sized(k.norm, 'finalNorm', (_N, B) => ({ N: B, H, eps: cfg.rmsEps, saveRstd: 0 }));
+    const pSample = sized(k.sample, 'sample', (_N, B) => ({ B, V }));
+
+    // The plan: closures that record dispatches, in order.
+    const mmDispatch = (bg: GPUBindGroup, Od: number) => (pass: GPUComputePassEncoder, N: number) => {
+      const narrow = N <= 16;
+      this.dispatch(pass, narrow ? k.mmNarrow : k.mmWide, bg, Math.ceil(Od / (narrow ? 16 : 64)), Math.ceil(N / 16));
+    };
+    const rowsGrid = (n: number) => [Math.min(n, 65535), Math.ceil(n / 65535)] as const;
+    for (const c of weights.embed) {
+      const p = sized(k.embed, 'embed', (N) => ({ N, H, rowStart: c.rowStart, chunkRows: c.rows }));
+      const bg = k.embed.bind(p, this.ids, c.buffer, this.x);
+      this.plan.push((pass, N) => this.dispatch(pass, k.embed, bg, Math.ceil(H / 64), N));
+    }
+    weights.layers.forEach((w, l) => {
+      const bNorm1 = k.norm.bind(pNorm, this.x, w.inputNorm, xn, rstd);
+      const bQ = k.mmWide.bind(pQ, xn, w.q, w.qBias ?? dummy, q);
+      const bK = k.mmWide.bind(pKV, xn, w.k, w.kBias ?? dummy, kk);
+      const bV = k.mmWide.bind(pKV, xn, w.v, w.vBias ?? dummy, vv);
+      const bRope = k.rope.bind(pRope, this.rows, cs, q, kk, vv, kCache[l], vCache[l]);
+      const bAttn = k.attn.bind(pAttn, this.rows, q, kCache[l], vCache[l], att, ao);
+      const bO = k.mmWide.bind(pO, ao, w.o, dummy, this.x);
+      const bNorm2 = k.norm.bind(pNorm, this.x, w.postNorm, xn, rstd);
+      const bGate = k.mmWide.bind(pUp, xn, w.gate, dummy, g);
+      const bUp = k.mmWide.bind(pUp, xn, w.up, dummy, u);
+      const bAct = k.swiglu.bind(pSwiglu, g, u, a);
+      const bDown = k.mmWide.bind(pDown, a, w.down, dummy, this.x);
+      this.plan.push(
+        (pass, N) => this.dispatch(pass, k.norm, bNorm1, ...rowsGrid(N)),
+        mmDispatch(bQ, nH * hd),
+        mmDispatch(bK, nKV * hd),
+        mmDispatch(bV, nKV * hd),
+        (pass, N) => this.dispatch(pass, k.rope, bRope, Math.ceil(((nH + nKV) * hd) / 2 / 64), N),
+        (pass, N) => this.dispatch(pass, k.attn, bAttn, nH, N),
+        mmDispatch(bO, H),
+        (pass, N) => this.dispatch(pass, k.norm, bNorm2, ...rowsGrid(N)),
+        mmDispatch(bGate, I),
+        mmDispatch(bUp, I),
+        (pass, N) => {
+          const wgs = Math.ceil((N * I) / 256);
+          const x = Math.min(wgs, 65535);
+          this.dispatch(pass, k.swiglu, bAct, x, Math.ceil(wgs / x));
+        },
+        mmDispatch(bDown, H),
+      );
+    });
+    const bGather = k.gather.bind(pGather, this.lastIdx, this.x, xl);
+    const bFinal = k.norm.bind(pFinalNorm, xl, weights.finalNorm, xln, rstd);
+    this.plan.push(
+      (pass, _N, B) => this.dispatch(pass, k.gather, bGather, Math.ceil(H / 64), B),
+      (pass, _N, B) => this.dispatch(pass, k.norm, bFinal, ...rowsGrid(B)),
+    );
+    for (const c of weights.lmHead) {
+      const p = sized(k.mmWide, 'lmHead', (_N, B) => ({ N: B, K: H, O: c.rows, ldy: V, yOffset: c.rowStart, hasBias: 0, accumulate: 0 }));
+      const bg = k.mmWide.bind(p, xln, c.buffer, dummy, this.logits);
+      this.plan.push((pass, _N, B) => mmDispatch(bg, c.rows)(pass, B));
+    }
+    this.sampleBind = k.sample.bind(pSample, this.logits, this.seqs, this.tokens);
+  }
+
+  private sampleBind: GPUBindGroup;
+
+  private dispatch(pass: GPUComputePassEncoder, kern: Kernel, bg: GPUBindGroup, x: number, y = 1): void {
+    dispatch(pass, kern, bg, x, y);
+    this.stats.dispatches++;
+  }
+
+  /** Rewrites the size uniforms when N (rows) or B (outputs) changed since the last step. */
+  setSizes(N: number, B: number): void {
+    if (N < 1 || N > this.shape.maxRows) throw new RangeError(`rows ${N} outside 1..${this.shape.maxRows}`);
+    if (B < 1 || B > this.maxOut) throw new RangeError(`outputs ${B} outside 1..${this.maxOut}`);
+    const key = `${N},${B}`;
+    if (key === this.lastSizes) return;
+    for (const s of this.sized) s.k.update(s.buf, s.values(N, B));
+    this.lastSizes = key;
+  }
+
+  /** Records the forward pass (and sampling, when `sample`) for N rows and B outputs. */
+  encode(encoder: GPUCommandEncoder, N: number, B: number, sample: boolean): void {
+    this.setSizes(N, B);
+    const pass = encoder.beginComputePass({ label: 'forward' });
+    for (const step of this.plan) step(pass, N, B);
+    if (sample) this.dispatch(pass, this.kernels.sample, this.sampleBind, B);
+    pass.end();
+  }
+
+  destroy(): void {
+    for (const b of this.owned) b.destroy();
+  }
+}

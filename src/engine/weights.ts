@@ -1,0 +1,109 @@
+// Uploads a checkpoint to GPU buffers. Linear and embedding weights are stored as WT (f16 when the
+// device has shader-f16 and the checkpoint is 16-bit, else f32); norms and biases always f32.
+// Tensors larger than one binding are split into row chunks.
+
+import type { Checkpoint } from '../model/checkpoint';
+import { tensorF32 } from '../model/checkpoint';
+import type { ModelConfig } from '../model/config';
+import { toF16Bits } from '../model/dtype';
+import { checkBindable, type Gpu } from '../gpu/device';
+import type { WeightType } from '../gpu/shaders';
+
+/** A row range [rowStart, rowStart + rows) of a [R, C] weight. */
+export interface Chunk {
+  buffer: GPUBuffer;
+  rowStart: number;
+  rows: number;
+}
+
+export interface LayerWeights {
+  inputNorm: GPUBuffer; // [H] f32
+  q: GPUBuffer; // [nH·hd, H] WT
+  k: GPUBuffer; // [nKV·hd, H] WT
+  v: GPUBuffer; // [nKV·hd, H] WT
+  qBias?: GPUBuffer; // [nH·hd] f32
+  kBias?: GPUBuffer; // [nKV·hd] f32
+  vBias?: GPUBuffer; // [nKV·hd] f32
+  o: GPUBuffer; // [H, nH·hd] WT
+  postNorm: GPUBuffer; // [H] f32
+  gate: GPUBuffer; // [I, H] WT
+  up: GPUBuffer; // [I, H] WT
+  down: GPUBuffer; // [H, I] WT
+}
+
+export interface GpuWeights {
+  wt: WeightType;
+  embed: Chunk[]; // [V, H] WT, in row chunks
+  lmHead: Chunk[]; // [V, H] WT (the embedding's chunks when tied)
+  layers: LayerWeights[];
+  finalNorm: GPUBuffer; // [H] f32
+  bytes: number;
+}
+
+export type WeightDtypeChoice = 'auto' | 'f32' | 'f16';
+
+export function chooseWeightType(gpu: Gpu, ck: Checkpoint, choice: WeightDtypeChoice = 'auto'): WeightType {
+  if (choice === 'f16' && !gpu.hasF16) throw new Error('f16 weights need the shader-f16 feature, which this device lacks');
+  if (choice !== 'auto') return choice;
+  return gpu.hasF16 && ck.is16bit ? 'f16' : 'f32';
+}
+
+/** `maxChunkBytes` caps one chunk below the device limit (tests use it to exercise splitting). */
+export function uploadWeights(gpu: Gpu, ck: Checkpoint, wt: WeightType, maxChunkBytes = Infinity): GpuWeights {
+  const cfg: ModelConfig = ck.config;
+  const dev = gpu.device;
+  let bytes = 0;
+  const upload = (label: string, data: Float32Array, type: WeightType): GPUBuffer => {
+    const payload = type === 'f16' ? toF16Bits(data) : data;
+    const size = Math.ceil(payload.byteLength / 4) * 4;
+    checkBindable(gpu, size, label);
+    const buf = dev.createBuffer({ label, size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC, mappedAtCreation: true });
+    (type === 'f16' ? new Uint16Array(buf.getMappedRange()) : new Float32Array(buf.getMappedRange())).set(payload);
+    buf.unmap();
+    bytes += size;
+    return buf;
+  };
+  const linear = (name: string) => upload(name, tensorF32(ck, name), wt);
+  const vec = (name: string) => upload(name, tensorF32(ck, name), 'f32');
+  const chunked = (name: string): Chunk[] => {
+    const all = tensorF32(ck, name);
+    const H = cfg.hidden;
+    const bytesPerRow = H * (wt === 'f16' ? 2 : 4);
+    const maxRows = Math.max(1, Math.floor(Math.min(dev.limits.maxStorageBufferBindingSize, dev.limits.maxBufferSize, maxChunkBytes) / bytesPerRow / 4) * 4);
+    const chunks: Chunk[] = [];
+    for (let r = 0; r < cfg.vocab; r += maxRows) {
+      const rows = Math.min(maxRows, cfg.vocab - r);
+      chunks.push({ buffer: upload(`${name}[${r}:${r + rows}]`, all.subarray(r * H, (r + rows) * H), wt), rowStart: r, rows });
+    }
+    return chunks;
+  };
+
+  const embed = chunked('model.embed_tokens.weight');
+  const layers: LayerWeights[] = [];
+  for (let l = 0; l < cfg.layers; l++) {
+    const p = `model.layers.${l}.`;
+    layers.push({
+      inputNorm: vec(p + 'input_layernorm.weight'),
+      q: linear(p + 'self_attn.q_proj.weight'),
+      k: linear(p + 'self_attn.k_proj.weight'),
+      v: linear(p + 'self_attn.v_proj.weight'),
+      qBias: cfg.qkvBias ? vec(p + 'self_attn.q_proj.bias') : undefined,
+      kBias: cfg.qkvBias ? vec(p + 'self_attn.k_proj.bias') : undefined,
+      vBias: cfg.qkvBias ? vec(p + 'self_attn.v_proj.bias') : undefined,
+      o: linear(p + 'self_attn.o_proj.weight'),
+      postNorm: vec(p + 'post_attention_layernorm.weight'),
+      gate: linear(p + 'mlp.gate_proj.weight'),
+      up: linear(p + 'mlp.up_proj.weight'),
+      down: linear(p + 'mlp.down_proj.weight'),
+    });
+  }
+  const finalNorm = vec('model.norm.weight');
+  const lmHead = cfg.tieEmbeddings ? embed : chunked('lm_head.weight');
+  return { wt, embed, lmHead, layers, finalNorm, bytes };
+}
+
+export function destroyWeights(w: GpuWeights): void {
+  const all = new Set<GPUBuffer>([w.finalNorm, ...w.embed.map((c) => c.buffer), ...w.lmHead.map((c) => c.buffer)]);
+  for (const l of w.layers) for (const b of Object.values(l)) if (b) all.add(b);
+  for (const b of all) b.destroy();
+}

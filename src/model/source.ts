@@ -1,0 +1,148 @@
+// Where model files come from: a local folder (Node), File objects (browser drag-and-drop),
+// or a hub repo ({base}/{repo}/resolve/{revision}/{file}) with a cache. All report byte progress.
+
+import { ModelSourceError } from '../errors';
+
+export interface Progress {
+  file: string;
+  loaded: number;
+  /** Total bytes, or 0 when the server did not say. */
+  total: number;
+}
+export type ProgressFn = (p: Progress) => void;
+
+export interface ModelSource {
+  /** Human-readable origin, for messages ("folder /x", "hub HuggingFaceTB/SmolLM2-135M"). */
+  label: string;
+  /** Reads a whole file; returns null when the file does not exist. */
+  read(file: string, onProgress?: ProgressFn): Promise<Uint8Array | null>;
+}
+
+/** Reads a file that must exist. */
+export async function readRequired(src: ModelSource, file: string, onProgress?: ProgressFn): Promise<Uint8Array> {
+  const b = await src.read(file, onProgress);
+  if (!b) throw new ModelSourceError(`${src.label}: ${file} not found`, 'A model folder needs config.json and model.safetensors (or model.safetensors.index.json with its shards).');
+  return b;
+}
+
+export async function readJson(src: ModelSource, file: string, required: boolean): Promise<unknown> {
+  const b = required ? await readRequired(src, file) : await src.read(file);
+  if (!b) return undefined;
+  try {
+    return JSON.parse(new TextDecoder().decode(b));
+  } catch (e) {
+    throw new ModelSourceError(`${src.label}: ${file} is not valid JSON (${(e as Error).message})`);
+  }
+}
+
+/** Browser drag-and-drop: files keyed by their base name. */
+export function fileListSource(files: Iterable<File>, label = 'dropped files'): ModelSource {
+  const byName = new Map<string, File>();
+  for (const f of files) byName.set(f.name, f);
+  return {
+    label,
+    async read(file, onProgress) {
+      const f = byName.get(file);
+      if (!f) return null;
+      const buf = new Uint8Array(await f.arrayBuffer());
+      onProgress?.({ file, loaded: buf.byteLength, total: buf.byteLength });
+      return buf;
+    },
+  };
+}
+
+/** A byte cache for hub downloads (browser: Cache API; Node: a folder). */
+export interface ByteCache {
+  get(key: string): Promise<Uint8Array | null>;
+  put(key: string, bytes: Uint8Array): Promise<void>;
+}
+
+export interface HubOptions {
+  /** Default https://huggingface.co; tests point it at a local server. */
+  baseUrl?: string;
+  revision?: string;
+  cache?: ByteCache;
+  fetch?: typeof fetch;
+  /** Optional access token for gated repos (sent as a Bearer header, never stored). */
+  token?: string;
+}
+
+export const DEFAULT_HUB = 'https://huggingface.co';
+
+export function hubFileUrl(repo: string, file: string, opts: HubOptions = {}): string {
+  const base = (opts.baseUrl ?? DEFAULT_HUB).replace(/\/+$/, '');
+  return `${base}/${repo}/resolve/${encodeURIComponent(opts.revision ?? 'main')}/${file}`;
+}
+
+export function hubSource(repo: string, opts: HubOptions = {}): ModelSource {
+  if (!/^[\w.-]+\/[\w.-]+$/.test(repo)) throw new ModelSourceError(`"${repo}" is not a hub repo id`, 'Use the form owner/name, e.g. HuggingFaceTB/SmolLM2-135M-Instruct.');
+  const doFetch = opts.fetch ?? globalThis.fetch.bind(globalThis);
+  return {
+    label: `hub ${repo}`,
+    async read(file, onProgress) {
+      const url = hubFileUrl(repo, file, opts);
+      const cached = await opts.cache?.get(url);
+      if (cached) {
+        onProgress?.({ file, loaded: cached.byteLength, total: cached.byteLength });
+        return cached;
+      }
+      let res: Response;
+      try {
+        res = await doFetch(url, { headers: opts.token ? { Authorization: `Bearer ${opts.token}` } : {} });
+      } catch (e) {
+        throw new ModelSourceError(`Could not reach ${url}: ${(e as Error).message}`, 'Check the network connection and the hub base URL.');
+      }
+      if (res.status === 404) return null;
+      if (res.status === 401 || res.status === 403) throw new ModelSourceError(`${url}: HTTP ${res.status}`, 'The repo is gated or private: accept its licence on the hub and pass an access token.');
+      if (!res.ok) throw new ModelSourceError(`${url}: HTTP ${res.status} ${res.statusText}`, 'Try again later.');
+      const total = Number(res.headers.get('content-length') ?? 0);
+      const bytes = await readBody(res, file, total, onProgress);
+      if (total && bytes.byteLength !== total) throw new ModelSourceError(`${url}: download ended after ${bytes.byteLength} of ${total} bytes`, 'Try again; nothing partial was cached.');
+      await opts.cache?.put(url, bytes);
+      return bytes;
+    },
+  };
+}
+
+async function readBody(res: Response, file: string, total: number, onProgress?: ProgressFn): Promise<Uint8Array> {
+  if (!res.body) {
+    const b = new Uint8Array(await res.arrayBuffer());
+    onProgress?.({ file, loaded: b.byteLength, total: total || b.byteLength });
+    return b;
+  }
+  const reader = res.body.getReader();
+  // Preallocate when the size is known; otherwise collect chunks.
+  const chunks: Uint8Array[] = [];
+  let loaded = 0;
+  let out = total ? new Uint8Array(total) : null;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (out && loaded + value.byteLength <= out.byteLength) out.set(value, loaded);
+    else {
+      if (out) { chunks.push(out.subarray(0, loaded)); out = null; }
+      chunks.push(value);
+    }
+    loaded += value.byteLength;
+    onProgress?.({ file, loaded, total });
+  }
+  if (out) return out.subarray(0, loaded);
+  const joined = new Uint8Array(loaded);
+  let p = 0;
+  for (const c of chunks) { joined.set(c, p); p += c.byteLength; }
+  return joined;
+}
+
+/** Browser cache for hub files, in the Cache API (survives reloads, evictable by the browser). */
+export function browserCache(name = 'tpo-hub-v1'): ByteCache {
+  return {
+    async get(key) {
+      const r = await (await caches.open(name)).match(key);
+      return r ? new Uint8Array(await r.arrayBuffer()) : null;
+    },
+    async put(key, bytes) {
+      const body = new Blob([bytes as Uint8Array<ArrayBuffer>]);
+      await (await caches.open(name)).put(key, new Response(body, { headers: { 'content-length': String(bytes.byteLength) } }));
+    },
+  };
+}
