@@ -1,0 +1,47 @@
+// Runs one WGSL kernel on CPU-provided arrays and reads back chosen bindings.
+
+import { Kernel } from '../../src/gpu/kernel';
+import type { ShaderName, WeightType } from '../../src/gpu/shaders';
+import { readBuffer } from '../../src/gpu/readback';
+import { noGpuErrors, testGpu } from './gpu';
+
+export type Data = Float32Array | Uint32Array | Uint16Array;
+
+export async function runKernel(opts: {
+  shader: ShaderName;
+  entry?: string;
+  wt?: WeightType;
+  constants?: Record<string, number>;
+  params: Record<string, number>;
+  /** Storage buffers in binding order (1, 2, ...). */
+  buffers: Data[];
+  workgroups: [number, number?, number?];
+  /** Indices into `buffers` to read back. */
+  read: number[];
+}): Promise<Float32Array[]> {
+  const gpu = await testGpu();
+  const dev = gpu.device;
+  return noGpuErrors(gpu, async () => {
+    const k = new Kernel(dev, opts.shader, { entry: opts.entry, wt: opts.wt, constants: opts.constants });
+    const bufs = opts.buffers.map((d, i) => {
+      const b = dev.createBuffer({ label: `arg${i}`, size: Math.max(16, Math.ceil(d.byteLength / 4) * 4), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+      const bytes = new Uint8Array(Math.ceil(d.byteLength / 4) * 4);
+      bytes.set(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
+      dev.queue.writeBuffer(b, 0, bytes);
+      return b;
+    });
+    const bg = k.bind(k.uniform(opts.params), ...bufs);
+    const enc = dev.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    pass.setPipeline(k.pipeline);
+    pass.setBindGroup(0, bg);
+    const [x, y = 1, z = 1] = opts.workgroups;
+    pass.dispatchWorkgroups(x, y, z);
+    pass.end();
+    dev.queue.submit([enc.finish()]);
+    const out: Float32Array[] = [];
+    for (const i of opts.read) out.push(new Float32Array(await readBuffer(dev, bufs[i], opts.buffers[i].byteLength)));
+    bufs.forEach((b) => b.destroy());
+    return out;
+  });
+}
