@@ -74,7 +74,7 @@ export class Generator {
       if (!p.length) throw new UsageError(`prompt ${i} is empty`, 'Give at least one token (e.g. BOS).');
       const bad = p.find((t) => !Number.isInteger(t) || t < 0 || t >= V);
       if (bad !== undefined) throw new UsageError(`prompt ${i} has token id ${bad} outside the vocabulary 0..${V - 1}`);
-      if (p.length >= maxLen) throw new UsageError(`prompt ${i} has ${p.length} tokens; the context holds ${maxLen}`, 'Shorten the prompt or raise maxLen.');
+      if (p.length > maxLen) throw new UsageError(`prompt ${i} has ${p.length} tokens; the context holds ${maxLen}`, 'Shorten the prompt or raise maxLen.');
     });
     for (let start = 0; start < prompts.length; start += slots) {
       const group: Seq[] = prompts.slice(start, start + slots).map((prompt, j) => {
@@ -112,7 +112,8 @@ export class Generator {
       if (opts.signal?.aborted) throw opts.signal.reason ?? new Error('aborted');
       const live = group.filter((s) => !s.done);
       if (!live.length) break;
-      for (const s of live) if (s.prompt.length + s.out.length >= maxLen) s.done = 'context';
+      // the next row sits at position prompt + out − 1, which must be inside the cache
+      for (const s of live) if (s.prompt.length + s.out.length > maxLen) s.done = 'context';
       const rows = live.filter((s) => !s.done);
       if (!rows.length) break;
       const sampled = await this.pass(
