@@ -56,8 +56,8 @@ function wrap(tok: transformers.PreTrainedTokenizer, config: Record<string, unkn
     decode: (ids, skipSpecialTokens = true) => tok.decode(ids, { skip_special_tokens: skipSpecialTokens }),
     applyChatTemplate(messages, addGenerationPrompt = true) {
       if (!hasChatTemplate) throw noTemplate();
-      const ids = tok.apply_chat_template(messages, { add_generation_prompt: addGenerationPrompt, tokenize: true, return_tensor: false });
-      return Array.from(ids as unknown as ArrayLike<number>, Number);
+      // Tokenise the rendered text without adding special tokens again (the template has them).
+      return tok.encode(this.chatTemplateText(messages, addGenerationPrompt), { add_special_tokens: false });
     },
     chatTemplateText(messages, addGenerationPrompt = true) {
       if (!hasChatTemplate) throw noTemplate();
