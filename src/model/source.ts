@@ -146,3 +146,25 @@ export function browserCache(name = 'tpo-hub-v1'): ByteCache {
     },
   };
 }
+
+/** Files served over HTTP under one base URL (the app's embedded model in public/). */
+export function urlSource(baseUrl: string, fetchImpl: typeof fetch = globalThis.fetch.bind(globalThis)): ModelSource {
+  const base = baseUrl.endsWith('/') ? baseUrl : baseUrl + '/';
+  return {
+    label: `url ${base}`,
+    async read(file, onProgress) {
+      const url = new URL(file, base).href;
+      let res: Response;
+      try {
+        res = await fetchImpl(url);
+      } catch (e) {
+        throw new ModelSourceError(`Could not fetch ${url}: ${(e as Error).message}`);
+      }
+      if (res.status === 404) return null;
+      if (!res.ok) throw new ModelSourceError(`${url}: HTTP ${res.status}`);
+      // Dev servers answer unknown paths with index.html: treat HTML as "not found".
+      if ((res.headers.get('content-type') ?? '').includes('text/html')) return null;
+      return readBody(res, file, Number(res.headers.get('content-length') ?? 0), onProgress);
+    },
+  };
+}

@@ -1,0 +1,98 @@
+// The page: talks to the engine worker through comlink. Model output is only ever set as
+// textContent (a model can emit "<script>"), and all GPU work stays in the worker.
+
+import * as Comlink from 'comlink';
+import type { EngineApi, ModelSpec } from '../worker/protocol';
+import type { Progress } from '../model/source';
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+const worker = new Worker(new URL('../worker/engine.worker.ts', import.meta.url), { type: 'module' });
+const engine = Comlink.wrap<EngineApi>(worker);
+let hasTokenizer = false;
+
+const params = new URLSearchParams(location.search);
+if (params.get('repo')) {
+  $<HTMLSelectElement>('model-kind').value = 'hub';
+  $<HTMLInputElement>('repo').value = params.get('repo')!;
+}
+if (params.get('hub')) $<HTMLInputElement>('hub-url').value = params.get('hub')!;
+
+if (!('gpu' in navigator)) {
+  $('no-webgpu').hidden = false;
+  $('no-webgpu-reason').textContent = 'This browser does not expose navigator.gpu.';
+}
+
+function fail(where: HTMLElement, e: unknown): void {
+  const err = e as Error;
+  where.textContent = `${err.name && err.name !== 'Error' ? err.name + ': ' : ''}${err.message}`;
+  where.classList.add('error');
+  if (err.name === 'WebGPUNotAvailableError') {
+    $('no-webgpu').hidden = false;
+    $('no-webgpu-reason').textContent = err.message;
+  }
+}
+
+$('model-form').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const kind = $<HTMLSelectElement>('model-kind').value;
+  const spec: ModelSpec =
+    kind === 'hub'
+      ? { kind: 'hub', repo: $<HTMLInputElement>('repo').value.trim(), hubUrl: $<HTMLInputElement>('hub-url').value.trim() || undefined }
+      : { kind: 'url', baseUrl: new URL('models/stories260K/', document.baseURI).href, label: 'stories260K (embedded)' };
+  const status = $('model-status');
+  const bar = $<HTMLProgressElement>('load-progress');
+  status.classList.remove('error');
+  status.textContent = 'Loading…';
+  bar.hidden = false;
+  $<HTMLButtonElement>('load').disabled = true;
+  try {
+    const info = await engine.load(
+      spec,
+      Comlink.proxy((p: Progress) => {
+        if (p.total) bar.value = p.loaded / p.total;
+        status.textContent = `Loading ${p.file}: ${(p.loaded / 2 ** 20).toFixed(1)} MiB`;
+      }),
+    );
+    hasTokenizer = info.hasTokenizer;
+    status.textContent = `${info.label}: ${info.modelType}, ${info.layers} layers, hidden ${info.hidden}, ${info.weightType} weights (${(info.weightBytes / 2 ** 20).toFixed(1)} MiB) on ${info.adapter}${info.software ? ' (software, slow)' : ''}`;
+    $<HTMLButtonElement>('generate').disabled = false;
+  } catch (e) {
+    fail(status, e);
+  } finally {
+    bar.hidden = true;
+    $<HTMLButtonElement>('load').disabled = false;
+  }
+});
+
+$('gen-form').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const out = $('output');
+  const status = $('gen-status');
+  const prompt = $<HTMLTextAreaElement>('prompt').value;
+  status.classList.remove('error');
+  out.textContent = '';
+  $<HTMLButtonElement>('generate').disabled = true;
+  let count = 0;
+  const t0 = performance.now();
+  try {
+    const [s] = await engine.generate(
+      {
+        messages: hasTokenizer && prompt ? [{ role: 'user', content: prompt }] : undefined,
+        maxNewTokens: Number($<HTMLInputElement>('max-new').value),
+        temperature: Number($<HTMLInputElement>('temperature').value),
+        seed: Number($<HTMLInputElement>('seed').value),
+      },
+      Comlink.proxy(() => {
+        count++;
+        status.textContent = `Generating… ${count} tokens`;
+      }),
+    );
+    out.textContent = hasTokenizer ? s.text : s.tokenIds.join(' ');
+    out.dataset.tokenIds = s.tokenIds.join(',');
+    status.textContent = `${s.tokenIds.length} tokens in ${((performance.now() - t0) / 1000).toFixed(2)} s (${s.finishReason})`;
+  } catch (e) {
+    fail(status, e);
+  } finally {
+    $<HTMLButtonElement>('generate').disabled = false;
+  }
+});

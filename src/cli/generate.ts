@@ -1,0 +1,105 @@
+// `tpo generate`: sample from a model on the GPU.
+
+import { parseArgs } from 'node:util';
+import type { Gpu } from '../gpu/device';
+import { UsageError } from '../errors';
+import { loadModel } from '../engine/model';
+import type { ChatMessage } from '../model/tokenizer';
+import { modelSource } from './model-arg';
+import { progressLine } from './progress';
+
+export const GENERATE_HELP = `tpo generate [--model <folder|hub repo id>] (--prompt TEXT | --messages JSON | --prompt-ids 1,2,3)
+             [--max-new-tokens 128] [--temperature 0.8] [--top-p 0.95] [--seed 0] [--num-samples 1]
+             [--stop STRING]... [--max-len 1024] [--dtype auto|f32|f16] [--hub-url URL] [--revision main] [--json]
+
+  --model        a folder with config.json + model.safetensors, or a hub repo id (cached after the
+                 first download). Default: the embedded stories260K model (no tokenizer: ids only).
+  --prompt       user text, wrapped in the model's chat template
+  --messages     a JSON array of {"role","content"} messages, wrapped in the chat template
+  --prompt-ids   raw token ids, no template (works for a model without a tokenizer)
+                 With none of the three: the BOS token.
+  --temperature  0 = greedy
+  --num-samples  K samples of the same prompt, seeds seed .. seed+K-1, generated as one batch
+  --json         one JSON line per sample: {"sample", "token_ids", "text", "finish_reason"}`;
+
+export async function generateCommand(argv: string[], gpu: Gpu): Promise<void> {
+  const { values: a } = parseArgs({
+    args: argv,
+    options: {
+      model: { type: 'string' },
+      prompt: { type: 'string' },
+      messages: { type: 'string' },
+      'prompt-ids': { type: 'string' },
+      'max-new-tokens': { type: 'string', default: '128' },
+      temperature: { type: 'string', default: '0.8' },
+      'top-p': { type: 'string', default: '0.95' },
+      seed: { type: 'string', default: '0' },
+      'num-samples': { type: 'string', default: '1' },
+      stop: { type: 'string', multiple: true },
+      'max-len': { type: 'string', default: '1024' },
+      dtype: { type: 'string', default: 'auto' },
+      'hub-url': { type: 'string' },
+      revision: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  const num = (name: string, v: string, integer: boolean, min: number) => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < min) throw new UsageError(`--${name} ${v}: expected ${integer ? 'an integer' : 'a number'} ≥ ${min}`);
+    return n;
+  };
+  const maxNew = num('max-new-tokens', a['max-new-tokens']!, true, 1);
+  const temperature = num('temperature', a.temperature!, false, 0);
+  const topP = num('top-p', a['top-p']!, false, 0);
+  if (topP > 1 || topP === 0) throw new UsageError(`--top-p ${topP}: expected a number in (0, 1]`);
+  const seed = num('seed', a.seed!, true, 0);
+  const k = num('num-samples', a['num-samples']!, true, 1);
+  const maxLen = num('max-len', a['max-len']!, true, 2);
+  if (!['auto', 'f32', 'f16'].includes(a.dtype!)) throw new UsageError(`--dtype ${a.dtype}: expected auto, f32 or f16`);
+  if ([a.prompt, a.messages, a['prompt-ids']].filter((x) => x !== undefined).length > 1) throw new UsageError('give only one of --prompt, --messages, --prompt-ids');
+
+  const src = await modelSource(a.model, { hubUrl: a['hub-url'], revision: a.revision });
+  const m = await loadModel(gpu, src, {
+    slots: Math.min(k, 16),
+    maxLen,
+    weightDtype: a.dtype as 'auto',
+    onProgress: process.stderr.isTTY ? progressLine(process.stderr) : undefined,
+  });
+  const tok = m.tokenizer;
+  let prompt: number[];
+  if (a['prompt-ids'] !== undefined) {
+    prompt = a['prompt-ids'].split(',').map((s) => num('prompt-ids', s.trim(), true, 0));
+  } else if (a.prompt !== undefined || a.messages !== undefined) {
+    if (!tok) throw new UsageError(`${src.label} has no tokenizer.json`, 'Use --prompt-ids with token ids.');
+    let messages: ChatMessage[];
+    if (a.messages !== undefined) {
+      try {
+        messages = JSON.parse(a.messages);
+      } catch (e) {
+        throw new UsageError(`--messages is not valid JSON: ${(e as Error).message}`);
+      }
+      if (!Array.isArray(messages) || messages.some((x) => typeof x?.role !== 'string' || typeof x?.content !== 'string')) throw new UsageError('--messages must be a JSON array of {"role": ..., "content": ...}');
+    } else messages = [{ role: 'user', content: a.prompt! }];
+    prompt = tok.hasChatTemplate ? tok.applyChatTemplate(messages) : tok.encode(messages.map((x) => x.content).join('\n'));
+  } else {
+    const bos = m.config.bosTokenId ?? tok?.raw.bos_token_id;
+    if (bos === undefined || bos === null) throw new UsageError('this model has no BOS token: give --prompt, --messages or --prompt-ids');
+    prompt = [bos];
+  }
+
+  const t0 = performance.now();
+  const out = await m.generate(Array.from({ length: k }, () => prompt), { maxNewTokens: maxNew, temperature, topP, seed, stopStrings: a.stop });
+  const ms = performance.now() - t0;
+  out.forEach((g, i) => {
+    const text = g.text ?? '';
+    if (a.json) process.stdout.write(JSON.stringify({ sample: i, token_ids: g.tokenIds, text, finish_reason: g.finishReason }) + '\n');
+    else {
+      if (k > 1) process.stdout.write(`--- sample ${i} (${g.finishReason}) ---\n`);
+      process.stdout.write((tok ? text : g.tokenIds.join(' ')) + '\n');
+    }
+  });
+  const t = m.generator.timings;
+  process.stderr.write(`tpo: ${k} sample(s), ${t.decodeTokens + k} new tokens in ${(ms / 1000).toFixed(2)} s (prefill ${t.prefillTokens} tok, decode ${(t.decodeTokens / (t.decodeMs / 1000 || 1)).toFixed(1)} tok/s) on ${gpu.adapterName}\n`);
+  m.destroy();
+}

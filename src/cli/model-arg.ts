@@ -1,0 +1,28 @@
+// Turns the CLI's --model value into a ModelSource: an existing folder, else a hub repo id
+// (downloaded once into the cache folder). No --model: the embedded default model.
+
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { UsageError } from '../errors';
+import { hubSource, type ModelSource } from '../model/source';
+import { folderCache, folderSource, isFolder } from '../model/source-node';
+
+/** The model shipped in public/ (served by the app, read from disk by the CLI). */
+export const DEFAULT_MODEL_DIR = join(packageRoot(), 'public/models/stories260K');
+
+/** The folder holding this project's package.json (works from src/ and from the bundled CLI). */
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
+  return dir;
+}
+
+export async function modelSource(model: string | undefined, opts: { hubUrl?: string; revision?: string; token?: string }): Promise<ModelSource> {
+  if (!model) return folderSource(DEFAULT_MODEL_DIR);
+  if (await isFolder(model)) return folderSource(model);
+  if (/^[\w.-]+\/[\w.-]+$/.test(model)) {
+    return hubSource(model, { baseUrl: opts.hubUrl ?? process.env.TPO_HUB_URL, revision: opts.revision, cache: folderCache(), token: opts.token ?? process.env.HF_TOKEN });
+  }
+  throw new UsageError(`--model ${model}: no such folder, and not a hub repo id`, 'Give a folder with config.json and model.safetensors, or a repo id like HuggingFaceTB/SmolLM2-135M-Instruct.');
+}
