@@ -1,15 +1,18 @@
 import { defineConfig } from 'vite';
 
-// Bundles the Node CLI (src/cli/main.ts, WGSL inlined through ?raw) into dist-cli/main.js.
-// Runs on `npm install` (prepare) and again by bin/tpo.mjs when sources are newer than the bundle.
+// Bundles the Node entry points (WGSL inlined through ?raw) into dist-cli/: main.js (the `tpo`
+// CLI) and bench.js (`npm run bench`). bin/launch.mjs rebuilds them when sources change.
 export default defineConfig({
   logLevel: 'warn',
   publicDir: false,
   build: {
-    ssr: 'src/cli/main.ts',
+    ssr: true,
     outDir: 'dist-cli',
     target: 'node20',
     emptyOutDir: true,
-    rollupOptions: { output: { entryFileNames: 'main.js' } },
+    rollupOptions: {
+      input: { main: 'src/cli/main.ts', bench: 'bench/bench.ts' },
+      output: { entryFileNames: '[name].js' },
+    },
   },
 });

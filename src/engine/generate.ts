@@ -42,6 +42,9 @@ export interface GenerateTimings {
   decodeTokens: number;
   decodeMs: number;
   decodeSteps: number;
+  /** GPU work recorded during decode steps (for the benchmark's per-step figures). */
+  decodeDispatches: number;
+  decodeSubmits: number;
 }
 
 interface Seq {
@@ -55,7 +58,7 @@ interface Seq {
 }
 
 export class Generator {
-  readonly timings: GenerateTimings = { prefillTokens: 0, prefillMs: 0, decodeTokens: 0, decodeMs: 0, decodeSteps: 0 };
+  readonly timings: GenerateTimings = { prefillTokens: 0, prefillMs: 0, decodeTokens: 0, decodeMs: 0, decodeSteps: 0, decodeDispatches: 0, decodeSubmits: 0 };
   private staging: GPUBuffer;
   private seqParams: ArrayBuffer;
 
@@ -108,6 +111,7 @@ export class Generator {
 
     // Decode: one row per live sequence.
     t0 = performance.now();
+    const { dispatches: d0, submits: s0 } = this.fwd.stats;
     for (;;) {
       if (opts.signal?.aborted) throw opts.signal.reason ?? new Error('aborted');
       const live = group.filter((s) => !s.done);
@@ -126,6 +130,12 @@ export class Generator {
       this.timings.decodeSteps++;
     }
     this.timings.decodeMs += performance.now() - t0;
+    this.timings.decodeDispatches += this.fwd.stats.dispatches - d0;
+    this.timings.decodeSubmits += this.fwd.stats.submits - s0;
+  }
+
+  resetTimings(): void {
+    for (const k of Object.keys(this.timings) as (keyof GenerateTimings)[]) this.timings[k] = 0;
   }
 
   private accept(s: Seq, id: number, eos: Set<number>, opts: GenerateOptions): void {

@@ -1,0 +1,118 @@
+// `npm run bench`: prefill and decode throughput of the WGSL engine, printed as a table
+// (or one JSON line per row with --json). Speed is measured here, never asserted in tests.
+//
+//   npm run bench -- [--json] [--models stories260K,smollm2-135m] [--batches 1,4,8,16]
+//                    [--prompt-tokens 64] [--new-tokens 32] [--quick]
+
+
+import { parseArgs } from 'node:util';
+import { cliGpu } from '../src/cli/gpu';
+import { DEFAULT_MODEL_DIR } from '../src/cli/model-arg';
+import type { Gpu } from '../src/gpu/device';
+import { loadCheckpoint, type Checkpoint } from '../src/model/checkpoint';
+import { folderSource } from '../src/model/source-node';
+import { Forward } from '../src/engine/forward';
+import { Generator } from '../src/engine/generate';
+import { chooseWeightType, destroyWeights, uploadWeights } from '../src/engine/weights';
+import { syntheticCheckpoint } from './synthetic';
+
+interface Row {
+  model: string;
+  layers: number;
+  weights: string;
+  batch: number;
+  prompt_tokens: number;
+  new_tokens: number;
+  prefill_tokens_per_s: number;
+  decode_tokens_per_s: number;
+  ms_per_decode_step: number;
+  dispatches_per_decode_step: number;
+  submits_per_decode_step: number;
+  adapter: string;
+}
+
+async function checkpointFor(name: string): Promise<Checkpoint> {
+  if (name === 'stories260K') return loadCheckpoint(folderSource(DEFAULT_MODEL_DIR));
+  if (name.startsWith('/') || name.startsWith('.')) return loadCheckpoint(folderSource(name));
+  return syntheticCheckpoint(name);
+}
+
+async function benchModel(gpu: Gpu, name: string, batches: number[], P: number, N: number): Promise<Row[]> {
+  const ck = await checkpointFor(name);
+  const wt = chooseWeightType(gpu, ck);
+  const weights = uploadWeights(gpu, ck, wt);
+  const cfg = ck.config;
+  const rows: Row[] = [];
+  for (const B of batches) {
+    const fwd = new Forward(gpu, cfg, weights, { slots: B, maxLen: P + N + 1, maxRows: Math.min(B * P, 512) });
+    const gen = new Generator(fwd);
+    const prompts = Array.from({ length: B }, (_, b) => Array.from({ length: P }, (_, i) => (1 + b * 7919 + i * 104729) % cfg.vocab));
+    const opts = { temperature: 0.8, topP: 0.95, seed: 1, eosTokenIds: [] };
+    await gen.generate(prompts, { ...opts, maxNewTokens: 2 }); // warm-up: pipelines, caches
+    gen.resetTimings();
+    await gen.generate(prompts, { ...opts, maxNewTokens: N });
+    const t = gen.timings;
+    rows.push({
+      model: name,
+      layers: cfg.layers,
+      weights: wt,
+      batch: B,
+      prompt_tokens: P,
+      new_tokens: N,
+      prefill_tokens_per_s: round(t.prefillTokens / (t.prefillMs / 1000)),
+      decode_tokens_per_s: round(t.decodeTokens / (t.decodeMs / 1000)),
+      ms_per_decode_step: round(t.decodeMs / t.decodeSteps),
+      dispatches_per_decode_step: t.decodeDispatches / t.decodeSteps,
+      submits_per_decode_step: t.decodeSubmits / t.decodeSteps,
+      adapter: gpu.adapterName,
+    });
+    gen.destroy();
+    fwd.destroy();
+  }
+  destroyWeights(weights);
+  return rows;
+}
+
+const round = (x: number) => (x >= 100 ? Math.round(x) : Math.round(x * 100) / 100);
+
+function table(rows: Row[]): string {
+  const cols: (keyof Row)[] = ['model', 'layers', 'weights', 'batch', 'prompt_tokens', 'new_tokens', 'prefill_tokens_per_s', 'decode_tokens_per_s', 'ms_per_decode_step', 'dispatches_per_decode_step', 'submits_per_decode_step'];
+  const head = ['model', 'layers', 'wt', 'batch', 'prompt', 'new', 'prefill tok/s', 'decode tok/s', 'ms/step', 'dispatch/step', 'submit/step'];
+  const cells = rows.map((r) => cols.map((c) => String(r[c])));
+  const w = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
+  const line = (c: string[]) => '| ' + c.map((x, i) => x.padStart(w[i])).join(' | ') + ' |';
+  return [line(head), '|' + w.map((n) => '-'.repeat(n + 2)).join('|') + '|', ...cells.map(line)].join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const { values: a } = parseArgs({
+    args: argv,
+    options: {
+      json: { type: 'boolean', default: false },
+      quick: { type: 'boolean', default: false },
+      models: { type: 'string' },
+      batches: { type: 'string' },
+      'prompt-tokens': { type: 'string' },
+      'new-tokens': { type: 'string' },
+    },
+  });
+  const gpu = await cliGpu(process.argv.slice(1));
+  if (typeof gpu === 'number') return gpu;
+  // --quick: sizes that finish in a few minutes on the software adapter.
+  const models = (a.models ?? (a.quick ? 'stories260K,smollm2-135m' : 'stories260K,smollm2-135m')).split(',');
+  const batches = (a.batches ?? (a.quick ? '1,4' : '1,4,8,16')).split(',').map(Number);
+  const P = Number(a['prompt-tokens'] ?? (a.quick ? 8 : 64));
+  const N = Number(a['new-tokens'] ?? (a.quick ? 4 : 32));
+  const rows: Row[] = [];
+  for (const m of models) {
+    for (const r of await benchModel(gpu, m, batches, P, N)) {
+      rows.push(r);
+      if (a.json) process.stdout.write(JSON.stringify(r) + '\n');
+      else process.stderr.write(`  ${r.model} batch ${r.batch}: decode ${r.decode_tokens_per_s} tok/s\n`);
+    }
+  }
+  if (!a.json) process.stdout.write(`\nAdapter: ${gpu.adapterName}\n${table(rows)}\n`);
+  return 0;
+}
+
+

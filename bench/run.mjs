@@ -1,0 +1,4 @@
+#!/usr/bin/env node
+// `npm run bench` (see bench/bench.ts).
+import { launch } from '../bin/launch.mjs';
+await launch('bench');
