@@ -2,8 +2,14 @@
 //   y[r, yOffset + o] = (accumulate ? y[r, yOffset + o] : 0) + Σ_k x[r, k] · W[o, k] + (hasBias ? b[o] : 0)
 // x: [N, K]   W: [O, K] (one row chunk of a possibly split weight)   b: [O]   y: [N, ldy]
 // `accumulate` folds the residual add into o_proj and down_proj.
-// Tiling: a workgroup computes TM rows × TO outputs, stepping K by TK through workgroup memory.
-// With N ≤ TM (a decode step) every weight is read from memory once for the whole batch.
+// Two entry points over the same bindings:
+//   tiled    : N > 16 (prefill). A workgroup computes TM rows × TO outputs, stepping K by TK
+//              through workgroup memory.
+//   few_rows : N ≤ 16 (a decode step). A workgroup owns one output o and reads W[o, :] once for
+//              all N rows (so the weights are read once per step for the whole batch), its 64
+//              threads splitting K and reducing in workgroup memory. No padded rows.
+//   few_rows_serial : the same contract with one thread per output and no barriers, for
+//              software adapters (SwiftShader), where workgroup barriers are what costs.
 alias WT = f32; // replaced by f16 when weights are stored in half precision
 
 struct Params { N: u32, K: u32, O: u32, ldy: u32, yOffset: u32, hasBias: u32, accumulate: u32 }
@@ -23,7 +29,7 @@ var<workgroup> xs: array<f32, TM * TK>;           // [TM, TK]
 var<workgroup> ws: array<f32, TO * (TK + 1u)>;    // [TO, TK + 1] (padded against bank conflicts)
 
 @compute @workgroup_size(THREADS)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+fn tiled(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
   let o0 = wg.x * TO;
   let r0 = wg.y * TM;
   let lr = t / 16u;   // local row
@@ -62,5 +68,57 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
       if (p.accumulate == 1u) { v += y[yi]; }
       y[yi] = v;
     }
+  }
+}
+
+const FEW_WG: u32 = 64u;
+const FEW_MAX_N: u32 = 16u;
+var<workgroup> part: array<f32, FEW_MAX_N * FEW_WG>;   // [N, FEW_WG] partial sums
+
+@compute @workgroup_size(FEW_WG)
+fn few_rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  let o = wg.x + wg.y * nwg.x;
+  if (o >= p.O) { return; }
+  let n = min(p.N, FEW_MAX_N);
+  var acc: array<f32, 16>;
+  let wRow = o * p.K;
+  for (var k = t; k < p.K; k += FEW_WG) {
+    let w = f32(W[wRow + k]);
+    for (var r = 0u; r < n; r++) { acc[r] += w * x[r * p.K + k]; }
+  }
+  for (var r = 0u; r < n; r++) { part[r * FEW_WG + t] = acc[r]; }
+  workgroupBarrier();
+  for (var s = FEW_WG / 2u; s > 0u; s >>= 1u) {
+    if (t < s) {
+      for (var r = 0u; r < n; r++) { part[r * FEW_WG + t] += part[r * FEW_WG + t + s]; }
+    }
+    workgroupBarrier();
+  }
+  if (t < n) {
+    let yi = t * p.ldy + p.yOffset + o;
+    var v = part[t * FEW_WG];
+    if (p.hasBias == 1u) { v += b[o]; }
+    if (p.accumulate == 1u) { v += y[yi]; }
+    y[yi] = v;
+  }
+}
+
+@compute @workgroup_size(64)
+fn few_rows_serial(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let o = g.x + g.y * nwg.x * 64u;
+  if (o >= p.O) { return; }
+  let n = min(p.N, FEW_MAX_N);
+  var acc: array<f32, 16>;
+  let wRow = o * p.K;
+  for (var k = 0u; k < p.K; k++) {
+    let w = f32(W[wRow + k]);
+    for (var r = 0u; r < n; r++) { acc[r] += w * x[r * p.K + k]; }
+  }
+  for (var r = 0u; r < n; r++) {
+    let yi = r * p.ldy + p.yOffset + o;
+    var v = acc[r];
+    if (p.hasBias == 1u) { v += b[o]; }
+    if (p.accumulate == 1u) { v += y[yi]; }
+    y[yi] = v;
   }
 }

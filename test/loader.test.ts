@@ -138,3 +138,17 @@ describe('hub source against a local server in the hub layout', () => {
     m.destroy();
   });
 });
+
+describe('File objects (browser drag-and-drop)', () => {
+  it('loads a checkpoint and tokenizer from File objects', async () => {
+    const { fileListSource } = await import('../src/model/source');
+    const dir = writeTinyModel(tmp('tpo-files-'), { seed: 8, tokenizer: true });
+    const names = ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'];
+    const files = names.map((n) => new File([readFileSync(join(dir, n))], n));
+    const src = fileListSource(files);
+    const ck = await loadCheckpoint(src);
+    const ref = await loadCheckpoint(folderSource(dir));
+    expect([...ck.tensors.keys()]).toEqual([...ref.tensors.keys()]);
+    expect((await loadTokenizer(src))!.encode('abc')).toEqual([97, 98, 99]);
+  });
+});

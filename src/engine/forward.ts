@@ -25,6 +25,9 @@ export interface ForwardShape {
   maxOut?: number;
 }
 
+/** Passes with at most this many rows use the matmul's few_rows entry (decode steps). */
+export const FEW_ROWS = 16;
+
 export interface Stats {
   dispatches: number;
   submits: number;
@@ -63,8 +66,9 @@ export class Forward {
     const k = (this.kernels = {
       embed: new Kernel(dev, 'embedding', { wt }),
       norm: new Kernel(dev, 'rmsnorm', { entry: 'forward' }),
-      mmWide: new Kernel(dev, 'matmul', { wt, constants: { TO: 64 } }),
-      mmNarrow: new Kernel(dev, 'matmul', { wt, constants: { TO: 16 } }),
+      mmTiled: new Kernel(dev, 'matmul', { wt, entry: 'tiled', constants: { TO: 64 } }),
+      // Software adapters pay for barriers, hardware for idle threads: pick the decode matmul.
+      mmFew: new Kernel(dev, 'matmul', { wt, entry: gpu.isSoftware ? 'few_rows_serial' : 'few_rows' }),
       rope: new Kernel(dev, 'ropeKv', { entry: 'forward' }),
       attn: new Kernel(dev, 'attention', { entry: 'forward' }),
       swiglu: new Kernel(dev, 'swiglu', { entry: 'forward' }),
@@ -115,7 +119,7 @@ export class Forward {
       return b;
     };
     const mm = (label: string, K: number, Od: number, hasBias: boolean, accumulate: boolean) =>
-      sized(k.mmWide, label, (N) => ({ N, K, O: Od, ldy: Od, yOffset: 0, hasBias: +hasBias, accumulate: +accumulate }));
+      sized(k.mmTiled, label, (N) => ({ N, K, O: Od, ldy: Od, yOffset: 0, hasBias: +hasBias, accumulate: +accumulate }));
     const pNorm = sized(k.norm, 'norm', (N) => ({ N, H, eps: cfg.rmsEps, saveRstd: 0 }));
     const pQ = mm('q', H, nH * hd, cfg.qkvBias, false);
     const pKV = mm('kv', H, nKV * hd, cfg.qkvBias, false);
@@ -131,8 +135,11 @@ export class Forward {
 
     // The plan: closures that record dispatches, in order.
     const mmDispatch = (bg: GPUBindGroup, Od: number) => (pass: GPUComputePassEncoder, N: number) => {
-      const narrow = N <= 16;
-      this.dispatch(pass, narrow ? k.mmNarrow : k.mmWide, bg, Math.ceil(Od / (narrow ? 16 : 64)), Math.ceil(N / 16));
+      if (N <= FEW_ROWS) {
+        const groups = gpu.isSoftware ? Math.ceil(Od / 64) : Od;
+        const x = Math.min(groups, 65535);
+        this.dispatch(pass, k.mmFew, bg, x, Math.ceil(groups / x));
+      } else this.dispatch(pass, k.mmTiled, bg, Math.ceil(Od / 64), Math.ceil(N / 16));
     };
     const rowsGrid = (n: number) => [Math.min(n, 65535), Math.ceil(n / 65535)] as const;
     for (const c of weights.embed) {
@@ -142,17 +149,17 @@ export class Forward {
     }
     weights.layers.forEach((w, l) => {
       const bNorm1 = k.norm.bind(pNorm, this.x, w.inputNorm, xn, rstd);
-      const bQ = k.mmWide.bind(pQ, xn, w.q, w.qBias ?? dummy, q);
-      const bK = k.mmWide.bind(pKV, xn, w.k, w.kBias ?? dummy, kk);
-      const bV = k.mmWide.bind(pKV, xn, w.v, w.vBias ?? dummy, vv);
+      const bQ = k.mmTiled.bind(pQ, xn, w.q, w.qBias ?? dummy, q);
+      const bK = k.mmTiled.bind(pKV, xn, w.k, w.kBias ?? dummy, kk);
+      const bV = k.mmTiled.bind(pKV, xn, w.v, w.vBias ?? dummy, vv);
       const bRope = k.rope.bind(pRope, this.rows, cs, q, kk, vv, kCache[l], vCache[l]);
       const bAttn = k.attn.bind(pAttn, this.rows, q, kCache[l], vCache[l], att, ao);
-      const bO = k.mmWide.bind(pO, ao, w.o, dummy, this.x);
+      const bO = k.mmTiled.bind(pO, ao, w.o, dummy, this.x);
       const bNorm2 = k.norm.bind(pNorm, this.x, w.postNorm, xn, rstd);
-      const bGate = k.mmWide.bind(pUp, xn, w.gate, dummy, g);
-      const bUp = k.mmWide.bind(pUp, xn, w.up, dummy, u);
+      const bGate = k.mmTiled.bind(pUp, xn, w.gate, dummy, g);
+      const bUp = k.mmTiled.bind(pUp, xn, w.up, dummy, u);
       const bAct = k.swiglu.bind(pSwiglu, g, u, a);
-      const bDown = k.mmWide.bind(pDown, a, w.down, dummy, this.x);
+      const bDown = k.mmTiled.bind(pDown, a, w.down, dummy, this.x);
       this.plan.push(
         (pass, N) => this.dispatch(pass, k.norm, bNorm1, ...rowsGrid(N)),
         mmDispatch(bQ, nH * hd),
@@ -179,8 +186,8 @@ export class Forward {
       (pass, _N, B) => this.dispatch(pass, k.norm, bFinal, ...rowsGrid(B)),
     );
     for (const c of weights.lmHead) {
-      const p = sized(k.mmWide, 'lmHead', (_N, B) => ({ N: B, K: H, O: c.rows, ldy: V, yOffset: c.rowStart, hasBias: 0, accumulate: 0 }));
-      const bg = k.mmWide.bind(p, xln, c.buffer, dummy, this.logits);
+      const p = sized(k.mmTiled, 'lmHead', (_N, B) => ({ N: B, K: H, O: c.rows, ldy: V, yOffset: c.rowStart, hasBias: 0, accumulate: 0 }));
+      const bg = k.mmTiled.bind(p, xln, c.buffer, dummy, this.logits);
       this.plan.push((pass, _N, B) => mmDispatch(bg, c.rows)(pass, B));
     }
     this.sampleBind = k.sample.bind(pSample, this.logits, this.seqs, this.tokens);

@@ -27,7 +27,7 @@ export class Kernel {
   }
 
   /** A uniform buffer holding these params (sizes fixed for the buffer's life). */
-  uniform(values: Record<string, number>, label = this.name): GPUBuffer {
+  uniform(values: Record<string, number>, label: string = this.name): GPUBuffer {
     const buf = this.device.createBuffer({ label: `${label}.params`, size: this.layout.size, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
     this.device.queue.writeBuffer(buf, 0, packUniform(this.layout, values));
     return buf;

@@ -1,0 +1,62 @@
+// The `tpo` command as a user runs it: a child process through bin/tpo.mjs.
+
+import { execFile } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { loadModel } from '../src/engine/model';
+import { folderSource } from '../src/model/source-node';
+import { testGpu } from './helpers/gpu';
+import { writeTinyModel } from './helpers/tiny-model';
+
+const run = promisify(execFile);
+const TPO = join(__dirname, '../bin/tpo.mjs');
+const tpo = (args: string[]): Promise<{ stdout: string; stderr: string; code?: number }> =>
+  run(process.execPath, [TPO, ...args], { env: process.env, maxBuffer: 1 << 24 }).catch((e) => e as { stdout: string; stderr: string; code: number });
+
+describe('tpo generate', () => {
+  it('runs on the embedded default model with --json and matches the library', async () => {
+    const r = await tpo(['generate', '--max-new-tokens', '12', '--temperature', '0', '--num-samples', '2', '--json']);
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatchObject({ sample: 0, text: '', finish_reason: 'length' });
+    expect(lines[0].token_ids).toHaveLength(12);
+    expect(lines[1].token_ids).toEqual(lines[0].token_ids); // greedy: seeds do not matter
+    const m = await loadModel(await testGpu(), folderSource(join(__dirname, '../public/models/stories260K')), { slots: 1, maxLen: 64 });
+    const [g] = await m.generate([[1]], { maxNewTokens: 12, temperature: 0 });
+    m.destroy();
+    expect(lines[0].token_ids).toEqual(g.tokenIds);
+    expect(r.stderr).toMatch(/software WebGPU adapter|tok\/s/);
+  });
+
+  it('--prompt goes through the chat template of a folder model with a tokenizer; samples differ by seed', async () => {
+    const dir = writeTinyModel(mkdtempSync(join(tmpdir(), 'tpo-cli-')), { seed: 31, tokenizer: true });
+    const r = await tpo(['generate', '--model', dir, '--prompt', 'hi', '--max-new-tokens', '8', '--num-samples', '3', '--temperature', '1.5', '--top-p', '1', '--seed', '7', '--json']);
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.map((l) => l.sample)).toEqual([0, 1, 2]);
+    expect(new Set(lines.map((l) => l.token_ids.join())).size).toBeGreaterThan(1);
+    const m = await loadModel(await testGpu(), folderSource(dir), { slots: 3, maxLen: 64 });
+    const prompt = m.tokenizer!.applyChatTemplate([{ role: 'user', content: 'hi' }]);
+    const want = await m.generate([prompt, prompt, prompt], { maxNewTokens: 8, temperature: 1.5, topP: 1, seed: 7 });
+    m.destroy();
+    expect(lines.map((l) => l.token_ids)).toEqual(want.map((w) => w.tokenIds));
+    expect(lines.map((l) => l.text)).toEqual(want.map((w) => w.text));
+  });
+
+  it('bad input gives a clear error and exit code 2', async () => {
+    const missing = await tpo(['generate', '--model', '/nonexistent/folder']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/no such folder, and not a hub repo id/);
+    const noTok = await tpo(['generate', '--prompt', 'hello']);
+    expect(noTok.code).toBe(2);
+    expect(noTok.stderr).toMatch(/has no tokenizer\.json[\s\S]*--prompt-ids/);
+    const badFlag = await tpo(['generate', '--bogus']);
+    expect(badFlag.code).toBe(2);
+    expect(badFlag.stderr).toMatch(/bogus/);
+    const badIds = await tpo(['generate', '--prompt-ids', '1,9999']);
+    expect(badIds.code).toBe(2);
+    expect(badIds.stderr).toMatch(/outside the vocabulary/);
+  });
+});
