@@ -1,7 +1,7 @@
 import { defineConfig } from 'vite';
 
 // Bundles the Node entry points (WGSL inlined through ?raw) into dist-cli/: main.js (the `tpo`
-// CLI) and bench.js (`npm run bench`). bin/launch.mjs rebuilds them when sources change.
+// CLI), bench.js (`npm run bench`) and gpu-check.js (engine checks on a real GPU). bin/launch.mjs rebuilds them when sources change.
 export default defineConfig({
   logLevel: 'warn',
   publicDir: false,
@@ -11,7 +11,7 @@ export default defineConfig({
     target: 'node20',
     emptyOutDir: true,
     rollupOptions: {
-      input: { main: 'src/cli/main.ts', bench: 'bench/bench.ts' },
+      input: { main: 'src/cli/main.ts', bench: 'bench/bench.ts', 'gpu-check': 'bench/gpu-check.ts' },
       output: { entryFileNames: '[name].js' },
     },
   },

@@ -3,7 +3,7 @@
 // files or hub, with the same cache and progress), then the tokenizer class is chosen exactly as
 // AutoTokenizer does (tokenizer_class without "Fast", else PreTrainedTokenizer).
 
-import * as transformers from '@huggingface/transformers';
+import type { PreTrainedTokenizer } from '@huggingface/transformers';
 import { ModelSourceError } from '../errors';
 import { readJson, type ModelSource } from './source';
 
@@ -20,10 +20,10 @@ export interface Tokenizer {
   chatTemplateText(messages: ChatMessage[], addGenerationPrompt?: boolean): string;
   hasChatTemplate: boolean;
   eosTokenIds: number[];
-  raw: transformers.PreTrainedTokenizer;
+  raw: PreTrainedTokenizer;
 }
 
-type TokenizerClass = new (json: object, config: object) => transformers.PreTrainedTokenizer;
+type TokenizerClass = new (json: object, config: object) => PreTrainedTokenizer;
 
 export async function loadTokenizer(src: ModelSource): Promise<Tokenizer | null> {
   const json = (await readJson(src, 'tokenizer.json', false)) as object | undefined;
@@ -34,10 +34,12 @@ export async function loadTokenizer(src: ModelSource): Promise<Tokenizer | null>
     const jinja = await src.read('chat_template.jinja');
     if (jinja) config.chat_template = new TextDecoder().decode(jinja);
   }
+  // Loaded on demand: models without a tokenizer never pay for the library.
+  const transformers = await import('@huggingface/transformers');
   const name = typeof config.tokenizer_class === 'string' ? config.tokenizer_class.replace(/Fast$/, '') : 'PreTrainedTokenizer';
   const registry = transformers as unknown as Record<string, TokenizerClass | undefined>;
   const Cls = (/Tokenizer$/.test(name) && registry[name]) || transformers.PreTrainedTokenizer;
-  let tok: transformers.PreTrainedTokenizer;
+  let tok: PreTrainedTokenizer;
   try {
     tok = new (Cls as TokenizerClass)(json, config);
   } catch (e) {
@@ -46,7 +48,7 @@ export async function loadTokenizer(src: ModelSource): Promise<Tokenizer | null>
   return wrap(tok, config);
 }
 
-function wrap(tok: transformers.PreTrainedTokenizer, config: Record<string, unknown>): Tokenizer {
+function wrap(tok: PreTrainedTokenizer, config: Record<string, unknown>): Tokenizer {
   const eos = new Set<number>();
   if (typeof tok.eos_token_id === 'number') eos.add(tok.eos_token_id);
   const hasChatTemplate = typeof config.chat_template === 'string' || (typeof config.chat_template === 'object' && config.chat_template !== null);

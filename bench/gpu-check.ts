@@ -1,0 +1,80 @@
+// `node dist-cli/gpu-check.js`: the engine's key correctness checks on a hardware adapter, for a
+// GPU machine that has no test runner (CI runs the full suite on SwiftShader, which lacks
+// shader-f16 and takes the serial decode matmul). Prints one PASS/FAIL line per check.
+
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cliGpu } from '../src/cli/gpu';
+import { DEFAULT_MODEL_DIR } from '../src/cli/model-arg';
+import type { Gpu } from '../src/gpu/device';
+import { readF32 } from '../src/gpu/readback';
+import { loadModel, type LoadOptions } from '../src/engine/model';
+import { loadCheckpoint } from '../src/model/checkpoint';
+import { folderSource } from '../src/model/source-node';
+import { refGreedy, refLogits, refWeights } from '../test/reference/llama';
+import { expectClose } from '../test/helpers/compare';
+import { writeTinyModel, type TinyOptions } from '../test/helpers/tiny-model';
+
+async function logitsCheck(gpu: Gpu, o: TinyOptions, opts: LoadOptions, tol: number, T: number): Promise<string> {
+  const dir = writeTinyModel(mkdtempSync(join(tmpdir(), 'tpo-check-')), o);
+  const tokens = Array.from({ length: T }, (_, i) => (i * 7 + 1) % 64);
+  const want = refLogits(refWeights(await loadCheckpoint(folderSource(dir))), tokens);
+  const m = await loadModel(gpu, folderSource(dir), { slots: 1, maxLen: 64, maxRows: 64, maxOut: 64, ...opts });
+  const f = m.forward, dev = gpu.device, V = m.config.vocab;
+  dev.queue.writeBuffer(f.ids, 0, new Uint32Array(tokens));
+  dev.queue.writeBuffer(f.rows, 0, new Uint32Array(tokens.flatMap((_, p) => [0, p])));
+  dev.queue.writeBuffer(f.lastIdx, 0, new Uint32Array(tokens.map((_, i) => i)));
+  const enc = dev.createCommandEncoder();
+  f.encode(enc, T, T, false);
+  dev.queue.submit([enc.finish()]);
+  const got = await readF32(dev, f.logits, T * V);
+  m.destroy();
+  let worst = 0;
+  tokens.forEach((_, t) => (worst = Math.max(worst, expectClose(`position ${t}`, got.subarray(t * V, (t + 1) * V), want[t], tol, tol).maxAbs)));
+  return `max abs diff ${worst.toExponential(2)}`;
+}
+
+export async function main(): Promise<number> {
+  const gpu = await cliGpu(process.argv.slice(1));
+  if (typeof gpu === 'number') return gpu;
+  console.log(`adapter: ${gpu.adapterName}, shader-f16: ${gpu.hasF16}, software: ${gpu.isSoftware}`);
+  let failed = 0;
+  const check = async (name: string, fn: () => Promise<string>) => {
+    try {
+      console.log(`PASS ${name}: ${await fn()}`);
+    } catch (e) {
+      failed++;
+      console.log(`FAIL ${name}: ${(e as Error).message}`);
+    }
+  };
+  for (const type of ['llama', 'qwen2'] as const) {
+    await check(`${type} f32 logits, tiled prefill (T=40)`, () => logitsCheck(gpu, { type, seed: 3 }, {}, 1e-4, 40));
+    await check(`${type} f32 logits, decode matmul (T=12)`, () => logitsCheck(gpu, { type, seed: 4, tie: false }, {}, 1e-4, 12));
+    if (gpu.hasF16) await check(`${type} f16 weights (T=20)`, () => logitsCheck(gpu, { type, seed: 5, dtype: 'F16' }, { weightDtype: 'f16' }, 2e-2, 20));
+  }
+  await check('stories260K greedy 200 tokens = float64 reference', async () => {
+    const ref = refGreedy(refWeights(await loadCheckpoint(folderSource(DEFAULT_MODEL_DIR))), [1], 200);
+    const m = await loadModel(gpu, folderSource(DEFAULT_MODEL_DIR), { slots: 1, maxLen: 256 });
+    const [g] = await m.generate([[1]], { maxNewTokens: 200, temperature: 0, eosTokenIds: [] });
+    m.destroy();
+    const d = g.tokenIds.findIndex((t, i) => t !== ref[i]);
+    if (d >= 0 || g.tokenIds.length !== 200) throw new Error(`first difference at token ${d}`);
+    return '200/200 tokens equal';
+  });
+  await check('stories260K batch of 8 (sampled) = one at a time', async () => {
+    const prompts = Array.from({ length: 8 }, (_, i) => [1, 10 + i * 13, 20 + i]);
+    const a = await loadModel(gpu, folderSource(DEFAULT_MODEL_DIR), { slots: 8, maxLen: 128 });
+    const batch = await a.generate(prompts, { maxNewTokens: 40, temperature: 0.8, topP: 0.95, seed: 3, eosTokenIds: [] });
+    a.destroy();
+    const b = await loadModel(gpu, folderSource(DEFAULT_MODEL_DIR), { slots: 1, maxLen: 128 });
+    for (let i = 0; i < 8; i++) {
+      const [one] = await b.generate([prompts[i]], { maxNewTokens: 40, temperature: 0.8, topP: 0.95, seeds: [3 + i], eosTokenIds: [] });
+      if (one.tokenIds.join() !== batch[i].tokenIds.join()) throw new Error(`sequence ${i} differs`);
+    }
+    b.destroy();
+    return '8/8 sequences equal';
+  });
+  console.log(failed ? `${failed} check(s) failed` : 'all checks passed');
+  return failed ? 1 : 0;
+}
