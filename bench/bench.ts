@@ -2,7 +2,7 @@
 // (or one JSON line per row with --json). Speed is measured here, never asserted in tests.
 //
 //   npm run bench -- [--json] [--models stories260K,smollm2-135m] [--batches 1,4,8,16]
-//                    [--prompt-tokens 64] [--new-tokens 32] [--quick]
+//                    [--prompt-tokens 64] [--new-tokens 32] [--quick] [--profile]
 
 
 import { parseArgs } from 'node:util';
@@ -29,6 +29,8 @@ interface Row {
   dispatches_per_decode_step: number;
   submits_per_decode_step: number;
   adapter: string;
+  /** --profile: GPU milliseconds per step name for one decode step (timestamp queries). */
+  profile?: Record<string, number>;
 }
 
 async function checkpointFor(name: string): Promise<Checkpoint> {
@@ -37,7 +39,7 @@ async function checkpointFor(name: string): Promise<Checkpoint> {
   return syntheticCheckpoint(name);
 }
 
-async function benchModel(gpu: Gpu, name: string, batches: number[], P: number, N: number): Promise<Row[]> {
+async function benchModel(gpu: Gpu, name: string, batches: number[], P: number, N: number, profile: boolean): Promise<Row[]> {
   const ck = await checkpointFor(name);
   const wt = chooseWeightType(gpu, ck);
   const weights = uploadWeights(gpu, ck, wt);
@@ -66,6 +68,11 @@ async function benchModel(gpu: Gpu, name: string, batches: number[], P: number, 
       submits_per_decode_step: t.decodeSubmits / t.decodeSteps,
       adapter: gpu.adapterName,
     });
+    if (profile && gpu.device.features.has('timestamp-query')) {
+      // The rows/ids of the last decode step are still in place: profile that step again.
+      const ms = await fwd.profile(B, B, true);
+      rows[rows.length - 1].profile = Object.fromEntries([...ms].map(([k, v]) => [k, round(v)]));
+    }
     gen.destroy();
     fwd.destroy();
   }
@@ -94,6 +101,7 @@ export async function main(argv: string[]): Promise<number> {
       batches: { type: 'string' },
       'prompt-tokens': { type: 'string' },
       'new-tokens': { type: 'string' },
+      profile: { type: 'boolean', default: false },
     },
   });
   const gpu = await cliGpu(process.argv.slice(1));
@@ -105,10 +113,15 @@ export async function main(argv: string[]): Promise<number> {
   const N = Number(a['new-tokens'] ?? (a.quick ? 4 : 32));
   const rows: Row[] = [];
   for (const m of models) {
-    for (const r of await benchModel(gpu, m, batches, P, N)) {
+    for (const r of await benchModel(gpu, m, batches, P, N, a.profile!)) {
       rows.push(r);
       if (a.json) process.stdout.write(JSON.stringify(r) + '\n');
       else process.stderr.write(`  ${r.model} batch ${r.batch}: decode ${r.decode_tokens_per_s} tok/s\n`);
+      if (r.profile && !a.json) {
+        const total = Object.values(r.profile).reduce((x, y) => x + y, 0);
+        const parts = Object.entries(r.profile).sort((x, y) => y[1] - x[1]).map(([k, v]) => `${k} ${v} ms (${((100 * v) / total).toFixed(0)}%)`);
+        process.stderr.write(`    decode step on the GPU: ${round(total)} ms = ${parts.join(', ')}\n`);
+      }
     }
   }
   if (!a.json) process.stdout.write(`\nAdapter: ${gpu.adapterName}\n${table(rows)}\n`);

@@ -15,7 +15,7 @@ struct Params { N: u32, nH: u32, nKV: u32, hd: u32, maxLen: u32, scale: f32 }
 @group(0) @binding(5) var<storage, read_write> att: array<f32>;     // [N, nH, maxLen]
 @group(0) @binding(6) var<storage, read_write> out: array<f32>;     // [N, nH, hd]
 
-const WG: u32 = 64u;
+const WG: u32 = 256u;
 var<workgroup> red: array<f32, WG>;
 var<workgroup> qs: array<f32, 256>;  // q[r, h, :], hd ≤ 256
 
@@ -33,6 +33,7 @@ fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
   for (var d = t; d < p.hd; d += WG) { qs[d] = q[qBase + d]; }
   workgroupBarrier();
 
+  // scores, one position per thread at a time
   var m = -3.4e38;
   for (var j = t; j <= pos; j += WG) {
     var s = 0.0;
@@ -70,9 +71,21 @@ fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
   for (var j = t; j <= pos; j += WG) { att[aBase + j] *= inv; }
   storageBarrier();
   workgroupBarrier();
-  for (var d = t; d < p.hd; d += WG) {
-    var acc = 0.0;
-    for (var j = 0u; j <= pos; j++) { acc += att[aBase + j] * vCache[cBase + j * p.hd + d]; }
-    out[qBase + d] = acc;
+
+  // weighted sum of values: thread t owns dim d = t % hd for positions j ≡ g (mod G),
+  // G = ⌊WG / hd⌋ groups; the G partial sums are then added in workgroup memory.
+  let G = max(1u, WG / p.hd);
+  let d = t % p.hd;
+  let g = t / p.hd;
+  var acc = 0.0;
+  if (g < G) {
+    for (var j = g; j <= pos; j += G) { acc += att[aBase + j] * vCache[cBase + j * p.hd + d]; }
+  }
+  red[t] = acc;
+  workgroupBarrier();
+  if (g == 0u) {   // hd ≤ WG (checked on the host), so the first group covers every dim
+    var total = 0.0;
+    for (var gg = 0u; gg < G; gg++) { total += red[gg * p.hd + d]; }
+    out[qBase + d] = total;
   }
 }

@@ -82,15 +82,20 @@ fn few_rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: 
   let n = min(p.N, FEW_MAX_N);
   var acc: array<f32, 16>;
   let wRow = o * p.K;
+  // Constant trip counts (with guards) let the compiler unroll and keep acc in registers.
   for (var k = t; k < p.K; k += FEW_WG) {
     let w = f32(W[wRow + k]);
-    for (var r = 0u; r < n; r++) { acc[r] += w * x[r * p.K + k]; }
+    for (var r = 0u; r < FEW_MAX_N; r++) {
+      if (r < n) { acc[r] += w * x[r * p.K + k]; }
+    }
   }
-  for (var r = 0u; r < n; r++) { part[r * FEW_WG + t] = acc[r]; }
+  for (var r = 0u; r < FEW_MAX_N; r++) { part[r * FEW_WG + t] = acc[r]; }
   workgroupBarrier();
   for (var s = FEW_WG / 2u; s > 0u; s >>= 1u) {
     if (t < s) {
-      for (var r = 0u; r < n; r++) { part[r * FEW_WG + t] += part[r * FEW_WG + t + s]; }
+      for (var r = 0u; r < FEW_MAX_N; r++) {
+        if (r < n) { part[r * FEW_WG + t] += part[r * FEW_WG + t + s]; }
+      }
     }
     workgroupBarrier();
   }

@@ -122,26 +122,31 @@ describe('attention path', () => {
     expectClose('v cache', vc, wantV, 0, 0);
   });
 
-  it('attention: causal GQA over the cache, probabilities saved', async () => {
-    const r = rng(7);
-    const q = uniform(r, N * nH * hd, -2, 2);
-    const kc = uniform(r, S * nKV * T * hd, -2, 2), vc = uniform(r, S * nKV * T * hd);
-    const [out, att] = await runKernel({
-      shader: 'attention', entry: 'forward', params: { N, nH, nKV, hd, maxLen: T, scale: 1 / Math.sqrt(hd) },
-      buffers: [u32(rowsMeta.flat()), q, kc, vc, new Float32Array(N * nH * T), new Float32Array(N * nH * hd)],
-      workgroups: [nH, N], read: [5, 4],
+  const attentionCase = (name: string, c: { nH: number; nKV: number; hd: number; T: number; S: number; rowsMeta: number[][] }) =>
+    it(name, async () => {
+      const { nH, nKV, hd, T, S, rowsMeta } = c;
+      const N = rowsMeta.length;
+      const r = rng(7 + hd);
+      const q = uniform(r, N * nH * hd, -2, 2);
+      const kc = uniform(r, S * nKV * T * hd, -2, 2), vc = uniform(r, S * nKV * T * hd);
+      const [out, att] = await runKernel({
+        shader: 'attention', entry: 'forward', params: { N, nH, nKV, hd, maxLen: T, scale: 1 / Math.sqrt(hd) },
+        buffers: [u32(rowsMeta.flat()), q, kc, vc, new Float32Array(N * nH * T), new Float32Array(N * nH * hd)],
+        workgroups: [nH, N], read: [5, 4],
+      });
+      rowsMeta.forEach(([slot, pos], i) => {
+        for (let h = 0; h < nH; h++) {
+          const j = Math.floor(h / (nH / nKV));
+          const at = (t: number, cache: Float32Array) => cache.subarray(((slot * nKV + j) * T + t) * hd, ((slot * nKV + j) * T + t + 1) * hd);
+          const ts = Array.from({ length: pos + 1 }, (_, t) => t);
+          const ref = attendOne(q.subarray((i * nH + h) * hd, (i * nH + h + 1) * hd), ts.map((t) => at(t, kc)), ts.map((t) => at(t, vc)));
+          expectClose(`attention out row ${i} head ${h}`, out.subarray((i * nH + h) * hd, (i * nH + h + 1) * hd), ref.out, 1e-5, 1e-6);
+          expectClose(`attention probs row ${i} head ${h}`, att.subarray((i * nH + h) * T, (i * nH + h) * T + pos + 1), ref.p, 1e-5, 1e-7);
+        }
+      });
     });
-    rowsMeta.forEach(([slot, pos], i) => {
-      for (let h = 0; h < nH; h++) {
-        const j = Math.floor(h / (nH / nKV));
-        const at = (t: number, c: Float32Array) => c.subarray(((slot * nKV + j) * T + t) * hd, ((slot * nKV + j) * T + t + 1) * hd);
-        const ts = Array.from({ length: pos + 1 }, (_, t) => t);
-        const ref = attendOne(q.subarray((i * nH + h) * hd, (i * nH + h + 1) * hd), ts.map((t) => at(t, kc)), ts.map((t) => at(t, vc)));
-        expectClose(`attention out row ${i} head ${h}`, out.subarray((i * nH + h) * hd, (i * nH + h + 1) * hd), ref.out, 1e-5, 1e-6);
-        expectClose(`attention probs row ${i} head ${h}`, att.subarray((i * nH + h) * T, (i * nH + h) * T + pos + 1), ref.p, 1e-5, 1e-7);
-      }
-    });
-  });
+  attentionCase('attention: causal GQA over the cache, probabilities saved', { nH, nKV, hd, T, S, rowsMeta });
+  attentionCase('attention: head_dim 64, 300 cached positions (more than one per thread)', { nH: 6, nKV: 2, hd: 64, T: 300, S: 2, rowsMeta: [[1, 299], [0, 5], [1, 256], [0, 0]] });
 });
 
 describe('sampling kernel', () => {

@@ -49,10 +49,10 @@ export class Forward {
   readonly tokens: GPUBuffer; // [maxOut] u32 sampled ids
   readonly stats: Stats = { dispatches: 0, submits: 0 };
 
-  private kernels: Record<string, Kernel>;
   private sized: { k: Kernel; buf: GPUBuffer; values: (N: number, B: number) => Record<string, number> }[] = [];
   private lastSizes = '';
-  private plan: ((pass: GPUComputePassEncoder, N: number, B: number) => void)[] = [];
+  /** The dispatches of one pass, in order; `name` groups them in profiles. */
+  private plan: { name: string; run: (pass: GPUComputePassEncoder, N: number, B: number) => void }[] = [];
   private owned: GPUBuffer[] = [];
 
   constructor(readonly gpu: Gpu, cfg: ModelConfig, readonly weights: GpuWeights, readonly shape: ForwardShape) {
@@ -63,7 +63,7 @@ export class Forward {
     const O = (this.maxOut = shape.maxOut ?? S);
     if (hd > 256) throw new Error(`head_dim ${hd} > 256 is not supported by the attention kernel`);
     const wt = weights.wt;
-    const k = (this.kernels = {
+    const k = {
       embed: new Kernel(dev, 'embedding', { wt }),
       norm: new Kernel(dev, 'rmsnorm', { entry: 'forward' }),
       mmTiled: new Kernel(dev, 'matmul', { wt, entry: 'tiled', constants: { TO: 64 } }),
@@ -74,7 +74,7 @@ export class Forward {
       swiglu: new Kernel(dev, 'swiglu', { entry: 'forward' }),
       gather: new Kernel(dev, 'gatherRows'),
       sample: new Kernel(dev, 'sample'),
-    });
+    };
     const U = GPUBufferUsage;
     const buf = (label: string, elems: number, usage = U.STORAGE | U.COPY_SRC | U.COPY_DST) => {
       checkBindable(gpu, elems * 4, label);
@@ -134,6 +134,8 @@ export class Forward {
     const pSample = sized(k.sample, 'sample', (_N, B) => ({ B, V }));
 
     // The plan: closures that record dispatches, in order.
+    type Run = (pass: GPUComputePassEncoder, N: number, B: number) => void;
+    const step = (name: string, run: Run) => this.plan.push({ name, run });
     const mmDispatch = (bg: GPUBindGroup, Od: number) => (pass: GPUComputePassEncoder, N: number) => {
       if (N <= FEW_ROWS) {
         const groups = gpu.isSoftware ? Math.ceil(Od / 64) : Od;
@@ -145,7 +147,7 @@ export class Forward {
     for (const c of weights.embed) {
       const p = sized(k.embed, 'embed', (N) => ({ N, H, rowStart: c.rowStart, chunkRows: c.rows }));
       const bg = k.embed.bind(p, this.ids, c.buffer, this.x);
-      this.plan.push((pass, N) => this.dispatch(pass, k.embed, bg, Math.ceil(H / 64), N));
+      step('embedding', (pass, N) => this.dispatch(pass, k.embed, bg, Math.ceil(H / 64), N));
     }
     weights.layers.forEach((w, l) => {
       const bNorm1 = k.norm.bind(pNorm, this.x, w.inputNorm, xn, rstd);
@@ -160,40 +162,37 @@ export class Forward {
       const bUp = k.mmTiled.bind(pUp, xn, w.up, dummy, u);
       const bAct = k.swiglu.bind(pSwiglu, g, u, a);
       const bDown = k.mmTiled.bind(pDown, a, w.down, dummy, this.x);
-      this.plan.push(
-        (pass, N) => this.dispatch(pass, k.norm, bNorm1, ...rowsGrid(N)),
-        mmDispatch(bQ, nH * hd),
-        mmDispatch(bK, nKV * hd),
-        mmDispatch(bV, nKV * hd),
-        (pass, N) => this.dispatch(pass, k.rope, bRope, Math.ceil(((nH + nKV) * hd) / 2 / 64), N),
-        (pass, N) => this.dispatch(pass, k.attn, bAttn, nH, N),
-        mmDispatch(bO, H),
-        (pass, N) => this.dispatch(pass, k.norm, bNorm2, ...rowsGrid(N)),
-        mmDispatch(bGate, I),
-        mmDispatch(bUp, I),
-        (pass, N) => {
-          const wgs = Math.ceil((N * I) / 256);
-          const x = Math.min(wgs, 65535);
-          this.dispatch(pass, k.swiglu, bAct, x, Math.ceil(wgs / x));
-        },
-        mmDispatch(bDown, H),
-      );
+      step('rmsnorm', (pass, N) => this.dispatch(pass, k.norm, bNorm1, ...rowsGrid(N)));
+      step('q_proj', mmDispatch(bQ, nH * hd));
+      step('k_proj', mmDispatch(bK, nKV * hd));
+      step('v_proj', mmDispatch(bV, nKV * hd));
+      step('rope_kv', (pass, N) => this.dispatch(pass, k.rope, bRope, Math.ceil(((nH + nKV) * hd) / 2 / 64), N));
+      step('attention', (pass, N) => this.dispatch(pass, k.attn, bAttn, nH, N));
+      step('o_proj', mmDispatch(bO, H));
+      step('rmsnorm', (pass, N) => this.dispatch(pass, k.norm, bNorm2, ...rowsGrid(N)));
+      step('gate_proj', mmDispatch(bGate, I));
+      step('up_proj', mmDispatch(bUp, I));
+      step('swiglu', (pass, N) => {
+        const wgs = Math.ceil((N * I) / 256);
+        const x = Math.min(wgs, 65535);
+        this.dispatch(pass, k.swiglu, bAct, x, Math.ceil(wgs / x));
+      });
+      step('down_proj', mmDispatch(bDown, H));
     });
     const bGather = k.gather.bind(pGather, this.lastIdx, this.x, xl);
     const bFinal = k.norm.bind(pFinalNorm, xl, weights.finalNorm, xln, rstd);
-    this.plan.push(
-      (pass, _N, B) => this.dispatch(pass, k.gather, bGather, Math.ceil(H / 64), B),
-      (pass, _N, B) => this.dispatch(pass, k.norm, bFinal, ...rowsGrid(B)),
-    );
+    step('gather_rows', (pass, _N, B) => this.dispatch(pass, k.gather, bGather, Math.ceil(H / 64), B));
+    step('rmsnorm', (pass, _N, B) => this.dispatch(pass, k.norm, bFinal, ...rowsGrid(B)));
     for (const c of weights.lmHead) {
       const p = sized(k.mmTiled, 'lmHead', (_N, B) => ({ N: B, K: H, O: c.rows, ldy: V, yOffset: c.rowStart, hasBias: 0, accumulate: 0 }));
       const bg = k.mmTiled.bind(p, xln, c.buffer, dummy, this.logits);
-      this.plan.push((pass, _N, B) => mmDispatch(bg, c.rows)(pass, B));
+      step('lm_head', (pass, _N, B) => mmDispatch(bg, c.rows)(pass, B));
     }
-    this.sampleBind = k.sample.bind(pSample, this.logits, this.seqs, this.tokens);
+    const bSample = k.sample.bind(pSample, this.logits, this.seqs, this.tokens);
+    this.sampleStep = { name: 'sample', run: (pass, _N, B) => this.dispatch(pass, k.sample, bSample, B) };
   }
 
-  private sampleBind: GPUBindGroup;
+  private sampleStep: Forward['plan'][number];
 
   private dispatch(pass: GPUComputePassEncoder, kern: Kernel, bg: GPUBindGroup, x: number, y = 1): void {
     dispatch(pass, kern, bg, x, y);
@@ -214,9 +213,39 @@ export class Forward {
   encode(encoder: GPUCommandEncoder, N: number, B: number, sample: boolean): void {
     this.setSizes(N, B);
     const pass = encoder.beginComputePass({ label: 'forward' });
-    for (const step of this.plan) step(pass, N, B);
-    if (sample) this.dispatch(pass, this.kernels.sample, this.sampleBind, B);
+    for (const s of this.plan) s.run(pass, N, B);
+    if (sample) this.sampleStep.run(pass, N, B);
     pass.end();
+  }
+
+  /**
+   * Measures one pass on the GPU with timestamp queries (device feature 'timestamp-query'):
+   * every dispatch in a pass of its own, times summed by step name, in milliseconds.
+   */
+  async profile(N: number, B: number, sample: boolean): Promise<Map<string, number>> {
+    const dev = this.gpu.device;
+    const steps = sample ? [...this.plan, this.sampleStep] : this.plan;
+    const qs = dev.createQuerySet({ type: 'timestamp', count: 2 * steps.length });
+    const resolve = dev.createBuffer({ size: 16 * steps.length, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+    const read = dev.createBuffer({ size: 16 * steps.length, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    this.setSizes(N, B);
+    const enc = dev.createCommandEncoder();
+    steps.forEach((s, i) => {
+      const pass = enc.beginComputePass({ timestampWrites: { querySet: qs, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
+      s.run(pass, N, B);
+      pass.end();
+    });
+    enc.resolveQuerySet(qs, 0, 2 * steps.length, resolve, 0);
+    enc.copyBufferToBuffer(resolve, 0, read, 0, 16 * steps.length);
+    dev.queue.submit([enc.finish()]);
+    await read.mapAsync(GPUMapMode.READ);
+    const t = new BigUint64Array(read.getMappedRange());
+    const out = new Map<string, number>();
+    steps.forEach((s, i) => out.set(s.name, (out.get(s.name) ?? 0) + Number(t[2 * i + 1] - t[2 * i]) / 1e6));
+    read.destroy();
+    resolve.destroy();
+    qs.destroy();
+    return out;
   }
 
   destroy(): void {

@@ -52,6 +52,8 @@ export async function acquireDevice(gpu: GPU | undefined, opts: GpuOptions = {})
   for (const name of LIMITS_TO_MAXIMISE) requiredLimits[name] = adapter.limits[name];
   const hasF16 = (opts.allowF16 ?? true) && adapter.features.has('shader-f16');
   const requiredFeatures: GPUFeatureName[] = hasF16 ? ['shader-f16'] : [];
+  // Timestamps are only for the benchmark's per-kernel profile; harmless where granted.
+  if (adapter.features.has('timestamp-query')) requiredFeatures.push('timestamp-query');
   const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
   const info = adapter.info ?? ({} as GPUAdapterInfo);
   const adapterName = [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' ') || 'unknown adapter';

@@ -14,7 +14,8 @@ export async function nodeGpuObject(): Promise<GPU> {
   if (!dawn) {
     const { create, globals } = await import('webgpu');
     Object.assign(globalThis, globals);
-    dawn = create([]) as unknown as GPU;
+    // TPO_DAWN_FLAGS: Dawn options, e.g. "enable-dawn-features=skip_validation" (space-separated).
+    dawn = create((process.env.TPO_DAWN_FLAGS ?? '').split(' ').filter(Boolean)) as unknown as GPU;
   }
   return dawn;
 }
