@@ -19,7 +19,7 @@ import { writeTinyModel } from './helpers/tiny-model';
 const tmp = (p: string) => mkdtempSync(join(tmpdir(), p));
 
 describe('config.json validation', () => {
-  const base = JSON.parse(readFileSync(join(__dirname, '../../shared/models/stories260K/config.json'), 'utf8'));
+  const base = JSON.parse(readFileSync(join(__dirname, '../public/models/stories260K/config.json'), 'utf8'));
   it('reads the stories260K config', () => {
     const c = parseConfig(base);
     expect(c).toMatchObject({ modelType: 'llama', hidden: 64, layers: 5, heads: 8, kvHeads: 4, headDim: 8, intermediate: 172, vocab: 512, tieEmbeddings: true, qkvBias: false, eosTokenIds: [2] });
@@ -73,7 +73,7 @@ describe('hub source against a local server in the hub layout', () => {
     root = tmp('tpo-hub-');
     writeTinyModel(join(root, 'tiny', 'chat-model'), { seed: 2, tokenizer: true, dtype: 'BF16', shards: 2 });
     mkdirSync(join(root, 'llama'), { recursive: true });
-    cpSync(join(__dirname, '../../shared/models/stories260K'), join(root, 'llama', 'stories260K'), { recursive: true });
+    cpSync(join(__dirname, '../public/models/stories260K'), join(root, 'llama', 'stories260K'), { recursive: true });
     hub = await startHubServer(root);
   });
   afterAll(() => hub.close());

@@ -14,7 +14,7 @@ import { expectClose } from './helpers/compare';
 import { noGpuErrors, testGpu } from './helpers/gpu';
 import { writeTinyModel, type TinyOptions } from './helpers/tiny-model';
 
-const STORIES = join(__dirname, '../../shared/models/stories260K');
+const STORIES = join(__dirname, '../public/models/stories260K');
 const tmp = () => mkdtempSync(join(tmpdir(), 'tpo-model-'));
 
 /** Runs the GPU forward over `tokens` (one sequence, all rows output) and returns logits [T][V]. */
