@@ -29,3 +29,37 @@ fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
   for (var i = t; i < p.H; i += WG) { y[base + i] = x[base + i] * inv * w[i]; }
   if (t == 0u && p.saveRstd == 1u) { rstd[r] = inv; }
 }
+
+// Backward (w frozen). With x̂ = x·rstd and g = w ⊙ dy:
+//   dx = rstd · (g − x̂ · mean(x̂ ⊙ g))          (added to dx when accumulate = 1)
+// Bindings as forward, reinterpreted: x [N,H] the forward input, w [H], y ← dy [N,H] (read),
+// rstd [N] saved by forward; dx goes to the extra binding 5.
+struct BackParams { N: u32, H: u32, accumulate: u32 }
+@group(0) @binding(0) var<uniform> bp: BackParams;
+@group(0) @binding(1) var<storage, read> bx: array<f32>;            // [N, H]
+@group(0) @binding(2) var<storage, read> bw: array<f32>;            // [H]
+@group(0) @binding(3) var<storage, read> bdy: array<f32>;           // [N, H]
+@group(0) @binding(4) var<storage, read> brstd: array<f32>;         // [N]
+@group(0) @binding(5) var<storage, read_write> bdx: array<f32>;     // [N, H]
+
+@compute @workgroup_size(WG)
+fn backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  let r = wg.x + wg.y * 65535u;
+  if (r >= bp.N) { return; }
+  let base = r * bp.H;
+  let rs = brstd[r];
+  var s = 0.0;
+  for (var i = t; i < bp.H; i += WG) { s += bx[base + i] * rs * bw[i] * bdy[base + i]; }
+  partial[t] = s;
+  workgroupBarrier();
+  for (var k = WG / 2u; k > 0u; k >>= 1u) {
+    if (t < k) { partial[t] += partial[t + k]; }
+    workgroupBarrier();
+  }
+  let mean = partial[0] / f32(bp.H);
+  for (var i = t; i < bp.H; i += WG) {
+    var v = rs * (bw[i] * bdy[base + i] - bx[base + i] * rs * mean);
+    if (bp.accumulate == 1u) { v += bdx[base + i]; }
+    bdx[base + i] = v;
+  }
+}

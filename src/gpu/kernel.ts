@@ -17,13 +17,15 @@ export class Kernel {
   ) {
     const code = shaderSource(name, opts.wt);
     const module = device.createShaderModule({ label: name, code });
-    this.bindLayout = device.createBindGroupLayout({ label: name, entries: bindingsOf(code) });
+    const entry = opts.entry ?? 'main';
+    const iface = entryInterface(code, entry);
+    this.bindLayout = device.createBindGroupLayout({ label: `${name}.${entry}`, entries: iface.bindings });
     this.pipeline = device.createComputePipeline({
       label: `${name}${opts.wt === 'f16' ? '.f16' : ''}`,
       layout: device.createPipelineLayout({ bindGroupLayouts: [this.bindLayout] }),
-      compute: { module, entryPoint: opts.entry ?? 'main', constants: opts.constants },
+      compute: { module, entryPoint: entry, constants: opts.constants },
     });
-    this.layout = uniformLayout(code);
+    this.layout = uniformLayout(code, iface.paramsStruct);
   }
 
   /** A uniform buffer holding these params (sizes fixed for the buffer's life). */
@@ -38,25 +40,56 @@ export class Kernel {
     this.device.queue.writeBuffer(buf, 0, packUniform(this.layout, values));
   }
 
-  /** Bind group for binding 0 = params, then the storage buffers in binding order. */
-  bind(params: GPUBuffer, ...buffers: GPUBuffer[]): GPUBindGroup {
+  /**
+   * Bind group for binding 0 = params, then the storage buffers in binding order. A binding may
+   * be a whole buffer or a {buffer, offset, size} view (offsets 256-byte aligned).
+   */
+  bind(params: GPUBuffer, ...buffers: (GPUBuffer | GPUBufferBinding)[]): GPUBindGroup {
     return this.device.createBindGroup({
       label: this.name,
       layout: this.bindLayout,
-      entries: [params, ...buffers].map((buffer, binding) => ({ binding, resource: { buffer } })),
+      entries: [params, ...buffers].map((b, binding) => ({ binding, resource: 'buffer' in b ? b : { buffer: b } })),
     });
   }
 }
 
-/** Bind group layout entries read off the WGSL declarations of group 0. */
-export function bindingsOf(code: string): GPUBindGroupLayoutEntry[] {
-  const re = /@group\(0\)\s*@binding\((\d+)\)\s*var<(uniform|storage,\s*read_write|storage,\s*read|storage)>/g;
-  const out: GPUBindGroupLayoutEntry[] = [];
-  for (const m of code.matchAll(re)) {
-    const type: GPUBufferBindingType = m[2] === 'uniform' ? 'uniform' : m[2].includes('read_write') ? 'storage' : 'read-only-storage';
-    out.push({ binding: Number(m[1]), visibility: GPUShaderStage.COMPUTE, buffer: { type } });
+/**
+ * The resources one entry point uses, read off the WGSL: the module-scope `@binding` variables
+ * named in the entry function or in any function it calls, and the struct type of its uniform.
+ * (Forward and backward entries of one file may bind different variables at the same slot.)
+ */
+export function entryInterface(code: string, entry: string): { bindings: GPUBindGroupLayoutEntry[]; paramsStruct: string } {
+  const fns = new Map<string, string>();
+  for (const m of code.matchAll(/\bfn\s+(\w+)\s*\(/g)) {
+    let i = code.indexOf('{', m.index);
+    let depth = 0;
+    for (; i < code.length; i++) {
+      if (code[i] === '{') depth++;
+      else if (code[i] === '}' && --depth === 0) break;
+    }
+    fns.set(m[1], code.slice(m.index, i + 1));
   }
-  return out.sort((a, b) => a.binding - b.binding);
+  if (!fns.has(entry)) throw new Error(`entry point ${entry} not found in shader`);
+  const used = new Set<string>();
+  const todo = [entry];
+  while (todo.length) {
+    const f = todo.pop()!;
+    if (used.has(f)) continue;
+    used.add(f);
+    for (const id of fns.get(f)!.matchAll(/\b(\w+)\s*\(/g)) if (fns.has(id[1]) && !used.has(id[1])) todo.push(id[1]);
+  }
+  const text = [...used].map((f) => fns.get(f)!).join('\n');
+  const idents = new Set(text.match(/\b\w+\b/g) ?? []);
+  const bindings: GPUBindGroupLayoutEntry[] = [];
+  let paramsStruct = 'Params';
+  const re = /@group\(0\)\s*@binding\((\d+)\)\s*var<(uniform|storage,\s*read_write|storage,\s*read|storage)>\s*(\w+)\s*:\s*(\w+)/g;
+  for (const m of code.matchAll(re)) {
+    if (!idents.has(m[3])) continue;
+    const type: GPUBufferBindingType = m[2] === 'uniform' ? 'uniform' : m[2].includes('read_write') ? 'storage' : 'read-only-storage';
+    if (type === 'uniform') paramsStruct = m[4];
+    bindings.push({ binding: Number(m[1]), visibility: GPUShaderStage.COMPUTE, buffer: { type } });
+  }
+  return { bindings: bindings.sort((a, b) => a.binding - b.binding), paramsStruct };
 }
 
 export function dispatch(pass: GPUComputePassEncoder, k: Kernel, bg: GPUBindGroup, x: number, y = 1, z = 1): void {

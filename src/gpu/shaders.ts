@@ -9,8 +9,9 @@ import attention from '../../shaders/attention.wgsl?raw';
 import swiglu from '../../shaders/swiglu.wgsl?raw';
 import gatherRows from '../../shaders/gather_rows.wgsl?raw';
 import sample from '../../shaders/sample.wgsl?raw';
+import gemm from '../../shaders/gemm.wgsl?raw';
 
-export const SHADERS = { embedding, rmsnorm, matmul, ropeKv, attention, swiglu, gatherRows, sample };
+export const SHADERS = { embedding, rmsnorm, matmul, ropeKv, attention, swiglu, gatherRows, sample, gemm };
 export type ShaderName = keyof typeof SHADERS;
 export type WeightType = 'f32' | 'f16';
 

@@ -1,0 +1,63 @@
+// General strided matrix product, the one linear-algebra kernel of training:
+//   C[m, n] = alpha · Σ_k A[m, k] · B[k, n]  (+ C[m, n] when accumulate = 1)
+// A[m, k] = a[m·sAm + k·sAk]   B[k, n] = b[k·sBk + n·sBn]   C[m, n] = c[m·ldc + n]
+// With strides every pass of a linear layer y = x·Wᵀ (W stored [out, in]) is one call:
+//   forward      y[N,O]  = x[N,K] · Wᵀ     A = x (K, 1)   B = W viewed [K, O] (1, K)
+//   input grad   dx[N,K] = dy[N,O] · W     A = dy (O, 1)  B = W (K, 1)
+//   weight grad  dW[O,K] = dyᵀ · x         A = dy viewed [O, N] (1, O)  B = x (K, 1)
+// Tiles of 32×32 outputs, 256 threads with 2×2 outputs each, K stepped by 16 through
+// workgroup memory. B is WT (f16 base weights); A and C are always f32.
+alias WT = f32; // replaced by f16 when weights are stored in half precision
+
+struct Params { M: u32, Nn: u32, K: u32, sAm: u32, sAk: u32, sBk: u32, sBn: u32, ldc: u32, alpha: f32, accumulate: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;        // A
+@group(0) @binding(2) var<storage, read> b: array<WT>;         // B
+@group(0) @binding(3) var<storage, read_write> c: array<f32>;  // C [M, ldc]
+
+const TS: u32 = 32u;   // output tile edge
+const TK: u32 = 16u;   // K step
+var<workgroup> as_: array<f32, TS * TK>;          // [TS rows m, TK]
+var<workgroup> bs: array<f32, TK * (TS + 1u)>;    // [TK, TS + 1]
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  let n0 = wg.x * TS;
+  let m0 = wg.y * TS;
+  let tm = (t / 16u) * 2u;  // this thread's 2 rows
+  let tn = (t % 16u) * 2u;  // and 2 columns
+  var acc = vec4<f32>(0.0); // (m, n), (m, n+1), (m+1, n), (m+1, n+1)
+  for (var k0 = 0u; k0 < p.K; k0 += TK) {
+    for (var i = t; i < TS * TK; i += 256u) {
+      let mm = m0 + i / TK;
+      let kk = k0 + i % TK;
+      var v = 0.0;
+      if (mm < p.M && kk < p.K) { v = a[mm * p.sAm + kk * p.sAk]; }
+      as_[i] = v;
+      let kb = k0 + i / TS;
+      let nn = n0 + i % TS;
+      var w = 0.0;
+      if (kb < p.K && nn < p.Nn) { w = f32(b[kb * p.sBk + nn * p.sBn]); }
+      bs[(i / TS) * (TS + 1u) + i % TS] = w;
+    }
+    workgroupBarrier();
+    for (var k = 0u; k < TK; k++) {
+      let a0 = as_[tm * TK + k];
+      let a1 = as_[(tm + 1u) * TK + k];
+      let b0 = bs[k * (TS + 1u) + tn];
+      let b1 = bs[k * (TS + 1u) + tn + 1u];
+      acc += vec4<f32>(a0 * b0, a0 * b1, a1 * b0, a1 * b1);
+    }
+    workgroupBarrier();
+  }
+  for (var i = 0u; i < 4u; i++) {
+    let m = m0 + tm + i / 2u;
+    let n = n0 + tn + i % 2u;
+    if (m < p.M && n < p.Nn) {
+      let ci = m * p.ldc + n;
+      var v = p.alpha * acc[i];
+      if (p.accumulate == 1u) { v += c[ci]; }
+      c[ci] = v;
+    }
+  }
+}
