@@ -89,3 +89,94 @@ fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
     out[qBase + d] = total;
   }
 }
+
+// ---- Backward (training; rows are a padded batch: row = slot·maxLen + pos) ----
+// With P = att (saved), dA[j] = dO · v[j]:
+//   dS[j] = P[j] · (dA[j] − Σ_j' P[j'] dA[j'])          (softmax backward)
+//   dq    = scale · Σ_j dS[j] · k[j]
+//   dK[j] = scale · Σ_{rows p ≥ j, heads of the group} dS[p, h, j] · q[p, h]
+//   dV[j] =         Σ_{rows p ≥ j, heads of the group} P[p, h, j] · dO[p, h]
+// backward_q: one workgroup per (head, row) → dq, dS.  backward_kv: one per (position j, kv head,
+// slot) → dK, dV in cache layout (a gather over rows, so no atomics).
+@group(0) @binding(6) var<storage, read> dOut: array<f32>;          // [N, nH, hd]
+@group(0) @binding(7) var<storage, read_write> dS: array<f32>;      // [N, nH, maxLen]
+@group(0) @binding(8) var<storage, read_write> dq: array<f32>;      // [N, nH, hd]
+@group(0) @binding(7) var<storage, read> dSr: array<f32>;           // [N, nH, maxLen]
+@group(0) @binding(8) var<storage, read_write> dKc: array<f32>;     // [slots, nKV, maxLen, hd]
+@group(0) @binding(9) var<storage, read_write> dVc: array<f32>;     // [slots, nKV, maxLen, hd]
+
+var<workgroup> dos: array<f32, 256>;  // dO[r, h, :]
+
+@compute @workgroup_size(WG)
+fn backward_q(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  let h = wg.x;
+  let r = wg.y;
+  if (r >= p.N) { return; }
+  let slot = rows[2u * r];
+  let pos = rows[2u * r + 1u];
+  let kvh = h / (p.nH / p.nKV);
+  let qBase = (r * p.nH + h) * p.hd;
+  let cBase = (slot * p.nKV + kvh) * p.maxLen * p.hd;
+  let aBase = (r * p.nH + h) * p.maxLen;
+  for (var d = t; d < p.hd; d += WG) { dos[d] = dOut[qBase + d]; }
+  workgroupBarrier();
+  var dot = 0.0;
+  for (var j = t; j <= pos; j += WG) {
+    var da = 0.0;
+    let vb = cBase + j * p.hd;
+    for (var d = 0u; d < p.hd; d++) { da += dos[d] * vCache[vb + d]; }
+    dS[aBase + j] = da;
+    dot += att[aBase + j] * da;
+  }
+  red[t] = dot;
+  workgroupBarrier();
+  for (var k = WG / 2u; k > 0u; k >>= 1u) {
+    if (t < k) { red[t] += red[t + k]; }
+    workgroupBarrier();
+  }
+  let total = red[0];
+  workgroupBarrier();
+  for (var j = t; j <= pos; j += WG) { dS[aBase + j] = att[aBase + j] * (dS[aBase + j] - total); }
+  storageBarrier();
+  workgroupBarrier();
+  let G = max(1u, WG / p.hd);
+  let d = t % p.hd;
+  let g = t / p.hd;
+  var acc = 0.0;
+  if (g < G) {
+    for (var j = g; j <= pos; j += G) { acc += dS[aBase + j] * kCache[cBase + j * p.hd + d]; }
+  }
+  red[t] = acc;
+  workgroupBarrier();
+  if (g == 0u) {
+    var s = 0.0;
+    for (var gg = 0u; gg < G; gg++) { s += red[gg * p.hd + d]; }
+    dq[qBase + d] = p.scale * s;
+  }
+}
+
+@compute @workgroup_size(64)
+fn backward_kv(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  let j = wg.x;       // key position
+  let kvh = wg.y;
+  let slot = wg.z;
+  if (j >= p.maxLen) { return; }
+  let rep = p.nH / p.nKV;
+  let dst = ((slot * p.nKV + kvh) * p.maxLen + j) * p.hd;
+  for (var d = t; d < p.hd; d += 64u) {
+    var gk = 0.0;
+    var gv = 0.0;
+    for (var pos = j; pos < p.maxLen; pos++) {
+      let r = slot * p.maxLen + pos;
+      for (var hh = 0u; hh < rep; hh++) {
+        let h = kvh * rep + hh;
+        let a = (r * p.nH + h) * p.maxLen + j;
+        let qi = (r * p.nH + h) * p.hd + d;
+        gk += dSr[a] * q[qi];
+        gv += att[a] * dOut[qi];
+      }
+    }
+    dKc[dst + d] = p.scale * gk;
+    dVc[dst + d] = gv;
+  }
+}

@@ -43,3 +43,43 @@ fn forward(@builtin(global_invocation_id) g: vec3<u32>) {
     vCache[dst + i + half] = v[src + i + half];
   }
 }
+
+// Backward: the rotation is orthogonal, so the gradient is rotated back (angle −θ):
+//   dv_pre[i] = dv[i]·cos + dv[i + d/2]·sin      dv_pre[i + d/2] = dv[i + d/2]·cos − dv[i]·sin
+// dq is un-rotated in place; the cache gradients dKc, dVc (cache layout) are gathered back to
+// rows: dk, dv [N, nKV, hd]. Rows here are a training batch: row r = slot·T + pos.
+@group(0) @binding(3) var<storage, read_write> dq: array<f32>;        // [N, nH, hd] in place
+@group(0) @binding(4) var<storage, read_write> dk: array<f32>;        // [N, nKV, hd]
+@group(0) @binding(5) var<storage, read_write> dv: array<f32>;        // [N, nKV, hd]
+@group(0) @binding(6) var<storage, read> dKc: array<f32>;             // [slots, nKV, maxLen, hd]
+@group(0) @binding(7) var<storage, read> dVc: array<f32>;             // [slots, nKV, maxLen, hd]
+
+@compute @workgroup_size(64)
+fn backward(@builtin(global_invocation_id) g: vec3<u32>) {
+  let half = p.hd / 2u;
+  let i = g.x % half;
+  let head = g.x / half;
+  let r = g.y;
+  if (r >= p.N || head >= p.nH + p.nKV) { return; }
+  let slot = rows[2u * r];
+  let pos = rows[2u * r + 1u];
+  let c = cs[2u * (pos * half + i)];
+  let s = cs[2u * (pos * half + i) + 1u];
+  if (head < p.nH) {
+    let base = (r * p.nH + head) * p.hd;
+    let a = dq[base + i];
+    let b = dq[base + i + half];
+    dq[base + i] = a * c + b * s;
+    dq[base + i + half] = b * c - a * s;
+  } else {
+    let kv = head - p.nH;
+    let dst = (r * p.nKV + kv) * p.hd;
+    let src = ((slot * p.nKV + kv) * p.maxLen + pos) * p.hd;
+    let a = dKc[src + i];
+    let b = dKc[src + i + half];
+    dk[dst + i] = a * c + b * s;
+    dk[dst + i + half] = b * c - a * s;
+    dv[dst + i] = dVc[src + i];
+    dv[dst + i + half] = dVc[src + i + half];
+  }
+}

@@ -9,6 +9,7 @@ export class Kernel {
   readonly layout: UniformLayout;
   /** Explicit (not 'auto'), so variants of one shader share bind groups. */
   readonly bindLayout: GPUBindGroupLayout;
+  private readonly bindings: Set<number>;
 
   constructor(
     readonly device: GPUDevice,
@@ -20,6 +21,7 @@ export class Kernel {
     const entry = opts.entry ?? 'main';
     const iface = entryInterface(code, entry);
     this.bindLayout = device.createBindGroupLayout({ label: `${name}.${entry}`, entries: iface.bindings });
+    this.bindings = new Set(iface.bindings.map((b) => b.binding));
     this.pipeline = device.createComputePipeline({
       label: `${name}${opts.wt === 'f16' ? '.f16' : ''}`,
       layout: device.createPipelineLayout({ bindGroupLayouts: [this.bindLayout] }),
@@ -48,7 +50,9 @@ export class Kernel {
     return this.device.createBindGroup({
       label: this.name,
       layout: this.bindLayout,
-      entries: [params, ...buffers].map((b, binding) => ({ binding, resource: 'buffer' in b ? b : { buffer: b } })),
+      entries: [params, ...buffers]
+        .map((b, binding) => ({ binding, resource: 'buffer' in b ? b : { buffer: b } }))
+        .filter((e) => this.bindings.has(e.binding)), // slots this entry point does not use
     });
   }
 }
@@ -79,7 +83,7 @@ export function entryInterface(code: string, entry: string): { bindings: GPUBind
     for (const id of fns.get(f)!.matchAll(/\b(\w+)\s*\(/g)) if (fns.has(id[1]) && !used.has(id[1])) todo.push(id[1]);
   }
   const text = [...used].map((f) => fns.get(f)!).join('\n');
-  const idents = new Set(text.match(/\b\w+\b/g) ?? []);
+  const idents = new Set(text.match(/(?<![.\w])\w+/g) ?? []); // not member accesses like wg.x
   const bindings: GPUBindGroupLayoutEntry[] = [];
   let paramsStruct = 'Params';
   const re = /@group\(0\)\s*@binding\((\d+)\)\s*var<(uniform|storage,\s*read_write|storage,\s*read|storage)>\s*(\w+)\s*:\s*(\w+)/g;

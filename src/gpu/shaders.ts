@@ -10,8 +10,10 @@ import swiglu from '../../shaders/swiglu.wgsl?raw';
 import gatherRows from '../../shaders/gather_rows.wgsl?raw';
 import sample from '../../shaders/sample.wgsl?raw';
 import gemm from '../../shaders/gemm.wgsl?raw';
+import logprob from '../../shaders/logprob.wgsl?raw';
+import adamw from '../../shaders/adamw.wgsl?raw';
 
-export const SHADERS = { embedding, rmsnorm, matmul, ropeKv, attention, swiglu, gatherRows, sample, gemm };
+export const SHADERS = { embedding, rmsnorm, matmul, ropeKv, attention, swiglu, gatherRows, sample, gemm, logprob, adamw };
 export type ShaderName = keyof typeof SHADERS;
 export type WeightType = 'f32' | 'f16';
 
