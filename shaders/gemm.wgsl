@@ -1,6 +1,7 @@
 // General strided matrix product, the one linear-algebra kernel of training:
-//   C[m, n] = alpha · Σ_k A[m, k] · B[k, n]  (+ C[m, n] when accumulate = 1)
-// A[m, k] = a[m·sAm + k·sAk]   B[k, n] = b[k·sBk + n·sBn]   C[m, n] = c[m·ldc + n]
+//   C[m, n] = alpha · Σ_k A[m, k] · B[k, n]  (+ C[m, n] when accumulate = 1) (+ bias[n] when hasBias = 1)
+// A[m, k] = a[aOff + m·sAm + k·sAk]   B[k, n] = b[k·sBk + n·sBn]   C[m, n] = c[cOff + m·ldc + n]
+// (aOff/cOff address a column block, e.g. one vocabulary chunk of the logits.)
 // With strides every pass of a linear layer y = x·Wᵀ (W stored [out, in]) is one call:
 //   forward      y[N,O]  = x[N,K] · Wᵀ     A = x (K, 1)   B = W viewed [K, O] (1, K)
 //   input grad   dx[N,K] = dy[N,O] · W     A = dy (O, 1)  B = W (K, 1)
@@ -9,11 +10,12 @@
 // workgroup memory. B is WT (f16 base weights); A and C are always f32.
 alias WT = f32; // replaced by f16 when weights are stored in half precision
 
-struct Params { M: u32, Nn: u32, K: u32, sAm: u32, sAk: u32, sBk: u32, sBn: u32, ldc: u32, alpha: f32, accumulate: u32 }
+struct Params { M: u32, Nn: u32, K: u32, sAm: u32, sAk: u32, sBk: u32, sBn: u32, ldc: u32, alpha: f32, accumulate: u32, aOff: u32, cOff: u32, hasBias: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;        // A
 @group(0) @binding(2) var<storage, read> b: array<WT>;         // B
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;  // C [M, ldc]
+@group(0) @binding(4) var<storage, read> bias: array<f32>;     // [Nn] (a dummy when hasBias = 0)
 
 const TS: u32 = 32u;   // output tile edge
 const TK: u32 = 16u;   // K step
@@ -32,7 +34,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
       let mm = m0 + i / TK;
       let kk = k0 + i % TK;
       var v = 0.0;
-      if (mm < p.M && kk < p.K) { v = a[mm * p.sAm + kk * p.sAk]; }
+      if (mm < p.M && kk < p.K) { v = a[p.aOff + mm * p.sAm + kk * p.sAk]; }
       as_[i] = v;
       let kb = k0 + i / TS;
       let nn = n0 + i % TS;
@@ -54,9 +56,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     let m = m0 + tm + i / 2u;
     let n = n0 + tn + i % 2u;
     if (m < p.M && n < p.Nn) {
-      let ci = m * p.ldc + n;
+      let ci = p.cOff + m * p.ldc + n;
       var v = p.alpha * acc[i];
       if (p.accumulate == 1u) { v += c[ci]; }
+      if (p.hasBias == 1u) { v += bias[n]; }
       c[ci] = v;
     }
   }

@@ -16,7 +16,7 @@ describe('gemm (strided): the three products of a linear layer', () => {
   const r = rng(40);
   const x = uniform(r, N * K), W = uniform(r, O * K), dy = uniform(r, N * O);
   const gemm = (M: number, Nn: number, Kk: number, s: number[], A: Float32Array, B: Float32Array, C: Float32Array, alpha: number, accumulate: number) =>
-    runKernel({ shader: 'gemm', params: { M, Nn, K: Kk, sAm: s[0], sAk: s[1], sBk: s[2], sBn: s[3], ldc: Nn, alpha, accumulate }, buffers: [A, B, C], workgroups: [Math.ceil(Nn / 32), Math.ceil(M / 32)], read: [2] }).then((o) => o[0]);
+    runKernel({ shader: 'gemm', params: { M, Nn, K: Kk, sAm: s[0], sAk: s[1], sBk: s[2], sBn: s[3], ldc: Nn, alpha, accumulate, aOff: 0, cOff: 0, hasBias: 0 }, buffers: [A, B, C, new Float32Array(1)], workgroups: [Math.ceil(Nn / 32), Math.ceil(M / 32)], read: [2] }).then((o) => o[0]);
 
   it('forward y = x·Wᵀ', async () => {
     expectClose('y', await gemm(N, O, K, [K, 1, 1, K], x, W, new Float32Array(N * O), 1, 0), linear(x, W, N, K, O), 1e-5, 1e-5);
@@ -30,6 +30,20 @@ describe('gemm (strided): the three products of a linear layer', () => {
       want[n * K + k] = c0[n * K + k] + 0.5 * s;
     }
     expectClose('dx', await gemm(N, K, O, [O, 1, K, 1], dy, W, c0, 0.5, 1), want, 1e-5, 1e-5);
+  });
+  it('column blocks (aOff, cOff) and bias: one vocabulary chunk of an LM head and its input grad', async () => {
+    const V = 50, off = 20, rows = 30, H = 8, M = 3;
+    const h = uniform(r, M * H), E = uniform(r, rows * H), bias = uniform(r, rows);
+    const [logits] = await runKernel({ shader: 'gemm', params: { M, Nn: rows, K: H, sAm: H, sAk: 1, sBk: 1, sBn: H, ldc: V, alpha: 1, accumulate: 0, aOff: 0, cOff: off, hasBias: 1 }, buffers: [h, E, new Float32Array(M * V), bias], workgroups: [1, 1], read: [2] });
+    const want = new Float64Array(M * V);
+    const ref = linear(h, E, M, H, rows, bias);
+    for (let m = 0; m < M; m++) for (let o = 0; o < rows; o++) want[m * V + off + o] = ref[m * rows + o];
+    expectClose('chunk logits', logits, want, 1e-5, 1e-6);
+    const dl = uniform(r, M * V);
+    const [dh] = await runKernel({ shader: 'gemm', params: { M, Nn: H, K: rows, sAm: V, sAk: 1, sBk: H, sBn: 1, ldc: H, alpha: 1, accumulate: 0, aOff: off, cOff: 0, hasBias: 0 }, buffers: [dl, E, new Float32Array(M * H), new Float32Array(1)], workgroups: [1, 1], read: [2] });
+    const wantDh = new Float64Array(M * H);
+    for (let m = 0; m < M; m++) for (let k = 0; k < H; k++) for (let o = 0; o < rows; o++) wantDh[m * H + k] += dl[m * V + off + o] * E[o * H + k];
+    expectClose('chunk input grad', dh, wantDh, 1e-5, 1e-6);
   });
   it('weight gradient dW = dyᵀ·x', async () => {
     const want = new Float64Array(O * K);

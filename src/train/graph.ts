@@ -1,0 +1,236 @@
+// The training graph: a forward pass over a padded batch that keeps what the backward needs,
+// and the backward pass that turns per-token coefficients ∂loss/∂logp into LoRA gradients.
+// Base weights are frozen; gradients flow through every op to the LoRA A and B tensors.
+//
+// Legend: S sequences × T positions, N = S·T rows (row = s·T + p), H hidden, nH/nKV heads,
+// hd head dim, I MLP width, V vocab, r LoRA rank.
+
+import type { ModelConfig } from '../model/config';
+import { checkBindable, type Gpu } from '../gpu/device';
+import { Kernel } from '../gpu/kernel';
+import type { GpuWeights } from '../engine/weights';
+import { ropeTable } from '../engine/rope';
+import type { LoraLayout, LoraModule, LoraState, Target } from './lora';
+
+export interface TrainShape {
+  seqs: number; // S
+  seqLen: number; // T
+}
+
+type Step = { pass: (p: GPUComputePassEncoder) => void } | { copy: (e: GPUCommandEncoder) => void };
+
+interface LayerActs {
+  xIn: GPUBuffer; // [N,H] layer input (residual)
+  rstd1: GPUBuffer; // [N]
+  xn1: GPUBuffer; // [N,H]
+  q: GPUBuffer; // [N,nH,hd] after RoPE
+  kc: GPUBuffer; // [S,nKV,T,hd]
+  vc: GPUBuffer; // [S,nKV,T,hd]
+  att: GPUBuffer; // [N,nH,T]
+  ao: GPUBuffer; // [N,nH·hd]
+  xMid: GPUBuffer; // [N,H] residual after attention
+  rstd2: GPUBuffer; // [N]
+  xn2: GPUBuffer; // [N,H]
+  gate: GPUBuffer; // [N,I]
+  up: GPUBuffer; // [N,I]
+  act: GPUBuffer; // [N,I]
+  t: Map<Target, GPUBuffer>; // LoRA A·x per module [N,r]
+}
+
+export class TrainGraph {
+  readonly N: number;
+  readonly ids: GPUBuffer; // [N] u32 input tokens
+  readonly targets: GPUBuffer; // [N] u32 next token, 0xffffffff outside the completion
+  readonly coef: GPUBuffer; // [N] f32 ∂loss/∂logp per row
+  readonly logp: GPUBuffer; // [N] f32 log-prob of each row's target
+  private fwd: Step[] = [];
+  private bwd: Step[] = [];
+  private owned: GPUBuffer[] = [];
+  private uniforms: GPUBuffer[] = [];
+
+  constructor(readonly gpu: Gpu, readonly cfg: ModelConfig, readonly weights: GpuWeights, readonly lora: LoraLayout, readonly state: LoraState, readonly shape: TrainShape) {
+    const dev = gpu.device;
+    const { hidden: H, heads: nH, kvHeads: nKV, headDim: hd, intermediate: I, vocab: V } = cfg;
+    const { seqs: S, seqLen: T } = shape;
+    const N = (this.N = S * T);
+    const r = lora.lora.r;
+    const wt = weights.wt;
+    const K = {
+      embed: new Kernel(dev, 'embedding', { wt }),
+      normF: new Kernel(dev, 'rmsnorm', { entry: 'forward' }),
+      normB: new Kernel(dev, 'rmsnorm', { entry: 'backward' }),
+      gemmW: new Kernel(dev, 'gemm', { wt }),
+      gemm: new Kernel(dev, 'gemm'),
+      ropeF: new Kernel(dev, 'ropeKv', { entry: 'forward' }),
+      ropeB: new Kernel(dev, 'ropeKv', { entry: 'backward' }),
+      attF: new Kernel(dev, 'attention', { entry: 'forward' }),
+      attBq: new Kernel(dev, 'attention', { entry: 'backward_q' }),
+      attBkv: new Kernel(dev, 'attention', { entry: 'backward_kv' }),
+      swiF: new Kernel(dev, 'swiglu', { entry: 'forward' }),
+      swiB: new Kernel(dev, 'swiglu', { entry: 'backward' }),
+      lpF: new Kernel(dev, 'logprob', { entry: 'forward' }),
+      lpB: new Kernel(dev, 'logprob', { entry: 'backward' }),
+    };
+    const buf = (label: string, elems: number) => {
+      checkBindable(gpu, elems * 4, label);
+      const b = dev.createBuffer({ label, size: Math.max(16, elems * 4), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+      this.owned.push(b);
+      return b;
+    };
+    const uni = (k: Kernel, values: Record<string, number>) => {
+      const b = k.uniform(values);
+      this.uniforms.push(b);
+      return b;
+    };
+    const dispatch = (list: Step[], k: Kernel, params: Record<string, number>, bufs: (GPUBuffer | GPUBufferBinding)[], x: number, y = 1, z = 1) => {
+      const bg = k.bind(uni(k, params), ...bufs);
+      list.push({ pass: (p) => { p.setPipeline(k.pipeline); p.setBindGroup(0, bg); p.dispatchWorkgroups(x, y, z); } });
+    };
+    const dummy = buf('dummy', 4);
+    // C[M,Nn] (+)= alpha·A·B with strides (see gemm.wgsl)
+    const gemm = (list: Step[], k: Kernel, M: number, Nn: number, Kd: number, s: [number, number, number, number], A: GPUBuffer | GPUBufferBinding, B: GPUBuffer | GPUBufferBinding, C: GPUBuffer | GPUBufferBinding, o: { alpha?: number; accumulate?: boolean; ldc?: number; aOff?: number; cOff?: number; bias?: GPUBuffer } = {}) =>
+      dispatch(list, k, { M, Nn, K: Kd, sAm: s[0], sAk: s[1], sBk: s[2], sBn: s[3], ldc: o.ldc ?? Nn, alpha: o.alpha ?? 1, accumulate: +(o.accumulate ?? false), aOff: o.aOff ?? 0, cOff: o.cOff ?? 0, hasBias: +!!o.bias }, [A, B, C, o.bias ?? dummy], Math.ceil(Nn / 32), Math.ceil(M / 32));
+    const copy = (list: Step[], src: GPUBuffer, dst: GPUBuffer, bytes: number) => list.push({ copy: (e) => e.copyBufferToBuffer(src, 0, dst, 0, bytes) });
+    const sc = lora.scale;
+    const P = (v: GPUBuffer, m: LoraModule, which: 'A' | 'B') => state.view(v, m[which]);
+
+    /** y = x·Wᵀ (+ bias) (+ s·(x·Aᵀ)·Bᵀ): base into `fwd`, LoRA into `fwdLora`. */
+    const linearF = (X: GPUBuffer, W: GPUBuffer, inF: number, outF: number, Y: GPUBuffer, o: { accumulate?: boolean; bias?: GPUBuffer; mod?: LoraModule; t?: GPUBuffer }) => {
+      gemm(this.fwd, K.gemmW, N, outF, inF, [inF, 1, 1, inF], X, W, Y, { accumulate: o.accumulate, bias: o.bias });
+      if (o.mod && o.t) {
+        const base = this.fwd.length - 1; // LoRA steps are spliced right after their base matmul
+        const steps: Step[] = [];
+        gemm(steps, K.gemm, N, r, inF, [inF, 1, 1, inF], X, P(state.params, o.mod, 'A'), o.t);
+        gemm(steps, K.gemm, N, outF, r, [r, 1, 1, r], o.t, P(state.params, o.mod, 'B'), Y, { alpha: sc, accumulate: true });
+        this.loraAt.push({ at: base, steps });
+      }
+    };
+    /** Gradients of a linear: dX (=|+=) dY·W (+ s·(dY·B)·A), and LoRA dA, dB accumulated. */
+    const linearB = (dY: GPUBuffer, X: GPUBuffer, W: GPUBuffer, inF: number, outF: number, dX: GPUBuffer, accumulate: boolean, mod?: LoraModule, t?: GPUBuffer) => {
+      gemm(this.bwd, K.gemmW, N, inF, outF, [outF, 1, inF, 1], dY, W, dX, { accumulate });
+      if (mod && t) {
+        gemm(this.bwd, K.gemm, outF, r, N, [1, outF, r, 1], dY, t, P(state.grads, mod, 'B'), { alpha: sc, accumulate: true });
+        gemm(this.bwd, K.gemm, N, r, outF, [outF, 1, r, 1], dY, P(state.params, mod, 'B'), dt, { alpha: sc });
+        gemm(this.bwd, K.gemm, r, inF, N, [1, r, inF, 1], dt, X, P(state.grads, mod, 'A'), { accumulate: true });
+        gemm(this.bwd, K.gemm, N, inF, r, [r, 1, inF, 1], dt, P(state.params, mod, 'A'), dX, { accumulate: true });
+      }
+    };
+
+    // ---- inputs and shared scratch ----
+    this.ids = buf('ids[N]', N);
+    this.targets = buf('targets[N]', N);
+    this.coef = buf('coef[N]', N);
+    this.logp = buf('logp[N]', N);
+    const rows = buf('rows[N,2]', 2 * N);
+    dev.queue.writeBuffer(rows, 0, Uint32Array.from({ length: 2 * N }, (_, i) => (i % 2 === 0 ? Math.floor(i / 2 / T) : (i / 2) % T)));
+    const cs = buf('ropeCosSin[T,hd/2,2]', T * hd);
+    dev.queue.writeBuffer(cs, 0, ropeTable(T, hd, cfg.ropeTheta));
+    const kRows = buf('k[N,nKV,hd]', N * nKV * hd), vRows = buf('v[N,nKV,hd]', N * nKV * hd);
+    const dt = buf('dLoraT[N,r]', N * r);
+
+    // ---- forward ----
+    const L = cfg.layers;
+    const xs = Array.from({ length: L + 1 }, (_, l) => buf(`x${l}[N,H]`, N * H));
+    for (const c of weights.embed) dispatch(this.fwd, K.embed, { N, H, rowStart: c.rowStart, chunkRows: c.rows }, [this.ids, c.buffer, xs[0]], Math.ceil(H / 64), N);
+    const acts: LayerActs[] = [];
+    const mod = (l: number, t: Target) => lora.get(l, t);
+    for (let l = 0; l < L; l++) {
+      const w = weights.layers[l];
+      const a: LayerActs = {
+        xIn: xs[l], rstd1: buf(`rstd1.${l}`, N), xn1: buf(`xn1.${l}`, N * H), q: buf(`q.${l}`, N * nH * hd),
+        kc: buf(`kc.${l}`, S * nKV * T * hd), vc: buf(`vc.${l}`, S * nKV * T * hd), att: buf(`att.${l}`, N * nH * T),
+        ao: buf(`ao.${l}`, N * nH * hd), xMid: buf(`xMid.${l}`, N * H), rstd2: buf(`rstd2.${l}`, N), xn2: buf(`xn2.${l}`, N * H),
+        gate: buf(`gate.${l}`, N * I), up: buf(`up.${l}`, N * I), act: buf(`act.${l}`, N * I), t: new Map(),
+      };
+      for (const m of lora.modules) if (m.layer === l) a.t.set(m.target, buf(`t.${l}.${m.target}`, N * r));
+      acts.push(a);
+      dispatch(this.fwd, K.normF, { N, H, eps: cfg.rmsEps, saveRstd: 1 }, [a.xIn, w.inputNorm, a.xn1, a.rstd1], N);
+      linearF(a.xn1, w.q, H, nH * hd, a.q, { bias: w.qBias, mod: mod(l, 'q_proj'), t: a.t.get('q_proj') });
+      linearF(a.xn1, w.k, H, nKV * hd, kRows, { bias: w.kBias, mod: mod(l, 'k_proj'), t: a.t.get('k_proj') });
+      linearF(a.xn1, w.v, H, nKV * hd, vRows, { bias: w.vBias, mod: mod(l, 'v_proj'), t: a.t.get('v_proj') });
+      dispatch(this.fwd, K.ropeF, { N, nH, nKV, hd, maxLen: T }, [rows, cs, a.q, kRows, vRows, a.kc, a.vc], Math.ceil(((nH + nKV) * hd) / 2 / 64), N);
+      dispatch(this.fwd, K.attF, { N, nH, nKV, hd, maxLen: T, scale: 1 / Math.sqrt(hd) }, [rows, a.q, a.kc, a.vc, a.att, a.ao], nH, N);
+      copy(this.fwd, a.xIn, a.xMid, N * H * 4);
+      linearF(a.ao, w.o, nH * hd, H, a.xMid, { accumulate: true, mod: mod(l, 'o_proj'), t: a.t.get('o_proj') });
+      dispatch(this.fwd, K.normF, { N, H, eps: cfg.rmsEps, saveRstd: 1 }, [a.xMid, w.postNorm, a.xn2, a.rstd2], N);
+      linearF(a.xn2, w.gate, H, I, a.gate, { mod: mod(l, 'gate_proj'), t: a.t.get('gate_proj') });
+      linearF(a.xn2, w.up, H, I, a.up, { mod: mod(l, 'up_proj'), t: a.t.get('up_proj') });
+      dispatch(this.fwd, K.swiF, { n: N * I }, [a.gate, a.up, a.act], Math.ceil((N * I) / 256));
+      copy(this.fwd, a.xMid, xs[l + 1], N * H * 4);
+      linearF(a.act, w.down, I, H, xs[l + 1], { accumulate: true, mod: mod(l, 'down_proj'), t: a.t.get('down_proj') });
+    }
+    const rstdF = buf('rstdF[N]', N), xnF = buf('xnF[N,H]', N * H);
+    const logits = buf('logits[N,V]', N * V), lse = buf('lse[N]', N), dLogits = buf('dLogits[N,V]', N * V);
+    dispatch(this.fwd, K.normF, { N, H, eps: cfg.rmsEps, saveRstd: 1 }, [xs[L], weights.finalNorm, xnF, rstdF], N);
+    for (const c of weights.lmHead) gemm(this.fwd, K.gemmW, N, c.rows, H, [H, 1, 1, H], xnF, c.buffer, logits, { ldc: V, cOff: c.rowStart });
+    dispatch(this.fwd, K.lpF, { N, V }, [logits, this.targets, lse, this.logp], N);
+
+    // ---- backward ----
+    const dxnF = buf('dxn[N,H]', N * H), dx = buf('dx[N,H]', N * H);
+    const dAo = buf('dAo[N,nH·hd]', N * nH * hd), dq = buf('dq[N,nH,hd]', N * nH * hd), dS = buf('dS[N,nH,T]', N * nH * T);
+    const dKc = buf('dKc[S,nKV,T,hd]', S * nKV * T * hd), dVc = buf('dVc[S,nKV,T,hd]', S * nKV * T * hd);
+    const dk = buf('dk[N,nKV,hd]', N * nKV * hd), dv = buf('dv[N,nKV,hd]', N * nKV * hd);
+    const dAct = buf('dAct[N,I]', N * I), dGate = buf('dGate[N,I]', N * I), dUp = buf('dUp[N,I]', N * I);
+    dispatch(this.bwd, K.lpB, { N, V }, [logits, this.targets, lse, this.coef, dLogits], N);
+    weights.lmHead.forEach((c, i) => gemm(this.bwd, K.gemmW, N, H, c.rows, [V, 1, H, 1], dLogits, c.buffer, dxnF, { aOff: c.rowStart, accumulate: i > 0 }));
+    dispatch(this.bwd, K.normB, { N, H, accumulate: 0 }, [xs[L], weights.finalNorm, dxnF, rstdF, dx], N);
+    for (let l = L - 1; l >= 0; l--) {
+      const w = weights.layers[l], a = acts[l];
+      // MLP: dx is ∂/∂(layer output) = ∂/∂(xMid + down(...))
+      linearB(dx, a.act, w.down, I, H, dAct, false, mod(l, 'down_proj'), a.t.get('down_proj'));
+      dispatch(this.bwd, K.swiB, { n: N * I }, [a.gate, a.up, dAct, dGate, dUp], Math.ceil((N * I) / 256));
+      linearB(dGate, a.xn2, w.gate, H, I, dxnF, false, mod(l, 'gate_proj'), a.t.get('gate_proj'));
+      linearB(dUp, a.xn2, w.up, H, I, dxnF, true, mod(l, 'up_proj'), a.t.get('up_proj'));
+      dispatch(this.bwd, K.normB, { N, H, accumulate: 1 }, [a.xMid, w.postNorm, dxnF, a.rstd2, dx], N);
+      // attention: dx is now ∂/∂xMid
+      linearB(dx, a.ao, w.o, nH * hd, H, dAo, false, mod(l, 'o_proj'), a.t.get('o_proj'));
+      const P2 = { N, nH, nKV, hd, maxLen: T, scale: 1 / Math.sqrt(hd) };
+      dispatch(this.bwd, K.attBq, P2, [rows, a.q, a.kc, a.vc, a.att, dAo, dS, dq], nH, N);
+      dispatch(this.bwd, K.attBkv, P2, [rows, a.q, a.kc, a.vc, a.att, dAo, dS, dKc, dVc], T, nKV, S);
+      dispatch(this.bwd, K.ropeB, { N, nH, nKV, hd, maxLen: T }, [rows, cs, dq, dk, dv, dKc, dVc], Math.ceil(((nH + nKV) * hd) / 2 / 64), N);
+      linearB(dq, a.xn1, w.q, H, nH * hd, dxnF, false, mod(l, 'q_proj'), a.t.get('q_proj'));
+      linearB(dk, a.xn1, w.k, H, nKV * hd, dxnF, true, mod(l, 'k_proj'), a.t.get('k_proj'));
+      linearB(dv, a.xn1, w.v, H, nKV * hd, dxnF, true, mod(l, 'v_proj'), a.t.get('v_proj'));
+      dispatch(this.bwd, K.normB, { N, H, accumulate: 1 }, [a.xIn, w.inputNorm, dxnF, a.rstd1, dx], N);
+    }
+  }
+
+  /** LoRA steps to splice into the forward after the base matmul at index `at`. */
+  private loraAt: { at: number; steps: Step[] }[] = [];
+
+  private record(enc: GPUCommandEncoder, steps: Step[]): void {
+    let pass: GPUComputePassEncoder | null = null;
+    for (const s of steps) {
+      if ('pass' in s) {
+        pass ??= enc.beginComputePass();
+        s.pass(pass);
+      } else {
+        pass?.end();
+        pass = null;
+        s.copy(enc);
+      }
+    }
+    pass?.end();
+  }
+
+  /** Forward over the batch in `ids`/`targets` → `logp`. With lora = false the adapter is skipped (the reference model). */
+  encodeForward(enc: GPUCommandEncoder, lora: boolean): void {
+    if (!lora) return this.record(enc, this.fwd);
+    const steps: Step[] = [];
+    let next = 0;
+    this.fwd.forEach((s, i) => {
+      steps.push(s);
+      while (next < this.loraAt.length && this.loraAt[next].at === i) steps.push(...this.loraAt[next++].steps);
+    });
+    this.record(enc, steps);
+  }
+
+  /** Backward from `coef` (∂loss/∂logp per row) into the LoRA gradients (accumulated). Needs the forward with lora = true. */
+  encodeBackward(enc: GPUCommandEncoder): void {
+    this.record(enc, this.bwd);
+  }
+
+  destroy(): void {
+    for (const b of [...this.owned, ...this.uniforms]) b.destroy();
+  }
+}
