@@ -1,0 +1,253 @@
+// DPO and SFT on a LoRA adapter. One optimizer step reads as:
+//   zero grads → for each micro-batch: forward, loss gradient, backward → clip + AdamW
+// The loss itself is computed on the host from the per-row log-probs (a few floats), and the
+// resulting ∂loss/∂logp goes back to the GPU as per-row coefficients.
+
+import { TpoError, UsageError } from '../errors';
+import { throwIfFailed, type Gpu } from '../gpu/device';
+import { Kernel } from '../gpu/kernel';
+import type { ModelConfig } from '../model/config';
+import type { GpuWeights } from '../engine/weights';
+import { TrainGraph } from './graph';
+import type { LoraLayout, LoraState } from './lora';
+import type { Seq, TokenizedPair } from './data';
+import { learningRate, type ScheduleKind } from './schedule';
+
+/** NaN or Inf in the loss or the gradients: the step is refused and the adapter left as it was. */
+export class TrainingDivergedError extends TpoError {}
+
+export interface TrainOptions {
+  lr: number;
+  epochs: number;
+  batchSize: number; // pairs (DPO) or rows (SFT) per micro-batch
+  gradAccum: number;
+  maxGradNorm: number;
+  weightDecay: number;
+  warmupSteps: number;
+  schedule: ScheduleKind;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  beta: number; // DPO β
+  labelSmoothing: number;
+}
+
+export const DEFAULT_TRAIN: TrainOptions = {
+  lr: 5e-5, epochs: 1, batchSize: 2, gradAccum: 1, maxGradNorm: 1, weightDecay: 0, warmupSteps: 0,
+  schedule: 'linear', beta1: 0.9, beta2: 0.999, eps: 1e-8, beta: 0.1, labelSmoothing: 0,
+};
+
+/** TRL's DPO log keys, plus SFT's. */
+export interface StepMetrics {
+  step: number;
+  epoch: number;
+  loss: number;
+  lr: number;
+  grad_norm: number;
+  'rewards/chosen'?: number;
+  'rewards/rejected'?: number;
+  'rewards/accuracies'?: number;
+  'rewards/margins'?: number;
+  'logps/chosen'?: number;
+  'logps/rejected'?: number;
+}
+
+const MASK = 0xffffffff;
+const logSigmoid = (x: number) => (x >= 0 ? -Math.log1p(Math.exp(-x)) : x - Math.log1p(Math.exp(x)));
+const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
+
+export class LoraTrainer {
+  readonly graph: TrainGraph;
+  private sumsq: Kernel;
+  private adam: Kernel;
+  private partial: GPUBuffer;
+  private readback: GPUBuffer;
+  private optParams: GPUBuffer;
+  private normGroups: number;
+  private adamStep = 0;
+
+  constructor(readonly gpu: Gpu, readonly cfg: ModelConfig, weights: GpuWeights, readonly layout: LoraLayout, readonly state: LoraState, readonly seqs: number, readonly seqLen: number) {
+    const dev = gpu.device;
+    this.graph = new TrainGraph(gpu, cfg, weights, layout, state, { seqs, seqLen });
+    this.sumsq = new Kernel(dev, 'adamw', { entry: 'sumsq' });
+    this.adam = new Kernel(dev, 'adamw', { entry: 'step' });
+    this.normGroups = Math.min(256, Math.ceil(layout.length / 256));
+    this.partial = dev.createBuffer({ label: 'gradNormPartial', size: 4 * Math.max(4, this.normGroups), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
+    this.readback = dev.createBuffer({ label: 'trainReadback', size: 4 * Math.max(this.graph.N, this.normGroups), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    this.optParams = this.adam.uniform(this.adamValues(0, 1, DEFAULT_TRAIN));
+  }
+
+  private adamValues(lr: number, gradScale: number, o: TrainOptions) {
+    const t = Math.max(1, this.adamStep);
+    return { n: this.layout.length, lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay, bc1: 1 - o.beta1 ** t, bc2: 1 - o.beta2 ** t, gradScale };
+  }
+
+  private async read(src: GPUBuffer, count: number): Promise<Float32Array> {
+    const enc = this.gpu.device.createCommandEncoder();
+    enc.copyBufferToBuffer(src, 0, this.readback, 0, count * 4);
+    this.gpu.device.queue.submit([enc.finish()]);
+    await this.readback.mapAsync(GPUMapMode.READ, 0, count * 4);
+    const out = new Float32Array(this.readback.getMappedRange(0, count * 4).slice(0));
+    this.readback.unmap();
+    throwIfFailed(this.gpu);
+    return out;
+  }
+
+  /** Writes sequences (padded to seqs × seqLen) and returns each sequence's summed completion log-prob. */
+  async forward(batch: Seq[], lora: boolean): Promise<number[]> {
+    const { seqs: S, seqLen: T } = this;
+    if (batch.length > S) throw new UsageError(`micro-batch of ${batch.length} sequences exceeds ${S}`);
+    const ids = new Uint32Array(S * T);
+    const targets = new Uint32Array(S * T).fill(MASK);
+    batch.forEach((s, b) => {
+      if (s.ids.length > T) throw new UsageError(`sequence of ${s.ids.length} tokens exceeds ${T}`);
+      ids.set(s.ids, b * T);
+      for (let p = Math.max(0, s.completionStart - 1); p < s.ids.length - 1; p++) targets[b * T + p] = s.ids[p + 1];
+    });
+    const dev = this.gpu.device;
+    dev.queue.writeBuffer(this.graph.ids, 0, ids);
+    dev.queue.writeBuffer(this.graph.targets, 0, targets);
+    const enc = dev.createCommandEncoder();
+    this.graph.encodeForward(enc, lora);
+    dev.queue.submit([enc.finish()]);
+    const lp = await this.read(this.graph.logp, S * T);
+    this.lastTargets = targets;
+    return batch.map((_, b) => lp.subarray(b * T, (b + 1) * T).reduce((a, v) => a + v, 0));
+  }
+  private lastTargets = new Uint32Array(0);
+
+  /** Backward with ∂loss/∂(sequence log-prob) per sequence, spread over its completion rows. */
+  backward(dSeq: number[]): void {
+    const { seqLen: T } = this;
+    const coef = new Float32Array(this.seqs * T);
+    dSeq.forEach((d, b) => {
+      for (let p = 0; p < T; p++) if (this.lastTargets[b * T + p] !== MASK) coef[b * T + p] = d;
+    });
+    const dev = this.gpu.device;
+    dev.queue.writeBuffer(this.graph.coef, 0, coef);
+    const enc = dev.createCommandEncoder();
+    this.graph.encodeBackward(enc);
+    dev.queue.submit([enc.finish()]);
+  }
+
+  zeroGrad(): void {
+    const enc = this.gpu.device.createCommandEncoder();
+    enc.clearBuffer(this.state.grads);
+    this.gpu.device.queue.submit([enc.finish()]);
+  }
+
+  /** Global-norm clipping and one AdamW update. Returns the pre-clip gradient norm. */
+  async optimizerStep(lr: number, o: TrainOptions): Promise<number> {
+    const dev = this.gpu.device;
+    const enc = dev.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    pass.setPipeline(this.sumsq.pipeline);
+    pass.setBindGroup(0, this.sumsq.bind(this.optParams, this.state.params, this.state.grads, this.partial));
+    pass.dispatchWorkgroups(this.normGroups);
+    pass.end();
+    dev.queue.submit([enc.finish()]);
+    const norm = Math.sqrt((await this.read(this.partial, this.normGroups)).reduce((a, v) => a + v, 0));
+    if (!Number.isFinite(norm)) throw new TrainingDivergedError(`gradient norm is ${norm}`, 'The step was skipped and the adapter is unchanged: lower the learning rate or check the data.');
+    this.adamStep++;
+    const clip = o.maxGradNorm > 0 && norm > o.maxGradNorm ? o.maxGradNorm / (norm + 1e-6) : 1;
+    this.adam.update(this.optParams, this.adamValues(lr, clip, o));
+    const enc2 = dev.createCommandEncoder();
+    const p2 = enc2.beginComputePass();
+    p2.setPipeline(this.adam.pipeline);
+    p2.setBindGroup(0, this.adam.bind(this.optParams, this.state.params, this.state.grads, this.state.m, this.state.v));
+    const groups = Math.ceil(this.layout.length / 256);
+    const x = Math.min(groups, 65535);
+    p2.dispatchWorkgroups(x, Math.ceil(groups / x));
+    p2.end();
+    dev.queue.submit([enc2.finish()]);
+    return norm;
+  }
+
+  /** Reference log-probs (adapter off, or the values given) for every pair, computed once. */
+  async referenceLogps(pairs: TokenizedPair[], o: TrainOptions, refAdapter?: Float32Array, current?: Float32Array): Promise<[number, number][]> {
+    if (refAdapter) this.state.load(refAdapter);
+    const out: [number, number][] = [];
+    for (let i = 0; i < pairs.length; i += o.batchSize) {
+      const chunk = pairs.slice(i, i + o.batchSize);
+      const lp = await this.forward(chunk.flatMap((p) => [p.chosen, p.rejected]), !!refAdapter);
+      chunk.forEach((_, j) => out.push([lp[2 * j], lp[2 * j + 1]]));
+    }
+    if (refAdapter && current) this.state.load(current);
+    return out;
+  }
+
+  /** DPO (sigmoid loss, TRL semantics). Calls onStep after every optimizer step. */
+  async dpo(pairs: TokenizedPair[], ref: [number, number][], o: TrainOptions, onStep: (m: StepMetrics) => void): Promise<void> {
+    if (2 * o.batchSize > this.seqs) throw new UsageError(`batch of ${o.batchSize} pairs needs ${2 * o.batchSize} sequences; the graph holds ${this.seqs}`);
+    const perStep = o.batchSize * o.gradAccum;
+    const stepsPerEpoch = Math.ceil(pairs.length / perStep);
+    const total = stepsPerEpoch * o.epochs;
+    for (let step = 0; step < total; step++) {
+      const epoch = Math.floor(step / stepsPerEpoch);
+      const start = (step % stepsPerEpoch) * perStep;
+      const idx = Array.from({ length: Math.min(perStep, pairs.length - start) }, (_, i) => start + i);
+      const m = { loss: 0, rc: 0, rr: 0, acc: 0, lc: 0, lr: 0 };
+      this.zeroGrad();
+      for (let i = 0; i < idx.length; i += o.batchSize) {
+        const micro = idx.slice(i, i + o.batchSize);
+        const lp = await this.forward(micro.flatMap((k) => [pairs[k].chosen, pairs[k].rejected]), true);
+        const dSeq: number[] = [];
+        micro.forEach((k, j) => {
+          const [pc, pr] = [lp[2 * j], lp[2 * j + 1]];
+          const [rc, rr] = ref[k];
+          const delta = o.beta * (pc - rc - (pr - rr));
+          const eps = o.labelSmoothing;
+          const loss = -(1 - eps) * logSigmoid(delta) - eps * logSigmoid(-delta);
+          if (!Number.isFinite(loss)) throw new TrainingDivergedError(`DPO loss is ${loss} at pair ${k + 1}`, 'The adapter is unchanged: lower the learning rate.');
+          const dDelta = (-(1 - eps) * (1 - sigmoid(delta)) + eps * sigmoid(delta)) / idx.length;
+          dSeq.push(dDelta * o.beta, -dDelta * o.beta);
+          m.loss += loss;
+          m.rc += o.beta * (pc - rc);
+          m.rr += o.beta * (pr - rr);
+          m.acc += o.beta * (pc - rc) > o.beta * (pr - rr) ? 1 : 0;
+          m.lc += pc;
+          m.lr += pr;
+        });
+        this.backward(dSeq);
+      }
+      const lr = learningRate(step, total, o.lr, o.warmupSteps, o.schedule);
+      const norm = await this.optimizerStep(lr, o);
+      const n = idx.length;
+      onStep({
+        step: step + 1, epoch: epoch + (step % stepsPerEpoch + 1) / stepsPerEpoch, loss: m.loss / n,
+        'rewards/chosen': m.rc / n, 'rewards/rejected': m.rr / n, 'rewards/accuracies': m.acc / n, 'rewards/margins': (m.rc - m.rr) / n,
+        'logps/chosen': m.lc / n, 'logps/rejected': m.lr / n, lr, grad_norm: norm,
+      });
+    }
+  }
+
+  /** SFT: mean token NLL over completion tokens. */
+  async sft(rows: Seq[], o: TrainOptions, onStep: (m: StepMetrics) => void): Promise<void> {
+    if (o.batchSize > this.seqs) throw new UsageError(`batch of ${o.batchSize} rows exceeds the graph's ${this.seqs} sequences`);
+    const perStep = o.batchSize * o.gradAccum;
+    const stepsPerEpoch = Math.ceil(rows.length / perStep);
+    const total = stepsPerEpoch * o.epochs;
+    for (let step = 0; step < total; step++) {
+      const start = (step % stepsPerEpoch) * perStep;
+      const idx = Array.from({ length: Math.min(perStep, rows.length - start) }, (_, i) => start + i);
+      const tokens = idx.reduce((a, k) => a + rows[k].ids.length - Math.max(1, rows[k].completionStart), 0);
+      let nll = 0;
+      this.zeroGrad();
+      for (let i = 0; i < idx.length; i += o.batchSize) {
+        const micro = idx.slice(i, i + o.batchSize).map((k) => rows[k]);
+        const lp = await this.forward(micro, true);
+        nll -= lp.reduce((a, v) => a + v, 0);
+        if (!Number.isFinite(nll)) throw new TrainingDivergedError(`SFT loss is ${nll}`, 'The adapter is unchanged: lower the learning rate.');
+        this.backward(micro.map(() => -1 / tokens));
+      }
+      const lr = learningRate(step, total, o.lr, o.warmupSteps, o.schedule);
+      const norm = await this.optimizerStep(lr, o);
+      onStep({ step: step + 1, epoch: Math.floor(step / stepsPerEpoch) + ((step % stepsPerEpoch) + 1) / stepsPerEpoch, loss: nll / tokens, lr, grad_norm: norm });
+    }
+  }
+
+  destroy(): void {
+    this.graph.destroy();
+    for (const b of [this.partial, this.readback, this.optParams]) b.destroy();
+  }
+}
