@@ -1,7 +1,7 @@
 // Linear layer, weights stored [out, in] as in PyTorch:
-//   y[r, yOffset + o] = (accumulate ? y[r, yOffset + o] : 0) + Σ_k x[r, k] · W[o, k] + (hasBias ? b[o] : 0)
+//   y[r, yOffset + o] = (accumulate ? y[r, yOffset + o] : 0) + scale · Σ_k x[r, k] · W[o, k] + (hasBias ? b[o] : 0)
 // x: [N, K]   W: [O, K] (one row chunk of a possibly split weight)   b: [O]   y: [N, ldy]
-// `accumulate` folds the residual add into o_proj and down_proj.
+// `accumulate` folds the residual add into o_proj and down_proj; `scale` is LoRA's alpha/r.
 // Two entry points over the same bindings:
 //   tiled    : N > 16 (prefill). A workgroup computes TM rows × TO outputs, stepping K by TK
 //              through workgroup memory.
@@ -12,7 +12,7 @@
 //              software adapters (SwiftShader), where workgroup barriers are what costs.
 alias WT = f32; // replaced by f16 when weights are stored in half precision
 
-struct Params { N: u32, K: u32, O: u32, ldy: u32, yOffset: u32, hasBias: u32, accumulate: u32 }
+struct Params { N: u32, K: u32, O: u32, ldy: u32, yOffset: u32, hasBias: u32, accumulate: u32, scale: f32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;       // [N, K]
 @group(0) @binding(2) var<storage, read> W: array<WT>;        // [O, K]
@@ -63,7 +63,7 @@ fn tiled(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) 
     let o = o0 + lc + 16u * j;
     if (o < p.O) {
       let yi = r * p.ldy + p.yOffset + o;
-      var v = acc[j];
+      var v = p.scale * acc[j];
       if (p.hasBias == 1u) { v += b[o]; }
       if (p.accumulate == 1u) { v += y[yi]; }
       y[yi] = v;
@@ -101,7 +101,7 @@ fn few_rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: 
   }
   if (t < n) {
     let yi = t * p.ldy + p.yOffset + o;
-    var v = part[t * FEW_WG];
+    var v = p.scale * part[t * FEW_WG];
     if (p.hasBias == 1u) { v += b[o]; }
     if (p.accumulate == 1u) { v += y[yi]; }
     y[yi] = v;
@@ -121,7 +121,7 @@ fn few_rows_serial(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_wor
   }
   for (var r = 0u; r < n; r++) {
     let yi = r * p.ldy + p.yOffset + o;
-    var v = acc[r];
+    var v = p.scale * acc[r];
     if (p.hasBias == 1u) { v += b[o]; }
     if (p.accumulate == 1u) { v += y[yi]; }
     y[yi] = v;

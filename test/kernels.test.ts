@@ -12,7 +12,7 @@ import { testGpu } from './helpers/gpu';
 
 const u32 = (a: number[]) => Uint32Array.from(a);
 
-describe('matmul: y = x·Wᵀ + b (+ y)', () => {
+describe('matmul: y = scale·x·Wᵀ + b (+ y)', () => {
   const cases = [
     { N: 1, K: 64, O: 48, entry: 'few_rows' },
     { N: 5, K: 37, O: 70, entry: 'few_rows' },
@@ -30,10 +30,10 @@ describe('matmul: y = x·Wᵀ + b (+ y)', () => {
       const x = uniform(r, N * K), W = uniform(r, O * K), b = uniform(r, O);
       const ldy = O + 3, yOffset = 2;
       const y0 = uniform(r, N * ldy);
-      const [y] = await runKernel({ shader: 'matmul', entry, constants: entry === 'tiled' ? { TO } : undefined, params: { N, K, O, ldy, yOffset, hasBias: 1, accumulate: 1 }, buffers: [x, W, b, y0], workgroups, read: [3] });
-      const ref = linear(x, W, N, K, O, b);
+      const [y] = await runKernel({ shader: 'matmul', entry, constants: entry === 'tiled' ? { TO } : undefined, params: { N, K, O, ldy, yOffset, hasBias: 1, accumulate: 1, scale: 0.75 }, buffers: [x, W, b, y0], workgroups, read: [3] });
+      const ref = linear(x, W, N, K, O);
       const want = Float64Array.from(y0);
-      for (let i = 0; i < N; i++) for (let o = 0; o < O; o++) want[i * ldy + yOffset + o] += ref[i * O + o];
+      for (let i = 0; i < N; i++) for (let o = 0; o < O; o++) want[i * ldy + yOffset + o] += 0.75 * ref[i * O + o] + b[o];
       expectClose('matmul', y, want, 1e-5, 1e-5);
     });
   }
@@ -44,7 +44,7 @@ describe('matmul: y = x·Wᵀ + b (+ y)', () => {
     const x = uniform(r, N * K), W = uniform(r, O * K);
     const Wh = toF16Bits(W);
     for (const [entry, groups] of [['tiled', 1], ['few_rows', O], ['few_rows_serial', 1]] as const) {
-      const [y] = await runKernel({ shader: 'matmul', entry, wt: 'f16', params: { N, K, O, ldy: O, yOffset: 0, hasBias: 0, accumulate: 0 }, buffers: [x, Wh, new Float32Array(1), new Float32Array(N * O)], workgroups: [groups, 1], read: [3] });
+      const [y] = await runKernel({ shader: 'matmul', entry, wt: 'f16', params: { N, K, O, ldy: O, yOffset: 0, hasBias: 0, accumulate: 0, scale: 1 }, buffers: [x, Wh, new Float32Array(1), new Float32Array(N * O)], workgroups: [groups, 1], read: [3] });
       expectClose(`matmul f16 ${entry}`, y, linear(x, W, N, K, O), 2e-3, 2e-3);
     }
   });

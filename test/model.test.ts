@@ -8,7 +8,6 @@ import { describe, expect, it } from 'vitest';
 import { loadCheckpoint } from '../src/model/checkpoint';
 import { folderSource } from '../src/model/source-node';
 import { loadModel } from '../src/engine/model';
-import { readF32 } from '../src/gpu/readback';
 import { refGreedy, refLogits, refWeights } from './reference/llama';
 import { expectClose } from './helpers/compare';
 import { noGpuErrors, testGpu } from './helpers/gpu';
@@ -17,20 +16,10 @@ import { writeTinyModel, type TinyOptions } from './helpers/tiny-model';
 const STORIES = join(__dirname, '../public/models/stories260K');
 const tmp = () => mkdtempSync(join(tmpdir(), 'tpo-model-'));
 
-/** Runs the GPU forward over `tokens` (one sequence, all rows output) and returns logits [T][V]. */
+/** The GPU forward over `tokens` (one sequence, every position) → logits [T·V]. */
 async function gpuLogits(dir: string, tokens: number[], extra: Parameters<typeof loadModel>[2] = {}) {
-  const gpu = await testGpu();
-  const m = await loadModel(gpu, folderSource(dir), { slots: 1, maxLen: 64, maxRows: 64, maxOut: 64, ...extra });
-  const f = m.forward;
-  const dev = gpu.device;
-  const N = tokens.length;
-  dev.queue.writeBuffer(f.ids, 0, new Uint32Array(tokens));
-  dev.queue.writeBuffer(f.rows, 0, new Uint32Array(tokens.flatMap((_, p) => [0, p])));
-  dev.queue.writeBuffer(f.lastIdx, 0, new Uint32Array(tokens.map((_, i) => i)));
-  const enc = dev.createCommandEncoder();
-  f.encode(enc, N, N, false);
-  dev.queue.submit([enc.finish()]);
-  const flat = await readF32(dev, f.logits, N * m.config.vocab);
+  const m = await loadModel(await testGpu(), folderSource(dir), { slots: 1, maxLen: 64, maxRows: 64, maxOut: 64, ...extra });
+  const flat = await m.logits(tokens);
   m.destroy();
   return { flat, V: m.config.vocab };
 }

@@ -11,8 +11,16 @@
 import type { ModelConfig } from '../model/config';
 import { checkBindable, type Gpu } from '../gpu/device';
 import { dispatch, Kernel } from '../gpu/kernel';
+import { readF32 } from '../gpu/readback';
 import type { GpuWeights } from './weights';
 import { ropeTable } from './rope';
+import type { LoraLayout, Target } from '../train/lora';
+
+/** A LoRA adapter attached to the inference pass: its layout and its flat parameter buffer. */
+export interface InferenceAdapter {
+  layout: LoraLayout;
+  params: GPUBuffer;
+}
 
 export interface ForwardShape {
   /** Most rows (tokens) in one pass; longer prefills are split into passes. */
@@ -49,7 +57,7 @@ export class Forward {
   readonly tokens: GPUBuffer; // [maxOut] u32 sampled ids
   readonly stats: Stats = { dispatches: 0, submits: 0 };
 
-  private sized: { k: Kernel; buf: GPUBuffer; values: (N: number, B: number) => Record<string, number> }[] = [];
+  private sized: { k: Kernel; buf: GPUBuffer; values: (N: number, B: number) => Record<string, number>; lora?: boolean }[] = [];
   private lastSizes = '';
   /** The dispatches of one pass, in order; `name` groups them in profiles. */
   private plan: { name: string; run: (pass: GPUComputePassEncoder, N: number, B: number) => void }[] = [];
@@ -119,7 +127,7 @@ export class Forward {
       return b;
     };
     const mm = (label: string, K: number, Od: number, hasBias: boolean, accumulate: boolean) =>
-      sized(k.mmTiled, label, (N) => ({ N, K, O: Od, ldy: Od, yOffset: 0, hasBias: +hasBias, accumulate: +accumulate }));
+      sized(k.mmTiled, label, (N) => ({ N, K, O: Od, ldy: Od, yOffset: 0, hasBias: +hasBias, accumulate: +accumulate, scale: 1 }));
     const pNorm = sized(k.norm, 'norm', (N) => ({ N, H, eps: cfg.rmsEps, saveRstd: 0 }));
     const pQ = mm('q', H, nH * hd, cfg.qkvBias, false);
     const pKV = mm('kv', H, nKV * hd, cfg.qkvBias, false);
@@ -136,13 +144,7 @@ export class Forward {
     // The plan: closures that record dispatches, in order.
     type Run = (pass: GPUComputePassEncoder, N: number, B: number) => void;
     const step = (name: string, run: Run) => this.plan.push({ name, run });
-    const mmDispatch = (bg: GPUBindGroup, Od: number) => (pass: GPUComputePassEncoder, N: number) => {
-      if (N <= FEW_ROWS) {
-        const groups = gpu.isSoftware ? Math.ceil(Od / 64) : Od;
-        const x = Math.min(groups, 65535);
-        this.dispatch(pass, k.mmFew, bg, x, Math.ceil(groups / x));
-      } else this.dispatch(pass, k.mmTiled, bg, Math.ceil(Od / 64), Math.ceil(N / 16));
-    };
+    const mmDispatch = (bg: GPUBindGroup, Od: number) => this.matmulRun({ tiled: k.mmTiled, few: k.mmFew }, bg, Od);
     const rowsGrid = (n: number) => [Math.min(n, 65535), Math.ceil(n / 65535)] as const;
     for (const c of weights.embed) {
       const p = sized(k.embed, 'embed', (N) => ({ N, H, rowStart: c.rowStart, chunkRows: c.rows }));
@@ -162,37 +164,110 @@ export class Forward {
       const bUp = k.mmTiled.bind(pUp, xn, w.up, dummy, u);
       const bAct = k.swiglu.bind(pSwiglu, g, u, a);
       const bDown = k.mmTiled.bind(pDown, a, w.down, dummy, this.x);
+      const linear = (target: Target, bg: GPUBindGroup, x: GPUBuffer, y: GPUBuffer, inF: number, outF: number) => {
+        step(target, mmDispatch(bg, outF));
+        this.linears.push({ at: this.plan.length - 1, layer: l, target, x, y, inF, outF });
+      };
       step('rmsnorm', (pass, N) => this.dispatch(pass, k.norm, bNorm1, ...rowsGrid(N)));
-      step('q_proj', mmDispatch(bQ, nH * hd));
-      step('k_proj', mmDispatch(bK, nKV * hd));
-      step('v_proj', mmDispatch(bV, nKV * hd));
+      linear('q_proj', bQ, xn, q, H, nH * hd);
+      linear('k_proj', bK, xn, kk, H, nKV * hd);
+      linear('v_proj', bV, xn, vv, H, nKV * hd);
       step('rope_kv', (pass, N) => this.dispatch(pass, k.rope, bRope, Math.ceil(((nH + nKV) * hd) / 2 / 64), N));
       step('attention', (pass, N) => this.dispatch(pass, k.attn, bAttn, nH, N));
-      step('o_proj', mmDispatch(bO, H));
+      linear('o_proj', bO, ao, this.x, nH * hd, H);
       step('rmsnorm', (pass, N) => this.dispatch(pass, k.norm, bNorm2, ...rowsGrid(N)));
-      step('gate_proj', mmDispatch(bGate, I));
-      step('up_proj', mmDispatch(bUp, I));
+      linear('gate_proj', bGate, xn, g, H, I);
+      linear('up_proj', bUp, xn, u, H, I);
       step('swiglu', (pass, N) => {
         const wgs = Math.ceil((N * I) / 256);
         const x = Math.min(wgs, 65535);
         this.dispatch(pass, k.swiglu, bAct, x, Math.ceil(wgs / x));
       });
-      step('down_proj', mmDispatch(bDown, H));
+      linear('down_proj', bDown, a, this.x, I, H);
     });
     const bGather = k.gather.bind(pGather, this.lastIdx, this.x, xl);
     const bFinal = k.norm.bind(pFinalNorm, xl, weights.finalNorm, xln, rstd);
     step('gather_rows', (pass, _N, B) => this.dispatch(pass, k.gather, bGather, Math.ceil(H / 64), B));
     step('rmsnorm', (pass, _N, B) => this.dispatch(pass, k.norm, bFinal, ...rowsGrid(B)));
     for (const c of weights.lmHead) {
-      const p = sized(k.mmTiled, 'lmHead', (_N, B) => ({ N: B, K: H, O: c.rows, ldy: V, yOffset: c.rowStart, hasBias: 0, accumulate: 0 }));
+      const p = sized(k.mmTiled, 'lmHead', (_N, B) => ({ N: B, K: H, O: c.rows, ldy: V, yOffset: c.rowStart, hasBias: 0, accumulate: 0, scale: 1 }));
       const bg = k.mmTiled.bind(p, xln, c.buffer, dummy, this.logits);
       step('lm_head', (pass, _N, B) => mmDispatch(bg, c.rows)(pass, B));
     }
+    this.mm32 = wt === 'f32' ? { tiled: k.mmTiled, few: k.mmFew } : {
+      tiled: new Kernel(dev, 'matmul', { entry: 'tiled', constants: { TO: 64 } }),
+      few: new Kernel(dev, 'matmul', { entry: gpu.isSoftware ? 'few_rows_serial' : 'few_rows' }),
+    };
+    this.loraT = buf('loraT[R,r]', R * 64);
+    this.dummy = dummy;
     const bSample = k.sample.bind(pSample, this.logits, this.seqs, this.tokens);
     this.sampleStep = { name: 'sample', run: (pass, _N, B) => this.dispatch(pass, k.sample, bSample, B) };
   }
 
   private sampleStep: Forward['plan'][number];
+  /** Where each linear layer sits in the plan, for splicing in LoRA. */
+  private linears: { at: number; layer: number; target: Target; x: GPUBuffer; y: GPUBuffer; inF: number; outF: number }[] = [];
+  private loraSteps = new Map<number, Forward['plan']>();
+  private loraUniforms: GPUBuffer[] = [];
+  private mm32!: { tiled: Kernel; few: Kernel };
+  private loraT!: GPUBuffer;
+  private dummy!: GPUBuffer;
+  adapter: InferenceAdapter | null = null;
+
+  /**
+   * Attaches a LoRA adapter (y += (alpha/r)·B(A·x) after each target linear) or detaches it
+   * (null). Base weights are untouched; bind groups are made here, once per adapter.
+   */
+  setAdapter(adapter: InferenceAdapter | null): void {
+    for (const b of this.loraUniforms) b.destroy();
+    this.loraUniforms = [];
+    this.loraSteps.clear();
+    this.sized = this.sized.filter((s) => !s.lora);
+    this.lastSizes = '';
+    this.adapter = adapter;
+    if (!adapter) return;
+    const { layout, params } = adapter;
+    if (layout.cfg.hidden !== this.cfg.hidden || layout.cfg.layers !== this.cfg.layers) throw new Error('adapter layout was made for another model');
+    if (layout.lora.r > 64) throw new Error(`LoRA rank ${layout.lora.r} > 64 is not supported for generation`);
+    const r = layout.lora.r;
+    const mm = this.mm32.tiled;
+    for (const lin of this.linears) {
+      const m = layout.get(lin.layer, lin.target);
+      if (!m) continue;
+      const uniform = (values: (N: number) => Record<string, number>) => {
+        const b = mm.uniform(values(1));
+        this.loraUniforms.push(b);
+        this.sized.push({ k: mm, buf: b, values, lora: true });
+        return b;
+      };
+      const pA = uniform((N) => ({ N, K: lin.inF, O: r, ldy: r, yOffset: 0, hasBias: 0, accumulate: 0, scale: 1 }));
+      const pB = uniform((N) => ({ N, K: r, O: lin.outF, ldy: lin.outF, yOffset: 0, hasBias: 0, accumulate: 1, scale: layout.scale }));
+      const view = (v: { offset: number; length: number }) => ({ buffer: params, offset: v.offset * 4, size: v.length * 4 });
+      const bA = mm.bind(pA, lin.x, view(m.A), this.dummy, this.loraT);
+      const bB = mm.bind(pB, this.loraT, view(m.B), this.dummy, lin.y);
+      this.loraSteps.set(lin.at, [
+        { name: 'lora', run: this.matmulRun(this.mm32, bA, r) },
+        { name: 'lora', run: this.matmulRun(this.mm32, bB, lin.outF) },
+      ]);
+    }
+  }
+
+  /** A matmul of Od outputs over N rows: the few-rows entry for decode steps, tiles for prefill. */
+  private matmulRun(k: { tiled: Kernel; few: Kernel }, bg: GPUBindGroup, Od: number) {
+    return (pass: GPUComputePassEncoder, N: number) => {
+      if (N <= FEW_ROWS) {
+        const groups = this.gpu.isSoftware ? Math.ceil(Od / 64) : Od;
+        const x = Math.min(groups, 65535);
+        this.dispatch(pass, k.few, bg, x, Math.ceil(groups / x));
+      } else this.dispatch(pass, k.tiled, bg, Math.ceil(Od / 64), Math.ceil(N / 16));
+    };
+  }
+
+  /** The plan with the adapter's steps spliced in after their linears. */
+  private steps(): Forward['plan'] {
+    if (!this.loraSteps.size) return this.plan;
+    return this.plan.flatMap((s, i) => [s, ...(this.loraSteps.get(i) ?? [])]);
+  }
 
   private dispatch(pass: GPUComputePassEncoder, kern: Kernel, bg: GPUBindGroup, x: number, y = 1): void {
     dispatch(pass, kern, bg, x, y);
@@ -213,7 +288,7 @@ export class Forward {
   encode(encoder: GPUCommandEncoder, N: number, B: number, sample: boolean): void {
     this.setSizes(N, B);
     const pass = encoder.beginComputePass({ label: 'forward' });
-    for (const s of this.plan) s.run(pass, N, B);
+    for (const s of this.steps()) s.run(pass, N, B);
     if (sample) this.sampleStep.run(pass, N, B);
     pass.end();
   }
@@ -224,7 +299,7 @@ export class Forward {
    */
   async profile(N: number, B: number, sample: boolean): Promise<Map<string, number>> {
     const dev = this.gpu.device;
-    const steps = sample ? [...this.plan, this.sampleStep] : this.plan;
+    const steps = sample ? [...this.steps(), this.sampleStep] : this.steps();
     const qs = dev.createQuerySet({ type: 'timestamp', count: 2 * steps.length });
     const resolve = dev.createBuffer({ size: 16 * steps.length, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
     const read = dev.createBuffer({ size: 16 * steps.length, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
@@ -248,7 +323,23 @@ export class Forward {
     return out;
   }
 
+  /** Logits [T, V] for every position of one sequence (slot 0), one pass; needs T ≤ maxRows, maxOut. */
+  async logitsFor(tokens: number[]): Promise<Float32Array> {
+    const T = tokens.length;
+    if (T > this.shape.maxRows || T > this.maxOut || T > this.shape.maxLen) throw new RangeError(`${T} tokens exceed maxRows/maxOut/maxLen`);
+    const dev = this.gpu.device;
+    dev.queue.writeBuffer(this.ids, 0, new Uint32Array(tokens));
+    dev.queue.writeBuffer(this.rows, 0, new Uint32Array(tokens.flatMap((_, p) => [0, p])));
+    dev.queue.writeBuffer(this.lastIdx, 0, new Uint32Array(tokens.map((_, i) => i)));
+    const enc = dev.createCommandEncoder();
+    this.encode(enc, T, T, false);
+    dev.queue.submit([enc.finish()]);
+    this.stats.submits++;
+    return readF32(dev, this.logits, T * this.cfg.vocab);
+  }
+
   destroy(): void {
+    this.setAdapter(null);
     for (const b of this.owned) b.destroy();
   }
 }

@@ -8,6 +8,8 @@ import { loadTokenizer, type Tokenizer } from '../model/tokenizer';
 import { Forward, type ForwardShape } from './forward';
 import { Generator, type GenerateOptions, type Generation } from './generate';
 import { chooseWeightType, destroyWeights, uploadWeights, type GpuWeights, type WeightDtypeChoice } from './weights';
+import type { LoraLayout } from '../train/lora';
+import { mergeLora } from '../train/merge';
 
 export interface LoadOptions extends Partial<ForwardShape> {
   weightDtype?: WeightDtypeChoice;
@@ -31,6 +33,43 @@ export class LoadedModel {
     this.generator = new Generator(forward);
   }
 
+  private adapterBuf: GPUBuffer | null = null;
+  private merged: { layout: LoraLayout; params: GPUBuffer } | null = null;
+
+  /** Attaches a LoRA adapter for generation (replacing any attached one). Base weights stay as they are. */
+  attachAdapter(layout: LoraLayout, values: Float32Array): void {
+    this.detachAdapter();
+    const buf = this.gpu.device.createBuffer({ label: 'adapter', size: values.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
+    this.gpu.device.queue.writeBuffer(buf, 0, values);
+    this.adapterBuf = buf;
+    this.forward.setAdapter({ layout, params: buf });
+  }
+
+  /** Generation runs on the base model again. */
+  detachAdapter(): void {
+    if (this.merged) throw new Error('the adapter is merged into the weights: call unmergeAdapter() first');
+    this.forward.setAdapter(null);
+    this.adapterBuf?.destroy();
+    this.adapterBuf = null;
+  }
+
+  /** Folds the attached adapter into the (f32) base weights: faster generation, reversible by unmerge(). */
+  mergeAdapter(): void {
+    const a = this.forward.adapter;
+    if (!a) throw new Error('no adapter attached');
+    mergeLora(this.gpu, this.weights, a.layout, a.params, 1);
+    this.forward.setAdapter(null);
+    this.merged = { layout: a.layout, params: a.params };
+  }
+
+  /** Subtracts a merged adapter from the base weights again and re-attaches it. */
+  unmergeAdapter(): void {
+    if (!this.merged) throw new Error('no adapter merged');
+    mergeLora(this.gpu, this.weights, this.merged.layout, this.merged.params, -1);
+    this.forward.setAdapter(this.merged);
+    this.merged = null;
+  }
+
   /** EOS ids from config.json, generation_config.json and the tokenizer. */
   get eosTokenIds(): number[] {
     return [...new Set([...this.config.eosTokenIds, ...(this.tokenizer?.eosTokenIds ?? [])])];
@@ -45,7 +84,13 @@ export class LoadedModel {
     });
   }
 
+  /** Logits [T, V] of one sequence in a single pass (cache slot 0); for scoring and tests. */
+  logits(tokens: number[]): Promise<Float32Array> {
+    return this.forward.logitsFor(tokens);
+  }
+
   destroy(): void {
+    this.adapterBuf?.destroy();
     this.generator.destroy();
     this.forward.destroy();
     destroyWeights(this.weights);
