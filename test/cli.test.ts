@@ -60,3 +60,38 @@ describe('tpo generate', () => {
     expect(badIds.stderr).toMatch(/outside the vocabulary/);
   });
 });
+
+describe('tpo dpo / sft', () => {
+  it('trains a LoRA adapter on stories260K from id rows, logs TRL metrics, and generate --adapter uses it', async () => {
+    const { writeFileSync, existsSync } = await import('node:fs');
+    const work = mkdtempSync(join(tmpdir(), 'tpo-cli-dpo-'));
+    const pairs = [
+      { prompt_ids: [1, 403, 407], chosen_ids: [261, 263, 265], rejected_ids: [300, 301] },
+      { prompt_ids: [1, 260], chosen_ids: [270, 271], rejected_ids: [310, 311, 312] },
+    ];
+    writeFileSync(join(work, 'pairs.jsonl'), pairs.map((p) => JSON.stringify(p)).join('\n') + '\n');
+    const out = join(work, 'adapter');
+    const r = await tpo(['dpo', '--pairs', join(work, 'pairs.jsonl'), '--out', out, '--lora-r', '4', '--lora-alpha', '8', '--lr', '5e-3', '--epochs', '4', '--batch-size', '2', '--beta', '0.5', '--json']);
+    expect(r.code ?? 0, r.stderr).toBe(0);
+    const steps = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(steps).toHaveLength(4);
+    expect(Object.keys(steps[0]).sort()).toEqual(['epoch', 'grad_norm', 'logps/chosen', 'logps/rejected', 'loss', 'lr', 'rewards/accuracies', 'rewards/chosen', 'rewards/margins', 'rewards/rejected', 'step'].sort());
+    expect(steps[0].loss).toBeCloseTo(Math.LN2, 4);
+    expect(steps[3].loss).toBeLessThan(steps[0].loss);
+    expect(existsSync(join(out, 'adapter_config.json')) && existsSync(join(out, 'adapter_model.safetensors'))).toBe(true);
+    const base = await tpo(['generate', '--prompt-ids', '1,403,407', '--temperature', '0', '--max-new-tokens', '6', '--json']);
+    const tuned = await tpo(['generate', '--prompt-ids', '1,403,407', '--temperature', '0', '--max-new-tokens', '6', '--json', '--adapter', out]);
+    expect(tuned.code ?? 0, tuned.stderr).toBe(0);
+    expect(JSON.parse(tuned.stdout).token_ids).toHaveLength(6);
+    expect(JSON.parse(base.stdout).token_ids).toHaveLength(6);
+
+    // A second iteration from the first adapter as reference (TPO's M_t → M_t+1): starts at ln 2 again.
+    const r2 = await tpo(['dpo', '--pairs', join(work, 'pairs.jsonl'), '--out', join(work, 'adapter2'), '--ref-adapter', out, '--lr', '1e-3', '--json']);
+    expect(r2.code ?? 0, r2.stderr).toBe(0);
+    expect(JSON.parse(r2.stdout.trim().split('\n')[0]).loss).toBeCloseTo(Math.LN2, 4);
+
+    const sft = await tpo(['sft', '--data', join(work, 'pairs.jsonl'), '--out', join(work, 'sft')]);
+    expect(sft.code).toBe(2);
+    expect(sft.stderr).toMatch(/completion_ids|"prompt" and "completion"/);
+  });
+});

@@ -7,10 +7,12 @@ import { loadModel } from '../engine/model';
 import type { ChatMessage } from '../model/tokenizer';
 import { modelSource } from './model-arg';
 import { progressLine } from './progress';
+import { readAdapterFolder } from './train';
+import { loadAdapter } from '../train/peft';
 
 export const GENERATE_HELP = `tpo generate [--model <folder|hub repo id>] (--prompt TEXT | --messages JSON | --prompt-ids 1,2,3)
              [--max-new-tokens 128] [--temperature 0.8] [--top-p 0.95] [--seed 0] [--num-samples 1]
-             [--stop STRING]... [--max-len 1024] [--dtype auto|f32|f16] [--hub-url URL] [--revision main] [--json]
+             [--stop STRING]... [--max-len 1024] [--dtype auto|f32|f16] [--adapter DIR] [--hub-url URL] [--revision main] [--json]
 
   --model        a folder with config.json + model.safetensors, or a hub repo id (cached after the
                  first download). Default: the embedded stories260K model (no tokenizer: ids only).
@@ -18,6 +20,7 @@ export const GENERATE_HELP = `tpo generate [--model <folder|hub repo id>] (--pro
   --messages     a JSON array of {"role","content"} messages, wrapped in the chat template
   --prompt-ids   raw token ids, no template (works for a model without a tokenizer)
                  With none of the three: the BOS token.
+  --adapter      a PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors)
   --temperature  0 = greedy
   --num-samples  K samples of the same prompt, seeds seed .. seed+K-1, generated as one batch
   --json         one JSON line per sample: {"sample", "token_ids", "text", "finish_reason"}`;
@@ -40,6 +43,7 @@ export async function generateCommand(argv: string[], gpu: Gpu): Promise<void> {
       dtype: { type: 'string', default: 'auto' },
       'hub-url': { type: 'string' },
       revision: { type: 'string' },
+      adapter: { type: 'string' },
       json: { type: 'boolean', default: false },
     },
     strict: true,
@@ -66,6 +70,11 @@ export async function generateCommand(argv: string[], gpu: Gpu): Promise<void> {
     weightDtype: a.dtype as 'auto',
     onProgress: process.stderr.isTTY ? progressLine(process.stderr) : undefined,
   });
+  if (a.adapter) {
+    const files = await readAdapterFolder(a.adapter);
+    const ad = loadAdapter(m.config, files.config, files.weights, { baseModel: a.model });
+    m.attachAdapter(ad.layout, ad.values);
+  }
   const tok = m.tokenizer;
   let prompt: number[];
   if (a['prompt-ids'] !== undefined) {

@@ -3,11 +3,14 @@
 import { TpoError } from '../errors';
 import { cliGpu } from './gpu';
 import { generateCommand, GENERATE_HELP } from './generate';
+import { trainCommand, TRAIN_HELP } from './train';
 
 const HELP = `tpo — Thought Preference Optimization on WebGPU
 
 Commands:
   ${GENERATE_HELP.replace(/\n/g, '\n  ')}
+
+  ${TRAIN_HELP.replace(/\n/g, '\n  ')}
 
 Environment: TPO_HUB_URL (hub base URL), TPO_CACHE (download cache folder), HF_TOKEN (gated repos).`;
 
@@ -17,14 +20,18 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(HELP + '\n');
     return 0;
   }
-  const commands: Record<string, (args: string[], gpu: Awaited<ReturnType<typeof cliGpu>> & object) => Promise<void>> = { generate: generateCommand };
+  const commands: Record<string, (args: string[], gpu: Awaited<ReturnType<typeof cliGpu>> & object) => Promise<void>> = {
+    generate: generateCommand,
+    dpo: (args, gpu) => trainCommand('dpo', args, gpu),
+    sft: (args, gpu) => trainCommand('sft', args, gpu),
+  };
   const run = commands[cmd];
   if (!run) {
     process.stderr.write(`tpo: unknown command "${cmd}"\n\n${HELP}\n`);
     return 2;
   }
   if (rest.includes('--help') || rest.includes('-h')) {
-    process.stdout.write(GENERATE_HELP + '\n');
+    process.stdout.write((cmd === 'generate' ? GENERATE_HELP : TRAIN_HELP) + '\n');
     return 0;
   }
   try {

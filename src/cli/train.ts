@@ -1,0 +1,139 @@
+// `tpo dpo` and `tpo sft`: LoRA training from TRL-format JSONL, writing a PEFT adapter folder.
+
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { Gpu } from '../gpu/device';
+import { UsageError } from '../errors';
+import { loadCheckpoint } from '../model/checkpoint';
+import { loadTokenizer } from '../model/tokenizer';
+import { chooseWeightType, destroyWeights, uploadWeights } from '../engine/weights';
+import { readF32 } from '../gpu/readback';
+import { LoraLayout, LoraState, TARGETS, type Target } from '../train/lora';
+import { loadAdapter, saveAdapter } from '../train/peft';
+import { parseJsonl, tokenizePairs, tokenizeSft } from '../train/data';
+import { DEFAULT_TRAIN, LoraTrainer, type StepMetrics, type TrainOptions } from '../train/trainer';
+import { modelSource } from './model-arg';
+
+export const TRAIN_HELP = `tpo dpo --pairs pairs.jsonl --out <adapter folder> [--model <folder|repo>] [--ref-adapter DIR] [--beta 0.1]
+        [--label-smoothing 0] [training flags] [--json]
+tpo sft --data data.jsonl --out <adapter folder> [--model <folder|repo>] [training flags] [--json]
+
+  training flags: [--lr 5e-5] [--epochs 1] [--batch-size 2] [--grad-accum 1] [--lora-r 16] [--lora-alpha 32]
+                  [--target-modules q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj] [--max-length 1024]
+                  [--warmup-steps 0] [--schedule linear|cosine|constant] [--max-grad-norm 1] [--weight-decay 0] [--seed 0]
+  pairs: TRL rows {"prompt","chosen","rejected"} (strings or message lists); sft rows {"prompt","completion"} or
+  {"messages"}; without a tokenizer, rows of ids: {"prompt_ids","chosen_ids","rejected_ids"} / {"prompt_ids","completion_ids"}.
+  --ref-adapter: the reference model is base + this adapter, and the policy starts from it (TPO's M_t → M_t+1).
+  --json: one JSON line per optimizer step with TRL's metric names.`;
+
+const OPTIONS = {
+  model: { type: 'string' }, out: { type: 'string' }, pairs: { type: 'string' }, data: { type: 'string' },
+  'ref-adapter': { type: 'string' }, beta: { type: 'string' }, 'label-smoothing': { type: 'string' },
+  lr: { type: 'string' }, epochs: { type: 'string' }, 'batch-size': { type: 'string' }, 'grad-accum': { type: 'string' },
+  'lora-r': { type: 'string' }, 'lora-alpha': { type: 'string' }, 'target-modules': { type: 'string' },
+  'max-length': { type: 'string' }, 'warmup-steps': { type: 'string' }, schedule: { type: 'string' },
+  'max-grad-norm': { type: 'string' }, 'weight-decay': { type: 'string' }, seed: { type: 'string' },
+  'hub-url': { type: 'string' }, revision: { type: 'string' }, json: { type: 'boolean' }, full: { type: 'boolean' },
+} as const;
+
+function num(a: Record<string, unknown>, key: string, fallback: number, opts: { integer?: boolean; min?: number } = {}): number {
+  const v = a[key];
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isFinite(n) || (opts.integer && !Number.isInteger(n)) || n < (opts.min ?? -Infinity)) throw new UsageError(`--${key} ${String(v)}: expected ${opts.integer ? 'an integer' : 'a number'}${opts.min !== undefined ? ` ≥ ${opts.min}` : ''}`);
+  return n;
+}
+
+export async function trainCommand(kind: 'dpo' | 'sft', argv: string[], gpu: Gpu): Promise<void> {
+  const { values: a } = parseArgs({ args: argv, options: OPTIONS, strict: true });
+  if (a.full) throw new UsageError('--full (all-weights training) is not available yet', 'Train a LoRA adapter (the default) instead.');
+  const input = kind === 'dpo' ? a.pairs : a.data;
+  if (!input) throw new UsageError(`tpo ${kind} needs ${kind === 'dpo' ? '--pairs' : '--data'} <file.jsonl>`);
+  if (!a.out) throw new UsageError(`tpo ${kind} needs --out <adapter folder>`);
+  const o: TrainOptions = {
+    ...DEFAULT_TRAIN,
+    lr: num(a, 'lr', DEFAULT_TRAIN.lr, { min: 0 }),
+    epochs: num(a, 'epochs', 1, { integer: true, min: 1 }),
+    batchSize: num(a, 'batch-size', 2, { integer: true, min: 1 }),
+    gradAccum: num(a, 'grad-accum', 1, { integer: true, min: 1 }),
+    beta: num(a, 'beta', 0.1, { min: 0 }),
+    labelSmoothing: num(a, 'label-smoothing', 0, { min: 0 }),
+    warmupSteps: num(a, 'warmup-steps', 0, { integer: true, min: 0 }),
+    maxGradNorm: num(a, 'max-grad-norm', 1, { min: 0 }),
+    weightDecay: num(a, 'weight-decay', 0, { min: 0 }),
+    schedule: (a.schedule ?? 'linear') as TrainOptions['schedule'],
+  };
+  if (!['linear', 'cosine', 'constant'].includes(o.schedule)) throw new UsageError(`--schedule ${o.schedule}: expected linear, cosine or constant`);
+  if (o.labelSmoothing >= 0.5) throw new UsageError('--label-smoothing must be below 0.5');
+  const maxLength = num(a, 'max-length', 1024, { integer: true, min: 2 });
+  const seed = num(a, 'seed', 0, { integer: true, min: 0 });
+
+  const src = await modelSource(a.model, { hubUrl: a['hub-url'], revision: a.revision });
+  const ck = await loadCheckpoint(src);
+  const tok = await loadTokenizer(src);
+  const cfg = ck.config;
+  const eos = tok?.eosTokenIds[0] ?? cfg.eosTokenIds[0];
+  let text: string;
+  try {
+    text = await readFile(input, 'utf8');
+  } catch (e) {
+    throw new UsageError(`cannot read ${input}: ${(e as Error).message}`);
+  }
+  const rows = parseJsonl<Record<string, unknown>>(text, input);
+
+  let layout: LoraLayout;
+  let init: Float32Array;
+  let refValues: Float32Array | undefined;
+  if (a['ref-adapter']) {
+    const dir = a['ref-adapter'];
+    const ref = loadAdapter(cfg, await readFile(join(dir, 'adapter_config.json')), await readFile(join(dir, 'adapter_model.safetensors')), { baseModel: a.model });
+    layout = ref.layout;
+    init = ref.values.slice();
+    refValues = ref.values;
+  } else {
+    const targets = (a['target-modules'] ?? TARGETS.join(',')).split(',').map((s) => s.trim()) as Target[];
+    layout = new LoraLayout(cfg, { r: num(a, 'lora-r', 16, { integer: true, min: 1 }), alpha: num(a, 'lora-alpha', 32, { min: 0 }), targets });
+    init = layout.init(seed);
+  }
+
+  const weights = uploadWeights(gpu, ck, chooseWeightType(gpu, ck));
+  const state = new LoraState(gpu.device, layout, init);
+  const report = (m: StepMetrics) => {
+    if (a.json) process.stdout.write(JSON.stringify(m) + '\n');
+    else {
+      const extra = m['rewards/accuracies'] !== undefined ? ` acc ${m['rewards/accuracies'].toFixed(2)} margin ${m['rewards/margins']!.toFixed(4)}` : '';
+      process.stdout.write(`step ${m.step} epoch ${m.epoch.toFixed(2)} loss ${m.loss.toFixed(4)}${extra} lr ${m.lr.toExponential(2)} grad_norm ${m.grad_norm.toFixed(4)}\n`);
+    }
+  };
+  const t0 = performance.now();
+  let trainer: LoraTrainer;
+  if (kind === 'dpo') {
+    const pairs = tokenizePairs(rows, tok, eos, maxLength);
+    const T = Math.max(...pairs.flatMap((p) => [p.chosen.ids.length, p.rejected.ids.length]));
+    trainer = new LoraTrainer(gpu, cfg, weights, layout, state, 2 * o.batchSize, T);
+    const ref = await trainer.referenceLogps(pairs, o, refValues, init);
+    await trainer.dpo(pairs, ref, o, report);
+  } else {
+    const seqs = tokenizeSft(rows, tok, eos, maxLength);
+    trainer = new LoraTrainer(gpu, cfg, weights, layout, state, o.batchSize, Math.max(...seqs.map((s) => s.ids.length)));
+    await trainer.sft(seqs, o, report);
+  }
+  const values = await readF32(gpu.device, state.params, layout.length);
+  const files = saveAdapter(layout, values, a.model ?? 'stories260K');
+  await mkdir(a.out, { recursive: true });
+  for (const [name, bytes] of Object.entries(files)) await writeFile(join(a.out, name), bytes);
+  process.stderr.write(`tpo: ${rows.length} rows, ${((performance.now() - t0) / 1000).toFixed(1)} s; adapter written to ${a.out}\n`);
+  trainer.destroy();
+  state.destroy();
+  destroyWeights(weights);
+}
+
+/** Reads a PEFT adapter folder for `generate --adapter`. */
+export async function readAdapterFolder(dir: string): Promise<{ config: Uint8Array; weights: Uint8Array }> {
+  try {
+    return { config: await readFile(join(dir, 'adapter_config.json')), weights: await readFile(join(dir, 'adapter_model.safetensors')) };
+  } catch (e) {
+    throw new UsageError(`--adapter ${dir}: ${(e as Error).message}`, 'An adapter folder holds adapter_config.json and adapter_model.safetensors.');
+  }
+}
