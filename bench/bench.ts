@@ -2,7 +2,8 @@
 // (or one JSON line per row with --json). Speed is measured here, never asserted in tests.
 //
 //   npm run bench -- [--json] [--models stories260K,smollm2-135m] [--batches 1,4,8,16]
-//                    [--prompt-tokens 64] [--new-tokens 32] [--quick] [--profile]
+//                    [--prompt-tokens 64] [--new-tokens 32] [--quick] [--profile] [--train-tokens 128] [--no-train]
+//   npm run bench -- --memory     planned GPU memory of LoRA DPO training (no GPU needed)
 
 
 import { parseArgs } from 'node:util';
@@ -15,6 +16,11 @@ import { Forward } from '../src/engine/forward';
 import { Generator } from '../src/engine/generate';
 import { chooseWeightType, destroyWeights, uploadWeights } from '../src/engine/weights';
 import { syntheticCheckpoint } from './synthetic';
+import { LoraLayout, LoraState, TARGETS } from '../src/train/lora';
+import { DEFAULT_TRAIN, LoraTrainer } from '../src/train/trainer';
+import { trainGraphBytes } from '../src/train/graph';
+import { parseConfig } from '../src/model/config';
+import { SHAPES } from './synthetic';
 
 interface Row {
   model: string;
@@ -80,6 +86,45 @@ async function benchModel(gpu: Gpu, name: string, batches: number[], P: number, 
   return rows;
 }
 
+interface TrainRow {
+  model: string;
+  layers: number;
+  weights: string;
+  pair_tokens: string;
+  lora_r: number;
+  forward_ms: number;
+  dpo_step_ms: number;
+  step_over_forward: number;
+  adapter: string;
+}
+
+/** One DPO optimizer step on one pair of 2×T tokens vs a forward pass over the same tokens. */
+async function benchTrain(gpu: Gpu, name: string, T: number): Promise<TrainRow> {
+  const ck = await checkpointFor(name);
+  const wt = chooseWeightType(gpu, ck);
+  const weights = uploadWeights(gpu, ck, wt);
+  const cfg = ck.config;
+  const layout = new LoraLayout(cfg, { r: 16, alpha: 32, targets: [...TARGETS] });
+  const state = new LoraState(gpu.device, layout, layout.init(1));
+  const trainer = new LoraTrainer(gpu, cfg, weights, layout, state, 2, T);
+  const seq = (k: number) => ({ ids: Array.from({ length: T }, (_, i) => (1 + k * 31 + i * 7919) % cfg.vocab), completionStart: T >> 1 });
+  const pairs = [{ chosen: seq(1), rejected: seq(2) }];
+  const o = { ...DEFAULT_TRAIN, batchSize: 1, lr: 1e-5 };
+  const ref = await trainer.referenceLogps(pairs, o); // also warms up the forward
+  await trainer.dpo(pairs, ref, o, () => {}); // warm-up step
+  const reps = 3;
+  let t0 = performance.now();
+  for (let i = 0; i < reps; i++) await trainer.forward([pairs[0].chosen, pairs[0].rejected], true);
+  const forwardMs = (performance.now() - t0) / reps;
+  t0 = performance.now();
+  for (let i = 0; i < reps; i++) await trainer.dpo(pairs, ref, o, () => {});
+  const stepMs = (performance.now() - t0) / reps;
+  trainer.destroy();
+  state.destroy();
+  destroyWeights(weights);
+  return { model: name, layers: cfg.layers, weights: wt, pair_tokens: `2x${T}`, lora_r: 16, forward_ms: round(forwardMs), dpo_step_ms: round(stepMs), step_over_forward: round(stepMs / forwardMs), adapter: gpu.adapterName };
+}
+
 const round = (x: number) => (x >= 100 ? Math.round(x) : Math.round(x * 100) / 100);
 
 function table(rows: Row[]): string {
@@ -89,6 +134,25 @@ function table(rows: Row[]): string {
   const w = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
   const line = (c: string[]) => '| ' + c.map((x, i) => x.padStart(w[i])).join(' | ') + ' |';
   return [line(head), '|' + w.map((n) => '-'.repeat(n + 2)).join('|') + '|', ...cells.map(line)].join('\n');
+}
+
+/** Planned GPU memory of LoRA DPO training (computed, not allocated): weights + LoRA state + graph. */
+function memoryPlan(): string {
+  const gib = (b: number) => (b / 2 ** 30).toFixed(2);
+  const lines = ['| model | pairs × tokens | weights f16 / f32 (GiB) | LoRA + AdamW (GiB) | graph, recompute (GiB) | graph, keep all (GiB) | total, recompute, f16 / f32 (GiB) |', '|---|---|---|---|---|---|---|'];
+  for (const name of ['smollm2-135m', 'qwen2.5-0.5b']) {
+    const cfg = parseConfig(SHAPES[name]);
+    const layout = new LoraLayout(cfg, { r: 16, alpha: 32, targets: [...TARGETS] });
+    const perLayer = 2 * cfg.hidden + cfg.hidden * (cfg.heads + 2 * cfg.kvHeads) * cfg.headDim + cfg.heads * cfg.headDim * cfg.hidden + 3 * cfg.hidden * cfg.intermediate;
+    const params = cfg.vocab * cfg.hidden + cfg.hidden + cfg.layers * perLayer;
+    for (const pairs of [1, 2]) {
+      const shape = { seqs: 2 * pairs, seqLen: 512 };
+      const g = trainGraphBytes(cfg, shape, 16, 7), gAll = trainGraphBytes(cfg, { ...shape, recompute: false }, 16, 7);
+      const lora = layout.length * 16;
+      lines.push(`| ${name} | ${pairs} × 2×512 | ${gib(params * 2)} / ${gib(params * 4)} | ${gib(lora)} | ${gib(g)} | ${gib(gAll)} | ${gib(params * 2 + lora + g)} / ${gib(params * 4 + lora + g)} |`);
+    }
+  }
+  return lines.join('\n');
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -102,8 +166,15 @@ export async function main(argv: string[]): Promise<number> {
       'prompt-tokens': { type: 'string' },
       'new-tokens': { type: 'string' },
       profile: { type: 'boolean', default: false },
+      'train-tokens': { type: 'string' },
+      'no-train': { type: 'boolean', default: false },
+      memory: { type: 'boolean', default: false },
     },
   });
+  if (a.memory) {
+    process.stdout.write(memoryPlan() + '\n');
+    return 0;
+  }
   const gpu = await cliGpu(process.argv.slice(1));
   if (typeof gpu === 'number') return gpu;
   // --quick: sizes that finish in a few minutes on the software adapter.
@@ -125,6 +196,19 @@ export async function main(argv: string[]): Promise<number> {
     }
   }
   if (!a.json) process.stdout.write(`\nAdapter: ${gpu.adapterName}\n${table(rows)}\n`);
+  if (!a['no-train']) {
+    const T = Number(a['train-tokens'] ?? (a.quick ? 16 : 128));
+    const trainRows: TrainRow[] = [];
+    for (const m of models) {
+      const r = await benchTrain(gpu, m, T);
+      trainRows.push(r);
+      if (a.json) process.stdout.write(JSON.stringify(r) + '\n');
+    }
+    if (!a.json) {
+      process.stdout.write('\nDPO step (LoRA r 16 on all 7 projections; forward + backward + AdamW) vs a forward over the same tokens\n');
+      process.stdout.write(trainRows.map((r) => `  ${r.model} (${r.weights}, pair ${r.pair_tokens}): forward ${r.forward_ms} ms, DPO step ${r.dpo_step_ms} ms, ratio ${r.step_over_forward}`).join('\n') + '\n');
+    }
+  }
   return 0;
 }
 

@@ -10,7 +10,7 @@ import { folderSource } from '../src/model/source-node';
 import { uploadWeights, destroyWeights } from '../src/engine/weights';
 import { readF32 } from '../src/gpu/readback';
 import { LoraLayout, LoraState } from '../src/train/lora';
-import { TrainGraph } from '../src/train/graph';
+import { TrainGraph, trainGraphBytes } from '../src/train/graph';
 import { rng } from '../src/rng';
 import { refLogits, refWeights } from './reference/llama';
 import { mergedRefWeights } from './reference/lora';
@@ -22,8 +22,8 @@ import { writeTinyModel } from './helpers/tiny-model';
 const MASK = 0xffffffff;
 
 describe('training graph', () => {
-  for (const type of ['llama', 'qwen2'] as const) {
-    it(`${type}: LoRA gradients (all 7 targets) equal finite differences of the float64 loss`, async () => {
+  for (const [type, recompute] of [['llama', true], ['qwen2', true], ['llama', false]] as const) {
+    it(`${type}${recompute ? '' : ' (all activations kept)'}: LoRA gradients (all 7 targets) equal finite differences of the float64 loss`, async () => {
       const gpu = await testGpu();
       const dir = writeTinyModel(mkdtempSync(join(tmpdir(), 'tpo-grad-')), { type, seed: 50, hidden: 16, heads: 2, kvHeads: 1, intermediate: 24, layers: 2, vocab: 40 });
       const ck = await loadCheckpoint(folderSource(dir));
@@ -40,7 +40,7 @@ describe('training graph', () => {
 
       const weights = uploadWeights(gpu, ck, 'f32');
       const state = new LoraState(gpu.device, layout, flat);
-      const graph = new TrainGraph(gpu, cfg, weights, layout, state, { seqs: S, seqLen: T });
+      const graph = new TrainGraph(gpu, cfg, weights, layout, state, { seqs: S, seqLen: T, recompute });
       const grads = await noGpuErrors(gpu, async () => {
         gpu.device.queue.writeBuffer(graph.ids, 0, new Uint32Array(ids));
         gpu.device.queue.writeBuffer(graph.targets, 0, new Uint32Array(targets));
@@ -89,4 +89,61 @@ describe('training graph', () => {
       }
     });
   }
+});
+
+describe('training graph memory plan', () => {
+  it('log-probs and gradients are the same with logits in 64-row chunks as in one chunk', async () => {
+    const gpu = await testGpu();
+    const dir = writeTinyModel(mkdtempSync(join(tmpdir(), 'tpo-chunk-')), { seed: 52, hidden: 16, heads: 2, kvHeads: 1, intermediate: 24, layers: 1, vocab: 40 });
+    const ck = await loadCheckpoint(folderSource(dir));
+    const S = 2, T = 80, N = S * T;
+    const layout = new LoraLayout(ck.config, { r: 2, alpha: 4, targets: ['q_proj', 'down_proj'] });
+    const flat = layout.init(3);
+    for (const m of layout.modules) flat.fill(0.05, m.B.offset, m.B.offset + m.B.length);
+    const rand = rng(53);
+    const ids = Array.from({ length: N }, () => 1 + Math.floor(rand() * 39));
+    const targets = ids.map((_, i) => (i % T === T - 1 ? MASK : ids[i + 1]));
+    const coef = targets.map((t) => (t === MASK ? 0 : rand() - 0.5));
+    const weights = uploadWeights(gpu, ck, 'f32');
+    const run = async (logitRows: number) => {
+      const state = new LoraState(gpu.device, layout, flat);
+      const graph = new TrainGraph(gpu, ck.config, weights, layout, state, { seqs: S, seqLen: T, logitRows });
+      gpu.device.queue.writeBuffer(graph.ids, 0, new Uint32Array(ids));
+      gpu.device.queue.writeBuffer(graph.targets, 0, new Uint32Array(targets));
+      gpu.device.queue.writeBuffer(graph.coef, 0, new Float32Array(coef));
+      const enc = gpu.device.createCommandEncoder();
+      graph.encodeForward(enc, true);
+      graph.encodeBackward(enc);
+      gpu.device.queue.submit([enc.finish()]);
+      const out = { logp: await readF32(gpu.device, graph.logp, N), grads: await readF32(gpu.device, state.grads, layout.length) };
+      graph.destroy();
+      state.destroy();
+      return out;
+    };
+    const one = await run(192), chunked = await run(64);
+    destroyWeights(weights);
+    expectClose('logp', chunked.logp, one.logp, 1e-6, 1e-6);
+    expectClose('grads', chunked.grads, one.grads, 1e-5, 1e-7);
+    if (!one.grads.some((g) => g !== 0)) throw new Error('gradients are all zero');
+  });
+});
+
+describe('training memory figure', () => {
+  it('trainGraphBytes predicts what the graph allocates (recompute on and off)', async () => {
+    const gpu = await testGpu();
+    const dir = writeTinyModel(mkdtempSync(join(tmpdir(), 'tpo-mem-')), { seed: 54, hidden: 32, heads: 4, kvHeads: 2, intermediate: 48, layers: 3, vocab: 64 });
+    const ck = await loadCheckpoint(folderSource(dir));
+    const weights = uploadWeights(gpu, ck, 'f32');
+    const layout = new LoraLayout(ck.config, { r: 4, alpha: 8, targets: ['q_proj', 'v_proj', 'up_proj'] });
+    const state = new LoraState(gpu.device, layout, layout.init(1));
+    for (const recompute of [true, false]) {
+      const shape = { seqs: 4, seqLen: 24, recompute };
+      const graph = new TrainGraph(gpu, ck.config, weights, layout, state, shape);
+      const predicted = trainGraphBytes(ck.config, shape, 4, 3);
+      if (Math.abs(graph.bytes - predicted) > 0.01 * graph.bytes) throw new Error(`recompute ${recompute}: predicted ${predicted} bytes, allocated ${graph.bytes}`);
+      graph.destroy();
+    }
+    state.destroy();
+    destroyWeights(weights);
+  });
 });

@@ -15,9 +15,36 @@ import type { LoraLayout, LoraModule, LoraState, Target } from './lora';
 export interface TrainShape {
   seqs: number; // S
   seqLen: number; // T
+  /** Rows of logits held at once (a multiple of 64); default: what fits in 64 MiB. */
+  logitRows?: number;
+  /**
+   * Activation checkpointing (default true): keep only each layer's input and recompute the
+   * layer's forward right before its backward — one extra forward per step, and activation
+   * memory of one layer instead of all.
+   */
+  recompute?: boolean;
 }
 
-type Step = { pass: (p: GPUComputePassEncoder) => void } | { copy: (e: GPUCommandEncoder) => void };
+/** GPU bytes a TrainGraph allocates (its buffers, not the weights or the LoRA state), computed
+ *  without allocating: the README's memory figures come from here and a test holds it to the real graph. */
+export function trainGraphBytes(cfg: ModelConfig, shape: TrainShape, r: number, targets: number): number {
+  const { hidden: H, heads: nH, kvHeads: nKV, headDim: hd, intermediate: I, vocab: V, layers: L } = cfg;
+  const { seqs: S, seqLen: T } = shape;
+  const N = S * T;
+  const Rc = shape.logitRows ?? defaultLogitRows(cfg, N);
+  const perLayerActs = N * (2 + 3 * H + 2 * nH * hd + 2 * nKV * hd + nH * T + 3 * I + targets * r);
+  const layersKept = shape.recompute ?? true ? 1 : L;
+  const shared = N * (4 + 2 + 2 * nKV * hd + r + 1 + H + 1 + 2 * H + 2 * nH * hd + nH * T + 4 * nKV * hd + 3 * I) + T * hd + 2 * Rc * V;
+  return 4 * ((L + 1) * N * H + layersKept * perLayerActs + shared);
+}
+
+function defaultLogitRows(cfg: ModelConfig, N: number): number {
+  const rows = Math.max(64, Math.floor((64 * 2 ** 20) / (cfg.vocab * 4) / 64) * 64);
+  return Math.min(rows, Math.ceil(N / 64) * 64);
+}
+
+/** A dispatch (recorded into a compute pass) or a buffer copy; `lora` marks adapter-only work. */
+type Step = ({ pass: (p: GPUComputePassEncoder) => void } | { copy: (e: GPUCommandEncoder) => void }) & { lora?: boolean };
 
 interface LayerActs {
   xIn: GPUBuffer; // [N,H] layer input (residual)
@@ -94,15 +121,14 @@ export class TrainGraph {
     const sc = lora.scale;
     const P = (v: GPUBuffer, m: LoraModule, which: 'A' | 'B') => state.view(v, m[which]);
 
-    /** y = x·Wᵀ (+ bias) (+ s·(x·Aᵀ)·Bᵀ): base into `fwd`, LoRA into `fwdLora`. */
-    const linearF = (X: GPUBuffer, W: GPUBuffer, inF: number, outF: number, Y: GPUBuffer, o: { accumulate?: boolean; bias?: GPUBuffer; mod?: LoraModule; t?: GPUBuffer }) => {
-      gemm(this.fwd, K.gemmW, N, outF, inF, [inF, 1, 1, inF], X, W, Y, { accumulate: o.accumulate, bias: o.bias });
+    /** y = x·Wᵀ (+ bias) (+ s·(x·Aᵀ)·Bᵀ, steps marked `lora`). */
+    const linearF = (list: Step[], X: GPUBuffer, W: GPUBuffer, inF: number, outF: number, Y: GPUBuffer, o: { accumulate?: boolean; bias?: GPUBuffer; mod?: LoraModule; t?: GPUBuffer }) => {
+      gemm(list, K.gemmW, N, outF, inF, [inF, 1, 1, inF], X, W, Y, { accumulate: o.accumulate, bias: o.bias });
       if (o.mod && o.t) {
-        const base = this.fwd.length - 1; // LoRA steps are spliced right after their base matmul
         const steps: Step[] = [];
         gemm(steps, K.gemm, N, r, inF, [inF, 1, 1, inF], X, P(state.params, o.mod, 'A'), o.t);
         gemm(steps, K.gemm, N, outF, r, [r, 1, 1, r], o.t, P(state.params, o.mod, 'B'), Y, { alpha: sc, accumulate: true });
-        this.loraAt.push({ at: base, steps });
+        list.push(...steps.map((st) => ({ ...st, lora: true })));
       }
     };
     /** Gradients of a linear: dX (=|+=) dY·W (+ s·(dY·B)·A), and LoRA dA, dB accumulated. */
@@ -134,48 +160,71 @@ export class TrainGraph {
     for (const c of weights.embed) dispatch(this.fwd, K.embed, { N, H, rowStart: c.rowStart, chunkRows: c.rows }, [this.ids, c.buffer, xs[0]], Math.ceil(H / 64), N);
     const acts: LayerActs[] = [];
     const mod = (l: number, t: Target) => lora.get(l, t);
+    const layerFwd: Step[][] = [];
+    const recompute = shape.recompute ?? true;
+    const newActs = (tag: string): Omit<LayerActs, 'xIn'> => {
+      const t = new Map<Target, GPUBuffer>();
+      for (const target of lora.lora.targets) t.set(target, buf(`t.${tag}.${target}`, N * r));
+      return {
+        rstd1: buf(`rstd1.${tag}`, N), xn1: buf(`xn1.${tag}`, N * H), q: buf(`q.${tag}`, N * nH * hd),
+        kc: buf(`kc.${tag}`, S * nKV * T * hd), vc: buf(`vc.${tag}`, S * nKV * T * hd), att: buf(`att.${tag}`, N * nH * T),
+        ao: buf(`ao.${tag}`, N * nH * hd), xMid: buf(`xMid.${tag}`, N * H), rstd2: buf(`rstd2.${tag}`, N), xn2: buf(`xn2.${tag}`, N * H),
+        gate: buf(`gate.${tag}`, N * I), up: buf(`up.${tag}`, N * I), act: buf(`act.${tag}`, N * I), t,
+      };
+    };
+    const sharedActs = recompute ? newActs('shared') : null;
     for (let l = 0; l < L; l++) {
       const w = weights.layers[l];
-      const a: LayerActs = {
-        xIn: xs[l], rstd1: buf(`rstd1.${l}`, N), xn1: buf(`xn1.${l}`, N * H), q: buf(`q.${l}`, N * nH * hd),
-        kc: buf(`kc.${l}`, S * nKV * T * hd), vc: buf(`vc.${l}`, S * nKV * T * hd), att: buf(`att.${l}`, N * nH * T),
-        ao: buf(`ao.${l}`, N * nH * hd), xMid: buf(`xMid.${l}`, N * H), rstd2: buf(`rstd2.${l}`, N), xn2: buf(`xn2.${l}`, N * H),
-        gate: buf(`gate.${l}`, N * I), up: buf(`up.${l}`, N * I), act: buf(`act.${l}`, N * I), t: new Map(),
-      };
-      for (const m of lora.modules) if (m.layer === l) a.t.set(m.target, buf(`t.${l}.${m.target}`, N * r));
+      const a: LayerActs = { xIn: xs[l], ...(sharedActs ?? newActs(String(l))) };
       acts.push(a);
-      dispatch(this.fwd, K.normF, { N, H, eps: cfg.rmsEps, saveRstd: 1 }, [a.xIn, w.inputNorm, a.xn1, a.rstd1], N);
-      linearF(a.xn1, w.q, H, nH * hd, a.q, { bias: w.qBias, mod: mod(l, 'q_proj'), t: a.t.get('q_proj') });
-      linearF(a.xn1, w.k, H, nKV * hd, kRows, { bias: w.kBias, mod: mod(l, 'k_proj'), t: a.t.get('k_proj') });
-      linearF(a.xn1, w.v, H, nKV * hd, vRows, { bias: w.vBias, mod: mod(l, 'v_proj'), t: a.t.get('v_proj') });
-      dispatch(this.fwd, K.ropeF, { N, nH, nKV, hd, maxLen: T }, [rows, cs, a.q, kRows, vRows, a.kc, a.vc], Math.ceil(((nH + nKV) * hd) / 2 / 64), N);
-      dispatch(this.fwd, K.attF, { N, nH, nKV, hd, maxLen: T, scale: 1 / Math.sqrt(hd) }, [rows, a.q, a.kc, a.vc, a.att, a.ao], nH, N);
-      copy(this.fwd, a.xIn, a.xMid, N * H * 4);
-      linearF(a.ao, w.o, nH * hd, H, a.xMid, { accumulate: true, mod: mod(l, 'o_proj'), t: a.t.get('o_proj') });
-      dispatch(this.fwd, K.normF, { N, H, eps: cfg.rmsEps, saveRstd: 1 }, [a.xMid, w.postNorm, a.xn2, a.rstd2], N);
-      linearF(a.xn2, w.gate, H, I, a.gate, { mod: mod(l, 'gate_proj'), t: a.t.get('gate_proj') });
-      linearF(a.xn2, w.up, H, I, a.up, { mod: mod(l, 'up_proj'), t: a.t.get('up_proj') });
-      dispatch(this.fwd, K.swiF, { n: N * I }, [a.gate, a.up, a.act], Math.ceil((N * I) / 256));
-      copy(this.fwd, a.xMid, xs[l + 1], N * H * 4);
-      linearF(a.act, w.down, I, H, xs[l + 1], { accumulate: true, mod: mod(l, 'down_proj'), t: a.t.get('down_proj') });
+      const f: Step[] = [];
+      layerFwd.push(f);
+      dispatch(f, K.normF, { N, H, eps: cfg.rmsEps, saveRstd: 1 }, [a.xIn, w.inputNorm, a.xn1, a.rstd1], N);
+      linearF(f, a.xn1, w.q, H, nH * hd, a.q, { bias: w.qBias, mod: mod(l, 'q_proj'), t: a.t.get('q_proj') });
+      linearF(f, a.xn1, w.k, H, nKV * hd, kRows, { bias: w.kBias, mod: mod(l, 'k_proj'), t: a.t.get('k_proj') });
+      linearF(f, a.xn1, w.v, H, nKV * hd, vRows, { bias: w.vBias, mod: mod(l, 'v_proj'), t: a.t.get('v_proj') });
+      dispatch(f, K.ropeF, { N, nH, nKV, hd, maxLen: T }, [rows, cs, a.q, kRows, vRows, a.kc, a.vc], Math.ceil(((nH + nKV) * hd) / 2 / 64), N);
+      dispatch(f, K.attF, { N, nH, nKV, hd, maxLen: T, scale: 1 / Math.sqrt(hd) }, [rows, a.q, a.kc, a.vc, a.att, a.ao], nH, N);
+      copy(f, a.xIn, a.xMid, N * H * 4);
+      linearF(f, a.ao, w.o, nH * hd, H, a.xMid, { accumulate: true, mod: mod(l, 'o_proj'), t: a.t.get('o_proj') });
+      dispatch(f, K.normF, { N, H, eps: cfg.rmsEps, saveRstd: 1 }, [a.xMid, w.postNorm, a.xn2, a.rstd2], N);
+      linearF(f, a.xn2, w.gate, H, I, a.gate, { mod: mod(l, 'gate_proj'), t: a.t.get('gate_proj') });
+      linearF(f, a.xn2, w.up, H, I, a.up, { mod: mod(l, 'up_proj'), t: a.t.get('up_proj') });
+      dispatch(f, K.swiF, { n: N * I }, [a.gate, a.up, a.act], Math.ceil((N * I) / 256));
+      copy(f, a.xMid, xs[l + 1], N * H * 4);
+      linearF(f, a.act, w.down, I, H, xs[l + 1], { accumulate: true, mod: mod(l, 'down_proj'), t: a.t.get('down_proj') });
+      this.fwd.push(...f);
     }
     const rstdF = buf('rstdF[N]', N), xnF = buf('xnF[N,H]', N * H);
-    const logits = buf('logits[N,V]', N * V), lse = buf('lse[N]', N), dLogits = buf('dLogits[N,V]', N * V);
+    // LM head and log-probs in chunks of Rc rows, so [N, V] logits never exist at once; the
+    // backward recomputes each chunk's logits (one extra LM-head matmul) instead of keeping them.
+    const Rc = shape.logitRows ?? defaultLogitRows(cfg, N);
+    if (Rc % 64 !== 0) throw new Error(`logitRows ${Rc} must be a multiple of 64`);
+    const logits = buf('logits[Rc,V]', Rc * V), dLogits = buf('dLogits[Rc,V]', Rc * V), lse = buf('lse[N]', N);
     dispatch(this.fwd, K.normF, { N, H, eps: cfg.rmsEps, saveRstd: 1 }, [xs[L], weights.finalNorm, xnF, rstdF], N);
-    for (const c of weights.lmHead) gemm(this.fwd, K.gemmW, N, c.rows, H, [H, 1, 1, H], xnF, c.buffer, logits, { ldc: V, cOff: c.rowStart });
-    dispatch(this.fwd, K.lpF, { N, V }, [logits, this.targets, lse, this.logp], N);
+    const dxnF = buf('dxn[N,H]', N * H), dx = buf('dx[N,H]', N * H);
+    const rowView = (b: GPUBuffer, c0: number, n: number) => ({ buffer: b, offset: c0 * 4, size: n * 4 });
+    for (let c0 = 0; c0 < N; c0 += Rc) {
+      const n = Math.min(Rc, N - c0);
+      const head = (list: Step[]) => {
+        for (const c of weights.lmHead) gemm(list, K.gemmW, n, c.rows, H, [H, 1, 1, H], xnF, c.buffer, logits, { ldc: V, cOff: c.rowStart, aOff: c0 * H });
+      };
+      head(this.fwd);
+      dispatch(this.fwd, K.lpF, { N: n, V }, [logits, rowView(this.targets, c0, n), rowView(lse, c0, n), rowView(this.logp, c0, n)], n);
+      head(this.bwd);
+      dispatch(this.bwd, K.lpB, { N: n, V }, [logits, rowView(this.targets, c0, n), rowView(lse, c0, n), rowView(this.coef, c0, n), dLogits], n);
+      weights.lmHead.forEach((c, i) => gemm(this.bwd, K.gemmW, n, H, c.rows, [V, 1, H, 1], dLogits, c.buffer, dxnF, { aOff: c.rowStart, cOff: c0 * H, accumulate: i > 0 }));
+    }
 
     // ---- backward ----
-    const dxnF = buf('dxn[N,H]', N * H), dx = buf('dx[N,H]', N * H);
     const dAo = buf('dAo[N,nH·hd]', N * nH * hd), dq = buf('dq[N,nH,hd]', N * nH * hd), dS = buf('dS[N,nH,T]', N * nH * T);
     const dKc = buf('dKc[S,nKV,T,hd]', S * nKV * T * hd), dVc = buf('dVc[S,nKV,T,hd]', S * nKV * T * hd);
     const dk = buf('dk[N,nKV,hd]', N * nKV * hd), dv = buf('dv[N,nKV,hd]', N * nKV * hd);
     const dAct = buf('dAct[N,I]', N * I), dGate = buf('dGate[N,I]', N * I), dUp = buf('dUp[N,I]', N * I);
-    dispatch(this.bwd, K.lpB, { N, V }, [logits, this.targets, lse, this.coef, dLogits], N);
-    weights.lmHead.forEach((c, i) => gemm(this.bwd, K.gemmW, N, H, c.rows, [V, 1, H, 1], dLogits, c.buffer, dxnF, { aOff: c.rowStart, accumulate: i > 0 }));
     dispatch(this.bwd, K.normB, { N, H, accumulate: 0 }, [xs[L], weights.finalNorm, dxnF, rstdF, dx], N);
     for (let l = L - 1; l >= 0; l--) {
       const w = weights.layers[l], a = acts[l];
+      if (recompute) this.bwd.push(...layerFwd[l]); // rebuild this layer's activations (the adapter included)
       // MLP: dx is ∂/∂(layer output) = ∂/∂(xMid + down(...))
       linearB(dx, a.act, w.down, I, H, dAct, false, mod(l, 'down_proj'), a.t.get('down_proj'));
       dispatch(this.bwd, K.swiB, { n: N * I }, [a.gate, a.up, dAct, dGate, dUp], Math.ceil((N * I) / 256));
@@ -195,9 +244,6 @@ export class TrainGraph {
     }
   }
 
-  /** LoRA steps to splice into the forward after the base matmul at index `at`. */
-  private loraAt: { at: number; steps: Step[] }[] = [];
-
   private record(enc: GPUCommandEncoder, steps: Step[]): void {
     let pass: GPUComputePassEncoder | null = null;
     for (const s of steps) {
@@ -215,19 +261,17 @@ export class TrainGraph {
 
   /** Forward over the batch in `ids`/`targets` → `logp`. With lora = false the adapter is skipped (the reference model). */
   encodeForward(enc: GPUCommandEncoder, lora: boolean): void {
-    if (!lora) return this.record(enc, this.fwd);
-    const steps: Step[] = [];
-    let next = 0;
-    this.fwd.forEach((s, i) => {
-      steps.push(s);
-      while (next < this.loraAt.length && this.loraAt[next].at === i) steps.push(...this.loraAt[next++].steps);
-    });
-    this.record(enc, steps);
+    this.record(enc, lora ? this.fwd : this.fwd.filter((s) => !s.lora));
   }
 
   /** Backward from `coef` (∂loss/∂logp per row) into the LoRA gradients (accumulated). Needs the forward with lora = true. */
   encodeBackward(enc: GPUCommandEncoder): void {
     this.record(enc, this.bwd);
+  }
+
+  /** Bytes of the storage buffers this graph allocated. */
+  get bytes(): number {
+    return this.owned.reduce((a, b) => a + b.size, 0);
   }
 
   destroy(): void {
