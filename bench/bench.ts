@@ -17,7 +17,7 @@ import { Generator } from '../src/engine/generate';
 import { chooseWeightType, destroyWeights, uploadWeights } from '../src/engine/weights';
 import { syntheticCheckpoint } from './synthetic';
 import { LoraLayout, LoraState, TARGETS } from '../src/train/lora';
-import { DEFAULT_TRAIN, LoraTrainer } from '../src/train/trainer';
+import { DEFAULT_TRAIN, Trainer } from '../src/train/trainer';
 import { trainGraphBytes } from '../src/train/graph';
 import { parseConfig } from '../src/model/config';
 import { SHAPES } from './synthetic';
@@ -106,7 +106,7 @@ async function benchTrain(gpu: Gpu, name: string, T: number): Promise<TrainRow> 
   const cfg = ck.config;
   const layout = new LoraLayout(cfg, { r: 16, alpha: 32, targets: [...TARGETS] });
   const state = new LoraState(gpu.device, layout, layout.init(1));
-  const trainer = new LoraTrainer(gpu, cfg, weights, layout, state, 2, T);
+  const trainer = new Trainer(gpu, cfg, weights, layout, state, 2, T);
   const seq = (k: number) => ({ ids: Array.from({ length: T }, (_, i) => (1 + k * 31 + i * 7919) % cfg.vocab), completionStart: T >> 1 });
   const pairs = [{ chosen: seq(1), rejected: seq(2) }];
   const o = { ...DEFAULT_TRAIN, batchSize: 1, lr: 1e-5 };

@@ -19,3 +19,26 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>) {
   if (id < p.rowStart || id >= p.rowStart + p.chunkRows) { return; }
   x[r * p.H + h] = f32(E[(id - p.rowStart) * p.H + h]);
 }
+
+// Backward (full-parameter training): dE[id, :] += Σ_{rows r with ids[r] = id} dx[r, :].
+// The host groups rows by token id (a stable sort), so each workgroup owns one distinct id and
+// no two workgroups write the same row of dE: rows[seg[u] .. seg[u+1]) all hold id uniq[u].
+struct BackParams { U: u32, H: u32 }
+@group(0) @binding(0) var<uniform> bp: BackParams;
+@group(0) @binding(1) var<storage, read> uniq: array<u32>;          // [U] distinct ids
+@group(0) @binding(2) var<storage, read> seg: array<u32>;           // [U + 1] segment starts
+@group(0) @binding(3) var<storage, read> byId: array<u32>;          // [N] rows sorted by id
+@group(0) @binding(4) var<storage, read> dx: array<f32>;            // [N, H]
+@group(0) @binding(5) var<storage, read_write> dE: array<f32>;      // [V, H]
+
+@compute @workgroup_size(64)
+fn backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  let u = wg.x;
+  if (u >= bp.U) { return; }
+  let id = uniq[u];
+  for (var h = t; h < bp.H; h += 64u) {
+    var s = 0.0;
+    for (var j = seg[u]; j < seg[u + 1u]; j++) { s += dx[byId[j] * bp.H + h]; }
+    dE[id * bp.H + h] += s;
+  }
+}

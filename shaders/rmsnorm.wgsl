@@ -63,3 +63,16 @@ fn backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_inde
     bdx[base + i] = v;
   }
 }
+
+// Weight gradient (full-parameter training): dw[i] += Σ_r dy[r, i] · x[r, i] · rstd[r].
+// One thread per column i.
+@group(0) @binding(5) var<storage, read_write> bdw: array<f32>;     // [H]
+
+@compute @workgroup_size(64)
+fn backward_weight(@builtin(global_invocation_id) g: vec3<u32>) {
+  let i = g.x;
+  if (i >= bp.H) { return; }
+  var s = 0.0;
+  for (var r = 0u; r < bp.N; r++) { s += bdy[r * bp.H + i] * bx[r * bp.H + i] * brstd[r]; }
+  bdw[i] += s;
+}

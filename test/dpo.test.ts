@@ -11,7 +11,7 @@ import { loadTokenizer } from '../src/model/tokenizer';
 import { uploadWeights } from '../src/engine/weights';
 import { readF32 } from '../src/gpu/readback';
 import { LoraLayout, LoraState, TARGETS } from '../src/train/lora';
-import { DEFAULT_TRAIN, LoraTrainer, TrainingDivergedError, type StepMetrics } from '../src/train/trainer';
+import { DEFAULT_TRAIN, Trainer, TrainingDivergedError, type StepMetrics } from '../src/train/trainer';
 import { tokenizePairs, tokenizeSft } from '../src/train/data';
 import { testGpu } from './helpers/gpu';
 import { writeTinyModel } from './helpers/tiny-model';
@@ -23,7 +23,7 @@ async function setup(opts: { seqs: number; seqLen: number; r?: number }) {
   const layout = new LoraLayout(ck.config, { r: opts.r ?? 4, alpha: 8, targets: [...TARGETS] });
   const init = layout.init(7);
   const state = new LoraState(gpu.device, layout, init);
-  const trainer = new LoraTrainer(gpu, ck.config, uploadWeights(gpu, ck, 'f32'), layout, state, opts.seqs, opts.seqLen);
+  const trainer = new Trainer(gpu, ck.config, uploadWeights(gpu, ck, 'f32'), layout, state, opts.seqs, opts.seqLen);
   return { gpu, trainer, state, layout, init };
 }
 

@@ -4,7 +4,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadCheckpoint } from '../src/model/checkpoint';
 import { folderSource } from '../src/model/source-node';
 import { uploadWeights, destroyWeights } from '../src/engine/weights';
@@ -146,4 +146,57 @@ describe('training memory figure', () => {
     state.destroy();
     destroyWeights(weights);
   });
+});
+
+describe('full-parameter training graph', () => {
+  for (const [type, tie] of [['llama', true], ['qwen2', false]] as const) {
+    it(`${type} (${tie ? 'tied' : 'untied'} head): gradients of every weight (embedding, norms, biases) equal finite differences`, async () => {
+      const { FullParams } = await import('../src/train/full');
+      const gpu = await testGpu();
+      const dir = writeTinyModel(mkdtempSync(join(tmpdir(), 'tpo-full-')), { type, tie, seed: 55, hidden: 16, heads: 2, kvHeads: 1, intermediate: 24, layers: 2, vocab: 40 });
+      const ck = await loadCheckpoint(folderSource(dir));
+      const S = 2, T = 6, N = S * T;
+      const rand = rng(56);
+      const ids = Array.from({ length: N }, () => 1 + Math.floor(rand() * 12)); // repeated ids: the embedding scatter must add
+      const targets = ids.map((_, i) => (i % T === T - 1 || i % T < 1 ? MASK : ids[i + 1]));
+      const coef = targets.map((t) => (t === MASK ? 0 : rand() * 2 - 1));
+      const weights = uploadWeights(gpu, ck, 'f32');
+      const full = new FullParams(gpu.device, ck.config, weights);
+      const graph = new TrainGraph(gpu, ck.config, weights, null, null, { seqs: S, seqLen: T }, full);
+      graph.writeInputs(new Uint32Array(ids), new Uint32Array(targets));
+      gpu.device.queue.writeBuffer(graph.coef, 0, new Float32Array(coef));
+      const enc = gpu.device.createCommandEncoder();
+      graph.encodeForward(enc, false);
+      graph.encodeBackward(enc);
+      gpu.device.queue.submit([enc.finish()]);
+      const got = new Map<string, Float32Array>();
+      for (const g of full.groups) got.set(g.name, await readF32(gpu.device, g.grads, g.length));
+      graph.destroy();
+      full.destroy();
+      destroyWeights(weights);
+
+      const w = refWeights(ck);
+      const loss = () => {
+        let s = 0;
+        for (let q = 0; q < S; q++) {
+          const lg = refLogits(w, ids.slice(q * T, (q + 1) * T));
+          for (let p = 0; p < T; p++) if (targets[q * T + p] !== MASK) s += coef[q * T + p] * logSoftmax(lg[p])[targets[q * T + p]];
+        }
+        return s;
+      };
+      const h = 1e-5;
+      expect(got.size).toBe(ck.tensors.size);
+      for (const [name, g] of got) {
+        const W = w.get(name);
+        const picks = name.includes('embed') ? [ids[0] * 16, ids[3] * 16 + 5, 30 * 16 + 2, 39 * 16 + 15] : Array.from({ length: 6 }, () => Math.floor(rand() * W.length));
+        for (const i of picks) {
+          const x0 = W[i];
+          W[i] = x0 + h; const fp = loss();
+          W[i] = x0 - h; const fm = loss();
+          W[i] = x0;
+          expectClose(`${name}[${i}]`, [g[i]], [(fp - fm) / (2 * h)], 2e-3, 2e-5);
+        }
+      }
+    });
+  }
 });

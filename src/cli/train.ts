@@ -12,7 +12,7 @@ import { readF32 } from '../gpu/readback';
 import { LoraLayout, LoraState, TARGETS, type Target } from '../train/lora';
 import { loadAdapter, saveAdapter } from '../train/peft';
 import { parseJsonl, tokenizePairs, tokenizeSft } from '../train/data';
-import { DEFAULT_TRAIN, LoraTrainer, type StepMetrics, type TrainOptions } from '../train/trainer';
+import { DEFAULT_TRAIN, Trainer, type StepMetrics, type TrainOptions } from '../train/trainer';
 import { modelSource } from './model-arg';
 
 export const TRAIN_HELP = `tpo dpo --pairs pairs.jsonl --out <adapter folder> [--model <folder|repo>] [--ref-adapter DIR] [--beta 0.1]
@@ -107,16 +107,16 @@ export async function trainCommand(kind: 'dpo' | 'sft', argv: string[], gpu: Gpu
     }
   };
   const t0 = performance.now();
-  let trainer: LoraTrainer;
+  let trainer: Trainer;
   if (kind === 'dpo') {
     const pairs = tokenizePairs(rows, tok, eos, maxLength);
     const T = Math.max(...pairs.flatMap((p) => [p.chosen.ids.length, p.rejected.ids.length]));
-    trainer = new LoraTrainer(gpu, cfg, weights, layout, state, 2 * o.batchSize, T);
+    trainer = new Trainer(gpu, cfg, weights, layout, state, 2 * o.batchSize, T);
     const ref = await trainer.referenceLogps(pairs, o, refValues, init);
     await trainer.dpo(pairs, ref, o, report);
   } else {
     const seqs = tokenizeSft(rows, tok, eos, maxLength);
-    trainer = new LoraTrainer(gpu, cfg, weights, layout, state, o.batchSize, Math.max(...seqs.map((s) => s.ids.length)));
+    trainer = new Trainer(gpu, cfg, weights, layout, state, o.batchSize, Math.max(...seqs.map((s) => s.ids.length)));
     await trainer.sft(seqs, o, report);
   }
   const values = await readF32(gpu.device, state.params, layout.length);

@@ -11,6 +11,7 @@ import { Kernel } from '../gpu/kernel';
 import type { GpuWeights } from '../engine/weights';
 import { ropeTable } from '../engine/rope';
 import type { LoraLayout, LoraModule, LoraState, Target } from './lora';
+import type { FullParams } from './full';
 
 export interface TrainShape {
   seqs: number; // S
@@ -34,7 +35,7 @@ export function trainGraphBytes(cfg: ModelConfig, shape: TrainShape, r: number, 
   const Rc = shape.logitRows ?? defaultLogitRows(cfg, N);
   const perLayerActs = N * (2 + 3 * H + 2 * nH * hd + 2 * nKV * hd + nH * T + 3 * I + targets * r);
   const layersKept = shape.recompute ?? true ? 1 : L;
-  const shared = N * (4 + 2 + 2 * nKV * hd + r + 1 + H + 1 + 2 * H + 2 * nH * hd + nH * T + 4 * nKV * hd + 3 * I) + T * hd + 2 * Rc * V;
+  const shared = N * (4 + 2 + 2 * nKV * hd + r + 1 + 1 + H + 1 + 2 * H + 2 * nH * hd + nH * T + 4 * nKV * hd + 3 * I) + T * hd + 2 * Rc * V;
   return 4 * ((L + 1) * N * H + layersKept * perLayerActs + shared);
 }
 
@@ -75,12 +76,16 @@ export class TrainGraph {
   private owned: GPUBuffer[] = [];
   private uniforms: GPUBuffer[] = [];
 
-  constructor(readonly gpu: Gpu, readonly cfg: ModelConfig, readonly weights: GpuWeights, readonly lora: LoraLayout, readonly state: LoraState, readonly shape: TrainShape) {
+  /**
+   * `lora`/`state`: the adapter being trained (null: none). `full`: also accumulate gradients
+   * for every base weight (full-parameter training of small f32 models).
+   */
+  constructor(readonly gpu: Gpu, readonly cfg: ModelConfig, readonly weights: GpuWeights, readonly lora: LoraLayout | null, readonly state: LoraState | null, readonly shape: TrainShape, readonly full?: FullParams) {
     const dev = gpu.device;
     const { hidden: H, heads: nH, kvHeads: nKV, headDim: hd, intermediate: I, vocab: V } = cfg;
     const { seqs: S, seqLen: T } = shape;
     const N = (this.N = S * T);
-    const r = lora.lora.r;
+    const r = lora?.lora.r ?? 1;
     const wt = weights.wt;
     const K = {
       embed: new Kernel(dev, 'embedding', { wt }),
@@ -97,6 +102,8 @@ export class TrainGraph {
       swiB: new Kernel(dev, 'swiglu', { entry: 'backward' }),
       lpF: new Kernel(dev, 'logprob', { entry: 'forward' }),
       lpB: new Kernel(dev, 'logprob', { entry: 'backward' }),
+      normW: new Kernel(dev, 'rmsnorm', { entry: 'backward_weight' }),
+      embB: new Kernel(dev, 'embedding', { entry: 'backward' }),
     };
     const buf = (label: string, elems: number) => {
       checkBindable(gpu, elems * 4, label);
@@ -118,28 +125,41 @@ export class TrainGraph {
     const gemm = (list: Step[], k: Kernel, M: number, Nn: number, Kd: number, s: [number, number, number, number], A: GPUBuffer | GPUBufferBinding, B: GPUBuffer | GPUBufferBinding, C: GPUBuffer | GPUBufferBinding, o: { alpha?: number; accumulate?: boolean; ldc?: number; aOff?: number; cOff?: number; bias?: GPUBuffer } = {}) =>
       dispatch(list, k, { M, Nn, K: Kd, sAm: s[0], sAk: s[1], sBk: s[2], sBn: s[3], ldc: o.ldc ?? Nn, alpha: o.alpha ?? 1, accumulate: +(o.accumulate ?? false), aOff: o.aOff ?? 0, cOff: o.cOff ?? 0, hasBias: +!!o.bias }, [A, B, C, o.bias ?? dummy], Math.ceil(Nn / 32), Math.ceil(M / 32));
     const copy = (list: Step[], src: GPUBuffer, dst: GPUBuffer, bytes: number) => list.push({ copy: (e) => e.copyBufferToBuffer(src, 0, dst, 0, bytes) });
-    const sc = lora.scale;
-    const P = (v: GPUBuffer, m: LoraModule, which: 'A' | 'B') => state.view(v, m[which]);
+    const sc = lora?.scale ?? 0;
+    const P = (v: GPUBuffer, m: LoraModule, which: 'A' | 'B') => state!.view(v, m[which]);
 
     /** y = x·Wᵀ (+ bias) (+ s·(x·Aᵀ)·Bᵀ, steps marked `lora`). */
     const linearF = (list: Step[], X: GPUBuffer, W: GPUBuffer, inF: number, outF: number, Y: GPUBuffer, o: { accumulate?: boolean; bias?: GPUBuffer; mod?: LoraModule; t?: GPUBuffer }) => {
       gemm(list, K.gemmW, N, outF, inF, [inF, 1, 1, inF], X, W, Y, { accumulate: o.accumulate, bias: o.bias });
       if (o.mod && o.t) {
         const steps: Step[] = [];
-        gemm(steps, K.gemm, N, r, inF, [inF, 1, 1, inF], X, P(state.params, o.mod, 'A'), o.t);
-        gemm(steps, K.gemm, N, outF, r, [r, 1, 1, r], o.t, P(state.params, o.mod, 'B'), Y, { alpha: sc, accumulate: true });
+        gemm(steps, K.gemm, N, r, inF, [inF, 1, 1, inF], X, P(state!.params, o.mod, 'A'), o.t);
+        gemm(steps, K.gemm, N, outF, r, [r, 1, 1, r], o.t, P(state!.params, o.mod, 'B'), Y, { alpha: sc, accumulate: true });
         list.push(...steps.map((st) => ({ ...st, lora: true })));
       }
     };
     /** Gradients of a linear: dX (=|+=) dY·W (+ s·(dY·B)·A), and LoRA dA, dB accumulated. */
-    const linearB = (dY: GPUBuffer, X: GPUBuffer, W: GPUBuffer, inF: number, outF: number, dX: GPUBuffer, accumulate: boolean, mod?: LoraModule, t?: GPUBuffer) => {
+    /**
+     * Gradients of a linear: dX (=|+=) dY·W (+ s·(dY·B)·A), LoRA dA/dB accumulated, and with full
+     * training dW += dYᵀ·X and dbias += Σ_rows dY (`wname` is the weight's name without ".weight").
+     */
+    const linearB = (dY: GPUBuffer, X: GPUBuffer, W: GPUBuffer, inF: number, outF: number, dX: GPUBuffer, accumulate: boolean, wname: string, mod?: LoraModule, t?: GPUBuffer, hasBias = false) => {
       gemm(this.bwd, K.gemmW, N, inF, outF, [outF, 1, inF, 1], dY, W, dX, { accumulate });
       if (mod && t) {
-        gemm(this.bwd, K.gemm, outF, r, N, [1, outF, r, 1], dY, t, P(state.grads, mod, 'B'), { alpha: sc, accumulate: true });
-        gemm(this.bwd, K.gemm, N, r, outF, [outF, 1, r, 1], dY, P(state.params, mod, 'B'), dt, { alpha: sc });
-        gemm(this.bwd, K.gemm, r, inF, N, [1, r, inF, 1], dt, X, P(state.grads, mod, 'A'), { accumulate: true });
-        gemm(this.bwd, K.gemm, N, inF, r, [r, 1, inF, 1], dt, P(state.params, mod, 'A'), dX, { accumulate: true });
+        gemm(this.bwd, K.gemm, outF, r, N, [1, outF, r, 1], dY, t, P(state!.grads, mod, 'B'), { alpha: sc, accumulate: true });
+        gemm(this.bwd, K.gemm, N, r, outF, [outF, 1, r, 1], dY, P(state!.params, mod, 'B'), dt, { alpha: sc });
+        gemm(this.bwd, K.gemm, r, inF, N, [1, r, inF, 1], dt, X, P(state!.grads, mod, 'A'), { accumulate: true });
+        gemm(this.bwd, K.gemm, N, inF, r, [r, 1, inF, 1], dt, P(state!.params, mod, 'A'), dX, { accumulate: true });
       }
+      if (full) {
+        gemm(this.bwd, K.gemm, outF, inF, N, [1, outF, inF, 1], dY, X, full.grad(`${wname}.weight`), { accumulate: true });
+        if (hasBias) gemm(this.bwd, K.gemm, 1, outF, N, [0, 1, outF, 1], ones, dY, full.grad(`${wname}.bias`), { accumulate: true });
+      }
+    };
+    /** RMSNorm backward into dX (accumulating or not), and its weight gradient with full training. */
+    const normB = (x: GPUBuffer, w: GPUBuffer, dy: GPUBuffer, rstd: GPUBuffer, dX: GPUBuffer, accumulate: boolean, wname: string) => {
+      dispatch(this.bwd, K.normB, { N, H, accumulate: +accumulate }, [x, w, dy, rstd, dX], N);
+      if (full) dispatch(this.bwd, K.normW, { N, H, accumulate: 1 }, [x, w, dy, rstd, full.grad(wname)], Math.ceil(H / 64));
     };
 
     // ---- inputs and shared scratch ----
@@ -153,18 +173,20 @@ export class TrainGraph {
     dev.queue.writeBuffer(cs, 0, ropeTable(T, hd, cfg.ropeTheta));
     const kRows = buf('k[N,nKV,hd]', N * nKV * hd), vRows = buf('v[N,nKV,hd]', N * nKV * hd);
     const dt = buf('dLoraT[N,r]', N * r);
+    const ones = buf('ones[N]', N);
+    dev.queue.writeBuffer(ones, 0, new Float32Array(N).fill(1));
 
     // ---- forward ----
     const L = cfg.layers;
     const xs = Array.from({ length: L + 1 }, (_, l) => buf(`x${l}[N,H]`, N * H));
     for (const c of weights.embed) dispatch(this.fwd, K.embed, { N, H, rowStart: c.rowStart, chunkRows: c.rows }, [this.ids, c.buffer, xs[0]], Math.ceil(H / 64), N);
     const acts: LayerActs[] = [];
-    const mod = (l: number, t: Target) => lora.get(l, t);
+    const mod = (l: number, t: Target) => lora?.get(l, t);
     const layerFwd: Step[][] = [];
     const recompute = shape.recompute ?? true;
     const newActs = (tag: string): Omit<LayerActs, 'xIn'> => {
       const t = new Map<Target, GPUBuffer>();
-      for (const target of lora.lora.targets) t.set(target, buf(`t.${tag}.${target}`, N * r));
+      for (const target of lora?.lora.targets ?? []) t.set(target, buf(`t.${tag}.${target}`, N * r));
       return {
         rstd1: buf(`rstd1.${tag}`, N), xn1: buf(`xn1.${tag}`, N * H), q: buf(`q.${tag}`, N * nH * hd),
         kc: buf(`kc.${tag}`, S * nKV * T * hd), vc: buf(`vc.${tag}`, S * nKV * T * hd), att: buf(`att.${tag}`, N * nH * T),
@@ -214,6 +236,11 @@ export class TrainGraph {
       head(this.bwd);
       dispatch(this.bwd, K.lpB, { N: n, V }, [logits, rowView(this.targets, c0, n), rowView(lse, c0, n), rowView(this.coef, c0, n), dLogits], n);
       weights.lmHead.forEach((c, i) => gemm(this.bwd, K.gemmW, n, H, c.rows, [V, 1, H, 1], dLogits, c.buffer, dxnF, { aOff: c.rowStart, cOff: c0 * H, accumulate: i > 0 }));
+      if (full) {
+        // dE (or dLmHead) += dLogitsᵀ · xnF over this chunk's rows
+        const gHead = full.grad(cfg.tieEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight');
+        gemm(this.bwd, K.gemm, V, H, n, [1, V, H, 1], dLogits, { buffer: xnF, offset: c0 * H * 4, size: n * H * 4 }, gHead, { accumulate: true });
+      }
     }
 
     // ---- backward ----
@@ -221,26 +248,62 @@ export class TrainGraph {
     const dKc = buf('dKc[S,nKV,T,hd]', S * nKV * T * hd), dVc = buf('dVc[S,nKV,T,hd]', S * nKV * T * hd);
     const dk = buf('dk[N,nKV,hd]', N * nKV * hd), dv = buf('dv[N,nKV,hd]', N * nKV * hd);
     const dAct = buf('dAct[N,I]', N * I), dGate = buf('dGate[N,I]', N * I), dUp = buf('dUp[N,I]', N * I);
-    dispatch(this.bwd, K.normB, { N, H, accumulate: 0 }, [xs[L], weights.finalNorm, dxnF, rstdF, dx], N);
+    normB(xs[L], weights.finalNorm, dxnF, rstdF, dx, false, 'model.norm.weight');
     for (let l = L - 1; l >= 0; l--) {
       const w = weights.layers[l], a = acts[l];
       if (recompute) this.bwd.push(...layerFwd[l]); // rebuild this layer's activations (the adapter included)
       // MLP: dx is ∂/∂(layer output) = ∂/∂(xMid + down(...))
-      linearB(dx, a.act, w.down, I, H, dAct, false, mod(l, 'down_proj'), a.t.get('down_proj'));
+      const pre = `model.layers.${l}.`;
+      linearB(dx, a.act, w.down, I, H, dAct, false, pre + 'mlp.down_proj', mod(l, 'down_proj'), a.t.get('down_proj'));
       dispatch(this.bwd, K.swiB, { n: N * I }, [a.gate, a.up, dAct, dGate, dUp], Math.ceil((N * I) / 256));
-      linearB(dGate, a.xn2, w.gate, H, I, dxnF, false, mod(l, 'gate_proj'), a.t.get('gate_proj'));
-      linearB(dUp, a.xn2, w.up, H, I, dxnF, true, mod(l, 'up_proj'), a.t.get('up_proj'));
-      dispatch(this.bwd, K.normB, { N, H, accumulate: 1 }, [a.xMid, w.postNorm, dxnF, a.rstd2, dx], N);
+      linearB(dGate, a.xn2, w.gate, H, I, dxnF, false, pre + 'mlp.gate_proj', mod(l, 'gate_proj'), a.t.get('gate_proj'));
+      linearB(dUp, a.xn2, w.up, H, I, dxnF, true, pre + 'mlp.up_proj', mod(l, 'up_proj'), a.t.get('up_proj'));
+      normB(a.xMid, w.postNorm, dxnF, a.rstd2, dx, true, pre + 'post_attention_layernorm.weight');
       // attention: dx is now ∂/∂xMid
-      linearB(dx, a.ao, w.o, nH * hd, H, dAo, false, mod(l, 'o_proj'), a.t.get('o_proj'));
+      linearB(dx, a.ao, w.o, nH * hd, H, dAo, false, pre + 'self_attn.o_proj', mod(l, 'o_proj'), a.t.get('o_proj'));
       const P2 = { N, nH, nKV, hd, maxLen: T, scale: 1 / Math.sqrt(hd) };
       dispatch(this.bwd, K.attBq, P2, [rows, a.q, a.kc, a.vc, a.att, dAo, dS, dq], nH, N);
       dispatch(this.bwd, K.attBkv, P2, [rows, a.q, a.kc, a.vc, a.att, dAo, dS, dKc, dVc], T, nKV, S);
       dispatch(this.bwd, K.ropeB, { N, nH, nKV, hd, maxLen: T }, [rows, cs, dq, dk, dv, dKc, dVc], Math.ceil(((nH + nKV) * hd) / 2 / 64), N);
-      linearB(dq, a.xn1, w.q, H, nH * hd, dxnF, false, mod(l, 'q_proj'), a.t.get('q_proj'));
-      linearB(dk, a.xn1, w.k, H, nKV * hd, dxnF, true, mod(l, 'k_proj'), a.t.get('k_proj'));
-      linearB(dv, a.xn1, w.v, H, nKV * hd, dxnF, true, mod(l, 'v_proj'), a.t.get('v_proj'));
-      dispatch(this.bwd, K.normB, { N, H, accumulate: 1 }, [a.xIn, w.inputNorm, dxnF, a.rstd1, dx], N);
+      linearB(dq, a.xn1, w.q, H, nH * hd, dxnF, false, pre + 'self_attn.q_proj', mod(l, 'q_proj'), a.t.get('q_proj'), cfg.qkvBias);
+      linearB(dk, a.xn1, w.k, H, nKV * hd, dxnF, true, pre + 'self_attn.k_proj', mod(l, 'k_proj'), a.t.get('k_proj'), cfg.qkvBias);
+      linearB(dv, a.xn1, w.v, H, nKV * hd, dxnF, true, pre + 'self_attn.v_proj', mod(l, 'v_proj'), a.t.get('v_proj'), cfg.qkvBias);
+      normB(a.xIn, w.inputNorm, dxnF, a.rstd1, dx, true, pre + 'input_layernorm.weight');
+    }
+    if (full) {
+      // dE[id] += Σ dx over the rows holding id (rows grouped by id on the host, see writeInputs)
+      this.embUniq = buf('embUniq[N]', N);
+      this.embSeg = buf('embSeg[N+1]', N + 1);
+      this.embRows = buf('embRows[N]', N);
+      this.embParams = K.embB.uniform({ U: 0, H });
+      this.embKernel = K.embB;
+      const bg = K.embB.bind(this.embParams, this.embUniq, this.embSeg, this.embRows, dx, full.grad('model.embed_tokens.weight'));
+      this.bwd.push({ pass: (p) => { p.setPipeline(K.embB.pipeline); p.setBindGroup(0, bg); p.dispatchWorkgroups(N); } });
+    }
+  }
+
+  private embUniq?: GPUBuffer;
+  private embSeg?: GPUBuffer;
+  private embRows?: GPUBuffer;
+  private embParams?: GPUBuffer;
+  private embKernel?: Kernel;
+
+  /** Writes a batch: input ids and next-token targets [N] (and, with full training, the rows grouped by id). */
+  writeInputs(ids: Uint32Array, targets: Uint32Array): void {
+    const q = this.gpu.device.queue;
+    q.writeBuffer(this.ids, 0, ids);
+    q.writeBuffer(this.targets, 0, targets);
+    if (this.full) {
+      const order = Array.from(ids.keys()).sort((a, b) => ids[a] - ids[b] || a - b);
+      const uniq: number[] = [], seg: number[] = [];
+      order.forEach((row, j) => {
+        if (j === 0 || ids[row] !== ids[order[j - 1]]) { uniq.push(ids[row]); seg.push(j); }
+      });
+      seg.push(order.length);
+      q.writeBuffer(this.embUniq!, 0, new Uint32Array(uniq));
+      q.writeBuffer(this.embSeg!, 0, new Uint32Array(seg));
+      q.writeBuffer(this.embRows!, 0, new Uint32Array(order));
+      this.embKernel!.update(this.embParams!, { U: uniq.length, H: this.cfg.hidden });
     }
   }
 
@@ -276,5 +339,6 @@ export class TrainGraph {
 
   destroy(): void {
     for (const b of [...this.owned, ...this.uniforms]) b.destroy();
+    this.embParams?.destroy();
   }
 }

@@ -10,6 +10,7 @@ import type { ModelConfig } from '../model/config';
 import type { GpuWeights } from '../engine/weights';
 import { TrainGraph } from './graph';
 import type { LoraLayout, LoraState } from './lora';
+import type { FullParams, ParamGroup } from './full';
 import type { Seq, TokenizedPair } from './data';
 import { learningRate, type ScheduleKind } from './schedule';
 
@@ -56,30 +57,37 @@ const MASK = 0xffffffff;
 const logSigmoid = (x: number) => (x >= 0 ? -Math.log1p(Math.exp(-x)) : x - Math.log1p(Math.exp(x)));
 const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
 
-export class LoraTrainer {
+/**
+ * Trains a LoRA adapter (`layout`/`state`), or every weight of a small f32 model (`full`), or both.
+ * All optimizer-visible tensors are ParamGroups: one flat group for LoRA, one per weight for full.
+ */
+export class Trainer {
   readonly graph: TrainGraph;
+  readonly groups: ParamGroup[];
   private sumsq: Kernel;
   private adam: Kernel;
   private partial: GPUBuffer;
   private readback: GPUBuffer;
-  private optParams: GPUBuffer;
-  private normGroups: number;
+  private adamParams: GPUBuffer[];
   private adamStep = 0;
+  private static readonly SLOT = 256; // partial sums per group (one per workgroup)
 
-  constructor(readonly gpu: Gpu, readonly cfg: ModelConfig, weights: GpuWeights, readonly layout: LoraLayout, readonly state: LoraState, readonly seqs: number, readonly seqLen: number) {
+  constructor(readonly gpu: Gpu, readonly cfg: ModelConfig, weights: GpuWeights, readonly layout: LoraLayout | null, readonly state: LoraState | null, readonly seqs: number, readonly seqLen: number, readonly full?: FullParams) {
     const dev = gpu.device;
-    this.graph = new TrainGraph(gpu, cfg, weights, layout, state, { seqs, seqLen });
+    this.graph = new TrainGraph(gpu, cfg, weights, layout, state, { seqs, seqLen }, full);
+    this.groups = [...(state && layout ? [{ name: 'lora', params: state.params, grads: state.grads, m: state.m, v: state.v, length: layout.length }] : []), ...(full?.groups ?? [])];
+    if (!this.groups.length) throw new UsageError('nothing to train: give a LoRA adapter or full-parameter training');
     this.sumsq = new Kernel(dev, 'adamw', { entry: 'sumsq' });
     this.adam = new Kernel(dev, 'adamw', { entry: 'step' });
-    this.normGroups = Math.min(256, Math.ceil(layout.length / 256));
-    this.partial = dev.createBuffer({ label: 'gradNormPartial', size: 4 * Math.max(4, this.normGroups), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
-    this.readback = dev.createBuffer({ label: 'trainReadback', size: 4 * Math.max(this.graph.N, this.normGroups), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-    this.optParams = this.adam.uniform(this.adamValues(0, 1, DEFAULT_TRAIN));
+    const slots = this.groups.length * Trainer.SLOT;
+    this.partial = dev.createBuffer({ label: 'gradNormPartial', size: 4 * slots, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+    this.readback = dev.createBuffer({ label: 'trainReadback', size: 4 * Math.max(this.graph.N, slots), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    this.adamParams = this.groups.map((g) => this.adam.uniform(this.adamValues(g.length, 0, 1, DEFAULT_TRAIN)));
   }
 
-  private adamValues(lr: number, gradScale: number, o: TrainOptions) {
+  private adamValues(n: number, lr: number, gradScale: number, o: TrainOptions) {
     const t = Math.max(1, this.adamStep);
-    return { n: this.layout.length, lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay, bc1: 1 - o.beta1 ** t, bc2: 1 - o.beta2 ** t, gradScale };
+    return { n, lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay, bc1: 1 - o.beta1 ** t, bc2: 1 - o.beta2 ** t, gradScale };
   }
 
   private async read(src: GPUBuffer, count: number): Promise<Float32Array> {
@@ -105,8 +113,7 @@ export class LoraTrainer {
       for (let p = Math.max(0, s.completionStart - 1); p < s.ids.length - 1; p++) targets[b * T + p] = s.ids[p + 1];
     });
     const dev = this.gpu.device;
-    dev.queue.writeBuffer(this.graph.ids, 0, ids);
-    dev.queue.writeBuffer(this.graph.targets, 0, targets);
+    this.graph.writeInputs(ids, targets);
     const enc = dev.createCommandEncoder();
     this.graph.encodeForward(enc, lora);
     dev.queue.submit([enc.finish()]);
@@ -132,47 +139,59 @@ export class LoraTrainer {
 
   zeroGrad(): void {
     const enc = this.gpu.device.createCommandEncoder();
-    enc.clearBuffer(this.state.grads);
+    for (const g of this.groups) enc.clearBuffer(g.grads);
     this.gpu.device.queue.submit([enc.finish()]);
   }
 
-  /** Global-norm clipping and one AdamW update. Returns the pre-clip gradient norm. */
+  /** Global-norm clipping and one AdamW update of every group. Returns the pre-clip gradient norm. */
   async optimizerStep(lr: number, o: TrainOptions): Promise<number> {
     const dev = this.gpu.device;
     const enc = dev.createCommandEncoder();
+    enc.clearBuffer(this.partial);
     const pass = enc.beginComputePass();
     pass.setPipeline(this.sumsq.pipeline);
-    pass.setBindGroup(0, this.sumsq.bind(this.optParams, this.state.params, this.state.grads, this.partial));
-    pass.dispatchWorkgroups(this.normGroups);
+    this.groups.forEach((g, i) => {
+      const view = { buffer: this.partial, offset: i * Trainer.SLOT * 4, size: Trainer.SLOT * 4 };
+      pass.setBindGroup(0, this.sumsq.bind(this.groupUniform(i, g.length, o), g.params, g.grads, view));
+      pass.dispatchWorkgroups(Math.min(Trainer.SLOT, Math.ceil(g.length / 256)));
+    });
     pass.end();
     dev.queue.submit([enc.finish()]);
-    const norm = Math.sqrt((await this.read(this.partial, this.normGroups)).reduce((a, v) => a + v, 0));
-    if (!Number.isFinite(norm)) throw new TrainingDivergedError(`gradient norm is ${norm}`, 'The step was skipped and the adapter is unchanged: lower the learning rate or check the data.');
+    const norm = Math.sqrt((await this.read(this.partial, this.groups.length * Trainer.SLOT)).reduce((a, v) => a + v, 0));
+    if (!Number.isFinite(norm)) throw new TrainingDivergedError(`gradient norm is ${norm}`, 'The step was skipped and the weights are unchanged: lower the learning rate or check the data.');
     this.adamStep++;
     const clip = o.maxGradNorm > 0 && norm > o.maxGradNorm ? o.maxGradNorm / (norm + 1e-6) : 1;
-    this.adam.update(this.optParams, this.adamValues(lr, clip, o));
     const enc2 = dev.createCommandEncoder();
     const p2 = enc2.beginComputePass();
     p2.setPipeline(this.adam.pipeline);
-    p2.setBindGroup(0, this.adam.bind(this.optParams, this.state.params, this.state.grads, this.state.m, this.state.v));
-    const groups = Math.ceil(this.layout.length / 256);
-    const x = Math.min(groups, 65535);
-    p2.dispatchWorkgroups(x, Math.ceil(groups / x));
+    this.groups.forEach((g, i) => {
+      this.adam.update(this.adamParams[i], this.adamValues(g.length, lr, clip, o));
+      p2.setBindGroup(0, this.adam.bind(this.adamParams[i], g.params, g.grads, g.m, g.v));
+      const groups = Math.ceil(g.length / 256);
+      const x = Math.min(groups, 65535);
+      p2.dispatchWorkgroups(x, Math.ceil(groups / x));
+    });
     p2.end();
     dev.queue.submit([enc2.finish()]);
     return norm;
   }
 
+  /** The per-group uniform (n = group length) used by the norm reduction. */
+  private groupUniform(i: number, n: number, o: TrainOptions): GPUBuffer {
+    this.adam.update(this.adamParams[i], this.adamValues(n, 0, 1, o));
+    return this.adamParams[i];
+  }
+
   /** Reference log-probs (adapter off, or the values given) for every pair, computed once. */
   async referenceLogps(pairs: TokenizedPair[], o: TrainOptions, refAdapter?: Float32Array, current?: Float32Array): Promise<[number, number][]> {
-    if (refAdapter) this.state.load(refAdapter);
+    if (refAdapter) this.state!.load(refAdapter);
     const out: [number, number][] = [];
     for (let i = 0; i < pairs.length; i += o.batchSize) {
       const chunk = pairs.slice(i, i + o.batchSize);
       const lp = await this.forward(chunk.flatMap((p) => [p.chosen, p.rejected]), !!refAdapter);
       chunk.forEach((_, j) => out.push([lp[2 * j], lp[2 * j + 1]]));
     }
-    if (refAdapter && current) this.state.load(current);
+    if (refAdapter && current) this.state!.load(current);
     return out;
   }
 
@@ -248,6 +267,6 @@ export class LoraTrainer {
 
   destroy(): void {
     this.graph.destroy();
-    for (const b of [this.partial, this.readback, this.optParams]) b.destroy();
+    for (const b of [this.partial, this.readback, ...this.adamParams]) b.destroy();
   }
 }
