@@ -94,4 +94,25 @@ describe('tpo dpo / sft', () => {
     expect(sft.code).toBe(2);
     expect(sft.stderr).toMatch(/completion_ids|"prompt" and "completion"/);
   });
+
+  it('sft --full trains every weight and writes a model folder that loads and generates', async () => {
+    const { writeFileSync, existsSync } = await import('node:fs');
+    const work = mkdtempSync(join(tmpdir(), 'tpo-cli-full-'));
+    const rows = [{ prompt_ids: [1, 403], completion_ids: [261, 263, 265, 267] }, { prompt_ids: [1, 260], completion_ids: [270, 271, 272] }];
+    writeFileSync(join(work, 'data.jsonl'), rows.map((p) => JSON.stringify(p)).join('\n'));
+    const out = join(work, 'model');
+    const r = await tpo(['sft', '--full', '--data', join(work, 'data.jsonl'), '--out', out, '--lr', '3e-3', '--epochs', '8', '--schedule', 'constant', '--json']);
+    expect(r.code ?? 0, r.stderr).toBe(0);
+    const steps = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(steps).toHaveLength(8);
+    expect(steps[7].loss).toBeLessThan(0.5 * steps[0].loss);
+    expect(existsSync(join(out, 'model.safetensors')) && existsSync(join(out, 'config.json'))).toBe(true);
+    // the saved model has learned the rows: greedy from the first prompt reproduces its completion
+    const g = await tpo(['generate', '--model', out, '--prompt-ids', '1,403', '--temperature', '0', '--max-new-tokens', '4', '--json']);
+    expect(g.code ?? 0, g.stderr).toBe(0);
+    expect(JSON.parse(g.stdout).token_ids).toEqual([261, 263, 265, 267]);
+    const dpoFull = await tpo(['dpo', '--full', '--pairs', join(work, 'data.jsonl'), '--out', out]);
+    expect(dpoFull.code).toBe(2);
+    expect(dpoFull.stderr).toMatch(/--full is for tpo sft/);
+  });
 });

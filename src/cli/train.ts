@@ -5,8 +5,12 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Gpu } from '../gpu/device';
 import { UsageError } from '../errors';
-import { loadCheckpoint } from '../model/checkpoint';
-import { loadTokenizer } from '../model/tokenizer';
+import { loadCheckpoint, type Checkpoint } from '../model/checkpoint';
+import { loadTokenizer, type Tokenizer } from '../model/tokenizer';
+import { expectedTensors } from '../model/config';
+import { writeSafetensors, type TensorToWrite } from '../model/safetensors';
+import { readJson, type ModelSource } from '../model/source';
+import { FullParams } from '../train/full';
 import { chooseWeightType, destroyWeights, uploadWeights } from '../engine/weights';
 import { readF32 } from '../gpu/readback';
 import { LoraLayout, LoraState, TARGETS, type Target } from '../train/lora';
@@ -17,7 +21,7 @@ import { modelSource } from './model-arg';
 
 export const TRAIN_HELP = `tpo dpo --pairs pairs.jsonl --out <adapter folder> [--model <folder|repo>] [--ref-adapter DIR] [--beta 0.1]
         [--label-smoothing 0] [training flags] [--json]
-tpo sft --data data.jsonl --out <adapter folder> [--model <folder|repo>] [training flags] [--json]
+tpo sft --data data.jsonl --out <adapter folder> [--model <folder|repo>] [--full] [training flags] [--json]
 
   training flags: [--lr 5e-5] [--epochs 1] [--batch-size 2] [--grad-accum 1] [--lora-r 16] [--lora-alpha 32]
                   [--target-modules q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj] [--max-length 1024]
@@ -25,6 +29,7 @@ tpo sft --data data.jsonl --out <adapter folder> [--model <folder|repo>] [traini
   pairs: TRL rows {"prompt","chosen","rejected"} (strings or message lists); sft rows {"prompt","completion"} or
   {"messages"}; without a tokenizer, rows of ids: {"prompt_ids","chosen_ids","rejected_ids"} / {"prompt_ids","completion_ids"}.
   --ref-adapter: the reference model is base + this adapter, and the policy starts from it (TPO's M_t → M_t+1).
+  --full (sft): train every weight of a small model and write a complete model folder to --out.
   --json: one JSON line per optimizer step with TRL's metric names.`;
 
 const OPTIONS = {
@@ -47,7 +52,7 @@ function num(a: Record<string, unknown>, key: string, fallback: number, opts: { 
 
 export async function trainCommand(kind: 'dpo' | 'sft', argv: string[], gpu: Gpu): Promise<void> {
   const { values: a } = parseArgs({ args: argv, options: OPTIONS, strict: true });
-  if (a.full) throw new UsageError('--full (all-weights training) is not available yet', 'Train a LoRA adapter (the default) instead.');
+  if (a.full && kind !== 'sft') throw new UsageError('--full is for tpo sft', 'DPO trains a LoRA adapter.');
   const input = kind === 'dpo' ? a.pairs : a.data;
   if (!input) throw new UsageError(`tpo ${kind} needs ${kind === 'dpo' ? '--pairs' : '--data'} <file.jsonl>`);
   if (!a.out) throw new UsageError(`tpo ${kind} needs --out <adapter folder>`);
@@ -97,15 +102,10 @@ export async function trainCommand(kind: 'dpo' | 'sft', argv: string[], gpu: Gpu
     init = layout.init(seed);
   }
 
+  if (a.full) return fullSft(gpu, ck, src, rows, tok, eos, maxLength, o, a.out, a.json ?? false);
   const weights = uploadWeights(gpu, ck, chooseWeightType(gpu, ck));
   const state = new LoraState(gpu.device, layout, init);
-  const report = (m: StepMetrics) => {
-    if (a.json) process.stdout.write(JSON.stringify(m) + '\n');
-    else {
-      const extra = m['rewards/accuracies'] !== undefined ? ` acc ${m['rewards/accuracies'].toFixed(2)} margin ${m['rewards/margins']!.toFixed(4)}` : '';
-      process.stdout.write(`step ${m.step} epoch ${m.epoch.toFixed(2)} loss ${m.loss.toFixed(4)}${extra} lr ${m.lr.toExponential(2)} grad_norm ${m.grad_norm.toFixed(4)}\n`);
-    }
-  };
+  const report = reporter(a.json ?? false);
   const t0 = performance.now();
   let trainer: Trainer;
   if (kind === 'dpo') {
@@ -126,6 +126,42 @@ export async function trainCommand(kind: 'dpo' | 'sft', argv: string[], gpu: Gpu
   process.stderr.write(`tpo: ${rows.length} rows, ${((performance.now() - t0) / 1000).toFixed(1)} s; adapter written to ${a.out}\n`);
   trainer.destroy();
   state.destroy();
+  destroyWeights(weights);
+}
+
+function reporter(json: boolean) {
+  return (m: StepMetrics) => {
+    if (json) process.stdout.write(JSON.stringify(m) + '\n');
+    else {
+      const extra = m['rewards/accuracies'] !== undefined ? ` acc ${m['rewards/accuracies'].toFixed(2)} margin ${m['rewards/margins']!.toFixed(4)}` : '';
+      process.stdout.write(`step ${m.step} epoch ${m.epoch.toFixed(2)} loss ${m.loss.toFixed(4)}${extra} lr ${m.lr.toExponential(2)} grad_norm ${m.grad_norm.toFixed(4)}\n`);
+    }
+  };
+}
+
+/** SFT of every weight (small f32 models); writes a complete model folder. */
+async function fullSft(gpu: Gpu, ck: Checkpoint, src: ModelSource, rows: Record<string, unknown>[], tok: Tokenizer | null, eos: number | undefined, maxLength: number, o: TrainOptions, out: string, json: boolean): Promise<void> {
+  const cfg = ck.config;
+  const seqs = tokenizeSft(rows, tok, eos, maxLength);
+  const weights = uploadWeights(gpu, ck, 'f32');
+  const full = new FullParams(gpu.device, cfg, weights);
+  const trainer = new Trainer(gpu, cfg, weights, null, null, o.batchSize, Math.max(...seqs.map((s) => s.ids.length)), full);
+  const t0 = performance.now();
+  await trainer.sft(seqs, o, reporter(json));
+  const values = await full.download();
+  const tensors: Record<string, TensorToWrite> = {};
+  for (const [name, v] of values) tensors[name] = { dtype: 'F32', shape: expectedTensors(cfg).get(name)!, data: v };
+  await mkdir(out, { recursive: true });
+  await writeFile(join(out, 'model.safetensors'), writeSafetensors(tensors, { format: 'pt' }));
+  const config = (await readJson(src, 'config.json', true)) as Record<string, unknown>;
+  await writeFile(join(out, 'config.json'), JSON.stringify({ ...config, torch_dtype: 'float32' }, null, 2) + '\n');
+  for (const f of ['generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'chat_template.jinja']) {
+    const b = await src.read(f);
+    if (b) await writeFile(join(out, f), b);
+  }
+  process.stderr.write(`tpo: ${rows.length} rows, ${((performance.now() - t0) / 1000).toFixed(1)} s; model written to ${out}\n`);
+  trainer.destroy();
+  full.destroy();
   destroyWeights(weights);
 }
 
