@@ -4,6 +4,7 @@ import { TpoError } from '../errors';
 import { cliGpu } from './gpu';
 import { generateCommand, GENERATE_HELP } from './generate';
 import { trainCommand, TRAIN_HELP } from './train';
+import { runCommand, RUN_HELP } from './run';
 
 const HELP = `tpo — Thought Preference Optimization on WebGPU
 
@@ -11,6 +12,8 @@ Commands:
   ${GENERATE_HELP.replace(/\n/g, '\n  ')}
 
   ${TRAIN_HELP.replace(/\n/g, '\n  ')}
+
+  ${RUN_HELP.replace(/\n/g, '\n  ')}
 
 Environment: TPO_HUB_URL (hub base URL), TPO_CACHE (download cache folder), HF_TOKEN (gated repos).`;
 
@@ -24,6 +27,7 @@ export async function main(argv: string[]): Promise<number> {
     generate: generateCommand,
     dpo: (args, gpu) => trainCommand('dpo', args, gpu),
     sft: (args, gpu) => trainCommand('sft', args, gpu),
+    run: runCommand,
   };
   const run = commands[cmd];
   if (!run) {
@@ -31,7 +35,7 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   if (rest.includes('--help') || rest.includes('-h')) {
-    process.stdout.write((cmd === 'generate' ? GENERATE_HELP : TRAIN_HELP) + '\n');
+    process.stdout.write((cmd === 'generate' ? GENERATE_HELP : cmd === 'run' ? RUN_HELP : TRAIN_HELP) + '\n');
     return 0;
   }
   try {

@@ -1,0 +1,141 @@
+// `tpo run`: TPO iterations on the GPU, recorded in a run folder and resumable.
+
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import type { Gpu } from '../gpu/device';
+import { UsageError } from '../errors';
+import { loadModel } from '../engine/model';
+import { parseJsonl } from '../train/data';
+import { DEFAULT_LORA, TARGETS, type Target } from '../train/lora';
+import { DEFAULT_TRAIN } from '../train/trainer';
+import { httpJudge, rulesJudge, type Judge, type Rule } from '../tpo/judges';
+import { enginePairwiseJudge } from '../tpo/engine-judge';
+import { parseInstructions, runTpo, type TpoOptions } from '../tpo/loop';
+import { BUILTIN_PROMPTS, customPrompt, type ThoughtPrompt } from '../tpo/prompts';
+import { folderStore } from '../tpo/store-node';
+import { modelSource } from './model-arg';
+
+export const RUN_HELP = `tpo run --prompts prompts.jsonl --out <run folder> [--model <folder|repo>] [--iterations 3] [--per-iteration N]
+        [--samples 8] [--temperature 0.8] [--top-p 0.95] [--max-new-tokens 512]
+        [--thought-prompt generic|specific|direct|FILE] [--separator TEXT]
+        [--judge rules:<spec.json>|http:<url>#<model>|pairwise:<model>] [--judge-mode pairwise|pointwise]
+        [--length-penalty 0] [--beta 0.1] [--lr 5e-5] [--epochs 1] [--batch-size 2] [--lora-r 16] [--lora-alpha 32]
+        [--max-length 1024] [--seed 0] [--resume] [--json]
+
+  prompts.jsonl rows: {"instruction": "...", "id"?: "...", ...fields for the judge, e.g. "answer"}
+  --thought-prompt FILE: a template containing {instruction}; --separator marks where the response starts.
+  --judge rules:<spec.json>: a JSON list of rules (exact, numeric, regex, json, length, keywords; each with a weight).
+  --judge http:<url>#<model>: an OpenAI-compatible endpoint (key in TPO_JUDGE_KEY, never written to the run).
+  --judge pairwise:<model>: a local model judges every ordered pair, scores by Bradley–Terry.
+  The run folder holds config.json, samples-<i>.jsonl, pairs-<i>.jsonl (TRL), adapter-<i>/ (PEFT), metrics-<i>.json.
+  --resume continues an interrupted run (or extends it with a larger --iterations).`;
+
+const OPTIONS = {
+  prompts: { type: 'string' }, out: { type: 'string' }, model: { type: 'string' }, iterations: { type: 'string' }, 'per-iteration': { type: 'string' },
+  samples: { type: 'string' }, temperature: { type: 'string' }, 'top-p': { type: 'string' }, 'max-new-tokens': { type: 'string' },
+  'thought-prompt': { type: 'string' }, separator: { type: 'string' }, judge: { type: 'string' }, 'judge-mode': { type: 'string' },
+  'length-penalty': { type: 'string' }, beta: { type: 'string' }, lr: { type: 'string' }, epochs: { type: 'string' }, 'batch-size': { type: 'string' },
+  'lora-r': { type: 'string' }, 'lora-alpha': { type: 'string' }, 'target-modules': { type: 'string' }, 'max-length': { type: 'string' }, seed: { type: 'string' },
+  'hub-url': { type: 'string' }, resume: { type: 'boolean' }, json: { type: 'boolean' },
+} as const;
+
+function num(v: unknown, fallback: number, what: string, min = 0, integer = false): number {
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < min || (integer && !Number.isInteger(n))) throw new UsageError(`--${what} ${String(v)}: expected ${integer ? 'an integer' : 'a number'} ≥ ${min}`);
+  return n;
+}
+
+async function thoughtPrompt(spec: string | undefined, separator: string | undefined): Promise<ThoughtPrompt> {
+  const name = spec ?? 'generic';
+  if (BUILTIN_PROMPTS[name]) return BUILTIN_PROMPTS[name];
+  let text: string;
+  try {
+    text = await readFile(name, 'utf8');
+  } catch {
+    throw new UsageError(`--thought-prompt ${name}: not generic, specific, direct, or a readable file`);
+  }
+  return customPrompt(text.replace(/\n$/, ''), separator, undefined, name);
+}
+
+async function makeJudge(spec: string, mode: string | undefined, gpu: Gpu, hubUrl?: string): Promise<Judge> {
+  const [kind, ...rest] = spec.split(':');
+  const arg = rest.join(':');
+  if (kind === 'rules') {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(await readFile(arg, 'utf8'));
+    } catch (e) {
+      throw new UsageError(`--judge rules:${arg}: ${(e as Error).message}`);
+    }
+    return rulesJudge((Array.isArray(parsed) ? parsed : (parsed as { rules: Rule[] }).rules) as Rule[], `rules:${arg}`);
+  }
+  if (kind === 'http') {
+    const [url, model] = arg.split('#');
+    if (!url || !model) throw new UsageError('--judge http:<url>#<model>, e.g. http:http://localhost:8000/v1#qwen2.5-7b-instruct');
+    return httpJudge({ baseUrl: url, model, apiKey: process.env.TPO_JUDGE_KEY, mode: mode === 'pointwise' ? 'pointwise' : 'pairwise' });
+  }
+  if (kind === 'pairwise') {
+    const jm = await loadModel(gpu, await modelSource(arg, { hubUrl }), { slots: 8, maxLen: 2048 });
+    return enginePairwiseJudge(jm, arg);
+  }
+  if (kind === 'rm') throw new UsageError('reward-model judges (rm:<model>) are not available yet', 'Use rules:, http: or pairwise:.');
+  throw new UsageError(`--judge ${spec}: unknown kind`, 'Use rules:<spec.json>, http:<url>#<model> or pairwise:<model>.');
+}
+
+export async function runCommand(argv: string[], gpu: Gpu): Promise<void> {
+  const { values: a } = parseArgs({ args: argv, options: OPTIONS, strict: true });
+  if (!a.prompts) throw new UsageError('tpo run needs --prompts <prompts.jsonl>');
+  if (!a.out) throw new UsageError('tpo run needs --out <run folder>');
+  if (!a.judge) throw new UsageError('tpo run needs --judge', 'e.g. --judge rules:judge.json');
+  const store = await folderStore(a.out);
+  const stored = await store.readConfig();
+  if (stored && !a.resume) throw new UsageError(`${a.out} already holds a run`, 'Pass --resume to continue it, or choose another --out.');
+  const pool = parseInstructions(parseJsonl<Record<string, unknown>>(await readFile(a.prompts, 'utf8').catch((e) => { throw new UsageError(`cannot read ${a.prompts}: ${e.message}`); }), a.prompts));
+  const iterations = num(a.iterations, 3, 'iterations', 1, true);
+  const targets = (a['target-modules'] ?? TARGETS.join(',')).split(',') as Target[];
+  const fresh: TpoOptions = {
+    prompt: await thoughtPrompt(a['thought-prompt'], a.separator),
+    samples: num(a.samples, 8, 'samples', 2, true),
+    temperature: num(a.temperature, 0.8, 'temperature'),
+    topP: num(a['top-p'], 0.95, 'top-p'),
+    seed: num(a.seed, 0, 'seed', 0, true),
+    maxNewTokens: num(a['max-new-tokens'], 512, 'max-new-tokens', 1, true),
+    perIteration: num(a['per-iteration'], Math.floor(pool.length / iterations), 'per-iteration', 1, true),
+    rho: num(a['length-penalty'], 0, 'length-penalty'),
+    lora: { ...DEFAULT_LORA, r: num(a['lora-r'], 16, 'lora-r', 1, true), alpha: num(a['lora-alpha'], 32, 'lora-alpha'), targets },
+    train: { ...DEFAULT_TRAIN, beta: num(a.beta, 0.1, 'beta'), lr: num(a.lr, 5e-5, 'lr'), epochs: num(a.epochs, 1, 'epochs', 1, true), batchSize: num(a['batch-size'], 2, 'batch-size', 1, true) },
+    maxLength: num(a['max-length'], 1024, 'max-length', 2, true),
+    baseModel: a.model ?? 'stories260K',
+  };
+  // A resumed run keeps its recorded settings; only the number of iterations may grow.
+  const o: TpoOptions = stored ? (stored.options as TpoOptions) : fresh;
+  if (!stored) await store.writeConfig({ options: o, judge: a.judge, prompts: a.prompts, model: a.model ?? null, created: new Date().toISOString() });
+  const model = await loadModel(gpu, await modelSource(a.model, { hubUrl: a['hub-url'] }), { slots: Math.max(o.samples, 8), maxLen: Math.min(4096, o.maxLength + o.maxNewTokens) });
+  if (!model.tokenizer) throw new UsageError('TPO needs a model with a tokenizer (tokenizer.json)', 'The embedded stories260K has none: pass --model with a chat model.');
+  const judge = await makeJudge(String(stored?.judge ?? a.judge), a['judge-mode'], gpu, a['hub-url']);
+  const tty = process.stderr.isTTY;
+  const metrics = await runTpo(
+    {
+      model,
+      judge,
+      store,
+      onProgress: (p) => {
+        const line = `iteration ${p.iteration} ${p.stage} ${p.done}/${p.total}`;
+        if (tty) process.stderr.write(`\r${line}\x1b[K`);
+        else if (p.done === p.total || p.done === 0) process.stderr.write(line + '\n');
+      },
+    },
+    pool,
+    o,
+    iterations,
+  );
+  if (tty) process.stderr.write('\n');
+  for (const m of metrics) {
+    const { dpo, ...rest } = m;
+    const last = dpo[dpo.length - 1];
+    if (a.json) process.stdout.write(JSON.stringify({ ...rest, dpo_last: last ?? null }) + '\n');
+    else process.stdout.write(`iteration ${m.iteration}: ${m.pairs} pairs (${m.skipped_all_tied} tied), parse failures ${(100 * m.parse_failure_rate).toFixed(1)}%, mean score ${m.mean_score.toFixed(3)}, thought ${m.mean_thought_chars.toFixed(0)} chars, response ${m.mean_response_chars.toFixed(0)} chars${last ? `, DPO loss ${last.loss.toFixed(4)} acc ${last['rewards/accuracies']?.toFixed(2)}` : ''}\n`);
+  }
+  model.destroy();
+}

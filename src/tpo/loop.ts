@@ -1,0 +1,216 @@
+// One TPO iteration, M_t → M_t+1, as the paper runs it:
+//   sample K thought+response outputs per instruction → parse → judge the responses only →
+//   length-controlled scores → best/worst pair (thoughts included) → DPO from M_t with M_t as
+//   reference → the adapter of M_t+1.
+// Each stage reads what the store already holds and does only what is missing, so a run resumes.
+
+import { UsageError } from '../errors';
+import type { LoadedModel } from '../engine/model';
+import { readF32 } from '../gpu/readback';
+import { LoraLayout, LoraState, type LoraConfig } from '../train/lora';
+import { loadAdapter, saveAdapter } from '../train/peft';
+import { tokenizePairs } from '../train/data';
+import { Trainer, type StepMetrics, type TrainOptions } from '../train/trainer';
+import { scoreGroup, type Judge } from './judges';
+import { parseOutput, renderPrompt, type ThoughtPrompt } from './prompts';
+import { selectPair } from './scores';
+import type { InstructionRecord, IterationMetrics, PairRecord, RunStore, Sample } from './store';
+
+export interface Instruction {
+  id: string;
+  instruction: string;
+  /** Other fields of the prompts file (e.g. "answer"), handed to programmatic judges. */
+  meta: Record<string, unknown>;
+}
+
+export interface TpoOptions {
+  prompt: ThoughtPrompt;
+  samples: number; // K
+  temperature: number;
+  topP: number;
+  seed: number;
+  maxNewTokens: number;
+  perIteration: number; // instructions per iteration (a fresh slice each time)
+  rho: number; // length penalty
+  lora: LoraConfig;
+  train: TrainOptions;
+  maxLength: number;
+  baseModel: string;
+}
+
+export type Stage = 'sampling' | 'judging' | 'training';
+export type ProgressFn = (p: { iteration: number; stage: Stage; done: number; total: number }) => void;
+
+export interface TpoContext {
+  model: LoadedModel;
+  judge: Judge;
+  store: RunStore;
+  onProgress?: ProgressFn;
+  onStep?: (m: StepMetrics) => void;
+  signal?: AbortSignal;
+}
+
+/** Parses one prompts-file row: {"instruction": ...} (or "prompt"), optional "id", anything else kept as meta. */
+export function parseInstructions(rows: Record<string, unknown>[]): Instruction[] {
+  const seen = new Set<string>();
+  return rows.map((r, i) => {
+    const text = r.instruction ?? r.prompt;
+    if (typeof text !== 'string' || !text.trim()) throw new UsageError(`prompts row ${i + 1}: needs an "instruction" string`);
+    const id = String(r.id ?? i);
+    if (seen.has(id)) throw new UsageError(`prompts row ${i + 1}: duplicate id ${id}`);
+    seen.add(id);
+    const { instruction: _a, prompt: _b, id: _c, ...meta } = r;
+    void _a; void _b; void _c;
+    return { id, instruction: text, meta };
+  });
+}
+
+/** The adapter of M_t (null for t = 0: the base model). */
+async function adapterOf(ctx: TpoContext, it: number, o: TpoOptions): Promise<{ layout: LoraLayout; values: Float32Array } | null> {
+  if (it === 0) return null;
+  const files = await ctx.store.readAdapter(it - 1);
+  if (!files) throw new UsageError(`iteration ${it} needs the adapter of iteration ${it - 1}, which the run does not have`);
+  return loadAdapter(ctx.model.config, files['adapter_config.json'], files['adapter_model.safetensors'], { baseModel: o.baseModel });
+}
+
+export function promptIds(model: LoadedModel, p: ThoughtPrompt, instruction: string): number[] {
+  const tok = model.tokenizer;
+  if (!tok) throw new UsageError('TPO needs a model with a tokenizer');
+  const content = renderPrompt(p, instruction);
+  return tok.hasChatTemplate ? tok.applyChatTemplate([{ role: 'user', content }]) : tok.encode(content);
+}
+
+/** Samples and judges every instruction of the slice that the store does not have yet. */
+async function sampleAndJudge(ctx: TpoContext, it: number, slice: Instruction[], o: TpoOptions): Promise<InstructionRecord[]> {
+  const have = new Map((await ctx.store.readSamples(it)).map((r) => [r.id, r]));
+  const todo = slice.filter((x) => !have.has(x.id));
+  const m = ctx.model;
+  const per = Math.max(1, Math.floor(m.forward.shape.slots / o.samples)); // instructions per generation batch
+  let done = slice.length - todo.length;
+  for (let i = 0; i < todo.length; i += per) {
+    if (ctx.signal?.aborted) throw ctx.signal.reason ?? new Error('cancelled');
+    const group = todo.slice(i, i + per);
+    ctx.onProgress?.({ iteration: it, stage: 'sampling', done, total: slice.length });
+    const prompts = group.flatMap((x) => Array.from({ length: o.samples }, () => promptIds(m, o.prompt, x.instruction)));
+    const seeds = group.flatMap((x) => Array.from({ length: o.samples }, (_, k) => (o.seed + it * 1_000_003 + hash(x.id) * 8191 + k) >>> 0));
+    const gens = await m.generate(prompts, { maxNewTokens: o.maxNewTokens, temperature: o.temperature, topP: o.topP, seeds });
+    ctx.onProgress?.({ iteration: it, stage: 'judging', done, total: slice.length });
+    for (let g = 0; g < group.length; g++) {
+      const x = group[g];
+      const outs = gens.slice(g * o.samples, (g + 1) * o.samples).map((r) => r.text ?? '');
+      const parsed = outs.map((raw) => parseOutput(o.prompt, raw));
+      const okIdx = parsed.map((p, k) => (p.ok ? k : -1)).filter((k) => k >= 0);
+      // The judge sees the instruction and the responses only — never a thought.
+      const scores = okIdx.length ? await scoreGroup(ctx.judge, x.instruction, okIdx.map((k) => (parsed[k] as { response: string }).response), x.meta) : [];
+      const samples: Sample[] = parsed.map((p, k) =>
+        p.ok ? { raw: outs[k], parsed: true, thought: p.thought, response: p.response, score: scores[okIdx.indexOf(k)] } : { raw: outs[k], parsed: false, thought: '', response: '', score: null },
+      );
+      const rec: InstructionRecord = { iteration: it, id: x.id, instruction: x.instruction, samples };
+      await ctx.store.appendSamples(rec);
+      have.set(x.id, rec);
+      done++;
+    }
+  }
+  ctx.onProgress?.({ iteration: it, stage: 'judging', done, total: slice.length });
+  return slice.map((x) => have.get(x.id)!);
+}
+
+function hash(s: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619) >>> 0;
+  return h;
+}
+
+/** Runs (or resumes) iteration `it` on `slice`; returns its metrics. */
+export async function runIteration(ctx: TpoContext, it: number, slice: Instruction[], o: TpoOptions): Promise<IterationMetrics> {
+  const done = await ctx.store.readMetrics(it);
+  if (done) return done;
+  const m = ctx.model;
+  const mt = await adapterOf(ctx, it, o);
+  if (mt) m.attachAdapter(mt.layout, mt.values);
+  else m.detachAdapter();
+
+  const records = await sampleAndJudge(ctx, it, slice, o);
+
+  // Pairs: chosen = argmax, rejected = argmin of the length-controlled score; thoughts kept.
+  let pairs = await ctx.store.readPairs(it);
+  let skipped = 0;
+  const chosenLen: number[] = [], rejectedLen: number[] = [];
+  const built: PairRecord[] = [];
+  for (const r of records) {
+    const choice = selectPair(r.samples.map((s) => ({ parsed: s.parsed, score: s.score ?? undefined, length: s.response.length })), o.rho);
+    if ('skipped' in choice) {
+      skipped++;
+      continue;
+    }
+    const c = r.samples[choice.chosen], j = r.samples[choice.rejected];
+    chosenLen.push(c.response.length);
+    rejectedLen.push(j.response.length);
+    built.push({
+      prompt: [{ role: 'user', content: renderPrompt(o.prompt, r.instruction) }],
+      chosen: [{ role: 'assistant', content: c.raw }],
+      rejected: [{ role: 'assistant', content: j.raw }],
+    });
+  }
+  if (!pairs) {
+    pairs = built;
+    await ctx.store.writePairs(it, pairs);
+  }
+
+  // DPO from M_t with M_t as reference.
+  const dpoLog: StepMetrics[] = [];
+  if (!(await ctx.store.readAdapter(it))) {
+    ctx.onProgress?.({ iteration: it, stage: 'training', done: 0, total: pairs.length });
+    const layout = mt?.layout ?? new LoraLayout(m.config, o.lora);
+    const init = mt?.values.slice() ?? layout.init(o.seed + it);
+    let values = init;
+    if (pairs.length) {
+      const tok = m.tokenizer!;
+      const eos = tok.eosTokenIds[0] ?? m.config.eosTokenIds[0];
+      const tp = tokenizePairs(pairs as unknown as Record<string, unknown>[], tok, eos, o.maxLength);
+      const T = Math.max(...tp.flatMap((p) => [p.chosen.ids.length, p.rejected.ids.length]));
+      m.detachAdapter();
+      const state = new LoraState(m.gpu.device, layout, init);
+      const trainer = new Trainer(m.gpu, m.config, m.weights, layout, state, 2 * o.train.batchSize, T);
+      const ref = await trainer.referenceLogps(tp, o.train, mt ? mt.values : undefined, init);
+      await trainer.dpo(tp, ref, o.train, (s) => {
+        dpoLog.push(s);
+        ctx.onStep?.(s);
+        ctx.onProgress?.({ iteration: it, stage: 'training', done: s.step, total: Math.ceil(tp.length / (o.train.batchSize * o.train.gradAccum)) * o.train.epochs });
+      });
+      values = await readF32(m.gpu.device, state.params, layout.length);
+      trainer.destroy();
+      state.destroy();
+    }
+    await ctx.store.writeAdapter(it, saveAdapter(layout, values, o.baseModel));
+  }
+
+  const all = records.flatMap((r) => r.samples);
+  const ok = all.filter((s) => s.parsed);
+  const mean = (x: number[]) => (x.length ? x.reduce((a, b) => a + b, 0) / x.length : 0);
+  const metrics: IterationMetrics = {
+    iteration: it,
+    instructions: records.length,
+    pairs: pairs.length,
+    skipped_all_tied: skipped,
+    parse_failure_rate: all.length ? 1 - ok.length / all.length : 0,
+    mean_score: mean(ok.map((s) => s.score ?? 0)),
+    mean_thought_chars: mean(ok.map((s) => s.thought.length)),
+    mean_response_chars: mean(ok.map((s) => s.response.length)),
+    chosen_response_chars: mean(chosenLen),
+    rejected_response_chars: mean(rejectedLen),
+    dpo: dpoLog,
+  };
+  await ctx.store.writeMetrics(it, metrics);
+  return metrics;
+}
+
+/** Runs iterations from..to-1 over fresh slices of the pool. */
+export async function runTpo(ctx: TpoContext, pool: Instruction[], o: TpoOptions, iterations: number): Promise<IterationMetrics[]> {
+  if (pool.length < o.perIteration * iterations) {
+    throw new UsageError(`${iterations} iterations of ${o.perIteration} fresh instructions need ${o.perIteration * iterations}; the pool has ${pool.length}`, 'Lower --per-iteration or --iterations, or add instructions.');
+  }
+  const out: IterationMetrics[] = [];
+  for (let it = 0; it < iterations; it++) out.push(await runIteration(ctx, it, pool.slice(it * o.perIteration, (it + 1) * o.perIteration), o));
+  return out;
+}

@@ -1,0 +1,57 @@
+// What a TPO run records, and where. Every stage writes whole units of work (one instruction's
+// samples with their scores, one iteration's pairs, one adapter), so a run interrupted anywhere
+// resumes at the last completed unit without losing or duplicating anything.
+
+import type { AdapterFiles } from '../train/peft';
+import type { StepMetrics } from '../train/trainer';
+
+export interface Sample {
+  raw: string; // the whole output (thought + response)
+  parsed: boolean;
+  thought: string;
+  response: string;
+  score: number | null; // judge score; null for parse failures (never judged)
+}
+
+export interface InstructionRecord {
+  iteration: number;
+  id: string;
+  instruction: string;
+  samples: Sample[];
+}
+
+/** A preference pair in TRL's conversational format. */
+export interface PairRecord {
+  prompt: { role: 'user'; content: string }[];
+  chosen: { role: 'assistant'; content: string }[];
+  rejected: { role: 'assistant'; content: string }[];
+}
+
+export interface IterationMetrics {
+  iteration: number;
+  instructions: number;
+  pairs: number;
+  skipped_all_tied: number;
+  parse_failure_rate: number;
+  mean_score: number;
+  mean_thought_chars: number;
+  mean_response_chars: number;
+  chosen_response_chars: number;
+  rejected_response_chars: number;
+  dpo: StepMetrics[];
+  eval?: Record<string, number | number[]>;
+}
+
+export interface RunStore {
+  readConfig(): Promise<Record<string, unknown> | null>;
+  writeConfig(c: Record<string, unknown>): Promise<void>;
+  /** Instruction records of one iteration, at most one per id. */
+  readSamples(iteration: number): Promise<InstructionRecord[]>;
+  appendSamples(rec: InstructionRecord): Promise<void>;
+  readPairs(iteration: number): Promise<PairRecord[] | null>;
+  writePairs(iteration: number, pairs: PairRecord[]): Promise<void>;
+  readAdapter(iteration: number): Promise<AdapterFiles | null>;
+  writeAdapter(iteration: number, files: AdapterFiles): Promise<void>;
+  readMetrics(iteration: number): Promise<IterationMetrics | null>;
+  writeMetrics(iteration: number, m: IterationMetrics): Promise<void>;
+}

@@ -1,0 +1,105 @@
+// The TPO loop end to end in Node: a tiny byte-level chat model is first SFT-trained (all
+// weights) to answer in a thought format, then `tpo run` does two TPO iterations with a
+// programmatic judge; the run folder is checked, and an interrupted iteration resumes with
+// nothing lost or duplicated.
+
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { rng } from '../src/rng';
+import { writeTinyModel } from './helpers/tiny-model';
+
+const run = promisify(execFile);
+const TPO = join(__dirname, '../bin/tpo.mjs');
+const tpo = (args: string[]): Promise<{ stdout: string; stderr: string; code?: number }> =>
+  run(process.execPath, [TPO, ...args], { env: process.env, maxBuffer: 1 << 24 }).catch((e) => e);
+
+let work: string, model: string;
+const rand = rng(90);
+const task = () => {
+  const a = Math.floor(rand() * 5), b = Math.floor(rand() * 5);
+  return { instruction: `sum ${a} ${b}`, answer: a + b, thought: `${a}+${b}` };
+};
+
+beforeAll(async () => {
+  work = mkdtempSync(join(tmpdir(), 'tpo-loop-'));
+  const base = writeTinyModel(join(work, 'base'), { seed: 91, tokenizer: true, hidden: 32, heads: 4, kvHeads: 2, intermediate: 64, layers: 2 });
+  const sft = Array.from({ length: 24 }, () => {
+    const t = task();
+    return { messages: [{ role: 'user', content: t.instruction }, { role: 'assistant', content: `T: ${t.thought} R: ${t.answer}` }] };
+  });
+  writeFileSync(join(work, 'sft.jsonl'), sft.map((r) => JSON.stringify(r)).join('\n'));
+  model = join(work, 'model');
+  const r = await tpo(['sft', '--full', '--model', base, '--data', join(work, 'sft.jsonl'), '--out', model, '--lr', '1e-2', '--epochs', '12', '--batch-size', '8', '--schedule', 'constant']);
+  if (r.code) throw new Error(r.stderr);
+  const pool = Array.from({ length: 8 }, (_, i) => ({ id: `q${i}`, ...task() }));
+  writeFileSync(join(work, 'prompts.jsonl'), pool.map((p) => JSON.stringify({ id: p.id, instruction: p.instruction, answer: p.answer })).join('\n'));
+  writeFileSync(join(work, 'template.txt'), '{instruction}');
+  writeFileSync(join(work, 'judge.json'), JSON.stringify([{ type: 'numeric', weight: 1 }, { type: 'length', max: 4, weight: 0.1 }]));
+}, 600_000);
+
+const runArgs = (out: string) => [
+  'run', '--model', model, '--prompts', join(work, 'prompts.jsonl'), '--out', out, '--iterations', '2', '--per-iteration', '4',
+  '--samples', '4', '--temperature', '1', '--max-new-tokens', '14', '--thought-prompt', join(work, 'template.txt'), '--separator', 'R:',
+  '--judge', `rules:${join(work, 'judge.json')}`, '--lr', '2e-3', '--batch-size', '2', '--lora-r', '4', '--lora-alpha', '8', '--max-length', '64', '--json',
+];
+
+describe('tpo run', () => {
+  it('two iterations: samples, TRL pairs with thoughts, adapters, metrics; the judge never sees a thought', async () => {
+    const out = join(work, 'run');
+    const r = await tpo(runArgs(out));
+    expect(r.code ?? 0, r.stderr).toBe(0);
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.map((l) => l.iteration)).toEqual([0, 1]);
+    expect(lines[0].parse_failure_rate).toBeLessThan(1); // the SFT model follows the format at least sometimes
+    expect(lines[0].pairs + lines[0].skipped_all_tied).toBeLessThanOrEqual(4);
+    for (const it of [0, 1]) {
+      for (const f of [`samples-${it}.jsonl`, `pairs-${it}.jsonl`, `metrics-${it}.json`, `adapter-${it}/adapter_config.json`, `adapter-${it}/adapter_model.safetensors`]) expect(existsSync(join(out, f)), f).toBe(true);
+      const samples = readFileSync(join(out, `samples-${it}.jsonl`), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+      expect(samples.map((s) => s.id).sort()).toEqual(it === 0 ? ['q0', 'q1', 'q2', 'q3'] : ['q4', 'q5', 'q6', 'q7']); // fresh slices
+      for (const rec of samples) {
+        expect(rec.samples).toHaveLength(4);
+        for (const s of rec.samples) {
+          if (s.parsed) {
+            expect(s.raw.lastIndexOf('R:')).toBeGreaterThanOrEqual(0);
+            expect(s.response).not.toContain('R:');
+            expect(s.response).not.toContain(s.thought || '\u0000'); // what was judged holds no thought text
+            expect(typeof s.score).toBe('number');
+          } else expect(s.score).toBeNull(); // never judged
+        }
+      }
+      const pairs = readFileSync(join(out, `pairs-${it}.jsonl`), 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+      for (const p of pairs) {
+        expect(p.prompt[0]).toMatchObject({ role: 'user' });
+        expect(p.chosen[0].role).toBe('assistant');
+        expect(p.chosen[0].content).toContain('R:'); // the chosen side keeps its thought and response
+      }
+    }
+    const m0 = JSON.parse(readFileSync(join(out, 'metrics-0.json'), 'utf8'));
+    if (m0.pairs > 0) expect(m0.dpo[0].loss).toBeCloseTo(Math.LN2, 4); // DPO from M_0 with M_0 as reference
+    const m1 = JSON.parse(readFileSync(join(out, 'metrics-1.json'), 'utf8'));
+    if (m1.pairs > 0) expect(m1.dpo[0].loss).toBeCloseTo(Math.LN2, 4); // M_1 as policy start and reference
+  });
+
+  it('an interrupted iteration resumes with nothing lost or duplicated; an existing run needs --resume', async () => {
+    const out = join(work, 'run');
+    const before = readFileSync(join(out, 'samples-1.jsonl'), 'utf8').trim().split('\n');
+    // Simulate a crash in iteration 1 after two instructions, mid-way through writing the third.
+    writeFileSync(join(out, 'samples-1.jsonl'), before.slice(0, 2).join('\n') + '\n' + before[2].slice(0, 40));
+    for (const f of ['metrics-1.json', 'pairs-1.jsonl']) rmSync(join(out, f));
+    rmSync(join(out, 'adapter-1'), { recursive: true });
+    const again = await tpo(runArgs(out));
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(/already holds a run[\s\S]*--resume/);
+    const r = await tpo([...runArgs(out), '--resume']);
+    expect(r.code ?? 0, r.stderr).toBe(0);
+    const recs = readFileSync(join(out, 'samples-1.jsonl'), 'utf8').trim().split('\n').flatMap((l) => { try { return [JSON.parse(l)]; } catch { return []; } });
+    expect(recs.map((x) => x.id).sort()).toEqual(['q4', 'q5', 'q6', 'q7']); // each once
+    expect(recs.slice(0, 2).map((x) => JSON.stringify(x))).toEqual(before.slice(0, 2)); // kept, not redone
+    expect(existsSync(join(out, 'adapter-1', 'adapter_model.safetensors'))).toBe(true);
+    expect(readFileSync(join(out, 'samples-0.jsonl'), 'utf8')).toBeTruthy();
+  });
+});
