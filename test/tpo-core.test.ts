@@ -1,0 +1,158 @@
+// The method's pieces in isolation: prompts and parsing, length control, pair selection,
+// Bradley–Terry, win rates, and every judge (rules, verdict parsing, an HTTP judge on a local
+// OpenAI-compatible server).
+
+import { createServer } from 'node:http';
+import { describe, expect, it } from 'vitest';
+import { customPrompt, DIRECT, GENERIC, parseOutput, renderPrompt, SPECIFIC } from '../src/tpo/prompts';
+import { bootstrapCI, bradleyTerry, lengthControlled, lengthControlledWinRate, selectPair, winRate, zscores } from '../src/tpo/scores';
+import { httpJudge, JudgeError, parseRating, parseVerdict, rulesJudge, scoreGroup, type PairwiseJudge } from '../src/tpo/judges';
+import { parseInstructions } from '../src/tpo/loop';
+
+describe('thought prompts and parsing', () => {
+  it('the paper prompts verbatim, with the instruction in place', () => {
+    expect(renderPrompt(GENERIC, 'Name a color.')).toBe(
+      'Respond to the following user query in a comprehensive and detailed way. You can write down your thought process before responding. Write your thoughts after "Here is my thought process:" and write your response after "Here is my response:".\n\nUser query: Name a color.',
+    );
+    expect(renderPrompt(SPECIFIC, 'X')).toMatch(/^Respond to the following user query in a comprehensive and detailed way\. But first write down your internal thoughts\. This must include your draft response and its evaluation\. After this, write your final response after "<R>"\.\n\nUser query: X$/);
+    expect(renderPrompt(DIRECT, 'Hi')).toBe('Hi');
+  });
+  it('splits thought and response; no separator or an empty response is a parse failure', () => {
+    expect(parseOutput(GENERIC, 'Here is my thought process: think.\nHere is my response: Blue.')).toEqual({ ok: true, thought: 'think.', response: 'Blue.' });
+    expect(parseOutput(SPECIFIC, 'draft... eval...\n<R> Final.')).toEqual({ ok: true, thought: 'draft... eval...', response: 'Final.' });
+    expect(parseOutput(GENERIC, 'Here is my thought process: no answer')).toEqual({ ok: false, raw: 'Here is my thought process: no answer' });
+    expect(parseOutput(GENERIC, 'Here is my response:   ')).toMatchObject({ ok: false });
+    // the last separator wins: a thought may mention the separator
+    expect(parseOutput(SPECIFIC, 'I will write <R> later. <R> Done')).toEqual({ ok: true, thought: 'I will write <R> later.', response: 'Done' });
+    expect(parseOutput(DIRECT, ' plain ')).toEqual({ ok: true, thought: '', response: 'plain' });
+    expect(() => customPrompt('no placeholder', 'R:')).toThrow(/\{instruction\}/);
+    expect(parseOutput(customPrompt('{instruction}', 'R:'), 'T: 1+2 R: 3')).toEqual({ ok: true, thought: 'T: 1+2', response: '3' });
+  });
+  it('prompts files: instruction, id and judge fields', () => {
+    expect(parseInstructions([{ instruction: 'a', answer: 3 }, { prompt: 'b', id: 'x' }])).toEqual([{ id: '0', instruction: 'a', meta: { answer: 3 } }, { id: 'x', instruction: 'b', meta: {} }]);
+    expect(() => parseInstructions([{ text: 'a' }])).toThrow(/needs an "instruction"/);
+    expect(() => parseInstructions([{ instruction: 'a', id: 1 }, { instruction: 'b', id: 1 }])).toThrow(/duplicate id/);
+  });
+});
+
+describe('scores', () => {
+  it('z-scores and length control: s = z(score) − ρ·z(length); a constant gives 0', () => {
+    expect(zscores([5, 5, 5])).toEqual([0, 0, 0]);
+    const z = zscores([1, 2, 3]);
+    expect(z[0]).toBeCloseTo(-Math.sqrt(1.5), 10);
+    const s = lengthControlled([1, 2, 3], [10, 10, 40], 0.5);
+    const zl = zscores([10, 10, 40]);
+    s.forEach((v, i) => expect(v).toBeCloseTo(z[i] - 0.5 * zl[i], 12));
+  });
+  it('pair selection: argmax/argmin, length penalty, failures rejected, ties skipped', () => {
+    expect(selectPair([{ parsed: true, score: 1, length: 5 }, { parsed: true, score: 3, length: 5 }, { parsed: true, score: 2, length: 5 }], 0)).toEqual({ chosen: 1, rejected: 0 });
+    // ρ large: the long high-score answer loses to the short one
+    expect(selectPair([{ parsed: true, score: 2, length: 100 }, { parsed: true, score: 1.9, length: 5 }, { parsed: true, score: 1, length: 50 }], 2)).toMatchObject({ chosen: 1 });
+    expect(selectPair([{ parsed: false, length: 0 }, { parsed: true, score: 1, length: 3 }, { parsed: true, score: 1, length: 3 }], 0)).toEqual({ chosen: 1, rejected: 0 });
+    expect(selectPair([{ parsed: true, score: 1, length: 3 }, { parsed: true, score: 1, length: 3 }], 0)).toEqual({ skipped: 'all-tied' });
+    expect(selectPair([{ parsed: false, length: 0 }, { parsed: false, length: 0 }], 0)).toEqual({ skipped: 'too-few' });
+  });
+  it('Bradley–Terry recovers the order and the log-odds of a consistent tournament', () => {
+    // p(0 beats 1) = 0.75 → ε0 − ε1 = ln 3
+    const e = bradleyTerry([[0, 30, 9], [10, 0, 30], [1, 10, 0]], 20000, 0);
+    expect(e[0]).toBeGreaterThan(e[1]);
+    expect(e[1]).toBeGreaterThan(e[2]);
+    expect(e.reduce((a, b) => a + b, 0)).toBeCloseTo(0, 8);
+    const pair = bradleyTerry([[0, 30], [10, 0]], 20000, 0);
+    expect(pair[0] - pair[1]).toBeCloseTo(Math.log(3), 3);
+    expect(bradleyTerry([[0, 0], [0, 0]])).toEqual([0, 0]);
+  });
+  it('win rate with ties as ½, bootstrap interval, and the length-controlled win rate', () => {
+    expect(winRate([1, 0, 0.5, 1])).toBe(0.625);
+    const [lo, hi] = bootstrapCI([1, 0, 1, 1, 0.5, 1, 0, 1, 1, 1], 2000, 1);
+    expect(lo).toBeLessThan(0.75);
+    expect(hi).toBeGreaterThan(0.75);
+    expect(hi).toBeLessThanOrEqual(1);
+    // A judge that only likes length (80% for the longer answer) and a policy that is longer 3
+    // times in 4: the raw win rate is 0.65, the length-controlled one ½.
+    const lp: number[] = [], lb: number[] = [], out: (0 | 1)[] = [];
+    for (let i = 0; i < 200; i++) {
+      const longer = i % 4 !== 0;
+      lp.push(longer ? 120 + (i % 7) : 80 - (i % 7));
+      lb.push(100);
+      out.push(longer ? (i % 5 !== 0 ? 1 : 0) : i % 5 === 0 ? 1 : 0);
+    }
+    expect(winRate(out)).toBeCloseTo(0.65, 1);
+    expect(Math.abs(lengthControlledWinRate(out, lp, lb) - 0.5)).toBeLessThan(0.06);
+  });
+});
+
+describe('judges', () => {
+  it('rules: numeric, exact, regex, json, length, keywords, weighted', async () => {
+    const j = rulesJudge([{ type: 'numeric', weight: 2 }, { type: 'length', max: 10, weight: 0.5 }, { type: 'keywords', include: ['sum'], weight: 1 }]);
+    const s = await j.score([
+      { instruction: 'q', response: 'the sum is 7', meta: { answer: 7 } },
+      { instruction: 'q', response: '7', meta: { answer: 7 } },
+      { instruction: 'q', response: 'sum: 6', meta: { answer: 7 } },
+    ]);
+    expect(s).toEqual([3, 2.5, 1.5]);
+    const k = rulesJudge([{ type: 'exact' }, { type: 'regex', pattern: '^\\d+$' }, { type: 'json' }]);
+    expect(await k.score([{ instruction: '', response: '42', meta: { answer: '42' } }, { instruction: '', response: '{"a":1}', meta: { answer: 'x' } }])).toEqual([3, 1]);
+    expect(() => rulesJudge([{ type: 'regex', pattern: '(' }])).toThrow();
+    expect(() => rulesJudge([{ type: 'vibes' } as never])).toThrow(/unknown rule type/);
+  });
+  it('verdicts and ratings: both or neither marker = no verdict', () => {
+    expect(parseVerdict('... so [[A]]')).toBe('A');
+    expect(parseVerdict('[[B]]')).toBe('B');
+    expect(parseVerdict('[[A]] or [[B]]')).toBeNull();
+    expect(parseVerdict('tie')).toBeNull();
+    expect(parseRating('Rating: [[7]]')).toBe(7);
+    expect(parseRating('Rating: 11')).toBeNull();
+  });
+  it('a pair-wise judge is asked every ordered pair, both orders; scores by Bradley–Terry', async () => {
+    const asked: string[] = [];
+    const judge: PairwiseJudge = {
+      kind: 'pairwise', name: 'len',
+      async compare(items) {
+        return items.map((it) => { asked.push(`${it.a}|${it.b}`); return it.a.length > it.b.length ? 'A' : 'B'; });
+      },
+    };
+    const s = await scoreGroup(judge, 'q', ['aa', 'a', 'aaa']);
+    expect(asked.sort()).toEqual(['a|aa', 'a|aaa', 'aa|a', 'aa|aaa', 'aaa|a', 'aaa|aa'].sort());
+    expect(s[2]).toBeGreaterThan(s[0]);
+    expect(s[0]).toBeGreaterThan(s[1]);
+  });
+  it('HTTP judge: OpenAI-compatible server, retries a 500, fails clearly on auth, times out', async () => {
+    let calls = 0;
+    const bodies: { messages: { content: string }[]; model: string }[] = [];
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () => {
+        calls++;
+        if (req.headers.authorization !== 'Bearer k') { res.statusCode = 401; return res.end('{}'); }
+        const b = JSON.parse(body);
+        bodies.push(b);
+        if (calls === 1) { res.statusCode = 500; return res.end('busy'); }
+        if (b.messages[1].content.includes('SLOW')) return; // never answers
+        const text = b.messages[0].content.includes('[[A]]') ? (b.messages[1].content.indexOf('long answer') < b.messages[1].content.indexOf('short') ? 'A is better [[A]]' : '[[B]]') : 'Rating: [[8]]';
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ choices: [{ message: { role: 'assistant', content: text } }] }));
+      });
+    });
+    await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/v1`;
+    try {
+      const pw = httpJudge({ baseUrl: url, model: 'm', apiKey: 'k', mode: 'pairwise', retries: 2 });
+      expect(await (pw as PairwiseJudge).compare([{ instruction: 'q', a: 'long answer', b: 'short' }, { instruction: 'q', a: 'short', b: 'long answer' }])).toEqual(['A', 'B']);
+      expect(calls).toBe(3); // the 500 was retried
+      expect(bodies[0].model).toBe('m');
+      const pt = httpJudge({ baseUrl: url, model: 'm', apiKey: 'k', mode: 'pointwise' });
+      expect(await scoreGroup(pt, 'q', ['x'])).toEqual([8]);
+      const bad = httpJudge({ baseUrl: url, model: 'm', apiKey: 'wrong', mode: 'pointwise' });
+      await expect(scoreGroup(bad, 'q', ['x'])).rejects.toThrow(/authentication failed[\s\S]*API key/);
+      const slow = httpJudge({ baseUrl: url, model: 'm', apiKey: 'k', mode: 'pointwise', timeoutMs: 200, retries: 0 });
+      await expect(scoreGroup(slow, 'SLOW', ['SLOW'])).rejects.toThrow(JudgeError);
+      const nowhere = httpJudge({ baseUrl: 'http://127.0.0.1:9/v1', model: 'm', mode: 'pointwise', retries: 0 });
+      await expect(scoreGroup(nowhere, 'q', ['x'])).rejects.toThrow(/could not be reached[\s\S]*CORS/);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((ok) => server.close(ok));
+    }
+  });
+});
