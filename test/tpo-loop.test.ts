@@ -103,3 +103,29 @@ describe('tpo run', () => {
     expect(readFileSync(join(out, 'samples-0.jsonl'), 'utf8')).toBeTruthy();
   });
 });
+
+describe('baseline and evaluation', () => {
+  it('--baseline trains the direct-response baseline the same way; --eval-prompts and tpo eval report win rates', async () => {
+    const out = join(work, 'run-b');
+    const args = runArgs(out).map((x) => (x === '2' ? '1' : x)); // one iteration
+    const r = await tpo([...args, '--baseline', '--eval-prompts', join(work, 'prompts.jsonl')]);
+    expect(r.code ?? 0, r.stderr).toBe(0);
+    expect(existsSync(join(out, 'baseline', 'adapter-0', 'adapter_model.safetensors'))).toBe(true);
+    const bSamples = readFileSync(join(out, 'baseline', 'samples-0.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(bSamples[0].samples.every((s: { thought: string }) => s.thought === '')).toBe(true); // no thought in the baseline
+    const evals = r.stdout.trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l.eval).map((l) => l.eval);
+    expect(evals.map((e) => e.iteration)).toEqual(['base', 0]);
+    for (const e of evals) {
+      expect(e.instructions).toBe(8);
+      expect(e.win_rate).toBeGreaterThanOrEqual(0);
+      expect(e.win_rate).toBeLessThanOrEqual(1);
+      expect(e.win_rate_ci95[0]).toBeLessThanOrEqual(e.win_rate);
+      expect(e.win_rate_ci95[1]).toBeGreaterThanOrEqual(e.win_rate);
+      expect(e.lc_win_rate).toBeGreaterThanOrEqual(0);
+    }
+    const again = await tpo(['eval', '--run', out, '--baseline-run', join(out, 'baseline'), '--prompts', join(work, 'prompts.jsonl'), '--json']);
+    expect(again.code ?? 0, again.stderr).toBe(0);
+    expect(again.stdout.trim().split('\n').map((l) => JSON.parse(l))).toEqual(evals); // deterministic
+    expect(JSON.parse(readFileSync(join(out, 'eval.json'), 'utf8'))).toEqual(evals);
+  });
+});

@@ -5,6 +5,7 @@ import { cliGpu } from './gpu';
 import { generateCommand, GENERATE_HELP } from './generate';
 import { trainCommand, TRAIN_HELP } from './train';
 import { runCommand, RUN_HELP } from './run';
+import { evalCommand, EVAL_HELP } from './eval';
 
 const HELP = `tpo — Thought Preference Optimization on WebGPU
 
@@ -14,6 +15,8 @@ Commands:
   ${TRAIN_HELP.replace(/\n/g, '\n  ')}
 
   ${RUN_HELP.replace(/\n/g, '\n  ')}
+
+  ${EVAL_HELP.replace(/\n/g, '\n  ')}
 
 Environment: TPO_HUB_URL (hub base URL), TPO_CACHE (download cache folder), HF_TOKEN (gated repos).`;
 
@@ -28,6 +31,7 @@ export async function main(argv: string[]): Promise<number> {
     dpo: (args, gpu) => trainCommand('dpo', args, gpu),
     sft: (args, gpu) => trainCommand('sft', args, gpu),
     run: runCommand,
+    eval: evalCommand,
   };
   const run = commands[cmd];
   if (!run) {
@@ -35,7 +39,7 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   if (rest.includes('--help') || rest.includes('-h')) {
-    process.stdout.write((cmd === 'generate' ? GENERATE_HELP : cmd === 'run' ? RUN_HELP : TRAIN_HELP) + '\n');
+    process.stdout.write((cmd === 'generate' ? GENERATE_HELP : cmd === 'run' ? RUN_HELP : cmd === 'eval' ? EVAL_HELP : TRAIN_HELP) + '\n');
     return 0;
   }
   try {

@@ -8,10 +8,11 @@ import { loadModel } from '../engine/model';
 import { parseJsonl } from '../train/data';
 import { DEFAULT_LORA, TARGETS, type Target } from '../train/lora';
 import { DEFAULT_TRAIN } from '../train/trainer';
-import { httpJudge, rulesJudge, type Judge, type Rule } from '../tpo/judges';
-import { enginePairwiseJudge } from '../tpo/engine-judge';
+import { makeJudge } from './judge-arg';
 import { parseInstructions, runTpo, type TpoOptions } from '../tpo/loop';
-import { BUILTIN_PROMPTS, customPrompt, type ThoughtPrompt } from '../tpo/prompts';
+import { BUILTIN_PROMPTS, customPrompt, DIRECT, type ThoughtPrompt } from '../tpo/prompts';
+import { evalRun } from './eval';
+import { join } from 'node:path';
 import { folderStore } from '../tpo/store-node';
 import { modelSource } from './model-arg';
 
@@ -20,7 +21,7 @@ export const RUN_HELP = `tpo run --prompts prompts.jsonl --out <run folder> [--m
         [--thought-prompt generic|specific|direct|FILE] [--separator TEXT]
         [--judge rules:<spec.json>|http:<url>#<model>|pairwise:<model>] [--judge-mode pairwise|pointwise]
         [--length-penalty 0] [--beta 0.1] [--lr 5e-5] [--epochs 1] [--batch-size 2] [--lora-r 16] [--lora-alpha 32]
-        [--max-length 1024] [--seed 0] [--resume] [--json]
+        [--max-length 1024] [--seed 0] [--baseline] [--eval-prompts held-out.jsonl] [--resume] [--json]
 
   prompts.jsonl rows: {"instruction": "...", "id"?: "...", ...fields for the judge, e.g. "answer"}
   --thought-prompt FILE: a template containing {instruction}; --separator marks where the response starts.
@@ -28,7 +29,9 @@ export const RUN_HELP = `tpo run --prompts prompts.jsonl --out <run folder> [--m
   --judge http:<url>#<model>: an OpenAI-compatible endpoint (key in TPO_JUDGE_KEY, never written to the run).
   --judge pairwise:<model>: a local model judges every ordered pair, scores by Bradley–Terry.
   The run folder holds config.json, samples-<i>.jsonl, pairs-<i>.jsonl (TRL), adapter-<i>/ (PEFT), metrics-<i>.json.
-  --resume continues an interrupted run (or extends it with a larger --iterations).`;
+  --resume continues an interrupted run (or extends it with a larger --iterations).
+  --baseline also trains the direct-response baseline the same way (no thought prompt) in <out>/baseline.
+  --eval-prompts: afterwards, every iteration against the baseline on held-out instructions (see tpo eval).`;
 
 const OPTIONS = {
   prompts: { type: 'string' }, out: { type: 'string' }, model: { type: 'string' }, iterations: { type: 'string' }, 'per-iteration': { type: 'string' },
@@ -36,7 +39,7 @@ const OPTIONS = {
   'thought-prompt': { type: 'string' }, separator: { type: 'string' }, judge: { type: 'string' }, 'judge-mode': { type: 'string' },
   'length-penalty': { type: 'string' }, beta: { type: 'string' }, lr: { type: 'string' }, epochs: { type: 'string' }, 'batch-size': { type: 'string' },
   'lora-r': { type: 'string' }, 'lora-alpha': { type: 'string' }, 'target-modules': { type: 'string' }, 'max-length': { type: 'string' }, seed: { type: 'string' },
-  'hub-url': { type: 'string' }, resume: { type: 'boolean' }, json: { type: 'boolean' },
+  'hub-url': { type: 'string' }, resume: { type: 'boolean' }, json: { type: 'boolean' }, baseline: { type: 'boolean' }, 'eval-prompts': { type: 'string' },
 } as const;
 
 function num(v: unknown, fallback: number, what: string, min = 0, integer = false): number {
@@ -56,31 +59,6 @@ async function thoughtPrompt(spec: string | undefined, separator: string | undef
     throw new UsageError(`--thought-prompt ${name}: not generic, specific, direct, or a readable file`);
   }
   return customPrompt(text.replace(/\n$/, ''), separator, undefined, name);
-}
-
-async function makeJudge(spec: string, mode: string | undefined, gpu: Gpu, hubUrl?: string): Promise<Judge> {
-  const [kind, ...rest] = spec.split(':');
-  const arg = rest.join(':');
-  if (kind === 'rules') {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(await readFile(arg, 'utf8'));
-    } catch (e) {
-      throw new UsageError(`--judge rules:${arg}: ${(e as Error).message}`);
-    }
-    return rulesJudge((Array.isArray(parsed) ? parsed : (parsed as { rules: Rule[] }).rules) as Rule[], `rules:${arg}`);
-  }
-  if (kind === 'http') {
-    const [url, model] = arg.split('#');
-    if (!url || !model) throw new UsageError('--judge http:<url>#<model>, e.g. http:http://localhost:8000/v1#qwen2.5-7b-instruct');
-    return httpJudge({ baseUrl: url, model, apiKey: process.env.TPO_JUDGE_KEY, mode: mode === 'pointwise' ? 'pointwise' : 'pairwise' });
-  }
-  if (kind === 'pairwise') {
-    const jm = await loadModel(gpu, await modelSource(arg, { hubUrl }), { slots: 8, maxLen: 2048 });
-    return enginePairwiseJudge(jm, arg);
-  }
-  if (kind === 'rm') throw new UsageError('reward-model judges (rm:<model>) are not available yet', 'Use rules:, http: or pairwise:.');
-  throw new UsageError(`--judge ${spec}: unknown kind`, 'Use rules:<spec.json>, http:<url>#<model> or pairwise:<model>.');
 }
 
 export async function runCommand(argv: string[], gpu: Gpu): Promise<void> {
@@ -115,27 +93,32 @@ export async function runCommand(argv: string[], gpu: Gpu): Promise<void> {
   if (!model.tokenizer) throw new UsageError('TPO needs a model with a tokenizer (tokenizer.json)', 'The embedded stories260K has none: pass --model with a chat model.');
   const judge = await makeJudge(String(stored?.judge ?? a.judge), a['judge-mode'], gpu, a['hub-url']);
   const tty = process.stderr.isTTY;
-  const metrics = await runTpo(
-    {
-      model,
-      judge,
-      store,
-      onProgress: (p) => {
-        const line = `iteration ${p.iteration} ${p.stage} ${p.done}/${p.total}`;
-        if (tty) process.stderr.write(`\r${line}\x1b[K`);
-        else if (p.done === p.total || p.done === 0) process.stderr.write(line + '\n');
-      },
-    },
-    pool,
-    o,
-    iterations,
-  );
+  const progress = (tag: string) => (p: { iteration: number; stage: string; done: number; total: number }) => {
+    const line = `${tag}iteration ${p.iteration} ${p.stage} ${p.done}/${p.total}`;
+    if (tty) process.stderr.write(`\r${line}\x1b[K`);
+    else if (p.done === p.total || p.done === 0) process.stderr.write(line + '\n');
+  };
+  const metrics = await runTpo({ model, judge, store, onProgress: progress('') }, pool, o, iterations);
+  const baselineDir = join(a.out, 'baseline');
+  if (a.baseline) {
+    // The fair comparison: the same loop, judge and loss, but no thought prompt.
+    const bStore = await folderStore(baselineDir);
+    const bOpts: TpoOptions = { ...o, prompt: DIRECT };
+    if (!(await bStore.readConfig())) await bStore.writeConfig({ options: bOpts, judge: a.judge, prompts: a.prompts, model: a.model ?? null, created: new Date().toISOString() });
+    await runTpo({ model, judge, store: bStore, onProgress: progress('baseline ') }, pool, bOpts, iterations);
+  }
   if (tty) process.stderr.write('\n');
   for (const m of metrics) {
     const { dpo, ...rest } = m;
     const last = dpo[dpo.length - 1];
     if (a.json) process.stdout.write(JSON.stringify({ ...rest, dpo_last: last ?? null }) + '\n');
     else process.stdout.write(`iteration ${m.iteration}: ${m.pairs} pairs (${m.skipped_all_tied} tied), parse failures ${(100 * m.parse_failure_rate).toFixed(1)}%, mean score ${m.mean_score.toFixed(3)}, thought ${m.mean_thought_chars.toFixed(0)} chars, response ${m.mean_response_chars.toFixed(0)} chars${last ? `, DPO loss ${last.loss.toFixed(4)} acc ${last['rewards/accuracies']?.toFixed(2)}` : ''}\n`);
+  }
+  if (a['eval-prompts']) {
+    const items = parseInstructions(parseJsonl<Record<string, unknown>>(await readFile(a['eval-prompts'], 'utf8'), a['eval-prompts']));
+    for (const r of await evalRun(model, judge, a.out, a.baseline ? baselineDir : undefined, items, o.maxNewTokens, 0)) {
+      process.stdout.write(a.json ? JSON.stringify({ eval: r }) + '\n' : `eval ${r.iteration}: win ${(100 * r.win_rate).toFixed(1)}% [${(100 * r.win_rate_ci95[0]).toFixed(1)}, ${(100 * r.win_rate_ci95[1]).toFixed(1)}] LC ${(100 * r.lc_win_rate).toFixed(1)}% parse failures ${(100 * r.parse_failure_rate).toFixed(1)}%\n`);
+    }
   }
   model.destroy();
 }
