@@ -6,6 +6,7 @@ import { UsageError } from '../errors';
 import { loadModel } from '../engine/model';
 import { httpJudge, rulesJudge, type Judge, type Rule } from '../tpo/judges';
 import { enginePairwiseJudge } from '../tpo/engine-judge';
+import { rewardModelJudge } from '../tpo/rm-judge';
 import { modelSource } from './model-arg';
 
 export async function makeJudge(spec: string, mode: string | undefined, gpu: Gpu, hubUrl?: string): Promise<Judge> {
@@ -29,7 +30,10 @@ export async function makeJudge(spec: string, mode: string | undefined, gpu: Gpu
     const jm = await loadModel(gpu, await modelSource(arg, { hubUrl }), { slots: 8, maxLen: 2048 });
     return enginePairwiseJudge(jm, arg);
   }
-  if (kind === 'rm') throw new UsageError('reward-model judges (rm:<model>) are not available yet', 'Use rules:, http: or pairwise:.');
-  throw new UsageError(`--judge ${spec}: unknown kind`, 'Use rules:<spec.json>, http:<url>#<model> or pairwise:<model>.');
+  if (kind === 'rm') {
+    const rm = await loadModel(gpu, await modelSource(arg, { hubUrl }), { slots: 8, maxLen: 4096, maxRows: 512 });
+    return rewardModelJudge(rm, arg);
+  }
+  throw new UsageError(`--judge ${spec}: unknown kind`, 'Use rules:<spec.json>, http:<url>#<model>, pairwise:<model> or rm:<model>.');
 }
 

@@ -19,7 +19,7 @@ import { modelSource } from './model-arg';
 export const RUN_HELP = `tpo run --prompts prompts.jsonl --out <run folder> [--model <folder|repo>] [--iterations 3] [--per-iteration N]
         [--samples 8] [--temperature 0.8] [--top-p 0.95] [--max-new-tokens 512]
         [--thought-prompt generic|specific|direct|FILE] [--separator TEXT]
-        [--judge rules:<spec.json>|http:<url>#<model>|pairwise:<model>] [--judge-mode pairwise|pointwise]
+        [--judge rules:<spec.json>|http:<url>#<model>|pairwise:<model>|rm:<model>] [--judge-mode pairwise|pointwise]
         [--length-penalty 0] [--beta 0.1] [--lr 5e-5] [--epochs 1] [--batch-size 2] [--lora-r 16] [--lora-alpha 32]
         [--max-length 1024] [--seed 0] [--baseline] [--eval-prompts held-out.jsonl] [--resume] [--json]
 
@@ -28,6 +28,7 @@ export const RUN_HELP = `tpo run --prompts prompts.jsonl --out <run folder> [--m
   --judge rules:<spec.json>: a JSON list of rules (exact, numeric, regex, json, length, keywords; each with a weight).
   --judge http:<url>#<model>: an OpenAI-compatible endpoint (key in TPO_JUDGE_KEY, never written to the run).
   --judge pairwise:<model>: a local model judges every ordered pair, scores by Bradley–Terry.
+  --judge rm:<model>: a local reward model (*ForSequenceClassification: Llama, Qwen2, Qwen3) scores each response.
   The run folder holds config.json, samples-<i>.jsonl, pairs-<i>.jsonl (TRL), adapter-<i>/ (PEFT), metrics-<i>.json.
   --resume continues an interrupted run (or extends it with a larger --iterations).
   --baseline also trains the direct-response baseline the same way (no thought prompt) in <out>/baseline.

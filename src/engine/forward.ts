@@ -53,7 +53,9 @@ export class Forward {
   readonly seqs: GPUBuffer; // [maxOut] SeqParams {seed, step, temperature, topP}
   // activations
   readonly x: GPUBuffer; // [maxRows, H] residual stream
-  readonly logits: GPUBuffer; // [maxOut, V]
+  readonly logits: GPUBuffer; // [maxOut, V] (V = numLabels for a reward model)
+  /** Columns of `logits`: the vocabulary, or a reward model's labels. */
+  readonly outputs: number;
   readonly tokens: GPUBuffer; // [maxOut] u32 sampled ids
   readonly stats: Stats = { dispatches: 0, submits: 0 };
 
@@ -66,7 +68,8 @@ export class Forward {
   constructor(readonly gpu: Gpu, cfg: ModelConfig, readonly weights: GpuWeights, readonly shape: ForwardShape) {
     this.cfg = cfg;
     const dev = gpu.device;
-    const { hidden: H, heads: nH, kvHeads: nKV, headDim: hd, intermediate: I, vocab: V } = cfg;
+    const { hidden: H, heads: nH, kvHeads: nKV, headDim: hd, intermediate: I } = cfg;
+    const V = (this.outputs = cfg.head === 'score' ? cfg.numLabels : cfg.vocab); // head rows: vocab, or reward labels
     const { maxRows: R, slots: S, maxLen: T } = shape;
     const O = (this.maxOut = shape.maxOut ?? S);
     if (hd > 256) throw new Error(`head_dim ${hd} > 256 is not supported by the attention kernel`);
@@ -104,7 +107,9 @@ export class Forward {
     const g = buf('gate[R,I]', R * I);
     const u = buf('up[R,I]', R * I);
     const a = buf('act[R,I]', R * I);
-    const rstd = buf('rstd[R]', Math.max(R, O));
+    const rstd = buf('rstd[R·nH]', Math.max(R * nH, O));
+    const qn = cfg.qkNorm ? buf('qNormed[R,nH,hd]', R * nH * hd) : null;
+    const kn = cfg.qkNorm ? buf('kNormed[R,nKV,hd]', R * nKV * hd) : null;
     const xl = buf('xLast[O,H]', O * H);
     const xln = buf('xLastNorm[O,H]', O * H);
     this.logits = buf('logits[O,V]', O * V);
@@ -129,6 +134,8 @@ export class Forward {
     const mm = (label: string, K: number, Od: number, hasBias: boolean, accumulate: boolean) =>
       sized(k.mmTiled, label, (N) => ({ N, K, O: Od, ldy: Od, yOffset: 0, hasBias: +hasBias, accumulate: +accumulate, scale: 1 }));
     const pNorm = sized(k.norm, 'norm', (N) => ({ N, H, eps: cfg.rmsEps, saveRstd: 0 }));
+    const pQn = cfg.qkNorm ? sized(k.norm, 'qNorm', (N) => ({ N: N * nH, H: hd, eps: cfg.rmsEps, saveRstd: 0 })) : null;
+    const pKn = cfg.qkNorm ? sized(k.norm, 'kNorm', (N) => ({ N: N * nKV, H: hd, eps: cfg.rmsEps, saveRstd: 0 })) : null;
     const pQ = mm('q', H, nH * hd, cfg.qkvBias, false);
     const pKV = mm('kv', H, nKV * hd, cfg.qkvBias, false);
     const pO = mm('o', nH * hd, H, false, true);
@@ -156,8 +163,10 @@ export class Forward {
       const bQ = k.mmTiled.bind(pQ, xn, w.q, w.qBias ?? dummy, q);
       const bK = k.mmTiled.bind(pKV, xn, w.k, w.kBias ?? dummy, kk);
       const bV = k.mmTiled.bind(pKV, xn, w.v, w.vBias ?? dummy, vv);
-      const bRope = k.rope.bind(pRope, this.rows, cs, q, kk, vv, kCache[l], vCache[l]);
-      const bAttn = k.attn.bind(pAttn, this.rows, q, kCache[l], vCache[l], att, ao);
+      // Qwen3: q and k go through a per-head RMSNorm (rows of hd) before RoPE.
+      const qIn = qn ?? q, kIn = kn ?? kk;
+      const bRope = k.rope.bind(pRope, this.rows, cs, qIn, kIn, vv, kCache[l], vCache[l]);
+      const bAttn = k.attn.bind(pAttn, this.rows, qIn, kCache[l], vCache[l], att, ao);
       const bO = k.mmTiled.bind(pO, ao, w.o, dummy, this.x);
       const bNorm2 = k.norm.bind(pNorm, this.x, w.postNorm, xn, rstd);
       const bGate = k.mmTiled.bind(pUp, xn, w.gate, dummy, g);
@@ -172,6 +181,12 @@ export class Forward {
       linear('q_proj', bQ, xn, q, H, nH * hd);
       linear('k_proj', bK, xn, kk, H, nKV * hd);
       linear('v_proj', bV, xn, vv, H, nKV * hd);
+      if (qn && kn && w.qNorm && w.kNorm) {
+        const bQn = k.norm.bind(pQn!, q, w.qNorm, qn, rstd);
+        const bKn = k.norm.bind(pKn!, kk, w.kNorm, kn, rstd);
+        step('q_norm', (pass, N) => this.dispatch(pass, k.norm, bQn, ...rowsGrid(N * nH)));
+        step('k_norm', (pass, N) => this.dispatch(pass, k.norm, bKn, ...rowsGrid(N * nKV)));
+      }
       step('rope_kv', (pass, N) => this.dispatch(pass, k.rope, bRope, Math.ceil(((nH + nKV) * hd) / 2 / 64), N));
       step('attention', (pass, N) => this.dispatch(pass, k.attn, bAttn, nH, N));
       linear('o_proj', bO, ao, this.x, nH * hd, H);
@@ -323,6 +338,38 @@ export class Forward {
     return out;
   }
 
+  /**
+   * Head outputs [B, V] at the last token of each sequence (a reward model's scores, or next-token
+   * logits), computed in prefill passes of ≤ maxRows rows; sequences run `slots` at a time.
+   */
+  async lastOutputs(seqs: number[][]): Promise<Float32Array[]> {
+    const { maxRows, slots, maxLen } = this.shape;
+    const dev = this.gpu.device;
+    const out: Float32Array[] = new Array(seqs.length);
+    for (let s0 = 0; s0 < seqs.length; s0 += slots) {
+      const group = seqs.slice(s0, s0 + slots);
+      const all = group.flatMap((ids, slot) => {
+        if (!ids.length || ids.length > maxLen) throw new RangeError(`sequence of ${ids.length} tokens: must be 1..${maxLen}`);
+        return ids.map((id, pos) => ({ id, slot, pos, last: pos === ids.length - 1 }));
+      });
+      for (let i = 0; i < all.length; i += maxRows) {
+        const chunk = all.slice(i, i + maxRows);
+        const outs = chunk.map((r, row) => ({ row, slot: r.slot })).filter((_, row) => chunk[row].last);
+        dev.queue.writeBuffer(this.ids, 0, new Uint32Array(chunk.map((r) => r.id)));
+        dev.queue.writeBuffer(this.rows, 0, new Uint32Array(chunk.flatMap((r) => [r.slot, r.pos])));
+        dev.queue.writeBuffer(this.lastIdx, 0, new Uint32Array(outs.length ? outs.map((o) => o.row) : [0]));
+        const enc = dev.createCommandEncoder();
+        this.encode(enc, chunk.length, Math.max(1, outs.length), false);
+        dev.queue.submit([enc.finish()]);
+        this.stats.submits++;
+        if (!outs.length) continue;
+        const vals = await readF32(dev, this.logits, outs.length * this.outputs);
+        outs.forEach((o, b) => (out[s0 + o.slot] = vals.slice(b * this.outputs, (b + 1) * this.outputs)));
+      }
+    }
+    return out;
+  }
+
   /** Logits [T, V] for every position of one sequence (slot 0), one pass; needs T ≤ maxRows, maxOut. */
   async logitsFor(tokens: number[]): Promise<Float32Array> {
     const T = tokens.length;
@@ -335,7 +382,7 @@ export class Forward {
     this.encode(enc, T, T, false);
     dev.queue.submit([enc.finish()]);
     this.stats.submits++;
-    return readF32(dev, this.logits, T * this.cfg.vocab);
+    return readF32(dev, this.logits, T * this.outputs);
   }
 
   destroy(): void {

@@ -84,6 +84,12 @@ export class LoadedModel {
     });
   }
 
+  /** A reward model's scores (the score head at each sequence's last token), [numLabels] per sequence. */
+  async score(seqs: number[][]): Promise<number[][]> {
+    if (this.config.head !== 'score') throw new Error('this model has no score head (it is not a *ForSequenceClassification model)');
+    return (await this.forward.lastOutputs(seqs)).map((v) => Array.from(v));
+  }
+
   /** Logits [T, V] of one sequence in a single pass (cache slot 0); for scoring and tests. */
   logits(tokens: number[]): Promise<Float32Array> {
     return this.forward.logitsFor(tokens);

@@ -24,6 +24,8 @@ export interface LayerWeights {
   qBias?: GPUBuffer; // [nH·hd] f32
   kBias?: GPUBuffer; // [nKV·hd] f32
   vBias?: GPUBuffer; // [nKV·hd] f32
+  qNorm?: GPUBuffer; // [hd] f32 (Qwen3)
+  kNorm?: GPUBuffer; // [hd] f32 (Qwen3)
   o: GPUBuffer; // [H, nH·hd] WT
   postNorm: GPUBuffer; // [H] f32
   gate: GPUBuffer; // [I, H] WT
@@ -34,7 +36,7 @@ export interface LayerWeights {
 export interface GpuWeights {
   wt: WeightType;
   embed: Chunk[]; // [V, H] WT, in row chunks
-  lmHead: Chunk[]; // [V, H] WT (the embedding's chunks when tied)
+  lmHead: Chunk[]; // [V, H] WT (the embedding's chunks when tied); a reward model's score head [numLabels, H]
   layers: LayerWeights[];
   finalNorm: GPUBuffer; // [H] f32
   bytes: number;
@@ -90,6 +92,8 @@ export function uploadWeights(gpu: Gpu, ck: Checkpoint, wt: WeightType, maxChunk
       qBias: cfg.qkvBias ? vec(p + 'self_attn.q_proj.bias') : undefined,
       kBias: cfg.qkvBias ? vec(p + 'self_attn.k_proj.bias') : undefined,
       vBias: cfg.qkvBias ? vec(p + 'self_attn.v_proj.bias') : undefined,
+      qNorm: cfg.qkNorm ? vec(p + 'self_attn.q_norm.weight') : undefined,
+      kNorm: cfg.qkNorm ? vec(p + 'self_attn.k_norm.weight') : undefined,
       o: linear(p + 'self_attn.o_proj.weight'),
       postNorm: vec(p + 'post_attention_layernorm.weight'),
       gate: linear(p + 'mlp.gate_proj.weight'),
@@ -98,7 +102,7 @@ export function uploadWeights(gpu: Gpu, ck: Checkpoint, wt: WeightType, maxChunk
     });
   }
   const finalNorm = vec('model.norm.weight');
-  const lmHead = cfg.tieEmbeddings ? embed : chunked('lm_head.weight');
+  const lmHead = cfg.head === 'score' ? [{ buffer: linear('score.weight'), rowStart: 0, rows: cfg.numLabels }] : cfg.tieEmbeddings ? embed : chunked('lm_head.weight');
   return { wt, embed, lmHead, layers, finalNorm, bytes };
 }
 

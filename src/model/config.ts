@@ -4,7 +4,7 @@
 import { ModelConfigError } from '../errors';
 
 export interface ModelConfig {
-  modelType: 'llama' | 'qwen2';
+  modelType: 'llama' | 'qwen2' | 'qwen3';
   hidden: number; // H
   layers: number; // L
   heads: number; // nH
@@ -17,6 +17,11 @@ export interface ModelConfig {
   maxPositions: number;
   tieEmbeddings: boolean;
   qkvBias: boolean;
+  /** Qwen3: per-head RMSNorm on q and k before RoPE (q_norm, k_norm [hd]). */
+  qkNorm: boolean;
+  /** 'lm': a causal LM head [V, H]; 'score': a *ForSequenceClassification head [numLabels, H] on the last token. */
+  head: 'lm' | 'score';
+  numLabels: number;
   bosTokenId?: number;
   eosTokenIds: number[];
 }
@@ -44,9 +49,13 @@ export function parseConfig(json: unknown, generationConfig?: unknown): ModelCon
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new ModelConfigError('config.json is not a JSON object');
   const c = json as Record<string, unknown>;
   const type = c.model_type;
-  if (type !== 'llama' && type !== 'qwen2') {
-    throw new ModelConfigError(`config.json: model_type ${JSON.stringify(type)} is not supported`, 'Supported decoders: llama (SmolLM2, TinyLlama, Llama 3) and qwen2 (Qwen2, Qwen2.5).');
+  if (type !== 'llama' && type !== 'qwen2' && type !== 'qwen3') {
+    throw new ModelConfigError(`config.json: model_type ${JSON.stringify(type)} is not supported`, 'Supported decoders: llama (SmolLM2, TinyLlama, Llama 3), qwen2 (Qwen2, Qwen2.5) and qwen3.');
   }
+  const arch = Array.isArray(c.architectures) ? String(c.architectures[0] ?? '') : '';
+  const head = arch.endsWith('ForSequenceClassification') ? 'score' : 'lm';
+  if (arch && head === 'lm' && !arch.endsWith('ForCausalLM')) throw new ModelConfigError(`config.json: architecture ${arch} is not supported`, 'Use a *ForCausalLM model, or a *ForSequenceClassification reward model.');
+  const numLabels = head === 'score' ? (Number.isInteger(c.num_labels) ? (c.num_labels as number) : c.id2label && typeof c.id2label === 'object' ? Object.keys(c.id2label).length : 1) : 0;
   const act = c.hidden_act ?? 'silu';
   if (act !== 'silu') throw new ModelConfigError(`config.json: hidden_act "${String(act)}" is not supported; only silu (SwiGLU) is.`);
   const rs = c.rope_scaling as Record<string, unknown> | null | undefined;
@@ -61,6 +70,7 @@ export function parseConfig(json: unknown, generationConfig?: unknown): ModelCon
   if (headDim % 2 !== 0) throw new ModelConfigError(`config.json: head_dim ${headDim} must be even for RoPE`);
   if (c.mlp_bias === true) throw new ModelConfigError('config.json: mlp_bias=true is not supported');
   const qkvBias = type === 'qwen2' ? true : c.attention_bias === true;
+  const qkNorm = type === 'qwen3';
   const gen = (generationConfig ?? {}) as Record<string, unknown>;
   const eos = [...new Set([...ids(c.eos_token_id), ...ids(gen.eos_token_id)])];
   return {
@@ -77,6 +87,9 @@ export function parseConfig(json: unknown, generationConfig?: unknown): ModelCon
     maxPositions: int(c, 'max_position_embeddings', 2048),
     tieEmbeddings: c.tie_word_embeddings === undefined ? false : c.tie_word_embeddings === true,
     qkvBias,
+    qkNorm,
+    head,
+    numLabels,
     bosTokenId: Number.isInteger(c.bos_token_id) ? (c.bos_token_id as number) : undefined,
     eosTokenIds: eos,
   };
@@ -98,6 +111,10 @@ export function expectedTensors(cfg: ModelConfig): Map<string, number[]> {
       m.set(p + 'self_attn.k_proj.bias', [kvHeads * hd]);
       m.set(p + 'self_attn.v_proj.bias', [kvHeads * hd]);
     }
+    if (cfg.qkNorm) {
+      m.set(p + 'self_attn.q_norm.weight', [hd]);
+      m.set(p + 'self_attn.k_norm.weight', [hd]);
+    }
     m.set(p + 'self_attn.o_proj.weight', [H, heads * hd]);
     m.set(p + 'post_attention_layernorm.weight', [H]);
     m.set(p + 'mlp.gate_proj.weight', [I, H]);
@@ -105,6 +122,7 @@ export function expectedTensors(cfg: ModelConfig): Map<string, number[]> {
     m.set(p + 'mlp.down_proj.weight', [H, I]);
   }
   m.set('model.norm.weight', [H]);
-  if (!cfg.tieEmbeddings) m.set('lm_head.weight', [V, H]);
+  if (cfg.head === 'score') m.set('score.weight', [cfg.numLabels, H]);
+  else if (!cfg.tieEmbeddings) m.set('lm_head.weight', [V, H]);
   return m;
 }

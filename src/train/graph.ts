@@ -12,6 +12,7 @@ import type { GpuWeights } from '../engine/weights';
 import { ropeTable } from '../engine/rope';
 import type { LoraLayout, LoraModule, LoraState, Target } from './lora';
 import type { FullParams } from './full';
+import { UsageError } from '../errors';
 
 export interface TrainShape {
   seqs: number; // S
@@ -82,6 +83,7 @@ export class TrainGraph {
    */
   constructor(readonly gpu: Gpu, readonly cfg: ModelConfig, readonly weights: GpuWeights, readonly lora: LoraLayout | null, readonly state: LoraState | null, readonly shape: TrainShape, readonly full?: FullParams) {
     const dev = gpu.device;
+    if (cfg.qkNorm || cfg.head !== 'lm') throw new UsageError('training supports Llama and Qwen2 causal LMs', 'Qwen3 (q/k norm) and reward models can be used for generation and judging, not trained.');
     const { hidden: H, heads: nH, kvHeads: nKV, headDim: hd, intermediate: I, vocab: V } = cfg;
     const { seqs: S, seqLen: T } = shape;
     const N = (this.N = S * T);

@@ -8,7 +8,9 @@ import { writeSafetensors, type Dtype, type TensorToWrite } from '../../src/mode
 import { rng } from '../../src/rng';
 
 export interface TinyOptions {
-  type?: 'llama' | 'qwen2';
+  type?: 'llama' | 'qwen2' | 'qwen3';
+  /** A *ForSequenceClassification reward model with this many labels (a score head, no LM head). */
+  scoreLabels?: number;
   hidden?: number;
   layers?: number;
   heads?: number;
@@ -64,6 +66,10 @@ export function tinyTensors(o: TinyOptions = {}) {
     mat(p + 'self_attn.q_proj.weight', nH * hd, H);
     mat(p + 'self_attn.k_proj.weight', nKV * hd, H);
     mat(p + 'self_attn.v_proj.weight', nKV * hd, H);
+    if (type === 'qwen3') {
+      vec(p + 'self_attn.q_norm.weight', hd, 1, 0.3);
+      vec(p + 'self_attn.k_norm.weight', hd, 1, 0.3);
+    }
     if (type === 'qwen2') {
       vec(p + 'self_attn.q_proj.bias', nH * hd, 0, 0.5);
       vec(p + 'self_attn.k_proj.bias', nKV * hd, 0, 0.5);
@@ -76,9 +82,13 @@ export function tinyTensors(o: TinyOptions = {}) {
     mat(p + 'mlp.down_proj.weight', H, I);
   }
   vec('model.norm.weight', H, 1, 0.2);
-  if (!(o.tie ?? true)) mat('lm_head.weight', V, H);
+  if (o.scoreLabels) mat('score.weight', o.scoreLabels, H);
+  else if (!(o.tie ?? true)) mat('lm_head.weight', V, H);
+  const family = { llama: 'Llama', qwen2: 'Qwen2', qwen3: 'Qwen3' }[type];
   const config = {
-    architectures: [type === 'qwen2' ? 'Qwen2ForCausalLM' : 'LlamaForCausalLM'],
+    architectures: [`${family}${o.scoreLabels ? 'ForSequenceClassification' : 'ForCausalLM'}`],
+    num_labels: o.scoreLabels ?? undefined,
+    head_dim: hd,
     model_type: type,
     hidden_size: H,
     intermediate_size: I,
@@ -89,7 +99,7 @@ export function tinyTensors(o: TinyOptions = {}) {
     max_position_embeddings: 512,
     rms_norm_eps: 1e-5,
     rope_theta: o.ropeTheta ?? 10000,
-    tie_word_embeddings: o.tie ?? true,
+    tie_word_embeddings: o.scoreLabels ? false : o.tie ?? true,
     hidden_act: 'silu',
     bos_token_id: 1,
     eos_token_id: 2,

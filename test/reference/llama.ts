@@ -51,15 +51,18 @@ export class RefSequence {
       const q = linear(xn, W(p + 'self_attn.q_proj.weight'), 1, H, nH * hd, bias('q'));
       const k = linear(xn, W(p + 'self_attn.k_proj.weight'), 1, H, nKV * hd, bias('k'));
       const v = linear(xn, W(p + 'self_attn.v_proj.weight'), 1, H, nKV * hd, bias('v'));
+      // Qwen3: RMSNorm over each head's q and k before RoPE
+      const headNorm = (v: Float64Array, n: number, name: string) => (cfg.qkNorm ? rmsnorm(v, W(p + `self_attn.${name}.weight`), n, hd, cfg.rmsEps) : v);
+      const qq = headNorm(q, nH, 'q_norm'), kq = headNorm(k, nKV, 'k_norm');
       const kr = new Float64Array(nKV * hd);
-      for (let j = 0; j < nKV; j++) kr.set(rope(k.subarray(j * hd, (j + 1) * hd), pos, cfg.ropeTheta), j * hd);
+      for (let j = 0; j < nKV; j++) kr.set(rope(kq.subarray(j * hd, (j + 1) * hd), pos, cfg.ropeTheta), j * hd);
       this.keys[l].push(kr);
       this.values[l].push(v);
       const ao = new Float64Array(nH * hd);
       const rep = nH / nKV;
       for (let h = 0; h < nH; h++) {
         const j = Math.floor(h / rep);
-        const qh = rope(q.subarray(h * hd, (h + 1) * hd), pos, cfg.ropeTheta);
+        const qh = rope(qq.subarray(h * hd, (h + 1) * hd), pos, cfg.ropeTheta);
         const ks = this.keys[l].map((kk) => kk.subarray(j * hd, (j + 1) * hd));
         const vs = this.values[l].map((vv) => vv.subarray(j * hd, (j + 1) * hd));
         ao.set(attendOne(qh, ks, vs).out, h * hd);
@@ -74,6 +77,7 @@ export class RefSequence {
       x = x.map((xi, i) => xi + d[i]);
     }
     const xf = rmsnorm(x, W('model.norm.weight'), 1, H, cfg.rmsEps);
+    if (cfg.head === 'score') return linear(xf, W('score.weight'), 1, H, cfg.numLabels);
     return linear(xf, W(cfg.tieEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight'), 1, H, V);
   }
 }
