@@ -24,6 +24,8 @@ let modelDir: string;
 beforeAll(async () => {
   const root = mkdtempSync(join(tmpdir(), 'tpo-bhub-'));
   modelDir = writeTinyModel(join(root, 'tiny', 'chat-model'), { seed: 21, tokenizer: true, dtype: 'BF16' });
+  // untied head: a random tied model just repeats its last token; this one writes varied bytes
+  writeTinyModel(join(root, 'tiny', 'chat-untied'), { seed: 23, tokenizer: true, tie: false });
   hub = await startHubServer(root);
   vite = await createServer({ configFile: join(__dirname, '../vite.config.ts'), root: join(__dirname, '..'), logLevel: 'error', server: { port: 0, host: '127.0.0.1' } });
   await vite.listen();
@@ -88,5 +90,71 @@ describe('browser: the engine in a Web Worker', () => {
     expect(ids).toEqual(g.tokenIds);
     expect(errors).toEqual([]);
     await page.close();
+  });
+});
+
+describe('browser: a TPO run in the worker with records in IndexedDB', () => {
+  /** All records of one object store, read in the page with the raw IndexedDB API. */
+  const readStore = (page: Page, store: string) =>
+    page.evaluate(
+      (name) =>
+        new Promise<unknown[]>((resolve, reject) => {
+          const req = indexedDB.open('tpo-webgpu');
+          req.onerror = () => reject(req.error);
+          req.onsuccess = () => {
+            const db = req.result;
+            if (!db.objectStoreNames.contains(name)) return resolve([]);
+            const get = db.transaction(name).objectStore(name).getAll();
+            get.onsuccess = () => { resolve(get.result); db.close(); };
+            get.onerror = () => reject(get.error);
+          };
+        }),
+      store,
+    );
+
+  it('killing the page mid-iteration and starting again resumes with nothing lost or duplicated', async () => {
+    const context = await browser.newContext();
+    const open = async () => {
+      const page = await context.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(String(e)));
+      await page.goto(appUrl + `?repo=tiny/chat-untied&hub=${encodeURIComponent(hub.url)}`);
+      await page.click('#load');
+      await page.waitForFunction(() => !(document.getElementById('start') as HTMLButtonElement).disabled, null, { timeout: 120_000 });
+      await page.fill('#separator', ''); // the direct prompt: every non-empty output parses, so pairs form and DPO runs in the worker
+      await page.fill('#rules', '[{"type": "length", "max": 6, "weight": 1}]');
+      await page.fill('#k', '3');
+      await page.fill('#run-max-new', '10');
+      return { page, errors };
+    };
+    const first = await open();
+    await first.page.click('#start');
+    // wait until some, not all, instructions are stored, then kill the page (and its worker)
+    let before: { id: string }[] = [];
+    for (let i = 0; i < 600 && before.length < 1; i++) {
+      await first.page.waitForTimeout(50);
+      before = (await readStore(first.page, 'samples')) as { id: string }[];
+    }
+    expect(before.length).toBeGreaterThanOrEqual(1);
+    expect(before.length).toBeLessThan(4);
+    await first.page.close();
+
+    const second = await open();
+    await second.page.click('#start');
+    await second.page.waitForFunction(() => /Done\.|Error/.test(document.getElementById('run-status')!.textContent ?? ''), null, { timeout: 300_000 });
+    expect(await second.page.textContent('#run-status')).toBe('Done.');
+    const after = (await readStore(second.page, 'samples')) as { id: string; samples: unknown[] }[];
+    expect(after.map((r) => r.id).sort()).toEqual(['a', 'b', 'c', 'd']); // each instruction once
+    for (const b of before) expect(after.find((r) => r.id === b.id)).toEqual(b); // kept as stored, not redone
+    expect(after.every((r) => r.samples.length === 3)).toBe(true);
+    const metrics = (await readStore(second.page, 'metrics')) as { iteration: number; metrics: { pairs: number; dpo: unknown[] } }[];
+    expect(metrics.map((m) => m.iteration)).toEqual([0]);
+    expect((await readStore(second.page, 'adapters')).length).toBe(1);
+    expect(metrics[0].metrics.pairs).toBeGreaterThan(0);
+    expect(metrics[0].metrics.dpo.length).toBeGreaterThan(0); // DPO ran in the worker
+    expect(await second.page.textContent('#run-metrics')).toMatch(/iteration 0: \d+ pairs/);
+    await second.page.screenshot({ path: join(ARTIFACTS, 'browser-tpo-run.png'), fullPage: true });
+    expect([...first.errors, ...second.errors]).toEqual([]);
+    await context.close();
   });
 });

@@ -2,7 +2,7 @@
 // textContent (a model can emit "<script>"), and all GPU work stays in the worker.
 
 import * as Comlink from 'comlink';
-import type { EngineApi, ModelSpec } from '../worker/protocol';
+import type { EngineApi, ModelSpec, RunProgress } from '../worker/protocol';
 import type { Progress } from '../model/source';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -56,6 +56,7 @@ $('model-form').addEventListener('submit', async (ev) => {
     hasTokenizer = info.hasTokenizer;
     status.textContent = `${info.label}: ${info.modelType}, ${info.layers} layers, hidden ${info.hidden}, ${info.weightType} weights (${(info.weightBytes / 2 ** 20).toFixed(1)} MiB) on ${info.adapter}${info.software ? ' (software, slow)' : ''}`;
     $<HTMLButtonElement>('generate').disabled = false;
+    $<HTMLButtonElement>('start').disabled = !info.hasTokenizer;
   } catch (e) {
     fail(status, e);
   } finally {
@@ -96,3 +97,43 @@ $('gen-form').addEventListener('submit', async (ev) => {
     $<HTMLButtonElement>('generate').disabled = false;
   }
 });
+
+// ---- TPO run (records in IndexedDB; a reload resumes the same run id) ----
+const runButtons = (running: boolean) => {
+  $<HTMLButtonElement>('start').disabled = running;
+  for (const id of ['pause', 'resume', 'cancel']) $<HTMLButtonElement>(id).disabled = !running;
+};
+$('train-form').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const status = $('run-status');
+  status.classList.remove('error');
+  runButtons(true);
+  const val = (id: string) => $<HTMLInputElement>(id).value;
+  try {
+    let rules: unknown[];
+    try {
+      rules = JSON.parse(val('rules'));
+    } catch (e) {
+      throw new Error(`Judge rules are not valid JSON: ${(e as Error).message}`);
+    }
+    const metrics = await engine.tpoRun(
+      {
+        runId: val('run-id'), instructionsJsonl: $<HTMLTextAreaElement>('instructions').value, template: val('template'), separator: val('separator'),
+        rules, samples: Number(val('k')), temperature: 1, topP: 0.95, maxNewTokens: Number(val('run-max-new')), iterations: Number(val('iterations')),
+        perIteration: Number(val('per-iteration')), rho: 0, beta: 0.1, lr: 1e-3, epochs: 1, batchSize: 2, loraR: 4, loraAlpha: 8, maxLength: 256, seed: 0,
+      },
+      Comlink.proxy((p: RunProgress) => {
+        status.textContent = `iteration ${p.iteration} · ${p.stage} ${p.done}/${p.total} · ${p.tokensPerSecond.toFixed(1)} tok/s${p.etaSeconds !== null ? ` · ETA ${p.etaSeconds.toFixed(0)} s` : ''}`;
+      }),
+    );
+    $('run-metrics').textContent = metrics.map((m) => `iteration ${m.iteration}: ${m.pairs} pairs, parse failures ${(100 * m.parse_failure_rate).toFixed(0)}%, mean score ${m.mean_score.toFixed(2)}`).join('\n');
+    status.textContent = 'Done.';
+  } catch (e) {
+    fail(status, e);
+  } finally {
+    runButtons(false);
+  }
+});
+$('pause').addEventListener('click', () => void engine.pause().then(() => ($('run-status').textContent += ' (paused)')));
+$('resume').addEventListener('click', () => void engine.resume());
+$('cancel').addEventListener('click', () => void engine.cancel());

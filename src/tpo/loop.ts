@@ -48,6 +48,8 @@ export interface TpoContext {
   onProgress?: ProgressFn;
   onStep?: (m: StepMetrics) => void;
   signal?: AbortSignal;
+  /** Awaited between units of work: where a pause holds and a cancel throws. */
+  between?: () => Promise<void>;
 }
 
 /** Parses one prompts-file row: {"instruction": ...} (or "prompt"), optional "id", anything else kept as meta. */
@@ -88,6 +90,7 @@ async function sampleAndJudge(ctx: TpoContext, it: number, slice: Instruction[],
   const per = Math.max(1, Math.floor(m.forward.shape.slots / o.samples)); // instructions per generation batch
   let done = slice.length - todo.length;
   for (let i = 0; i < todo.length; i += per) {
+    await ctx.between?.();
     if (ctx.signal?.aborted) throw ctx.signal.reason ?? new Error('cancelled');
     const group = todo.slice(i, i + per);
     ctx.onProgress?.({ iteration: it, stage: 'sampling', done, total: slice.length });
@@ -158,6 +161,7 @@ export async function runIteration(ctx: TpoContext, it: number, slice: Instructi
   }
 
   // DPO from M_t with M_t as reference.
+  await ctx.between?.();
   const dpoLog: StepMetrics[] = [];
   if (!(await ctx.store.readAdapter(it))) {
     ctx.onProgress?.({ iteration: it, stage: 'training', done: 0, total: pairs.length });

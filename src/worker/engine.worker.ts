@@ -5,10 +5,20 @@ import { acquireDevice, type Gpu } from '../gpu/device';
 import { loadModel, type LoadedModel } from '../engine/model';
 import { browserCache, fileListSource, hubSource, urlSource, type ModelSource } from '../model/source';
 import { UsageError } from '../errors';
-import type { EngineApi, GenerateRequest, ModelSpec } from './protocol';
+import type { EngineApi, GenerateRequest, ModelSpec, RunProgress, RunRequest } from './protocol';
+import { parseJsonl } from '../train/data';
+import { DEFAULT_LORA } from '../train/lora';
+import { DEFAULT_TRAIN } from '../train/trainer';
+import { rulesJudge, type Rule } from '../tpo/judges';
+import { parseInstructions, runTpo, type TpoOptions } from '../tpo/loop';
+import { customPrompt } from '../tpo/prompts';
+import { idbStore, openRunsDb } from '../tpo/store-idb';
 
 let gpu: Gpu | undefined;
 let model: LoadedModel | undefined;
+let modelName = 'model';
+let paused: { promise: Promise<void>; release: () => void } | null = null;
+let abort: AbortController | null = null;
 
 function sourceOf(spec: ModelSpec): ModelSource {
   switch (spec.kind) {
@@ -28,6 +38,7 @@ const api: EngineApi = {
     model = undefined;
     const m = await loadModel(gpu, sourceOf(spec), { slots: 8, maxLen: 1024, onProgress });
     model = m;
+    modelName = spec.kind === 'hub' ? spec.repo : spec.kind === 'url' ? spec.label ?? spec.baseUrl : 'dropped model';
     return {
       label: spec.kind === 'url' ? spec.label ?? m.source.label : m.source.label,
       modelType: m.config.modelType,
@@ -66,6 +77,71 @@ const api: EngineApi = {
   async unload() {
     model?.destroy();
     model = undefined;
+  },
+
+  async tpoRun(req: RunRequest, onProgress?: (p: RunProgress) => void) {
+    const m = model;
+    if (!m) throw new UsageError('No model is loaded', 'Load a model first.');
+    const store = await idbStore(await openRunsDb(), req.runId);
+    const stored = await store.readConfig();
+    const fresh: TpoOptions = {
+      prompt: customPrompt(req.template, req.separator || undefined, undefined, req.separator ? 'custom' : 'direct'),
+      samples: req.samples, temperature: req.temperature, topP: req.topP, seed: req.seed, maxNewTokens: req.maxNewTokens,
+      perIteration: req.perIteration, rho: req.rho, maxLength: req.maxLength, baseModel: modelName,
+      lora: { ...DEFAULT_LORA, r: req.loraR, alpha: req.loraAlpha },
+      train: { ...DEFAULT_TRAIN, beta: req.beta, lr: req.lr, epochs: req.epochs, batchSize: req.batchSize },
+    };
+    // A stored run keeps its settings (resume after a reload); only the iteration count may grow.
+    const o = stored ? (stored.options as TpoOptions) : fresh;
+    const rules = (stored?.rules as Rule[] | undefined) ?? (req.rules as Rule[]);
+    if (!stored) await store.writeConfig({ options: o, rules, instructionsJsonl: req.instructionsJsonl, model: modelName });
+    const pool = parseInstructions(parseJsonl<Record<string, unknown>>(String(stored?.instructionsJsonl ?? req.instructionsJsonl), 'instructions'));
+    abort = new AbortController();
+    const t0 = performance.now();
+    const tokens0 = m.generator.timings.decodeTokens;
+    try {
+      return await runTpo(
+        {
+          model: m,
+          judge: rulesJudge(rules),
+          store,
+          signal: abort.signal,
+          between: async () => {
+            if (paused) await paused.promise;
+            if (abort?.signal.aborted) throw new UsageError('the run was cancelled', 'Start it again with the same run id to resume.');
+          },
+          onProgress: (p) => {
+            // tokens/s over this call; ETA from the mean time per finished unit of this stage
+            const secs = Math.max(1e-3, (performance.now() - t0) / 1000);
+            const tps = (m.generator.timings.decodeTokens - tokens0) / secs;
+            onProgress?.({ ...p, tokensPerSecond: tps, etaSeconds: p.done > 0 ? (secs / p.done) * (p.total - p.done) : null });
+          },
+        },
+        pool,
+        o,
+        req.iterations,
+      );
+    } finally {
+      abort = null;
+    }
+  },
+
+  async pause() {
+    if (paused) return;
+    let release!: () => void;
+    const promise = new Promise<void>((r) => (release = r));
+    paused = { promise, release };
+  },
+
+  async resume() {
+    paused?.release();
+    paused = null;
+  },
+
+  async cancel() {
+    abort?.abort();
+    paused?.release();
+    paused = null;
   },
 };
 

@@ -3,6 +3,7 @@
 import type { FinishReason } from '../engine/generate';
 import type { ChatMessage } from '../model/tokenizer';
 import type { Progress } from '../model/source';
+import type { IterationMetrics } from '../tpo/store';
 
 export type ModelSpec =
   | { kind: 'url'; baseUrl: string; label?: string }
@@ -39,8 +40,48 @@ export interface GeneratedSample {
   finishReason: FinishReason;
 }
 
+export interface RunRequest {
+  runId: string;
+  /** prompts.jsonl content: {"instruction", "id"?, ...judge fields} per line. */
+  instructionsJsonl: string;
+  /** A template with {instruction}; a separator makes it a thought prompt (none: direct baseline). */
+  template: string;
+  separator?: string;
+  /** Programmatic judge rules (see tpo run --judge rules:). */
+  rules: unknown[];
+  samples: number;
+  temperature: number;
+  topP: number;
+  maxNewTokens: number;
+  iterations: number;
+  perIteration: number;
+  rho: number;
+  beta: number;
+  lr: number;
+  epochs: number;
+  batchSize: number;
+  loraR: number;
+  loraAlpha: number;
+  maxLength: number;
+  seed: number;
+}
+
+export interface RunProgress {
+  iteration: number;
+  stage: 'sampling' | 'judging' | 'training';
+  done: number;
+  total: number;
+  tokensPerSecond: number;
+  etaSeconds: number | null;
+}
+
 export interface EngineApi {
   load(spec: ModelSpec, onProgress?: (p: Progress) => void): Promise<ModelInfo>;
   generate(req: GenerateRequest, onToken?: (sample: number, tokenId: number) => void): Promise<GeneratedSample[]>;
   unload(): Promise<void>;
+  /** Runs (or resumes, when runId is already stored) TPO iterations with records in IndexedDB. */
+  tpoRun(req: RunRequest, onProgress?: (p: RunProgress) => void): Promise<IterationMetrics[]>;
+  pause(): Promise<void>;
+  resume(): Promise<void>;
+  cancel(): Promise<void>;
 }
