@@ -1,6 +1,7 @@
 // `tpo run`: TPO iterations on the GPU, recorded in a run folder and resumable.
 
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
+import { metricsToCsv } from '../tpo/export';
 import { parseArgs } from 'node:util';
 import type { Gpu } from '../gpu/device';
 import { UsageError } from '../errors';
@@ -29,7 +30,7 @@ export const RUN_HELP = `tpo run --prompts prompts.jsonl --out <run folder> [--m
   --judge http:<url>#<model>: an OpenAI-compatible endpoint (key in TPO_JUDGE_KEY, never written to the run).
   --judge pairwise:<model>: a local model judges every ordered pair, scores by Bradley–Terry.
   --judge rm:<model>: a local reward model (*ForSequenceClassification: Llama, Qwen2, Qwen3) scores each response.
-  The run folder holds config.json, samples-<i>.jsonl, pairs-<i>.jsonl (TRL), adapter-<i>/ (PEFT), metrics-<i>.json.
+  The run folder holds config.json, samples-<i>.jsonl, pairs-<i>.jsonl (TRL), adapter-<i>/ (PEFT), metrics-<i>.json, metrics.csv.
   --resume continues an interrupted run (or extends it with a larger --iterations).
   --baseline also trains the direct-response baseline the same way (no thought prompt) in <out>/baseline.
   --eval-prompts: afterwards, every iteration against the baseline on held-out instructions (see tpo eval).`;
@@ -109,6 +110,7 @@ export async function runCommand(argv: string[], gpu: Gpu): Promise<void> {
     await runTpo({ model, judge, store: bStore, onProgress: progress('baseline ') }, pool, bOpts, iterations);
   }
   if (tty) process.stderr.write('\n');
+  await writeFile(join(a.out, 'metrics.csv'), metricsToCsv(metrics));
   for (const m of metrics) {
     const { dpo, ...rest } = m;
     const last = dpo[dpo.length - 1];
