@@ -15,56 +15,13 @@ import { folderSource } from '../src/model/source-node';
 import { refGreedy, refLogits, refWeights } from '../test/reference/llama';
 import { expectClose } from '../test/helpers/compare';
 import { writeTinyModel, type TinyOptions } from '../test/helpers/tiny-model';
-import { mergedRefWeights } from '../test/reference/lora';
-import { logSoftmax } from '../test/reference/ops';
-import { uploadWeights, destroyWeights } from '../src/engine/weights';
-import { LoraLayout, LoraState, TARGETS } from '../src/train/lora';
-import { TrainGraph } from '../src/train/graph';
+import { loraGradientCheck } from '../test/helpers/lora-grad-check';
 
 /** LoRA gradients of the whole training graph vs float64 central differences (every parameter). */
 async function gradCheck(gpu: Gpu, type: 'llama' | 'qwen2'): Promise<string> {
-  const dir = writeTinyModel(mkdtempSync(join(tmpdir(), 'tpo-check-')), { type, seed: 50, hidden: 16, heads: 2, kvHeads: 1, intermediate: 24, layers: 2, vocab: 40 });
-  const ck = await loadCheckpoint(folderSource(dir));
-  const S = 2, T = 6, N = S * T, MASK = 0xffffffff;
-  const layout = new LoraLayout(ck.config, { r: 2, alpha: 4, targets: [...TARGETS] });
-  const flat = layout.init(3);
-  for (const m of layout.modules) for (let i = 0; i < m.B.length; i++) flat[m.B.offset + i] = Math.sin(i + m.layer) * 0.3;
-  const ids = Array.from({ length: N }, (_, i) => 1 + ((i * 13) % 39));
-  const targets = ids.map((_, i) => (i % T === T - 1 || i % T < 2 ? MASK : ids[i + 1]));
-  const coef = targets.map((t, i) => (t === MASK ? 0 : Math.cos(i)));
-  const weights = uploadWeights(gpu, ck, 'f32');
-  const state = new LoraState(gpu.device, layout, flat);
-  const graph = new TrainGraph(gpu, ck.config, weights, layout, state, { seqs: S, seqLen: T });
-  gpu.device.queue.writeBuffer(graph.ids, 0, new Uint32Array(ids));
-  gpu.device.queue.writeBuffer(graph.targets, 0, new Uint32Array(targets));
-  gpu.device.queue.writeBuffer(graph.coef, 0, new Float32Array(coef));
-  const enc = gpu.device.createCommandEncoder();
-  graph.encodeForward(enc, true);
-  graph.encodeBackward(enc);
-  gpu.device.queue.submit([enc.finish()]);
-  const grads = await readF32(gpu.device, state.grads, layout.length);
-  graph.destroy();
-  state.destroy();
-  destroyWeights(weights);
-  const base = refWeights(ck);
-  const loss = (theta: Float64Array) => {
-    const w = mergedRefWeights(base, layout, theta);
-    let s = 0;
-    for (let q = 0; q < S; q++) {
-      const lg = refLogits(w, ids.slice(q * T, (q + 1) * T));
-      for (let p = 0; p < T; p++) if (targets[q * T + p] !== MASK) s += coef[q * T + p] * logSoftmax(lg[p])[targets[q * T + p]];
-    }
-    return s;
-  };
-  const theta = Float64Array.from(flat), want = new Float64Array(layout.length), h = 1e-5;
-  for (const m of layout.modules) for (const v of [m.A, m.B]) for (let i = v.offset; i < v.offset + v.length; i++) {
-    const x0 = theta[i];
-    theta[i] = x0 + h; const fp = loss(theta);
-    theta[i] = x0 - h; const fm = loss(theta);
-    theta[i] = x0;
-    want[i] = (fp - fm) / (2 * h);
-  }
-  return `max abs diff ${expectClose('LoRA grads', grads, want, 2e-3, 2e-5).maxAbs.toExponential(2)} over ${layout.modules.length * 2} tensors`;
+  const checks = await loraGradientCheck(gpu, type);
+  const worst = Math.max(...checks.map((c) => expectClose(c.what, c.got, c.want, 2e-3, 2e-5).maxAbs));
+  return `max abs diff ${worst.toExponential(2)} over ${checks.length} tensors`;
 }
 
 async function logitsCheck(gpu: Gpu, o: TinyOptions, opts: LoadOptions, tol: number, T: number): Promise<string> {

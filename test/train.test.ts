@@ -13,80 +13,19 @@ import { LoraLayout, LoraState } from '../src/train/lora';
 import { TrainGraph, trainGraphBytes } from '../src/train/graph';
 import { rng } from '../src/rng';
 import { refLogits, refWeights } from './reference/llama';
-import { mergedRefWeights } from './reference/lora';
 import { logSoftmax } from './reference/ops';
 import { expectClose } from './helpers/compare';
 import { noGpuErrors, testGpu } from './helpers/gpu';
 import { writeTinyModel } from './helpers/tiny-model';
-
-const MASK = 0xffffffff;
+import { loraGradientCheck, MASK } from './helpers/lora-grad-check';
 
 describe('training graph', () => {
   for (const [type, recompute] of [['llama', true], ['qwen2', true], ['llama', false]] as const) {
     it(`${type}${recompute ? '' : ' (all activations kept)'}: LoRA gradients (all 7 targets) equal finite differences of the float64 loss`, async () => {
       const gpu = await testGpu();
-      const dir = writeTinyModel(mkdtempSync(join(tmpdir(), 'tpo-grad-')), { type, seed: 50, hidden: 16, heads: 2, kvHeads: 1, intermediate: 24, layers: 2, vocab: 40 });
-      const ck = await loadCheckpoint(folderSource(dir));
-      const cfg = ck.config;
-      const S = 2, T = 6, N = S * T;
-      const layout = new LoraLayout(cfg, { r: 2, alpha: 4, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] });
-      const flat = layout.init(3);
-      const rand = rng(51);
-      for (const m of layout.modules) for (let i = 0; i < m.B.length; i++) flat[m.B.offset + i] = (rand() * 2 - 1) * 0.3; // B ≠ 0: every gradient non-zero
-      const ids = Array.from({ length: N }, () => 1 + Math.floor(rand() * 39));
-      // targets: next token inside each sequence, some positions masked (as a prompt would be)
-      const targets = ids.map((_, i) => (i % T === T - 1 || i % T < 2 ? MASK : ids[i + 1]));
-      const coef = targets.map((t) => (t === MASK ? 0 : rand() * 2 - 1));
-
-      const weights = uploadWeights(gpu, ck, 'f32');
-      const state = new LoraState(gpu.device, layout, flat);
-      const graph = new TrainGraph(gpu, cfg, weights, layout, state, { seqs: S, seqLen: T, recompute });
-      const grads = await noGpuErrors(gpu, async () => {
-        gpu.device.queue.writeBuffer(graph.ids, 0, new Uint32Array(ids));
-        gpu.device.queue.writeBuffer(graph.targets, 0, new Uint32Array(targets));
-        gpu.device.queue.writeBuffer(graph.coef, 0, new Float32Array(coef));
-        const enc = gpu.device.createCommandEncoder();
-        graph.encodeForward(enc, true);
-        graph.encodeBackward(enc);
-        gpu.device.queue.submit([enc.finish()]);
-        return readF32(gpu.device, state.grads, layout.length);
-      });
-      graph.destroy();
-      state.destroy();
-      destroyWeights(weights);
-
-      const base = refWeights(ck);
-      const loss = (theta: Float64Array) => {
-        const w = mergedRefWeights(base, layout, theta);
-        let s = 0;
-        for (let q = 0; q < S; q++) {
-          const lg = refLogits(w, ids.slice(q * T, (q + 1) * T));
-          for (let p = 0; p < T; p++) {
-            const i = q * T + p;
-            if (targets[i] !== MASK) s += coef[i] * logSoftmax(lg[p])[targets[i]];
-          }
-        }
-        return s;
-      };
-      const theta = Float64Array.from(flat);
-      const h = 1e-5;
-      for (const m of layout.modules) {
-        for (const which of ['A', 'B'] as const) {
-          const v = m[which];
-          const got = grads.subarray(v.offset, v.offset + v.length);
-          const want = new Float64Array(v.length);
-          for (let i = 0; i < v.length; i++) {
-            const k = v.offset + i, x0 = theta[k];
-            theta[k] = x0 + h;
-            const fp = loss(theta);
-            theta[k] = x0 - h;
-            const fm = loss(theta);
-            theta[k] = x0;
-            want[i] = (fp - fm) / (2 * h);
-          }
-          expectClose(`layer ${m.layer} ${m.target} d${which}`, got, want, 2e-3, 2e-5);
-        }
-      }
+      const checks = await noGpuErrors(gpu, () => loraGradientCheck(gpu, type, recompute));
+      expect(checks).toHaveLength(2 * 7 * 2);
+      for (const c of checks) expectClose(c.what, c.got, c.want, 2e-3, 2e-5);
     });
   }
 });
