@@ -19,17 +19,48 @@ const WG: u32 = 256u;
 var<workgroup> red: array<f32, WG>;
 var<workgroup> qs: array<f32, 256>;  // q[r, h, :], hd ≤ 256
 
+/** Where row r, head h reads and writes: its position, q/out, cache and att offsets. */
+struct RowAt { pos: u32, qBase: u32, cBase: u32, aBase: u32 }
+fn rowAt(r: u32, h: u32) -> RowAt {
+  let slot = rows[2u * r];
+  let kvh = h / (p.nH / p.nKV);
+  return RowAt(rows[2u * r + 1u], (r * p.nH + h) * p.hd, (slot * p.nKV + kvh) * p.maxLen * p.hd, (r * p.nH + h) * p.maxLen);
+}
+
+/** Workgroup-wide sum and max of one value per thread (call from uniform control flow). */
+fn sumAll(t: u32, v: f32) -> f32 {
+  red[t] = v;
+  workgroupBarrier();
+  for (var k = WG / 2u; k > 0u; k >>= 1u) {
+    if (t < k) { red[t] += red[t + k]; }
+    workgroupBarrier();
+  }
+  let s = red[0];
+  workgroupBarrier();
+  return s;
+}
+fn maxAll(t: u32, v: f32) -> f32 {
+  red[t] = v;
+  workgroupBarrier();
+  for (var k = WG / 2u; k > 0u; k >>= 1u) {
+    if (t < k) { red[t] = max(red[t], red[t + k]); }
+    workgroupBarrier();
+  }
+  let s = red[0];
+  workgroupBarrier();
+  return s;
+}
+
 @compute @workgroup_size(WG)
 fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
   let h = wg.x;
   let r = wg.y;
   if (r >= p.N) { return; }
-  let slot = rows[2u * r];
-  let pos = rows[2u * r + 1u];
-  let kvh = h / (p.nH / p.nKV);
-  let qBase = (r * p.nH + h) * p.hd;
-  let cBase = (slot * p.nKV + kvh) * p.maxLen * p.hd;
-  let aBase = (r * p.nH + h) * p.maxLen;
+  let at = rowAt(r, h);
+  let pos = at.pos;
+  let qBase = at.qBase;
+  let cBase = at.cBase;
+  let aBase = at.aBase;
   for (var d = t; d < p.hd; d += WG) { qs[d] = q[qBase + d]; }
   workgroupBarrier();
 
@@ -43,14 +74,7 @@ fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
     att[aBase + j] = s;
     m = max(m, s);
   }
-  red[t] = m;
-  workgroupBarrier();
-  for (var k = WG / 2u; k > 0u; k >>= 1u) {
-    if (t < k) { red[t] = max(red[t], red[t + k]); }
-    workgroupBarrier();
-  }
-  m = red[0];
-  workgroupBarrier();
+  m = maxAll(t, m);
 
   var sum = 0.0;
   for (var j = t; j <= pos; j += WG) {
@@ -58,13 +82,7 @@ fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
     att[aBase + j] = e;
     sum += e;
   }
-  red[t] = sum;
-  workgroupBarrier();
-  for (var k = WG / 2u; k > 0u; k >>= 1u) {
-    if (t < k) { red[t] += red[t + k]; }
-    workgroupBarrier();
-  }
-  let inv = 1.0 / red[0];
+  let inv = 1.0 / sumAll(t, sum);
   storageBarrier();
   workgroupBarrier();
 
@@ -112,12 +130,11 @@ fn backward_q(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_in
   let h = wg.x;
   let r = wg.y;
   if (r >= p.N) { return; }
-  let slot = rows[2u * r];
-  let pos = rows[2u * r + 1u];
-  let kvh = h / (p.nH / p.nKV);
-  let qBase = (r * p.nH + h) * p.hd;
-  let cBase = (slot * p.nKV + kvh) * p.maxLen * p.hd;
-  let aBase = (r * p.nH + h) * p.maxLen;
+  let at = rowAt(r, h);
+  let pos = at.pos;
+  let qBase = at.qBase;
+  let cBase = at.cBase;
+  let aBase = at.aBase;
   for (var d = t; d < p.hd; d += WG) { dos[d] = dOut[qBase + d]; }
   workgroupBarrier();
   var dot = 0.0;
@@ -128,14 +145,7 @@ fn backward_q(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_in
     dS[aBase + j] = da;
     dot += att[aBase + j] * da;
   }
-  red[t] = dot;
-  workgroupBarrier();
-  for (var k = WG / 2u; k > 0u; k >>= 1u) {
-    if (t < k) { red[t] += red[t + k]; }
-    workgroupBarrier();
-  }
-  let total = red[0];
-  workgroupBarrier();
+  let total = sumAll(t, dot);
   for (var j = t; j <= pos; j += WG) { dS[aBase + j] = att[aBase + j] * (dS[aBase + j] - total); }
   storageBarrier();
   workgroupBarrier();

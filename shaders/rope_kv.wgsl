@@ -14,6 +14,12 @@ struct Params { N: u32, nH: u32, nKV: u32, hd: u32, maxLen: u32 }
 @group(0) @binding(6) var<storage, read_write> kCache: array<f32>;    // [slots, nKV, maxLen, hd]
 @group(0) @binding(7) var<storage, read_write> vCache: array<f32>;    // [slots, nKV, maxLen, hd]
 
+/** (cos, sin) of rotation pair i at position pos, from the table. */
+fn angle(pos: u32, i: u32) -> vec2<f32> {
+  let at = 2u * (pos * (p.hd / 2u) + i);
+  return vec2<f32>(cs[at], cs[at + 1u]);
+}
+
 @compute @workgroup_size(64)
 fn forward(@builtin(global_invocation_id) g: vec3<u32>) {
   let half = p.hd / 2u;
@@ -23,8 +29,9 @@ fn forward(@builtin(global_invocation_id) g: vec3<u32>) {
   if (r >= p.N || head >= p.nH + p.nKV) { return; }
   let slot = rows[2u * r];
   let pos = rows[2u * r + 1u];
-  let c = cs[2u * (pos * half + i)];
-  let s = cs[2u * (pos * half + i) + 1u];
+  let cs2 = angle(pos, i);
+  let c = cs2.x;
+  let s = cs2.y;
   if (head < p.nH) {
     let base = (r * p.nH + head) * p.hd;
     let a = q[base + i];
@@ -63,8 +70,9 @@ fn backward(@builtin(global_invocation_id) g: vec3<u32>) {
   if (r >= p.N || head >= p.nH + p.nKV) { return; }
   let slot = rows[2u * r];
   let pos = rows[2u * r + 1u];
-  let c = cs[2u * (pos * half + i)];
-  let s = cs[2u * (pos * half + i) + 1u];
+  let cs2 = angle(pos, i);
+  let c = cs2.x;
+  let s = cs2.y;
   if (head < p.nH) {
     let base = (r * p.nH + head) * p.hd;
     let a = dq[base + i];

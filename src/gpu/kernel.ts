@@ -84,6 +84,12 @@ export function entryInterface(code: string, entry: string): { bindings: GPUBind
   }
   const text = [...used].map((f) => fns.get(f)!).join('\n');
   const idents = new Set(text.match(/(?<![.\w])\w+/g) ?? []); // not member accesses like wg.x
+  // Uses are found by name, so a local may not shadow a binding: refuse instead of guessing.
+  const bindingNames = new Set([...code.matchAll(/@binding\(\d+\)\s*var<[^>]+>\s*(\w+)/g)].map((m) => m[1]));
+  for (const d of text.matchAll(/\b(?:let|var|const)\s+(\w+)|\b(\w+)\s*:\s*(?:u32|f32|i32|vec\d<\w+>)\s*[,)]/g)) {
+    const name = d[1] ?? d[2];
+    if (bindingNames.has(name)) throw new Error(`shader entry ${entry}: local "${name}" shadows a binding of the same name; rename it`);
+  }
   const bindings: GPUBindGroupLayoutEntry[] = [];
   let paramsStruct = 'Params';
   const re = /@group\(0\)\s*@binding\((\d+)\)\s*var<(uniform|storage,\s*read_write|storage,\s*read|storage)>\s*(\w+)\s*:\s*(\w+)/g;
