@@ -1,7 +1,7 @@
 // The real page and its Web Worker in headless Chromium on the software WebGPU adapter: load a
 // model from a local hub-layout server and generate, and load the embedded model.
 
-import { mkdirSync, mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -154,7 +154,67 @@ describe('browser: a TPO run in the worker with records in IndexedDB', () => {
     expect(metrics[0].metrics.dpo.length).toBeGreaterThan(0); // DPO ran in the worker
     expect(await second.page.textContent('#run-metrics')).toMatch(/iteration 0: \d+ pairs/);
     await second.page.screenshot({ path: join(ARTIFACTS, 'browser-tpo-run.png'), fullPage: true });
+
+    // Export: TRL JSONL pairs, a PEFT zip, metrics CSV — as download links.
+    const page = second.page;
+    await page.click('#export');
+    await page.waitForSelector('#exports a');
+    const exported = await page.$$eval('#exports a', (as) =>
+      Promise.all(as.map(async (a) => ({ name: a.getAttribute('download')!, b64: btoa(String.fromCharCode(...new Uint8Array(await (await fetch((a as HTMLAnchorElement).href)).arrayBuffer()))) }))),
+    );
+    expect(exported.map((e) => e.name).sort()).toEqual(['adapter-0.zip', 'metrics.csv', 'pairs-0.jsonl']);
+    const file = (n: string) => Buffer.from(exported.find((e) => e.name === n)!.b64, 'base64');
+    expect(file('adapter-0.zip').subarray(0, 2).toString()).toBe('PK');
+    expect(file('metrics.csv').toString().split('\n')[0]).toMatch(/^iteration,instructions,pairs,/);
+    const pairLines = file('pairs-0.jsonl').toString().trim().split('\n').map((l) => JSON.parse(l));
+    expect(pairLines[0]).toMatchObject({ prompt: [{ role: 'user' }], chosen: [{ role: 'assistant' }], rejected: [{ role: 'assistant' }] });
+
+    // Import the three files into another run id.
+    const dir = mkdtempSync(join(tmpdir(), 'tpo-export-'));
+    for (const e of exported) writeFileSync(join(dir, e.name), file(e.name));
+    await page.fill('#run-id', 'imported');
+    await page.setInputFiles('#import', exported.map((e) => join(dir, e.name)));
+    await page.waitForFunction(() => /Imported/.test(document.getElementById('run-status')!.textContent ?? ''));
+    const importedPairs = (await readStore(page, 'pairs')) as { runId: string; pairs: unknown[] }[];
+    expect(importedPairs.find((p) => p.runId === 'imported')!.pairs).toEqual(pairLines);
+    expect(((await readStore(page, 'adapters')) as { runId: string }[]).filter((a) => a.runId === 'imported')).toHaveLength(1);
+    expect(((await readStore(page, 'metrics')) as { runId: string }[]).filter((a) => a.runId === 'imported')).toHaveLength(1);
     expect([...first.errors, ...second.errors]).toEqual([]);
+    await context.close();
+  });
+
+  it('pause holds the run between units, resume continues it, cancel stops it with a clear message', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(appUrl + `?repo=tiny/chat-untied&hub=${encodeURIComponent(hub.url)}`);
+    await page.click('#load');
+    await page.waitForFunction(() => !(document.getElementById('start') as HTMLButtonElement).disabled, null, { timeout: 120_000 });
+    await page.fill('#separator', '');
+    await page.fill('#k', '4'); // 8 slots / 4 samples: two instructions per unit
+    await page.fill('#run-max-new', '8');
+    await page.fill('#run-id', 'paused-run');
+    await page.fill('#instructions', Array.from({ length: 12 }, (_, i) => JSON.stringify({ id: `p${i}`, instruction: `sum ${i} 1`, answer: i + 1 })).join('\n'));
+    await page.fill('#per-iteration', '12');
+    await page.click('#start');
+    const count = async () => ((await readStore(page, 'samples')) as { runId: string }[]).filter((r) => r.runId === 'paused-run').length;
+    for (let i = 0; i < 600 && (await count()) < 1; i++) await page.waitForTimeout(50);
+    await page.click('#pause');
+    await page.waitForFunction(() => /paused/.test(document.getElementById('run-status')!.textContent ?? ''));
+    // the unit in flight may finish; after that nothing moves
+    let held = await count();
+    for (let i = 0; i < 40; i++) { await page.waitForTimeout(100); const c = await count(); if (c !== held) { held = c; i = 0; } if (i >= 15) break; }
+    await page.waitForTimeout(1000);
+    expect(await count()).toBe(held);
+    expect(held).toBeLessThan(12);
+    await page.click('#resume');
+    await page.waitForFunction(() => /Done\.|Error/.test(document.getElementById('run-status')!.textContent ?? ''), null, { timeout: 300_000 });
+    expect(await count()).toBe(12);
+
+    await page.fill('#run-id', 'cancelled-run');
+    await page.click('#start');
+    await page.click('#cancel');
+    await page.waitForFunction(() => /cancelled/.test(document.getElementById('run-status')!.textContent ?? ''), null, { timeout: 300_000 });
+    expect(await page.textContent('#run-status')).toMatch(/UsageError: the run was cancelled[\s\S]*resume/);
     await context.close();
   });
 });

@@ -2,7 +2,7 @@
 // textContent (a model can emit "<script>"), and all GPU work stays in the worker.
 
 import * as Comlink from 'comlink';
-import type { EngineApi, ModelSpec, RunProgress } from '../worker/protocol';
+import type { EngineApi, ModelSpec, RunProgress, RunRequest } from '../worker/protocol';
 import type { Progress } from '../model/source';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -110,16 +110,22 @@ $('train-form').addEventListener('submit', async (ev) => {
   runButtons(true);
   const val = (id: string) => $<HTMLInputElement>(id).value;
   try {
-    let rules: unknown[];
-    try {
-      rules = JSON.parse(val('rules'));
-    } catch (e) {
-      throw new Error(`Judge rules are not valid JSON: ${(e as Error).message}`);
+    let judge: RunRequest['judge'];
+    if (val('http-judge').trim()) {
+      const [baseUrl, model] = val('http-judge').trim().split('#');
+      if (!model) throw new Error('Write the HTTP judge as <base URL>#<model>');
+      judge = { kind: 'http', baseUrl, model, mode: 'pairwise', apiKey: val('http-key') || undefined };
+    } else {
+      try {
+        judge = { kind: 'rules', rules: JSON.parse(val('rules')) };
+      } catch (e) {
+        throw new Error(`Judge rules are not valid JSON: ${(e as Error).message}`);
+      }
     }
     const metrics = await engine.tpoRun(
       {
         runId: val('run-id'), instructionsJsonl: $<HTMLTextAreaElement>('instructions').value, template: val('template'), separator: val('separator'),
-        rules, samples: Number(val('k')), temperature: 1, topP: 0.95, maxNewTokens: Number(val('run-max-new')), iterations: Number(val('iterations')),
+        judge, samples: Number(val('k')), temperature: 1, topP: 0.95, maxNewTokens: Number(val('run-max-new')), iterations: Number(val('iterations')),
         perIteration: Number(val('per-iteration')), rho: 0, beta: 0.1, lr: 1e-3, epochs: 1, batchSize: 2, loraR: 4, loraAlpha: 8, maxLength: 256, seed: 0,
       },
       Comlink.proxy((p: RunProgress) => {
@@ -137,3 +143,37 @@ $('train-form').addEventListener('submit', async (ev) => {
 $('pause').addEventListener('click', () => void engine.pause().then(() => ($('run-status').textContent += ' (paused)')));
 $('resume').addEventListener('click', () => void engine.resume());
 $('cancel').addEventListener('click', () => void engine.cancel());
+
+$('export').addEventListener('click', async () => {
+  const status = $('run-status');
+  const list = $('exports');
+  list.textContent = '';
+  try {
+    const files = await engine.exportRun($<HTMLInputElement>('run-id').value);
+    for (const [name, bytes] of Object.entries(files)) {
+      const a = document.createElement('a');
+      a.href = URL.createObjectURL(new Blob([bytes as Uint8Array<ArrayBuffer>]));
+      a.download = name;
+      a.textContent = `${name} (${bytes.byteLength} bytes)`;
+      const li = document.createElement('li');
+      li.append(a);
+      list.append(li);
+    }
+  } catch (e) {
+    fail(status, e);
+  }
+});
+$<HTMLInputElement>('import').addEventListener('change', async (ev) => {
+  const input = ev.target as HTMLInputElement;
+  const status = $('run-status');
+  try {
+    const files: Record<string, Uint8Array> = {};
+    for (const f of Array.from(input.files ?? [])) files[f.name] = new Uint8Array(await f.arrayBuffer());
+    const done = await engine.importRun($<HTMLInputElement>('run-id').value, files);
+    status.textContent = `Imported ${done.join(', ')}`;
+  } catch (e) {
+    fail(status, e);
+  } finally {
+    input.value = '';
+  }
+});

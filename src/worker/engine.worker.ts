@@ -9,10 +9,12 @@ import type { EngineApi, GenerateRequest, ModelSpec, RunProgress, RunRequest } f
 import { parseJsonl } from '../train/data';
 import { DEFAULT_LORA } from '../train/lora';
 import { DEFAULT_TRAIN } from '../train/trainer';
-import { rulesJudge, type Rule } from '../tpo/judges';
+import { httpJudge, rulesJudge, type Judge, type Rule } from '../tpo/judges';
+import { adapterFromZip, adapterToZip, metricsFromCsv, metricsToCsv, pairsFromJsonl, pairsToJsonl } from '../tpo/export';
+import type { IterationMetrics } from '../tpo/store';
 import { parseInstructions, runTpo, type TpoOptions } from '../tpo/loop';
 import { customPrompt } from '../tpo/prompts';
-import { idbStore, openRunsDb } from '../tpo/store-idb';
+import { deleteRun, idbStore, openRunsDb } from '../tpo/store-idb';
 
 let gpu: Gpu | undefined;
 let model: LoadedModel | undefined;
@@ -93,8 +95,11 @@ const api: EngineApi = {
     };
     // A stored run keeps its settings (resume after a reload); only the iteration count may grow.
     const o = stored ? (stored.options as TpoOptions) : fresh;
-    const rules = (stored?.rules as Rule[] | undefined) ?? (req.rules as Rule[]);
-    if (!stored) await store.writeConfig({ options: o, rules, instructionsJsonl: req.instructionsJsonl, model: modelName });
+    // The judge's settings are kept with the run, its API key never is.
+    const { apiKey, ...judgeSpec } = req.judge as RunRequest['judge'] & { apiKey?: string };
+    const spec = (stored?.judge as RunRequest['judge'] | undefined) ?? judgeSpec;
+    if (!stored) await store.writeConfig({ options: o, judge: spec, instructionsJsonl: req.instructionsJsonl, model: modelName });
+    const judge: Judge = spec.kind === 'http' ? httpJudge({ baseUrl: spec.baseUrl, model: spec.model, mode: spec.mode, apiKey }) : rulesJudge(spec.rules as Rule[]);
     const pool = parseInstructions(parseJsonl<Record<string, unknown>>(String(stored?.instructionsJsonl ?? req.instructionsJsonl), 'instructions'));
     abort = new AbortController();
     const t0 = performance.now();
@@ -103,7 +108,7 @@ const api: EngineApi = {
       return await runTpo(
         {
           model: m,
-          judge: rulesJudge(rules),
+          judge,
           store,
           signal: abort.signal,
           between: async () => {
@@ -142,6 +147,53 @@ const api: EngineApi = {
     abort?.abort();
     paused?.release();
     paused = null;
+  },
+
+  async exportRun(runId) {
+    const store = await idbStore(await openRunsDb(), runId);
+    if (!(await store.readConfig())) throw new UsageError(`no run "${runId}" is stored`);
+    const files: Record<string, Uint8Array> = {};
+    const metrics: IterationMetrics[] = [];
+    const enc = new TextEncoder();
+    for (let it = 0; ; it++) {
+      const pairs = await store.readPairs(it), adapter = await store.readAdapter(it), m = await store.readMetrics(it);
+      if (!pairs && !adapter && !m) break;
+      if (pairs) files[`pairs-${it}.jsonl`] = enc.encode(pairsToJsonl(pairs));
+      if (adapter) files[`adapter-${it}.zip`] = adapterToZip(adapter);
+      if (m) metrics.push(m);
+    }
+    files['metrics.csv'] = enc.encode(metricsToCsv(metrics));
+    return files;
+  },
+
+  async importRun(runId, files) {
+    const store = await idbStore(await openRunsDb(), runId);
+    if (!(await store.readConfig())) await store.writeConfig({ imported: new Date().toISOString() });
+    const done: string[] = [];
+    const dec = new TextDecoder();
+    for (const [name, bytes] of Object.entries(files)) {
+      const m = /^(pairs|adapter)-(\d+)\.(jsonl|zip)$/.exec(name);
+      if (m?.[1] === 'pairs') await store.writePairs(Number(m[2]), pairsFromJsonl(dec.decode(bytes)));
+      else if (m?.[1] === 'adapter') await store.writeAdapter(Number(m[2]), adapterFromZip(bytes));
+      else if (name.endsWith('.csv')) {
+        for (const row of metricsFromCsv(dec.decode(bytes))) {
+          const it = Number(row.iteration);
+          if (!(await store.readMetrics(it))) await store.writeMetrics(it, { ...(row as IterationMetrics), dpo: [] });
+        }
+      } else throw new UsageError(`cannot import ${name}`, 'Import pairs-<i>.jsonl (TRL), adapter-<i>.zip (PEFT) or metrics.csv files.');
+      done.push(name);
+    }
+    return done;
+  },
+
+  async listRuns() {
+    const db = await openRunsDb();
+    const runs = await db.getAll('runs');
+    return Promise.all(runs.map(async (r) => ({ id: r.id, iterations: (await db.getAllKeys('metrics', IDBKeyRange.bound([r.id, 0], [r.id, Infinity]))).length })));
+  },
+
+  async deleteRun(runId) {
+    await deleteRun(await openRunsDb(), runId);
   },
 };
 

@@ -47,8 +47,8 @@ export interface RunRequest {
   /** A template with {instruction}; a separator makes it a thought prompt (none: direct baseline). */
   template: string;
   separator?: string;
-  /** Programmatic judge rules (see tpo run --judge rules:). */
-  rules: unknown[];
+  /** The judge: programmatic rules (see tpo run --judge rules:), or an OpenAI-compatible endpoint. */
+  judge: { kind: 'rules'; rules: unknown[] } | { kind: 'http'; baseUrl: string; model: string; mode: 'pointwise' | 'pairwise'; apiKey?: string };
   samples: number;
   temperature: number;
   topP: number;
@@ -84,4 +84,10 @@ export interface EngineApi {
   pause(): Promise<void>;
   resume(): Promise<void>;
   cancel(): Promise<void>;
+  /** A run's pairs (TRL JSONL per iteration), adapters (PEFT zip per iteration) and metrics (CSV). */
+  exportRun(runId: string): Promise<Record<string, Uint8Array>>;
+  /** Stores files named as exportRun names them under a run id; returns what was imported. */
+  importRun(runId: string, files: Record<string, Uint8Array>): Promise<string[]>;
+  listRuns(): Promise<{ id: string; iterations: number }[]>;
+  deleteRun(runId: string): Promise<void>;
 }
