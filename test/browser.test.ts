@@ -183,6 +183,25 @@ describe('browser: a TPO run in the worker with records in IndexedDB', () => {
     await context.close();
   });
 
+  it('a full storage quota gives StorageQuotaError saying what to delete', async () => {
+    // Chromium applies a quota override to an origin whose storage is not yet in use, so the
+    // quota is set before anything is written: the run cannot even record its settings.
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('Storage.overrideQuotaForOrigin', { origin: new URL(appUrl).origin, quotaSize: 6000 });
+    await page.goto(appUrl + `?repo=tiny/chat-untied&hub=${encodeURIComponent(hub.url)}`);
+    await page.click('#load');
+    await page.waitForFunction(() => !(document.getElementById('start') as HTMLButtonElement).disabled, null, { timeout: 120_000 });
+    await page.fill('#run-id', 'quota-run');
+    await page.click('#start');
+    await page.waitForFunction(() => /Done\.|Error/.test(document.getElementById('run-status')!.textContent ?? ''), null, { timeout: 300_000 });
+    const msg = (await page.textContent('#run-status'))!;
+    expect(msg).toMatch(/StorageQuotaError: The browser storage quota is full; nothing already stored was lost/);
+    expect(msg).toMatch(/Delete old runs or adapters in the Data view[\s\S]*export them first/);
+    await context.close();
+  });
+
   it('pause holds the run between units, resume continues it, cancel stops it with a clear message', async () => {
     const context = await browser.newContext();
     const page = await context.newPage();

@@ -94,6 +94,12 @@ describe('hub source against a local server in the hub layout', () => {
     expect(hub.requests.some((r) => r === '/tiny/chat-model/resolve/main/model.safetensors.index.json')).toBe(true);
   });
 
+  it('a cache that cannot store (full disk) does not stop the download', async () => {
+    const full = { get: async () => null, put: async () => { throw new DOMException('full', 'QuotaExceededError'); } };
+    const ck = await loadCheckpoint(hubSource('tiny/chat-model', { baseUrl: hub.url, cache: full }));
+    expect(ck.config.hidden).toBe(32);
+  });
+
   it('a missing repo fails with ModelSourceError; an invalid repo id is rejected', async () => {
     await expect(loadCheckpoint(hubSource('nobody/nothing', { baseUrl: hub.url }))).rejects.toThrow(ModelSourceError);
     expect(() => hubSource('not a repo', { baseUrl: hub.url })).toThrow(/not a hub repo id/);

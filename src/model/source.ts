@@ -98,7 +98,8 @@ export function hubSource(repo: string, opts: HubOptions = {}): ModelSource {
       const total = Number(res.headers.get('content-length') ?? 0);
       const bytes = await readBody(res, file, total, onProgress);
       if (total && bytes.byteLength !== total) throw new ModelSourceError(`${url}: download ended after ${bytes.byteLength} of ${total} bytes`, 'Try again; nothing partial was cached.');
-      await opts.cache?.put(url, bytes);
+      // Caching is best effort: a full disk must not stop the model from loading.
+      await opts.cache?.put(url, bytes).catch((e: Error) => console.warn(`not cached (${e.name}: ${e.message}): ${url}`));
       return bytes;
     },
   };
