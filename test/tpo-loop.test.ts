@@ -129,3 +129,36 @@ describe('baseline and evaluation', () => {
     expect(JSON.parse(readFileSync(join(out, 'eval.json'), 'utf8'))).toEqual(evals);
   });
 });
+
+describe('the judge sees responses only', () => {
+  it('every judged text is a parsed response, and no thought text reaches the judge', async () => {
+    const { loadModel } = await import('../src/engine/model');
+    const { folderSource } = await import('../src/model/source-node');
+    const { rulesJudge } = await import('../src/tpo/judges');
+    const { parseInstructions, runIteration } = await import('../src/tpo/loop');
+    const { customPrompt } = await import('../src/tpo/prompts');
+    const { folderStore } = await import('../src/tpo/store-node');
+    const { DEFAULT_TRAIN } = await import('../src/train/trainer');
+    const { DEFAULT_LORA } = await import('../src/train/lora');
+    const { testGpu } = await import('./helpers/gpu');
+    const m = await loadModel(await testGpu(), folderSource(model), { slots: 8, maxLen: 96 });
+    const inner = rulesJudge([{ type: 'numeric' }]);
+    const seen: { instruction: string; response: string }[] = [];
+    const spy = { kind: 'pointwise' as const, name: 'spy', score: async (items: { instruction: string; response: string }[]) => { seen.push(...items); return inner.score(items); } };
+    const store = await folderStore(mkdtempSync(join(tmpdir(), 'tpo-spy-')));
+    const pool = parseInstructions(readFileSync(join(work, 'prompts.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)));
+    await runIteration({ model: m, judge: spy, store }, 0, pool.slice(0, 4), {
+      prompt: customPrompt('{instruction}', 'R:'), samples: 4, temperature: 1, topP: 1, seed: 3, maxNewTokens: 14, perIteration: 4, rho: 0,
+      lora: { ...DEFAULT_LORA, r: 2, alpha: 4 }, train: { ...DEFAULT_TRAIN, batchSize: 2 }, maxLength: 64, baseModel: 'spy-test',
+    });
+    const samples = (await store.readSamples(0)).flatMap((r) => r.samples);
+    const parsed = samples.filter((s) => s.parsed);
+    expect(parsed.length).toBeGreaterThan(0);
+    expect(seen.map((x) => x.response).sort()).toEqual(parsed.map((s) => s.response).sort()); // parsed ones only, each once
+    for (const x of seen) {
+      expect(x.response).not.toMatch(/T:|R:/); // no thought marker, no separator
+      expect(x.instruction).toMatch(/^sum \d \d$/); // the bare instruction, not the thought prompt
+    }
+    m.destroy();
+  });
+});

@@ -95,10 +95,19 @@ export async function runCommand(argv: string[], gpu: Gpu): Promise<void> {
   if (!model.tokenizer) throw new UsageError('TPO needs a model with a tokenizer (tokenizer.json)', 'The embedded stories260K has none: pass --model with a chat model.');
   const judge = await makeJudge(String(stored?.judge ?? a.judge), a['judge-mode'], gpu, a['hub-url']);
   const tty = process.stderr.isTTY;
-  const progress = (tag: string) => (p: { iteration: number; stage: string; done: number; total: number }) => {
-    const line = `${tag}iteration ${p.iteration} ${p.stage} ${p.done}/${p.total}`;
-    if (tty) process.stderr.write(`\r${line}\x1b[K`);
-    else if (p.done === p.total || p.done === 0) process.stderr.write(line + '\n');
+  const progress = (tag: string) => {
+    let stageKey = '', stageStart = 0, startDone = 0;
+    return (p: { iteration: number; stage: string; done: number; total: number }) => {
+      const key = `${p.iteration}.${p.stage}`;
+      if (key !== stageKey) { stageKey = key; stageStart = performance.now(); startDone = p.done; }
+      const rate = (p.done - startDone) / Math.max(1e-3, (performance.now() - stageStart) / 1000);
+      const eta = rate > 0 && p.done < p.total ? ` ETA ${Math.ceil((p.total - p.done) / rate)}s` : '';
+      const width = 20, filled = p.total ? Math.round((width * p.done) / p.total) : 0;
+      const bar = tty ? `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ` : '';
+      const line = `${tag}iteration ${p.iteration} ${p.stage} ${bar}${p.done}/${p.total}${eta}`;
+      if (tty) process.stderr.write(`\r${line}\x1b[K`);
+      else if (p.done === p.total || p.done === 0) process.stderr.write(line + '\n');
+    };
   };
   const metrics = await runTpo({ model, judge, store, onProgress: progress('') }, pool, o, iterations);
   const baselineDir = join(a.out, 'baseline');
