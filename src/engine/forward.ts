@@ -41,8 +41,6 @@ export interface Stats {
   submits: number;
 }
 
-
-
 export class Forward {
   readonly cfg: ModelConfig;
   readonly maxOut: number;
