@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { f32ToF16 } from '../../src/model/dtype';
 import { writeSafetensors, type Dtype, type TensorToWrite } from '../../src/model/safetensors';
 import { rng } from '../../src/rng';
+import { BYTE_VOCAB, byteTokenizerFiles, IM_END } from '../../src/demo/tokenizer';
 
 export interface TinyOptions {
   type?: 'llama' | 'qwen2' | 'qwen3';
@@ -25,9 +26,6 @@ export interface TinyOptions {
   ropeTheta?: number;
 }
 
-export const SPECIAL = ['<|endoftext|>', '<|im_start|>', '<|im_end|>'];
-export const CHATML_TEMPLATE =
-  "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
 
 function encodeDtype(v: Float32Array, dtype: Dtype): ArrayBufferView {
   if (dtype === 'F32') return v;
@@ -112,7 +110,7 @@ export function tinyTensors(o: TinyOptions = {}) {
 export function writeTinyModel(dir: string, o: TinyOptions = {}): string {
   mkdirSync(dir, { recursive: true });
   const dtype = o.dtype ?? 'F32';
-  const vocab = o.tokenizer ? Math.max(o.vocab ?? 0, 256 + SPECIAL.length) : o.vocab;
+  const vocab = o.tokenizer ? Math.max(o.vocab ?? 0, BYTE_VOCAB) : o.vocab;
   const { tensors, shapes, config } = tinyTensors({ ...o, vocab });
   const names = Object.keys(tensors);
   const shards = o.shards ?? 1;
@@ -129,47 +127,14 @@ export function writeTinyModel(dir: string, o: TinyOptions = {}): string {
   }
   if (shards > 1) writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: weightMap }));
   if (o.tokenizer) {
-    config.eos_token_id = 256 + SPECIAL.indexOf('<|im_end|>');
+    config.eos_token_id = IM_END;
     writeByteTokenizer(dir);
   }
   writeFileSync(join(dir, 'config.json'), JSON.stringify(config, null, 2));
   return dir;
 }
 
-/** GPT-2's byte ↔ printable-unicode table, used by byte-level BPE. */
-export function bytesToUnicode(): string[] {
-  const bs: number[] = [];
-  for (let b = 33; b <= 126; b++) bs.push(b);
-  for (let b = 161; b <= 172; b++) bs.push(b);
-  for (let b = 174; b <= 255; b++) bs.push(b);
-  const cs = [...bs];
-  let n = 0;
-  for (let b = 0; b < 256; b++) if (!bs.includes(b)) { bs.push(b); cs.push(256 + n++); }
-  const table: string[] = new Array(256);
-  bs.forEach((b, i) => (table[b] = String.fromCodePoint(cs[i])));
-  return table;
-}
-
-/** A byte-level BPE tokenizer without merges (ids 0..255 = bytes) plus ChatML specials. */
+/** Writes the byte-level BPE tokenizer with ChatML (src/demo/tokenizer.ts) into a model folder. */
 export function writeByteTokenizer(dir: string): void {
-  const table = bytesToUnicode();
-  const vocab: Record<string, number> = {};
-  table.forEach((ch, b) => (vocab[ch] = b));
-  SPECIAL.forEach((s, i) => (vocab[s] = 256 + i));
-  const tokenizer = {
-    version: '1.0',
-    truncation: null,
-    padding: null,
-    added_tokens: SPECIAL.map((content, i) => ({ id: 256 + i, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true })),
-    normalizer: null,
-    pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
-    post_processor: null,
-    decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
-    model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false, vocab, merges: [] },
-  };
-  writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(tokenizer));
-  writeFileSync(
-    join(dir, 'tokenizer_config.json'),
-    JSON.stringify({ tokenizer_class: 'GPT2Tokenizer', bos_token: null, eos_token: '<|im_end|>', pad_token: '<|endoftext|>', unk_token: null, chat_template: CHATML_TEMPLATE, model_max_length: 512 }),
-  );
+  for (const [name, text] of Object.entries(byteTokenizerFiles())) writeFileSync(join(dir, name), text);
 }

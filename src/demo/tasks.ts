@@ -1,0 +1,123 @@
+// The demo task suite: instruction families with verifiable answers where a scratchpad helps
+// (multi-digit arithmetic, letter counting, sorting, comparing, unit conversion, two-step word
+// problems). Generated from a seed; train / TPO-pool / held-out splits never share an instruction.
+// Each task carries its answer, a worked thought (for teaching the thought format by SFT) and
+// the programmatic judge that scores a response.
+
+import { rng } from '../rng';
+import type { Rule } from '../tpo/judges';
+
+export type Family = 'add' | 'sub' | 'count' | 'sort' | 'compare' | 'convert' | 'word';
+export const FAMILIES: Family[] = ['add', 'sub', 'count', 'sort', 'compare', 'convert', 'word'];
+
+export interface Task {
+  id: string;
+  family: Family;
+  instruction: string;
+  answer: string;
+  /** A correct step-by-step scratchpad. */
+  thought: string;
+}
+
+const WORDS = ['banana', 'letter', 'coffee', 'mississippi', 'bookkeeper', 'balloon', 'committee', 'pepper', 'success', 'cocoa', 'giraffe', 'parallel', 'address', 'assessment', 'tomorrow', 'yellow'];
+const UNITS: [string, string, number][] = [['m', 'cm', 100], ['kg', 'g', 1000], ['h', 'min', 60], ['km', 'm', 1000], ['min', 's', 60]];
+const NAMES = ['Ana', 'Ben', 'Chen', 'Dara', 'Eli', 'Femi'];
+const THINGS = ['apples', 'books', 'coins', 'stamps', 'shells'];
+
+/** Column addition written out digit by digit. */
+function addThought(a: number, b: number): string {
+  const da = String(a).split('').reverse().map(Number), db = String(b).split('').reverse().map(Number);
+  const steps: string[] = [];
+  let carry = 0;
+  for (let i = 0; i < Math.max(da.length, db.length); i++) {
+    const s = (da[i] ?? 0) + (db[i] ?? 0) + carry;
+    steps.push(`${da[i] ?? 0}+${db[i] ?? 0}${carry ? '+1' : ''}=${s}`);
+    carry = s >= 10 ? 1 : 0;
+  }
+  if (carry) steps.push('carry 1');
+  return `${a}+${b}: ${steps.join(', ')}. So ${a + b}.`;
+}
+
+export function makeTask(family: Family, r: () => number, id: string): Task {
+  const int = (lo: number, hi: number) => lo + Math.floor(r() * (hi - lo + 1));
+  switch (family) {
+    case 'add': {
+      const a = int(10, 999), b = int(10, 999);
+      return { id, family, instruction: `What is ${a} + ${b}?`, answer: String(a + b), thought: addThought(a, b) };
+    }
+    case 'sub': {
+      const a = int(50, 999), b = int(10, a);
+      return { id, family, instruction: `What is ${a} - ${b}?`, answer: String(a - b), thought: `${a}-${b}: ${a}-${b - (b % 10)}=${a - (b - (b % 10))}, then -${b % 10} gives ${a - b}.` };
+    }
+    case 'count': {
+      const w = WORDS[int(0, WORDS.length - 1)];
+      const letters = [...new Set(w)];
+      const c = letters[int(0, letters.length - 1)];
+      const n = [...w].filter((x) => x === c).length;
+      const marks = [...w].map((x) => (x === c ? x.toUpperCase() : x)).join('');
+      return { id, family, instruction: `How many times does the letter "${c}" appear in "${w}"?`, answer: String(n), thought: `Mark each ${c}: ${marks}. I count ${n}.` };
+    }
+    case 'sort': {
+      const xs = Array.from({ length: int(3, 5) }, () => int(1, 99));
+      const sorted = [...xs].sort((x, y) => x - y);
+      return { id, family, instruction: `Sort these numbers from smallest to largest: ${xs.join(', ')}`, answer: sorted.join(', '), thought: `Smallest first: ${sorted.map((v, i) => `${i + 1}st ${v}`).join(', ')}.` };
+    }
+    case 'compare': {
+      let a = int(10, 999), b = int(10, 999);
+      if (a === b) b = a + 1;
+      return { id, family, instruction: `Which is larger, ${a} or ${b}?`, answer: String(Math.max(a, b)), thought: `${a} vs ${b}: ${a > b ? `${a} > ${b}` : `${b} > ${a}`}.` };
+    }
+    case 'convert': {
+      const [big, small, f] = UNITS[int(0, UNITS.length - 1)];
+      const v = int(2, 20);
+      return { id, family, instruction: `How many ${small} are in ${v} ${big}?`, answer: String(v * f), thought: `1 ${big} = ${f} ${small}, so ${v} ${big} = ${v}×${f} = ${v * f} ${small}.` };
+    }
+    case 'word': {
+      const name = NAMES[int(0, NAMES.length - 1)], thing = THINGS[int(0, THINGS.length - 1)];
+      const a = int(5, 40), b = int(2, 20), c = int(1, a + b - 1);
+      return {
+        id, family,
+        instruction: `${name} has ${a} ${thing}, gets ${b} more, then gives away ${c}. How many ${thing} does ${name} have now?`,
+        answer: String(a + b - c),
+        thought: `Start ${a}. After getting ${b}: ${a}+${b}=${a + b}. After giving ${c}: ${a + b}-${c}=${a + b - c}.`,
+      };
+    }
+  }
+}
+
+export interface Splits {
+  train: Task[];
+  pool: Task[];
+  heldOut: Task[];
+}
+
+/** Seeded splits, families interleaved; an instruction appears in one split at most. */
+export function makeSplits(seed: number, sizes: { train: number; pool: number; heldOut: number }): Splits {
+  const r = rng(seed);
+  const seen = new Set<string>();
+  const take = (n: number, tag: string): Task[] => {
+    const out: Task[] = [];
+    for (let i = 0, tries = 0; out.length < n; i++) {
+      if (++tries > n * 1000) throw new Error(`could not draw ${n} distinct ${tag} tasks`);
+      const t = makeTask(FAMILIES[i % FAMILIES.length], r, `${tag}-${out.length}`);
+      if (seen.has(t.instruction)) continue;
+      seen.add(t.instruction);
+      out.push(t);
+    }
+    return out;
+  };
+  return { train: take(sizes.train, 'train'), pool: take(sizes.pool, 'pool'), heldOut: take(sizes.heldOut, 'heldout') };
+}
+
+/** The programmatic judge for the suite: the right answer, plus a little for brevity. */
+export function demoJudgeRules(maxChars = 40): Rule[] {
+  return [
+    { type: 'exact', field: 'answer', weight: 1 },
+    { type: 'length', max: maxChars, weight: 0.2 },
+  ];
+}
+
+/** Rows for a prompts.jsonl (instruction + the answer the judge checks). */
+export function promptRows(tasks: Task[]): Record<string, unknown>[] {
+  return tasks.map((t) => ({ id: t.id, instruction: t.instruction, answer: t.answer, family: t.family }));
+}

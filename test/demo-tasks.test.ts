@@ -1,0 +1,64 @@
+// The demo task suite: answers recomputed independently from the instruction text, disjoint and
+// reproducible splits, and the judge that scores it.
+
+import { describe, expect, it } from 'vitest';
+import { demoJudgeRules, FAMILIES, makeSplits, promptRows, type Task } from '../src/demo/tasks';
+import { rulesJudge } from '../src/tpo/judges';
+
+/** Solves a task from its instruction alone. */
+function solve(t: Task): string {
+  const nums = (t.instruction.match(/\d+/g) ?? []).map(Number);
+  switch (t.family) {
+    case 'add': return String(nums[0] + nums[1]);
+    case 'sub': return String(nums[0] - nums[1]);
+    case 'compare': return String(Math.max(nums[0], nums[1]));
+    case 'sort': return [...nums].sort((a, b) => a - b).join(', ');
+    case 'word': return String(nums[0] + nums[1] - nums[2]);
+    case 'count': {
+      const [, c, w] = /letter "(.)" appear in "(\w+)"/.exec(t.instruction)!;
+      return String([...w].filter((x) => x === c).length);
+    }
+    case 'convert': {
+      const [, small, v, big] = /How many (\w+) are in (\d+) (\w+)\?/.exec(t.instruction)!;
+      const f: Record<string, number> = { 'm>cm': 100, 'kg>g': 1000, 'h>min': 60, 'km>m': 1000, 'min>s': 60 };
+      return String(Number(v) * f[`${big}>${small}`]);
+    }
+  }
+}
+
+describe('demo task suite', () => {
+  const s = makeSplits(7, { train: 140, pool: 70, heldOut: 70 });
+
+  it('every family appears, every answer is right, every thought ends at the answer', () => {
+    const all = [...s.train, ...s.pool, ...s.heldOut];
+    expect(new Set(all.map((t) => t.family))).toEqual(new Set(FAMILIES));
+    for (const t of all) {
+      expect(t.answer, t.instruction).toBe(solve(t));
+      if (['add', 'sub', 'word', 'convert', 'count'].includes(t.family)) expect(t.thought).toContain(t.answer);
+    }
+  });
+
+  it('splits never share an instruction and are reproducible from the seed', () => {
+    const key = (ts: Task[]) => new Set(ts.map((t) => t.instruction));
+    const [a, b, c] = [key(s.train), key(s.pool), key(s.heldOut)];
+    expect(a.size + b.size + c.size).toBe(280);
+    for (const x of b) expect(a.has(x) || c.has(x)).toBe(false);
+    for (const x of c) expect(a.has(x)).toBe(false);
+    expect(makeSplits(7, { train: 140, pool: 70, heldOut: 70 })).toEqual(s);
+    expect(makeSplits(8, { train: 140, pool: 70, heldOut: 70 }).train[0]).not.toEqual(s.train[0]);
+  });
+
+  it('the judge: the right short answer scores highest, a wrong or rambling one less', async () => {
+    const j = rulesJudge(demoJudgeRules());
+    const [row] = promptRows([s.heldOut[0]]);
+    const meta = { answer: row.answer };
+    const [right, wrong, long] = await j.score([
+      { instruction: String(row.instruction), response: String(row.answer), meta },
+      { instruction: String(row.instruction), response: '12345678', meta },
+      { instruction: String(row.instruction), response: `The answer, after a lot of careful thought, is ${row.answer}`, meta },
+    ]);
+    expect(right).toBeCloseTo(1.2, 10);
+    expect(wrong).toBeCloseTo(0.2, 10);
+    expect(long).toBe(0);
+  });
+});
