@@ -24,9 +24,9 @@ async function gpuLogits(dir: string, tokens: number[], extra: Parameters<typeof
   return { flat, V: m.config.vocab };
 }
 
-async function checkLogits(o: TinyOptions, tol: { rtol: number; atol: number }, extra = {}) {
+async function checkLogits(o: TinyOptions, tol: { rtol: number; atol: number }, extra = {}, length = 12) {
   const dir = writeTinyModel(tmp(), o);
-  const tokens = [1, 5, 9, 3, 17, 22, 40, 8, 8, 2, 33, 11];
+  const tokens = Array.from({ length }, (_, i) => [1, 5, 9, 3, 17, 22, 40, 8, 8, 2, 33, 11][i % 12] + Math.floor(i / 12));
   const want = refLogits(refWeights(await loadCheckpoint(folderSource(dir))), tokens);
   const gpu = await testGpu();
   const { flat, V } = await noGpuErrors(gpu, () => gpuLogits(dir, tokens, extra));
@@ -35,6 +35,7 @@ async function checkLogits(o: TinyOptions, tol: { rtol: number; atol: number }, 
 
 describe('whole-model logits vs float64 reference', () => {
   it('random tiny Llama (GQA, tied, f32)', () => checkLogits({ type: 'llama', seed: 3 }, { rtol: 1e-4, atol: 1e-4 }));
+  it('40 tokens in one pass: the tiled (prefill) matmul path', () => checkLogits({ type: 'qwen2', seed: 8 }, { rtol: 1e-4, atol: 1e-4 }, {}, 40));
   it('random tiny Qwen2 (q/k/v bias, untied, f32)', () => checkLogits({ type: 'qwen2', seed: 4, tie: false }, { rtol: 1e-4, atol: 1e-4 }));
   it('bf16 checkpoint, sharded in 3 files', () => checkLogits({ type: 'llama', seed: 5, dtype: 'BF16', shards: 3 }, { rtol: 1e-4, atol: 1e-4 }));
   it('f16 checkpoint with the embedding split into 4 row chunks', () =>

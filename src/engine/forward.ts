@@ -75,7 +75,7 @@ export class Forward {
     const k = {
       embed: new Kernel(dev, 'embedding', { wt }),
       norm: new Kernel(dev, 'rmsnorm', { entry: 'forward' }),
-      mmTiled: new Kernel(dev, 'matmul', { wt, entry: 'tiled', constants: { TO: 64 } }),
+      mmTiled: new Kernel(dev, 'matmul', { wt, entry: 'tiled' }),
       // Software adapters pay for barriers, hardware for idle threads: pick the decode matmul.
       mmFew: new Kernel(dev, 'matmul', { wt, entry: gpu.isSoftware ? 'few_rows_serial' : 'few_rows' }),
       rope: new Kernel(dev, 'ropeKv', { entry: 'forward' }),
@@ -208,7 +208,7 @@ export class Forward {
       step('lm_head', (pass, _N, B) => mmDispatch(bg, c.rows)(pass, B));
     }
     this.mm32 = wt === 'f32' ? { tiled: k.mmTiled, few: k.mmFew } : {
-      tiled: new Kernel(dev, 'matmul', { entry: 'tiled', constants: { TO: 64 } }),
+      tiled: new Kernel(dev, 'matmul', { entry: 'tiled' }),
       few: new Kernel(dev, 'matmul', { entry: gpu.isSoftware ? 'few_rows_serial' : 'few_rows' }),
     };
     this.loraT = buf('loraT[R,r]', R * 64);
@@ -272,7 +272,7 @@ export class Forward {
         const groups = this.gpu.isSoftware ? Math.ceil(Od / 64) : Od;
         const x = Math.min(groups, 65535);
         this.dispatch(pass, k.few, bg, x, Math.ceil(groups / x));
-      } else this.dispatch(pass, k.tiled, bg, Math.ceil(Od / 64), Math.ceil(N / 16));
+      } else this.dispatch(pass, k.tiled, bg, Math.ceil(Od / 32), Math.ceil(N / 32));
     };
   }
 
