@@ -50,7 +50,7 @@ export async function main(): Promise<number> {
     }
   };
   for (const type of ['llama', 'qwen2'] as const) {
-    await check(`${type} f32 logits, tiled prefill (T=40)`, () => logitsCheck(gpu, { type, seed: 3 }, {}, 1e-4, 40));
+    await check(`${type} f32 logits, prefill gemm (T=40)`, () => logitsCheck(gpu, { type, seed: 3 }, {}, 1e-4, 40));
     await check(`${type} f32 logits, decode matmul (T=12)`, () => logitsCheck(gpu, { type, seed: 4, tie: false }, {}, 1e-4, 12));
     if (gpu.hasF16) await check(`${type} f16 weights (T=20)`, () => logitsCheck(gpu, { type, seed: 5, dtype: 'F16' }, { weightDtype: 'f16' }, 2e-2, 20));
   }

@@ -64,17 +64,19 @@ describe('adapters at inference', () => {
 
   it('merged weights (W + (alpha/r)·B·A) give the logits of the unmerged adapter; unmerge restores', async () => {
     const gpu = await testGpu();
-    const m = await loadModel(gpu, folderSource(dir), { slots: 1, maxLen: 16, maxRows: 16, maxOut: 16 });
+    const m = await loadModel(gpu, folderSource(dir), { slots: 1, maxLen: 32, maxRows: 32, maxOut: 32 });
     const layout = new LoraLayout(m.config, { r: 4, alpha: 16, targets: [...TARGETS] });
-    const base = await m.logits(tokens);
-    m.attachAdapter(layout, await adapterValues(layout));
-    const attached = await m.logits(tokens);
-    m.mergeAdapter();
-    expectClose('merged vs attached', await m.logits(tokens), attached, 1e-4, 1e-5);
-    m.unmergeAdapter();
-    expectClose('unmerged + attached', await m.logits(tokens), attached, 1e-4, 1e-5);
-    m.detachAdapter();
-    expectClose('base after unmerge', await m.logits(tokens), base, 1e-4, 1e-5);
+    for (const seq of [tokens, [...tokens, ...tokens, 5, 6, 7]]) { // one pass of 8 rows (decode matmul) and of 19 (prefill gemm)
+      const base = await m.logits(seq);
+      m.attachAdapter(layout, await adapterValues(layout));
+      const attached = await m.logits(seq);
+      m.mergeAdapter();
+      expectClose('merged vs attached', await m.logits(seq), attached, 1e-4, 1e-5);
+      m.unmergeAdapter();
+      expectClose('unmerged + attached', await m.logits(seq), attached, 1e-4, 1e-5);
+      m.detachAdapter();
+      expectClose('base after unmerge', await m.logits(seq), base, 1e-4, 1e-5);
+    }
     m.destroy();
   });
 });

@@ -11,7 +11,7 @@ import { runKernel } from './helpers/run-kernel';
 
 const u32 = (a: number[]) => Uint32Array.from(a);
 
-describe('gemm (strided): the three products of a linear layer', () => {
+describe('gemm (strided): prefill linears and the three products of a linear layer', () => {
   const N = 19, K = 37, O = 45;
   const r = rng(40);
   const x = uniform(r, N * K), W = uniform(r, O * K), dy = uniform(r, N * O);
@@ -20,6 +20,13 @@ describe('gemm (strided): the three products of a linear layer', () => {
 
   it('forward y = x·Wᵀ', async () => {
     expectClose('y', await gemm(N, O, K, [K, 1, 1, K], x, W, new Float32Array(N * O), 1, 0), linear(x, W, N, K, O), 1e-5, 1e-5);
+  });
+  it('a prefill linear: y = scale·x·Wᵀ + b + y over 70 rows (three row tiles)', async () => {
+    const M = 70, Kd = 17, Od = 33;
+    const xx = uniform(r, M * Kd), WW = uniform(r, Od * Kd), bb = uniform(r, Od), y0 = uniform(r, M * Od);
+    const [y] = await runKernel({ shader: 'gemm', params: { M, Nn: Od, K: Kd, sAm: Kd, sAk: 1, sBk: 1, sBn: Kd, ldc: Od, alpha: 0.75, accumulate: 1, aOff: 0, cOff: 0, hasBias: 1 }, buffers: [xx, WW, y0, bb], workgroups: [2, 3], read: [2] });
+    const ref = linear(xx, WW, M, Kd, Od);
+    expectClose('prefill linear', y, Array.from(ref, (v, i) => 0.75 * v + bb[i % Od] + y0[i]), 1e-5, 1e-5);
   });
   it('input gradient dx = α·dy·W, accumulated', async () => {
     const c0 = uniform(r, N * K);

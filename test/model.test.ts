@@ -35,7 +35,7 @@ async function checkLogits(o: TinyOptions, tol: { rtol: number; atol: number }, 
 
 describe('whole-model logits vs float64 reference', () => {
   it('random tiny Llama (GQA, tied, f32)', () => checkLogits({ type: 'llama', seed: 3 }, { rtol: 1e-4, atol: 1e-4 }));
-  it('40 tokens in one pass: the tiled (prefill) matmul path', () => checkLogits({ type: 'qwen2', seed: 8 }, { rtol: 1e-4, atol: 1e-4 }, {}, 40));
+  it('40 tokens in one pass: the prefill (gemm) matmul path', () => checkLogits({ type: 'qwen2', seed: 8 }, { rtol: 1e-4, atol: 1e-4 }, {}, 40));
   it('random tiny Qwen2 (q/k/v bias, untied, f32)', () => checkLogits({ type: 'qwen2', seed: 4, tie: false }, { rtol: 1e-4, atol: 1e-4 }));
   it('bf16 checkpoint, sharded in 3 files', () => checkLogits({ type: 'llama', seed: 5, dtype: 'BF16', shards: 3 }, { rtol: 1e-4, atol: 1e-4 }));
   it('f16 checkpoint with the embedding split into 4 row chunks', () =>

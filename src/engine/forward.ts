@@ -11,6 +11,7 @@
 import type { ModelConfig } from '../model/config';
 import { checkBindable, type Gpu } from '../gpu/device';
 import { dispatch, Kernel } from '../gpu/kernel';
+import type { WeightType } from '../gpu/shaders';
 import { readF32 } from '../gpu/readback';
 import type { GpuWeights } from './weights';
 import { ropeTable } from './rope';
@@ -39,6 +40,17 @@ export const FEW_ROWS = 16;
 export interface Stats {
   dispatches: number;
   submits: number;
+}
+
+/** The two matmul paths of a linear layer: decode (few rows) and prefill (gemm tiles). */
+interface MatmulKernels {
+  few: Kernel;
+  gemm: Kernel;
+}
+
+/** Software adapters pay for barriers, hardware for idle threads: pick the decode matmul. */
+function matmulKernels(dev: GPUDevice, wt: WeightType, software: boolean): MatmulKernels {
+  return { few: new Kernel(dev, 'matmul', { wt, entry: software ? 'few_rows_serial' : 'few_rows' }), gemm: new Kernel(dev, 'gemm', { wt }) };
 }
 
 export class Forward {
@@ -75,9 +87,7 @@ export class Forward {
     const k = {
       embed: new Kernel(dev, 'embedding', { wt }),
       norm: new Kernel(dev, 'rmsnorm', { entry: 'forward' }),
-      mmTiled: new Kernel(dev, 'matmul', { wt, entry: 'tiled' }),
-      // Software adapters pay for barriers, hardware for idle threads: pick the decode matmul.
-      mmFew: new Kernel(dev, 'matmul', { wt, entry: gpu.isSoftware ? 'few_rows_serial' : 'few_rows' }),
+      mm: matmulKernels(dev, wt, gpu.isSoftware),
       rope: new Kernel(dev, 'ropeKv', { entry: 'forward' }),
       attn: new Kernel(dev, 'attention', { entry: 'forward' }),
       swiglu: new Kernel(dev, 'swiglu', { entry: 'forward' }),
@@ -123,22 +133,11 @@ export class Forward {
     }
 
     // Uniform buffers: one per distinct shape, rewritten when N or B change.
-    const sized = (kern: Kernel, label: string, values: (N: number, B: number) => Record<string, number>) => {
-      const b = kern.uniform(values(1, 1), label);
-      this.owned.push(b);
-      this.sized.push({ k: kern, buf: b, values });
-      return b;
-    };
-    const mm = (label: string, K: number, Od: number, hasBias: boolean, accumulate: boolean) =>
-      sized(k.mmTiled, label, (N) => ({ N, K, O: Od, ldy: Od, yOffset: 0, hasBias: +hasBias, accumulate: +accumulate, scale: 1 }));
+    this.dummy = dummy;
+    const sized = (kern: Kernel, label: string, values: (N: number, B: number) => Record<string, number>) => this.uniformFor(kern, label, values);
     const pNorm = sized(k.norm, 'norm', (N) => ({ N, H, eps: cfg.rmsEps, saveRstd: 0 }));
     const pQn = cfg.qkNorm ? sized(k.norm, 'qNorm', (N) => ({ N: N * nH, H: hd, eps: cfg.rmsEps, saveRstd: 0 })) : null;
     const pKn = cfg.qkNorm ? sized(k.norm, 'kNorm', (N) => ({ N: N * nKV, H: hd, eps: cfg.rmsEps, saveRstd: 0 })) : null;
-    const pQ = mm('q', H, nH * hd, cfg.qkvBias, false);
-    const pKV = mm('kv', H, nKV * hd, cfg.qkvBias, false);
-    const pO = mm('o', nH * hd, H, false, true);
-    const pUp = mm('gateUp', H, I, false, false);
-    const pDown = mm('down', I, H, false, true);
     const pRope = sized(k.rope, 'rope', (N) => ({ N, nH, nKV, hd, maxLen: T }));
     const pAttn = sized(k.attn, 'attn', (N) => ({ N, nH, nKV, hd, maxLen: T, scale: 1 / Math.sqrt(hd) }));
     const pSwiglu = sized(k.swiglu, 'swiglu', (N) => ({ n: N * I }));
@@ -149,7 +148,6 @@ export class Forward {
     // The plan: closures that record dispatches, in order.
     type Run = (pass: GPUComputePassEncoder, N: number, B: number) => void;
     const step = (name: string, run: Run) => this.plan.push({ name, run });
-    const mmDispatch = (bg: GPUBindGroup, Od: number) => this.matmulRun({ tiled: k.mmTiled, few: k.mmFew }, bg, Od);
     const rowsGrid = (n: number) => [Math.min(n, 65535), Math.ceil(n / 65535)] as const;
     for (const c of weights.embed) {
       const p = sized(k.embed, 'embed', (N) => ({ N, H, rowStart: c.rowStart, chunkRows: c.rows }));
@@ -158,27 +156,20 @@ export class Forward {
     }
     weights.layers.forEach((w, l) => {
       const bNorm1 = k.norm.bind(pNorm, this.x, w.inputNorm, xn, rstd);
-      const bQ = k.mmTiled.bind(pQ, xn, w.q, w.qBias ?? dummy, q);
-      const bK = k.mmTiled.bind(pKV, xn, w.k, w.kBias ?? dummy, kk);
-      const bV = k.mmTiled.bind(pKV, xn, w.v, w.vBias ?? dummy, vv);
       // Qwen3: q and k go through a per-head RMSNorm (rows of hd) before RoPE.
       const qIn = qn ?? q, kIn = kn ?? kk;
       const bRope = k.rope.bind(pRope, this.rows, cs, qIn, kIn, vv, kCache[l], vCache[l]);
       const bAttn = k.attn.bind(pAttn, this.rows, qIn, kCache[l], vCache[l], att, ao);
-      const bO = k.mmTiled.bind(pO, ao, w.o, dummy, this.x);
       const bNorm2 = k.norm.bind(pNorm, this.x, w.postNorm, xn, rstd);
-      const bGate = k.mmTiled.bind(pUp, xn, w.gate, dummy, g);
-      const bUp = k.mmTiled.bind(pUp, xn, w.up, dummy, u);
       const bAct = k.swiglu.bind(pSwiglu, g, u, a);
-      const bDown = k.mmTiled.bind(pDown, a, w.down, dummy, this.x);
-      const linear = (target: Target, bg: GPUBindGroup, x: GPUBuffer, y: GPUBuffer, inF: number, outF: number) => {
-        step(target, mmDispatch(bg, outF));
+      const linear = (target: Target, x: GPUBuffer, W: GPUBuffer, bias: GPUBuffer | undefined, y: GPUBuffer, inF: number, outF: number, accumulate = false) => {
+        step(target, this.linearRun(k.mm, { x, W, bias, y, K: inF, O: outF, accumulate }));
         this.linears.push({ at: this.plan.length - 1, layer: l, target, x, y, inF, outF });
       };
       step('rmsnorm', (pass, N) => this.dispatch(pass, k.norm, bNorm1, ...rowsGrid(N)));
-      linear('q_proj', bQ, xn, q, H, nH * hd);
-      linear('k_proj', bK, xn, kk, H, nKV * hd);
-      linear('v_proj', bV, xn, vv, H, nKV * hd);
+      linear('q_proj', xn, w.q, w.qBias, q, H, nH * hd);
+      linear('k_proj', xn, w.k, w.kBias, kk, H, nKV * hd);
+      linear('v_proj', xn, w.v, w.vBias, vv, H, nKV * hd);
       if (qn && kn && w.qNorm && w.kNorm) {
         const bQn = k.norm.bind(pQn!, q, w.qNorm, qn, rstd);
         const bKn = k.norm.bind(pKn!, kk, w.kNorm, kn, rstd);
@@ -187,32 +178,26 @@ export class Forward {
       }
       step('rope_kv', (pass, N) => this.dispatch(pass, k.rope, bRope, Math.ceil(((nH + nKV) * hd) / 2 / 64), N));
       step('attention', (pass, N) => this.dispatch(pass, k.attn, bAttn, nH, N));
-      linear('o_proj', bO, ao, this.x, nH * hd, H);
+      linear('o_proj', ao, w.o, undefined, this.x, nH * hd, H, true);
       step('rmsnorm', (pass, N) => this.dispatch(pass, k.norm, bNorm2, ...rowsGrid(N)));
-      linear('gate_proj', bGate, xn, g, H, I);
-      linear('up_proj', bUp, xn, u, H, I);
+      linear('gate_proj', xn, w.gate, undefined, g, H, I);
+      linear('up_proj', xn, w.up, undefined, u, H, I);
       step('swiglu', (pass, N) => {
         const wgs = Math.ceil((N * I) / 256);
         const x = Math.min(wgs, 65535);
         this.dispatch(pass, k.swiglu, bAct, x, Math.ceil(wgs / x));
       });
-      linear('down_proj', bDown, a, this.x, I, H);
+      linear('down_proj', a, w.down, undefined, this.x, I, H, true);
     });
     const bGather = k.gather.bind(pGather, this.lastIdx, this.x, xl);
     const bFinal = k.norm.bind(pFinalNorm, xl, weights.finalNorm, xln, rstd);
     step('gather_rows', (pass, _N, B) => this.dispatch(pass, k.gather, bGather, Math.ceil(H / 64), B));
     step('rmsnorm', (pass, _N, B) => this.dispatch(pass, k.norm, bFinal, ...rowsGrid(B)));
     for (const c of weights.lmHead) {
-      const p = sized(k.mmTiled, 'lmHead', (_N, B) => ({ N: B, K: H, O: c.rows, ldy: V, yOffset: c.rowStart, hasBias: 0, accumulate: 0, scale: 1 }));
-      const bg = k.mmTiled.bind(p, xln, c.buffer, dummy, this.logits);
-      step('lm_head', (pass, _N, B) => mmDispatch(bg, c.rows)(pass, B));
+      step('lm_head', this.linearRun(k.mm, { x: xln, W: c.buffer, y: this.logits, K: H, O: c.rows, ldy: V, yOffset: c.rowStart, rowsAreOutputs: true }));
     }
-    this.mm32 = wt === 'f32' ? { tiled: k.mmTiled, few: k.mmFew } : {
-      tiled: new Kernel(dev, 'matmul', { entry: 'tiled' }),
-      few: new Kernel(dev, 'matmul', { entry: gpu.isSoftware ? 'few_rows_serial' : 'few_rows' }),
-    };
+    this.mm32 = wt === 'f32' ? k.mm : matmulKernels(dev, 'f32', gpu.isSoftware);
     this.loraT = buf('loraT[R,r]', R * 64);
-    this.dummy = dummy;
     const bSample = k.sample.bind(pSample, this.logits, this.seqs, this.tokens);
     this.sampleStep = { name: 'sample', run: (pass, _N, B) => this.dispatch(pass, k.sample, bSample, B) };
   }
@@ -222,9 +207,10 @@ export class Forward {
   private linears: { at: number; layer: number; target: Target; x: GPUBuffer; y: GPUBuffer; inF: number; outF: number }[] = [];
   private loraSteps = new Map<number, Forward['plan']>();
   private loraUniforms: GPUBuffer[] = [];
-  private mm32!: { tiled: Kernel; few: Kernel };
+  private mm32!: MatmulKernels;
+  private linearUniforms = new Map<string, GPUBuffer>();
   private loraT!: GPUBuffer;
-  private dummy!: GPUBuffer;
+  private dummy: GPUBuffer;
   adapter: InferenceAdapter | null = null;
 
   /**
@@ -234,6 +220,7 @@ export class Forward {
   setAdapter(adapter: InferenceAdapter | null): void {
     for (const b of this.loraUniforms) b.destroy();
     this.loraUniforms = [];
+    for (const key of [...this.linearUniforms.keys()]) if (key.includes('|lora|')) this.linearUniforms.delete(key);
     this.loraSteps.clear();
     this.sized = this.sized.filter((s) => !s.lora);
     this.lastSizes = '';
@@ -243,37 +230,53 @@ export class Forward {
     if (layout.cfg.hidden !== this.cfg.hidden || layout.cfg.layers !== this.cfg.layers) throw new Error('adapter layout was made for another model');
     if (layout.lora.r > 64) throw new Error(`LoRA rank ${layout.lora.r} > 64 is not supported for generation`);
     const r = layout.lora.r;
-    const mm = this.mm32.tiled;
     for (const lin of this.linears) {
       const m = layout.get(lin.layer, lin.target);
       if (!m) continue;
-      const uniform = (values: (N: number) => Record<string, number>) => {
-        const b = mm.uniform(values(1));
-        this.loraUniforms.push(b);
-        this.sized.push({ k: mm, buf: b, values, lora: true });
-        return b;
-      };
-      const pA = uniform((N) => ({ N, K: lin.inF, O: r, ldy: r, yOffset: 0, hasBias: 0, accumulate: 0, scale: 1 }));
-      const pB = uniform((N) => ({ N, K: r, O: lin.outF, ldy: lin.outF, yOffset: 0, hasBias: 0, accumulate: 1, scale: layout.scale }));
       const view = (v: { offset: number; length: number }) => ({ buffer: params, offset: v.offset * 4, size: v.length * 4 });
-      const bA = mm.bind(pA, lin.x, view(m.A), this.dummy, this.loraT);
-      const bB = mm.bind(pB, this.loraT, view(m.B), this.dummy, lin.y);
       this.loraSteps.set(lin.at, [
-        { name: 'lora', run: this.matmulRun(this.mm32, bA, r) },
-        { name: 'lora', run: this.matmulRun(this.mm32, bB, lin.outF) },
+        { name: 'lora', run: this.linearRun(this.mm32, { x: lin.x, W: view(m.A), y: this.loraT, K: lin.inF, O: r, lora: true }) },
+        { name: 'lora', run: this.linearRun(this.mm32, { x: this.loraT, W: view(m.B), y: lin.y, K: r, O: lin.outF, accumulate: true, scale: layout.scale, lora: true }) },
       ]);
     }
   }
 
-  /** A matmul of Od outputs over N rows: the few-rows entry for decode steps, tiles for prefill. */
-  private matmulRun(k: { tiled: Kernel; few: Kernel }, bg: GPUBindGroup, Od: number) {
-    return (pass: GPUComputePassEncoder, N: number) => {
-      if (N <= FEW_ROWS) {
-        const groups = this.gpu.isSoftware ? Math.ceil(Od / 64) : Od;
-        const x = Math.min(groups, 65535);
-        this.dispatch(pass, k.few, bg, x, Math.ceil(groups / x));
-      } else this.dispatch(pass, k.tiled, bg, Math.ceil(Od / 32), Math.ceil(N / 32));
+  /**
+   * One linear layer over the pass's rows, y[r, yOffset + o] (+)= scale·Σ_k x[r, k]·W[o, k] (+ bias[o]):
+   * the matmul's few-rows entry for decode steps, the gemm's 32×32 tiles for prefill. Uniforms
+   * (shared by equal shapes) and bind groups are made here, once. `rowsAreOutputs`: the rows are
+   * the pass's B outputs (the LM head) rather than its N rows.
+   */
+  private linearRun(kern: MatmulKernels, o: { x: GPUBuffer; W: GPUBuffer | GPUBufferBinding; bias?: GPUBuffer; y: GPUBuffer; K: number; O: number; ldy?: number; yOffset?: number; accumulate?: boolean; scale?: number; rowsAreOutputs?: boolean; lora?: boolean }) {
+    const ldy = o.ldy ?? o.O, yOffset = o.yOffset ?? 0, accumulate = +(o.accumulate ?? false), scale = o.scale ?? 1, hasBias = +!!o.bias;
+    const rows = (N: number, B: number) => (o.rowsAreOutputs ? B : N);
+    const shared = (k: Kernel, values: (n: number) => Record<string, number>) => {
+      const key = `${k.pipeline.label}|${o.rowsAreOutputs ? 'B' : 'N'}|${o.lora ? 'lora' : ''}|${JSON.stringify(values(0))}`;
+      let b = this.linearUniforms.get(key);
+      if (!b) this.linearUniforms.set(key, (b = this.uniformFor(k, 'linear', (N, B) => values(rows(N, B)), o.lora)));
+      return b;
     };
+    const pFew = shared(kern.few, (n) => ({ N: n, K: o.K, O: o.O, ldy, yOffset, hasBias, accumulate, scale }));
+    const pGemm = shared(kern.gemm, (n) => ({ M: n, Nn: o.O, K: o.K, sAm: o.K, sAk: 1, sBk: 1, sBn: o.K, ldc: ldy, alpha: scale, accumulate, aOff: 0, cOff: yOffset, hasBias }));
+    const bias = o.bias ?? this.dummy;
+    const bgFew = kern.few.bind(pFew, o.x, o.W, bias, o.y);
+    const bgGemm = kern.gemm.bind(pGemm, o.x, o.W, o.y, bias);
+    return (pass: GPUComputePassEncoder, N: number, B: number) => {
+      const n = rows(N, B);
+      if (n <= FEW_ROWS) {
+        const groups = this.gpu.isSoftware ? Math.ceil(o.O / 64) : o.O;
+        const x = Math.min(groups, 65535);
+        this.dispatch(pass, kern.few, bgFew, x, Math.ceil(groups / x));
+      } else this.dispatch(pass, kern.gemm, bgGemm, Math.ceil(o.O / 32), Math.ceil(n / 32));
+    };
+  }
+
+  /** A uniform buffer rewritten by setSizes whenever N or B change. */
+  private uniformFor(k: Kernel, label: string, values: (N: number, B: number) => Record<string, number>, lora = false): GPUBuffer {
+    const b = k.uniform(values(1, 1), label);
+    (lora ? this.loraUniforms : this.owned).push(b);
+    this.sized.push({ k, buf: b, values, lora });
+    return b;
   }
 
   /** The plan with the adapter's steps spliced in after their linears. */
