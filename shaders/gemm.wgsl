@@ -36,11 +36,16 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
       var v = 0.0;
       if (mm < p.M && kk < p.K) { v = a[p.aOff + mm * p.sAm + kk * p.sAk]; }
       as_[i] = v;
-      let kb = k0 + i / TS;
-      let nn = n0 + i % TS;
+      // Neighbouring threads read neighbouring addresses: along k when B is a weight viewed
+      // transposed (sBk = 1: every forward linear), along n otherwise.
+      var bk = i / TS;
+      var bn = i % TS;
+      if (p.sBk == 1u) { bk = i % TK; bn = i / TK; }
+      let kb = k0 + bk;
+      let nn = n0 + bn;
       var w = 0.0;
       if (kb < p.K && nn < p.Nn) { w = f32(b[kb * p.sBk + nn * p.sBn]); }
-      bs[(i / TS) * (TS + 1u) + i % TS] = w;
+      bs[bk * (TS + 1u) + bn] = w;
     }
     workgroupBarrier();
     for (var k = 0u; k < TK; k++) {
