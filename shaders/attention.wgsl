@@ -108,6 +108,38 @@ fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
   }
 }
 
+// forward for software adapters (SwiftShader emulates barriers and workgroup memory at great
+// cost): one thread per (row, head), no barriers. Grid [nH, ⌈N / 64⌉].
+@compute @workgroup_size(64)
+fn forward_serial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  let h = wg.x;
+  let r = wg.y * 64u + t;
+  if (r >= p.N) { return; }
+  let at = rowAt(r, h);
+  var m = -3.4e38;
+  for (var j = 0u; j <= at.pos; j++) {
+    var s = 0.0;
+    let kb = at.cBase + j * p.hd;
+    for (var d = 0u; d < p.hd; d++) { s += q[at.qBase + d] * kCache[kb + d]; }
+    s *= p.scale;
+    att[at.aBase + j] = s;
+    m = max(m, s);
+  }
+  var sum = 0.0;
+  for (var j = 0u; j <= at.pos; j++) {
+    let e = exp(att[at.aBase + j] - m);
+    att[at.aBase + j] = e;
+    sum += e;
+  }
+  let inv = 1.0 / sum;
+  for (var j = 0u; j <= at.pos; j++) { att[at.aBase + j] *= inv; }
+  for (var d = 0u; d < p.hd; d++) {
+    var acc = 0.0;
+    for (var j = 0u; j <= at.pos; j++) { acc += att[at.aBase + j] * vCache[at.cBase + j * p.hd + d]; }
+    out[at.qBase + d] = acc;
+  }
+}
+
 // ---- Backward (training; rows are a padded batch: row = slot·maxLen + pos) ----
 // With P = att (saved), dA[j] = dO · v[j]:
 //   dS[j] = P[j] · (dA[j] − Σ_j' P[j'] dA[j'])          (softmax backward)
@@ -162,6 +194,29 @@ fn backward_q(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_in
     var s = 0.0;
     for (var gg = 0u; gg < G; gg++) { s += red[gg * p.hd + d]; }
     dq[qBase + d] = p.scale * s;
+  }
+}
+
+// backward_q for software adapters: one thread per (row, head), no barriers. Grid [nH, ⌈N / 64⌉].
+@compute @workgroup_size(64)
+fn backward_q_serial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  let h = wg.x;
+  let r = wg.y * 64u + t;
+  if (r >= p.N) { return; }
+  let at = rowAt(r, h);
+  var dot = 0.0;
+  for (var j = 0u; j <= at.pos; j++) {
+    var da = 0.0;
+    let vb = at.cBase + j * p.hd;
+    for (var d = 0u; d < p.hd; d++) { da += dOut[at.qBase + d] * vCache[vb + d]; }
+    dS[at.aBase + j] = da;
+    dot += att[at.aBase + j] * da;
+  }
+  for (var j = 0u; j <= at.pos; j++) { dS[at.aBase + j] = att[at.aBase + j] * (dS[at.aBase + j] - dot); }
+  for (var d = 0u; d < p.hd; d++) {
+    var acc = 0.0;
+    for (var j = 0u; j <= at.pos; j++) { acc += dS[at.aBase + j] * kCache[at.cBase + j * p.hd + d]; }
+    dq[at.qBase + d] = p.scale * acc;
   }
 }
 

@@ -69,3 +69,44 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     }
   }
 }
+
+// The same product for software adapters (SwiftShader): no workgroup memory and no barriers,
+// which a CPU emulates at great cost; each thread reads A and B straight from storage for a
+// 4×4 block of C (8 loads per 16 multiply-adds). 64 threads cover the same 32×32 tile, so the
+// dispatch grid is the same as main's.
+@compute @workgroup_size(64)
+fn serial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  let m0 = wg.y * TS + (t / 8u) * 4u;
+  let n0 = wg.x * TS + (t % 8u) * 4u;
+  if (m0 >= p.M || n0 >= p.Nn) { return; }
+  // Rows and columns past the edge read the last valid one (no branch in the loop) and are not written.
+  var ra = vec4<u32>(0u);
+  var cb = vec4<u32>(0u);
+  for (var i = 0u; i < 4u; i++) {
+    ra[i] = p.aOff + min(m0 + i, p.M - 1u) * p.sAm;
+    cb[i] = min(n0 + i, p.Nn - 1u) * p.sBn;
+  }
+  var acc: array<vec4<f32>, 4>; // acc[i][j] = C[m0 + i, n0 + j]
+  for (var k = 0u; k < p.K; k++) {
+    let ak = k * p.sAk;
+    let bk = k * p.sBk;
+    let bv = vec4<f32>(f32(b[bk + cb.x]), f32(b[bk + cb.y]), f32(b[bk + cb.z]), f32(b[bk + cb.w]));
+    acc[0] += a[ra.x + ak] * bv;
+    acc[1] += a[ra.y + ak] * bv;
+    acc[2] += a[ra.z + ak] * bv;
+    acc[3] += a[ra.w + ak] * bv;
+  }
+  for (var i = 0u; i < 4u; i++) {
+    let m = m0 + i;
+    if (m >= p.M) { break; }
+    for (var j = 0u; j < 4u; j++) {
+      let n = n0 + j;
+      if (n >= p.Nn) { break; }
+      let ci = p.cOff + m * p.ldc + n;
+      var v = p.alpha * acc[i][j];
+      if (p.accumulate == 1u) { v += c[ci]; }
+      if (p.hasBias == 1u) { v += bias[n]; }
+      c[ci] = v;
+    }
+  }
+}

@@ -11,12 +11,12 @@ import { runKernel } from './helpers/run-kernel';
 
 const u32 = (a: number[]) => Uint32Array.from(a);
 
-describe('gemm (strided): prefill linears and the three products of a linear layer', () => {
+describe.each(['main', 'serial'])('gemm (strided), entry %s: prefill linears and the three products of a linear layer', (entry) => {
   const N = 19, K = 37, O = 45;
   const r = rng(40);
   const x = uniform(r, N * K), W = uniform(r, O * K), dy = uniform(r, N * O);
   const gemm = (M: number, Nn: number, Kk: number, s: number[], A: Float32Array, B: Float32Array, C: Float32Array, alpha: number, accumulate: number) =>
-    runKernel({ shader: 'gemm', params: { M, Nn, K: Kk, sAm: s[0], sAk: s[1], sBk: s[2], sBn: s[3], ldc: Nn, alpha, accumulate, aOff: 0, cOff: 0, hasBias: 0 }, buffers: [A, B, C, new Float32Array(1)], workgroups: [Math.ceil(Nn / 32), Math.ceil(M / 32)], read: [2] }).then((o) => o[0]);
+    runKernel({ shader: 'gemm', entry, params: { M, Nn, K: Kk, sAm: s[0], sAk: s[1], sBk: s[2], sBn: s[3], ldc: Nn, alpha, accumulate, aOff: 0, cOff: 0, hasBias: 0 }, buffers: [A, B, C, new Float32Array(1)], workgroups: [Math.ceil(Nn / 32), Math.ceil(M / 32)], read: [2] }).then((o) => o[0]);
 
   it('forward y = x·Wᵀ', async () => {
     expectClose('y', await gemm(N, O, K, [K, 1, 1, K], x, W, new Float32Array(N * O), 1, 0), linear(x, W, N, K, O), 1e-5, 1e-5);
@@ -24,7 +24,7 @@ describe('gemm (strided): prefill linears and the three products of a linear lay
   it('a prefill linear: y = scale·x·Wᵀ + b + y over 70 rows (three row tiles)', async () => {
     const M = 70, Kd = 17, Od = 33;
     const xx = uniform(r, M * Kd), WW = uniform(r, Od * Kd), bb = uniform(r, Od), y0 = uniform(r, M * Od);
-    const [y] = await runKernel({ shader: 'gemm', params: { M, Nn: Od, K: Kd, sAm: Kd, sAk: 1, sBk: 1, sBn: Kd, ldc: Od, alpha: 0.75, accumulate: 1, aOff: 0, cOff: 0, hasBias: 1 }, buffers: [xx, WW, y0, bb], workgroups: [2, 3], read: [2] });
+    const [y] = await runKernel({ shader: 'gemm', entry, params: { M, Nn: Od, K: Kd, sAm: Kd, sAk: 1, sBk: 1, sBn: Kd, ldc: Od, alpha: 0.75, accumulate: 1, aOff: 0, cOff: 0, hasBias: 1 }, buffers: [xx, WW, y0, bb], workgroups: [2, 3], read: [2] });
     const ref = linear(xx, WW, M, Kd, Od);
     expectClose('prefill linear', y, Array.from(ref, (v, i) => 0.75 * v + bb[i % Od] + y0[i]), 1e-5, 1e-5);
   });
@@ -41,13 +41,13 @@ describe('gemm (strided): prefill linears and the three products of a linear lay
   it('column blocks (aOff, cOff) and bias: one vocabulary chunk of an LM head and its input grad', async () => {
     const V = 50, off = 20, rows = 30, H = 8, M = 3;
     const h = uniform(r, M * H), E = uniform(r, rows * H), bias = uniform(r, rows);
-    const [logits] = await runKernel({ shader: 'gemm', params: { M, Nn: rows, K: H, sAm: H, sAk: 1, sBk: 1, sBn: H, ldc: V, alpha: 1, accumulate: 0, aOff: 0, cOff: off, hasBias: 1 }, buffers: [h, E, new Float32Array(M * V), bias], workgroups: [1, 1], read: [2] });
+    const [logits] = await runKernel({ shader: 'gemm', entry, params: { M, Nn: rows, K: H, sAm: H, sAk: 1, sBk: 1, sBn: H, ldc: V, alpha: 1, accumulate: 0, aOff: 0, cOff: off, hasBias: 1 }, buffers: [h, E, new Float32Array(M * V), bias], workgroups: [1, 1], read: [2] });
     const want = new Float64Array(M * V);
     const ref = linear(h, E, M, H, rows, bias);
     for (let m = 0; m < M; m++) for (let o = 0; o < rows; o++) want[m * V + off + o] = ref[m * rows + o];
     expectClose('chunk logits', logits, want, 1e-5, 1e-6);
     const dl = uniform(r, M * V);
-    const [dh] = await runKernel({ shader: 'gemm', params: { M, Nn: H, K: rows, sAm: V, sAk: 1, sBk: H, sBn: 1, ldc: H, alpha: 1, accumulate: 0, aOff: off, cOff: 0, hasBias: 0 }, buffers: [dl, E, new Float32Array(M * H), new Float32Array(1)], workgroups: [1, 1], read: [2] });
+    const [dh] = await runKernel({ shader: 'gemm', entry, params: { M, Nn: H, K: rows, sAm: V, sAk: 1, sBk: H, sBn: 1, ldc: H, alpha: 1, accumulate: 0, aOff: off, cOff: 0, hasBias: 0 }, buffers: [dl, E, new Float32Array(M * H), new Float32Array(1)], workgroups: [1, 1], read: [2] });
     const wantDh = new Float64Array(M * H);
     for (let m = 0; m < M; m++) for (let k = 0; k < H; k++) for (let o = 0; o < rows; o++) wantDh[m * H + k] += dl[m * V + off + o] * E[o * H + k];
     expectClose('chunk input grad', dh, wantDh, 1e-5, 1e-6);
@@ -108,15 +108,15 @@ describe('backward kernels vs finite differences', () => {
     });
   });
 
-  it('attention backward: dq, dK, dV (GQA, causal, batch of padded sequences)', async () => {
+  it.each([['', 1], ['_serial', 64]] as const)('attention backward: dq, dK, dV (GQA, causal, batch of padded sequences) (entries%s)', async (suffix, rowsPerGroup) => {
     const r = rng(44);
     const nH = 4, nKV = 2, hd = 8, T = 5, S = 2, rep = nH / nKV, scale = 1 / Math.sqrt(hd);
     const rowsMeta = [0, 1].flatMap((s) => [0, 1, 2, 3, 4].map((p) => [s, p]));
     const N = rowsMeta.length;
     const q = uniform(r, N * nH * hd), kc = uniform(r, S * nKV * T * hd), vc = uniform(r, S * nKV * T * hd), dO = uniform(r, N * nH * hd);
     const meta = u32(rowsMeta.flat());
-    const [, att] = await runKernel({ shader: 'attention', entry: 'forward', params: { N, nH, nKV, hd, maxLen: T, scale }, buffers: [meta, q, kc, vc, new Float32Array(N * nH * T), new Float32Array(N * nH * hd)], workgroups: [nH, N], read: [5, 4] });
-    const [dq, dS] = await runKernel({ shader: 'attention', entry: 'backward_q', params: { N, nH, nKV, hd, maxLen: T, scale }, buffers: [meta, q, kc, vc, att, dO, new Float32Array(N * nH * T), new Float32Array(N * nH * hd)], workgroups: [nH, N], read: [7, 6] });
+    const [, att] = await runKernel({ shader: 'attention', entry: `forward${suffix}`, params: { N, nH, nKV, hd, maxLen: T, scale }, buffers: [meta, q, kc, vc, new Float32Array(N * nH * T), new Float32Array(N * nH * hd)], workgroups: [nH, Math.ceil(N / rowsPerGroup)], read: [5, 4] });
+    const [dq, dS] = await runKernel({ shader: 'attention', entry: `backward_q${suffix}`, params: { N, nH, nKV, hd, maxLen: T, scale }, buffers: [meta, q, kc, vc, att, dO, new Float32Array(N * nH * T), new Float32Array(N * nH * hd)], workgroups: [nH, Math.ceil(N / rowsPerGroup)], read: [7, 6] });
     const [dK, dV] = await runKernel({ shader: 'attention', entry: 'backward_kv', params: { N, nH, nKV, hd, maxLen: T, scale }, buffers: [meta, q, kc, vc, att, dO, dS, new Float32Array(S * nKV * T * hd), new Float32Array(S * nKV * T * hd)], workgroups: [T, nKV, S], read: [7, 8] });
     // loss(q, k, v) = Σ_rows,heads dO · attention(q, k, v)
     const loss = (qq: ArrayLike<number>, kk: ArrayLike<number>, vv: ArrayLike<number>) => {

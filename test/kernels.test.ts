@@ -120,16 +120,16 @@ describe('attention path', () => {
   });
 
   const attentionCase = (name: string, c: { nH: number; nKV: number; hd: number; T: number; S: number; rowsMeta: number[][] }) =>
-    it(name, async () => {
+    it.each([['forward', 1], ['forward_serial', 64]] as const)(`${name} (%s)`, async (entry, rowsPerGroup) => {
       const { nH, nKV, hd, T, S, rowsMeta } = c;
       const N = rowsMeta.length;
       const r = rng(7 + hd);
       const q = uniform(r, N * nH * hd, -2, 2);
       const kc = uniform(r, S * nKV * T * hd, -2, 2), vc = uniform(r, S * nKV * T * hd);
       const [out, att] = await runKernel({
-        shader: 'attention', entry: 'forward', params: { N, nH, nKV, hd, maxLen: T, scale: 1 / Math.sqrt(hd) },
+        shader: 'attention', entry, params: { N, nH, nKV, hd, maxLen: T, scale: 1 / Math.sqrt(hd) },
         buffers: [u32(rowsMeta.flat()), q, kc, vc, new Float32Array(N * nH * T), new Float32Array(N * nH * hd)],
-        workgroups: [nH, N], read: [5, 4],
+        workgroups: [nH, Math.ceil(N / rowsPerGroup)], read: [5, 4],
       });
       rowsMeta.forEach(([slot, pos], i) => {
         for (let h = 0; h < nH; h++) {

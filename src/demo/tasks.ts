@@ -19,7 +19,13 @@ export interface Task {
   thought: string;
 }
 
-const WORDS = ['banana', 'letter', 'coffee', 'mississippi', 'bookkeeper', 'balloon', 'committee', 'pepper', 'success', 'cocoa', 'giraffe', 'parallel', 'address', 'assessment', 'tomorrow', 'yellow'];
+const WORDS = [
+  'banana', 'letter', 'coffee', 'mississippi', 'bookkeeper', 'balloon', 'committee', 'pepper', 'success', 'cocoa',
+  'giraffe', 'parallel', 'address', 'assessment', 'tomorrow', 'yellow', 'strawberry', 'apple', 'cherry', 'rabbit',
+  'summer', 'kitten', 'puzzle', 'bubble', 'butter', 'dinner', 'hammer', 'mirror', 'pillow', 'rocket', 'street',
+  'teacher', 'window', 'garden', 'elephant', 'potato', 'tomato', 'avocado', 'baggage', 'cabbage', 'engineer',
+  'referee', 'sleeve', 'lollipop', 'possess', 'tennessee', 'zucchini', 'pineapple', 'broccoli', 'umbrella',
+];
 const UNITS: [string, string, number][] = [['m', 'cm', 100], ['kg', 'g', 1000], ['h', 'min', 60], ['km', 'm', 1000], ['min', 's', 60]];
 const NAMES = ['Ana', 'Ben', 'Chen', 'Dara', 'Eli', 'Femi'];
 const THINGS = ['apples', 'books', 'coins', 'stamps', 'shells'];
@@ -106,7 +112,10 @@ export function makeSplits(seed: number, sizes: { train: number; pool: number; h
     }
     return out;
   };
-  return { train: take(sizes.train, 'train'), pool: take(sizes.pool, 'pool'), heldOut: take(sizes.heldOut, 'heldout') };
+  // Evaluation splits first, so a family with few distinct instructions (letter counting) still
+  // appears in them when the training split is large.
+  const heldOut = take(sizes.heldOut, 'heldout'), pool = take(sizes.pool, 'pool');
+  return { train: take(sizes.train, 'train'), pool, heldOut };
 }
 
 /** The programmatic judge for the suite: the right answer, plus a little for brevity. */

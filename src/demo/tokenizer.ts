@@ -1,6 +1,7 @@
-// The demo model's tokenizer: byte-level BPE without merges (ids 0..255 are the bytes, in GPT-2's
-// byte↔unicode mapping) plus ChatML special tokens and a ChatML chat template — a real Hugging
-// Face tokenizer.json that @huggingface/transformers (and Python's tokenizers) load as is.
+// The demo model's tokenizer: byte-level BPE (ids 0..255 are the bytes, in GPT-2's byte↔unicode
+// mapping; 256..258 the ChatML special tokens; then one id per learned merge, see bpe.ts) and a
+// ChatML chat template — a real Hugging Face tokenizer.json that @huggingface/transformers (and
+// Python's tokenizers) load as is.
 
 export const SPECIAL = ['<|endoftext|>', '<|im_start|>', '<|im_end|>'];
 export const CHATML_TEMPLATE =
@@ -23,22 +24,28 @@ export function bytesToUnicode(): string[] {
   return table;
 }
 
-/** tokenizer.json and tokenizer_config.json contents. */
-export function byteTokenizerFiles(): { 'tokenizer.json': string; 'tokenizer_config.json': string } {
+/** tokenizer.json and tokenizer_config.json contents; `merges` ("left right", in order) from trainBpe
+ *  with the same `useRegex`. */
+export function byteTokenizerFiles(merges: string[] = [], useRegex = true): { 'tokenizer.json': string; 'tokenizer_config.json': string } {
   const table = bytesToUnicode();
   const vocab: Record<string, number> = {};
   table.forEach((ch, b) => (vocab[ch] = b));
   SPECIAL.forEach((s, i) => (vocab[s] = 256 + i));
+  for (const m of merges) {
+    const [a, b] = m.split(' ');
+    if (!(a in vocab) || !(b in vocab)) throw new Error(`merge "${m}" joins a token that is not in the vocabulary`);
+    if (!(a + b in vocab)) vocab[a + b] = Object.keys(vocab).length;
+  }
   const tokenizer = {
     version: '1.0',
     truncation: null,
     padding: null,
     added_tokens: SPECIAL.map((content, i) => ({ id: 256 + i, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true })),
     normalizer: null,
-    pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
+    pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: useRegex },
     post_processor: null,
     decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
-    model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false, vocab, merges: [] },
+    model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false, vocab, merges },
   };
   const config = { tokenizer_class: 'GPT2Tokenizer', bos_token: null, eos_token: '<|im_end|>', pad_token: '<|endoftext|>', unk_token: null, chat_template: CHATML_TEMPLATE, model_max_length: 512 };
   return { 'tokenizer.json': JSON.stringify(tokenizer), 'tokenizer_config.json': JSON.stringify(config) };

@@ -10,7 +10,7 @@
 
 import type { ModelConfig } from '../model/config';
 import { checkBindable, type Gpu } from '../gpu/device';
-import { dispatch, Kernel } from '../gpu/kernel';
+import { attentionKernel, dispatch, gemmKernel, Kernel } from '../gpu/kernel';
 import type { WeightType } from '../gpu/shaders';
 import { readF32 } from '../gpu/readback';
 import type { GpuWeights } from './weights';
@@ -48,9 +48,9 @@ interface MatmulKernels {
   gemm: Kernel;
 }
 
-/** Software adapters pay for barriers, hardware for idle threads: pick the decode matmul. */
+/** Software adapters pay for barriers, hardware for idle threads: pick the matmul entries. */
 function matmulKernels(dev: GPUDevice, wt: WeightType, software: boolean): MatmulKernels {
-  return { few: new Kernel(dev, 'matmul', { wt, entry: software ? 'few_rows_serial' : 'few_rows' }), gemm: new Kernel(dev, 'gemm', { wt }) };
+  return { few: new Kernel(dev, 'matmul', { wt, entry: software ? 'few_rows_serial' : 'few_rows' }), gemm: gemmKernel(dev, software, wt) };
 }
 
 export class Forward {
@@ -89,7 +89,7 @@ export class Forward {
       norm: new Kernel(dev, 'rmsnorm', { entry: 'forward' }),
       mm: matmulKernels(dev, wt, gpu.isSoftware),
       rope: new Kernel(dev, 'ropeKv', { entry: 'forward' }),
-      attn: new Kernel(dev, 'attention', { entry: 'forward' }),
+      attn: attentionKernel(dev, gpu.isSoftware, 'forward'),
       swiglu: new Kernel(dev, 'swiglu', { entry: 'forward' }),
       gather: new Kernel(dev, 'gatherRows'),
       sample: new Kernel(dev, 'sample'),
@@ -139,7 +139,7 @@ export class Forward {
     const pQn = cfg.qkNorm ? sized(k.norm, 'qNorm', (N) => ({ N: N * nH, H: hd, eps: cfg.rmsEps, saveRstd: 0 })) : null;
     const pKn = cfg.qkNorm ? sized(k.norm, 'kNorm', (N) => ({ N: N * nKV, H: hd, eps: cfg.rmsEps, saveRstd: 0 })) : null;
     const pRope = sized(k.rope, 'rope', (N) => ({ N, nH, nKV, hd, maxLen: T }));
-    const pAttn = sized(k.attn, 'attn', (N) => ({ N, nH, nKV, hd, maxLen: T, scale: 1 / Math.sqrt(hd) }));
+    const pAttn = sized(k.attn.kernel, 'attn', (N) => ({ N, nH, nKV, hd, maxLen: T, scale: 1 / Math.sqrt(hd) }));
     const pSwiglu = sized(k.swiglu, 'swiglu', (N) => ({ n: N * I }));
     const pGather = sized(k.gather, 'gather', (_N, B) => ({ B, H }));
     const pFinalNorm = sized(k.norm, 'finalNorm', (_N, B) => ({ N: B, H, eps: cfg.rmsEps, saveRstd: 0 }));
@@ -159,7 +159,7 @@ export class Forward {
       // Qwen3: q and k go through a per-head RMSNorm (rows of hd) before RoPE.
       const qIn = qn ?? q, kIn = kn ?? kk;
       const bRope = k.rope.bind(pRope, this.rows, cs, qIn, kIn, vv, kCache[l], vCache[l]);
-      const bAttn = k.attn.bind(pAttn, this.rows, qIn, kCache[l], vCache[l], att, ao);
+      const bAttn = k.attn.kernel.bind(pAttn, this.rows, qIn, kCache[l], vCache[l], att, ao);
       const bNorm2 = k.norm.bind(pNorm, this.x, w.postNorm, xn, rstd);
       const bAct = k.swiglu.bind(pSwiglu, g, u, a);
       const linear = (target: Target, x: GPUBuffer, W: GPUBuffer, bias: GPUBuffer | undefined, y: GPUBuffer, inF: number, outF: number, accumulate = false) => {
@@ -177,7 +177,7 @@ export class Forward {
         step('k_norm', (pass, N) => this.dispatch(pass, k.norm, bKn, ...rowsGrid(N * nKV)));
       }
       step('rope_kv', (pass, N) => this.dispatch(pass, k.rope, bRope, Math.ceil(((nH + nKV) * hd) / 2 / 64), N));
-      step('attention', (pass, N) => this.dispatch(pass, k.attn, bAttn, nH, N));
+      step('attention', (pass, N) => this.dispatch(pass, k.attn.kernel, bAttn, nH, k.attn.groupsFor(N)));
       linear('o_proj', ao, w.o, undefined, this.x, nH * hd, H, true);
       step('rmsnorm', (pass, N) => this.dispatch(pass, k.norm, bNorm2, ...rowsGrid(N)));
       linear('gate_proj', xn, w.gate, undefined, g, H, I);

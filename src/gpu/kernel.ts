@@ -107,3 +107,17 @@ export function dispatch(pass: GPUComputePassEncoder, k: Kernel, bg: GPUBindGrou
   pass.setBindGroup(0, bg);
   pass.dispatchWorkgroups(x, y, z);
 }
+
+/** The gemm: 32×32 tiles through workgroup memory on GPUs; on software adapters (where barriers
+ *  and workgroup memory are emulated at great cost) the barrier-free `serial` entry, same grid. */
+export function gemmKernel(dev: GPUDevice, software: boolean, wt?: WeightType): Kernel {
+  return new Kernel(dev, 'gemm', { wt, entry: software ? 'serial' : 'main' });
+}
+
+/** An attention entry (forward or backward_q) and the y extent of its [nH, y] grid for N rows:
+ *  a workgroup per (head, row) on GPUs, a thread per (head, row) on software adapters. */
+export function attentionKernel(dev: GPUDevice, software: boolean, entry: 'forward' | 'backward_q'): { kernel: Kernel; groupsFor: (N: number) => number } {
+  return software
+    ? { kernel: new Kernel(dev, 'attention', { entry: `${entry}_serial` }), groupsFor: (N) => Math.ceil(N / 64) }
+    : { kernel: new Kernel(dev, 'attention', { entry }), groupsFor: (N) => N };
+}

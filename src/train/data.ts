@@ -12,10 +12,38 @@ export type Content = string | ChatMessage[];
 export interface PairRow { prompt: Content; chosen: Content; rejected: Content }
 export interface SftRow { prompt?: Content; completion?: Content; messages?: ChatMessage[] }
 
-/** One training sequence: ids[0 .. completionStart) is the prompt, the rest is scored. */
+/** One training sequence: ids[0 .. completionStart) is the prompt, the rest is scored — or, for a
+ *  packed row, the tokens inside `scored` ([start, end) spans, the completions) are. */
 export interface Seq {
   ids: number[];
   completionStart: number;
+  scored?: [number, number][];
+}
+
+/** The positions p whose next token ids[p + 1] is scored. */
+export function scoredPositions(s: Seq): number[] {
+  const spans = s.scored ?? [[s.completionStart, s.ids.length]];
+  const out: number[] = [];
+  for (const [a, b] of spans) for (let p = Math.max(0, a - 1); p < b - 1; p++) out.push(p);
+  return out;
+}
+
+/**
+ * Packing (TRL's SFT `packing`): concatenates conversations, in order, into rows of at most
+ * `rowLength` tokens, each keeping its completion span scored, so a padded batch wastes no compute
+ * on padding. Attention crosses conversation boundaries within a row, as in TRL's default packing.
+ */
+export function packSequences(seqs: Seq[], rowLength: number): Seq[] {
+  const rows: Seq[] = [];
+  let cur: Seq | null = null;
+  for (const s of seqs) {
+    if (s.ids.length > rowLength) throw new UsageError(`a sequence of ${s.ids.length} tokens does not fit a packed row of ${rowLength}`);
+    if (!cur || cur.ids.length + s.ids.length > rowLength) rows.push((cur = { ids: [], completionStart: 0, scored: [] }));
+    const at = cur.ids.length;
+    cur.ids.push(...s.ids);
+    for (const [a, b] of s.scored ?? [[s.completionStart, s.ids.length]]) cur.scored!.push([at + a, at + b]);
+  }
+  return rows;
 }
 export interface TokenizedPair { chosen: Seq; rejected: Seq }
 

@@ -7,7 +7,7 @@
 
 import type { ModelConfig } from '../model/config';
 import { checkBindable, type Gpu } from '../gpu/device';
-import { Kernel } from '../gpu/kernel';
+import { attentionKernel, gemmKernel, Kernel } from '../gpu/kernel';
 import type { GpuWeights } from '../engine/weights';
 import { ropeTable } from '../engine/rope';
 import type { LoraLayout, LoraModule, LoraState, Target } from './lora';
@@ -93,12 +93,12 @@ export class TrainGraph {
       embed: new Kernel(dev, 'embedding', { wt }),
       normF: new Kernel(dev, 'rmsnorm', { entry: 'forward' }),
       normB: new Kernel(dev, 'rmsnorm', { entry: 'backward' }),
-      gemmW: new Kernel(dev, 'gemm', { wt }),
-      gemm: new Kernel(dev, 'gemm'),
+      gemmW: gemmKernel(dev, gpu.isSoftware, wt),
+      gemm: gemmKernel(dev, gpu.isSoftware),
       ropeF: new Kernel(dev, 'ropeKv', { entry: 'forward' }),
       ropeB: new Kernel(dev, 'ropeKv', { entry: 'backward' }),
-      attF: new Kernel(dev, 'attention', { entry: 'forward' }),
-      attBq: new Kernel(dev, 'attention', { entry: 'backward_q' }),
+      attF: attentionKernel(dev, gpu.isSoftware, 'forward'),
+      attBq: attentionKernel(dev, gpu.isSoftware, 'backward_q'),
       attBkv: new Kernel(dev, 'attention', { entry: 'backward_kv' }),
       swiF: new Kernel(dev, 'swiglu', { entry: 'forward' }),
       swiB: new Kernel(dev, 'swiglu', { entry: 'backward' }),
@@ -208,7 +208,7 @@ export class TrainGraph {
       linearF(f, a.xn1, w.k, H, nKV * hd, kRows, { bias: w.kBias, mod: mod(l, 'k_proj'), t: a.t.get('k_proj') });
       linearF(f, a.xn1, w.v, H, nKV * hd, vRows, { bias: w.vBias, mod: mod(l, 'v_proj'), t: a.t.get('v_proj') });
       dispatch(f, K.ropeF, { N, nH, nKV, hd, maxLen: T }, [rows, cs, a.q, kRows, vRows, a.kc, a.vc], Math.ceil(((nH + nKV) * hd) / 2 / 64), N);
-      dispatch(f, K.attF, { N, nH, nKV, hd, maxLen: T, scale: 1 / Math.sqrt(hd) }, [rows, a.q, a.kc, a.vc, a.att, a.ao], nH, N);
+      dispatch(f, K.attF.kernel, { N, nH, nKV, hd, maxLen: T, scale: 1 / Math.sqrt(hd) }, [rows, a.q, a.kc, a.vc, a.att, a.ao], nH, K.attF.groupsFor(N));
       copy(f, a.xIn, a.xMid, N * H * 4);
       linearF(f, a.ao, w.o, nH * hd, H, a.xMid, { accumulate: true, mod: mod(l, 'o_proj'), t: a.t.get('o_proj') });
       dispatch(f, K.normF, { N, H, eps: cfg.rmsEps, saveRstd: 1 }, [a.xMid, w.postNorm, a.xn2, a.rstd2], N);
@@ -264,7 +264,7 @@ export class TrainGraph {
       // attention: dx is now ∂/∂xMid
       linearB(dx, a.ao, w.o, nH * hd, H, dAo, false, pre + 'self_attn.o_proj', mod(l, 'o_proj'), a.t.get('o_proj'));
       const P2 = { N, nH, nKV, hd, maxLen: T, scale: 1 / Math.sqrt(hd) };
-      dispatch(this.bwd, K.attBq, P2, [rows, a.q, a.kc, a.vc, a.att, dAo, dS, dq], nH, N);
+      dispatch(this.bwd, K.attBq.kernel, P2, [rows, a.q, a.kc, a.vc, a.att, dAo, dS, dq], nH, K.attBq.groupsFor(N));
       dispatch(this.bwd, K.attBkv, P2, [rows, a.q, a.kc, a.vc, a.att, dAo, dS, dKc, dVc], T, nKV, S);
       dispatch(this.bwd, K.ropeB, { N, nH, nKV, hd, maxLen: T }, [rows, cs, dq, dk, dv, dKc, dVc], Math.ceil(((nH + nKV) * hd) / 2 / 64), N);
       linearB(dq, a.xn1, w.q, H, nH * hd, dxnF, false, pre + 'self_attn.q_proj', mod(l, 'q_proj'), a.t.get('q_proj'), cfg.qkvBias);

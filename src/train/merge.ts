@@ -3,7 +3,7 @@
 
 import { UsageError } from '../errors';
 import type { Gpu } from '../gpu/device';
-import { Kernel } from '../gpu/kernel';
+import { gemmKernel } from '../gpu/kernel';
 import type { GpuWeights, LayerWeights } from '../engine/weights';
 import type { LoraLayout, Target } from './lora';
 
@@ -12,7 +12,7 @@ const FIELD: Record<Target, keyof LayerWeights> = { q_proj: 'q', k_proj: 'k', v_
 export function mergeLora(gpu: Gpu, weights: GpuWeights, layout: LoraLayout, params: GPUBuffer, sign: 1 | -1): void {
   if (weights.wt !== 'f32') throw new UsageError('merging needs f32 base weights', 'Load the model with weightDtype "f32", or generate with the adapter attached instead.');
   const dev = gpu.device;
-  const k = new Kernel(dev, 'gemm');
+  const k = gemmKernel(dev, gpu.isSoftware);
   const dummy = dev.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE });
   const uniforms: GPUBuffer[] = [];
   const enc = dev.createCommandEncoder();

@@ -8,10 +8,10 @@ import { throwIfFailed, type Gpu } from '../gpu/device';
 import { Kernel } from '../gpu/kernel';
 import type { ModelConfig } from '../model/config';
 import type { GpuWeights } from '../engine/weights';
-import { TrainGraph } from './graph';
+import { TrainGraph, type TrainShape } from './graph';
 import type { LoraLayout, LoraState } from './lora';
 import type { FullParams, ParamGroup } from './full';
-import type { Seq, TokenizedPair } from './data';
+import { scoredPositions, type Seq, type TokenizedPair } from './data';
 import { learningRate, type ScheduleKind } from './schedule';
 
 /** NaN or Inf in the loss or the gradients: the step is refused and the adapter left as it was. */
@@ -72,9 +72,9 @@ export class Trainer {
   private adamStep = 0;
   private static readonly SLOT = 256; // partial sums per group (one per workgroup)
 
-  constructor(readonly gpu: Gpu, readonly cfg: ModelConfig, weights: GpuWeights, readonly layout: LoraLayout | null, readonly state: LoraState | null, readonly seqs: number, readonly seqLen: number, readonly full?: FullParams) {
+  constructor(readonly gpu: Gpu, readonly cfg: ModelConfig, weights: GpuWeights, readonly layout: LoraLayout | null, readonly state: LoraState | null, readonly seqs: number, readonly seqLen: number, readonly full?: FullParams, shape: Pick<TrainShape, 'recompute' | 'logitRows'> = {}) {
     const dev = gpu.device;
-    this.graph = new TrainGraph(gpu, cfg, weights, layout, state, { seqs, seqLen }, full);
+    this.graph = new TrainGraph(gpu, cfg, weights, layout, state, { ...shape, seqs, seqLen }, full);
     this.groups = [...(state && layout ? [{ name: 'lora', params: state.params, grads: state.grads, m: state.m, v: state.v, length: layout.length }] : []), ...(full?.groups ?? [])];
     if (!this.groups.length) throw new UsageError('nothing to train: give a LoRA adapter or full-parameter training');
     this.sumsq = new Kernel(dev, 'adamw', { entry: 'sumsq' });
@@ -110,7 +110,7 @@ export class Trainer {
     batch.forEach((s, b) => {
       if (s.ids.length > T) throw new UsageError(`sequence of ${s.ids.length} tokens exceeds ${T}`);
       ids.set(s.ids, b * T);
-      for (let p = Math.max(0, s.completionStart - 1); p < s.ids.length - 1; p++) targets[b * T + p] = s.ids[p + 1];
+      for (const p of scoredPositions(s)) targets[b * T + p] = s.ids[p + 1];
     });
     const dev = this.gpu.device;
     this.graph.writeInputs(ids, targets);
@@ -249,7 +249,7 @@ export class Trainer {
     for (let step = 0; step < total; step++) {
       const start = (step % stepsPerEpoch) * perStep;
       const idx = Array.from({ length: Math.min(perStep, rows.length - start) }, (_, i) => start + i);
-      const tokens = idx.reduce((a, k) => a + rows[k].ids.length - Math.max(1, rows[k].completionStart), 0);
+      const tokens = idx.reduce((a, k) => a + scoredPositions(rows[k]).length, 0);
       let nll = 0;
       this.zeroGrad();
       for (let i = 0; i < idx.length; i += o.batchSize) {

@@ -1,0 +1,83 @@
+// The demo model's README.md (model card): data, tokenizer, architecture, training and the
+// accuracy measured right after training — written by train-demo.ts from what it actually did.
+
+import type { DemoShape } from './init';
+import type { DemoScore } from './score';
+import { STYLE_MIX, type SftRow } from './corpus';
+
+export interface CardFacts {
+  shape: DemoShape;
+  vocabUsed: number;
+  merges: number;
+  rows: SftRow[];
+  tokens: number;
+  conversations: number;
+  steps: number;
+  epochs: number;
+  lr: number;
+  batch: number;
+  rowLength: number;
+  seed: number;
+  trainSeconds: number;
+  finalLoss: number;
+  results: Record<'thought' | 'direct' | 'thought_sampled_t1', DemoScore>;
+  device: string;
+  evalTasks: number;
+}
+
+const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+
+export function modelCard(f: CardFacts): string {
+  const s = f.shape;
+  const params = s.vocab * s.hidden + s.layers * (2 * s.hidden + s.hidden * s.hidden * 2 + 2 * s.hidden * (s.kvHeads * s.hidden / s.heads) + 3 * s.hidden * s.intermediate) + s.hidden;
+  const kinds = new Map<string, number>();
+  for (const r of f.rows) kinds.set(r.kind, (kinds.get(r.kind) ?? 0) + 1);
+  const row = (name: string, r: DemoScore) => `| ${name} | ${pct(r.accuracy)} | ${pct(r.parse_failure_rate)} | ${r.mean_thought_chars.toFixed(0)} | ${r.mean_response_chars.toFixed(1)} |`;
+  const fam = Object.keys(f.results.thought.by_family);
+  return `# tpo-demo
+
+A ${(params / 1e6).toFixed(2)} M-parameter Llama model trained **from scratch** by this project's own
+WebGPU engine (\`npm run train:demo\`), the embedded default of the app and the CLI. It knows one
+small world — the seeded demo task suite (multi-digit addition and subtraction, letter counting,
+sorting, comparing numbers, unit conversion, two-step word problems) — and two ways to answer:
+after TPO's generic thought prompt it writes \`Here is my thought process: …\` then
+\`Here is my response: …\`; given the bare instruction it answers directly. Its thoughts are
+deliberately uneven, so that TPO has something to improve.
+
+## Data
+${f.rows.length} SFT conversations, one per training-split task (seed ${f.seed}; the ${f.rows.length - f.conversations} longer than ${f.rowLength} tokens left out); the TPO-pool and
+held-out splits are drawn first and never trained on. Kinds: ${[...kinds].map(([k, n]) => `${k} ${n}`).join(', ')}.
+Thought styles (share of thought-prompted rows): ${STYLE_MIX.map(([k, p]) => `${k} ${pct(p)}`).join(', ')} —
+*worked*: a concise correct scratchpad; *padded*: the same wrapped in filler; *slip*: a scratchpad
+with an off-by-a-little error carried into the answer; *guess*: no work, half the time wrong.
+
+## Tokenizer
+Byte-level BPE (GPT-2 byte alphabet and pre-tokenizer) with ChatML special tokens
+(\`<|endoftext|>\` 256, \`<|im_start|>\` 257, \`<|im_end|>\` 258) and a ChatML chat template;
+${f.merges} merges learned from the corpus, none touching digits (numbers are one token per digit).
+${f.vocabUsed} ids in use; the embedding has ${s.vocab} rows (a multiple of 64).
+
+## Architecture
+Llama: hidden ${s.hidden}, ${s.layers} layers, ${s.heads} heads / ${s.kvHeads} KV heads (GQA), head dim
+${s.hidden / s.heads}, SwiGLU MLP ${s.intermediate}, RMSNorm, RoPE θ 10000, tied embeddings, context
+${s.maxPositions}. float32 safetensors.
+
+## Training
+Full-parameter SFT, loss on the assistant turns only: ${f.steps} steps (${f.epochs} epochs of ${f.tokens} tokens;
+conversations packed into rows of ≤ ${f.rowLength} tokens, ${f.batch} rows a step), AdamW lr ${f.lr} with warmup and cosine decay, weight decay
+0.01, gradient clipping at 1; final loss ${f.finalLoss.toFixed(3)} nats/token. ${f.trainSeconds.toFixed(0)} s on
+${f.device}. The loss curve is in \`training_log.csv\`.
+
+## Measured (${f.evalTasks} held-out tasks, programmatic judge)
+| prompt | accuracy | parse failures | thought chars | response chars |
+|---|---|---|---|---|
+${row('generic thought prompt, greedy', f.results.thought)}
+${row('direct (instruction only), greedy', f.results.direct)}
+${row('generic thought prompt, T = 1', f.results.thought_sampled_t1)}
+
+Per family (thought prompt, greedy / direct): ${fam.map((k) => `${k} ${pct(f.results.thought.by_family[k])} / ${pct(f.results.direct.by_family[k] ?? 0)}`).join(', ')}.
+
+## Limits
+A toy for demonstrating TPO offline: it answers nothing outside the task suite sensibly.
+`;
+}

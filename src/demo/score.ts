@@ -1,0 +1,61 @@
+// Scores a model on demo tasks with a thought prompt (or the direct prompt): one generation per
+// task, thought hidden, response judged by the suite's programmatic judge. Reports accuracy (the
+// exact answer), parse failures (no "Here is my response:", counted wrong — never retried here,
+// so the rate shows how well the format is followed), mean judge score and thought length.
+
+import type { LoadedModel } from '../engine/model';
+import { rulesJudge } from '../tpo/judges';
+import { promptIds } from '../tpo/loop';
+import { parseOutput, type ThoughtPrompt } from '../tpo/prompts';
+import { demoJudgeRules, type Task } from './tasks';
+
+export interface DemoScore {
+  tasks: number;
+  accuracy: number;
+  parse_failure_rate: number;
+  mean_score: number;
+  mean_thought_chars: number;
+  mean_response_chars: number;
+  /** Accuracy per task family. */
+  by_family: Record<string, number>;
+}
+
+export interface ScoreOptions {
+  temperature?: number; // 0 = greedy (default)
+  seed?: number;
+  maxNewTokens?: number;
+}
+
+export async function scoreTasks(model: LoadedModel, tasks: Task[], prompt: ThoughtPrompt, o: ScoreOptions = {}): Promise<DemoScore & { responses: string[] }> {
+  const judge = rulesJudge(demoJudgeRules());
+  const gens = await model.generate(tasks.map((t) => promptIds(model, prompt, t.instruction)), {
+    maxNewTokens: o.maxNewTokens ?? 160, temperature: o.temperature ?? 0, topP: 1, seed: o.seed ?? 0,
+  });
+  const responses: string[] = [], thoughts: number[] = [];
+  let failures = 0;
+  for (const g of gens) {
+    const p = parseOutput(prompt, g.text ?? '');
+    if (!p.ok) { failures++; responses.push(''); continue; }
+    responses.push(p.response);
+    thoughts.push(p.thought.length);
+  }
+  const scores = await judge.score(tasks.map((t, i) => ({ instruction: t.instruction, response: responses[i], meta: { answer: t.answer } })));
+  const right = tasks.map((t, i) => responses[i] !== '' && scores[i] >= 1);
+  const fam: Record<string, [number, number]> = {};
+  tasks.forEach((t, i) => {
+    const f = (fam[t.family] ??= [0, 0]);
+    f[0] += +right[i];
+    f[1]++;
+  });
+  const mean = (x: number[]) => (x.length ? x.reduce((a, b) => a + b, 0) / x.length : 0);
+  return {
+    tasks: tasks.length,
+    accuracy: mean(right.map(Number)),
+    parse_failure_rate: failures / Math.max(1, tasks.length),
+    mean_score: mean(scores.map((s, i) => (responses[i] ? s : 0))),
+    mean_thought_chars: mean(thoughts),
+    mean_response_chars: mean(responses.filter((r) => r).map((r) => r.length)),
+    by_family: Object.fromEntries(Object.entries(fam).map(([k, [a, n]]) => [k, a / n])),
+    responses,
+  };
+}
