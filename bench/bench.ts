@@ -8,7 +8,7 @@
 
 import { parseArgs } from 'node:util';
 import { cliGpu } from '../src/cli/gpu';
-import { DEFAULT_MODEL_DIR } from '../src/cli/model-arg';
+import { STORIES_DIR } from '../src/cli/model-arg';
 import type { Gpu } from '../src/gpu/device';
 import { loadCheckpoint, type Checkpoint } from '../src/model/checkpoint';
 import { folderSource } from '../src/model/source-node';
@@ -40,7 +40,7 @@ interface Row {
 }
 
 async function checkpointFor(name: string): Promise<Checkpoint> {
-  if (name === 'stories260K') return loadCheckpoint(folderSource(DEFAULT_MODEL_DIR));
+  if (name === 'stories260K') return loadCheckpoint(folderSource(STORIES_DIR));
   if (name.startsWith('/') || name.startsWith('.')) return loadCheckpoint(folderSource(name));
   return syntheticCheckpoint(name);
 }

@@ -6,7 +6,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cliGpu } from '../src/cli/gpu';
-import { DEFAULT_MODEL_DIR } from '../src/cli/model-arg';
+import { STORIES_DIR } from '../src/cli/model-arg';
 import type { Gpu } from '../src/gpu/device';
 import { loadModel, type LoadOptions } from '../src/engine/model';
 import { loadCheckpoint } from '../src/model/checkpoint';
@@ -56,8 +56,8 @@ export async function main(): Promise<number> {
   }
   for (const type of ['llama', 'qwen2'] as const) await check(`${type} training graph: LoRA grads = finite differences`, () => gradCheck(gpu, type));
   await check('stories260K greedy 200 tokens = float64 reference', async () => {
-    const ref = refGreedy(refWeights(await loadCheckpoint(folderSource(DEFAULT_MODEL_DIR))), [1], 200);
-    const m = await loadModel(gpu, folderSource(DEFAULT_MODEL_DIR), { slots: 1, maxLen: 256 });
+    const ref = refGreedy(refWeights(await loadCheckpoint(folderSource(STORIES_DIR))), [1], 200);
+    const m = await loadModel(gpu, folderSource(STORIES_DIR), { slots: 1, maxLen: 256 });
     const [g] = await m.generate([[1]], { maxNewTokens: 200, temperature: 0, eosTokenIds: [] });
     m.destroy();
     const d = g.tokenIds.findIndex((t, i) => t !== ref[i]);
@@ -66,10 +66,10 @@ export async function main(): Promise<number> {
   });
   await check('stories260K batch of 8 (sampled) = one at a time', async () => {
     const prompts = Array.from({ length: 8 }, (_, i) => [1, 10 + i * 13, 20 + i]);
-    const a = await loadModel(gpu, folderSource(DEFAULT_MODEL_DIR), { slots: 8, maxLen: 128 });
+    const a = await loadModel(gpu, folderSource(STORIES_DIR), { slots: 8, maxLen: 128 });
     const batch = await a.generate(prompts, { maxNewTokens: 40, temperature: 0.8, topP: 0.95, seed: 3, eosTokenIds: [] });
     a.destroy();
-    const b = await loadModel(gpu, folderSource(DEFAULT_MODEL_DIR), { slots: 1, maxLen: 128 });
+    const b = await loadModel(gpu, folderSource(STORIES_DIR), { slots: 1, maxLen: 128 });
     for (let i = 0; i < 8; i++) {
       const [one] = await b.generate([prompts[i]], { maxNewTokens: 40, temperature: 0.8, topP: 0.95, seeds: [3 + i], eosTokenIds: [] });
       if (one.tokenIds.join() !== batch[i].tokenIds.join()) throw new Error(`sequence ${i} differs`);

@@ -55,12 +55,14 @@ describe('browser: the engine in a Web Worker', () => {
     await page.click('#load');
     await page.waitForFunction(() => /hidden 32/.test(document.getElementById('model-status')!.textContent ?? '') || /Error/.test(document.getElementById('model-status')!.textContent ?? ''), null, { timeout: 120_000 });
     expect(await page.textContent('#model-status')).toMatch(/qwen2|llama/);
+    await page.click('#tab-chat');
+    await page.uncheck('#think'); // a random model follows no thought format: answer directly
+    await page.click('#generate-panel summary');
     await page.fill('#prompt', 'hello <b>there</b>');
     await page.fill('#max-new', '24');
     await page.click('#generate');
     await page.waitForFunction(() => /tokens in/.test(document.getElementById('gen-status')!.textContent ?? '') || /Error/.test(document.getElementById('gen-status')!.textContent ?? ''), null, { timeout: 120_000 });
     const text = await page.textContent('#output');
-    const ids = (await page.getAttribute('#output', 'data-token-ids'))!.split(',').map(Number);
     await page.screenshot({ path: join(ARTIFACTS, 'browser-generate.png'), fullPage: true });
 
     // The same request through the Node engine (Dawn) gives the same greedy tokens.
@@ -68,18 +70,21 @@ describe('browser: the engine in a Web Worker', () => {
     const prompt = m.tokenizer!.applyChatTemplate([{ role: 'user', content: 'hello <b>there</b>' }]);
     const [g] = await m.generate([prompt], { maxNewTokens: 24, temperature: 0 });
     m.destroy();
-    expect(ids).toEqual(g.tokenIds);
-    expect(text).toBe(g.text);
-    expect(await page.$$eval('#output *', (els) => els.length)).toBe(0); // output is text, never HTML
+    expect(text).toBe(g.text!.trim());
+    expect(await page.$$eval('#output *, #chat-log .answer *', (els) => els.length)).toBe(0); // output is text, never HTML
+    expect(await page.textContent('#chat-log .msg.user')).toBe('hello <b>there</b>');
     expect(errors).toEqual([]);
     await page.close();
   });
 
   it('loads the embedded model served from public/ and generates token ids', async () => {
     const { page, errors } = await openPage('');
+    await page.selectOption('#model-kind', 'embedded');
     await page.click('#load');
     await page.waitForFunction(() => /stories260K/.test(document.getElementById('model-status')!.textContent ?? '') || /Error/.test(document.getElementById('model-status')!.textContent ?? ''), null, { timeout: 120_000 });
     expect(await page.textContent('#model-status')).toMatch(/stories260K \(embedded\): llama, 5 layers/);
+    await page.click('#tab-chat');
+    await page.click('#generate-panel summary');
     await page.fill('#max-new', '10');
     await page.click('#generate');
     await page.waitForFunction(() => /tokens in/.test(document.getElementById('gen-status')!.textContent ?? ''), null, { timeout: 120_000 });
@@ -92,6 +97,17 @@ describe('browser: the engine in a Web Worker', () => {
     await page.close();
   });
 });
+
+/** The Train screen set for a quick direct-prompt run of four toy instructions on a random model. */
+async function directRun(page: Page): Promise<void> {
+  await page.click('#tab-train');
+  await page.fill('#instructions', ['a', 'b', 'c', 'd'].map((id, i) => JSON.stringify({ id, instruction: `sum ${i} ${4 - i}`, answer: 4 })).join('\n'));
+  await page.fill('#template', '{instruction}');
+  await page.fill('#iterations', '1');
+  await page.fill('#per-iteration', '4');
+  await page.fill('#epochs', '1');
+  await page.fill('#rank', '4');
+}
 
 describe('browser: a TPO run in the worker with records in IndexedDB', () => {
   /** All records of one object store, read in the page with the raw IndexedDB API. */
@@ -121,6 +137,7 @@ describe('browser: a TPO run in the worker with records in IndexedDB', () => {
       await page.goto(appUrl + `?repo=tiny/chat-untied&hub=${encodeURIComponent(hub.url)}`);
       await page.click('#load');
       await page.waitForFunction(() => !(document.getElementById('start') as HTMLButtonElement).disabled, null, { timeout: 120_000 });
+      await directRun(page);
       await page.fill('#separator', ''); // the direct prompt: every non-empty output parses, so pairs form and DPO runs in the worker
       await page.fill('#rules', '[{"type": "length", "max": 6, "weight": 1}]');
       await page.fill('#k', '3');
@@ -157,10 +174,13 @@ describe('browser: a TPO run in the worker with records in IndexedDB', () => {
 
     // Export: TRL JSONL pairs, a PEFT zip, metrics CSV — as download links.
     const page = second.page;
+    await page.click('#tab-data');
+    await page.waitForSelector('#runs tbody tr');
+    await page.screenshot({ path: join(ARTIFACTS, 'browser-data.png'), fullPage: true });
     await page.click('#export');
     await page.waitForSelector('#exports a');
     const exported = await page.$$eval('#exports a', (as) =>
-      Promise.all(as.map(async (a) => ({ name: a.getAttribute('download')!, b64: btoa(String.fromCharCode(...new Uint8Array(await (await fetch((a as HTMLAnchorElement).href)).arrayBuffer()))) }))),
+      Promise.all(as.map(async (a) => ({ name: (a as HTMLElement).dataset.name!, b64: btoa(String.fromCharCode(...new Uint8Array(await (await fetch((a as HTMLAnchorElement).href)).arrayBuffer()))) }))),
     );
     expect(exported.map((e) => e.name).sort()).toEqual(['adapter-0.zip', 'metrics.csv', 'pairs-0.jsonl']);
     const file = (n: string) => Buffer.from(exported.find((e) => e.name === n)!.b64, 'base64');
@@ -193,6 +213,7 @@ describe('browser: a TPO run in the worker with records in IndexedDB', () => {
     await page.goto(appUrl + `?repo=tiny/chat-untied&hub=${encodeURIComponent(hub.url)}`);
     await page.click('#load');
     await page.waitForFunction(() => !(document.getElementById('start') as HTMLButtonElement).disabled, null, { timeout: 120_000 });
+    await directRun(page);
     await page.fill('#run-id', 'quota-run');
     await page.click('#start');
     await page.waitForFunction(() => /Done\.|Error/.test(document.getElementById('run-status')!.textContent ?? ''), null, { timeout: 300_000 });
@@ -210,6 +231,7 @@ describe('browser: a TPO run in the worker with records in IndexedDB', () => {
     await page.goto(appUrl + `?repo=tiny/chat-untied&hub=${encodeURIComponent(hub.url)}`);
     await page.click('#load');
     await page.waitForFunction(() => !(document.getElementById('start') as HTMLButtonElement).disabled, null, { timeout: 120_000 });
+    await directRun(page);
     await page.fill('#separator', '');
     await page.fill('#k', '4'); // 8 slots / 4 samples: two instructions per unit
     await page.fill('#run-max-new', '8');

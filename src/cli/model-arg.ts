@@ -9,7 +9,9 @@ import { hubSource, type ModelSource } from '../model/source';
 import { folderCache, folderSource, isFolder } from '../model/source-node';
 
 /** The model shipped in public/ (served by the app, read from disk by the CLI). */
-export const DEFAULT_MODEL_DIR = join(packageRoot(), 'public/models/stories260K');
+export const DEFAULT_MODEL_DIR = join(packageRoot(), 'public/models/tpo-demo');
+/** The real pretrained Llama checkpoint the engine checks and benchmarks use (no tokenizer). */
+export const STORIES_DIR = join(packageRoot(), 'public/models/stories260K');
 
 /** The folder holding this project's package.json (works from src/ and from the bundled CLI). */
 function packageRoot(): string {

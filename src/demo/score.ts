@@ -26,7 +26,7 @@ export interface ScoreOptions {
   maxNewTokens?: number;
 }
 
-export async function scoreTasks(model: LoadedModel, tasks: Task[], prompt: ThoughtPrompt, o: ScoreOptions = {}): Promise<DemoScore & { responses: string[] }> {
+export async function scoreTasks(model: LoadedModel, tasks: Task[], prompt: ThoughtPrompt, o: ScoreOptions = {}): Promise<DemoScore & { responses: string[]; scores: number[] }> {
   const judge = rulesJudge(demoJudgeRules());
   const gens = await model.generate(tasks.map((t) => promptIds(model, prompt, t.instruction)), {
     maxNewTokens: o.maxNewTokens ?? 160, temperature: o.temperature ?? 0, topP: 1, seed: o.seed ?? 0,
@@ -57,5 +57,6 @@ export async function scoreTasks(model: LoadedModel, tasks: Task[], prompt: Thou
     mean_response_chars: mean(responses.filter((r) => r).map((r) => r.length)),
     by_family: Object.fromEntries(Object.entries(fam).map(([k, [a, n]]) => [k, a / n])),
     responses,
+    scores: scores.map((s, i) => (responses[i] ? s : 0)),
   };
 }

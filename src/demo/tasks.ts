@@ -91,6 +91,11 @@ export function makeTask(family: Family, r: () => number, id: string): Task {
   }
 }
 
+/** The demo model's suite: its seed and split sizes (held-out and pool are drawn first, so they do
+ *  not depend on how many training tasks train:demo uses). */
+export const DEMO_SEED = 1;
+export const DEMO_SPLITS = { train: 6000, pool: 400, heldOut: 140 };
+
 export interface Splits {
   train: Task[];
   pool: Task[];

@@ -26,12 +26,10 @@ import { trainBpe } from './bpe';
 import { sftRows } from './corpus';
 import { demoConfig, initTensors, memorySource, safetensorsBytes, type DemoShape } from './init';
 import { scoreTasks, type DemoScore } from './score';
-import { makeSplits } from './tasks';
+import { DEMO_SEED, DEMO_SPLITS, makeSplits } from './tasks';
 import { BYTE_VOCAB, byteTokenizerFiles, IM_END, SPECIAL } from './tokenizer';
 import { modelCard } from './card';
 
-export const DEMO_SPLITS = { train: 6000, pool: 400, heldOut: 140 };
-export const DEMO_SEED = 1;
 
 const OPTIONS = {
   out: { type: 'string' }, seed: { type: 'string' }, tasks: { type: 'string' }, epochs: { type: 'string' },
@@ -121,7 +119,7 @@ export async function main(argv: string[]): Promise<number> {
   const direct = await scoreTasks(model, evalTasks, DIRECT);
   const sampled = await scoreTasks(model, evalTasks, GENERIC, { temperature: 1, seed: 1 });
   model.destroy();
-  const strip = ({ responses: _, ...s }: DemoScore & { responses: string[] }) => s;
+  const strip = ({ responses: _, scores: __, ...s }: DemoScore & { responses: string[]; scores: number[] }) => s;
   const results = { thought: strip(thought), direct: strip(direct), thought_sampled_t1: strip(sampled) };
   log(JSON.stringify(results, null, 1));
   await writeFile(join(out, 'eval.json'), JSON.stringify(results, null, 2) + '\n');

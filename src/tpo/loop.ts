@@ -47,6 +47,8 @@ export interface TpoContext {
   store: RunStore;
   onProgress?: ProgressFn;
   onStep?: (m: StepMetrics) => void;
+  /** Called when an iteration's metrics are stored. */
+  onIteration?: (m: IterationMetrics) => void;
   signal?: AbortSignal;
   /** Awaited between units of work: where a pause holds and a cancel throws. */
   between?: () => Promise<void>;
@@ -206,6 +208,7 @@ export async function runIteration(ctx: TpoContext, it: number, slice: Instructi
     dpo: dpoLog,
   };
   await ctx.store.writeMetrics(it, metrics);
+  ctx.onIteration?.(metrics);
   return metrics;
 }
 

@@ -5,7 +5,10 @@ import { acquireDevice, type Gpu } from '../gpu/device';
 import { loadModel, type LoadedModel } from '../engine/model';
 import { browserCache, fileListSource, hubSource, urlSource, type ModelSource } from '../model/source';
 import { UsageError } from '../errors';
-import type { EngineApi, GenerateRequest, ModelSpec, RunProgress, RunRequest } from './protocol';
+import type { EngineApi, GenerateRequest, ModelSpec, RunEvent, RunProgress, RunRequest } from './protocol';
+import { chatTurn } from './chat';
+import { walkthrough } from './walkthrough';
+import { loadAdapter } from '../train/peft';
 import { parseJsonl } from '../train/data';
 import { DEFAULT_LORA } from '../train/lora';
 import { DEFAULT_TRAIN } from '../train/trainer';
@@ -81,13 +84,13 @@ const api: EngineApi = {
     model = undefined;
   },
 
-  async tpoRun(req: RunRequest, onProgress?: (p: RunProgress) => void) {
+  async tpoRun(req: RunRequest, onProgress?: (p: RunProgress) => void, onEvent?: (e: RunEvent) => void) {
     const m = model;
     if (!m) throw new UsageError('No model is loaded', 'Load a model first.');
     const store = await idbStore(await openRunsDb(), req.runId);
     const stored = await store.readConfig();
     const fresh: TpoOptions = {
-      prompt: customPrompt(req.template, req.separator || undefined, undefined, req.separator ? 'custom' : 'direct'),
+      prompt: customPrompt(req.template, req.separator || undefined, req.separator ? req.thoughtMarker : undefined, req.separator ? 'custom' : 'direct'),
       samples: req.samples, temperature: req.temperature, topP: req.topP, seed: req.seed, maxNewTokens: req.maxNewTokens,
       perIteration: req.perIteration, rho: req.rho, maxLength: req.maxLength, baseModel: modelName,
       lora: { ...DEFAULT_LORA, r: req.loraR, alpha: req.loraAlpha },
@@ -104,6 +107,8 @@ const api: EngineApi = {
     abort = new AbortController();
     const t0 = performance.now();
     const tokens0 = m.generator.timings.decodeTokens;
+    let lastIteration = 0;
+    m.detachAdapter(); // a run starts from the base model (its own adapters are M_1, M_2, …)
     try {
       return await runTpo(
         {
@@ -115,7 +120,10 @@ const api: EngineApi = {
             if (paused) await paused.promise;
             if (abort?.signal.aborted) throw new UsageError('the run was cancelled', 'Start it again with the same run id to resume.');
           },
+          onStep: (step) => onEvent?.({ type: 'step', step, iteration: lastIteration }),
+          onIteration: (metrics) => onEvent?.({ type: 'iteration', metrics }),
           onProgress: (p) => {
+            lastIteration = p.iteration;
             // tokens/s over this call; ETA from the mean time per finished unit of this stage
             const secs = Math.max(1e-3, (performance.now() - t0) / 1000);
             const tps = (m.generator.timings.decodeTokens - tokens0) / secs;
@@ -129,6 +137,53 @@ const api: EngineApi = {
     } finally {
       abort = null;
     }
+  },
+
+  async chat(req, onUpdate) {
+    const m = model;
+    if (!m) throw new UsageError('No model is loaded', 'Load a model first.');
+    const attached = m.forward.adapter;
+    if (req.base && attached) m.forward.setAdapter(null);
+    try {
+      return await chatTurn(m, req, onUpdate);
+    } finally {
+      if (req.base && attached) m.forward.setAdapter(attached);
+    }
+  },
+
+  async useAdapter(ref) {
+    const m = model;
+    if (!m) throw new UsageError('No model is loaded', 'Load a model first.');
+    if (!ref) {
+      m.detachAdapter();
+      return 'none';
+    }
+    const files = await (await idbStore(await openRunsDb(), ref.runId)).readAdapter(ref.iteration);
+    if (!files) throw new UsageError(`run "${ref.runId}" has no adapter for iteration ${ref.iteration}`);
+    const ad = loadAdapter(m.config, files['adapter_config.json'], files['adapter_model.safetensors'], { baseModel: modelName });
+    m.attachAdapter(ad.layout, ad.values);
+    return `${ref.runId} · iteration ${ref.iteration} (LoRA r ${ad.layout.lora.r})`;
+  },
+
+  async walkthrough(req, onStage) {
+    const m = model;
+    if (!m) throw new UsageError('No model is loaded', 'Load a model first.');
+    await walkthrough(m, req, onStage);
+  },
+
+  async runMetrics(runId) {
+    const store = await idbStore(await openRunsDb(), runId);
+    const out: IterationMetrics[] = [];
+    for (let it = 0; ; it++) {
+      const mt = await store.readMetrics(it);
+      if (!mt) break;
+      out.push(mt);
+    }
+    return out;
+  },
+
+  async runConfig(runId) {
+    return (await idbStore(await openRunsDb(), runId)).readConfig();
   },
 
   async pause() {
@@ -189,7 +244,16 @@ const api: EngineApi = {
   async listRuns() {
     const db = await openRunsDb();
     const runs = await db.getAll('runs');
-    return Promise.all(runs.map(async (r) => ({ id: r.id, iterations: (await db.getAllKeys('metrics', IDBKeyRange.bound([r.id, 0], [r.id, Infinity]))).length })));
+    const range = (id: string) => IDBKeyRange.bound([id, 0], [id, Infinity]);
+    return Promise.all(
+      runs.map(async (r) => ({
+        id: r.id,
+        iterations: (await db.getAllKeys('metrics', range(r.id))).length,
+        adapters: (await db.getAllKeys('adapters', range(r.id))).map((k) => (k as [string, number])[1]),
+        pairs: (await db.getAll('pairs', range(r.id))).reduce((a, p) => a + p.pairs.length, 0),
+        model: String((r.config as Record<string, unknown> | undefined)?.model ?? ''),
+      })),
+    );
   },
 
   async deleteRun(runId) {

@@ -4,6 +4,7 @@ import type { FinishReason } from '../engine/generate';
 import type { ChatMessage } from '../model/tokenizer';
 import type { Progress } from '../model/source';
 import type { IterationMetrics } from '../tpo/store';
+import type { StepMetrics } from '../train/trainer';
 
 export type ModelSpec =
   | { kind: 'url'; baseUrl: string; label?: string }
@@ -47,6 +48,8 @@ export interface RunRequest {
   /** A template with {instruction}; a separator makes it a thought prompt (none: direct baseline). */
   template: string;
   separator?: string;
+  /** Text that opens the thought (removed from it), e.g. "Here is my thought process:". */
+  thoughtMarker?: string;
   /** The judge: programmatic rules (see tpo run --judge rules:), or an OpenAI-compatible endpoint. */
   judge: { kind: 'rules'; rules: unknown[] } | { kind: 'http'; baseUrl: string; model: string; mode: 'pointwise' | 'pairwise'; apiKey?: string };
   samples: number;
@@ -75,12 +78,85 @@ export interface RunProgress {
   etaSeconds: number | null;
 }
 
+/** A chat turn: the instruction, optionally wrapped in a thought prompt whose thought is hidden. */
+export interface ChatRequest {
+  instruction: string;
+  /** A thought prompt (template with {instruction}, separator, thought marker); absent: answer directly. */
+  thought?: { template: string; separator: string; thoughtMarker?: string };
+  maxNewTokens: number;
+  temperature: number;
+  topP?: number;
+  seed: number;
+  /** Outputs without the separator are resampled up to this many times, never shown as answers. */
+  retries: number;
+  /** Generate without the attached adapter (compare mode's "base" side). */
+  base?: boolean;
+}
+
+export interface ChatUpdate {
+  phase: 'thinking' | 'answering';
+  attempt: number;
+  thoughtTokens: number;
+  answer: string;
+}
+
+export interface ChatReply {
+  ok: boolean;
+  thought: string;
+  answer: string;
+  attempts: number;
+  tokens: number;
+  seconds: number;
+}
+
+/** One TPO iteration on one instruction, stage by stage, for the walkthrough. */
+export interface WalkthroughRequest {
+  instruction: string;
+  /** Judge fields, e.g. {"answer": "42"}. */
+  meta: Record<string, unknown>;
+  rules: unknown[];
+  template: string;
+  separator: string;
+  thoughtMarker?: string;
+  samples: number;
+  temperature: number;
+  maxNewTokens: number;
+  rho: number;
+  beta: number;
+  lr: number;
+  steps: number;
+  seed: number;
+}
+
+export type WalkthroughStage =
+  | { stage: 'prompt'; prompt: string }
+  | { stage: 'samples'; samples: { raw: string; ok: boolean; thought: string; response: string }[] }
+  | { stage: 'scores'; scores: (number | null)[]; lc: (number | null)[] }
+  | { stage: 'pair'; chosen: number; rejected: number } | { stage: 'pair'; skipped: string }
+  | { stage: 'dpo'; step: number; loss: number; chosenRatio: number; rejectedRatio: number; accuracy: number };
+
+export type RunEvent = { type: 'step'; step: StepMetrics; iteration: number } | { type: 'iteration'; metrics: IterationMetrics };
+
+export interface AdapterRef {
+  runId: string;
+  iteration: number;
+}
+
 export interface EngineApi {
   load(spec: ModelSpec, onProgress?: (p: Progress) => void): Promise<ModelInfo>;
   generate(req: GenerateRequest, onToken?: (sample: number, tokenId: number) => void): Promise<GeneratedSample[]>;
   unload(): Promise<void>;
   /** Runs (or resumes, when runId is already stored) TPO iterations with records in IndexedDB. */
-  tpoRun(req: RunRequest, onProgress?: (p: RunProgress) => void): Promise<IterationMetrics[]>;
+  tpoRun(req: RunRequest, onProgress?: (p: RunProgress) => void, onEvent?: (e: RunEvent) => void): Promise<IterationMetrics[]>;
+  /** Generates one answer, its thought hidden but reported, streaming progress. */
+  chat(req: ChatRequest, onUpdate?: (u: ChatUpdate) => void): Promise<ChatReply>;
+  /** Attaches a stored run's adapter (null: the base model). Returns a label for the UI. */
+  useAdapter(ref: AdapterRef | null): Promise<string>;
+  walkthrough(req: WalkthroughRequest, onStage: (s: WalkthroughStage) => void): Promise<void>;
+  /** A stored run's metrics per iteration (for the dashboard after a reload). */
+  runMetrics(runId: string): Promise<IterationMetrics[]>;
+  /** The settings a stored run was started with (null when no such run). */
+  runConfig(runId: string): Promise<Record<string, unknown> | null>;
   pause(): Promise<void>;
   resume(): Promise<void>;
   cancel(): Promise<void>;
@@ -88,6 +164,6 @@ export interface EngineApi {
   exportRun(runId: string): Promise<Record<string, Uint8Array>>;
   /** Stores files named as exportRun names them under a run id; returns what was imported. */
   importRun(runId: string, files: Record<string, Uint8Array>): Promise<string[]>;
-  listRuns(): Promise<{ id: string; iterations: number }[]>;
+  listRuns(): Promise<{ id: string; iterations: number; adapters: number[]; pairs: number; model: string }[]>;
   deleteRun(runId: string): Promise<void>;
 }

@@ -1,0 +1,11 @@
+// The page's handle on the engine worker (comlink). All GPU and tokenizer work runs there.
+
+import * as Comlink from 'comlink';
+import type { EngineApi } from '../worker/protocol';
+
+const worker = new Worker(new URL('../worker/engine.worker.ts', import.meta.url), { type: 'module' });
+export const engine = Comlink.wrap<EngineApi>(worker);
+export const proxy = Comlink.proxy;
+
+/** What the page knows about the loaded model. */
+export const state = { loaded: false, hasTokenizer: false, modelKind: '', adapter: '' };

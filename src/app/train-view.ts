@@ -1,0 +1,117 @@
+// The Train screen: instruction set (built-in demo tasks, paste, JSONL upload), thought prompt,
+// judge and hyper-parameters with working defaults; one progress bar per stage; pause / resume /
+// cancel; live charts. Runs are recorded in IndexedDB by the worker, so a reload resumes the run.
+
+import type { RunEvent, RunProgress, RunRequest } from '../worker/protocol';
+import { GENERIC } from '../tpo/prompts';
+import { DEMO_SEED, DEMO_SPLITS, demoJudgeRules, makeSplits, promptRows } from '../demo/tasks';
+import { $, fail, fmtSecs, num, val } from './dom';
+import { engine, proxy } from './engine';
+import { RunCharts } from './charts';
+import { refreshAdapters } from './model-view';
+
+const ACTIVE = 'tpo-active-run';
+let charts: RunCharts | null = null;
+const getCharts = () => (charts ??= new RunCharts($('chart-steps'), $('chart-scores'), $('chart-lengths')));
+
+function demoInstructions(n = 48): string {
+  const s = makeSplits(DEMO_SEED, { ...DEMO_SPLITS, train: 0 });
+  return promptRows(s.pool.slice(0, n)).map((r) => JSON.stringify(r)).join('\n');
+}
+
+const STAGES = ['sampling', 'judging', 'training'] as const;
+function showProgress(p: RunProgress): void {
+  const at = STAGES.indexOf(p.stage);
+  STAGES.forEach((s, i) => {
+    const bar = $<HTMLProgressElement>(`p-${s}`);
+    if (i < at) bar.value = 1;
+    if (i > at) { bar.value = 0; $(`s-${s}`).textContent = ''; }
+  });
+  $<HTMLProgressElement>(`p-${p.stage}`).value = p.total ? p.done / p.total : 0;
+  const unit = p.stage === 'training' ? 'steps' : 'instructions';
+  $(`s-${p.stage}`).textContent = `${p.done}/${p.total} ${unit}${p.stage === 'sampling' ? ` · ${p.tokensPerSecond.toFixed(1)} tok/s` : ''}${p.etaSeconds !== null ? ` · ETA ${fmtSecs(p.etaSeconds)}` : ''}`;
+  $('run-status').textContent = `iteration ${p.iteration} · ${p.stage} ${p.done}/${p.total} · ${p.tokensPerSecond.toFixed(1)} tok/s${p.etaSeconds !== null ? ` · ETA ${p.etaSeconds.toFixed(0)} s` : ''}`;
+}
+
+function summary(rows: { iteration: number; pairs: number; parse_failure_rate: number; mean_score: number; mean_thought_chars: number }[]): string {
+  return rows.map((m) => `iteration ${m.iteration}: ${m.pairs} pairs, parse failures ${(100 * m.parse_failure_rate).toFixed(0)}%, mean score ${m.mean_score.toFixed(2)}, thought ${m.mean_thought_chars.toFixed(0)} chars`).join('\n');
+}
+
+export async function showRun(runId: string): Promise<void> {
+  const rows = await engine.runMetrics(runId);
+  getCharts().reset(rows);
+  $('run-metrics').textContent = summary(rows);
+}
+
+export function initTrainView(): void {
+  $<HTMLTextAreaElement>('instructions').value = demoInstructions();
+  $<HTMLTextAreaElement>('template').value = GENERIC.template;
+  $<HTMLInputElement>('separator').value = GENERIC.separator!;
+  $<HTMLInputElement>('marker').value = GENERIC.thoughtMarker!;
+  $<HTMLTextAreaElement>('rules').value = JSON.stringify(demoJudgeRules());
+  $('samples').addEventListener('click', () => ($<HTMLTextAreaElement>('instructions').value = demoInstructions()));
+  $<HTMLInputElement>('jsonl').addEventListener('change', async (e) => {
+    const f = (e.target as HTMLInputElement).files?.[0];
+    if (f) $<HTMLTextAreaElement>('instructions').value = await f.text();
+  });
+
+  const interrupted = localStorage.getItem(ACTIVE);
+  if (interrupted) {
+    $<HTMLInputElement>('run-id').value = interrupted;
+    $('run-status').textContent = `Run "${interrupted}" was interrupted. Load the model, then press Start / resume to continue from its last saved step.`;
+    void showRun(interrupted).catch(() => {});
+  }
+
+  const runButtons = (running: boolean) => {
+    $<HTMLButtonElement>('start').disabled = running;
+    for (const id of ['pause', 'resume', 'cancel']) $<HTMLButtonElement>(id).disabled = !running;
+  };
+  $('train-form').addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const status = $('run-status');
+    status.classList.remove('error');
+    runButtons(true);
+    const runId = val('run-id').trim();
+    try {
+      let judge: RunRequest['judge'];
+      if (val('http-judge').trim()) {
+        const [baseUrl, model] = val('http-judge').trim().split('#');
+        if (!model) throw new Error('Write the HTTP judge as <base URL>#<model>');
+        judge = { kind: 'http', baseUrl, model, mode: 'pairwise', apiKey: val('http-key') || undefined };
+      } else {
+        try {
+          judge = { kind: 'rules', rules: JSON.parse(val('rules')) };
+        } catch (e) {
+          throw new Error(`Judge rules are not valid JSON: ${(e as Error).message}`);
+        }
+      }
+      await showRun(runId);
+      localStorage.setItem(ACTIVE, runId);
+      const metrics = await engine.tpoRun(
+        {
+          runId, instructionsJsonl: $<HTMLTextAreaElement>('instructions').value, template: val('template'), separator: val('separator'), thoughtMarker: val('marker') || undefined,
+          judge, samples: num('k'), temperature: num('run-temp'), topP: 1, maxNewTokens: num('run-max-new'), iterations: num('iterations'),
+          perIteration: num('per-iteration'), rho: num('rho'), beta: num('beta'), lr: num('lr'), epochs: num('epochs'), batchSize: 2, loraR: num('rank'), loraAlpha: 2 * num('rank'), maxLength: 512, seed: 0,
+        },
+        proxy(showProgress),
+        proxy((e: RunEvent) => (e.type === 'step' ? getCharts().addStep(e.step) : getCharts().addIteration(e.metrics))),
+      );
+      localStorage.removeItem(ACTIVE);
+      $('run-metrics').textContent = summary(metrics);
+      status.textContent = 'Done.';
+      await refreshAdapters();
+    } catch (e) {
+      fail(status, e);
+      if (/cancelled/.test((e as Error).message)) localStorage.removeItem(ACTIVE);
+    } finally {
+      runButtons(false);
+    }
+  });
+  $('pause').addEventListener('click', () => void engine.pause().then(() => ($('run-status').textContent += ' (paused)')));
+  $('resume').addEventListener('click', () => void engine.resume());
+  $('cancel').addEventListener('click', () => void engine.cancel());
+}
+
+export const enableTraining = (on: boolean) => {
+  $<HTMLButtonElement>('start').disabled = !on;
+};
