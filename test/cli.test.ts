@@ -13,12 +13,13 @@ import { writeTinyModel } from './helpers/tiny-model';
 
 const run = promisify(execFile);
 const TPO = join(__dirname, '../bin/tpo.mjs');
+const STORIES = join(__dirname, '../public/models/stories260K');
 const tpo = (args: string[]): Promise<{ stdout: string; stderr: string; code?: number }> =>
   run(process.execPath, [TPO, ...args], { env: process.env, maxBuffer: 1 << 24 }).catch((e) => e as { stdout: string; stderr: string; code: number });
 
 describe('tpo generate', () => {
-  it('runs on the embedded default model with --json and matches the library', async () => {
-    const r = await tpo(['generate', '--max-new-tokens', '12', '--temperature', '0', '--num-samples', '2', '--json']);
+  it('runs on the embedded stories260K (no tokenizer: ids) with --json and matches the library', async () => {
+    const r = await tpo(['generate', '--model', STORIES, '--max-new-tokens', '12', '--temperature', '0', '--num-samples', '2', '--json']);
     const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
     expect(lines).toHaveLength(2);
     expect(lines[0]).toMatchObject({ sample: 0, text: '', finish_reason: 'length' });
@@ -49,13 +50,13 @@ describe('tpo generate', () => {
     const missing = await tpo(['generate', '--model', '/nonexistent/folder']);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/no such folder, and not a hub repo id/);
-    const noTok = await tpo(['generate', '--prompt', 'hello']);
+    const noTok = await tpo(['generate', '--model', STORIES, '--prompt', 'hello']);
     expect(noTok.code).toBe(2);
     expect(noTok.stderr).toMatch(/has no tokenizer\.json[\s\S]*--prompt-ids/);
     const badFlag = await tpo(['generate', '--bogus']);
     expect(badFlag.code).toBe(2);
     expect(badFlag.stderr).toMatch(/bogus/);
-    const badIds = await tpo(['generate', '--prompt-ids', '1,9999']);
+    const badIds = await tpo(['generate', '--model', STORIES, '--prompt-ids', '1,9999']);
     expect(badIds.code).toBe(2);
     expect(badIds.stderr).toMatch(/outside the vocabulary/);
   });
@@ -71,7 +72,7 @@ describe('tpo dpo / sft', () => {
     ];
     writeFileSync(join(work, 'pairs.jsonl'), pairs.map((p) => JSON.stringify(p)).join('\n') + '\n');
     const out = join(work, 'adapter');
-    const r = await tpo(['dpo', '--pairs', join(work, 'pairs.jsonl'), '--out', out, '--lora-r', '4', '--lora-alpha', '8', '--lr', '5e-3', '--epochs', '4', '--batch-size', '2', '--beta', '0.5', '--json']);
+    const r = await tpo(['dpo', '--model', STORIES, '--pairs', join(work, 'pairs.jsonl'), '--out', out, '--lora-r', '4', '--lora-alpha', '8', '--lr', '5e-3', '--epochs', '4', '--batch-size', '2', '--beta', '0.5', '--json']);
     expect(r.code ?? 0, r.stderr).toBe(0);
     const steps = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
     expect(steps).toHaveLength(4);
@@ -79,18 +80,18 @@ describe('tpo dpo / sft', () => {
     expect(steps[0].loss).toBeCloseTo(Math.LN2, 4);
     expect(steps[3].loss).toBeLessThan(steps[0].loss);
     expect(existsSync(join(out, 'adapter_config.json')) && existsSync(join(out, 'adapter_model.safetensors'))).toBe(true);
-    const base = await tpo(['generate', '--prompt-ids', '1,403,407', '--temperature', '0', '--max-new-tokens', '6', '--json']);
-    const tuned = await tpo(['generate', '--prompt-ids', '1,403,407', '--temperature', '0', '--max-new-tokens', '6', '--json', '--adapter', out]);
+    const base = await tpo(['generate', '--model', STORIES, '--prompt-ids', '1,403,407', '--temperature', '0', '--max-new-tokens', '6', '--json']);
+    const tuned = await tpo(['generate', '--model', STORIES, '--prompt-ids', '1,403,407', '--temperature', '0', '--max-new-tokens', '6', '--json', '--adapter', out]);
     expect(tuned.code ?? 0, tuned.stderr).toBe(0);
     expect(JSON.parse(tuned.stdout).token_ids).toHaveLength(6);
     expect(JSON.parse(base.stdout).token_ids).toHaveLength(6);
 
     // A second iteration from the first adapter as reference (TPO's M_t → M_t+1): starts at ln 2 again.
-    const r2 = await tpo(['dpo', '--pairs', join(work, 'pairs.jsonl'), '--out', join(work, 'adapter2'), '--ref-adapter', out, '--lr', '1e-3', '--json']);
+    const r2 = await tpo(['dpo', '--model', STORIES, '--pairs', join(work, 'pairs.jsonl'), '--out', join(work, 'adapter2'), '--ref-adapter', out, '--lr', '1e-3', '--json']);
     expect(r2.code ?? 0, r2.stderr).toBe(0);
     expect(JSON.parse(r2.stdout.trim().split('\n')[0]).loss).toBeCloseTo(Math.LN2, 4);
 
-    const sft = await tpo(['sft', '--data', join(work, 'pairs.jsonl'), '--out', join(work, 'sft')]);
+    const sft = await tpo(['sft', '--model', STORIES, '--data', join(work, 'pairs.jsonl'), '--out', join(work, 'sft')]);
     expect(sft.code).toBe(2);
     expect(sft.stderr).toMatch(/completion_ids|"prompt" and "completion"/);
   });
@@ -101,7 +102,7 @@ describe('tpo dpo / sft', () => {
     const rows = [{ prompt_ids: [1, 403], completion_ids: [261, 263, 265, 267] }, { prompt_ids: [1, 260], completion_ids: [270, 271, 272] }];
     writeFileSync(join(work, 'data.jsonl'), rows.map((p) => JSON.stringify(p)).join('\n'));
     const out = join(work, 'model');
-    const r = await tpo(['sft', '--full', '--data', join(work, 'data.jsonl'), '--out', out, '--lr', '3e-3', '--epochs', '8', '--schedule', 'constant', '--json']);
+    const r = await tpo(['sft', '--full', '--model', STORIES, '--data', join(work, 'data.jsonl'), '--out', out, '--lr', '3e-3', '--epochs', '8', '--schedule', 'constant', '--json']);
     expect(r.code ?? 0, r.stderr).toBe(0);
     const steps = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
     expect(steps).toHaveLength(8);
@@ -111,7 +112,7 @@ describe('tpo dpo / sft', () => {
     const g = await tpo(['generate', '--model', out, '--prompt-ids', '1,403', '--temperature', '0', '--max-new-tokens', '4', '--json']);
     expect(g.code ?? 0, g.stderr).toBe(0);
     expect(JSON.parse(g.stdout).token_ids).toEqual([261, 263, 265, 267]);
-    const dpoFull = await tpo(['dpo', '--full', '--pairs', join(work, 'data.jsonl'), '--out', out]);
+    const dpoFull = await tpo(['dpo', '--full', '--model', STORIES, '--pairs', join(work, 'data.jsonl'), '--out', out]);
     expect(dpoFull.code).toBe(2);
     expect(dpoFull.stderr).toMatch(/--full is for tpo sft/);
   });

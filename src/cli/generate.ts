@@ -9,13 +9,15 @@ import { modelSource } from './model-arg';
 import { progressLine } from './progress';
 import { readAdapterFolder } from './train';
 import { loadAdapter } from '../train/peft';
+import { BUILTIN_PROMPTS, parseOutput, renderPrompt } from '../tpo/prompts';
 
 export const GENERATE_HELP = `tpo generate [--model <folder|hub repo id>] (--prompt TEXT | --messages JSON | --prompt-ids 1,2,3)
              [--max-new-tokens 128] [--temperature 0.8] [--top-p 0.95] [--seed 0] [--num-samples 1]
              [--stop STRING]... [--max-len 1024] [--dtype auto|f32|f16] [--adapter DIR] [--hub-url URL] [--revision main] [--json]
+             [--think] [--thought-prompt generic|specific] [--show-thought] [--retries 2]
 
   --model        a folder with config.json + model.safetensors, or a hub repo id (cached after the
-                 first download). Default: the embedded stories260K model (no tokenizer: ids only).
+                 first download). Default: the embedded tpo-demo model (public/models/tpo-demo).
   --prompt       user text, wrapped in the model's chat template
   --messages     a JSON array of {"role","content"} messages, wrapped in the chat template
   --prompt-ids   raw token ids, no template (works for a model without a tokenizer)
@@ -23,7 +25,11 @@ export const GENERATE_HELP = `tpo generate [--model <folder|hub repo id>] (--pro
   --adapter      a PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors)
   --temperature  0 = greedy
   --num-samples  K samples of the same prompt, seeds seed .. seed+K-1, generated as one batch
-  --json         one JSON line per sample: {"sample", "token_ids", "text", "finish_reason"}`;
+  --think        wrap --prompt in a TPO thought prompt (--thought-prompt, default generic) and print only the response: the
+                 thought stays hidden (--show-thought prints it on stderr); an output without the
+                 separator is resampled up to --retries times, never printed as an answer
+  --json         one JSON line per sample: {"sample", "token_ids", "text", "finish_reason"} (+ "thought",
+                 "response", "parsed" with --think)`;
 
 export async function generateCommand(argv: string[], gpu: Gpu): Promise<void> {
   const { values: a } = parseArgs({
@@ -45,6 +51,10 @@ export async function generateCommand(argv: string[], gpu: Gpu): Promise<void> {
       revision: { type: 'string' },
       adapter: { type: 'string' },
       json: { type: 'boolean', default: false },
+      think: { type: 'boolean', default: false },
+      'thought-prompt': { type: 'string', default: 'generic' },
+      'show-thought': { type: 'boolean', default: false },
+      retries: { type: 'string', default: '2' },
     },
     strict: true,
   });
@@ -62,6 +72,10 @@ export async function generateCommand(argv: string[], gpu: Gpu): Promise<void> {
   const maxLen = num('max-len', a['max-len']!, true, 2);
   if (!['auto', 'f32', 'f16'].includes(a.dtype!)) throw new UsageError(`--dtype ${a.dtype}: expected auto, f32 or f16`);
   if ([a.prompt, a.messages, a['prompt-ids']].filter((x) => x !== undefined).length > 1) throw new UsageError('give only one of --prompt, --messages, --prompt-ids');
+  const think = a.think ? BUILTIN_PROMPTS[a['thought-prompt']!] : null;
+  if (think === undefined || (think && !think.separator)) throw new UsageError(`--thought-prompt ${a['thought-prompt']}: expected generic or specific`);
+  if (think && a.prompt === undefined) throw new UsageError('--think wraps --prompt in a thought prompt: give --prompt');
+  const retries = num('retries', a.retries!, true, 0);
 
   const src = await modelSource(a.model, { hubUrl: a['hub-url'], revision: a.revision });
   const m = await loadModel(gpu, src, {
@@ -89,7 +103,7 @@ export async function generateCommand(argv: string[], gpu: Gpu): Promise<void> {
         throw new UsageError(`--messages is not valid JSON: ${(e as Error).message}`);
       }
       if (!Array.isArray(messages) || messages.some((x) => typeof x?.role !== 'string' || typeof x?.content !== 'string')) throw new UsageError('--messages must be a JSON array of {"role": ..., "content": ...}');
-    } else messages = [{ role: 'user', content: a.prompt! }];
+    } else messages = [{ role: 'user', content: think ? renderPrompt(think, a.prompt!) : a.prompt! }];
     prompt = tok.hasChatTemplate ? tok.applyChatTemplate(messages) : tok.encode(messages.map((x) => x.content).join('\n'));
   } else {
     const bos = m.config.bosTokenId ?? tok?.raw.bos_token_id;
@@ -99,6 +113,29 @@ export async function generateCommand(argv: string[], gpu: Gpu): Promise<void> {
 
   const t0 = performance.now();
   const out = await m.generate(Array.from({ length: k }, () => prompt), { maxNewTokens: maxNew, temperature, topP, seed, stopStrings: a.stop });
+  if (think) {
+    // Resample the samples whose output has no separator (never shown as answers).
+    for (let attempt = 1; attempt <= retries; attempt++) {
+      const bad = out.map((g, i) => (parseOutput(think, g.text ?? '').ok ? -1 : i)).filter((i) => i >= 0);
+      if (!bad.length) break;
+      const again = await m.generate(bad.map(() => prompt), { maxNewTokens: maxNew, temperature: Math.max(temperature, 0.7), topP, seeds: bad.map((i) => seed + i + 7919 * attempt), stopStrings: a.stop });
+      bad.forEach((i, j) => (out[i] = again[j]));
+    }
+    const ms = performance.now() - t0;
+    out.forEach((g, i) => {
+      const p = parseOutput(think, g.text ?? '');
+      if (a.json) process.stdout.write(JSON.stringify({ sample: i, token_ids: g.tokenIds, text: g.text ?? '', finish_reason: g.finishReason, parsed: p.ok, thought: p.ok ? p.thought : null, response: p.ok ? p.response : null }) + '\n');
+      else {
+        if (k > 1) process.stdout.write(`--- sample ${i} ---\n`);
+        if (a['show-thought'] && p.ok) process.stderr.write(`(thought) ${p.thought}\n`);
+        process.stdout.write(p.ok ? p.response + '\n' : '');
+        if (!p.ok) process.stderr.write(`tpo: sample ${i} did not follow the answer format in ${retries + 1} attempts; no answer\n`);
+      }
+    });
+    process.stderr.write(`tpo: ${k} sample(s) in ${(ms / 1000).toFixed(2)} s on ${gpu.adapterName}\n`);
+    m.destroy();
+    return;
+  }
   const ms = performance.now() - t0;
   out.forEach((g, i) => {
     const text = g.text ?? '';

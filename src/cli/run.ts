@@ -86,13 +86,13 @@ export async function runCommand(argv: string[], gpu: Gpu): Promise<void> {
     lora: { ...DEFAULT_LORA, r: num(a['lora-r'], 16, 'lora-r', 1, true), alpha: num(a['lora-alpha'], 32, 'lora-alpha'), targets },
     train: { ...DEFAULT_TRAIN, beta: num(a.beta, 0.1, 'beta'), lr: num(a.lr, 5e-5, 'lr'), epochs: num(a.epochs, 1, 'epochs', 1, true), batchSize: num(a['batch-size'], 2, 'batch-size', 1, true) },
     maxLength: num(a['max-length'], 1024, 'max-length', 2, true),
-    baseModel: a.model ?? 'stories260K',
+    baseModel: a.model ?? 'tpo-demo',
   };
   // A resumed run keeps its recorded settings; only the number of iterations may grow.
   const o: TpoOptions = stored ? (stored.options as TpoOptions) : fresh;
   if (!stored) await store.writeConfig({ options: o, judge: a.judge, prompts: a.prompts, model: a.model ?? null, created: new Date().toISOString() });
   const model = await loadModel(gpu, await modelSource(a.model, { hubUrl: a['hub-url'] }), { slots: Math.max(o.samples, 8), maxLen: Math.min(4096, o.maxLength + o.maxNewTokens) });
-  if (!model.tokenizer) throw new UsageError('TPO needs a model with a tokenizer (tokenizer.json)', 'The embedded stories260K has none: pass --model with a chat model.');
+  if (!model.tokenizer) throw new UsageError('TPO needs a model with a tokenizer (tokenizer.json)', 'stories260K has none: pass --model with a chat model (the default, tpo-demo, has one).');
   const judge = await makeJudge(String(stored?.judge ?? a.judge), a['judge-mode'], gpu, a['hub-url']);
   const tty = process.stderr.isTTY;
   const progress = (tag: string) => {

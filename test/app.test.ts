@@ -1,0 +1,181 @@
+// End to end: the app in headless Chromium on the software WebGPU adapter with the embedded demo
+// model — first load, a chat answer with its thought hidden, the walkthrough, one full TPO
+// iteration interrupted by a reload and resumed, the no-WebGPU page. Screenshots go to
+// test-artifacts/.
+
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createServer, type ViteDevServer } from 'vite';
+import type { Browser, Page } from 'playwright-core';
+import { launchBrowser } from './helpers/browser';
+
+const ARTIFACTS = join(__dirname, '../test-artifacts');
+let vite: ViteDevServer;
+let browser: Browser;
+let appUrl: string;
+
+beforeAll(async () => {
+  vite = await createServer({ configFile: join(__dirname, '../vite.config.ts'), root: join(__dirname, '..'), logLevel: 'error', server: { port: 0, host: '127.0.0.1' } });
+  await vite.listen();
+  appUrl = vite.resolvedUrls!.local[0];
+  browser = await launchBrowser();
+  mkdirSync(ARTIFACTS, { recursive: true });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await vite?.close();
+});
+
+async function open(page: Page): Promise<string[]> {
+  const errors: string[] = [];
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(appUrl);
+  return errors;
+}
+
+async function loadDemo(page: Page): Promise<void> {
+  expect(await page.inputValue('#model-kind')).toBe('demo'); // the default
+  await page.click('#load');
+  await page.waitForFunction(() => /tpo-demo|Error/.test(document.getElementById('model-status')!.textContent ?? ''), null, { timeout: 120_000 });
+  expect(await page.textContent('#model-status')).toMatch(/tpo-demo \(embedded\): llama, 4 layers/);
+}
+
+const samplesOf = (page: Page, runId: string) =>
+  page.evaluate(
+    (id) =>
+      new Promise<{ id: string }[]>((resolve, reject) => {
+        const req = indexedDB.open('tpo-webgpu');
+        req.onerror = () => reject(req.error);
+        req.onsuccess = () => {
+          const db = req.result;
+          if (!db.objectStoreNames.contains('samples')) return resolve([]);
+          const get = db.transaction('samples').objectStore('samples').getAll();
+          get.onsuccess = () => { resolve((get.result as { runId: string; id: string }[]).filter((r) => r.runId === id)); db.close(); };
+          get.onerror = () => reject(get.error);
+        };
+      }),
+    runId,
+  );
+
+describe('app: the embedded demo model end to end', () => {
+  it('first load shows the Model screen, then chat shows only the answer, the thought behind a closed disclosure', async () => {
+    const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+    const errors = await open(page);
+    expect(await page.isVisible('#model-panel')).toBe(true);
+    expect(await page.isVisible('#generate-panel')).toBe(false);
+    await page.waitForFunction(() => /Download/.test(document.getElementById('memory')!.textContent ?? ''));
+    expect(await page.textContent('#memory')).toMatch(/Download 3\.\d MiB/);
+    await page.screenshot({ path: join(ARTIFACTS, 'app-first-load.png'), fullPage: true });
+    await loadDemo(page);
+
+    await page.click('#tab-chat');
+    await page.fill('#prompt', 'Which is larger, 482 or 519?');
+    await page.press('#prompt', 'Enter');
+    await page.waitForFunction(() => /tokens in|Error/.test(document.getElementById('gen-status')!.textContent ?? ''), null, { timeout: 180_000 });
+    const answer = (await page.textContent('#chat-log .msg.assistant .answer'))!;
+    expect(answer.length).toBeGreaterThan(0);
+    expect(answer).not.toMatch(/Here is my (thought process|response)/);
+    expect(await page.textContent('#output')).toBe(answer);
+    const details = page.locator('#chat-log .msg.assistant details');
+    expect(await details.count()).toBe(1);
+    expect(await details.evaluate((d) => (d as HTMLDetailsElement).open)).toBe(false); // off by default
+    const thought = (await page.textContent('#chat-log .msg.assistant details .thought'))!;
+    expect(thought.length).toBeGreaterThan(0);
+    expect(await page.isVisible('#chat-log .msg.assistant details .thought')).toBe(false);
+    expect(await page.isVisible('#thinking')).toBe(false);
+    await page.click('#chat-log .msg.assistant details summary');
+    expect(await page.isVisible('#chat-log .msg.assistant details .thought')).toBe(true);
+    await page.screenshot({ path: join(ARTIFACTS, 'app-chat.png'), fullPage: true });
+
+    // The walkthrough: every stage appears, explained, in order.
+    await page.click('#tab-walk');
+    await page.fill('#walk-k', '3');
+    await page.fill('#walk-steps', '3');
+    await page.click('#walk-run');
+    await page.waitForFunction(() => /Done\.|Error/.test(document.getElementById('walk-status')!.textContent ?? ''), null, { timeout: 300_000 });
+    expect(await page.textContent('#walk-status')).toBe('Done.');
+    const titles = await page.$$eval('#walk-stages h3', (hs) => hs.map((h) => h.textContent));
+    expect(titles[0]).toMatch(/thought prompt/);
+    expect(titles[1]).toMatch(/3 samples/);
+    expect(titles[2]).toMatch(/Judge scores/);
+    if (!/No pair/.test(titles[3] ?? '')) {
+      expect(titles[3]).toMatch(/preference pair/);
+      expect(titles[4]).toMatch(/DPO steps/);
+      expect(await page.locator('#walk-stages li:last-child tr').count()).toBe(4); // header + 3 steps
+    }
+    await page.screenshot({ path: join(ARTIFACTS, 'app-walkthrough.png'), fullPage: true });
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
+  it('a TPO iteration on the demo model survives a reload mid-run, resumes, charts and stores its adapter', async () => {
+    const context = await browser.newContext({ viewport: { width: 1100, height: 1000 } });
+    const page = await context.newPage();
+    const errors = await open(page);
+    await loadDemo(page);
+    await page.click('#tab-train');
+    await page.fill('#run-id', 'demo-run');
+    await page.fill('#iterations', '1');
+    await page.fill('#per-iteration', '3');
+    await page.fill('#k', '3');
+    await page.fill('#run-max-new', '96');
+    await page.fill('#epochs', '1');
+    await page.click('#start');
+    let before: { id: string }[] = [];
+    for (let i = 0; i < 1200 && before.length < 1; i++) {
+      await page.waitForTimeout(100);
+      before = await samplesOf(page, 'demo-run');
+    }
+    expect(before.length).toBeGreaterThanOrEqual(1);
+    expect(before.length).toBeLessThan(3);
+
+    await page.reload();
+    expect(await page.textContent('#run-status')).toMatch(/Run "demo-run" was interrupted/);
+    await loadDemo(page);
+    await page.click('#tab-train');
+    expect(await page.inputValue('#run-id')).toBe('demo-run');
+    await page.click('#start');
+    await page.waitForFunction(() => /Done\.|Error/.test(document.getElementById('run-status')!.textContent ?? ''), null, { timeout: 600_000 });
+    expect(await page.textContent('#run-status')).toBe('Done.');
+    const after = await samplesOf(page, 'demo-run');
+    expect(after).toHaveLength(3);
+    for (const b of before) expect(after.find((r) => r.id === b.id)).toEqual(b);
+    expect(await page.locator('.charts canvas').count()).toBe(3);
+    expect(await page.evaluate(() => localStorage.getItem('tpo-active-run'))).toBeNull();
+    expect(await page.textContent('#run-metrics')).toMatch(/iteration 0: \d+ pairs/);
+    expect(await page.$$eval('#p-training', (b) => (b[0] as HTMLProgressElement).value)).toBe(1);
+    await page.screenshot({ path: join(ARTIFACTS, 'app-train.png'), fullPage: true });
+
+    // The new adapter can be chosen on the Model screen, and the Data screen lists the run.
+    await page.click('#tab-model');
+    const options = await page.$$eval('#adapter option', (os) => os.map((o) => o.textContent));
+    expect(options).toContain('demo-run · iteration 0');
+    await page.selectOption('#adapter', { label: 'demo-run · iteration 0' });
+    await page.waitForFunction(() => /Generating with demo-run/.test(document.getElementById('adapter-status')!.textContent ?? ''));
+    await page.click('#tab-data');
+    await page.waitForSelector('#runs tbody tr');
+    expect(await page.textContent('#runs tbody')).toMatch(/demo-run/);
+    expect(await page.textContent('#storage')).toMatch(/used of/);
+    page.once('dialog', (d) => void d.accept());
+    await page.click('#runs tbody tr button[aria-label="Delete run demo-run"]');
+    await page.waitForFunction(() => !/demo-run/.test(document.querySelector('#runs tbody')!.textContent ?? ''));
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
+  it('without WebGPU the page explains how to enable it instead of showing a blank screen', async () => {
+    const page = await browser.newPage();
+    await page.addInitScript(() => {
+      delete (Navigator.prototype as unknown as { gpu?: unknown }).gpu;
+    });
+    await page.goto(appUrl);
+    await page.waitForSelector('#no-webgpu', { state: 'visible' });
+    expect(await page.textContent('#no-webgpu')).toMatch(/Chrome or Edge[\s\S]*enable-unsafe-webgpu/);
+    expect(await page.isVisible('main')).toBe(false);
+    await page.screenshot({ path: join(ARTIFACTS, 'app-no-webgpu.png') });
+    await page.close();
+  });
+});
