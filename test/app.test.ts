@@ -67,7 +67,7 @@ describe('app: the embedded demo model end to end', () => {
     expect(await page.isVisible('#model-panel')).toBe(true);
     expect(await page.isVisible('#generate-panel')).toBe(false);
     await page.waitForFunction(() => /Download/.test(document.getElementById('memory')!.textContent ?? ''));
-    expect(await page.textContent('#memory')).toMatch(/Download 3\.\d MiB/);
+    expect(await page.textContent('#memory')).toMatch(/Download \d+(\.\d+)? (KiB|MiB)/);
     await page.screenshot({ path: join(ARTIFACTS, 'app-first-load.png'), fullPage: true });
     await loadDemo(page);
 
@@ -123,6 +123,7 @@ describe('app: the embedded demo model end to end', () => {
     await page.fill('#k', '3');
     await page.fill('#run-max-new', '96');
     await page.fill('#epochs', '1');
+    await page.fill('#eval-count', '2');
     await page.click('#start');
     let before: { id: string }[] = [];
     for (let i = 0; i < 1200 && before.length < 1; i++) {
@@ -145,7 +146,8 @@ describe('app: the embedded demo model end to end', () => {
     for (const b of before) expect(after.find((r) => r.id === b.id)).toEqual(b);
     expect(await page.locator('.charts canvas').count()).toBe(3);
     expect(await page.evaluate(() => localStorage.getItem('tpo-active-run'))).toBeNull();
-    expect(await page.textContent('#run-metrics')).toMatch(/iteration 0: \d+ pairs/);
+    expect(await page.textContent('#run-metrics')).toMatch(/iteration 0: \d+ pairs.*held-out win rate \d+% vs base/);
+    expect(await page.$$eval('#p-evaluating', (b) => (b[0] as HTMLProgressElement).value)).toBe(1);
     expect(await page.$$eval('#p-training', (b) => (b[0] as HTMLProgressElement).value)).toBe(1);
     await page.screenshot({ path: join(ARTIFACTS, 'app-train.png'), fullPage: true });
 

@@ -107,6 +107,7 @@ async function directRun(page: Page): Promise<void> {
   await page.fill('#per-iteration', '4');
   await page.fill('#epochs', '1');
   await page.fill('#rank', '4');
+  await page.fill('#eval-count', '0');
 }
 
 describe('browser: a TPO run in the worker with records in IndexedDB', () => {

@@ -32,6 +32,15 @@ describe('demo tokenizer: BPE merges learned from the corpus', () => {
     const chat = tok.applyChatTemplate([{ role: 'user', content: 'hi' }]);
     expect(chat.filter((i) => i === 257)).toHaveLength(2); // <|im_start|> user, <|im_start|> assistant
     expect(tok.decode(chat)).toMatch(/^user\nhi\nassistant\n$/); // specials are not decoded
+    // Training sees the exact prompt ids that generation ends with, even though this corpus (header
+    // and content as one piece) learned merges that span "assistant\n" and the completion.
+    expect(merges.some((m) => m.replace(' ', '').includes('Ċ') && /assistantĊ./.test(m.replace(' ', '')))).toBe(true);
+    for (const r of rows.slice(0, 20)) {
+      const [seq] = tokenizeSft([{ prompt: r.prompt, completion: r.completion }], tok, IM_END, 4096);
+      const inference = tok.applyChatTemplate(r.prompt, true);
+      expect(seq.ids.slice(0, seq.completionStart)).toEqual(inference);
+      expect(tok.decode(seq.ids.slice(seq.completionStart), false)).toBe(`${r.completion[0].content}<|im_end|>\n`);
+    }
     // with the GPT-2 regex, merges stay inside words
     const wordMerges = trainBpe(corpus, 100);
     for (const m of wordMerges) expect(m.replace(' ', '').slice(1)).not.toMatch(/Ġ/);

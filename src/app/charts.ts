@@ -30,7 +30,7 @@ export class RunCharts {
 
   constructor(stepsHost: HTMLElement, scoresHost: HTMLElement, lengthsHost: HTMLElement) {
     this.steps = chart(stepsHost, [{ label: 'loss', stroke: '#1f5fbf' }, { label: 'reward acc.', stroke: '#2a9d3a', scale: 'r' }, { label: 'margin', stroke: '#d07000', scale: 'r' }], 'step');
-    this.scores = chart(scoresHost, [{ label: 'mean score', stroke: '#1f5fbf' }, { label: 'parse failures', stroke: '#c33', scale: 'r' }], 'iteration');
+    this.scores = chart(scoresHost, [{ label: 'mean score', stroke: '#1f5fbf' }, { label: 'parse failures', stroke: '#c33', scale: 'r' }, { label: 'win rate vs base', stroke: '#2a9d3a', scale: 'r' }], 'iteration');
     this.lengths = chart(lengthsHost, [{ label: 'thought', stroke: '#7a3fbf' }, { label: 'response', stroke: '#2a9d3a' }], 'iteration');
   }
 
@@ -55,7 +55,7 @@ export class RunCharts {
     this.steps.setData([s.map((_, i) => i + 1), s.map((m) => m.loss), s.map((m) => m['rewards/accuracies'] ?? null), s.map((m) => m['rewards/margins'] ?? null)] as uPlot.AlignedData);
     const it = this.iterRows;
     const x = it.map((m) => m.iteration);
-    this.scores.setData([x, it.map((m) => m.mean_score), it.map((m) => m.parse_failure_rate)]);
+    this.scores.setData([x, it.map((m) => m.mean_score), it.map((m) => m.parse_failure_rate), it.map((m) => (typeof m.eval?.win_rate === 'number' ? m.eval.win_rate : null))] as uPlot.AlignedData);
     this.lengths.setData([x, it.map((m) => m.mean_thought_chars), it.map((m) => m.mean_response_chars)]);
   }
 }

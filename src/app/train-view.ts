@@ -3,6 +3,7 @@
 // cancel; live charts. Runs are recorded in IndexedDB by the worker, so a reload resumes the run.
 
 import type { RunEvent, RunProgress, RunRequest } from '../worker/protocol';
+import type { IterationMetrics } from '../tpo/store';
 import { GENERIC } from '../tpo/prompts';
 import { DEMO_SEED, DEMO_SPLITS, demoJudgeRules, makeSplits, promptRows } from '../demo/tasks';
 import { $, fail, fmtSecs, num, val } from './dom';
@@ -14,12 +15,12 @@ const ACTIVE = 'tpo-active-run';
 let charts: RunCharts | null = null;
 const getCharts = () => (charts ??= new RunCharts($('chart-steps'), $('chart-scores'), $('chart-lengths')));
 
-function demoInstructions(n = 48): string {
+function demoInstructions(n = 64): string {
   const s = makeSplits(DEMO_SEED, { ...DEMO_SPLITS, train: 0 });
   return promptRows(s.pool.slice(0, n)).map((r) => JSON.stringify(r)).join('\n');
 }
 
-const STAGES = ['sampling', 'judging', 'training'] as const;
+const STAGES = ['sampling', 'judging', 'training', 'evaluating'] as const;
 function showProgress(p: RunProgress): void {
   const at = STAGES.indexOf(p.stage);
   STAGES.forEach((s, i) => {
@@ -28,13 +29,14 @@ function showProgress(p: RunProgress): void {
     if (i > at) { bar.value = 0; $(`s-${s}`).textContent = ''; }
   });
   $<HTMLProgressElement>(`p-${p.stage}`).value = p.total ? p.done / p.total : 0;
-  const unit = p.stage === 'training' ? 'steps' : 'instructions';
+  const unit = p.stage === 'training' ? 'steps' : p.stage === 'evaluating' ? 'held-out instructions' : 'instructions';
   $(`s-${p.stage}`).textContent = `${p.done}/${p.total} ${unit}${p.stage === 'sampling' ? ` · ${p.tokensPerSecond.toFixed(1)} tok/s` : ''}${p.etaSeconds !== null ? ` · ETA ${fmtSecs(p.etaSeconds)}` : ''}`;
   $('run-status').textContent = `iteration ${p.iteration} · ${p.stage} ${p.done}/${p.total} · ${p.tokensPerSecond.toFixed(1)} tok/s${p.etaSeconds !== null ? ` · ETA ${p.etaSeconds.toFixed(0)} s` : ''}`;
 }
 
-function summary(rows: { iteration: number; pairs: number; parse_failure_rate: number; mean_score: number; mean_thought_chars: number }[]): string {
-  return rows.map((m) => `iteration ${m.iteration}: ${m.pairs} pairs, parse failures ${(100 * m.parse_failure_rate).toFixed(0)}%, mean score ${m.mean_score.toFixed(2)}, thought ${m.mean_thought_chars.toFixed(0)} chars`).join('\n');
+function summary(rows: IterationMetrics[]): string {
+  const win = (m: IterationMetrics) => (typeof m.eval?.win_rate === 'number' ? `, held-out win rate ${(100 * m.eval.win_rate).toFixed(0)}% vs base` : '');
+  return rows.map((m) => `iteration ${m.iteration}: ${m.pairs} pairs, parse failures ${(100 * m.parse_failure_rate).toFixed(0)}%, mean score ${m.mean_score.toFixed(2)}, thought ${m.mean_thought_chars.toFixed(0)} chars${win(m)}`).join('\n');
 }
 
 export async function showRun(runId: string): Promise<void> {
@@ -91,7 +93,7 @@ export function initTrainView(): void {
         {
           runId, instructionsJsonl: $<HTMLTextAreaElement>('instructions').value, template: val('template'), separator: val('separator'), thoughtMarker: val('marker') || undefined,
           judge, samples: num('k'), temperature: num('run-temp'), topP: 1, maxNewTokens: num('run-max-new'), iterations: num('iterations'),
-          perIteration: num('per-iteration'), rho: num('rho'), beta: num('beta'), lr: num('lr'), epochs: num('epochs'), batchSize: 2, loraR: num('rank'), loraAlpha: 2 * num('rank'), maxLength: 512, seed: 0,
+          perIteration: num('per-iteration'), rho: num('rho'), beta: num('beta'), lr: num('lr'), epochs: num('epochs'), batchSize: 2, loraR: num('rank'), loraAlpha: 2 * num('rank'), maxLength: 512, seed: 0, evalCount: num('eval-count'),
         },
         proxy(showProgress),
         proxy((e: RunEvent) => (e.type === 'step' ? getCharts().addStep(e.step) : getCharts().addIteration(e.metrics))),

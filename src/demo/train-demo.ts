@@ -4,8 +4,8 @@
 // (AdamW, warmup + cosine), logs the loss curve, measures held-out accuracy with and without the
 // thought prompt, and writes a complete Hugging Face model folder with a model card.
 //
-//   npm run train:demo -- [--out public/models/tpo-demo] [--seed 1] [--tasks 6000] [--epochs 2]
-//                         [--hidden 128] [--layers 4] [--lr 3e-3] [--batch 16] [--quick]
+//   npm run train:demo -- [--out public/models/tpo-demo] [--seed 1] [--tasks 6000] [--epochs 1]
+//                         [--hidden 64] [--layers 4] [--lr 4e-3] [--batch 4] [--quick]
 
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -42,15 +42,15 @@ export async function main(argv: string[]): Promise<number> {
   const out = a.out ?? 'public/models/tpo-demo';
   const seed = Number(a.seed ?? DEMO_SEED);
   const nTasks = Number(a.tasks ?? (a.quick ? 64 : DEMO_SPLITS.train));
-  const epochs = Number(a.epochs ?? 2);
-  const hidden = Number(a.hidden ?? 128);
+  const epochs = Number(a.epochs ?? 1);
+  const hidden = Number(a.hidden ?? 64);
   const shape: DemoShape = {
     hidden, layers: Number(a.layers ?? 4), heads: hidden / 32, kvHeads: Math.max(1, hidden / 64),
     intermediate: hidden * 3, vocab: Number(a.vocab ?? 512), maxPositions: 512,
   };
-  const batch = Number(a.batch ?? 8); // packed rows per step
+  const batch = Number(a.batch ?? 4); // packed rows per step
   const T = 128; // packed row length
-  const lr = Number(a.lr ?? 3e-3);
+  const lr = Number(a.lr ?? 4e-3);
   const log = (s: string) => process.stderr.write(s + '\n');
   const gpu = await cliGpu(process.argv.slice(1));
   if (typeof gpu === 'number') return gpu;
@@ -61,7 +61,9 @@ export async function main(argv: string[]): Promise<number> {
 
   // 2. Tokenizer: byte-level BPE whose merges are learned from the corpus text.
   // The text between ChatML special tokens, as the pre-tokenizer sees it; 1,000 rows are plenty.
-  const corpus = rows.slice(0, 1000).flatMap((r) => [`user\n${r.prompt[0].content}`, `assistant\n${r.completion[0].content}`]);
+  // The assistant turn's header and its content are separate pieces: training and generation
+  // tokenise the prompt (ending "assistant\n") apart from the completion, so no merge may span them.
+  const corpus = rows.slice(0, 1000).flatMap((r) => [`user\n${r.prompt[0].content}`, 'assistant\n', r.completion[0].content]);
   const merges = trainBpe(corpus, shape.vocab - BYTE_VOCAB, { useRegex: false });
   const tokFiles = byteTokenizerFiles(merges, false);
   const vocabUsed = BYTE_VOCAB + merges.length;

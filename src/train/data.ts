@@ -81,7 +81,15 @@ function completionIds(tok: Tokenizer | null, prompt: Content, answer: Content, 
   if (!tok) throw new UsageError(`${what}: text rows need a tokenizer`, 'Use a model with tokenizer.json, or rows with prompt_ids / chosen_ids / rejected_ids.');
   if (isMessages(prompt) || isMessages(answer)) {
     if (!isMessages(prompt) || !isMessages(answer)) throw new UsageError(`${what}: prompt and answer must both be message lists or both strings`);
+    // The prompt is tokenised exactly as generation sees it (with the generation prompt), and the
+    // completion is the rest of the rendered conversation tokenised on its own. Tokenising the whole
+    // conversation and cutting at the first differing id would let a BPE merge straddle the boundary
+    // ("assistant\nHere" as one token): training would then never see the prompt that inference ends with.
     const p = tok.applyChatTemplate(prompt, true);
+    const promptText = tok.chatTemplateText(prompt, true);
+    const fullText = tok.chatTemplateText([...prompt, ...answer], false);
+    if (fullText.startsWith(promptText)) return { p, c: tok.encode(fullText.slice(promptText.length), false) };
+    // A template that renders the prompt differently once the answer follows: cut the ids where they differ.
     const full = tok.applyChatTemplate([...prompt, ...answer], false);
     let k = 0;
     while (k < p.length && k < full.length && p[k] === full[k]) k++;

@@ -15,8 +15,10 @@ import { DEFAULT_TRAIN } from '../train/trainer';
 import { httpJudge, rulesJudge, type Judge, type Rule } from '../tpo/judges';
 import { adapterFromZip, adapterToZip, metricsFromCsv, metricsToCsv, pairsFromJsonl, pairsToJsonl } from '../tpo/export';
 import type { IterationMetrics } from '../tpo/store';
-import { parseInstructions, runTpo, type TpoOptions } from '../tpo/loop';
-import { customPrompt } from '../tpo/prompts';
+import type { StepMetrics } from '../train/trainer';
+import { parseInstructions, runIteration, type TpoOptions } from '../tpo/loop';
+import { customPrompt, DIRECT } from '../tpo/prompts';
+import { evaluate } from '../tpo/eval';
 import { deleteRun, idbStore, openRunsDb } from '../tpo/store-idb';
 
 let gpu: Gpu | undefined;
@@ -101,39 +103,61 @@ const api: EngineApi = {
     // The judge's settings are kept with the run, its API key never is.
     const { apiKey, ...judgeSpec } = req.judge as RunRequest['judge'] & { apiKey?: string };
     const spec = (stored?.judge as RunRequest['judge'] | undefined) ?? judgeSpec;
-    if (!stored) await store.writeConfig({ options: o, judge: spec, instructionsJsonl: req.instructionsJsonl, model: modelName });
+    const evalCount = stored ? Number(stored.evalCount ?? 0) : req.evalCount;
+    if (!stored) await store.writeConfig({ options: o, judge: spec, instructionsJsonl: req.instructionsJsonl, model: modelName, evalCount });
     const judge: Judge = spec.kind === 'http' ? httpJudge({ baseUrl: spec.baseUrl, model: spec.model, mode: spec.mode, apiKey }) : rulesJudge(spec.rules as Rule[]);
-    const pool = parseInstructions(parseJsonl<Record<string, unknown>>(String(stored?.instructionsJsonl ?? req.instructionsJsonl), 'instructions'));
+    const all = parseInstructions(parseJsonl<Record<string, unknown>>(String(stored?.instructionsJsonl ?? req.instructionsJsonl), 'instructions'));
+    // The last evalCount instructions are never trained on: each iteration's win rate is measured there.
+    const heldOut = all.slice(all.length - Math.min(evalCount, Math.max(0, all.length - 1)));
+    const pool = all.slice(0, all.length - heldOut.length);
+    if (pool.length < o.perIteration * req.iterations) {
+      throw new UsageError(`${req.iterations} iterations of ${o.perIteration} fresh instructions need ${o.perIteration * req.iterations}; the set has ${pool.length} after the ${heldOut.length} held out for the win rate`, 'Add instructions, or lower the iterations, the instructions per iteration or the held-out count.');
+    }
     abort = new AbortController();
     const t0 = performance.now();
     const tokens0 = m.generator.timings.decodeTokens;
     let lastIteration = 0;
     m.detachAdapter(); // a run starts from the base model (its own adapters are M_1, M_2, …)
     try {
-      return await runTpo(
-        {
-          model: m,
-          judge,
-          store,
-          signal: abort.signal,
-          between: async () => {
-            if (paused) await paused.promise;
-            if (abort?.signal.aborted) throw new UsageError('the run was cancelled', 'Start it again with the same run id to resume.');
-          },
-          onStep: (step) => onEvent?.({ type: 'step', step, iteration: lastIteration }),
-          onIteration: (metrics) => onEvent?.({ type: 'iteration', metrics }),
-          onProgress: (p) => {
-            lastIteration = p.iteration;
-            // tokens/s over this call; ETA from the mean time per finished unit of this stage
-            const secs = Math.max(1e-3, (performance.now() - t0) / 1000);
-            const tps = (m.generator.timings.decodeTokens - tokens0) / secs;
-            onProgress?.({ ...p, tokensPerSecond: tps, etaSeconds: p.done > 0 ? (secs / p.done) * (p.total - p.done) : null });
-          },
+      const ctx = {
+        model: m,
+        judge,
+        store,
+        signal: abort.signal,
+        between: async () => {
+          if (paused) await paused.promise;
+          if (abort?.signal.aborted) throw new UsageError('the run was cancelled', 'Start it again with the same run id to resume.');
         },
-        pool,
-        o,
-        req.iterations,
-      );
+        onStep: (step: StepMetrics) => onEvent?.({ type: 'step', step, iteration: lastIteration }),
+        onIteration: (metrics: IterationMetrics) => onEvent?.({ type: 'iteration', metrics }),
+        onProgress: (p: { iteration: number; stage: RunProgress['stage']; done: number; total: number }) => {
+          lastIteration = p.iteration;
+          // tokens/s over this call; ETA from the mean time per finished unit of this stage
+          const secs = Math.max(1e-3, (performance.now() - t0) / 1000);
+          const tps = (m.generator.timings.decodeTokens - tokens0) / secs;
+          onProgress?.({ ...p, tokensPerSecond: tps, etaSeconds: p.done > 0 ? (secs / p.done) * (p.total - p.done) : null });
+        },
+      };
+      const out: IterationMetrics[] = [];
+      for (let it = 0; it < req.iterations; it++) {
+        const metrics = await runIteration(ctx, it, pool.slice(it * o.perIteration, (it + 1) * o.perIteration), o);
+        if (heldOut.length && !metrics.eval) {
+          await ctx.between();
+          ctx.onProgress({ iteration: it, stage: 'evaluating', done: 0, total: heldOut.length });
+          const files = (await store.readAdapter(it))!;
+          const ad = loadAdapter(m.config, files['adapter_config.json'], files['adapter_model.safetensors']);
+          const r = await evaluate(m, judge, heldOut, { prompt: o.prompt, adapter: { layout: ad.layout, values: ad.values } }, { prompt: DIRECT, adapter: null }, {
+            maxNewTokens: o.maxNewTokens, temperature: 0, topP: 1, seed: o.seed, retries: 2,
+          });
+          metrics.eval = { ...r };
+          await store.writeMetrics(it, metrics);
+          ctx.onProgress({ iteration: it, stage: 'evaluating', done: heldOut.length, total: heldOut.length });
+          ctx.onIteration(metrics);
+        }
+        out.push(metrics);
+      }
+      m.detachAdapter();
+      return out;
     } finally {
       abort = null;
     }
@@ -233,7 +257,9 @@ const api: EngineApi = {
       else if (name.endsWith('.csv')) {
         for (const row of metricsFromCsv(dec.decode(bytes))) {
           const it = Number(row.iteration);
-          if (!(await store.readMetrics(it))) await store.writeMetrics(it, { ...(row as IterationMetrics), dpo: [] });
+          const { win_rate, lc_win_rate, ...rest } = row as IterationMetrics & { win_rate?: number; lc_win_rate?: number };
+          const evalPart = Number.isFinite(win_rate) ? { eval: { win_rate: win_rate!, lc_win_rate: lc_win_rate ?? NaN } } : {};
+          if (!(await store.readMetrics(it))) await store.writeMetrics(it, { ...rest, ...evalPart, dpo: [] });
         }
       } else throw new UsageError(`cannot import ${name}`, 'Import pairs-<i>.jsonl (TRL), adapter-<i>.zip (PEFT) or metrics.csv files.');
       done.push(name);

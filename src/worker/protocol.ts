@@ -67,11 +67,14 @@ export interface RunRequest {
   loraAlpha: number;
   maxLength: number;
   seed: number;
+  /** Instructions held out from the end of the set: after every iteration the new adapter (thought
+   *  hidden) is judged against the base model answering directly on them (win rate, ties ½). 0: none. */
+  evalCount: number;
 }
 
 export interface RunProgress {
   iteration: number;
-  stage: 'sampling' | 'judging' | 'training';
+  stage: 'sampling' | 'judging' | 'training' | 'evaluating';
   done: number;
   total: number;
   tokensPerSecond: number;
