@@ -46,6 +46,29 @@ describe('tpo generate', () => {
     expect(lines.map((l) => l.text)).toEqual(want.map((w) => w.text));
   });
 
+  it('with no --model it runs the embedded tpo-demo; --think prints only the response, the thought hidden', async () => {
+    const q = 'Which is larger, 482 or 519?';
+    const j = await tpo(['generate', '--think', '--prompt', q, '--temperature', '0', '--json']);
+    expect(j.code ?? 0, j.stderr).toBe(0);
+    const line = JSON.parse(j.stdout);
+    expect(Object.keys(line).sort()).toEqual(['finish_reason', 'parsed', 'response', 'sample', 'text', 'thought', 'token_ids']);
+    const plain = await tpo(['generate', '--think', '--prompt', q, '--temperature', '0', '--show-thought']);
+    expect(plain.code ?? 0, plain.stderr).toBe(0);
+    expect(plain.stdout).not.toMatch(/Here is my (thought process|response)/);
+    if (line.parsed) {
+      expect(line.text).toContain('Here is my response:');
+      expect(plain.stdout.trim()).toBe(line.response);
+      expect(plain.stderr).toContain(`(thought) ${line.thought}`);
+    } else {
+      expect(plain.stdout).toBe('');
+      expect(plain.stderr).toMatch(/did not follow the answer format/);
+    }
+    // the same model answers the bare instruction directly
+    const direct = await tpo(['generate', '--prompt', q, '--temperature', '0', '--json']);
+    expect(JSON.parse(direct.stdout).text.length).toBeGreaterThan(0);
+    expect((await tpo(['generate', '--think', '--prompt-ids', '1,2'])).stderr).toMatch(/--think wraps --prompt/);
+  });
+
   it('bad input gives a clear error and exit code 2', async () => {
     const missing = await tpo(['generate', '--model', '/nonexistent/folder']);
     expect(missing.code).toBe(2);

@@ -9,7 +9,7 @@ import { engine, proxy, state } from './engine';
 
 /** Download sizes (bytes) and parameter counts of the curated models, for the estimate. */
 const CURATED: Record<string, { bytes: number; params: number }> = {
-  demo: { bytes: 3.4e6, params: 0.85e6 },
+  demo: { bytes: 0.94e6, params: 0.23e6 },
   embedded: { bytes: 1.1e6, params: 0.26e6 },
   'hub:HuggingFaceTB/SmolLM2-135M-Instruct': { bytes: 270e6, params: 135e6 },
   'hub:HuggingFaceTB/SmolLM2-360M-Instruct': { bytes: 724e6, params: 362e6 },

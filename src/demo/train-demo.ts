@@ -82,7 +82,7 @@ export async function main(argv: string[]): Promise<number> {
   const convs = all.filter((c) => c.ids.length <= T); // the few longest padded thoughts are dropped, not truncated
   const seqs = packSequences(convs, T);
   const tokens = convs.reduce((s, q) => s + q.ids.length, 0);
-  log(`train:demo: ${convs.length} conversations (${all.length - convs.length} longer than ${T} dropped; ${tokens} tokens, mean ${(tokens / rows.length).toFixed(1)}, longest ${Math.max(...convs.map((c) => c.ids.length))}) packed into ${seqs.length} rows of ≤ ${T}; vocab ${vocabUsed} → ${shape.vocab} (${merges.length} merges), hidden ${shape.hidden} × ${shape.layers} layers`);
+  log(`train:demo: ${convs.length} conversations (${all.length - convs.length} longer than ${T} dropped; ${tokens} tokens, mean ${(tokens / convs.length).toFixed(1)}, longest ${Math.max(...convs.map((c) => c.ids.length))}) packed into ${seqs.length} rows of ≤ ${T}; vocab ${vocabUsed} → ${shape.vocab} (${merges.length} merges), hidden ${shape.hidden} × ${shape.layers} layers`);
 
   // 3. From-scratch SFT of every weight.
   const ck = await loadCheckpoint(src);
