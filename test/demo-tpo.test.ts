@@ -45,7 +45,7 @@ describe('TPO on the demo model (the experiment, reduced)', () => {
     const m = await runIteration({ model, judge, store }, 0, items, {
       prompt: GENERIC, samples: K, temperature: 1, topP: 1, seed: 0, maxNewTokens: 128, perIteration: items.length, rho: 0.1,
       lora: { r: 8, alpha: 16, targets: [...TARGETS] },
-      train: { ...DEFAULT_TRAIN, lr: 2e-3, epochs: 4, batchSize: 4, beta: 0.1 },
+      train: { ...DEFAULT_TRAIN, lr: 5e-3, epochs: 8, batchSize: 4, beta: 0.1 },
       maxLength: 256, baseModel: 'tpo-demo',
     });
     expect(m.pairs).toBeGreaterThanOrEqual(4);

@@ -27,6 +27,12 @@ export interface CardFacts {
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 
+/** The families it has not learned (greedy accuracy under 20% with both prompts), said plainly. */
+function unsolved(f: CardFacts): string {
+  const bad = Object.keys(f.results.thought.by_family).filter((k) => f.results.thought.by_family[k] < 0.2 && (f.results.direct.by_family[k] ?? 0) < 0.2);
+  return bad.length ? `\nAt this size and training budget it has not learned ${bad.join(', ')} (greedy accuracy under 20% with either prompt):\nits answers there are well-formed numbers, rarely the right ones.` : '';
+}
+
 export function modelCard(f: CardFacts): string {
   const s = f.shape;
   const params = s.vocab * s.hidden + s.layers * (2 * s.hidden + s.hidden * s.hidden * 2 + 2 * s.hidden * (s.kvHeads * s.hidden / s.heads) + 3 * s.hidden * s.intermediate) + s.hidden;
@@ -78,6 +84,6 @@ ${row('generic thought prompt, T = 1', f.results.thought_sampled_t1)}
 Per family (thought prompt, greedy / direct): ${fam.map((k) => `${k} ${pct(f.results.thought.by_family[k])} / ${pct(f.results.direct.by_family[k] ?? 0)}`).join(', ')}.
 
 ## Limits
-A toy for demonstrating TPO offline: it answers nothing outside the task suite sensibly.
+A toy for demonstrating TPO offline: it answers nothing outside the task suite sensibly.${unsolved(f)}
 `;
 }

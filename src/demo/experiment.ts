@@ -6,7 +6,7 @@
 // Prints the README's table (markdown) and writes it with the raw numbers under --out.
 //
 //   npm run experiment -- [--model public/models/tpo-demo] [--out runs/experiment] [--iterations 3]
-//                         [--per-iteration 48] [--samples 4] [--eval-tasks 140] [--lr 5e-4] [--epochs 2]
+//                         [--per-iteration 32] [--samples 4] [--eval-tasks 140] [--lr 3e-3] [--epochs 3]
 
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -53,7 +53,7 @@ export async function main(argv: string[]): Promise<number> {
   const dir = a.model ?? DEFAULT_MODEL_DIR;
   const out = a.out ?? 'runs/experiment';
   const iterations = Number(a.iterations ?? (quick ? 1 : 3));
-  const per = Number(a['per-iteration'] ?? (quick ? 8 : 48));
+  const per = Number(a['per-iteration'] ?? (quick ? 8 : 32));
   const evalN = Number(a['eval-tasks'] ?? (quick ? 14 : DEMO_SPLITS.heldOut));
   const splits = makeSplits(DEMO_SEED, { ...DEMO_SPLITS, train: 0 });
   const evalSet = splits.heldOut.slice(0, evalN);
@@ -62,7 +62,7 @@ export async function main(argv: string[]): Promise<number> {
     prompt, samples: Number(a.samples ?? 4), temperature: Number(a.temperature ?? 1), topP: 1, seed: Number(a.seed ?? 0),
     maxNewTokens: 128, perIteration: per, rho: Number(a.rho ?? 0.1),
     lora: { r: 8, alpha: 16, targets: [...TARGETS] },
-    train: { ...DEFAULT_TRAIN, lr: Number(a.lr ?? 5e-4), epochs: Number(a.epochs ?? 2), batchSize: 4, beta: Number(a.beta ?? 0.1) },
+    train: { ...DEFAULT_TRAIN, lr: Number(a.lr ?? 3e-3), epochs: Number(a.epochs ?? 3), batchSize: 4, beta: Number(a.beta ?? 0.1) },
     maxLength: 256, baseModel: dir,
   });
   const log = (s: string) => process.stderr.write(s + '\n');
