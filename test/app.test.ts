@@ -138,6 +138,10 @@ describe('app: the embedded demo model end to end', () => {
     await loadDemo(page);
     await page.click('#tab-train');
     expect(await page.inputValue('#run-id')).toBe('demo-run');
+    // the form shows the stored run's settings, which the resume uses
+    expect(await page.inputValue('#iterations')).toBe('1');
+    expect(await page.inputValue('#per-iteration')).toBe('3');
+    expect(await page.inputValue('#eval-count')).toBe('2');
     await page.click('#start');
     await page.waitForFunction(() => /Done\.|Error/.test(document.getElementById('run-status')!.textContent ?? ''), null, { timeout: 600_000 });
     expect(await page.textContent('#run-status')).toBe('Done.');

@@ -1,6 +1,7 @@
 // The page: tabs over five screens, all GPU and tokenizer work in the engine worker. Model output
 // is only ever set as textContent (a model can emit "<script>").
 
+import './locale'; // before any module that formats numbers at load time
 import { $, showNoWebGpu } from './dom';
 import { state } from './engine';
 import { initModelView, whenLoaded } from './model-view';

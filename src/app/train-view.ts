@@ -4,6 +4,7 @@
 
 import type { RunEvent, RunProgress, RunRequest } from '../worker/protocol';
 import type { IterationMetrics } from '../tpo/store';
+import type { TpoOptions } from '../tpo/loop';
 import { GENERIC } from '../tpo/prompts';
 import { DEMO_SEED, DEMO_SPLITS, demoJudgeRules, makeSplits, promptRows } from '../demo/tasks';
 import { $, fail, fmtSecs, num, val } from './dom';
@@ -45,6 +46,29 @@ export async function showRun(runId: string): Promise<void> {
   $('run-metrics').textContent = summary(rows);
 }
 
+/** Shows a stored run's settings in the form (they are the ones a resume uses). */
+function fillForm(c: Record<string, unknown> | null): void {
+  if (!c) return;
+  const o = c.options as TpoOptions | undefined;
+  const set = (id: string, v: unknown) => { if (v !== undefined && v !== null) $<HTMLInputElement>(id).value = String(v); };
+  set('instructions', c.instructionsJsonl);
+  set('iterations', c.iterations);
+  set('eval-count', c.evalCount);
+  if (!o) return;
+  set('template', o.prompt.template);
+  set('separator', o.prompt.separator ?? '');
+  set('marker', o.prompt.thoughtMarker ?? '');
+  set('k', o.samples);
+  set('run-temp', o.temperature);
+  set('rho', o.rho);
+  set('beta', o.train.beta);
+  set('lr', o.train.lr);
+  set('rank', o.lora.r);
+  set('per-iteration', o.perIteration);
+  set('run-max-new', o.maxNewTokens);
+  set('epochs', o.train.epochs);
+}
+
 export function initTrainView(): void {
   $<HTMLTextAreaElement>('instructions').value = demoInstructions();
   $<HTMLTextAreaElement>('template').value = GENERIC.template;
@@ -62,6 +86,7 @@ export function initTrainView(): void {
     $<HTMLInputElement>('run-id').value = interrupted;
     $('run-status').textContent = `Run "${interrupted}" was interrupted. Load the model, then press Start / resume to continue from its last saved step.`;
     void showRun(interrupted).catch(() => {});
+    void engine.runConfig(interrupted).then(fillForm, () => {});
   }
 
   const runButtons = (running: boolean) => {

@@ -104,14 +104,16 @@ const api: EngineApi = {
     const { apiKey, ...judgeSpec } = req.judge as RunRequest['judge'] & { apiKey?: string };
     const spec = (stored?.judge as RunRequest['judge'] | undefined) ?? judgeSpec;
     const evalCount = stored ? Number(stored.evalCount ?? 0) : req.evalCount;
-    if (!stored) await store.writeConfig({ options: o, judge: spec, instructionsJsonl: req.instructionsJsonl, model: modelName, evalCount });
+    // The iteration count is kept too (the form shows it after a reload); a resumed run may raise it.
+    const iterations = Math.max(req.iterations, Number(stored?.iterations ?? 0));
+    if (!stored || iterations !== stored.iterations) await store.writeConfig({ ...(stored ?? {}), options: o, judge: spec, instructionsJsonl: stored?.instructionsJsonl ?? req.instructionsJsonl, model: stored?.model ?? modelName, evalCount, iterations });
     const judge: Judge = spec.kind === 'http' ? httpJudge({ baseUrl: spec.baseUrl, model: spec.model, mode: spec.mode, apiKey }) : rulesJudge(spec.rules as Rule[]);
     const all = parseInstructions(parseJsonl<Record<string, unknown>>(String(stored?.instructionsJsonl ?? req.instructionsJsonl), 'instructions'));
     // The last evalCount instructions are never trained on: each iteration's win rate is measured there.
     const heldOut = all.slice(all.length - Math.min(evalCount, Math.max(0, all.length - 1)));
     const pool = all.slice(0, all.length - heldOut.length);
-    if (pool.length < o.perIteration * req.iterations) {
-      throw new UsageError(`${req.iterations} iterations of ${o.perIteration} fresh instructions need ${o.perIteration * req.iterations}; the set has ${pool.length} after the ${heldOut.length} held out for the win rate`, 'Add instructions, or lower the iterations, the instructions per iteration or the held-out count.');
+    if (pool.length < o.perIteration * iterations) {
+      throw new UsageError(`${iterations} iterations of ${o.perIteration} fresh instructions need ${o.perIteration * iterations}; the set has ${pool.length} after the ${heldOut.length} held out for the win rate`, 'Add instructions, or lower the iterations, the instructions per iteration or the held-out count.');
     }
     abort = new AbortController();
     const t0 = performance.now();
@@ -139,7 +141,7 @@ const api: EngineApi = {
         },
       };
       const out: IterationMetrics[] = [];
-      for (let it = 0; it < req.iterations; it++) {
+      for (let it = 0; it < iterations; it++) {
         const metrics = await runIteration(ctx, it, pool.slice(it * o.perIteration, (it + 1) * o.perIteration), o);
         if (heldOut.length && !metrics.eval) {
           await ctx.between();
