@@ -193,9 +193,11 @@ describe('browser: a TPO run in the worker with records in IndexedDB', () => {
     // Import the three files into another run id.
     const dir = mkdtempSync(join(tmpdir(), 'tpo-export-'));
     for (const e of exported) writeFileSync(join(dir, e.name), file(e.name));
-    await page.fill('#run-id', 'imported');
+    expect(await page.inputValue('#data-run-id')).toBe('run-1'); // the Train screen's run
+    await page.fill('#data-run-id', 'imported');
     await page.setInputFiles('#import', exported.map((e) => join(dir, e.name)));
-    await page.waitForFunction(() => /Imported/.test(document.getElementById('run-status')!.textContent ?? ''));
+    await page.waitForFunction(() => /Imported|Error/.test(document.getElementById('data-status')!.textContent ?? ''));
+    expect(await page.textContent('#data-status')).toMatch(/Imported .* into run "imported"/);
     const importedPairs = (await readStore(page, 'pairs')) as { runId: string; pairs: unknown[] }[];
     expect(importedPairs.find((p) => p.runId === 'imported')!.pairs).toEqual(pairLines);
     expect(((await readStore(page, 'adapters')) as { runId: string }[]).filter((a) => a.runId === 'imported')).toHaveLength(1);

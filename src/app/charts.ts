@@ -1,5 +1,5 @@
 // Live charts of a TPO run (uPlot): DPO loss, reward accuracy and margin per optimizer step;
-// mean judge score, parse failures, thought and response length per iteration.
+// mean judge score, parse failures, held-out win rate, thought and response length per iteration.
 
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
@@ -12,7 +12,9 @@ function chart(host: HTMLElement, series: { label: string; stroke: string; scale
   return new uPlot(
     {
       width, height: 180,
-      scales: { x: { time: false } },
+      // whole-number x (steps, iterations) from the first to at least one past it: a single point
+      // sits at the left edge instead of in an auto range of 0..100
+      scales: { x: { time: false, range: (_u, min, max) => [min ?? 0, Math.max(max ?? 1, (min ?? 0) + 1)] } },
       axes: [{ label: xLabel }, ...[...scales].map((s, i) => ({ scale: s, side: i ? 1 : 3, grid: { show: i === 0 } }))],
       series: [{ label: xLabel }, ...series.map((s) => ({ label: s.label, stroke: s.stroke, scale: s.scale ?? 'y', width: 2, points: { show: true, size: 4 } }))],
     },

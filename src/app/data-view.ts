@@ -22,6 +22,8 @@ async function exportRun(runId: string): Promise<void> {
 }
 
 export async function refreshData(): Promise<void> {
+  const id = $<HTMLInputElement>('data-run-id');
+  if (!id.value.trim()) id.value = val('run-id').trim(); // the Train screen's run, unless one was chosen here
   const est = await navigator.storage?.estimate?.();
   $('storage').textContent = est ? `Storage: ${fmtBytes(est.usage ?? 0)} used of ${fmtBytes(est.quota ?? 0)} available to this site.` : '';
   const body = $('runs').querySelector('tbody')!;
@@ -34,11 +36,12 @@ export async function refreshData(): Promise<void> {
     show.type = 'button';
     show.addEventListener('click', () => {
       $<HTMLInputElement>('run-id').value = r.id;
+      $<HTMLInputElement>('data-run-id').value = r.id;
       void showRun(r.id);
     });
     const exp = el('button', 'Export', 'secondary');
     exp.type = 'button';
-    exp.addEventListener('click', () => void exportRun(r.id).catch((e) => fail($('storage'), e)));
+    exp.addEventListener('click', () => void exportRun(r.id).catch((e) => fail($('data-status'), e)));
     const del = el('button', 'Delete', 'danger');
     del.type = 'button';
     del.setAttribute('aria-label', `Delete run ${r.id}`);
@@ -58,19 +61,22 @@ export async function refreshData(): Promise<void> {
 export function initDataView(): void {
   $('export').addEventListener('click', async () => {
     try {
-      await exportRun(val('run-id'));
+      await exportRun(val('data-run-id').trim());
     } catch (e) {
-      fail($('run-status'), e);
+      fail($('data-status'), e);
     }
   });
   $<HTMLInputElement>('import').addEventListener('change', async (ev) => {
     const input = ev.target as HTMLInputElement;
-    const status = $('run-status');
+    const status = $('data-status');
+    status.classList.remove('error');
     try {
+      const runId = val('data-run-id').trim();
+      if (!runId) throw new Error('Write the run id to import into first.');
       const files: Record<string, Uint8Array> = {};
       for (const f of Array.from(input.files ?? [])) files[f.name.replace(/^.*-(?=(pairs|adapter)-\d+\.|metrics\.csv$)/, '')] = new Uint8Array(await f.arrayBuffer());
-      const done = await engine.importRun(val('run-id'), files);
-      status.textContent = `Imported ${done.join(', ')}`;
+      const done = await engine.importRun(runId, files);
+      status.textContent = `Imported ${done.join(', ')} into run "${runId}".`;
       await refreshData();
     } catch (e) {
       fail(status, e);
