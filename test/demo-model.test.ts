@@ -26,6 +26,7 @@ describe('demo tokenizer: BPE merges learned from the corpus', () => {
     expect(tok.decode(ids)).toBe(text);
     const bytes = new TextEncoder().encode(text).length;
     expect(ids.length).toBeLessThan(bytes / 4); // the fixed prompt phrases became long tokens
+    expect(tok.decode([])).toBe(''); // a generation that stopped at once (transformers.js would throw)
     const digits = tok.encode('482');
     expect(digits.map((i) => tok.decode([i]))).toEqual(['4', '8', '2']);
     // the chat template wraps a turn in ChatML, ending the assistant turn with <|im_end|>

@@ -6,7 +6,7 @@
 // Prints the README's table (markdown) and writes it with the raw numbers under --out.
 //
 //   npm run experiment -- [--model public/models/tpo-demo] [--out runs/experiment] [--iterations 3]
-//                         [--per-iteration 32] [--samples 4] [--eval-tasks 140] [--lr 3e-3] [--epochs 3]
+//                         [--per-iteration 32] [--samples 4] [--eval-tasks 140] [--lr 3e-3] [--epochs 3] [--resume]
 
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -30,6 +30,7 @@ const OPTIONS = {
   model: { type: 'string' }, out: { type: 'string' }, iterations: { type: 'string' }, 'per-iteration': { type: 'string' },
   samples: { type: 'string' }, 'eval-tasks': { type: 'string' }, lr: { type: 'string' }, epochs: { type: 'string' },
   beta: { type: 'string' }, rho: { type: 'string' }, temperature: { type: 'string' }, seed: { type: 'string' }, quick: { type: 'boolean' },
+  resume: { type: 'boolean' },
 } as const;
 
 export interface ExperimentRow {
@@ -86,7 +87,7 @@ export async function main(argv: string[]): Promise<number> {
     model.detachAdapter();
     await evalRow(arm, 0, prompt);
     const runDir = join(out, prompt.name);
-    await rm(runDir, { recursive: true, force: true });
+    if (!a.resume) await rm(runDir, { recursive: true, force: true }); // --resume keeps finished iterations (same settings!)
     const store = await folderStore(runDir);
     await store.writeConfig({ experiment: arm, model: dir });
     const ctx = { model, judge: rulesJudge(demoJudgeRules()), store, onProgress: () => {} };

@@ -55,7 +55,8 @@ function wrap(tok: PreTrainedTokenizer, config: Record<string, unknown>): Tokeni
   const noTemplate = () => new ModelSourceError('This tokenizer has no chat_template', 'Use --prompt-ids, or a model with a chat template in tokenizer_config.json.');
   return {
     encode: (text, addSpecialTokens = true) => tok.encode(text, { add_special_tokens: addSpecialTokens }),
-    decode: (ids, skipSpecialTokens = true) => tok.decode(ids, { skip_special_tokens: skipSpecialTokens }),
+    // transformers.js throws on an empty list (a generation that stopped at once): that is ''.
+    decode: (ids, skipSpecialTokens = true) => (ids.length ? tok.decode(ids, { skip_special_tokens: skipSpecialTokens }) : ''),
     applyChatTemplate(messages, addGenerationPrompt = true) {
       if (!hasChatTemplate) throw noTemplate();
       // Tokenise the rendered text without adding special tokens again (the template has them).
