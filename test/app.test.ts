@@ -3,35 +3,26 @@
 // iteration interrupted by a reload and resumed, the no-WebGPU page. Screenshots go to
 // test-artifacts/.
 
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createServer, type ViteDevServer } from 'vite';
 import type { Browser, Page } from 'playwright-core';
-import { launchBrowser } from './helpers/browser';
+import { ARTIFACTS, pageErrors, readIdbStore, startApp, type AppServer } from './helpers/browser';
 
-const ARTIFACTS = join(__dirname, '../test-artifacts');
-let vite: ViteDevServer;
+let app: AppServer;
 let browser: Browser;
 let appUrl: string;
 
 beforeAll(async () => {
-  vite = await createServer({ configFile: join(__dirname, '../vite.config.ts'), root: join(__dirname, '..'), logLevel: 'error', server: { port: 0, host: '127.0.0.1' } });
-  await vite.listen();
-  appUrl = vite.resolvedUrls!.local[0];
-  browser = await launchBrowser();
-  mkdirSync(ARTIFACTS, { recursive: true });
+  app = await startApp();
+  ({ browser, url: appUrl } = app);
 });
 
 afterAll(async () => {
-  await browser?.close();
-  await vite?.close();
+  await app?.close();
 });
 
 async function open(page: Page): Promise<string[]> {
-  const errors: string[] = [];
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
-  page.on('pageerror', (e) => errors.push(String(e)));
+  const errors = pageErrors(page);
   await page.goto(appUrl);
   return errors;
 }
@@ -43,22 +34,8 @@ async function loadDemo(page: Page): Promise<void> {
   expect(await page.textContent('#model-status')).toMatch(/tpo-demo \(embedded\): llama, 4 layers/);
 }
 
-const samplesOf = (page: Page, runId: string) =>
-  page.evaluate(
-    (id) =>
-      new Promise<{ id: string }[]>((resolve, reject) => {
-        const req = indexedDB.open('tpo-webgpu');
-        req.onerror = () => reject(req.error);
-        req.onsuccess = () => {
-          const db = req.result;
-          if (!db.objectStoreNames.contains('samples')) return resolve([]);
-          const get = db.transaction('samples').objectStore('samples').getAll();
-          get.onsuccess = () => { resolve((get.result as { runId: string; id: string }[]).filter((r) => r.runId === id)); db.close(); };
-          get.onerror = () => reject(get.error);
-        };
-      }),
-    runId,
-  );
+const samplesOf = async (page: Page, runId: string) =>
+  (await readIdbStore<{ runId: string; id: string }>(page, 'samples')).filter((r) => r.runId === runId);
 
 describe('app: the embedded demo model end to end', () => {
   it('first load shows the Model screen, then chat shows only the answer, the thought behind a closed disclosure', async () => {

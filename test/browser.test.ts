@@ -1,21 +1,19 @@
 // The real page and its Web Worker in headless Chromium on the software WebGPU adapter: load a
 // model from a local hub-layout server and generate, and load the embedded model.
 
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createServer, type ViteDevServer } from 'vite';
 import type { Browser, Page } from 'playwright-core';
 import { loadModel } from '../src/engine/model';
 import { folderSource } from '../src/model/source-node';
-import { launchBrowser } from './helpers/browser';
+import { ARTIFACTS, pageErrors, readIdbStore, startApp, type AppServer } from './helpers/browser';
 import { startHubServer, type HubServer } from './helpers/hub-server';
 import { testGpu } from './helpers/gpu';
 import { writeTinyModel } from './helpers/tiny-model';
 
-const ARTIFACTS = join(__dirname, '../test-artifacts');
-let vite: ViteDevServer;
+let app: AppServer;
 let hub: HubServer;
 let browser: Browser;
 let appUrl: string;
@@ -27,24 +25,18 @@ beforeAll(async () => {
   // untied head: a random tied model just repeats its last token; this one writes varied bytes
   writeTinyModel(join(root, 'tiny', 'chat-untied'), { seed: 23, tokenizer: true, tie: false });
   hub = await startHubServer(root);
-  vite = await createServer({ configFile: join(__dirname, '../vite.config.ts'), root: join(__dirname, '..'), logLevel: 'error', server: { port: 0, host: '127.0.0.1' } });
-  await vite.listen();
-  appUrl = vite.resolvedUrls!.local[0];
-  browser = await launchBrowser();
-  mkdirSync(ARTIFACTS, { recursive: true });
+  app = await startApp();
+  ({ browser, url: appUrl } = app);
 });
 
 afterAll(async () => {
-  await browser?.close();
-  await vite?.close();
+  await app?.close();
   await hub?.close();
 });
 
 async function openPage(query: string): Promise<{ page: Page; errors: string[] }> {
   const page = await browser.newPage();
-  const errors: string[] = [];
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
-  page.on('pageerror', (e) => errors.push(String(e)));
+  const errors = pageErrors(page);
   await page.goto(appUrl + query);
   return { page, errors };
 }
@@ -111,24 +103,6 @@ async function directRun(page: Page): Promise<void> {
 }
 
 describe('browser: a TPO run in the worker with records in IndexedDB', () => {
-  /** All records of one object store, read in the page with the raw IndexedDB API. */
-  const readStore = (page: Page, store: string) =>
-    page.evaluate(
-      (name) =>
-        new Promise<unknown[]>((resolve, reject) => {
-          const req = indexedDB.open('tpo-webgpu');
-          req.onerror = () => reject(req.error);
-          req.onsuccess = () => {
-            const db = req.result;
-            if (!db.objectStoreNames.contains(name)) return resolve([]);
-            const get = db.transaction(name).objectStore(name).getAll();
-            get.onsuccess = () => { resolve(get.result); db.close(); };
-            get.onerror = () => reject(get.error);
-          };
-        }),
-      store,
-    );
-
   it('killing the page mid-iteration and starting again resumes with nothing lost or duplicated', async () => {
     const context = await browser.newContext();
     const open = async () => {
@@ -151,7 +125,7 @@ describe('browser: a TPO run in the worker with records in IndexedDB', () => {
     let before: { id: string }[] = [];
     for (let i = 0; i < 600 && before.length < 1; i++) {
       await first.page.waitForTimeout(50);
-      before = (await readStore(first.page, 'samples')) as { id: string }[];
+      before = (await readIdbStore(first.page, 'samples')) as { id: string }[];
     }
     expect(before.length).toBeGreaterThanOrEqual(1);
     expect(before.length).toBeLessThan(4);
@@ -161,13 +135,13 @@ describe('browser: a TPO run in the worker with records in IndexedDB', () => {
     await second.page.click('#start');
     await second.page.waitForFunction(() => /Done\.|Error/.test(document.getElementById('run-status')!.textContent ?? ''), null, { timeout: 300_000 });
     expect(await second.page.textContent('#run-status')).toBe('Done.');
-    const after = (await readStore(second.page, 'samples')) as { id: string; samples: unknown[] }[];
+    const after = (await readIdbStore(second.page, 'samples')) as { id: string; samples: unknown[] }[];
     expect(after.map((r) => r.id).sort()).toEqual(['a', 'b', 'c', 'd']); // each instruction once
     for (const b of before) expect(after.find((r) => r.id === b.id)).toEqual(b); // kept as stored, not redone
     expect(after.every((r) => r.samples.length === 3)).toBe(true);
-    const metrics = (await readStore(second.page, 'metrics')) as { iteration: number; metrics: { pairs: number; dpo: unknown[] } }[];
+    const metrics = (await readIdbStore(second.page, 'metrics')) as { iteration: number; metrics: { pairs: number; dpo: unknown[] } }[];
     expect(metrics.map((m) => m.iteration)).toEqual([0]);
-    expect((await readStore(second.page, 'adapters')).length).toBe(1);
+    expect((await readIdbStore(second.page, 'adapters')).length).toBe(1);
     expect(metrics[0].metrics.pairs).toBeGreaterThan(0);
     expect(metrics[0].metrics.dpo.length).toBeGreaterThan(0); // DPO ran in the worker
     expect(await second.page.textContent('#run-metrics')).toMatch(/iteration 0: \d+ pairs/);
@@ -198,10 +172,10 @@ describe('browser: a TPO run in the worker with records in IndexedDB', () => {
     await page.setInputFiles('#import', exported.map((e) => join(dir, e.name)));
     await page.waitForFunction(() => /Imported|Error/.test(document.getElementById('data-status')!.textContent ?? ''));
     expect(await page.textContent('#data-status')).toMatch(/Imported .* into run "imported"/);
-    const importedPairs = (await readStore(page, 'pairs')) as { runId: string; pairs: unknown[] }[];
+    const importedPairs = (await readIdbStore(page, 'pairs')) as { runId: string; pairs: unknown[] }[];
     expect(importedPairs.find((p) => p.runId === 'imported')!.pairs).toEqual(pairLines);
-    expect(((await readStore(page, 'adapters')) as { runId: string }[]).filter((a) => a.runId === 'imported')).toHaveLength(1);
-    expect(((await readStore(page, 'metrics')) as { runId: string }[]).filter((a) => a.runId === 'imported')).toHaveLength(1);
+    expect(((await readIdbStore(page, 'adapters')) as { runId: string }[]).filter((a) => a.runId === 'imported')).toHaveLength(1);
+    expect(((await readIdbStore(page, 'metrics')) as { runId: string }[]).filter((a) => a.runId === 'imported')).toHaveLength(1);
     expect([...first.errors, ...second.errors]).toEqual([]);
     await context.close();
   });
@@ -242,7 +216,7 @@ describe('browser: a TPO run in the worker with records in IndexedDB', () => {
     await page.fill('#instructions', Array.from({ length: 12 }, (_, i) => JSON.stringify({ id: `p${i}`, instruction: `sum ${i} 1`, answer: i + 1 })).join('\n'));
     await page.fill('#per-iteration', '12');
     await page.click('#start');
-    const count = async () => ((await readStore(page, 'samples')) as { runId: string }[]).filter((r) => r.runId === 'paused-run').length;
+    const count = async () => ((await readIdbStore(page, 'samples')) as { runId: string }[]).filter((r) => r.runId === 'paused-run').length;
     for (let i = 0; i < 600 && (await count()) < 1; i++) await page.waitForTimeout(50);
     expect(await page.textContent('#run-status')).not.toMatch(/Error/); // the run is going, not failed
     await page.click('#pause');

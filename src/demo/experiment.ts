@@ -14,11 +14,10 @@ import { parseArgs } from 'node:util';
 import { cliGpu } from '../cli/gpu';
 import { loadModel } from '../engine/model';
 import { folderSource } from '../model/source-node';
-import { loadAdapter } from '../train/peft';
 import { DEFAULT_TRAIN } from '../train/trainer';
 import { TARGETS } from '../train/lora';
 import { rulesJudge } from '../tpo/judges';
-import { runIteration, type TpoOptions } from '../tpo/loop';
+import { adapterOf, runIteration, type TpoOptions } from '../tpo/loop';
 import { DIRECT, GENERIC, type ThoughtPrompt } from '../tpo/prompts';
 import { folderStore } from '../tpo/store-node';
 import type { IterationMetrics } from '../tpo/store';
@@ -94,8 +93,7 @@ export async function main(argv: string[]): Promise<number> {
     const pool = promptRows(splits.pool).map((r) => ({ id: String(r.id), instruction: String(r.instruction), meta: { answer: r.answer } }));
     for (let it = 0; it < iterations; it++) {
       const m = await runIteration(ctx, it, pool.slice(it * per, (it + 1) * per), o(prompt));
-      const files = (await store.readAdapter(it))!;
-      const ad = loadAdapter(model.config, files['adapter_config.json'], files['adapter_model.safetensors'], { baseModel: dir });
+      const ad = (await adapterOf(ctx, it + 1, o(prompt)))!;
       model.attachAdapter(ad.layout, ad.values);
       await evalRow(arm, it + 1, prompt, m);
     }

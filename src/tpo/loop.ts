@@ -52,6 +52,8 @@ export interface TpoContext {
   signal?: AbortSignal;
   /** Awaited between units of work: where a pause holds and a cancel throws. */
   between?: () => Promise<void>;
+  /** Awaited by runTpo after each iteration (e.g. a held-out evaluation of its adapter). */
+  afterIteration?: (m: IterationMetrics) => Promise<void>;
 }
 
 /** Parses one prompts-file row: {"instruction": ...} (or "prompt"), optional "id", anything else kept as meta. */
@@ -70,7 +72,8 @@ export function parseInstructions(rows: Record<string, unknown>[]): Instruction[
 }
 
 /** The adapter of M_t (null for t = 0: the base model). */
-async function adapterOf(ctx: TpoContext, it: number, o: TpoOptions): Promise<{ layout: LoraLayout; values: Float32Array } | null> {
+/** M_it: the adapter that iteration it - 1 trained (null for the base model, it = 0). */
+export async function adapterOf(ctx: TpoContext, it: number, o: TpoOptions): Promise<{ layout: LoraLayout; values: Float32Array } | null> {
   if (it === 0) return null;
   const files = await ctx.store.readAdapter(it - 1);
   if (!files) throw new UsageError(`iteration ${it} needs the adapter of iteration ${it - 1}, which the run does not have`);
@@ -218,6 +221,10 @@ export async function runTpo(ctx: TpoContext, pool: Instruction[], o: TpoOptions
     throw new UsageError(`${iterations} iterations of ${o.perIteration} fresh instructions need ${o.perIteration * iterations}; the pool has ${pool.length}`, 'Lower --per-iteration or --iterations, or add instructions.');
   }
   const out: IterationMetrics[] = [];
-  for (let it = 0; it < iterations; it++) out.push(await runIteration(ctx, it, pool.slice(it * o.perIteration, (it + 1) * o.perIteration), o));
+  for (let it = 0; it < iterations; it++) {
+    const m = await runIteration(ctx, it, pool.slice(it * o.perIteration, (it + 1) * o.perIteration), o);
+    await ctx.afterIteration?.(m);
+    out.push(m);
+  }
   return out;
 }

@@ -15,8 +15,7 @@ import { DEFAULT_TRAIN } from '../train/trainer';
 import { httpJudge, rulesJudge, type Judge, type Rule } from '../tpo/judges';
 import { adapterFromZip, adapterToZip, metricsFromCsv, metricsToCsv, pairsFromJsonl, pairsToJsonl } from '../tpo/export';
 import type { IterationMetrics } from '../tpo/store';
-import type { StepMetrics } from '../train/trainer';
-import { parseInstructions, runIteration, type TpoOptions } from '../tpo/loop';
+import { adapterOf, parseInstructions, runTpo, type TpoContext, type TpoOptions } from '../tpo/loop';
 import { customPrompt, DIRECT } from '../tpo/prompts';
 import { evaluate } from '../tpo/eval';
 import { deleteRun, idbStore, openRunsDb } from '../tpo/store-idb';
@@ -121,43 +120,43 @@ const api: EngineApi = {
     let lastIteration = 0;
     m.detachAdapter(); // a run starts from the base model (its own adapters are M_1, M_2, …)
     try {
-      const ctx = {
+      const progress = (p: { iteration: number; stage: RunProgress['stage']; done: number; total: number }) => {
+        lastIteration = p.iteration;
+        // tokens/s over this call; ETA from the mean time per finished unit of this stage
+        const secs = Math.max(1e-3, (performance.now() - t0) / 1000);
+        const tps = (m.generator.timings.decodeTokens - tokens0) / secs;
+        onProgress?.({ ...p, tokensPerSecond: tps, etaSeconds: p.done > 0 ? (secs / p.done) * (p.total - p.done) : null });
+      };
+      const between = async () => {
+        if (paused) await paused.promise;
+        if (abort?.signal.aborted) throw new UsageError('the run was cancelled', 'Start it again with the same run id to resume.');
+      };
+      const onIteration = (metrics: IterationMetrics) => onEvent?.({ type: 'iteration', metrics });
+      const ctx: TpoContext = {
         model: m,
         judge,
         store,
         signal: abort.signal,
-        between: async () => {
-          if (paused) await paused.promise;
-          if (abort?.signal.aborted) throw new UsageError('the run was cancelled', 'Start it again with the same run id to resume.');
-        },
-        onStep: (step: StepMetrics) => onEvent?.({ type: 'step', step, iteration: lastIteration }),
-        onIteration: (metrics: IterationMetrics) => onEvent?.({ type: 'iteration', metrics }),
-        onProgress: (p: { iteration: number; stage: RunProgress['stage']; done: number; total: number }) => {
-          lastIteration = p.iteration;
-          // tokens/s over this call; ETA from the mean time per finished unit of this stage
-          const secs = Math.max(1e-3, (performance.now() - t0) / 1000);
-          const tps = (m.generator.timings.decodeTokens - tokens0) / secs;
-          onProgress?.({ ...p, tokensPerSecond: tps, etaSeconds: p.done > 0 ? (secs / p.done) * (p.total - p.done) : null });
-        },
-      };
-      const out: IterationMetrics[] = [];
-      for (let it = 0; it < iterations; it++) {
-        const metrics = await runIteration(ctx, it, pool.slice(it * o.perIteration, (it + 1) * o.perIteration), o);
-        if (heldOut.length && !metrics.eval) {
-          await ctx.between();
-          ctx.onProgress({ iteration: it, stage: 'evaluating', done: 0, total: heldOut.length });
-          const files = (await store.readAdapter(it))!;
-          const ad = loadAdapter(m.config, files['adapter_config.json'], files['adapter_model.safetensors']);
-          const r = await evaluate(m, judge, heldOut, { prompt: o.prompt, adapter: { layout: ad.layout, values: ad.values } }, { prompt: DIRECT, adapter: null }, {
+        between,
+        onStep: (step) => onEvent?.({ type: 'step', step, iteration: lastIteration }),
+        onIteration,
+        onProgress: progress,
+        // The held-out win rate of the iteration's adapter, stored with its metrics (once: a resume skips it).
+        afterIteration: async (metrics) => {
+          if (!heldOut.length || metrics.eval) return;
+          await between();
+          const it = metrics.iteration;
+          progress({ iteration: it, stage: 'evaluating', done: 0, total: heldOut.length });
+          const r = await evaluate(m, judge, heldOut, { prompt: o.prompt, adapter: await adapterOf(ctx, it + 1, o) }, { prompt: DIRECT, adapter: null }, {
             maxNewTokens: o.maxNewTokens, temperature: 0, topP: 1, seed: o.seed, retries: 2,
           });
           metrics.eval = { ...r };
           await store.writeMetrics(it, metrics);
-          ctx.onProgress({ iteration: it, stage: 'evaluating', done: heldOut.length, total: heldOut.length });
-          ctx.onIteration(metrics);
-        }
-        out.push(metrics);
-      }
+          progress({ iteration: it, stage: 'evaluating', done: heldOut.length, total: heldOut.length });
+          onIteration(metrics);
+        },
+      };
+      const out = await runTpo(ctx, pool, o, iterations);
       m.detachAdapter();
       return out;
     } finally {

@@ -1,8 +1,12 @@
 // Headless Chromium (shipped inside npm @sparticuz/chromium) driven by playwright-core, with the
-// flags that give a software WebGPU adapter (SwiftShader) on a machine without a GPU.
+// flags that give a software WebGPU adapter (SwiftShader) on a machine without a GPU; the app on a
+// Vite dev server; a page's errors; the app's IndexedDB records read from inside the page.
 
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import chromium from '@sparticuz/chromium';
-import { chromium as playwright, type Browser } from 'playwright-core';
+import { chromium as playwright, type Browser, type Page } from 'playwright-core';
+import { createServer } from 'vite';
 
 export async function launchBrowser(): Promise<Browser> {
   const executablePath = process.env.TPO_CHROMIUM ?? (await chromium.executablePath());
@@ -23,4 +27,58 @@ export async function launchBrowser(): Promise<Browser> {
       '--disable-dev-shm-usage',
     ],
   });
+}
+
+/** Where the browser tests save their screenshots. */
+export const ARTIFACTS = join(__dirname, '../../test-artifacts');
+
+export interface AppServer {
+  /** The page's URL on the Vite dev server (index.html at the project root). */
+  url: string;
+  browser: Browser;
+  close(): Promise<void>;
+}
+
+/** The app on a Vite dev server on a free port, and a browser to open it in. */
+export async function startApp(): Promise<AppServer> {
+  const root = join(__dirname, '../..');
+  const vite = await createServer({ configFile: join(root, 'vite.config.ts'), root, logLevel: 'error', server: { port: 0, host: '127.0.0.1' } });
+  await vite.listen();
+  const browser = await launchBrowser();
+  mkdirSync(ARTIFACTS, { recursive: true });
+  return {
+    url: vite.resolvedUrls!.local[0],
+    browser,
+    close: async () => {
+      await browser.close();
+      await vite.close();
+    },
+  };
+}
+
+/** Console errors and uncaught exceptions of a page, collected from now on. */
+export function pageErrors(page: Page): string[] {
+  const errors: string[] = [];
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  page.on('pageerror', (e) => errors.push(String(e)));
+  return errors;
+}
+
+/** All records of one object store of the app's database, read in the page with the raw IndexedDB API. */
+export function readIdbStore<T = unknown>(page: Page, store: string): Promise<T[]> {
+  return page.evaluate(
+    (name) =>
+      new Promise<T[]>((resolve, reject) => {
+        const req = indexedDB.open('tpo-webgpu');
+        req.onerror = () => reject(req.error);
+        req.onsuccess = () => {
+          const db = req.result;
+          if (!db.objectStoreNames.contains(name)) return resolve([]);
+          const get = db.transaction(name).objectStore(name).getAll();
+          get.onsuccess = () => { resolve(get.result as T[]); db.close(); };
+          get.onerror = () => reject(get.error);
+        };
+      }),
+    store,
+  );
 }
