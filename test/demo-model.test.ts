@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { trainBpe } from '../src/demo/bpe';
-import { sftRows, thoughtCompletion } from '../src/demo/corpus';
+import { completionPieces, sftRows, STYLE_MIX, thoughtCompletion } from '../src/demo/corpus';
 import { memorySource } from '../src/demo/init';
 import { makeSplits } from '../src/demo/tasks';
 import { byteTokenizerFiles, IM_END } from '../src/demo/tokenizer';
@@ -49,12 +49,16 @@ describe('demo tokenizer: BPE merges learned from the corpus', () => {
 });
 
 describe('demo corpus', () => {
-  it('mixes direct answers and thought styles; a slip carries a wrong answer, worked and padded the right one', () => {
+  it('mixes direct answers and thought styles; rambling is the commonest, a slip carries a wrong answer, a worked thought the right one', () => {
     const kinds = new Map<string, number>();
     for (const r of rows) kinds.set(r.kind, (kinds.get(r.kind) ?? 0) + 1);
-    expect([...kinds.keys()].sort()).toEqual(['direct', 'guess', 'padded', 'slip', 'worked']);
-    expect(kinds.get('direct')! / rows.length).toBeGreaterThan(0.3);
-    expect(kinds.get('direct')! / rows.length).toBeLessThan(0.5);
+    expect([...kinds.keys()].sort()).toEqual(['direct', 'guess', 'rambling', 'slip', 'worked']);
+    expect(kinds.get('direct')! / rows.length).toBeGreaterThan(0.15);
+    expect(kinds.get('direct')! / rows.length).toBeLessThan(0.35);
+    // on a large draw the styles follow STYLE_MIX: rambling, the habit, is the commonest
+    const many = sftRows(makeSplits(4, { train: 4000, pool: 10, heldOut: 10 }).train, 4).filter((r) => r.kind !== 'direct');
+    for (const [style, share] of STYLE_MIX) expect(Math.abs(many.filter((r) => r.kind === style).length / many.length - share)).toBeLessThan(0.03);
+    expect(STYLE_MIX[0][0]).toBe('rambling');
     const byInstruction = new Map(tasks.map((t) => [t.instruction, t]));
     for (const r of rows) {
       const content = r.completion[0].content;
@@ -66,24 +70,43 @@ describe('demo corpus', () => {
       const t = byInstruction.get(instruction)!;
       expect(content.startsWith(GENERIC.thoughtMarker!)).toBe(true);
       const answer = content.split(`${GENERIC.separator} `)[1];
-      if (r.kind === 'worked' || r.kind === 'padded') expect(answer).toBe(t.answer);
+      const thought = content.slice(GENERIC.thoughtMarker!.length + 1).split('\n\n')[0];
+      if (r.kind === 'worked') expect(thought).toMatch(new RegExp(`So ${t.answer}\\.$`));
+      if (r.kind === 'worked') expect(answer).toBe(t.answer);
       if (r.kind === 'slip') expect(answer).not.toBe(t.answer);
+      if (r.kind === 'slip') expect(thought).toMatch(new RegExp(`So ${answer}\\.$`));
+      if (r.kind === 'rambling' || r.kind === 'guess') expect(thought).not.toMatch(/\d/); // no work, whatever the answer
+    }
+    // the BPE corpus pieces never put a marker and the thought's first word in one piece
+    for (const r of rows.filter((x) => x.kind !== 'direct').slice(0, 20)) {
+      const pieces = completionPieces(r.completion[0].content);
+      expect(pieces).toHaveLength(4);
+      expect(pieces.join('')).toBe(r.completion[0].content);
+      expect(pieces[0]).toBe(`${GENERIC.thoughtMarker} `);
     }
     expect(thoughtCompletion('t', 'a')).toBe('Here is my thought process: t\n\nHere is my response: a');
   });
 });
 
 describe('SFT packing', () => {
-  it('packs conversations into rows with the same scored tokens, in order, never over the row length', async () => {
+  it('packs conversations whole into nearly full rows with the same scored tokens, never over the row length', async () => {
     const tok = (await loadTokenizer(memorySource(byteTokenizerFiles([]))))!;
-    const seqs = tokenizeSft(rows.slice(0, 40).map((r) => ({ prompt: r.prompt, completion: r.completion })), tok, IM_END, 2048);
-    const packed = packSequences(seqs, 2048);
-    expect(packed.length).toBeLessThan(seqs.length);
-    for (const p of packed) expect(p.ids.length).toBeLessThanOrEqual(2048);
-    expect(packed.flatMap((p) => p.ids)).toEqual(seqs.flatMap((s) => s.ids));
-    // the (position → next token) targets are exactly the unpacked ones
-    const targets = (ss: typeof seqs) => ss.flatMap((s) => scoredPositions(s).map((p) => s.ids[p + 1]));
-    expect(targets(packed)).toEqual(targets(seqs));
+    const seqs = tokenizeSft(rows.slice(0, 120).map((r) => ({ prompt: r.prompt, completion: r.completion })), tok, IM_END, 1024);
+    const L = 1024;
+    const packed = packSequences(seqs, L);
+    for (const p of packed) expect(p.ids.length).toBeLessThanOrEqual(L);
+    const total = seqs.reduce((a, s) => a + s.ids.length, 0);
+    expect(packed.reduce((a, p) => a + p.ids.length, 0)).toBe(total);
+    // best fit needs fewer rows than filling rows strictly in order (here 46 vs 49 for a bound of 42)
+    let inOrder = 0, fill = L;
+    for (const q of seqs) if (fill + q.ids.length > L) { inOrder++; fill = q.ids.length; } else fill += q.ids.length;
+    expect(packed.length).toBeLessThan(inOrder);
+    expect(total / (packed.length * L)).toBeGreaterThan(0.88);
+    // every conversation sits whole in one row with its own scored span, so the
+    // (context → next token) targets are exactly the unpacked ones
+    const spans = (ss: typeof seqs) => ss.flatMap((s) => (s.scored ?? [[s.completionStart, s.ids.length]]).map(([a, b]) => s.ids.slice(a - 1, b).join(','))).sort();
+    expect(spans(packed)).toEqual(spans(seqs));
+    for (const s of seqs) expect(packed.some((p) => p.ids.join(',').includes(s.ids.join(',')))).toBe(true);
     expect(packed.reduce((a, p) => a + scoredPositions(p).length, 0)).toBe(seqs.reduce((a, s) => a + s.ids.length - s.completionStart, 0));
     expect(() => packSequences(seqs, 10)).toThrow(/does not fit/);
   });

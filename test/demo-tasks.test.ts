@@ -20,7 +20,7 @@ function solve(t: Task): string {
     }
     case 'convert': {
       const [, small, v, big] = /How many (\w+) are in (\d+) (\w+)\?/.exec(t.instruction)!;
-      const f: Record<string, number> = { 'm>cm': 100, 'kg>g': 1000, 'h>min': 60, 'km>m': 1000, 'min>s': 60 };
+      const f: Record<string, number> = { 'm>cm': 100, 'kg>g': 1000, 'h>min': 60, 'km>m': 1000, 'min>s': 60, 'cm>mm': 10, 'l>ml': 1000 };
       return String(Number(v) * f[`${big}>${small}`]);
     }
   }
@@ -31,10 +31,17 @@ describe('demo task suite', () => {
 
   it('every family appears, every answer is right, every thought ends at the answer', () => {
     const all = [...s.train, ...s.pool, ...s.heldOut];
+    expect(all.filter((t) => t.family === 'add').every((t) => /^\d+\+\d+: (\d\+\d(\+1)?=\d+, )+?\d\+\d(\+1)?=\d+\. So \d+\.$/.test(t.thought))).toBe(true);
     expect(new Set(all.map((t) => t.family))).toEqual(new Set(FAMILIES));
     for (const t of all) {
       expect(t.answer, t.instruction).toBe(solve(t));
-      if (['add', 'sub', 'word', 'convert', 'count'].includes(t.family)) expect(t.thought).toContain(t.answer);
+      expect(t.thought.endsWith(`So ${t.answer}.`), t.thought).toBe(true);
+      // every written step of a scratchpad is true arithmetic ("4+2+1=7", "12-7=5", "7×60=420")
+      for (const [, lhs, rhs] of t.thought.matchAll(/(\d+(?:[-+×]\d+)+)=(\d+)/g)) {
+        const terms = lhs.match(/[-+×]?\d+/g)!;
+        const value = lhs.includes('×') ? lhs.split('×').map(Number).reduce((a, b) => a * b) : terms.reduce((a, x) => a + Number(x), 0);
+        expect(value, `${t.thought}: ${lhs}=${rhs}`).toBe(Number(rhs));
+      }
     }
   });
 

@@ -26,7 +26,7 @@ function showProgress(p: RunProgress): void {
   const at = STAGES.indexOf(p.stage);
   STAGES.forEach((s, i) => {
     const bar = $<HTMLProgressElement>(`p-${s}`);
-    if (i < at) bar.value = 1;
+    if (i < at) { bar.value = 1; $(`s-${s}`).textContent = 'done'; } // a resumed run may skip a stage's last updates
     if (i > at) { bar.value = 0; $(`s-${s}`).textContent = ''; }
   });
   $<HTMLProgressElement>(`p-${p.stage}`).value = p.total ? p.done / p.total : 0;

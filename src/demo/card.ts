@@ -44,18 +44,22 @@ export function modelCard(f: CardFacts): string {
 
 A ${(params / 1e6).toFixed(2)} M-parameter Llama model trained **from scratch** by this project's own
 WebGPU engine (\`npm run train:demo\`), the embedded default of the app and the CLI. It knows one
-small world — the seeded demo task suite (multi-digit addition and subtraction, letter counting,
+small world — the seeded demo task suite (two-digit addition and subtraction, letter counting,
 sorting, comparing numbers, unit conversion, two-step word problems) — and two ways to answer:
 after TPO's generic thought prompt it writes \`Here is my thought process: …\` then
 \`Here is my response: …\`; given the bare instruction it answers directly. Its thoughts are
-deliberately uneven, so that TPO has something to improve.
+deliberately uneven — it thinks badly by habit and well only sometimes — so that TPO has something
+to improve.
 
 ## Data
 ${f.rows.length} SFT conversations, one per training-split task (seed ${f.seed}; the ${f.rows.length - f.conversations} longer than ${f.rowLength} tokens left out); the TPO-pool and
 held-out splits are drawn first and never trained on. Kinds: ${[...kinds].map(([k, n]) => `${k} ${n}`).join(', ')}.
 Thought styles (share of thought-prompted rows): ${STYLE_MIX.map(([k, p]) => `${k} ${pct(p)}`).join(', ')} —
-*worked*: a concise correct scratchpad; *padded*: the same wrapped in filler; *slip*: a scratchpad
-with an off-by-a-little error carried into the answer; *guess*: no work, half the time wrong.
+*rambling*: one fixed, long hedge that does no work, then a guess (the model's habit: the single most likely
+way to start a thought); *worked*: a concise correct scratchpad (opened in one of two ways); *slip*: the
+same with an error carried into the answer; *guess*: a short "This looks easy." and a guess. A guess is
+the right answer half the time, a near miss otherwise. Thought length does not predict correctness:
+the longest and the shortest thoughts do no work.
 
 ## Tokenizer
 Byte-level BPE (GPT-2 byte alphabet and pre-tokenizer) with ChatML special tokens
@@ -81,7 +85,7 @@ ${row('generic thought prompt, greedy', f.results.thought)}
 ${row('direct (instruction only), greedy', f.results.direct)}
 ${row('generic thought prompt, T = 1', f.results.thought_sampled_t1)}
 
-Per family (thought prompt, greedy / direct): ${fam.map((k) => `${k} ${pct(f.results.thought.by_family[k])} / ${pct(f.results.direct.by_family[k] ?? 0)}`).join(', ')}.
+Thoughts (greedy, thought prompt): ${Object.entries(f.results.thought.thought_styles).map(([k, v]) => `${k} ${pct(v)}`).join(', ') || 'none parsed'}.\n\nPer family (thought prompt, greedy / direct): ${fam.map((k) => `${k} ${pct(f.results.thought.by_family[k])} / ${pct(f.results.direct.by_family[k] ?? 0)}`).join(', ')}.
 
 ## Limits
 A toy for demonstrating TPO offline: it answers nothing outside the task suite sensibly.${unsolved(f)}

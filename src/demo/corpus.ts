@@ -1,28 +1,39 @@
 // The demo model's SFT corpus: each training task written as a thought-prompted conversation
 // (TPO's generic prompt → "Here is my thought process: … Here is my response: …") or as a direct
-// one (the instruction → the answer). Thoughts are deliberately uneven — some concise and right,
-// some padded, some with a slip that leads to a wrong answer, some a bare guess — so the model
-// starts with imperfect, improvable thinking that TPO can sort out.
+// one (the instruction → the answer). The thoughts are deliberately uneven, so that the untrained
+// model thinks badly by habit and well only sometimes — what TPO can sort out by judging answers:
+//   rambling  the most common habit: a long hedge that does no work, then a guess;
+//   worked    a concise correct scratchpad, opened in one of several ways;
+//   slip      the same scratchpad with an error carried into the answer;
+//   guess     a short "this is easy" and a guess.
+// A guess is the right answer half the time. Length does not predict correctness: the longest
+// thoughts (rambling) and the shortest (guess) do no work; the medium ones (worked) do.
 
 import { rng } from '../rng';
 import type { ChatMessage } from '../model/tokenizer';
 import { GENERIC, renderPrompt } from '../tpo/prompts';
 import type { Task } from './tasks';
 
-export type ThoughtStyle = 'worked' | 'padded' | 'slip' | 'guess';
+export type ThoughtStyle = 'worked' | 'rambling' | 'slip' | 'guess';
 
-/** Share of each thought style in the corpus (sums to 1). */
-export const STYLE_MIX: [ThoughtStyle, number][] = [['worked', 0.35], ['padded', 0.3], ['slip', 0.2], ['guess', 0.15]];
+/** Share of each thought style in the corpus (sums to 1). Rambling, with one fixed opening, is the
+ *  single most likely way to start a thought; worked scratchpads are spread over WORKED_OPENERS. */
+export const STYLE_MIX: [ThoughtStyle, number][] = [['rambling', 0.45], ['worked', 0.35], ['slip', 0.05], ['guess', 0.15]];
 
-const OPENERS = [
-  'Let me think about this carefully before I answer.',
-  'I should read the question again and make sure I understand what is being asked.',
-  'This is a question I can work out step by step.',
-  'Okay, let me take this one slowly so I do not make a mistake.',
-];
-const CLOSERS = ['I think that is right.', 'Let me check it once more. Yes, that looks right.', 'That should be the answer.'];
+const RAMBLE = 'Hmm, let me think about this carefully before I answer, because I want to be sure I get it right. I believe I know this one.';
+const WORKED_OPENERS = ['Step by step:', 'Working it out:'];
+const GUESS = 'This looks easy.';
 
-/** A wrong answer near the right one (an off-by-a-little slip, or two list items swapped). */
+/** Which corpus style a generated thought follows, by how it opens ('scratchpad' = worked or slip). */
+export function thoughtStyle(thought: string): 'rambling' | 'scratchpad' | 'guess' | 'other' {
+  const t = thought.trim();
+  if (t.startsWith(RAMBLE.slice(0, 20))) return 'rambling';
+  if (WORKED_OPENERS.some((o) => t.startsWith(o))) return 'scratchpad';
+  if (t.startsWith(GUESS)) return 'guess';
+  return 'other';
+}
+
+/** A wrong answer near the right one (off by a little, two list items swapped, the smaller number). */
 export function nearMiss(t: Task, r: () => number): string {
   if (t.family === 'sort') {
     const xs = t.answer.split(', ');
@@ -30,8 +41,9 @@ export function nearMiss(t: Task, r: () => number): string {
     [xs[i], xs[i + 1]] = [xs[i + 1], xs[i]];
     return xs.join(', ');
   }
+  if (t.family === 'compare') return (t.instruction.match(/\d+/g) ?? []).find((x) => x !== t.answer) ?? t.answer; // the smaller one
   const n = Number(t.answer);
-  const deltas = t.family === 'count' || t.family === 'compare' ? [1, -1] : [1, -1, 10, -10, 2];
+  const deltas = t.family === 'count' ? [1, -1] : [1, -1, 10, -10, 2];
   let d = deltas[Math.floor(r() * deltas.length)];
   if (n + d < 0) d = -d;
   return String(n + d);
@@ -39,27 +51,33 @@ export function nearMiss(t: Task, r: () => number): string {
 
 /** One thought of the given style and the answer it leads to. */
 export function writeThought(t: Task, style: ThoughtStyle, r: () => number): { thought: string; answer: string } {
-  const pick = <T>(xs: T[]) => xs[Math.floor(r() * xs.length)];
+  const guessed = () => (r() < 0.5 ? t.answer : nearMiss(t, r));
   switch (style) {
     case 'worked':
-      return { thought: t.thought, answer: t.answer };
-    case 'padded':
-      return { thought: `${pick(OPENERS)} ${t.instruction} ${t.thought} ${pick(CLOSERS)}`, answer: t.answer };
+      return { thought: `${WORKED_OPENERS[Math.floor(r() * WORKED_OPENERS.length)]} ${t.thought}`, answer: t.answer };
+    case 'rambling':
+      return { thought: RAMBLE, answer: guessed() };
     case 'slip': {
       const wrong = nearMiss(t, r);
       const at = t.thought.lastIndexOf(t.answer);
       const thought = at >= 0 ? t.thought.slice(0, at) + wrong + t.thought.slice(at + t.answer.length) : `${t.thought} So ${wrong}.`;
-      return { thought, answer: wrong };
+      return { thought: `${WORKED_OPENERS[Math.floor(r() * WORKED_OPENERS.length)]} ${thought}`, answer: wrong };
     }
-    case 'guess': {
-      const answer = r() < 0.5 ? t.answer : nearMiss(t, r);
-      return { thought: `This looks easy, I can answer it directly.`, answer };
-    }
+    case 'guess':
+      return { thought: GUESS, answer: guessed() };
   }
 }
 
 export function thoughtCompletion(thought: string, answer: string): string {
   return `${GENERIC.thoughtMarker} ${thought}\n\n${GENERIC.separator} ${answer}`;
+}
+
+/** A completion cut at its markers (for learning BPE merges that never span them). */
+export function completionPieces(completion: string): string[] {
+  const m = `${GENERIC.thoughtMarker} `, sep = `\n\n${GENERIC.separator} `;
+  if (!completion.startsWith(m) || !completion.includes(sep)) return [completion];
+  const [thought, answer] = completion.slice(m.length).split(sep);
+  return [m, thought, sep, answer];
 }
 
 export interface SftRow {
@@ -73,7 +91,7 @@ export interface SftRow {
  * `thoughtShare` of the rows use the generic thought prompt (style drawn from STYLE_MIX), the rest
  * the bare instruction with the right answer. Seeded; rows come out shuffled.
  */
-export function sftRows(tasks: Task[], seed: number, thoughtShare = 0.6): SftRow[] {
+export function sftRows(tasks: Task[], seed: number, thoughtShare = 0.75): SftRow[] {
   const r = rng(seed);
   const rows: SftRow[] = tasks.map((t) => {
     if (r() >= thoughtShare) return { prompt: [{ role: 'user', content: t.instruction }], completion: [{ role: 'assistant', content: t.answer }], kind: 'direct' };

@@ -40,6 +40,9 @@ export interface ExperimentRow {
   parse_failure_rate: number;
   mean_thought_chars: number;
   mean_response_chars: number;
+  /** Share of held-out thoughts written as a scratchpad (worked or slip), and as the corpus's long no-work hedge. */
+  scratchpad_share: number;
+  rambling_share: number;
   /** Of the iteration's own samples on its pool slice (the judge's mean score). */
   train_mean_score?: number;
   pairs?: number;
@@ -76,6 +79,7 @@ export async function main(argv: string[]): Promise<number> {
     const row: ExperimentRow = {
       arm, iteration, accuracy: r.accuracy, win_rate: winRate(r.scores), parse_failure_rate: r.parse_failure_rate,
       mean_thought_chars: r.mean_thought_chars, mean_response_chars: r.mean_response_chars,
+      scratchpad_share: r.thought_styles.scratchpad ?? 0, rambling_share: r.thought_styles.rambling ?? 0,
       ...(m ? { train_mean_score: m.mean_score, pairs: m.pairs } : {}),
     };
     rows.push(row);
@@ -114,9 +118,9 @@ export function experimentTable(rows: ExperimentRow[], evalSet: Task[], iteratio
   const lines = [
     `Held-out: ${evalSet.length} tasks, greedy, programmatic judge. ${iterations} iteration(s) × ${per} fresh pool instructions × K = ${k} samples. Win rate: against the untrained model answering directly (ties ½).`,
     '',
-    '| arm | iteration | accuracy | win rate | parse failures | thought chars | response chars | pool mean score | pairs |',
-    '|---|---|---|---|---|---|---|---|---|',
-    ...rows.map((r) => `| ${r.arm} | ${r.iteration === 0 ? 'untrained' : r.iteration} | ${pct(r.accuracy)} | ${pct(r.win_rate)} | ${pct(r.parse_failure_rate)} | ${r.mean_thought_chars.toFixed(0)} | ${r.mean_response_chars.toFixed(1)} | ${r.train_mean_score?.toFixed(3) ?? '—'} | ${r.pairs ?? '—'} |`),
+    '| arm | iteration | accuracy | win rate | parse failures | thought chars | scratchpad / rambling thoughts | response chars | pool mean score | pairs |',
+    '|---|---|---|---|---|---|---|---|---|---|',
+    ...rows.map((r) => `| ${r.arm} | ${r.iteration === 0 ? 'untrained' : r.iteration} | ${pct(r.accuracy)} | ${pct(r.win_rate)} | ${pct(r.parse_failure_rate)} | ${r.mean_thought_chars.toFixed(0)} | ${r.mean_thought_chars ? `${pct(r.scratchpad_share)} / ${pct(r.rambling_share)}` : '—'} | ${r.mean_response_chars.toFixed(1)} | ${r.train_mean_score?.toFixed(3) ?? '—'} | ${r.pairs ?? '—'} |`),
   ];
   return lines.join('\n');
 }

@@ -7,6 +7,7 @@ import type { LoadedModel } from '../engine/model';
 import { rulesJudge } from '../tpo/judges';
 import { promptIds } from '../tpo/loop';
 import { parseOutput, type ThoughtPrompt } from '../tpo/prompts';
+import { thoughtStyle } from './corpus';
 import { demoJudgeRules, type Task } from './tasks';
 
 export interface DemoScore {
@@ -18,6 +19,8 @@ export interface DemoScore {
   mean_response_chars: number;
   /** Accuracy per task family. */
   by_family: Record<string, number>;
+  /** Share of each thought style (see corpus.ts) among the parsed thoughts; empty without a thought prompt. */
+  thought_styles: Record<string, number>;
 }
 
 export interface ScoreOptions {
@@ -32,12 +35,14 @@ export async function scoreTasks(model: LoadedModel, tasks: Task[], prompt: Thou
     maxNewTokens: o.maxNewTokens ?? 160, temperature: o.temperature ?? 0, topP: 1, seed: o.seed ?? 0,
   });
   const responses: string[] = [], thoughts: number[] = [];
+  const styles: Record<string, number> = {};
   let failures = 0;
   for (const g of gens) {
     const p = parseOutput(prompt, g.text ?? '');
     if (!p.ok) { failures++; responses.push(''); continue; }
     responses.push(p.response);
     thoughts.push(p.thought.length);
+    if (prompt.separator) { const st = thoughtStyle(p.thought); styles[st] = (styles[st] ?? 0) + 1; }
   }
   const scores = await judge.score(tasks.map((t, i) => ({ instruction: t.instruction, response: responses[i], meta: { answer: t.answer } })));
   const right = tasks.map((t, i) => responses[i] !== '' && scores[i] >= 1);
@@ -56,6 +61,7 @@ export async function scoreTasks(model: LoadedModel, tasks: Task[], prompt: Thou
     mean_thought_chars: mean(thoughts),
     mean_response_chars: mean(responses.filter((r) => r).map((r) => r.length)),
     by_family: Object.fromEntries(Object.entries(fam).map(([k, [a, n]]) => [k, a / n])),
+    thought_styles: Object.fromEntries(Object.entries(styles).map(([k, n]) => [k, n / Math.max(1, thoughts.length)])),
     responses,
     scores: scores.map((s, i) => (responses[i] ? s : 0)),
   };

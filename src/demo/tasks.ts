@@ -26,11 +26,11 @@ const WORDS = [
   'teacher', 'window', 'garden', 'elephant', 'potato', 'tomato', 'avocado', 'baggage', 'cabbage', 'engineer',
   'referee', 'sleeve', 'lollipop', 'possess', 'tennessee', 'zucchini', 'pineapple', 'broccoli', 'umbrella',
 ];
-const UNITS: [string, string, number][] = [['m', 'cm', 100], ['kg', 'g', 1000], ['h', 'min', 60], ['km', 'm', 1000], ['min', 's', 60]];
+const UNITS: [string, string, number][] = [['m', 'cm', 100], ['kg', 'g', 1000], ['h', 'min', 60], ['km', 'm', 1000], ['min', 's', 60], ['cm', 'mm', 10], ['l', 'ml', 1000]];
 const NAMES = ['Ana', 'Ben', 'Chen', 'Dara', 'Eli', 'Femi'];
 const THINGS = ['apples', 'books', 'coins', 'stamps', 'shells'];
 
-/** Column addition written out digit by digit. */
+/** Column addition: the operands restated, then each column from the units up, carries written. */
 function addThought(a: number, b: number): string {
   const da = String(a).split('').reverse().map(Number), db = String(b).split('').reverse().map(Number);
   const steps: string[] = [];
@@ -40,20 +40,27 @@ function addThought(a: number, b: number): string {
     steps.push(`${da[i] ?? 0}+${db[i] ?? 0}${carry ? '+1' : ''}=${s}`);
     carry = s >= 10 ? 1 : 0;
   }
-  if (carry) steps.push('carry 1');
   return `${a}+${b}: ${steps.join(', ')}. So ${a + b}.`;
+}
+
+/** Two-digit column subtraction: units first (borrowing ten when needed), then tens. */
+function subThought(a: number, b: number): string {
+  const [a1, a0, b1, b0] = [Math.floor(a / 10), a % 10, Math.floor(b / 10), b % 10];
+  const units = a0 >= b0 ? `${a0}-${b0}=${a0 - b0}` : `${a0 + 10}-${b0}=${a0 + 10 - b0}`;
+  const tens = a0 >= b0 ? `${a1}-${b1}=${a1 - b1}` : `${a1}-1-${b1}=${a1 - 1 - b1}`;
+  return `${a}-${b}: ${units}, ${tens}. So ${a - b}.`;
 }
 
 export function makeTask(family: Family, r: () => number, id: string): Task {
   const int = (lo: number, hi: number) => lo + Math.floor(r() * (hi - lo + 1));
   switch (family) {
     case 'add': {
-      const a = int(10, 999), b = int(10, 999);
+      const a = int(10, 99), b = int(10, 99);
       return { id, family, instruction: `What is ${a} + ${b}?`, answer: String(a + b), thought: addThought(a, b) };
     }
     case 'sub': {
-      const a = int(50, 999), b = int(10, a);
-      return { id, family, instruction: `What is ${a} - ${b}?`, answer: String(a - b), thought: `${a}-${b}: ${a}-${b - (b % 10)}=${a - (b - (b % 10))}, then -${b % 10} gives ${a - b}.` };
+      const a = int(20, 99), b = int(10, a);
+      return { id, family, instruction: `What is ${a} - ${b}?`, answer: String(a - b), thought: subThought(a, b) };
     }
     case 'count': {
       const w = WORDS[int(0, WORDS.length - 1)];
@@ -61,31 +68,39 @@ export function makeTask(family: Family, r: () => number, id: string): Task {
       const c = letters[int(0, letters.length - 1)];
       const n = [...w].filter((x) => x === c).length;
       const marks = [...w].map((x) => (x === c ? x.toUpperCase() : x)).join('');
-      return { id, family, instruction: `How many times does the letter "${c}" appear in "${w}"?`, answer: String(n), thought: `Mark each ${c}: ${marks}. I count ${n}.` };
+      return { id, family, instruction: `How many times does the letter "${c}" appear in "${w}"?`, answer: String(n), thought: `Mark each ${c}: ${marks}. So ${n}.` };
     }
     case 'sort': {
-      const xs = Array.from({ length: int(3, 5) }, () => int(1, 99));
+      const xs: number[] = [];
+      while (xs.length < 3) { const v = int(1, 99); if (!xs.includes(v)) xs.push(v); }
       const sorted = [...xs].sort((x, y) => x - y);
-      return { id, family, instruction: `Sort these numbers from smallest to largest: ${xs.join(', ')}`, answer: sorted.join(', '), thought: `Smallest first: ${sorted.map((v, i) => `${i + 1}st ${v}`).join(', ')}.` };
+      const rest = xs.filter((v) => v !== sorted[0]);
+      return {
+        id, family, instruction: `Sort these numbers from smallest to largest: ${xs.join(', ')}`, answer: sorted.join(', '),
+        thought: `Smallest of ${xs.join(', ')} is ${sorted[0]}. Of ${rest.join(', ')} it is ${sorted[1]}. Last ${sorted[2]}. So ${sorted.join(', ')}.`,
+      };
     }
     case 'compare': {
-      let a = int(10, 999), b = int(10, 999);
-      if (a === b) b = a + 1;
-      return { id, family, instruction: `Which is larger, ${a} or ${b}?`, answer: String(Math.max(a, b)), thought: `${a} vs ${b}: ${a > b ? `${a} > ${b}` : `${b} > ${a}`}.` };
+      const a = int(10, 99);
+      let b = int(10, 98);
+      if (b >= a) b++;
+      const [a1, b1] = [Math.floor(a / 10), Math.floor(b / 10)];
+      const digits = a1 !== b1 ? `tens ${a1} ${a1 > b1 ? '>' : '<'} ${b1}` : `tens ${a1} = ${b1}, units ${a % 10} ${a > b ? '>' : '<'} ${b % 10}`;
+      return { id, family, instruction: `Which is larger, ${a} or ${b}?`, answer: String(Math.max(a, b)), thought: `${a} vs ${b}: ${digits}. So ${Math.max(a, b)}.` };
     }
     case 'convert': {
       const [big, small, f] = UNITS[int(0, UNITS.length - 1)];
-      const v = int(2, 20);
-      return { id, family, instruction: `How many ${small} are in ${v} ${big}?`, answer: String(v * f), thought: `1 ${big} = ${f} ${small}, so ${v} ${big} = ${v}×${f} = ${v * f} ${small}.` };
+      const v = int(2, 40);
+      return { id, family, instruction: `How many ${small} are in ${v} ${big}?`, answer: String(v * f), thought: `1 ${big} = ${f} ${small}. ${v}×${f}=${v * f}. So ${v * f}.` };
     }
     case 'word': {
       const name = NAMES[int(0, NAMES.length - 1)], thing = THINGS[int(0, THINGS.length - 1)];
-      const a = int(5, 40), b = int(2, 20), c = int(1, a + b - 1);
+      const a = int(5, 20), b = int(2, 9), c = int(1, Math.min(9, a + b - 1));
       return {
         id, family,
         instruction: `${name} has ${a} ${thing}, gets ${b} more, then gives away ${c}. How many ${thing} does ${name} have now?`,
         answer: String(a + b - c),
-        thought: `Start ${a}. After getting ${b}: ${a}+${b}=${a + b}. After giving ${c}: ${a + b}-${c}=${a + b - c}.`,
+        thought: `${a}+${b}=${a + b}, ${a + b}-${c}=${a + b - c}. So ${a + b - c}.`,
       };
     }
   }
@@ -94,7 +109,7 @@ export function makeTask(family: Family, r: () => number, id: string): Task {
 /** The demo model's suite: its seed and split sizes (held-out and pool are drawn first, so they do
  *  not depend on how many training tasks train:demo uses). */
 export const DEMO_SEED = 1;
-export const DEMO_SPLITS = { train: 6000, pool: 400, heldOut: 140 };
+export const DEMO_SPLITS = { train: 9500, pool: 400, heldOut: 140 };
 
 export interface Splits {
   train: Task[];

@@ -23,7 +23,7 @@ import { DEFAULT_TRAIN, Trainer, type StepMetrics } from '../train/trainer';
 import { DIRECT, GENERIC } from '../tpo/prompts';
 import { folderSource } from '../model/source-node';
 import { trainBpe } from './bpe';
-import { sftRows } from './corpus';
+import { completionPieces, sftRows } from './corpus';
 import { demoConfig, initTensors, memorySource, safetensorsBytes, type DemoShape } from './init';
 import { scoreTasks, type DemoScore } from './score';
 import { DEMO_SEED, DEMO_SPLITS, makeSplits } from './tasks';
@@ -63,7 +63,9 @@ export async function main(argv: string[]): Promise<number> {
   // The text between ChatML special tokens, as the pre-tokenizer sees it; 1,000 rows are plenty.
   // The assistant turn's header and its content are separate pieces: training and generation
   // tokenise the prompt (ending "assistant\n") apart from the completion, so no merge may span them.
-  const corpus = rows.slice(0, 1000).flatMap((r) => [`user\n${r.prompt[0].content}`, 'assistant\n', r.completion[0].content]);
+  // The thought's markers are pieces of their own too, so the way a thought starts is a choice of
+  // the model's next token, never fused with the marker into one token.
+  const corpus = rows.slice(0, 1000).flatMap((r) => [`user\n${r.prompt[0].content}`, 'assistant\n', ...completionPieces(r.completion[0].content)]);
   const merges = trainBpe(corpus, shape.vocab - BYTE_VOCAB, { useRegex: false });
   const tokFiles = byteTokenizerFiles(merges, false);
   const vocabUsed = BYTE_VOCAB + merges.length;

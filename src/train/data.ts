@@ -29,19 +29,24 @@ export function scoredPositions(s: Seq): number[] {
 }
 
 /**
- * Packing (TRL's SFT `packing`): concatenates conversations, in order, into rows of at most
- * `rowLength` tokens, each keeping its completion span scored, so a padded batch wastes no compute
- * on padding. Attention crosses conversation boundaries within a row, as in TRL's default packing.
+ * Packing (TRL's SFT `packing`, best fit): puts each conversation, in order, into the open row of at
+ * most `rowLength` tokens that it fills best (a new row when none has room), each keeping its
+ * completion span scored, so a padded batch wastes almost no compute on padding. Rows come out in
+ * the order they were opened. Attention crosses conversation boundaries within a row, as in TRL.
  */
 export function packSequences(seqs: Seq[], rowLength: number): Seq[] {
   const rows: Seq[] = [];
-  let cur: Seq | null = null;
   for (const s of seqs) {
     if (s.ids.length > rowLength) throw new UsageError(`a sequence of ${s.ids.length} tokens does not fit a packed row of ${rowLength}`);
-    if (!cur || cur.ids.length + s.ids.length > rowLength) rows.push((cur = { ids: [], completionStart: 0, scored: [] }));
-    const at = cur.ids.length;
-    cur.ids.push(...s.ids);
-    for (const [a, b] of s.scored ?? [[s.completionStart, s.ids.length]]) cur.scored!.push([at + a, at + b]);
+    let best: Seq | null = null;
+    for (const r of rows) {
+      const left = rowLength - r.ids.length;
+      if (left >= s.ids.length && (!best || left < rowLength - best.ids.length)) best = r;
+    }
+    if (!best) rows.push((best = { ids: [], completionStart: 0, scored: [] }));
+    const at = best.ids.length;
+    best.ids.push(...s.ids);
+    for (const [a, b] of s.scored ?? [[s.completionStart, s.ids.length]]) best.scored!.push([at + a, at + b]);
   }
   return rows;
 }
