@@ -47,7 +47,7 @@ describe('tpo generate', () => {
   });
 
   it('with no --model it runs the embedded tpo-demo; --think prints only the response, the thought hidden', async () => {
-    const q = 'Which is larger, 482 or 519?';
+    const q = 'Which is larger, 48 or 51?';
     const j = await tpo(['generate', '--think', '--prompt', q, '--temperature', '0', '--json']);
     expect(j.code ?? 0, j.stderr).toBe(0);
     const line = JSON.parse(j.stdout);

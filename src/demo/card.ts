@@ -20,7 +20,7 @@ export interface CardFacts {
   seed: number;
   trainSeconds: number;
   finalLoss: number;
-  results: Record<'thought' | 'direct' | 'thought_sampled_t1', DemoScore>;
+  results: Record<'thought' | 'direct' | 'thought_sampled_t1', DemoScore> & { digit_logprob?: number };
   device: string;
   evalTasks: number;
 }
@@ -35,7 +35,7 @@ function unsolved(f: CardFacts): string {
 
 export function modelCard(f: CardFacts): string {
   const s = f.shape;
-  const params = s.vocab * s.hidden + s.layers * (2 * s.hidden + s.hidden * s.hidden * 2 + 2 * s.hidden * (s.kvHeads * s.hidden / s.heads) + 3 * s.hidden * s.intermediate) + s.hidden;
+  const params = s.vocab * s.hidden + s.layers * (2 * s.hidden + s.hidden * s.hidden * 2 + 2 * s.hidden * (s.kvHeads * s.hidden / s.heads) + 3 * s.hidden * s.intermediate) + s.hidden + (s.untied ? s.vocab * s.hidden : 0);
   const kinds = new Map<string, number>();
   for (const r of f.rows) kinds.set(r.kind, (kinds.get(r.kind) ?? 0) + 1);
   const row = (name: string, r: DemoScore) => `| ${name} | ${pct(r.accuracy)} | ${pct(r.parse_failure_rate)} | ${r.mean_thought_chars.toFixed(0)} | ${r.mean_response_chars.toFixed(1)} |`;
@@ -69,8 +69,8 @@ ${f.vocabUsed} ids in use; the embedding has ${s.vocab} rows (a multiple of 64).
 
 ## Architecture
 Llama: hidden ${s.hidden}, ${s.layers} layers, ${s.heads} heads / ${s.kvHeads} KV heads (GQA), head dim
-${s.hidden / s.heads}, SwiGLU MLP ${s.intermediate}, RMSNorm, RoPE θ 10000, tied embeddings, context
-${s.maxPositions}. float32 safetensors.
+${s.hidden / s.heads}, SwiGLU MLP ${s.intermediate}, RMSNorm, RoPE θ 10000, context
+${s.maxPositions}, ${s.untied ? 'untied LM head' : 'tied embeddings'}. float32 safetensors.
 
 ## Training
 Full-parameter SFT, loss on the assistant turns only: ${f.steps} steps (${f.epochs} epochs of ${f.tokens} tokens;
@@ -85,7 +85,7 @@ ${row('generic thought prompt, greedy', f.results.thought)}
 ${row('direct (instruction only), greedy', f.results.direct)}
 ${row('generic thought prompt, T = 1', f.results.thought_sampled_t1)}
 
-Thoughts (greedy, thought prompt): ${Object.entries(f.results.thought.thought_styles).map(([k, v]) => `${k} ${pct(v)}`).join(', ') || 'none parsed'}.\n\nPer family (thought prompt, greedy / direct): ${fam.map((k) => `${k} ${pct(f.results.thought.by_family[k])} / ${pct(f.results.direct.by_family[k] ?? 0)}`).join(', ')}.
+${f.results.digit_logprob !== undefined ? `Reading numbers: a digit of a correct worked thought and answer gets log-probability ${f.results.digit_logprob.toFixed(2)} on average (teacher-forced; chance is ln 1/10 = −2.30).\n\n` : ''}Thoughts (greedy, thought prompt): ${Object.entries(f.results.thought.thought_styles).map(([k, v]) => `${k} ${pct(v)}`).join(', ') || 'none parsed'}.\n\nPer family (thought prompt, greedy / direct): ${fam.map((k) => `${k} ${pct(f.results.thought.by_family[k])} / ${pct(f.results.direct.by_family[k] ?? 0)}`).join(', ')}.
 
 ## Limits
 A toy for demonstrating TPO offline: it answers nothing outside the task suite sensibly.${unsolved(f)}

@@ -3,7 +3,7 @@
 // one (the instruction → the answer). The thoughts are deliberately uneven, so that the untrained
 // model thinks badly by habit and well only sometimes — what TPO can sort out by judging answers:
 //   rambling  the most common habit: a long hedge that does no work, then a guess;
-//   worked    a concise correct scratchpad, opened in one of several ways;
+//   worked    a concise correct scratchpad, opened in one of two ways;
 //   slip      the same scratchpad with an error carried into the answer;
 //   guess     a short "this is easy" and a guess.
 // A guess is the right answer half the time. Length does not predict correctness: the longest

@@ -43,6 +43,7 @@ export interface ExperimentRow {
   /** Share of held-out thoughts written as a scratchpad (worked or slip), and as the corpus's long no-work hedge. */
   scratchpad_share: number;
   rambling_share: number;
+  by_family: Record<string, number>;
   /** Of the iteration's own samples on its pool slice (the judge's mean score). */
   train_mean_score?: number;
   pairs?: number;
@@ -79,7 +80,7 @@ export async function main(argv: string[]): Promise<number> {
     const row: ExperimentRow = {
       arm, iteration, accuracy: r.accuracy, win_rate: winRate(r.scores), parse_failure_rate: r.parse_failure_rate,
       mean_thought_chars: r.mean_thought_chars, mean_response_chars: r.mean_response_chars,
-      scratchpad_share: r.thought_styles.scratchpad ?? 0, rambling_share: r.thought_styles.rambling ?? 0,
+      scratchpad_share: r.thought_styles.scratchpad ?? 0, rambling_share: r.thought_styles.rambling ?? 0, by_family: r.by_family,
       ...(m ? { train_mean_score: m.mean_score, pairs: m.pairs } : {}),
     };
     rows.push(row);

@@ -1,6 +1,6 @@
 // A freshly initialised Llama model for from-scratch training of the demo model: config.json and
 // seeded weights (GPT-2 style: N(0, 0.02), residual projections scaled by 1/√(2L), norms at 1,
-// LM head tied to the embedding), held in memory as a ModelSource the engine loads like a folder.
+// LM head tied to the embedding unless asked otherwise), held in memory as a ModelSource the engine loads like a folder.
 
 import { rng } from '../rng';
 import { writeSafetensors, type TensorToWrite } from '../model/safetensors';
@@ -14,6 +14,8 @@ export interface DemoShape {
   intermediate: number;
   vocab: number;
   maxPositions: number;
+  /** A separate LM head instead of the embedding's transpose (default: tied). */
+  untied?: boolean;
 }
 
 export function demoConfig(s: DemoShape, eos: number, pad: number): Record<string, unknown> {
@@ -22,7 +24,7 @@ export function demoConfig(s: DemoShape, eos: number, pad: number): Record<strin
     hidden_size: s.hidden, intermediate_size: s.intermediate, num_hidden_layers: s.layers,
     num_attention_heads: s.heads, num_key_value_heads: s.kvHeads, head_dim: s.hidden / s.heads,
     vocab_size: s.vocab, max_position_embeddings: s.maxPositions, rms_norm_eps: 1e-5, rope_theta: 10000,
-    hidden_act: 'silu', tie_word_embeddings: true, bos_token_id: null, eos_token_id: eos, pad_token_id: pad,
+    hidden_act: 'silu', tie_word_embeddings: !s.untied, bos_token_id: null, eos_token_id: eos, pad_token_id: pad,
     torch_dtype: 'float32',
   };
 }
@@ -64,6 +66,7 @@ export function initTensors(s: DemoShape, seed: number): Record<string, TensorTo
     mat(p + 'mlp.down_proj.weight', s.hidden, s.intermediate, resid);
   }
   ones('model.norm.weight', s.hidden);
+  if (s.untied) mat('lm_head.weight', s.vocab, s.hidden, std);
   return out;
 }
 

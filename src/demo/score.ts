@@ -6,8 +6,8 @@
 import type { LoadedModel } from '../engine/model';
 import { rulesJudge } from '../tpo/judges';
 import { promptIds } from '../tpo/loop';
-import { parseOutput, type ThoughtPrompt } from '../tpo/prompts';
-import { thoughtStyle } from './corpus';
+import { GENERIC, parseOutput, type ThoughtPrompt } from '../tpo/prompts';
+import { thoughtCompletion, thoughtStyle } from './corpus';
 import { demoJudgeRules, type Task } from './tasks';
 
 export interface DemoScore {
@@ -65,4 +65,32 @@ export async function scoreTasks(model: LoadedModel, tasks: Task[], prompt: Thou
     responses,
     scores: scores.map((s, i) => (responses[i] ? s : 0)),
   };
+}
+
+/**
+ * Whether the model reads the numbers at all: the mean log-probability of each digit token of a
+ * correct worked thought and response (teacher-forced, the thought prompt), against ln(1/10) ≈ −2.30
+ * for a model that guesses digits at chance. Needs a model loaded with maxOut ≥ the longest sequence.
+ */
+export async function digitLogprob(model: LoadedModel, tasks: Task[]): Promise<number> {
+  const tok = model.tokenizer!;
+  let sum = 0, n = 0;
+  for (const t of tasks) {
+    const prompt = promptIds(model, GENERIC, t.instruction);
+    const completion = tok.encode(thoughtCompletion(`Step by step: ${t.thought}`, t.answer), false);
+    const ids = [...prompt, ...completion];
+    const logits = await model.logits(ids);
+    const V = logits.length / ids.length;
+    for (let p = prompt.length; p < ids.length; p++) {
+      if (!/^\d$/.test(tok.decode([ids[p]]))) continue;
+      const row = logits.subarray((p - 1) * V, p * V);
+      let m = -Infinity;
+      for (const x of row) m = Math.max(m, x);
+      let z = 0;
+      for (const x of row) z += Math.exp(x - m);
+      sum += row[ids[p]] - m - Math.log(z);
+      n++;
+    }
+  }
+  return n ? sum / n : 0;
 }

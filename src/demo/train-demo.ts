@@ -5,7 +5,7 @@
 // thought prompt, and writes a complete Hugging Face model folder with a model card.
 //
 //   npm run train:demo -- [--out public/models/tpo-demo] [--seed 1] [--tasks 6000] [--epochs 1]
-//                         [--hidden 64] [--layers 4] [--lr 4e-3] [--batch 4] [--quick]
+//                         [--hidden 64] [--layers 4] [--kv-heads 1] [--untied] [--lr 4e-3] [--batch 4] [--quick]
 
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -25,7 +25,7 @@ import { folderSource } from '../model/source-node';
 import { trainBpe } from './bpe';
 import { completionPieces, sftRows } from './corpus';
 import { demoConfig, initTensors, memorySource, safetensorsBytes, type DemoShape } from './init';
-import { scoreTasks, type DemoScore } from './score';
+import { digitLogprob, scoreTasks, type DemoScore } from './score';
 import { DEMO_SEED, DEMO_SPLITS, makeSplits } from './tasks';
 import { BYTE_VOCAB, byteTokenizerFiles, IM_END, SPECIAL } from './tokenizer';
 import { modelCard } from './card';
@@ -35,6 +35,7 @@ const OPTIONS = {
   out: { type: 'string' }, seed: { type: 'string' }, tasks: { type: 'string' }, epochs: { type: 'string' },
   hidden: { type: 'string' }, layers: { type: 'string' }, lr: { type: 'string' }, batch: { type: 'string' },
   vocab: { type: 'string' }, quick: { type: 'boolean' }, 'eval-tasks': { type: 'string' },
+  'kv-heads': { type: 'string' }, untied: { type: 'boolean' },
 } as const;
 
 export async function main(argv: string[]): Promise<number> {
@@ -45,7 +46,7 @@ export async function main(argv: string[]): Promise<number> {
   const epochs = Number(a.epochs ?? 1);
   const hidden = Number(a.hidden ?? 64);
   const shape: DemoShape = {
-    hidden, layers: Number(a.layers ?? 4), heads: hidden / 32, kvHeads: Math.max(1, hidden / 64),
+    hidden, layers: Number(a.layers ?? 4), heads: hidden / 32, kvHeads: Number(a['kv-heads'] ?? Math.max(1, hidden / 64)), untied: a.untied ?? false,
     intermediate: hidden * 3, vocab: Number(a.vocab ?? 512), maxPositions: 512,
   };
   const batch = Number(a.batch ?? 4); // packed rows per step
@@ -117,14 +118,15 @@ export async function main(argv: string[]): Promise<number> {
   await writeFile(join(out, 'training_log.csv'), 'step,epoch,loss,lr,grad_norm\n' + curve.map((m) => [m.step, m.epoch.toFixed(4), m.loss.toFixed(5), m.lr.toExponential(4), m.grad_norm.toFixed(4)].join(',')).join('\n') + '\n');
 
   // 5. Held-out accuracy, greedy, with the thought prompt and without.
-  const model = await loadModel(gpu, folderSource(out), { slots: 32, maxLen: 512 });
+  const model = await loadModel(gpu, folderSource(out), { slots: 32, maxLen: 512, maxOut: 256 });
   const evalTasks = splits.heldOut.slice(0, Number(a['eval-tasks'] ?? (a.quick ? 14 : splits.heldOut.length)));
   const thought = await scoreTasks(model, evalTasks, GENERIC);
   const direct = await scoreTasks(model, evalTasks, DIRECT);
   const sampled = await scoreTasks(model, evalTasks, GENERIC, { temperature: 1, seed: 1 });
+  const digits = await digitLogprob(model, evalTasks);
   model.destroy();
   const strip = ({ responses: _, scores: __, ...s }: DemoScore & { responses: string[]; scores: number[] }) => s;
-  const results = { thought: strip(thought), direct: strip(direct), thought_sampled_t1: strip(sampled) };
+  const results = { thought: strip(thought), direct: strip(direct), thought_sampled_t1: strip(sampled), digit_logprob: digits };
   log(JSON.stringify(results, null, 1));
   await writeFile(join(out, 'eval.json'), JSON.stringify(results, null, 2) + '\n');
   await writeFile(join(out, 'README.md'), modelCard({ shape, vocabUsed, merges: merges.length, rows, conversations: convs.length, tokens, steps, epochs, lr, batch, rowLength: T, seed, trainSeconds, finalLoss: curve.at(-1)?.loss ?? NaN, results, device: gpu.adapterName, evalTasks: evalTasks.length }));
