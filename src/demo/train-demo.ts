@@ -4,7 +4,7 @@
 // (AdamW, warmup + cosine), logs the loss curve, measures held-out accuracy with and without the
 // thought prompt, and writes a complete Hugging Face model folder with a model card.
 //
-//   npm run train:demo -- [--out public/models/tpo-demo] [--seed 1] [--tasks 6000] [--epochs 1]
+//   npm run train:demo -- [--out public/models/tpo-demo] [--seed 1] [--tasks 9500] [--epochs 1]
 //                         [--hidden 64] [--layers 4] [--kv-heads 1] [--untied] [--lr 4e-3] [--batch 4] [--quick]
 
 import { mkdir, writeFile } from 'node:fs/promises';
