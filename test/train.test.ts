@@ -87,10 +87,41 @@ describe('training memory figure', () => {
   });
 });
 
+/** Full-parameter gradients of Σ coef · log p(target) from the training graph (one forward + backward). */
+async function fullGradients(gpu: Awaited<ReturnType<typeof testGpu>>, ck: Awaited<ReturnType<typeof loadCheckpoint>>, S: number, T: number, ids: number[], targets: number[], coef: number[], recompute?: boolean): Promise<Map<string, Float32Array>> {
+  const { FullParams } = await import('../src/train/full');
+  const weights = uploadWeights(gpu, ck, 'f32');
+  const full = new FullParams(gpu.device, ck.config, weights);
+  const graph = new TrainGraph(gpu, ck.config, weights, null, null, { seqs: S, seqLen: T, ...(recompute === undefined ? {} : { recompute }) }, full);
+  graph.writeInputs(new Uint32Array(ids), new Uint32Array(targets));
+  gpu.device.queue.writeBuffer(graph.coef, 0, new Float32Array(coef));
+  const enc = gpu.device.createCommandEncoder();
+  graph.encodeForward(enc, false);
+  graph.encodeBackward(enc);
+  gpu.device.queue.submit([enc.finish()]);
+  const got = new Map<string, Float32Array>();
+  for (const g of full.groups) got.set(g.name, await readF32(gpu.device, g.grads, g.length));
+  graph.destroy();
+  full.destroy();
+  destroyWeights(weights);
+  return got;
+}
+
+/** The same objective on the float64 reference, over the weights in `w` (edited in place for finite differences). */
+function refObjective(w: ReturnType<typeof refWeights>, S: number, T: number, ids: number[], targets: number[], coef: number[]): () => number {
+  return () => {
+    let s = 0;
+    for (let q = 0; q < S; q++) {
+      const lg = refLogits(w, ids.slice(q * T, (q + 1) * T));
+      for (let p = 0; p < T; p++) if (targets[q * T + p] !== MASK) s += coef[q * T + p] * logSoftmax(lg[p])[targets[q * T + p]];
+    }
+    return s;
+  };
+}
+
 describe('full-parameter training graph', () => {
   for (const [type, tie] of [['llama', true], ['qwen2', false]] as const) {
     it(`${type} (${tie ? 'tied' : 'untied'} head): gradients of every weight (embedding, norms, biases) equal finite differences`, async () => {
-      const { FullParams } = await import('../src/train/full');
       const gpu = await testGpu();
       const dir = writeTinyModel(mkdtempSync(join(tmpdir(), 'tpo-full-')), { type, tie, seed: 55, hidden: 16, heads: 2, kvHeads: 1, intermediate: 24, layers: 2, vocab: 40 });
       const ck = await loadCheckpoint(folderSource(dir));
@@ -99,30 +130,9 @@ describe('full-parameter training graph', () => {
       const ids = Array.from({ length: N }, () => 1 + Math.floor(rand() * 12)); // repeated ids: the embedding scatter must add
       const targets = ids.map((_, i) => (i % T === T - 1 || i % T < 1 ? MASK : ids[i + 1]));
       const coef = targets.map((t) => (t === MASK ? 0 : rand() * 2 - 1));
-      const weights = uploadWeights(gpu, ck, 'f32');
-      const full = new FullParams(gpu.device, ck.config, weights);
-      const graph = new TrainGraph(gpu, ck.config, weights, null, null, { seqs: S, seqLen: T }, full);
-      graph.writeInputs(new Uint32Array(ids), new Uint32Array(targets));
-      gpu.device.queue.writeBuffer(graph.coef, 0, new Float32Array(coef));
-      const enc = gpu.device.createCommandEncoder();
-      graph.encodeForward(enc, false);
-      graph.encodeBackward(enc);
-      gpu.device.queue.submit([enc.finish()]);
-      const got = new Map<string, Float32Array>();
-      for (const g of full.groups) got.set(g.name, await readF32(gpu.device, g.grads, g.length));
-      graph.destroy();
-      full.destroy();
-      destroyWeights(weights);
-
+      const got = await fullGradients(gpu, ck, S, T, ids, targets, coef);
       const w = refWeights(ck);
-      const loss = () => {
-        let s = 0;
-        for (let q = 0; q < S; q++) {
-          const lg = refLogits(w, ids.slice(q * T, (q + 1) * T));
-          for (let p = 0; p < T; p++) if (targets[q * T + p] !== MASK) s += coef[q * T + p] * logSoftmax(lg[p])[targets[q * T + p]];
-        }
-        return s;
-      };
+      const loss = refObjective(w, S, T, ids, targets, coef);
       const h = 1e-5;
       expect(got.size).toBe(ck.tensors.size);
       for (const [name, g] of got) {
@@ -145,7 +155,6 @@ describe('full-parameter gradients at the demo model\'s own training shape', () 
   // train:demo runs 128-token rows (several groups, positions past 64) on hidden 64 / head dim 32.
   // Checked on the embedded model's trained weights, where gradients are far from their init values.
   it('2 rows × 128 tokens, trained tpo-demo weights: attention, MLP and embedding gradients equal finite differences', async () => {
-    const { FullParams } = await import('../src/train/full');
     const gpu = await testGpu();
     const ck = await loadCheckpoint(folderSource(join(__dirname, '../public/models/tpo-demo')));
     const S = 2, T = 128, N = S * T;
@@ -153,30 +162,9 @@ describe('full-parameter gradients at the demo model\'s own training shape', () 
     const ids = Array.from({ length: N }, () => 1 + Math.floor(rand() * 300));
     const targets = ids.map((_, i) => (i % T === T - 1 ? MASK : ids[i + 1]));
     const coef = targets.map((t) => (t === MASK ? 0 : rand() * 2 - 1));
-    const weights = uploadWeights(gpu, ck, 'f32');
-    const full = new FullParams(gpu.device, ck.config, weights);
-    const graph = new TrainGraph(gpu, ck.config, weights, null, null, { seqs: S, seqLen: T, recompute: false }, full);
-    graph.writeInputs(new Uint32Array(ids), new Uint32Array(targets));
-    gpu.device.queue.writeBuffer(graph.coef, 0, new Float32Array(coef));
-    const enc = gpu.device.createCommandEncoder();
-    graph.encodeForward(enc, false);
-    graph.encodeBackward(enc);
-    gpu.device.queue.submit([enc.finish()]);
-    const got = new Map<string, Float32Array>();
-    for (const g of full.groups) got.set(g.name, await readF32(gpu.device, g.grads, g.length));
-    graph.destroy();
-    full.destroy();
-    destroyWeights(weights);
-
+    const got = await fullGradients(gpu, ck, S, T, ids, targets, coef, false);
     const w = refWeights(ck);
-    const loss = () => {
-      let s = 0;
-      for (let q = 0; q < S; q++) {
-        const lg = refLogits(w, ids.slice(q * T, (q + 1) * T));
-        for (let p = 0; p < T; p++) if (targets[q * T + p] !== MASK) s += coef[q * T + p] * logSoftmax(lg[p])[targets[q * T + p]];
-      }
-      return s;
-    };
+    const loss = refObjective(w, S, T, ids, targets, coef);
     const h = 1e-4;
     let checked = 0;
     for (const [name, g] of got) {
