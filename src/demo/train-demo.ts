@@ -6,8 +6,12 @@
 //
 //   npm run train:demo -- [--out public/models/tpo-demo] [--seed 1] [--tasks 9500] [--epochs 1]
 //                         [--hidden 64] [--layers 4] [--kv-heads 1] [--untied] [--lr 4e-3] [--batch 4] [--quick]
+//                         [--init DIR --offset N]
+// --init continues training a model folder this script wrote (its tokenizer, shape and weights are
+// kept; its loss curve is extended) on the next --tasks training tasks after the first --offset
+// ones, with a fresh warmup + cosine schedule — a second stage, as reproducible as the first.
 
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { cliGpu } from '../cli/gpu';
@@ -35,8 +39,27 @@ const OPTIONS = {
   out: { type: 'string' }, seed: { type: 'string' }, tasks: { type: 'string' }, epochs: { type: 'string' },
   hidden: { type: 'string' }, layers: { type: 'string' }, lr: { type: 'string' }, batch: { type: 'string' },
   vocab: { type: 'string' }, quick: { type: 'boolean' }, 'eval-tasks': { type: 'string' },
-  'kv-heads': { type: 'string' }, untied: { type: 'boolean' },
+  'kv-heads': { type: 'string' }, untied: { type: 'boolean' }, init: { type: 'string' }, offset: { type: 'string' },
 } as const;
+
+/** The files of a model folder that a later stage keeps as they are. */
+const KEPT = ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json'];
+
+/** What an --init folder brings: its files, its weights, its shape and its loss curve so far. */
+async function readStage(dir: string) {
+  const files: Record<string, Uint8Array | string> = {};
+  for (const name of [...KEPT, 'model.safetensors']) files[name] = new Uint8Array(await readFile(join(dir, name)));
+  const c = JSON.parse(new TextDecoder().decode(files['config.json'] as Uint8Array));
+  const merges: unknown[] = JSON.parse(new TextDecoder().decode(files['tokenizer.json'] as Uint8Array)).model.merges;
+  const shape: DemoShape = {
+    hidden: c.hidden_size, layers: c.num_hidden_layers, heads: c.num_attention_heads, kvHeads: c.num_key_value_heads,
+    untied: !c.tie_word_embeddings, intermediate: c.intermediate_size, vocab: c.vocab_size, maxPositions: c.max_position_embeddings,
+  };
+  const log = (await readFile(join(dir, 'training_log.csv'), 'utf8')).trim().split('\n').slice(1);
+  const card = await readFile(join(dir, 'README.md'), 'utf8');
+  const seconds = Number(/\. ([0-9]+) s on\n/.exec(card)?.[1] ?? NaN);
+  return { files, shape, merges: merges.length, log, seconds };
+}
 
 export async function main(argv: string[]): Promise<number> {
   const { values: a } = parseArgs({ args: argv, options: OPTIONS, strict: true });
@@ -45,7 +68,10 @@ export async function main(argv: string[]): Promise<number> {
   const nTasks = Number(a.tasks ?? (a.quick ? 64 : DEMO_SPLITS.train));
   const epochs = Number(a.epochs ?? 1);
   const hidden = Number(a.hidden ?? 64);
-  const shape: DemoShape = {
+  const offset = Number(a.offset ?? 0);
+  const prev = a.init ? await readStage(a.init) : null;
+  if (prev && (a.hidden || a.layers || a['kv-heads'] || a.untied || a.vocab)) throw new Error('--init keeps the shape of the model it continues: leave out --hidden, --layers, --kv-heads, --untied and --vocab');
+  const shape: DemoShape = prev?.shape ?? {
     hidden, layers: Number(a.layers ?? 4), heads: hidden / 32, kvHeads: Number(a['kv-heads'] ?? Math.max(1, hidden / 64)), untied: a.untied ?? false,
     intermediate: hidden * 3, vocab: Number(a.vocab ?? 512), maxPositions: 512,
   };
@@ -57,8 +83,8 @@ export async function main(argv: string[]): Promise<number> {
   if (typeof gpu === 'number') return gpu;
 
   // 1. Data: the suite's splits (the held-out and TPO-pool splits are drawn first and never trained on).
-  const splits = makeSplits(seed, { ...DEMO_SPLITS, train: nTasks });
-  const rows = sftRows(splits.train, seed);
+  const splits = makeSplits(seed, { ...DEMO_SPLITS, train: offset + nTasks });
+  const rows = sftRows(splits.train.slice(offset), seed);
 
   // 2. Tokenizer: byte-level BPE whose merges are learned from the corpus text.
   // The text between ChatML special tokens, as the pre-tokenizer sees it; 1,000 rows are plenty.
@@ -66,28 +92,36 @@ export async function main(argv: string[]): Promise<number> {
   // tokenise the prompt (ending "assistant\n") apart from the completion, so no merge may span them.
   // The thought's markers are pieces of their own too, so the way a thought starts is a choice of
   // the model's next token, never fused with the marker into one token.
-  const corpus = rows.slice(0, 1000).flatMap((r) => [`user\n${r.prompt[0].content}`, 'assistant\n', ...completionPieces(r.completion[0].content)]);
-  const merges = trainBpe(corpus, shape.vocab - BYTE_VOCAB, { useRegex: false });
-  const tokFiles = byteTokenizerFiles(merges, false);
-  const vocabUsed = BYTE_VOCAB + merges.length;
-  shape.vocab = Math.ceil(vocabUsed / 64) * 64; // rows past the tokenizer's ids are never produced (their logits learn to stay low)
-  const config = demoConfig(shape, IM_END, 256 + SPECIAL.indexOf('<|endoftext|>'));
-  const genConfig = { eos_token_id: IM_END, pad_token_id: 256, do_sample: false };
-  const files: Record<string, Uint8Array | string> = {
-    'config.json': JSON.stringify(config, null, 2) + '\n',
-    'generation_config.json': JSON.stringify(genConfig, null, 2) + '\n',
-    ...tokFiles,
-    'model.safetensors': safetensorsBytes(initTensors(shape, seed)),
-  };
+  let files: Record<string, Uint8Array | string>, vocabUsed: number, merges: number;
+  if (prev) {
+    files = prev.files;
+    merges = prev.merges;
+    vocabUsed = BYTE_VOCAB + merges;
+  } else {
+    const corpus = rows.slice(0, 1000).flatMap((r) => [`user\n${r.prompt[0].content}`, 'assistant\n', ...completionPieces(r.completion[0].content)]);
+    const learned = trainBpe(corpus, shape.vocab - BYTE_VOCAB, { useRegex: false });
+    const tokFiles = byteTokenizerFiles(learned, false);
+    merges = learned.length;
+    vocabUsed = BYTE_VOCAB + merges;
+    shape.vocab = Math.ceil(vocabUsed / 64) * 64; // rows past the tokenizer's ids are never produced (their logits learn to stay low)
+    const config = demoConfig(shape, IM_END, 256 + SPECIAL.indexOf('<|endoftext|>'));
+    const genConfig = { eos_token_id: IM_END, pad_token_id: 256, do_sample: false };
+    files = {
+      'config.json': JSON.stringify(config, null, 2) + '\n',
+      'generation_config.json': JSON.stringify(genConfig, null, 2) + '\n',
+      ...tokFiles,
+      'model.safetensors': safetensorsBytes(initTensors(shape, seed)),
+    };
+  }
   const src = memorySource(files, 'demo init');
   const tok = (await loadTokenizer(src))!;
   const all = tokenizeSft(rows.map((r) => ({ prompt: r.prompt, completion: r.completion })), tok, IM_END, shape.maxPositions);
   const convs = all.filter((c) => c.ids.length <= T); // the few longest padded thoughts are dropped, not truncated
   const seqs = packSequences(convs, T);
   const tokens = convs.reduce((s, q) => s + q.ids.length, 0);
-  log(`train:demo: ${convs.length} conversations (${all.length - convs.length} longer than ${T} dropped; ${tokens} tokens, mean ${(tokens / convs.length).toFixed(1)}, longest ${Math.max(...convs.map((c) => c.ids.length))}) packed into ${seqs.length} rows of ≤ ${T}; vocab ${vocabUsed} → ${shape.vocab} (${merges.length} merges), hidden ${shape.hidden} × ${shape.layers} layers`);
+  log(`train:demo: ${convs.length} conversations (${all.length - convs.length} longer than ${T} dropped; ${tokens} tokens, mean ${(tokens / convs.length).toFixed(1)}, longest ${Math.max(...convs.map((c) => c.ids.length))}) packed into ${seqs.length} rows of ≤ ${T}; vocab ${vocabUsed} → ${shape.vocab} (${merges} merges), hidden ${shape.hidden} × ${shape.layers} layers`);
 
-  // 3. From-scratch SFT of every weight.
+  // 3. SFT of every weight (from the seeded init, or from --init's weights).
   const ck = await loadCheckpoint(src);
   const weights = uploadWeights(gpu, ck, 'f32');
   const full = new FullParams(gpu.device, ck.config, weights);
@@ -115,7 +149,10 @@ export async function main(argv: string[]): Promise<number> {
   files['model.safetensors'] = writeSafetensors(tensors, { format: 'pt' });
   await mkdir(out, { recursive: true });
   for (const [name, bytes] of Object.entries(files)) await writeFile(join(out, name), bytes);
-  await writeFile(join(out, 'training_log.csv'), 'step,epoch,loss,lr,grad_norm\n' + curve.map((m) => [m.step, m.epoch.toFixed(4), m.loss.toFixed(5), m.lr.toExponential(4), m.grad_norm.toFixed(4)].join(',')).join('\n') + '\n');
+  // A continued model's curve goes on from the earlier stage's last step and epoch.
+  const lastPrev = prev?.log.at(-1)?.split(',').map(Number) ?? [0, 0];
+  const lines = curve.map((m) => [lastPrev[0] + m.step, (lastPrev[1] + m.epoch).toFixed(4), m.loss.toFixed(5), m.lr.toExponential(4), m.grad_norm.toFixed(4)].join(','));
+  await writeFile(join(out, 'training_log.csv'), ['step,epoch,loss,lr,grad_norm', ...(prev?.log ?? []), ...lines].join('\n') + '\n');
 
   // 5. Held-out accuracy, greedy, with the thought prompt and without.
   const model = await loadModel(gpu, folderSource(out), { slots: 32, maxLen: 512, maxOut: 256 });
@@ -129,7 +166,8 @@ export async function main(argv: string[]): Promise<number> {
   const results = { thought: strip(thought), direct: strip(direct), thought_sampled_t1: strip(sampled), digit_logprob: digits };
   log(JSON.stringify(results, null, 1));
   await writeFile(join(out, 'eval.json'), JSON.stringify(results, null, 2) + '\n');
-  await writeFile(join(out, 'README.md'), modelCard({ shape, vocabUsed, merges: merges.length, rows, conversations: convs.length, tokens, steps, epochs, lr, batch, rowLength: T, seed, trainSeconds, finalLoss: curve.at(-1)?.loss ?? NaN, results, device: gpu.adapterName, evalTasks: evalTasks.length }));
+  await writeFile(join(out, 'README.md'), modelCard({ shape, vocabUsed, merges, rows, conversations: convs.length, tokens, steps, epochs, lr, batch, rowLength: T, seed, trainSeconds, offset,
+    earlier: prev ? { steps: prev.log.length, seconds: prev.seconds } : undefined, finalLoss: curve.at(-1)?.loss ?? NaN, results, device: gpu.adapterName, evalTasks: evalTasks.length }));
   log(`train:demo: model written to ${out} (${trainSeconds.toFixed(0)} s of training)`);
   return 0;
 }
