@@ -1,10 +1,15 @@
 // Causal grouped-query attention over the KV cache.
-// Row r (cache slot rows[2r], position rows[2r+1]) and query head h attend to cache positions 0..pos
-// of kv head h / (nH / nKV). Scale 1/√hd. One workgroup per (row, head).
-//   att[r, h, t] = softmax_t(q[r, h] · k[slot, kvh, t] · scale)      t ≤ pos
+// Row r (cache slot rows[2r], position rows[2r+1]) and query head h attend to cache positions
+// starts[r]..pos of kv head h / (nH / nKV). Scale 1/√hd. One workgroup per (row, head).
+// starts[r] is 0 except in packed training rows, where it is the position at which row r's own
+// conversation begins: conversations sharing a row never see each other (a block-diagonal causal
+// mask). RoPE scores depend only on position differences, so this equals each conversation alone.
+//   att[r, h, t] = softmax_t(q[r, h] · k[slot, kvh, t] · scale)      start ≤ t ≤ pos
+//   att[r, h, t] = 0                                                  t < start
 //   out[r, h, :] = Σ_t att[r, h, t] · v[slot, kvh, t, :]
-// q, out: [N, nH, hd]   caches: [slots, nKV, maxLen, hd]   att: [N, nH, maxLen]
-// Saved for backward (training): att (the normalised probabilities).
+// q, out: [N, nH, hd]   caches: [slots, nKV, maxLen, hd]   att: [N, nH, maxLen]   starts: [N]
+// Saved for backward (training): att (the normalised probabilities; the zeros before start make
+// the backward entries below mask-aware without knowing about starts).
 
 struct Params { N: u32, nH: u32, nKV: u32, hd: u32, maxLen: u32, scale: f32 }
 @group(0) @binding(0) var<uniform> p: Params;
@@ -14,6 +19,7 @@ struct Params { N: u32, nH: u32, nKV: u32, hd: u32, maxLen: u32, scale: f32 }
 @group(0) @binding(4) var<storage, read> vCache: array<f32>;        // [slots, nKV, maxLen, hd]
 @group(0) @binding(5) var<storage, read_write> att: array<f32>;     // [N, nH, maxLen]
 @group(0) @binding(6) var<storage, read_write> out: array<f32>;     // [N, nH, hd]
+@group(0) @binding(7) var<storage, read> starts: array<u32>;        // [N] (forward entries only)
 
 const WG: u32 = 256u;
 var<workgroup> red: array<f32, WG>;
@@ -64,9 +70,12 @@ fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
   for (var d = t; d < p.hd; d += WG) { qs[d] = q[qBase + d]; }
   workgroupBarrier();
 
+  let start = min(starts[r], pos);
+  for (var j = t; j < start; j += WG) { att[aBase + j] = 0.0; }
+
   // scores, one position per thread at a time
   var m = -3.4e38;
-  for (var j = t; j <= pos; j += WG) {
+  for (var j = start + t; j <= pos; j += WG) {
     var s = 0.0;
     let kb = cBase + j * p.hd;
     for (var d = 0u; d < p.hd; d++) { s += qs[d] * kCache[kb + d]; }
@@ -77,7 +86,7 @@ fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
   m = maxAll(t, m);
 
   var sum = 0.0;
-  for (var j = t; j <= pos; j += WG) {
+  for (var j = start + t; j <= pos; j += WG) {
     let e = exp(att[aBase + j] - m);
     att[aBase + j] = e;
     sum += e;
@@ -86,7 +95,7 @@ fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
   storageBarrier();
   workgroupBarrier();
 
-  for (var j = t; j <= pos; j += WG) { att[aBase + j] *= inv; }
+  for (var j = start + t; j <= pos; j += WG) { att[aBase + j] *= inv; }
   storageBarrier();
   workgroupBarrier();
 
@@ -97,7 +106,7 @@ fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
   let g = t / p.hd;
   var acc = 0.0;
   if (g < G) {
-    for (var j = g; j <= pos; j += G) { acc += att[aBase + j] * vCache[cBase + j * p.hd + d]; }
+    for (var j = start + g; j <= pos; j += G) { acc += att[aBase + j] * vCache[cBase + j * p.hd + d]; }
   }
   red[t] = acc;
   workgroupBarrier();
@@ -116,8 +125,10 @@ fn forward_serial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocatio
   let r = wg.y * 64u + t;
   if (r >= p.N) { return; }
   let at = rowAt(r, h);
+  let start = min(starts[r], at.pos);
+  for (var j = 0u; j < start; j++) { att[at.aBase + j] = 0.0; }
   var m = -3.4e38;
-  for (var j = 0u; j <= at.pos; j++) {
+  for (var j = start; j <= at.pos; j++) {
     var s = 0.0;
     let kb = at.cBase + j * p.hd;
     for (var d = 0u; d < p.hd; d++) { s += q[at.qBase + d] * kCache[kb + d]; }
@@ -126,16 +137,16 @@ fn forward_serial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocatio
     m = max(m, s);
   }
   var sum = 0.0;
-  for (var j = 0u; j <= at.pos; j++) {
+  for (var j = start; j <= at.pos; j++) {
     let e = exp(att[at.aBase + j] - m);
     att[at.aBase + j] = e;
     sum += e;
   }
   let inv = 1.0 / sum;
-  for (var j = 0u; j <= at.pos; j++) { att[at.aBase + j] *= inv; }
+  for (var j = start; j <= at.pos; j++) { att[at.aBase + j] *= inv; }
   for (var d = 0u; d < p.hd; d++) {
     var acc = 0.0;
-    for (var j = 0u; j <= at.pos; j++) { acc += att[at.aBase + j] * vCache[at.cBase + j * p.hd + d]; }
+    for (var j = start; j <= at.pos; j++) { acc += att[at.aBase + j] * vCache[at.cBase + j * p.hd + d]; }
     out[at.qBase + d] = acc;
   }
 }

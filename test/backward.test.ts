@@ -108,14 +108,15 @@ describe('backward kernels vs finite differences', () => {
     });
   });
 
-  it.each([['', 1], ['_serial', 64]] as const)('attention backward: dq, dK, dV (GQA, causal, batch of padded sequences) (entries%s)', async (suffix, rowsPerGroup) => {
+  it.each([['', 1], ['_serial', 64]] as const)('attention backward: dq, dK, dV (GQA, causal, a padded sequence and a packed one) (entries%s)', async (suffix, rowsPerGroup) => {
     const r = rng(44);
     const nH = 4, nKV = 2, hd = 8, T = 5, S = 2, rep = nH / nKV, scale = 1 / Math.sqrt(hd);
     const rowsMeta = [0, 1].flatMap((s) => [0, 1, 2, 3, 4].map((p) => [s, p]));
+    const starts = [0, 0, 0, 0, 0, 0, 0, 2, 2, 2]; // sequence 1 packs two conversations: [0, 2) and [2, 5)
     const N = rowsMeta.length;
     const q = uniform(r, N * nH * hd), kc = uniform(r, S * nKV * T * hd), vc = uniform(r, S * nKV * T * hd), dO = uniform(r, N * nH * hd);
     const meta = u32(rowsMeta.flat());
-    const [, att] = await runKernel({ shader: 'attention', entry: `forward${suffix}`, params: { N, nH, nKV, hd, maxLen: T, scale }, buffers: [meta, q, kc, vc, new Float32Array(N * nH * T), new Float32Array(N * nH * hd)], workgroups: [nH, Math.ceil(N / rowsPerGroup)], read: [5, 4] });
+    const [, att] = await runKernel({ shader: 'attention', entry: `forward${suffix}`, params: { N, nH, nKV, hd, maxLen: T, scale }, buffers: [meta, q, kc, vc, new Float32Array(N * nH * T), new Float32Array(N * nH * hd), u32(starts)], workgroups: [nH, Math.ceil(N / rowsPerGroup)], read: [5, 4] });
     const [dq, dS] = await runKernel({ shader: 'attention', entry: `backward_q${suffix}`, params: { N, nH, nKV, hd, maxLen: T, scale }, buffers: [meta, q, kc, vc, att, dO, new Float32Array(N * nH * T), new Float32Array(N * nH * hd)], workgroups: [nH, Math.ceil(N / rowsPerGroup)], read: [7, 6] });
     const [dK, dV] = await runKernel({ shader: 'attention', entry: 'backward_kv', params: { N, nH, nKV, hd, maxLen: T, scale }, buffers: [meta, q, kc, vc, att, dO, dS, new Float32Array(S * nKV * T * hd), new Float32Array(S * nKV * T * hd)], workgroups: [T, nKV, S], read: [7, 8] });
     // loss(q, k, v) = Σ_rows,heads dO · attention(q, k, v)
@@ -125,7 +126,7 @@ describe('backward kernels vs finite differences', () => {
         for (let h = 0; h < nH; h++) {
           const j = Math.floor(h / rep);
           const at = (t: number, c: ArrayLike<number>) => Array.from({ length: hd }, (_, d) => c[((slot * nKV + j) * T + t) * hd + d]);
-          const ts = Array.from({ length: pos + 1 }, (_, t) => t);
+          const ts = Array.from({ length: pos + 1 - starts[i] }, (_, t) => starts[i] + t);
           const out = attendOne(Array.from({ length: hd }, (_, d) => qq[(i * nH + h) * hd + d]), ts.map((t) => at(t, kk)), ts.map((t) => at(t, vv))).out;
           s += dot(out, dO.subarray((i * nH + h) * hd, (i * nH + h + 1) * hd));
         }

@@ -8,7 +8,7 @@ import { memorySource } from '../src/demo/init';
 import { makeSplits } from '../src/demo/tasks';
 import { byteTokenizerFiles, IM_END } from '../src/demo/tokenizer';
 import { loadTokenizer } from '../src/model/tokenizer';
-import { packSequences, scoredPositions, tokenizeSft } from '../src/train/data';
+import { attentionStarts, packSequences, scoredPositions, tokenizeSft } from '../src/train/data';
 import { GENERIC, renderPrompt } from '../src/tpo/prompts';
 
 const tasks = makeSplits(3, { train: 300, pool: 10, heldOut: 10 }).train;
@@ -107,6 +107,13 @@ describe('SFT packing', () => {
     const spans = (ss: typeof seqs) => ss.flatMap((s) => (s.scored ?? [[s.completionStart, s.ids.length]]).map(([a, b]) => s.ids.slice(a - 1, b).join(','))).sort();
     expect(spans(packed)).toEqual(spans(seqs));
     for (const s of seqs) expect(packed.some((p) => p.ids.join(',').includes(s.ids.join(',')))).toBe(true);
+    // each row's `starts` cut it back into exactly the conversations it holds
+    const cut = packed.flatMap((p) => p.starts!.map((a, i) => p.ids.slice(a, p.starts![i + 1] ?? p.ids.length).join(',')));
+    expect(cut.sort()).toEqual(seqs.map((s) => s.ids.join(',')).sort());
+    const st = attentionStarts(packed[0]);
+    expect(st.length).toBe(packed[0].ids.length);
+    packed[0].starts!.forEach((a) => expect(st[a]).toBe(a));
+    expect(st.every((v, p) => v <= p && (p === 0 || v === st[p - 1] || v === p))).toBe(true);
     expect(packed.reduce((a, p) => a + scoredPositions(p).length, 0)).toBe(seqs.reduce((a, s) => a + s.ids.length - s.completionStart, 0));
     expect(() => packSequences(seqs, 10)).toThrow(/does not fit/);
   });

@@ -119,31 +119,36 @@ describe('attention path', () => {
     expectClose('v cache', vc, wantV, 0, 0);
   });
 
-  const attentionCase = (name: string, c: { nH: number; nKV: number; hd: number; T: number; S: number; rowsMeta: number[][] }) =>
+  const attentionCase = (name: string, c: { nH: number; nKV: number; hd: number; T: number; S: number; rowsMeta: number[][]; starts?: number[] }) =>
     it.each([['forward', 1], ['forward_serial', 64]] as const)(`${name} (%s)`, async (entry, rowsPerGroup) => {
       const { nH, nKV, hd, T, S, rowsMeta } = c;
       const N = rowsMeta.length;
+      const starts = c.starts ?? rowsMeta.map(() => 0);
       const r = rng(7 + hd);
       const q = uniform(r, N * nH * hd, -2, 2);
       const kc = uniform(r, S * nKV * T * hd, -2, 2), vc = uniform(r, S * nKV * T * hd);
       const [out, att] = await runKernel({
         shader: 'attention', entry, params: { N, nH, nKV, hd, maxLen: T, scale: 1 / Math.sqrt(hd) },
-        buffers: [u32(rowsMeta.flat()), q, kc, vc, new Float32Array(N * nH * T), new Float32Array(N * nH * hd)],
+        buffers: [u32(rowsMeta.flat()), q, kc, vc, new Float32Array(N * nH * T).fill(NaN), new Float32Array(N * nH * hd), u32(starts)],
         workgroups: [nH, Math.ceil(N / rowsPerGroup)], read: [5, 4],
       });
       rowsMeta.forEach(([slot, pos], i) => {
         for (let h = 0; h < nH; h++) {
           const j = Math.floor(h / (nH / nKV));
           const at = (t: number, cache: Float32Array) => cache.subarray(((slot * nKV + j) * T + t) * hd, ((slot * nKV + j) * T + t + 1) * hd);
-          const ts = Array.from({ length: pos + 1 }, (_, t) => t);
+          const ts = Array.from({ length: pos + 1 - starts[i] }, (_, t) => starts[i] + t);
           const ref = attendOne(q.subarray((i * nH + h) * hd, (i * nH + h + 1) * hd), ts.map((t) => at(t, kc)), ts.map((t) => at(t, vc)));
           expectClose(`attention out row ${i} head ${h}`, out.subarray((i * nH + h) * hd, (i * nH + h + 1) * hd), ref.out, 1e-5, 1e-6);
-          expectClose(`attention probs row ${i} head ${h}`, att.subarray((i * nH + h) * T, (i * nH + h) * T + pos + 1), ref.p, 1e-5, 1e-7);
+          // probabilities before the row's start are exactly 0 (the backward entries rely on it)
+          expectClose(`attention probs row ${i} head ${h}`, att.subarray((i * nH + h) * T, (i * nH + h) * T + pos + 1), [...new Array(starts[i]).fill(0), ...ref.p], 1e-5, 1e-7);
         }
       });
     });
   attentionCase('attention: causal GQA over the cache, probabilities saved', { nH, nKV, hd, T, S, rowsMeta });
   attentionCase('attention: head_dim 64, 300 cached positions (more than one per thread)', { nH: 6, nKV: 2, hd: 64, T: 300, S: 2, rowsMeta: [[1, 299], [0, 5], [1, 256], [0, 0]] });
+  // Packed training rows: a row attends only from where its own conversation begins.
+  attentionCase('attention: packed rows attend from their conversation\'s start', { nH, nKV, hd, T, S, rowsMeta: [[0, 3], [0, 4], [0, 11], [1, 7], [2, 2]], starts: [3, 3, 5, 0, 1] });
+  attentionCase('attention: packed rows, 300 positions, starts past one per thread', { nH: 2, nKV: 1, hd: 32, T: 300, S: 1, rowsMeta: [[0, 299], [0, 280], [0, 9]], starts: [270, 0, 9] });
 });
 
 describe('sampling kernel', () => {

@@ -11,6 +11,7 @@ import { uploadWeights, destroyWeights } from '../src/engine/weights';
 import { readF32 } from '../src/gpu/readback';
 import { LoraLayout, LoraState } from '../src/train/lora';
 import { TrainGraph, trainGraphBytes } from '../src/train/graph';
+import { attentionStarts } from '../src/train/data';
 import { rng } from '../src/rng';
 import { refLogits, refWeights } from './reference/llama';
 import { logSoftmax } from './reference/ops';
@@ -68,6 +69,30 @@ describe('training graph memory plan', () => {
   });
 });
 
+describe('packed rows', () => {
+  it('a row packing three conversations scores each token as that conversation alone would (float64 reference)', async () => {
+    const gpu = await testGpu();
+    const dir = writeTinyModel(mkdtempSync(join(tmpdir(), 'tpo-pack-')), { seed: 58, hidden: 32, heads: 4, kvHeads: 2, intermediate: 48, layers: 2, vocab: 64 });
+    const ck = await loadCheckpoint(folderSource(dir));
+    const weights = uploadWeights(gpu, ck, 'f32');
+    const T = 40, starts = [0, 11, 27];
+    const rand = rng(59);
+    const ids = Array.from({ length: T }, () => 1 + Math.floor(rand() * 60));
+    const targets = ids.map((_, p) => (p === T - 1 || starts.includes(p + 1) ? MASK : ids[p + 1]));
+    const graph = new TrainGraph(gpu, ck.config, weights, null, null, { seqs: 1, seqLen: T });
+    graph.writeInputs(new Uint32Array(ids), new Uint32Array(targets), new Uint32Array(attentionStarts({ ids, completionStart: 0, starts })));
+    const enc = gpu.device.createCommandEncoder();
+    graph.encodeForward(enc, false);
+    gpu.device.queue.submit([enc.finish()]);
+    const logp = await readF32(gpu.device, graph.logp, T);
+    const w = refWeights(ck);
+    const want = starts.flatMap((a, i) => refLogits(w, ids.slice(a, starts[i + 1] ?? T)).map((l, j) => (targets[a + j] === MASK ? 0 : logSoftmax(l)[targets[a + j]])));
+    expectClose('packed logp', logp, want, 1e-4, 1e-5);
+    graph.destroy();
+    destroyWeights(weights);
+  });
+});
+
 describe('training memory figure', () => {
   it('trainGraphBytes predicts what the graph allocates (recompute on and off)', async () => {
     const gpu = await testGpu();
@@ -89,12 +114,13 @@ describe('training memory figure', () => {
 });
 
 /** Full-parameter gradients of Σ coef · log p(target) from the training graph (one forward + backward). */
-async function fullGradients(gpu: Awaited<ReturnType<typeof testGpu>>, ck: Awaited<ReturnType<typeof loadCheckpoint>>, S: number, T: number, ids: number[], targets: number[], coef: number[], recompute?: boolean): Promise<Map<string, Float32Array>> {
+async function fullGradients(gpu: Awaited<ReturnType<typeof testGpu>>, ck: Awaited<ReturnType<typeof loadCheckpoint>>, S: number, T: number, ids: number[], targets: number[], coef: number[], recompute?: boolean, packed: number[][] = []): Promise<Map<string, Float32Array>> {
   const { FullParams } = await import('../src/train/full');
   const weights = uploadWeights(gpu, ck, 'f32');
   const full = new FullParams(gpu.device, ck.config, weights);
   const graph = new TrainGraph(gpu, ck.config, weights, null, null, { seqs: S, seqLen: T, ...(recompute === undefined ? {} : { recompute }) }, full);
-  graph.writeInputs(new Uint32Array(ids), new Uint32Array(targets));
+  const starts = Array.from({ length: S }, (_, q) => attentionStarts({ ids: ids.slice(q * T, (q + 1) * T), completionStart: 0, starts: packed[q] })).flat();
+  graph.writeInputs(new Uint32Array(ids), new Uint32Array(targets), new Uint32Array(starts));
   gpu.device.queue.writeBuffer(graph.coef, 0, new Float32Array(coef));
   const enc = gpu.device.createCommandEncoder();
   graph.encodeForward(enc, false);
@@ -109,11 +135,14 @@ async function fullGradients(gpu: Awaited<ReturnType<typeof testGpu>>, ck: Await
 }
 
 /** The same objective on the float64 reference, over the weights in `w` (edited in place for finite differences). */
-function refObjective(w: ReturnType<typeof refWeights>, S: number, T: number, ids: number[], targets: number[], coef: number[]): () => number {
+/** The float64 objective Σ coef · log p(target); a row packing several conversations (`packed[q]`,
+ *  their start positions) is the concatenation of each conversation run alone from position 0. */
+function refObjective(w: ReturnType<typeof refWeights>, S: number, T: number, ids: number[], targets: number[], coef: number[], packed: number[][] = []): () => number {
   return () => {
     let s = 0;
     for (let q = 0; q < S; q++) {
-      const lg = refLogits(w, ids.slice(q * T, (q + 1) * T));
+      const starts = packed[q] ?? [0];
+      const lg = starts.flatMap((a, i) => refLogits(w, ids.slice(q * T + a, q * T + (starts[i + 1] ?? T))));
       for (let p = 0; p < T; p++) if (targets[q * T + p] !== MASK) s += coef[q * T + p] * logSoftmax(lg[p])[targets[q * T + p]];
     }
     return s;
@@ -149,17 +178,20 @@ describe('full-parameter gradients at the demo model\'s own training shape', () 
   // The tiny shapes above fit one 64-row group of the software adapters' serial attention entries;
   // train:demo runs 128-token rows (several groups, positions past 64) on hidden 64 / head dim 32.
   // Checked on the embedded model's trained weights, where gradients are far from their init values.
-  it('2 rows × 128 tokens, trained tpo-demo weights: attention, MLP and embedding gradients equal finite differences', async () => {
+  // The second row packs three conversations, as packSequences does: attention stays inside each.
+  it('2 rows × 128 tokens (one packed), trained tpo-demo weights: attention, MLP and embedding gradients equal finite differences', async () => {
     const gpu = await testGpu();
     const ck = await loadCheckpoint(folderSource(join(__dirname, '../public/models/tpo-demo')));
     const S = 2, T = 128, N = S * T;
+    const packed = [[0], [0, 45, 100]];
     const rand = rng(57);
     const ids = Array.from({ length: N }, () => 1 + Math.floor(rand() * 300));
-    const targets = ids.map((_, i) => (i % T === T - 1 ? MASK : ids[i + 1]));
+    // no target crosses into the next conversation
+    const targets = ids.map((_, i) => (i % T === T - 1 || packed[Math.floor(i / T)].includes((i % T) + 1) ? MASK : ids[i + 1]));
     const coef = targets.map((t) => (t === MASK ? 0 : rand() * 2 - 1));
-    const got = await fullGradients(gpu, ck, S, T, ids, targets, coef, false);
+    const got = await fullGradients(gpu, ck, S, T, ids, targets, coef, false, packed);
     const w = refWeights(ck);
-    const loss = refObjective(w, S, T, ids, targets, coef);
+    const loss = refObjective(w, S, T, ids, targets, coef, packed);
     const h = 1e-4;
     let checked = 0;
     for (const [name, g] of got) {

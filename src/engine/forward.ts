@@ -103,6 +103,7 @@ export class Forward {
     };
     this.ids = buf('ids[R]', R);
     this.rows = buf('rows[R,2]', 2 * R);
+    const starts = buf('attentionStarts[R] (zeros: inference never packs)', R);
     this.lastIdx = buf('lastIdx[O]', O);
     this.seqs = buf('seqs[O,4]', 4 * O);
     this.x = buf('x[R,H]', R * H);
@@ -159,7 +160,7 @@ export class Forward {
       // Qwen3: q and k go through a per-head RMSNorm (rows of hd) before RoPE.
       const qIn = qn ?? q, kIn = kn ?? kk;
       const bRope = k.rope.bind(pRope, this.rows, cs, qIn, kIn, vv, kCache[l], vCache[l]);
-      const bAttn = k.attn.kernel.bind(pAttn, this.rows, qIn, kCache[l], vCache[l], att, ao);
+      const bAttn = k.attn.kernel.bind(pAttn, this.rows, qIn, kCache[l], vCache[l], att, ao, starts);
       const bNorm2 = k.norm.bind(pNorm, this.x, w.postNorm, xn, rstd);
       const bAct = k.swiglu.bind(pSwiglu, g, u, a);
       const linear = (target: Target, x: GPUBuffer, W: GPUBuffer, bias: GPUBuffer | undefined, y: GPUBuffer, inF: number, outF: number, accumulate = false) => {

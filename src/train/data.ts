@@ -13,11 +13,21 @@ export interface PairRow { prompt: Content; chosen: Content; rejected: Content }
 export interface SftRow { prompt?: Content; completion?: Content; messages?: ChatMessage[] }
 
 /** One training sequence: ids[0 .. completionStart) is the prompt, the rest is scored — or, for a
- *  packed row, the tokens inside `scored` ([start, end) spans, the completions) are. */
+ *  packed row, the tokens inside `scored` ([start, end) spans, the completions) are, and
+ *  `starts` holds where each packed conversation begins (attention never crosses them). */
 export interface Seq {
   ids: number[];
   completionStart: number;
   scored?: [number, number][];
+  starts?: number[];
+}
+
+/** For each position of a sequence, the position at which its conversation begins. */
+export function attentionStarts(s: Seq): number[] {
+  const out = new Array<number>(s.ids.length).fill(0);
+  const st = s.starts ?? [0];
+  st.forEach((a, i) => out.fill(a, a, st[i + 1] ?? s.ids.length));
+  return out;
 }
 
 /** The positions p whose next token ids[p + 1] is scored. */
@@ -32,7 +42,8 @@ export function scoredPositions(s: Seq): number[] {
  * Packing (TRL's SFT `packing`, best fit): puts each conversation, in order, into the open row of at
  * most `rowLength` tokens that it fills best (a new row when none has room), each keeping its
  * completion span scored, so a padded batch wastes almost no compute on padding. Rows come out in
- * the order they were opened. Attention crosses conversation boundaries within a row, as in TRL.
+ * the order they were opened. Like TRL's padding-free packing, attention stays inside each
+ * conversation (`starts`): a packed row computes what each conversation alone would.
  */
 export function packSequences(seqs: Seq[], rowLength: number): Seq[] {
   const rows: Seq[] = [];
@@ -43,8 +54,9 @@ export function packSequences(seqs: Seq[], rowLength: number): Seq[] {
       const left = rowLength - r.ids.length;
       if (left >= s.ids.length && (!best || left < rowLength - best.ids.length)) best = r;
     }
-    if (!best) rows.push((best = { ids: [], completionStart: 0, scored: [] }));
+    if (!best) rows.push((best = { ids: [], completionStart: 0, scored: [], starts: [] }));
     const at = best.ids.length;
+    best.starts!.push(at);
     best.ids.push(...s.ids);
     for (const [a, b] of s.scored ?? [[s.completionStart, s.ids.length]]) best.scored!.push([at + a, at + b]);
   }

@@ -36,7 +36,7 @@ export function trainGraphBytes(cfg: ModelConfig, shape: TrainShape, r: number, 
   const Rc = shape.logitRows ?? defaultLogitRows(cfg, N);
   const perLayerActs = N * (2 + 3 * H + 2 * nH * hd + 2 * nKV * hd + nH * T + 3 * I + targets * r);
   const layersKept = shape.recompute ?? true ? 1 : L;
-  const shared = N * (4 + 2 + 2 * nKV * hd + r + 1 + 1 + H + 1 + 2 * H + 2 * nH * hd + nH * T + 4 * nKV * hd + 3 * I) + T * hd + 2 * Rc * V;
+  const shared = N * (4 + 2 + 1 + 2 * nKV * hd + r + 1 + 1 + H + 1 + 2 * H + 2 * nH * hd + nH * T + 4 * nKV * hd + 3 * I) + T * hd + 2 * Rc * V;
   return 4 * ((L + 1) * N * H + layersKept * perLayerActs + shared);
 }
 
@@ -72,6 +72,7 @@ export class TrainGraph {
   readonly targets: GPUBuffer; // [N] u32 next token, 0xffffffff outside the completion
   readonly coef: GPUBuffer; // [N] f32 ∂loss/∂logp per row
   readonly logp: GPUBuffer; // [N] f32 log-prob of each row's target
+  private readonly starts: GPUBuffer; // [N] u32 position where each row's conversation begins
   private fwd: Step[] = [];
   private bwd: Step[] = [];
   private owned: GPUBuffer[] = [];
@@ -171,6 +172,7 @@ export class TrainGraph {
     this.logp = buf('logp[N]', N);
     const rows = buf('rows[N,2]', 2 * N);
     dev.queue.writeBuffer(rows, 0, Uint32Array.from({ length: 2 * N }, (_, i) => (i % 2 === 0 ? Math.floor(i / 2 / T) : (i / 2) % T)));
+    this.starts = buf('attentionStarts[N]', N); // per batch: where each row's conversation begins (packed rows)
     const cs = buf('ropeCosSin[T,hd/2,2]', T * hd);
     dev.queue.writeBuffer(cs, 0, ropeTable(T, hd, cfg.ropeTheta));
     const kRows = buf('k[N,nKV,hd]', N * nKV * hd), vRows = buf('v[N,nKV,hd]', N * nKV * hd);
@@ -208,7 +210,7 @@ export class TrainGraph {
       linearF(f, a.xn1, w.k, H, nKV * hd, kRows, { bias: w.kBias, mod: mod(l, 'k_proj'), t: a.t.get('k_proj') });
       linearF(f, a.xn1, w.v, H, nKV * hd, vRows, { bias: w.vBias, mod: mod(l, 'v_proj'), t: a.t.get('v_proj') });
       dispatch(f, K.ropeF, { N, nH, nKV, hd, maxLen: T }, [rows, cs, a.q, kRows, vRows, a.kc, a.vc], Math.ceil(((nH + nKV) * hd) / 2 / 64), N);
-      dispatch(f, K.attF.kernel, { N, nH, nKV, hd, maxLen: T, scale: 1 / Math.sqrt(hd) }, [rows, a.q, a.kc, a.vc, a.att, a.ao], nH, K.attF.groupsFor(N));
+      dispatch(f, K.attF.kernel, { N, nH, nKV, hd, maxLen: T, scale: 1 / Math.sqrt(hd) }, [rows, a.q, a.kc, a.vc, a.att, a.ao, this.starts], nH, K.attF.groupsFor(N));
       copy(f, a.xIn, a.xMid, N * H * 4);
       linearF(f, a.ao, w.o, nH * hd, H, a.xMid, { accumulate: true, mod: mod(l, 'o_proj'), t: a.t.get('o_proj') });
       dispatch(f, K.normF, { N, H, eps: cfg.rmsEps, saveRstd: 1 }, [a.xMid, w.postNorm, a.xn2, a.rstd2], N);
@@ -290,11 +292,14 @@ export class TrainGraph {
   private embParams?: GPUBuffer;
   private embKernel?: Kernel;
 
-  /** Writes a batch: input ids and next-token targets [N] (and, with full training, the rows grouped by id). */
-  writeInputs(ids: Uint32Array, targets: Uint32Array): void {
+  /** Writes a batch: input ids and next-token targets [N], the position within its sequence at which
+   *  each row's conversation begins [N] (all 0 unless rows are packed; see attention.wgsl), and, with
+   *  full training, the rows grouped by id. */
+  writeInputs(ids: Uint32Array, targets: Uint32Array, starts = new Uint32Array(ids.length)): void {
     const q = this.gpu.device.queue;
     q.writeBuffer(this.ids, 0, ids);
     q.writeBuffer(this.targets, 0, targets);
+    q.writeBuffer(this.starts, 0, starts);
     if (this.full) {
       const order = Array.from(ids.keys()).sort((a, b) => ids[a] - ids[b] || a - b);
       const uniq: number[] = [], seg: number[] = [];

@@ -11,7 +11,7 @@ import type { GpuWeights } from '../engine/weights';
 import { TrainGraph, type TrainShape } from './graph';
 import type { LoraLayout, LoraState } from './lora';
 import type { FullParams, ParamGroup } from './full';
-import { scoredPositions, type Seq, type TokenizedPair } from './data';
+import { attentionStarts, scoredPositions, type Seq, type TokenizedPair } from './data';
 import { learningRate, type ScheduleKind } from './schedule';
 
 /** NaN or Inf in the loss or the gradients: the step is refused and the adapter left as it was. */
@@ -107,13 +107,15 @@ export class Trainer {
     if (batch.length > S) throw new UsageError(`micro-batch of ${batch.length} sequences exceeds ${S}`);
     const ids = new Uint32Array(S * T);
     const targets = new Uint32Array(S * T).fill(MASK);
+    const starts = new Uint32Array(S * T);
     batch.forEach((s, b) => {
       if (s.ids.length > T) throw new UsageError(`sequence of ${s.ids.length} tokens exceeds ${T}`);
       ids.set(s.ids, b * T);
+      starts.set(attentionStarts(s), b * T);
       for (const p of scoredPositions(s)) targets[b * T + p] = s.ids[p + 1];
     });
     const dev = this.gpu.device;
-    this.graph.writeInputs(ids, targets);
+    this.graph.writeInputs(ids, targets, starts);
     const enc = dev.createCommandEncoder();
     this.graph.encodeForward(enc, lora);
     dev.queue.submit([enc.finish()]);
