@@ -23,8 +23,6 @@ export interface CardFacts {
   results: Record<'thought' | 'direct' | 'thought_sampled_t1', DemoScore> & { digit_logprob?: number };
   device: string;
   evalTasks: number;
-  /** Training-split tasks skipped (used by an earlier stage). */
-  offset: number;
   /** The earlier stage this run continued (--init), if any. */
   earlier?: { steps: number; seconds: number };
 }
@@ -56,7 +54,7 @@ deliberately uneven — it thinks badly by habit and well only sometimes — so 
 to improve.
 
 ## Data
-${f.rows.length} SFT conversations, one per training-split task (seed ${f.seed}${f.offset ? `, tasks ${f.offset}–${f.offset + f.rows.length - 1} of the split` : ''}; the ${f.rows.length - f.conversations} longer than ${f.rowLength} tokens left out); the TPO-pool and
+${f.rows.length} SFT conversations, one per training-split task (seed ${f.seed}; the ${f.rows.length - f.conversations} longer than ${f.rowLength} tokens left out); the TPO-pool and
 held-out splits are drawn first and never trained on. Kinds: ${[...kinds].map(([k, n]) => `${k} ${n}`).join(', ')}.
 Thought styles (share of thought-prompted rows): ${STYLE_MIX.map(([k, p]) => `${k} ${pct(p)}`).join(', ')} —
 *rambling*: one fixed, long hedge that does no work, then a guess (the model's habit: the single most likely
@@ -77,9 +75,8 @@ ${s.hidden / s.heads}, SwiGLU MLP ${s.intermediate}, RMSNorm, RoPE θ 10000, con
 ${s.maxPositions}, ${s.untied ? 'untied LM head' : 'tied embeddings'}. float32 safetensors.
 
 ## Training
-${f.earlier ? `Two stages. The first (\`npm run train:demo\`, tasks 0–${f.offset - 1}) ran ${f.earlier.steps} steps in ${f.earlier.seconds} s; this
-second stage (\`npm run train:demo -- --init <first stage> --offset ${f.offset}\`) continued from its weights on the next
-${f.rows.length} tasks with a fresh schedule. ` : ''}Full-parameter SFT, loss on the assistant turns only: ${f.steps} steps (${f.epochs} epochs of ${f.tokens} tokens;
+${f.earlier ? `In stages: this one (\`npm run train:demo -- --init <earlier stage>\`) continued from weights trained
+for ${f.earlier.steps} steps in ${f.earlier.seconds} s, over the same tasks with a fresh schedule. ` : ''}Full-parameter SFT, loss on the assistant turns only: ${f.steps} steps (${f.epochs} epochs of ${f.tokens} tokens;
 conversations packed into rows of ≤ ${f.rowLength} tokens, ${f.batch} rows a step), AdamW lr ${f.lr} with warmup and cosine decay, weight decay
 0.01, gradient clipping at 1; final loss ${f.finalLoss.toFixed(3)} nats/token. ${f.trainSeconds.toFixed(0)} s on
 ${f.device}. The loss curve is in \`training_log.csv\`.
