@@ -24,5 +24,12 @@ export async function launch(entry) {
     await build({ root, configFile: join(root, 'vite.cli.config.ts') });
   }
   const { main } = await import(bundle);
-  process.exitCode = await main(process.argv.slice(2));
+  try {
+    process.exitCode = await main(process.argv.slice(2));
+  } catch (e) {
+    // The engine's typed errors (they carry `hint`) and bad arguments: the message, not a stack.
+    if (!(e && ('hint' in e || String(e.code).startsWith('ERR_PARSE_ARGS')))) throw e;
+    process.stderr.write(`tpo: ${e.name}: ${e.message}\n`);
+    process.exitCode = 2;
+  }
 }

@@ -17,6 +17,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { cliGpu } from '../cli/gpu';
+import { UsageError } from '../errors';
 import { loadCheckpoint } from '../model/checkpoint';
 import { loadTokenizer } from '../model/tokenizer';
 import { expectedTensors } from '../model/config';
@@ -72,7 +73,7 @@ export async function main(argv: string[]): Promise<number> {
   const epochs = Number(a.epochs ?? 1);
   const hidden = Number(a.hidden ?? 64);
   const prev = a.init ? await readStage(a.init) : null;
-  if (prev && (a.hidden || a.layers || a['kv-heads'] || a.untied || a.vocab)) throw new Error('--init keeps the shape of the model it continues: leave out --hidden, --layers, --kv-heads, --untied and --vocab');
+  if (prev && (a.hidden || a.layers || a['kv-heads'] || a.untied || a.vocab)) throw new UsageError('--init keeps the shape of the model it continues: leave out --hidden, --layers, --kv-heads, --untied and --vocab');
   const shape: DemoShape = prev?.shape ?? {
     hidden, layers: Number(a.layers ?? 4), heads: hidden / 32, kvHeads: Number(a['kv-heads'] ?? Math.max(1, hidden / 64)), untied: a.untied ?? false,
     intermediate: hidden * 3, vocab: Number(a.vocab ?? 512), maxPositions: 512,
