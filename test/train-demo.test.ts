@@ -1,0 +1,53 @@
+// `npm run train:demo` as a user runs it (a child process through scripts/train-demo.mjs), on the
+// --quick suite: a first stage from scratch, then a second stage that continues it with --init.
+
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const SCRIPT = join(__dirname, '../scripts/train-demo.mjs');
+const trainDemo = (args: string[]): Promise<{ stdout: string; stderr: string; code?: number }> =>
+  run(process.execPath, [SCRIPT, ...args], { env: process.env, maxBuffer: 1 << 24 }).catch((e) => e as { stdout: string; stderr: string; code: number });
+
+const read = (dir: string, name: string) => readFileSync(join(dir, name), 'utf8');
+const logRows = (dir: string) => read(dir, 'training_log.csv').trim().split('\n').slice(1).map((l) => l.split(',').map(Number));
+
+describe('npm run train:demo', () => {
+  it('trains a model folder from scratch, and --init continues it: same tokenizer and shape, loss curve and card extended', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'tpo-train-demo-'));
+    const a = join(root, 'a'), b = join(root, 'b');
+    const first = await trainDemo(['--quick', '--eval-tasks', '2', '--out', a]);
+    expect(first.code ?? 0, first.stderr).toBe(0);
+    const rowsA = logRows(a);
+    expect(rowsA.length).toBeGreaterThan(2);
+    expect(rowsA.map((r) => r[0])).toEqual(rowsA.map((_, i) => i + 1));
+    const cardA = read(a, 'README.md');
+    const secondsA = Number(/\. ([0-9]+) s on\n/.exec(cardA)?.[1]);
+    expect(secondsA).toBeGreaterThan(0);
+    expect(cardA).not.toMatch(/In stages/);
+    expect(JSON.parse(read(a, 'eval.json')).thought.tasks).toBe(2);
+
+    const second = await trainDemo(['--init', a, '--quick', '--eval-tasks', '2', '--out', b]);
+    expect(second.code ?? 0, second.stderr).toBe(0);
+    for (const kept of ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json']) expect(read(b, kept)).toBe(read(a, kept));
+    expect(readFileSync(join(b, 'model.safetensors')).equals(readFileSync(join(a, 'model.safetensors')))).toBe(false);
+    // The second stage's curve goes on where the first one stopped (same number of steps: same split).
+    const rowsB = logRows(b);
+    expect(rowsB.slice(0, rowsA.length)).toEqual(rowsA);
+    expect(rowsB.map((r) => r[0])).toEqual(rowsB.map((_, i) => i + 1));
+    expect(rowsB.length).toBe(2 * rowsA.length);
+    expect(rowsB[rowsA.length][1]).toBeGreaterThan(rowsA.at(-1)![1]); // epochs keep counting
+    // The card states the earlier stage as the first card measured it.
+    expect(read(b, 'README.md')).toContain(`continued from weights trained\nfor ${rowsA.length} steps in ${secondsA} s`);
+
+    // A shape flag cannot change a continued model: a one-line usage error, exit 2.
+    const bad = await trainDemo(['--init', a, '--hidden', '32', '--out', join(root, 'c')]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/^tpo: UsageError: --init keeps the shape/m);
+    expect(bad.stderr).not.toMatch(/\n\s+at /); // no stack
+  });
+});
