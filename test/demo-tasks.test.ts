@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { demoJudgeRules, FAMILIES, makeSplits, promptRows, type Task } from '../src/demo/tasks';
 import { rulesJudge } from '../src/tpo/judges';
+import { restatedDigits } from '../src/demo/score';
 
 /** Solves a task from its instruction alone. */
 function solve(t: Task): string {
@@ -67,5 +68,16 @@ describe('demo task suite', () => {
     expect(right).toBeCloseTo(1.2, 10);
     expect(wrong).toBeCloseTo(0.2, 10);
     expect(long).toBe(0);
+  });
+
+  it('the digit-reading probe counts as copied only the digits of numbers restated from the instruction', () => {
+    const marked = (instruction: string, text: string) => text.split('').map((c, i) => (restatedDigits(instruction, text)[i] ? c : '.')).join('');
+    expect(marked('What is 47 + 28?', 'Step: 47+28: 7+8=15, 4+2+1=7. So 75.')).toBe('......47.28.........................');
+    expect(marked('Ana has 12 apples, gets 5 more, then gives away 7.', '12+5=17, 17-7=10. So 10.')).toBe('12.5........7...........');
+    expect(marked('Sort: 30, 5, 12', 'Smallest of 30, 5, 12 is 5. So 5, 12, 30.')).toBe('............30..5..12....5.....5..12..30.');
+    // every held-out task of the restating families has copied digits to probe
+    for (const t of s.heldOut.filter((x) => ['add', 'sub', 'compare', 'sort', 'word'].includes(x.family))) {
+      expect(restatedDigits(t.instruction, t.thought).some(Boolean), t.thought).toBe(true);
+    }
   });
 });

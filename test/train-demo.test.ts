@@ -29,7 +29,10 @@ describe('npm run train:demo', () => {
     const secondsA = Number(/\. ([0-9]+) s on\n/.exec(cardA)?.[1]);
     expect(secondsA).toBeGreaterThan(0);
     expect(cardA).not.toMatch(/In stages/);
-    expect(JSON.parse(read(a, 'eval.json')).thought.tasks).toBe(2);
+    const evalA = JSON.parse(read(a, 'eval.json'));
+    expect(evalA.thought.tasks).toBe(2);
+    for (const k of ['digit_logprob', 'copied_digit_logprob']) expect(evalA[k]).toBeLessThan(0);
+    expect(cardA).toContain(`only copies from the instruction (a restated number) gets ${evalA.copied_digit_logprob.toFixed(2)}`);
 
     const second = await trainDemo(['--init', a, '--quick', '--eval-tasks', '2', '--out', b]);
     expect(second.code ?? 0, second.stderr).toBe(0);

@@ -20,7 +20,7 @@ export interface CardFacts {
   seed: number;
   trainSeconds: number;
   finalLoss: number;
-  results: Record<'thought' | 'direct' | 'thought_sampled_t1', DemoScore> & { digit_logprob?: number };
+  results: Record<'thought' | 'direct' | 'thought_sampled_t1', DemoScore> & { digit_logprob?: number; copied_digit_logprob?: number };
   device: string;
   evalTasks: number;
   /** The earlier stage this run continued (--init), if any. */
@@ -88,7 +88,7 @@ ${row('generic thought prompt, greedy', f.results.thought)}
 ${row('direct (instruction only), greedy', f.results.direct)}
 ${row('generic thought prompt, T = 1', f.results.thought_sampled_t1)}
 
-${f.results.digit_logprob !== undefined ? `Reading numbers: a digit of a correct worked thought and answer gets log-probability ${f.results.digit_logprob.toFixed(2)} on average (teacher-forced; chance is ln 1/10 = −2.30).\n\n` : ''}Thoughts (greedy, thought prompt): ${Object.entries(f.results.thought.thought_styles).map(([k, v]) => `${k} ${pct(v)}`).join(', ') || 'none parsed'}.\n\nPer family (thought prompt, greedy / direct): ${fam.map((k) => `${k} ${pct(f.results.thought.by_family[k])} / ${pct(f.results.direct.by_family[k] ?? 0)}`).join(', ')}.
+${f.results.digit_logprob !== undefined ? `Reading numbers: a digit of a correct worked thought and answer gets log-probability ${f.results.digit_logprob.toFixed(2)} on average (teacher-forced; chance is ln 1/10 = −2.30)${f.results.copied_digit_logprob !== undefined ? `; a digit the thought only copies from the instruction (a restated number) gets ${f.results.copied_digit_logprob.toFixed(2)} (near 0 once the model reads its input)` : ''}.\n\n` : ''}Thoughts (greedy, thought prompt): ${Object.entries(f.results.thought.thought_styles).map(([k, v]) => `${k} ${pct(v)}`).join(', ') || 'none parsed'}.\n\nPer family (thought prompt, greedy / direct): ${fam.map((k) => `${k} ${pct(f.results.thought.by_family[k])} / ${pct(f.results.direct.by_family[k] ?? 0)}`).join(', ')}.
 
 ## Limits
 A toy for demonstrating TPO offline: it answers nothing outside the task suite sensibly.${unsolved(f)}

@@ -68,29 +68,54 @@ export async function scoreTasks(model: LoadedModel, tasks: Task[], prompt: Thou
 }
 
 /**
+ * Which characters of `text` are digits of a number it restates from the instruction: the digits of
+ * each maximal digit run of `text` that is also a number of `instruction` (by position in `text`).
+ */
+export function restatedDigits(instruction: string, text: string): boolean[] {
+  const numbers = new Set(instruction.match(/[0-9]+/g) ?? []);
+  const out = new Array<boolean>(text.length).fill(false);
+  for (const m of text.matchAll(/[0-9]+/g)) if (numbers.has(m[0])) out.fill(true, m.index!, m.index! + m[0].length);
+  return out;
+}
+
+export interface DigitLogprob {
+  /** Mean over every digit token of the worked thought and response. */
+  all: number;
+  /** Mean over the digits of numbers the thought restates from the instruction (pure copies). */
+  copied: number;
+}
+
+/**
  * Whether the model reads the numbers at all: the mean log-probability of each digit token of a
  * correct worked thought and response (teacher-forced, the thought prompt), against ln(1/10) ≈ −2.30
- * for a model that guesses digits at chance. Needs a model loaded with maxOut ≥ the longest sequence.
+ * for a model that guesses digits at chance — over all digits, and over the digits it only has to
+ * copy from the instruction (near 0 once the model reads its input). Needs a model loaded with
+ * maxOut ≥ the longest sequence.
  */
-export async function digitLogprob(model: LoadedModel, tasks: Task[]): Promise<number> {
+export async function digitLogprob(model: LoadedModel, tasks: Task[]): Promise<DigitLogprob> {
   const tok = model.tokenizer!;
-  let sum = 0, n = 0;
+  const sum = { all: 0, copied: 0 }, n = { all: 0, copied: 0 };
   for (const t of tasks) {
     const prompt = promptIds(model, GENERIC, t.instruction);
-    const completion = tok.encode(thoughtCompletion(`Step by step: ${t.thought}`, t.answer), false);
+    const text = thoughtCompletion(`Step by step: ${t.thought}`, t.answer);
+    const completion = tok.encode(text, false);
+    const copied = restatedDigits(t.instruction, text);
     const ids = [...prompt, ...completion];
     const logits = await model.logits(ids);
     const V = logits.length / ids.length;
-    for (let p = prompt.length; p < ids.length; p++) {
-      if (!/^\d$/.test(tok.decode([ids[p]]))) continue;
+    for (let i = 0; i < completion.length; i++) {
+      if (!/^\d$/.test(tok.decode([completion[i]]))) continue;
+      const p = prompt.length + i;
       const row = logits.subarray((p - 1) * V, p * V);
       let m = -Infinity;
       for (const x of row) m = Math.max(m, x);
       let z = 0;
       for (const x of row) z += Math.exp(x - m);
-      sum += row[ids[p]] - m - Math.log(z);
-      n++;
+      const lp = row[ids[p]] - m - Math.log(z);
+      sum.all += lp;
+      n.all++;
+      if (copied[tok.decode(completion.slice(0, i)).length]) { sum.copied += lp; n.copied++; }
     }
   }
-  return n ? sum / n : 0;
+  return { all: n.all ? sum.all / n.all : 0, copied: n.copied ? sum.copied / n.copied : 0 };
 }

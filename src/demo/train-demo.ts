@@ -166,7 +166,7 @@ export async function main(argv: string[]): Promise<number> {
   const digits = await digitLogprob(model, evalTasks);
   model.destroy();
   const strip = ({ responses: _, scores: __, ...s }: DemoScore & { responses: string[]; scores: number[] }) => s;
-  const results = { thought: strip(thought), direct: strip(direct), thought_sampled_t1: strip(sampled), digit_logprob: digits };
+  const results = { thought: strip(thought), direct: strip(direct), thought_sampled_t1: strip(sampled), digit_logprob: digits.all, copied_digit_logprob: digits.copied };
   log(JSON.stringify(results, null, 1));
   await writeFile(join(out, 'eval.json'), JSON.stringify(results, null, 2) + '\n');
   await writeFile(join(out, 'README.md'), modelCard({ shape, vocabUsed, merges, rows, conversations: convs.length, tokens, steps, epochs, lr, batch, rowLength: T, seed, trainSeconds,
