@@ -1,21 +1,18 @@
 // The `tpo` command as a user runs it: a child process through bin/tpo.mjs.
 
-import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { runNodeScript } from './helpers/node-script';
 import { loadModel } from '../src/engine/model';
 import { folderSource } from '../src/model/source-node';
 import { testGpu } from './helpers/gpu';
 import { writeTinyModel } from './helpers/tiny-model';
 
-const run = promisify(execFile);
 const TPO = join(__dirname, '../bin/tpo.mjs');
 const STORIES = join(__dirname, '../public/models/stories260K');
-const tpo = (args: string[]): Promise<{ stdout: string; stderr: string; code?: number }> =>
-  run(process.execPath, [TPO, ...args], { env: process.env, maxBuffer: 1 << 24 }).catch((e) => e as { stdout: string; stderr: string; code: number });
+const tpo = (args: string[]) => runNodeScript(TPO, args);
 
 describe('tpo generate', () => {
   it('runs on the embedded stories260K (no tokenizer: ids) with --json and matches the library', async () => {

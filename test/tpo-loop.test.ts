@@ -3,19 +3,16 @@
 // programmatic judge; the run folder is checked, and an interrupted iteration resumes with
 // nothing lost or duplicated.
 
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { runNodeScript } from './helpers/node-script';
 import { rng } from '../src/rng';
 import { writeTinyModel } from './helpers/tiny-model';
 
-const run = promisify(execFile);
 const TPO = join(__dirname, '../bin/tpo.mjs');
-const tpo = (args: string[]): Promise<{ stdout: string; stderr: string; code?: number }> =>
-  run(process.execPath, [TPO, ...args], { env: process.env, maxBuffer: 1 << 24 }).catch((e) => e);
+const tpo = (args: string[]) => runNodeScript(TPO, args);
 
 let work: string, model: string;
 const rand = rng(90);

@@ -1,17 +1,14 @@
 // `npm run train:demo` as a user runs it (a child process through scripts/train-demo.mjs), on the
 // --quick suite: a first stage from scratch, then a second stage that continues it with --init.
 
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { runNodeScript } from './helpers/node-script';
 
-const run = promisify(execFile);
 const SCRIPT = join(__dirname, '../scripts/train-demo.mjs');
-const trainDemo = (args: string[]): Promise<{ stdout: string; stderr: string; code?: number }> =>
-  run(process.execPath, [SCRIPT, ...args], { env: process.env, maxBuffer: 1 << 24 }).catch((e) => e as { stdout: string; stderr: string; code: number });
+const trainDemo = (args: string[]) => runNodeScript(SCRIPT, args);
 
 const read = (dir: string, name: string) => readFileSync(join(dir, name), 'utf8');
 const logRows = (dir: string) => read(dir, 'training_log.csv').trim().split('\n').slice(1).map((l) => l.split(',').map(Number));

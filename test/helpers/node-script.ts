@@ -1,0 +1,13 @@
+// Runs one of the project's Node entry points (bin/tpo.mjs, scripts/*.mjs) as a user would: a child
+// process with this environment; a non-zero exit resolves with its code instead of throwing.
+
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+export interface ScriptResult { stdout: string; stderr: string; code?: number }
+
+export function runNodeScript(script: string, args: string[]): Promise<ScriptResult> {
+  return run(process.execPath, [script, ...args], { env: process.env, maxBuffer: 1 << 24 }).catch((e) => e as ScriptResult);
+}
