@@ -23,12 +23,18 @@ describe('npm run train:demo', () => {
     expect(rowsA.length).toBeGreaterThan(2);
     expect(rowsA.map((r) => r[0])).toEqual(rowsA.map((_, i) => i + 1));
     const cardA = read(a, 'README.md');
-    const secondsA = Number(/\. ([0-9]+) s on\n/.exec(cardA)?.[1]);
-    expect(secondsA).toBeGreaterThan(0);
-    expect(cardA).not.toMatch(/In stages/);
+    expect(cardA).not.toMatch(/stages/);
+    const stagesA = JSON.parse(read(a, 'training_stages.json'));
+    expect(stagesA).toHaveLength(1);
+    expect(stagesA[0]).toMatchObject({ stage: 1, steps: rowsA.length, epochs: 1, lr: 4e-3, batch: 4, row_length: 128, tasks: 64, seed: 1 });
+    expect(stagesA[0].seconds).toBeGreaterThan(0);
+    expect(cardA).toContain(`${stagesA[0].seconds} s on\n`);
+    const lossesA = rowsA.map((r) => r[2]);
+    expect(stagesA[0].final_loss).toBeCloseTo(lossesA.reduce((x, y) => x + y, 0) / lossesA.length, 3); // < 100 steps: all of them
     const evalA = JSON.parse(read(a, 'eval.json'));
     expect(evalA.thought.tasks).toBe(2);
     for (const k of ['digit_logprob', 'copied_digit_logprob']) expect(evalA[k]).toBeLessThan(0);
+    expect(stagesA[0].eval).toEqual({ thought_accuracy: evalA.thought.accuracy, direct_accuracy: evalA.direct.accuracy, digit_logprob: evalA.digit_logprob, copied_digit_logprob: evalA.copied_digit_logprob });
     expect(cardA).toContain(`only copies from the instruction (a restated number) gets ${evalA.copied_digit_logprob.toFixed(2)}`);
 
     const second = await trainDemo(['--init', a, '--quick', '--eval-tasks', '2', '--out', b]);
@@ -41,8 +47,20 @@ describe('npm run train:demo', () => {
     expect(rowsB.map((r) => r[0])).toEqual(rowsB.map((_, i) => i + 1));
     expect(rowsB.length).toBe(2 * rowsA.length);
     expect(rowsB[rowsA.length][1]).toBeGreaterThan(rowsA.at(-1)![1]); // epochs keep counting
-    // The card states the earlier stage as the first card measured it.
-    expect(read(b, 'README.md')).toContain(`continued from weights trained\nfor ${rowsA.length} steps in ${secondsA} s`);
+    // The stage records go on: the first one as it was measured, then this one; the card lists both.
+    const stagesB = JSON.parse(read(b, 'training_stages.json'));
+    expect(stagesB).toHaveLength(2);
+    expect(stagesB[0]).toEqual(stagesA[0]);
+    expect(stagesB[1]).toMatchObject({ stage: 2, steps: rowsA.length });
+    const cardB = read(b, 'README.md');
+    expect(cardB).toContain(`Trained in 2 stages, ${2 * rowsA.length} steps in ${stagesA[0].seconds + stagesB[1].seconds} s in all`);
+    expect(cardB).toContain(`| 1 | ${rowsA.length} | ${stagesA[0].seconds} |`);
+    expect(cardB).toContain(`| 2 | ${2 * rowsA.length} | ${stagesB[1].seconds} |`);
+
+    // --init needs a folder this script wrote: one without the stage records is a usage error.
+    const noRecord = await trainDemo(['--init', root, '--out', join(root, 'd')]);
+    expect(noRecord.code).toBe(2);
+    expect(noRecord.stderr).toMatch(/^tpo: UsageError: --init .*: no training_stages.json there/m);
 
     // A shape flag cannot change a continued model: a one-line usage error, exit 2.
     const bad = await trainDemo(['--init', a, '--hidden', '32', '--out', join(root, 'c')]);

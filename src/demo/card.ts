@@ -4,6 +4,7 @@
 import type { DemoShape } from './init';
 import type { DemoScore } from './score';
 import { STYLE_MIX, type SftRow } from './corpus';
+import { totalSeconds, totalSteps, type StageRecord } from './stages';
 
 export interface CardFacts {
   shape: DemoShape;
@@ -23,8 +24,8 @@ export interface CardFacts {
   results: Record<'thought' | 'direct' | 'thought_sampled_t1', DemoScore> & { digit_logprob?: number; copied_digit_logprob?: number };
   device: string;
   evalTasks: number;
-  /** The earlier stage this run continued (--init), if any. */
-  earlier?: { steps: number; seconds: number };
+  /** Every stage so far, this one last (more than one when it continued an earlier stage with --init). */
+  stages: StageRecord[];
 }
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
@@ -33,6 +34,22 @@ const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 function unsolved(f: CardFacts): string {
   const bad = Object.keys(f.results.thought.by_family).filter((k) => f.results.thought.by_family[k] < 0.2 && (f.results.direct.by_family[k] ?? 0) < 0.2);
   return bad.length ? `\nAt this size and training budget it has not learned ${bad.join(', ')} (greedy accuracy under 20% with either prompt):\nits answers there are well-formed numbers, rarely the right ones.` : '';
+}
+
+/** Stages after the first: what each added (records in training_stages.json). */
+function stageTable(stages: StageRecord[]): string {
+  if (stages.length < 2) return '';
+  const rows = stages.map((s, i) => `| ${s.stage} | ${totalSteps(stages.slice(0, i + 1))} | ${s.seconds} | ${s.final_loss.toFixed(2)} | ${pct(s.eval.thought_accuracy)} / ${pct(s.eval.direct_accuracy)} | ${s.eval.digit_logprob.toFixed(2)} | ${s.eval.copied_digit_logprob.toFixed(2)} |`);
+  return `
+Trained in ${stages.length} stages, ${totalSteps(stages)} steps in ${totalSeconds(stages)} s in all: each stage after the first is
+\`npm run train:demo -- --init <the stage before>\`, over the same tasks with a fresh warmup and cosine
+schedule (records in \`training_stages.json\`; loss: mean of the stage's last 100 steps; accuracy: greedy
+on the held-out tasks, thought prompt / direct):
+
+| stage | steps in all | seconds | loss | accuracy | digit log-prob | copied digits |
+|---|---|---|---|---|---|---|
+${rows.join('\n')}
+`;
 }
 
 export function modelCard(f: CardFacts): string {
@@ -75,12 +92,11 @@ ${s.hidden / s.heads}, SwiGLU MLP ${s.intermediate}, RMSNorm, RoPE θ 10000, con
 ${s.maxPositions}, ${s.untied ? 'untied LM head' : 'tied embeddings'}. float32 safetensors.
 
 ## Training
-${f.earlier ? `In stages: this one (\`npm run train:demo -- --init <earlier stage>\`) continued from weights trained
-for ${f.earlier.steps} steps in ${f.earlier.seconds} s, over the same tasks with a fresh schedule. ` : ''}Full-parameter SFT, loss on the assistant turns only: ${f.steps} steps (${f.epochs} epochs of ${f.tokens} tokens;
+${f.stages.length > 1 ? 'This stage: f' : 'F'}ull-parameter SFT, loss on the assistant turns only: ${f.steps} steps (${f.epochs} epoch${f.epochs === 1 ? '' : 's'} of ${f.tokens} tokens;
 conversations packed into rows of ≤ ${f.rowLength} tokens, ${f.batch} rows a step), AdamW lr ${f.lr} with warmup and cosine decay, weight decay
 0.01, gradient clipping at 1; final loss ${f.finalLoss.toFixed(3)} nats/token. ${f.trainSeconds.toFixed(0)} s on
 ${f.device}. The loss curve is in \`training_log.csv\`.
-
+${stageTable(f.stages)}
 ## Measured (${f.evalTasks} held-out tasks, programmatic judge)
 | prompt | accuracy | parse failures | thought chars | response chars |
 |---|---|---|---|---|

@@ -36,6 +36,7 @@ import { digitLogprob, scoreTasks, type DemoScore } from './score';
 import { DEMO_SEED, DEMO_SPLITS, makeSplits } from './tasks';
 import { BYTE_VOCAB, byteTokenizerFiles, IM_END, SPECIAL } from './tokenizer';
 import { modelCard } from './card';
+import { parseStages, STAGES_FILE, tailLoss, type StageRecord } from './stages';
 
 
 const OPTIONS = {
@@ -48,8 +49,9 @@ const OPTIONS = {
 /** The files of a model folder that a later stage keeps as they are. */
 const KEPT = ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json'];
 
-/** What an --init folder brings: its files, its weights, its shape and its loss curve so far. */
+/** What an --init folder brings: its files, its weights, its shape, its loss curve and its stage records so far. */
 async function readStage(dir: string) {
+  const stages = parseStages(await readFile(join(dir, STAGES_FILE), 'utf8').catch(() => null), dir);
   const files: Record<string, Uint8Array | string> = {};
   for (const name of [...KEPT, 'model.safetensors']) files[name] = new Uint8Array(await readFile(join(dir, name)));
   const c = JSON.parse(new TextDecoder().decode(files['config.json'] as Uint8Array));
@@ -59,10 +61,7 @@ async function readStage(dir: string) {
     untied: !c.tie_word_embeddings, intermediate: c.intermediate_size, vocab: c.vocab_size, maxPositions: c.max_position_embeddings,
   };
   const log = (await readFile(join(dir, 'training_log.csv'), 'utf8')).trim().split('\n').slice(1);
-  const card = await readFile(join(dir, 'README.md'), 'utf8');
-  // its own stage's seconds, plus those of the stages before it (as its card states them)
-  const seconds = Number(/\. ([0-9]+) s on\n/.exec(card)?.[1] ?? NaN) + Number(/trained\nfor [0-9]+ steps in ([0-9]+) s/.exec(card)?.[1] ?? 0);
-  return { files, shape, merges: merges.length, log, seconds };
+  return { files, shape, merges: merges.length, log, stages };
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -169,8 +168,14 @@ export async function main(argv: string[]): Promise<number> {
   const results = { thought: strip(thought), direct: strip(direct), thought_sampled_t1: strip(sampled), digit_logprob: digits.all, copied_digit_logprob: digits.copied };
   log(JSON.stringify(results, null, 1));
   await writeFile(join(out, 'eval.json'), JSON.stringify(results, null, 2) + '\n');
+  const stages: StageRecord[] = [...(prev?.stages ?? []), {
+    stage: (prev?.stages.length ?? 0) + 1, steps, epochs, lr, batch, row_length: T, tasks: nTasks, seed,
+    seconds: Math.round(trainSeconds), final_loss: Number(tailLoss(curve.map((m) => m.loss)).toFixed(4)), device: gpu.adapterName,
+    eval: { thought_accuracy: thought.accuracy, direct_accuracy: direct.accuracy, digit_logprob: digits.all, copied_digit_logprob: digits.copied },
+  }];
+  await writeFile(join(out, STAGES_FILE), JSON.stringify(stages, null, 2) + '\n');
   await writeFile(join(out, 'README.md'), modelCard({ shape, vocabUsed, merges, rows, conversations: convs.length, tokens, steps, epochs, lr, batch, rowLength: T, seed, trainSeconds,
-    earlier: prev ? { steps: prev.log.length, seconds: prev.seconds } : undefined, finalLoss: curve.at(-1)?.loss ?? NaN, results, device: gpu.adapterName, evalTasks: evalTasks.length }));
+    stages, finalLoss: curve.at(-1)?.loss ?? NaN, results, device: gpu.adapterName, evalTasks: evalTasks.length }));
   log(`train:demo: model written to ${out} (${trainSeconds.toFixed(0)} s of training)`);
   return 0;
 }
