@@ -37,7 +37,7 @@ function unsolved(f: CardFacts): string {
 }
 
 /** Stages after the first: what each added (records in training_stages.json). */
-function stageTable(stages: StageRecord[]): string {
+export function stageTable(stages: StageRecord[]): string {
   if (stages.length < 2) return '';
   const rows = stages.map((s, i) => `| ${s.stage} | ${totalSteps(stages.slice(0, i + 1))} | ${s.seconds} | ${s.final_loss.toFixed(2)} | ${pct(s.eval.thought_accuracy)} / ${pct(s.eval.direct_accuracy)} | ${s.eval.digit_logprob.toFixed(2)} | ${s.eval.copied_digit_logprob.toFixed(2)} |`);
   return `

@@ -7,6 +7,7 @@
 //
 //   npm run experiment -- [--model public/models/tpo-demo] [--out runs/experiment] [--iterations 3]
 //                         [--per-iteration 32] [--samples 4] [--eval-tasks 140] [--lr 3e-3] [--epochs 3] [--resume]
+//                         [--temperature 1] [--top-p 1]   (the paper samples at 0.8 / 0.95; see README)
 
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -28,7 +29,7 @@ import { DEFAULT_MODEL_DIR } from '../cli/model-arg';
 const OPTIONS = {
   model: { type: 'string' }, out: { type: 'string' }, iterations: { type: 'string' }, 'per-iteration': { type: 'string' },
   samples: { type: 'string' }, 'eval-tasks': { type: 'string' }, lr: { type: 'string' }, epochs: { type: 'string' },
-  beta: { type: 'string' }, rho: { type: 'string' }, temperature: { type: 'string' }, seed: { type: 'string' }, quick: { type: 'boolean' },
+  beta: { type: 'string' }, rho: { type: 'string' }, temperature: { type: 'string' }, 'top-p': { type: 'string' }, seed: { type: 'string' }, quick: { type: 'boolean' },
   resume: { type: 'boolean' },
 } as const;
 
@@ -63,7 +64,7 @@ export async function main(argv: string[]): Promise<number> {
   const evalSet = splits.heldOut.slice(0, evalN);
   const model = await loadModel(gpu, folderSource(dir), { slots: 32, maxLen: 512 });
   const o = (prompt: ThoughtPrompt): TpoOptions => ({
-    prompt, samples: Number(a.samples ?? 4), temperature: Number(a.temperature ?? 1), topP: 1, seed: Number(a.seed ?? 0),
+    prompt, samples: Number(a.samples ?? 4), temperature: Number(a.temperature ?? 1), topP: Number(a['top-p'] ?? 1), seed: Number(a.seed ?? 0),
     maxNewTokens: 128, perIteration: per, rho: Number(a.rho ?? 0.1),
     lora: { r: 8, alpha: 16, targets: [...TARGETS] },
     train: { ...DEFAULT_TRAIN, lr: Number(a.lr ?? 3e-3), epochs: Number(a.epochs ?? 3), batchSize: 4, beta: Number(a.beta ?? 0.1) },

@@ -8,10 +8,11 @@
 //                         [--hidden 64] [--layers 4] [--kv-heads 1] [--untied] [--lr 4e-3] [--batch 4] [--quick]
 //                         [--init DIR]
 // --init continues training a model folder this script wrote (its tokenizer, shape and weights are
-// kept; its loss curve is extended) over the same training split with a fresh warmup + cosine
-// schedule: another stage, as reproducible as the first. (Not on fresh tasks: the suite's small
-// families — letter counting, unit conversion — have few distinct instructions, and a later slice
-// of the split holds almost none of them, so the model forgets them; measured once.)
+// kept; its loss curve and its stage records, training_stages.json, are extended) over the same
+// training split with a fresh warmup + cosine schedule: another stage, as reproducible as the
+// first. (Not on fresh tasks: the suite's small families — letter counting, unit conversion — have
+// few distinct instructions, and a later slice of the split holds almost none of them, so the model
+// forgets them; measured once.)
 
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
