@@ -36,7 +36,7 @@ function unsolved(f: CardFacts): string {
   return bad.length ? `\nAt this size and training budget it has not learned ${bad.join(', ')} (greedy accuracy under 20% with either prompt):\nits answers there are well-formed numbers, rarely the right ones.` : '';
 }
 
-/** Stages after the first: what each added (records in training_stages.json). */
+/** Every stage and what it measured, when there is more than one (records in training_stages.json). */
 export function stageTable(stages: StageRecord[]): string {
   if (stages.length < 2) return '';
   const rows = stages.map((s, i) => `| ${s.stage} | ${totalSteps(stages.slice(0, i + 1))} | ${s.seconds} | ${s.final_loss.toFixed(2)} | ${pct(s.eval.thought_accuracy)} / ${pct(s.eval.direct_accuracy)} | ${s.eval.digit_logprob.toFixed(2)} | ${s.eval.copied_digit_logprob.toFixed(2)} |`);
