@@ -71,7 +71,6 @@ export function parseInstructions(rows: Record<string, unknown>[]): Instruction[
   });
 }
 
-/** The adapter of M_t (null for t = 0: the base model). */
 /** M_it: the adapter that iteration it - 1 trained (null for the base model, it = 0). */
 export async function adapterOf(ctx: TpoContext, it: number, o: TpoOptions): Promise<{ layout: LoraLayout; values: Float32Array } | null> {
   if (it === 0) return null;
