@@ -13,18 +13,14 @@ export interface CardFacts {
   rows: SftRow[];
   tokens: number;
   conversations: number;
-  steps: number;
-  epochs: number;
-  lr: number;
-  batch: number;
-  rowLength: number;
-  seed: number;
-  trainSeconds: number;
+  /** Loss of this stage's last step (its record holds the mean of the last 100). */
   finalLoss: number;
   results: Record<'thought' | 'direct' | 'thought_sampled_t1', DemoScore> & { digit_logprob?: number; copied_digit_logprob?: number };
-  device: string;
   evalTasks: number;
-  /** Every stage so far, this one last (more than one when it continued an earlier stage with --init). */
+  /**
+   * Every stage so far, this one last (more than one when it continued an earlier stage with
+   * --init); the last record holds this stage's settings, seconds and device.
+   */
   stages: StageRecord[];
 }
 
@@ -54,6 +50,7 @@ ${rows.join('\n')}
 
 export function modelCard(f: CardFacts): string {
   const s = f.shape;
+  const st = f.stages.at(-1)!; // this stage
   const params = s.vocab * s.hidden + s.layers * (2 * s.hidden + s.hidden * s.hidden * 2 + 2 * s.hidden * (s.kvHeads * s.hidden / s.heads) + 3 * s.hidden * s.intermediate) + s.hidden + (s.untied ? s.vocab * s.hidden : 0);
   const kinds = new Map<string, number>();
   for (const r of f.rows) kinds.set(r.kind, (kinds.get(r.kind) ?? 0) + 1);
@@ -71,7 +68,7 @@ deliberately uneven — it thinks badly by habit and well only sometimes — so 
 to improve.
 
 ## Data
-${f.rows.length} SFT conversations, one per training-split task (seed ${f.seed}; the ${f.rows.length - f.conversations} longer than ${f.rowLength} tokens left out); the TPO-pool and
+${f.rows.length} SFT conversations, one per training-split task (seed ${st.seed}; the ${f.rows.length - f.conversations} longer than ${st.row_length} tokens left out); the TPO-pool and
 held-out splits are drawn first and never trained on. Kinds: ${[...kinds].map(([k, n]) => `${k} ${n}`).join(', ')}.
 Thought styles (share of thought-prompted rows): ${STYLE_MIX.map(([k, p]) => `${k} ${pct(p)}`).join(', ')} —
 *rambling*: one fixed, long hedge that does no work, then a guess (the model's habit: the single most likely
@@ -92,10 +89,10 @@ ${s.hidden / s.heads}, SwiGLU MLP ${s.intermediate}, RMSNorm, RoPE θ 10000, con
 ${s.maxPositions}, ${s.untied ? 'untied LM head' : 'tied embeddings'}. float32 safetensors.
 
 ## Training
-${f.stages.length > 1 ? 'This stage: f' : 'F'}ull-parameter SFT, loss on the assistant turns only: ${f.steps} steps (${f.epochs} epoch${f.epochs === 1 ? '' : 's'} of ${f.tokens} tokens;
-conversations packed into rows of ≤ ${f.rowLength} tokens, ${f.batch} rows a step), AdamW lr ${f.lr} with warmup and cosine decay, weight decay
-0.01, gradient clipping at 1; final loss ${f.finalLoss.toFixed(3)} nats/token. ${f.trainSeconds.toFixed(0)} s on
-${f.device}. The loss curve is in \`training_log.csv\`.
+${f.stages.length > 1 ? 'This stage: f' : 'F'}ull-parameter SFT, loss on the assistant turns only: ${st.steps} steps (${st.epochs} epoch${st.epochs === 1 ? '' : 's'} of ${f.tokens} tokens;
+conversations packed into rows of ≤ ${st.row_length} tokens, ${st.batch} rows a step), AdamW lr ${st.lr} with warmup and cosine decay, weight decay
+0.01, gradient clipping at 1; final loss ${f.finalLoss.toFixed(3)} nats/token. ${st.seconds} s on
+${st.device}. The loss curve is in \`training_log.csv\`.
 ${stageTable(f.stages)}
 ## Measured (${f.evalTasks} held-out tasks, programmatic judge)
 | prompt | accuracy | parse failures | thought chars | response chars |

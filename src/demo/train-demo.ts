@@ -175,8 +175,8 @@ export async function main(argv: string[]): Promise<number> {
     eval: { thought_accuracy: thought.accuracy, direct_accuracy: direct.accuracy, digit_logprob: digits.all, copied_digit_logprob: digits.copied },
   }];
   await writeFile(join(out, STAGES_FILE), JSON.stringify(stages, null, 2) + '\n');
-  await writeFile(join(out, 'README.md'), modelCard({ shape, vocabUsed, merges, rows, conversations: convs.length, tokens, steps, epochs, lr, batch, rowLength: T, seed, trainSeconds,
-    stages, finalLoss: curve.at(-1)?.loss ?? NaN, results, device: gpu.adapterName, evalTasks: evalTasks.length }));
+  await writeFile(join(out, 'README.md'), modelCard({ shape, vocabUsed, merges, rows, conversations: convs.length, tokens,
+    stages, finalLoss: curve.at(-1)?.loss ?? NaN, results, evalTasks: evalTasks.length }));
   log(`train:demo: model written to ${out} (${trainSeconds.toFixed(0)} s of training)`);
   return 0;
 }
