@@ -8,6 +8,7 @@ import { customPrompt, DIRECT, GENERIC, parseOutput, renderPrompt, SPECIFIC } fr
 import { bootstrapCI, bradleyTerry, lengthControlled, lengthControlledWinRate, selectPair, winRate, zscores } from '../src/tpo/scores';
 import { httpJudge, JudgeError, parseRating, parseVerdict, rulesJudge, scoreGroup, type PairwiseJudge } from '../src/tpo/judges';
 import { parseInstructions } from '../src/tpo/loop';
+import { selectCheckpoint, winShares } from '../src/tpo/select';
 
 describe('thought prompts and parsing', () => {
   it('the paper prompts verbatim, with the instruction in place', () => {
@@ -79,6 +80,42 @@ describe('scores', () => {
     }
     expect(winRate(out)).toBeCloseTo(0.65, 1);
     expect(Math.abs(lengthControlledWinRate(out, lp, lb) - 0.5)).toBeLessThan(0.06);
+  });
+});
+
+describe('checkpoint selection', () => {
+  it('win shares: per instruction, wins over the other candidates (ties ½, a parse failure loses to any parsed output)', () => {
+    // 3 candidates × 2 instructions. Instruction 0: 1 > 0.5 = 0.5; instruction 1: null < 0 < 2.
+    const s = winShares([[1, null], [0.5, 0], [0.5, 2]]);
+    expect(s[0]).toBeCloseTo((2 / 2 + 0 / 2) / 2, 12);
+    expect(s[1]).toBeCloseTo((0.5 / 2 + 1 / 2) / 2, 12);
+    expect(s[2]).toBeCloseTo((0.5 / 2 + 2 / 2) / 2, 12);
+    expect(winShares([[null], [null]])).toEqual([0.5, 0.5]); // two failures tie
+    expect(winShares([[3, 1]])).toEqual([0.5]); // one candidate: nothing to compare
+  });
+  const items = parseInstructions([{ instruction: 'What is 2+2?', answer: 4 }, { instruction: 'What is 3+3?', answer: 6 }]);
+  it('keeps the best epoch on the validation items; the earliest on ties; M_t (epoch 0) when nothing beats it', async () => {
+    const judge = rulesJudge([{ type: 'numeric' }]);
+    const pick = (responses: (string | null)[][]) => selectCheckpoint(judge, items, responses.map((_, k) => k), responses);
+    const r = await pick([['5', '6'], ['4', null], ['4', '6'], ['4', '6']]);
+    expect(r.chosen_epoch).toBe(2); // 2 and 3 both right twice; the earlier kept
+    expect(r.candidates.map((c) => c.parse_failure_rate)).toEqual([0, 0.5, 0, 0]);
+    expect(r.candidates.map((c) => c.mean_score)).toEqual([0.5, 1, 1, 1]); // of parsed responses
+    expect(r.candidates.map((c) => c.win_share)).toEqual([1 / 3, 1 / 3, 2 / 3, 2 / 3].map((x) => expect.closeTo(x, 12)));
+    expect((await pick([['4', '6'], ['4', '7'], [null, null]])).chosen_epoch).toBe(0); // the update did not help
+    expect((await pick([['x', 'y'], ['x', 'y']])).chosen_epoch).toBe(0);
+  });
+  it('with a pair-wise judge the candidates are compared within each instruction (identical responses judged once)', async () => {
+    const asked: [string, string][] = [];
+    const judge: PairwiseJudge = {
+      kind: 'pairwise', name: 'longer wins',
+      compare: async (ps) => ps.map((p) => { asked.push([p.a, p.b]); return p.a.length > p.b.length ? 'A' : p.a.length < p.b.length ? 'B' : null; }),
+    };
+    const r = await selectCheckpoint(judge, items, [0, 1, 2], [['ab', 'a'], ['ab', null], ['abcd', 'abc']]);
+    expect(r.chosen_epoch).toBe(2);
+    expect(r.candidates.every((c) => c.mean_score === null)).toBe(true);
+    // instruction 0: distinct 'ab', 'abcd' (both orders); instruction 1: 'a', 'abc' (both orders)
+    expect(asked.sort()).toEqual([['a', 'abc'], ['ab', 'abcd'], ['abc', 'a'], ['abcd', 'ab']]);
   });
 });
 

@@ -105,8 +105,15 @@ describe('baseline and evaluation', () => {
   it('--baseline trains the direct-response baseline the same way; --eval-prompts and tpo eval report win rates', async () => {
     const out = join(work, 'run-b');
     const args = runArgs(out).map((x) => (x === '2' ? '1' : x)); // one iteration
-    const r = await tpo([...args, '--baseline', '--eval-prompts', join(work, 'prompts.jsonl')]);
+    const tooMany = await tpo([...args, '--validation', '5']); // 4 fresh + 5 held back > 8 prompts
+    expect(tooMany.code).toBe(2);
+    expect(tooMany.stderr).toMatch(/1 iterations of 4 fresh instructions and 5 for validation need 9; the pool has 8/);
+    expect(existsSync(join(out, 'config.json'))).toBe(false); // nothing written
+    const r = await tpo([...args, '--baseline', '--validation', '4', '--eval-prompts', join(work, 'prompts.jsonl')]);
     expect(r.code ?? 0, r.stderr).toBe(0);
+    const sel = r.stdout.trim().split('\n').map((l) => JSON.parse(l)).find((l) => l.iteration === 0).selection;
+    expect(sel.candidates.map((c: { epoch: number }) => c.epoch)).toEqual([0, 1]); // M_0 and the one DPO epoch
+    expect(sel.instructions).toBe(4);
     expect(existsSync(join(out, 'baseline', 'adapter-0', 'adapter_model.safetensors'))).toBe(true);
     const bSamples = readFileSync(join(out, 'baseline', 'samples-0.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(bSamples[0].samples.every((s: { thought: string }) => s.thought === '')).toBe(true); // no thought in the baseline
@@ -156,6 +163,58 @@ describe('the judge sees responses only', () => {
       expect(x.response).not.toMatch(/T:|R:/); // no thought marker, no separator
       expect(x.instruction).toMatch(/^sum \d \d$/); // the bare instruction, not the thought prompt
     }
+    m.destroy();
+  });
+});
+
+describe('checkpoint selection on validation instructions', () => {
+  it('keeps M_t when no DPO epoch beats it, the best epoch otherwise, and records every candidate', async () => {
+    const { loadModel } = await import('../src/engine/model');
+    const { folderSource } = await import('../src/model/source-node');
+    const { rulesJudge } = await import('../src/tpo/judges');
+    const { parseInstructions, runIteration } = await import('../src/tpo/loop');
+    const { customPrompt } = await import('../src/tpo/prompts');
+    const { folderStore } = await import('../src/tpo/store-node');
+    const { DEFAULT_TRAIN } = await import('../src/train/trainer');
+    const { DEFAULT_LORA, LoraLayout } = await import('../src/train/lora');
+    const { loadAdapter } = await import('../src/train/peft');
+    const { testGpu } = await import('./helpers/gpu');
+    const m = await loadModel(await testGpu(), folderSource(model), { slots: 8, maxLen: 96 });
+    const pool = parseInstructions(readFileSync(join(work, 'prompts.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)));
+    const lora = { ...DEFAULT_LORA, r: 2, alpha: 4 };
+    const o = {
+      prompt: customPrompt('{instruction}', 'R:'), samples: 4, temperature: 1, topP: 1, seed: 3, maxNewTokens: 14, perIteration: 4, rho: 0,
+      lora, train: { ...DEFAULT_TRAIN, batchSize: 2, epochs: 2, lr: 2e-2, schedule: 'constant' as const }, maxLength: 64, baseModel: 'sel-test',
+    };
+    const inner = rulesJudge([{ type: 'numeric' }]);
+    // The pool's samples are judged for real; once DPO has started, `afterTraining` scores the validation responses.
+    const run = async (afterTraining?: (n: number) => number[]) => {
+      let training = false;
+      const judge = { kind: 'pointwise' as const, name: 'test', score: async (items: { instruction: string; response: string }[]) => (training && afterTraining ? afterTraining(items.length) : inner.score(items)) };
+      const store = await folderStore(mkdtempSync(join(tmpdir(), 'tpo-sel-')));
+      const metrics = await runIteration({ model: m, judge, store, onStep: () => (training = true) }, 0, pool.slice(0, 4), o, afterTraining ? pool.slice(4) : []);
+      const files = (await store.readAdapter(0))!;
+      return { metrics, values: (await loadAdapter(m.config, files['adapter_config.json'], files['adapter_model.safetensors'], { baseModel: 'sel-test' })).values };
+    };
+    const last = await run(); // no validation: the last epoch
+    expect(last.metrics.selection).toBeUndefined();
+    expect(last.metrics.pairs).toBeGreaterThan(0);
+    const init = new LoraLayout(m.config, lora).init(o.seed);
+    expect(last.values).not.toEqual(init);
+
+    const none = await run((n) => new Array(n).fill(0)); // every candidate ties → M_t, no update
+    expect(none.metrics.selection!.candidates.map((c) => c.epoch)).toEqual([0, 1, 2]);
+    expect(none.metrics.selection!.instructions).toBe(4);
+    expect(none.metrics.selection!.chosen_epoch).toBe(0);
+    expect(none.values).toEqual(init);
+    expect(none.metrics.dpo).toEqual(last.metrics.dpo); // validation between epochs leaves training untouched
+
+    const later = await run((n) => Array.from({ length: n }, (_, i) => i)); // candidate-major: later epochs score higher
+    const sel = later.metrics.selection!;
+    expect(sel.candidates.every((c) => c.parse_failure_rate < 1)).toBe(true);
+    expect(sel.candidates[2].win_share).toBeGreaterThan(sel.candidates[1].win_share);
+    expect(sel.chosen_epoch).toBe(2);
+    expect(later.values).toEqual(last.values); // the last epoch's adapter, exactly
     m.destroy();
   });
 });

@@ -10,7 +10,7 @@ import { parseJsonl } from '../train/data';
 import { DEFAULT_LORA, TARGETS, type Target } from '../train/lora';
 import { DEFAULT_TRAIN } from '../train/trainer';
 import { makeJudge } from './judge-arg';
-import { parseInstructions, runTpo, type TpoOptions } from '../tpo/loop';
+import { checkPool, parseInstructions, runTpo, type TpoOptions } from '../tpo/loop';
 import { BUILTIN_PROMPTS, customPrompt, DIRECT, type ThoughtPrompt } from '../tpo/prompts';
 import { evalRun } from './eval';
 import { join } from 'node:path';
@@ -22,7 +22,7 @@ export const RUN_HELP = `tpo run --prompts prompts.jsonl --out <run folder> [--m
         [--thought-prompt generic|specific|direct|FILE] [--separator TEXT]
         [--judge rules:<spec.json>|http:<url>#<model>|pairwise:<model>|rm:<model>] [--judge-mode pairwise|pointwise]
         [--length-penalty 0] [--beta 0.1] [--lr 5e-5] [--epochs 1] [--batch-size 2] [--lora-r 16] [--lora-alpha 32]
-        [--max-length 1024] [--seed 0] [--baseline] [--eval-prompts held-out.jsonl] [--resume] [--json]
+        [--max-length 1024] [--seed 0] [--validation 0] [--baseline] [--eval-prompts held-out.jsonl] [--resume] [--json]
 
   prompts.jsonl rows: {"instruction": "...", "id"?: "...", ...fields for the judge, e.g. "answer"}
   --thought-prompt FILE: a template containing {instruction}; --separator marks where the response starts.
@@ -31,6 +31,9 @@ export const RUN_HELP = `tpo run --prompts prompts.jsonl --out <run folder> [--m
   --judge pairwise:<model>: a local model judges every ordered pair, scores by Bradley–Terry.
   --judge rm:<model>: a local reward model (*ForSequenceClassification: Llama, Qwen2, Qwen3) scores each response.
   The run folder holds config.json, samples-<i>.jsonl, pairs-<i>.jsonl (TRL), adapter-<i>/ (PEFT), metrics-<i>.json, metrics.csv.
+  --validation N: the last N prompts are never trained on; after every DPO epoch the adapter answers them
+    greedily, the judge ranks it against the other epochs and the iteration's starting model, and the best
+    is kept (the paper's checkpoint selection; guards against over-optimised iterations). 0: the last epoch.
   --resume continues an interrupted run (or extends it with a larger --iterations).
   --baseline also trains the direct-response baseline the same way (no thought prompt) in <out>/baseline.
   --eval-prompts: afterwards, every iteration against the baseline on held-out instructions (see tpo eval).`;
@@ -42,6 +45,7 @@ const OPTIONS = {
   'length-penalty': { type: 'string' }, beta: { type: 'string' }, lr: { type: 'string' }, epochs: { type: 'string' }, 'batch-size': { type: 'string' },
   'lora-r': { type: 'string' }, 'lora-alpha': { type: 'string' }, 'target-modules': { type: 'string' }, 'max-length': { type: 'string' }, seed: { type: 'string' },
   'hub-url': { type: 'string' }, resume: { type: 'boolean' }, json: { type: 'boolean' }, baseline: { type: 'boolean' }, 'eval-prompts': { type: 'string' },
+  validation: { type: 'string' },
 } as const;
 
 function num(v: unknown, fallback: number, what: string, min = 0, integer = false): number {
@@ -73,6 +77,7 @@ export async function runCommand(argv: string[], gpu: Gpu): Promise<void> {
   if (stored && !a.resume) throw new UsageError(`${a.out} already holds a run`, 'Pass --resume to continue it, or choose another --out.');
   const pool = parseInstructions(parseJsonl<Record<string, unknown>>(await readFile(a.prompts, 'utf8').catch((e) => { throw new UsageError(`cannot read ${a.prompts}: ${e.message}`); }), a.prompts));
   const iterations = num(a.iterations, 3, 'iterations', 1, true);
+  const validation = num(a.validation, 0, 'validation', 0, true);
   const targets = (a['target-modules'] ?? TARGETS.join(',')).split(',') as Target[];
   const fresh: TpoOptions = {
     prompt: await thoughtPrompt(a['thought-prompt'], a.separator),
@@ -81,15 +86,17 @@ export async function runCommand(argv: string[], gpu: Gpu): Promise<void> {
     topP: num(a['top-p'], 0.95, 'top-p'),
     seed: num(a.seed, 0, 'seed', 0, true),
     maxNewTokens: num(a['max-new-tokens'], 512, 'max-new-tokens', 1, true),
-    perIteration: num(a['per-iteration'], Math.floor(pool.length / iterations), 'per-iteration', 1, true),
+    perIteration: num(a['per-iteration'], Math.max(1, Math.floor((pool.length - validation) / iterations)), 'per-iteration', 1, true),
     rho: num(a['length-penalty'], 0, 'length-penalty'),
     lora: { ...DEFAULT_LORA, r: num(a['lora-r'], 16, 'lora-r', 1, true), alpha: num(a['lora-alpha'], 32, 'lora-alpha'), targets },
     train: { ...DEFAULT_TRAIN, beta: num(a.beta, 0.1, 'beta'), lr: num(a.lr, 5e-5, 'lr'), epochs: num(a.epochs, 1, 'epochs', 1, true), batchSize: num(a['batch-size'], 2, 'batch-size', 1, true) },
     maxLength: num(a['max-length'], 1024, 'max-length', 2, true),
     baseModel: a.model ?? 'tpo-demo',
+    validation,
   };
   // A resumed run keeps its recorded settings; only the number of iterations may grow.
   const o: TpoOptions = stored ? (stored.options as TpoOptions) : fresh;
+  checkPool(pool.length, o, iterations); // before anything is written
   if (!stored) await store.writeConfig({ options: o, judge: a.judge, prompts: a.prompts, model: a.model ?? null, created: new Date().toISOString() });
   const model = await loadModel(gpu, await modelSource(a.model, { hubUrl: a['hub-url'] }), { slots: Math.max(o.samples, 8), maxLen: Math.min(4096, o.maxLength + o.maxNewTokens) });
   if (!model.tokenizer) throw new UsageError('TPO needs a model with a tokenizer (tokenizer.json)', 'stories260K has none: pass --model with a chat model (the default, tpo-demo, has one).');
@@ -124,7 +131,7 @@ export async function runCommand(argv: string[], gpu: Gpu): Promise<void> {
     const { dpo, ...rest } = m;
     const last = dpo[dpo.length - 1];
     if (a.json) process.stdout.write(JSON.stringify({ ...rest, dpo_last: last ?? null }) + '\n');
-    else process.stdout.write(`iteration ${m.iteration}: ${m.pairs} pairs (${m.skipped_all_tied} tied), parse failures ${(100 * m.parse_failure_rate).toFixed(1)}%, mean score ${m.mean_score.toFixed(3)}, thought ${m.mean_thought_chars.toFixed(0)} chars, response ${m.mean_response_chars.toFixed(0)} chars${last ? `, DPO loss ${last.loss.toFixed(4)} acc ${last['rewards/accuracies']?.toFixed(2)}` : ''}\n`);
+    else process.stdout.write(`iteration ${m.iteration}: ${m.pairs} pairs (${m.skipped_all_tied} tied), parse failures ${(100 * m.parse_failure_rate).toFixed(1)}%, mean score ${m.mean_score.toFixed(3)}, thought ${m.mean_thought_chars.toFixed(0)} chars, response ${m.mean_response_chars.toFixed(0)} chars${last ? `, DPO loss ${last.loss.toFixed(4)} acc ${last['rewards/accuracies']?.toFixed(2)}` : ''}${m.selection ? `, kept epoch ${m.selection.chosen_epoch} of ${m.selection.candidates.length - 1} (validation win share ${m.selection.candidates.find((c) => c.epoch === m.selection!.chosen_epoch)!.win_share.toFixed(2)})` : ''}\n`);
   }
   if (a['eval-prompts']) {
     const items = parseInstructions(parseJsonl<Record<string, unknown>>(await readFile(a['eval-prompts'], 'utf8'), a['eval-prompts']));

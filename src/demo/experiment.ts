@@ -8,6 +8,7 @@
 //   npm run experiment -- [--model public/models/tpo-demo] [--out runs/experiment] [--iterations 3]
 //                         [--per-iteration 32] [--samples 4] [--eval-tasks 140] [--lr 3e-3] [--epochs 3] [--resume]
 //                         [--temperature 1] [--top-p 1]   (the paper samples at 0.8 / 0.95; see README)
+//                         [--validation 32]  (last pool tasks on which each iteration keeps its best DPO epoch; 0: the last)
 
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -25,11 +26,12 @@ import type { IterationMetrics } from '../tpo/store';
 import { scoreTasks } from './score';
 import { DEMO_SEED, DEMO_SPLITS, demoJudgeRules, makeSplits, promptRows, type Task } from './tasks';
 import { DEFAULT_MODEL_DIR } from '../cli/model-arg';
+import { UsageError } from '../errors';
 
 const OPTIONS = {
   model: { type: 'string' }, out: { type: 'string' }, iterations: { type: 'string' }, 'per-iteration': { type: 'string' },
   samples: { type: 'string' }, 'eval-tasks': { type: 'string' }, lr: { type: 'string' }, epochs: { type: 'string' },
-  beta: { type: 'string' }, rho: { type: 'string' }, temperature: { type: 'string' }, 'top-p': { type: 'string' }, seed: { type: 'string' }, quick: { type: 'boolean' },
+  beta: { type: 'string' }, rho: { type: 'string' }, temperature: { type: 'string' }, 'top-p': { type: 'string' }, seed: { type: 'string' }, quick: { type: 'boolean' }, validation: { type: 'string' },
   resume: { type: 'boolean' },
 } as const;
 
@@ -48,6 +50,8 @@ export interface ExperimentRow {
   /** Of the iteration's own samples on its pool slice (the judge's mean score). */
   train_mean_score?: number;
   pairs?: number;
+  /** The DPO epoch kept by checkpoint selection (0 = the iteration's starting model); absent without it. */
+  kept_epoch?: number;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -60,6 +64,8 @@ export async function main(argv: string[]): Promise<number> {
   const iterations = Number(a.iterations ?? (quick ? 1 : 3));
   const per = Number(a['per-iteration'] ?? (quick ? 8 : 32));
   const evalN = Number(a['eval-tasks'] ?? (quick ? 14 : DEMO_SPLITS.heldOut));
+  const nVal = Number(a.validation ?? (quick ? 8 : 32));
+  if (per * iterations + nVal > DEMO_SPLITS.pool) throw new UsageError(`${iterations} × ${per} pool tasks and ${nVal} for validation exceed the pool's ${DEMO_SPLITS.pool}`);
   const splits = makeSplits(DEMO_SEED, { ...DEMO_SPLITS, train: 0 });
   const evalSet = splits.heldOut.slice(0, evalN);
   const model = await loadModel(gpu, folderSource(dir), { slots: 32, maxLen: 512 });
@@ -68,7 +74,7 @@ export async function main(argv: string[]): Promise<number> {
     maxNewTokens: 128, perIteration: per, rho: Number(a.rho ?? 0.1),
     lora: { r: 8, alpha: 16, targets: [...TARGETS] },
     train: { ...DEFAULT_TRAIN, lr: Number(a.lr ?? 3e-3), epochs: Number(a.epochs ?? 3), batchSize: 4, beta: Number(a.beta ?? 0.1) },
-    maxLength: 256, baseModel: dir,
+    maxLength: 256, baseModel: dir, validation: nVal,
   });
   const log = (s: string) => process.stderr.write(s + '\n');
   const t0 = performance.now();
@@ -83,6 +89,7 @@ export async function main(argv: string[]): Promise<number> {
       mean_thought_chars: r.mean_thought_chars, mean_response_chars: r.mean_response_chars,
       scratchpad_share: r.thought_styles.scratchpad ?? 0, rambling_share: r.thought_styles.rambling ?? 0, by_family: r.by_family,
       ...(m ? { train_mean_score: m.mean_score, pairs: m.pairs } : {}),
+      ...(m?.selection ? { kept_epoch: m.selection.chosen_epoch } : {}),
     };
     rows.push(row);
     log(`${arm} iteration ${iteration}: accuracy ${(100 * row.accuracy).toFixed(1)}%, win rate ${(100 * row.win_rate).toFixed(1)}%, parse failures ${(100 * row.parse_failure_rate).toFixed(1)}%, thought ${row.mean_thought_chars.toFixed(0)} chars  (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
@@ -97,8 +104,9 @@ export async function main(argv: string[]): Promise<number> {
     await store.writeConfig({ experiment: arm, model: dir });
     const ctx = { model, judge: rulesJudge(demoJudgeRules()), store, onProgress: () => {} };
     const pool = promptRows(splits.pool).map((r) => ({ id: String(r.id), instruction: String(r.instruction), meta: { answer: r.answer } }));
+    const validation = pool.slice(pool.length - nVal); // never sampled for training (the pool's end)
     for (let it = 0; it < iterations; it++) {
-      const m = await runIteration(ctx, it, pool.slice(it * per, (it + 1) * per), o(prompt));
+      const m = await runIteration(ctx, it, pool.slice(it * per, (it + 1) * per), o(prompt), validation);
       const ad = (await adapterOf(ctx, it + 1, o(prompt)))!;
       model.attachAdapter(ad.layout, ad.values);
       await evalRow(arm, it + 1, prompt, m);
@@ -106,7 +114,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   model.destroy();
 
-  const table = experimentTable(rows, evalSet, iterations, per, Number(a.samples ?? 4));
+  const table = experimentTable(rows, evalSet, iterations, per, Number(a.samples ?? 4), nVal, Number(a.epochs ?? 3));
   process.stdout.write(table + '\n');
   await mkdir(out, { recursive: true });
   await writeFile(join(out, 'experiment.md'), table + '\n');
@@ -115,14 +123,15 @@ export async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-export function experimentTable(rows: ExperimentRow[], evalSet: Task[], iterations: number, per: number, k: number): string {
+export function experimentTable(rows: ExperimentRow[], evalSet: Task[], iterations: number, per: number, k: number, validation: number, epochs: number): string {
   const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+  const kept = validation ? `Kept epoch: the best of the iteration's starting model (0) and its ${epochs} DPO epochs on ${validation} validation pool tasks (greedy, judged).` : `No checkpoint selection: every iteration keeps its last of ${epochs} DPO epochs.`;
   const lines = [
-    `Held-out: ${evalSet.length} tasks, greedy, programmatic judge. ${iterations} iteration(s) × ${per} fresh pool instructions × K = ${k} samples. Win rate: against the untrained model answering directly (ties ½).`,
+    `Held-out: ${evalSet.length} tasks, greedy, programmatic judge. ${iterations} iteration(s) × ${per} fresh pool instructions × K = ${k} samples. Win rate: against the untrained model answering directly (ties ½). ${kept}`,
     '',
-    '| arm | iteration | accuracy | win rate | parse failures | thought chars | scratchpad / rambling thoughts | response chars | pool mean score | pairs |',
-    '|---|---|---|---|---|---|---|---|---|---|',
-    ...rows.map((r) => `| ${r.arm} | ${r.iteration === 0 ? 'untrained' : r.iteration} | ${pct(r.accuracy)} | ${pct(r.win_rate)} | ${pct(r.parse_failure_rate)} | ${r.mean_thought_chars.toFixed(0)} | ${r.mean_thought_chars ? `${pct(r.scratchpad_share)} / ${pct(r.rambling_share)}` : '—'} | ${r.mean_response_chars.toFixed(1)} | ${r.train_mean_score?.toFixed(3) ?? '—'} | ${r.pairs ?? '—'} |`),
+    '| arm | iteration | accuracy | win rate | parse failures | thought chars | scratchpad / rambling thoughts | response chars | pool mean score | pairs | kept epoch |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
+    ...rows.map((r) => `| ${r.arm} | ${r.iteration === 0 ? 'untrained' : r.iteration} | ${pct(r.accuracy)} | ${pct(r.win_rate)} | ${pct(r.parse_failure_rate)} | ${r.mean_thought_chars.toFixed(0)} | ${r.mean_thought_chars ? `${pct(r.scratchpad_share)} / ${pct(r.rambling_share)}` : '—'} | ${r.mean_response_chars.toFixed(1)} | ${r.train_mean_score?.toFixed(3) ?? '—'} | ${r.pairs ?? '—'} | ${r.kept_epoch ?? '—'} |`),
   ];
   return lines.join('\n');
 }

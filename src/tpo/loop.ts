@@ -1,7 +1,7 @@
 // One TPO iteration, M_t → M_t+1, as the paper runs it:
 //   sample K thought+response outputs per instruction → parse → judge the responses only →
 //   length-controlled scores → best/worst pair (thoughts included) → DPO from M_t with M_t as
-//   reference → the adapter of M_t+1.
+//   reference → (optionally) the best DPO epoch on validation instructions → the adapter of M_t+1.
 // Each stage reads what the store already holds and does only what is missing, so a run resumes.
 
 import { UsageError } from '../errors';
@@ -14,6 +14,7 @@ import { Trainer, type StepMetrics, type TrainOptions } from '../train/trainer';
 import { scoreGroup, type Judge } from './judges';
 import { parseOutput, renderPrompt, type ThoughtPrompt } from './prompts';
 import { selectPair } from './scores';
+import { selectCheckpoint, validationResponses, type SelectionRecord } from './select';
 import type { InstructionRecord, IterationMetrics, PairRecord, RunStore, Sample } from './store';
 
 export interface Instruction {
@@ -36,6 +37,9 @@ export interface TpoOptions {
   train: TrainOptions;
   maxLength: number;
   baseModel: string;
+  /** Instructions at the end of the pool, never trained on, on which each iteration keeps its best
+   *  DPO epoch — or M_t itself if no epoch beats it (select.ts). 0 or absent: the last epoch. */
+  validation?: number;
 }
 
 export type Stage = 'sampling' | 'judging' | 'training';
@@ -128,8 +132,9 @@ function hash(s: string): number {
   return h;
 }
 
-/** Runs (or resumes) iteration `it` on `slice`; returns its metrics. */
-export async function runIteration(ctx: TpoContext, it: number, slice: Instruction[], o: TpoOptions): Promise<IterationMetrics> {
+/** Runs (or resumes) iteration `it` on `slice`; returns its metrics. With `validation` instructions
+ *  the adapter kept is the best of M_t and every DPO epoch on them (select.ts). */
+export async function runIteration(ctx: TpoContext, it: number, slice: Instruction[], o: TpoOptions, validation: Instruction[] = []): Promise<IterationMetrics> {
   const done = await ctx.store.readMetrics(it);
   if (done) return done;
   const m = ctx.model;
@@ -167,6 +172,7 @@ export async function runIteration(ctx: TpoContext, it: number, slice: Instructi
   // DPO from M_t with M_t as reference.
   await ctx.between?.();
   const dpoLog: StepMetrics[] = [];
+  let selection: SelectionRecord | undefined;
   if (!(await ctx.store.readAdapter(it))) {
     ctx.onProgress?.({ iteration: it, stage: 'training', done: 0, total: pairs.length });
     const layout = mt?.layout ?? new LoraLayout(m.config, o.lora);
@@ -181,14 +187,26 @@ export async function runIteration(ctx: TpoContext, it: number, slice: Instructi
       const state = new LoraState(m.gpu.device, layout, init);
       const trainer = new Trainer(m.gpu, m.config, m.weights, layout, state, 2 * o.train.batchSize, T);
       const ref = await trainer.referenceLogps(tp, o.train, mt ? mt.values : undefined, init);
+      // Checkpoint candidates: M_t (epoch 0) and every epoch's adapter, each with its validation responses.
+      const epochs: number[] = [], kept: Float32Array[] = [], responses: (string | null)[][] = [];
+      const candidate = async (epoch: number, v: Float32Array) => {
+        epochs.push(epoch);
+        kept.push(v);
+        responses.push(await validationResponses(m, o.prompt, validation, { layout, values: v }, o.maxNewTokens));
+      };
+      if (validation.length) await candidate(0, init);
       await trainer.dpo(tp, ref, o.train, (s) => {
         dpoLog.push(s);
         ctx.onStep?.(s);
         ctx.onProgress?.({ iteration: it, stage: 'training', done: s.step, total: Math.ceil(tp.length / (o.train.batchSize * o.train.gradAccum)) * o.train.epochs });
-      });
+      }, validation.length ? async (epoch) => candidate(epoch, await readF32(m.gpu.device, state.params, layout.length)) : undefined);
       values = await readF32(m.gpu.device, state.params, layout.length);
       trainer.destroy();
       state.destroy();
+      if (validation.length) {
+        selection = await selectCheckpoint(ctx.judge, validation, epochs, responses);
+        values = kept[epochs.indexOf(selection.chosen_epoch)];
+      }
     }
     await ctx.store.writeAdapter(it, saveAdapter(layout, values, o.baseModel));
   }
@@ -208,20 +226,28 @@ export async function runIteration(ctx: TpoContext, it: number, slice: Instructi
     chosen_response_chars: mean(chosenLen),
     rejected_response_chars: mean(rejectedLen),
     dpo: dpoLog,
+    ...(selection ? { selection } : {}),
   };
   await ctx.store.writeMetrics(it, metrics);
   ctx.onIteration?.(metrics);
   return metrics;
 }
 
-/** Runs iterations from..to-1 over fresh slices of the pool. */
-export async function runTpo(ctx: TpoContext, pool: Instruction[], o: TpoOptions, iterations: number): Promise<IterationMetrics[]> {
-  if (pool.length < o.perIteration * iterations) {
-    throw new UsageError(`${iterations} iterations of ${o.perIteration} fresh instructions need ${o.perIteration * iterations}; the pool has ${pool.length}`, 'Lower --per-iteration or --iterations, or add instructions.');
+/** Throws a UsageError unless the pool holds a fresh slice per iteration plus the validation instructions. */
+export function checkPool(size: number, o: TpoOptions, iterations: number): void {
+  const nVal = o.validation ?? 0;
+  if (size < o.perIteration * iterations + nVal) {
+    throw new UsageError(`${iterations} iterations of ${o.perIteration} fresh instructions${nVal ? ` and ${nVal} for validation` : ''} need ${o.perIteration * iterations + nVal}; the pool has ${size}`, 'Lower --per-iteration, --iterations or --validation, or add instructions.');
   }
+}
+
+/** Runs iterations over fresh slices of the pool. */
+export async function runTpo(ctx: TpoContext, pool: Instruction[], o: TpoOptions, iterations: number): Promise<IterationMetrics[]> {
+  checkPool(pool.length, o, iterations);
+  const validation = pool.slice(pool.length - (o.validation ?? 0)); // the pool's end, never sampled for training
   const out: IterationMetrics[] = [];
   for (let it = 0; it < iterations; it++) {
-    const m = await runIteration(ctx, it, pool.slice(it * o.perIteration, (it + 1) * o.perIteration), o);
+    const m = await runIteration(ctx, it, pool.slice(it * o.perIteration, (it + 1) * o.perIteration), o, validation);
     await ctx.afterIteration?.(m);
     out.push(m);
   }

@@ -4,6 +4,7 @@
 
 import type { AdapterFiles } from '../train/peft';
 import type { StepMetrics } from '../train/trainer';
+import type { SelectionRecord } from './select';
 
 export interface Sample {
   raw: string; // the whole output (thought + response)
@@ -39,6 +40,8 @@ export interface IterationMetrics {
   chosen_response_chars: number;
   rejected_response_chars: number;
   dpo: StepMetrics[];
+  /** Which DPO epoch was kept (0 = none, M_t) and how every candidate did on the validation instructions. */
+  selection?: SelectionRecord;
   eval?: Record<string, number | number[]>;
 }
 

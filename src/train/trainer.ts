@@ -197,8 +197,9 @@ export class Trainer {
     return out;
   }
 
-  /** DPO (sigmoid loss, TRL semantics). Calls onStep after every optimizer step. */
-  async dpo(pairs: TokenizedPair[], ref: [number, number][], o: TrainOptions, onStep: (m: StepMetrics) => void): Promise<void> {
+  /** DPO (sigmoid loss, TRL semantics). Calls onStep after every optimizer step and awaits
+   *  onEpoch (1-based) after the last step of every epoch, e.g. to evaluate a checkpoint. */
+  async dpo(pairs: TokenizedPair[], ref: [number, number][], o: TrainOptions, onStep: (m: StepMetrics) => void, onEpoch?: (epoch: number) => Promise<void>): Promise<void> {
     if (2 * o.batchSize > this.seqs) throw new UsageError(`batch of ${o.batchSize} pairs needs ${2 * o.batchSize} sequences; the graph holds ${this.seqs}`);
     const perStep = o.batchSize * o.gradAccum;
     const stepsPerEpoch = Math.ceil(pairs.length / perStep);
@@ -239,6 +240,7 @@ export class Trainer {
         'rewards/chosen': m.rc / n, 'rewards/rejected': m.rr / n, 'rewards/accuracies': m.acc / n, 'rewards/margins': (m.rc - m.rr) / n,
         'logps/chosen': m.lc / n, 'logps/rejected': m.lr / n, lr, grad_norm: norm,
       });
+      if ((step + 1) % stepsPerEpoch === 0) await onEpoch?.(epoch + 1);
     }
   }
 
