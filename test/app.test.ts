@@ -101,6 +101,7 @@ describe('app: the embedded demo model end to end', () => {
     await page.fill('#run-max-new', '96');
     await page.fill('#epochs', '1');
     await page.fill('#eval-count', '2');
+    await page.fill('#validation', '2'); // checkpoint selection: M_0 against the one DPO epoch
     await page.click('#start');
     let before: { id: string }[] = [];
     for (let i = 0; i < 1200 && before.length < 1; i++) {
@@ -119,6 +120,7 @@ describe('app: the embedded demo model end to end', () => {
     expect(await page.inputValue('#iterations')).toBe('1');
     expect(await page.inputValue('#per-iteration')).toBe('3');
     expect(await page.inputValue('#eval-count')).toBe('2');
+    expect(await page.inputValue('#validation')).toBe('2');
     await page.click('#start');
     await page.waitForFunction(() => /Done\.|Error/.test(document.getElementById('run-status')!.textContent ?? ''), null, { timeout: 600_000 });
     expect(await page.textContent('#run-status')).toBe('Done.');
@@ -127,7 +129,7 @@ describe('app: the embedded demo model end to end', () => {
     for (const b of before) expect(after.find((r) => r.id === b.id)).toEqual(b);
     expect(await page.locator('.charts canvas').count()).toBe(3);
     expect(await page.evaluate(() => localStorage.getItem('tpo-active-run'))).toBeNull();
-    expect(await page.textContent('#run-metrics')).toMatch(/iteration 0: \d+ pairs.*held-out win rate \d+% vs base/);
+    expect(await page.textContent('#run-metrics')).toMatch(/iteration 0: \d+ pairs.*kept epoch [01] of 1, held-out win rate \d+% vs base/);
     expect(await page.$$eval('#p-evaluating', (b) => (b[0] as HTMLProgressElement).value)).toBe(1);
     expect(await page.$$eval('#p-training', (b) => (b[0] as HTMLProgressElement).value)).toBe(1);
     await page.screenshot({ path: join(ARTIFACTS, 'app-train.png'), fullPage: true });

@@ -37,7 +37,8 @@ function showProgress(p: RunProgress): void {
 
 function summary(rows: IterationMetrics[]): string {
   const win = (m: IterationMetrics) => (typeof m.eval?.win_rate === 'number' ? `, held-out win rate ${(100 * m.eval.win_rate).toFixed(0)}% vs base` : '');
-  return rows.map((m) => `iteration ${m.iteration}: ${m.pairs} pairs, parse failures ${(100 * m.parse_failure_rate).toFixed(0)}%, mean score ${m.mean_score.toFixed(2)}, thought ${m.mean_thought_chars.toFixed(0)} chars${win(m)}`).join('\n');
+  const kept = (m: IterationMetrics) => (m.selection ? `, kept epoch ${m.selection.chosen_epoch} of ${m.selection.candidates.length - 1}` : '');
+  return rows.map((m) => `iteration ${m.iteration}: ${m.pairs} pairs, parse failures ${(100 * m.parse_failure_rate).toFixed(0)}%, mean score ${m.mean_score.toFixed(2)}, thought ${m.mean_thought_chars.toFixed(0)} chars${kept(m)}${win(m)}`).join('\n');
 }
 
 export async function showRun(runId: string): Promise<void> {
@@ -67,6 +68,7 @@ function fillForm(c: Record<string, unknown> | null): void {
   set('per-iteration', o.perIteration);
   set('run-max-new', o.maxNewTokens);
   set('epochs', o.train.epochs);
+  set('validation', o.validation ?? 0);
 }
 
 export function initTrainView(): void {
@@ -118,7 +120,7 @@ export function initTrainView(): void {
         {
           runId, instructionsJsonl: $<HTMLTextAreaElement>('instructions').value, template: val('template'), separator: val('separator'), thoughtMarker: val('marker') || undefined,
           judge, samples: num('k'), temperature: num('run-temp'), topP: 1, maxNewTokens: num('run-max-new'), iterations: num('iterations'),
-          perIteration: num('per-iteration'), rho: num('rho'), beta: num('beta'), lr: num('lr'), epochs: num('epochs'), batchSize: 2, loraR: num('rank'), loraAlpha: 2 * num('rank'), maxLength: 512, seed: 0, evalCount: num('eval-count'),
+          perIteration: num('per-iteration'), rho: num('rho'), beta: num('beta'), lr: num('lr'), epochs: num('epochs'), batchSize: 2, loraR: num('rank'), loraAlpha: 2 * num('rank'), maxLength: 512, seed: 0, evalCount: num('eval-count'), validation: num('validation'),
         },
         proxy(showProgress),
         proxy((e: RunEvent) => (e.type === 'step' ? getCharts().addStep(e.step) : getCharts().addIteration(e.metrics))),

@@ -96,6 +96,7 @@ const api: EngineApi = {
       perIteration: req.perIteration, rho: req.rho, maxLength: req.maxLength, baseModel: modelName,
       lora: { ...DEFAULT_LORA, r: req.loraR, alpha: req.loraAlpha },
       train: { ...DEFAULT_TRAIN, beta: req.beta, lr: req.lr, epochs: req.epochs, batchSize: req.batchSize },
+      validation: req.validation ?? 0,
     };
     // A stored run keeps its settings (resume after a reload); only the iteration count may grow.
     const o = stored ? (stored.options as TpoOptions) : fresh;
@@ -111,8 +112,9 @@ const api: EngineApi = {
     // The last evalCount instructions are never trained on: each iteration's win rate is measured there.
     const heldOut = all.slice(all.length - Math.min(evalCount, Math.max(0, all.length - 1)));
     const pool = all.slice(0, all.length - heldOut.length);
-    if (pool.length < o.perIteration * iterations) {
-      throw new UsageError(`${iterations} iterations of ${o.perIteration} fresh instructions need ${o.perIteration * iterations}; the set has ${pool.length} after the ${heldOut.length} held out for the win rate`, 'Add instructions, or lower the iterations, the instructions per iteration or the held-out count.');
+    const nVal = o.validation ?? 0;
+    if (pool.length < o.perIteration * iterations + nVal) {
+      throw new UsageError(`${iterations} iterations of ${o.perIteration} fresh instructions${nVal ? ` and ${nVal} for validation` : ''} need ${o.perIteration * iterations + nVal}; the set has ${pool.length} after the ${heldOut.length} held out for the win rate`, 'Add instructions, or lower the iterations, the instructions per iteration, the validation or the held-out count.');
     }
     abort = new AbortController();
     const t0 = performance.now();
