@@ -10,6 +10,16 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { runNodeScript } from './helpers/node-script';
 import { rng } from '../src/rng';
 import { writeTinyModel } from './helpers/tiny-model';
+import { testGpu } from './helpers/gpu';
+import { loadModel } from '../src/engine/model';
+import { folderSource } from '../src/model/source-node';
+import { rulesJudge } from '../src/tpo/judges';
+import { parseInstructions, runIteration } from '../src/tpo/loop';
+import { customPrompt } from '../src/tpo/prompts';
+import { folderStore } from '../src/tpo/store-node';
+import { DEFAULT_TRAIN } from '../src/train/trainer';
+import { DEFAULT_LORA, LoraLayout } from '../src/train/lora';
+import { loadAdapter } from '../src/train/peft';
 
 const TPO = join(__dirname, '../bin/tpo.mjs');
 const tpo = (args: string[]) => runNodeScript(TPO, args);
@@ -136,15 +146,6 @@ describe('baseline and evaluation', () => {
 
 describe('the judge sees responses only', () => {
   it('every judged text is a parsed response, and no thought text reaches the judge', async () => {
-    const { loadModel } = await import('../src/engine/model');
-    const { folderSource } = await import('../src/model/source-node');
-    const { rulesJudge } = await import('../src/tpo/judges');
-    const { parseInstructions, runIteration } = await import('../src/tpo/loop');
-    const { customPrompt } = await import('../src/tpo/prompts');
-    const { folderStore } = await import('../src/tpo/store-node');
-    const { DEFAULT_TRAIN } = await import('../src/train/trainer');
-    const { DEFAULT_LORA } = await import('../src/train/lora');
-    const { testGpu } = await import('./helpers/gpu');
     const m = await loadModel(await testGpu(), folderSource(model), { slots: 8, maxLen: 96 });
     const inner = rulesJudge([{ type: 'numeric' }]);
     const seen: { instruction: string; response: string }[] = [];
@@ -169,16 +170,6 @@ describe('the judge sees responses only', () => {
 
 describe('checkpoint selection on validation instructions', () => {
   it('keeps M_t when no DPO epoch beats it, the best epoch otherwise, and records every candidate', async () => {
-    const { loadModel } = await import('../src/engine/model');
-    const { folderSource } = await import('../src/model/source-node');
-    const { rulesJudge } = await import('../src/tpo/judges');
-    const { parseInstructions, runIteration } = await import('../src/tpo/loop');
-    const { customPrompt } = await import('../src/tpo/prompts');
-    const { folderStore } = await import('../src/tpo/store-node');
-    const { DEFAULT_TRAIN } = await import('../src/train/trainer');
-    const { DEFAULT_LORA, LoraLayout } = await import('../src/train/lora');
-    const { loadAdapter } = await import('../src/train/peft');
-    const { testGpu } = await import('./helpers/gpu');
     const m = await loadModel(await testGpu(), folderSource(model), { slots: 8, maxLen: 96 });
     const pool = parseInstructions(readFileSync(join(work, 'prompts.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)));
     const lora = { ...DEFAULT_LORA, r: 2, alpha: 4 };
