@@ -9,6 +9,7 @@ import { promptIds } from '../tpo/loop';
 import { GENERIC, parseOutput, type ThoughtPrompt } from '../tpo/prompts';
 import { thoughtCompletion, thoughtStyle } from './corpus';
 import { demoJudgeRules, type Task } from './tasks';
+import { mean } from '../tpo/scores';
 
 export interface DemoScore {
   tasks: number;
@@ -52,7 +53,6 @@ export async function scoreTasks(model: LoadedModel, tasks: Task[], prompt: Thou
     f[0] += +right[i];
     f[1]++;
   });
-  const mean = (x: number[]) => (x.length ? x.reduce((a, b) => a + b, 0) / x.length : 0);
   return {
     tasks: tasks.length,
     accuracy: mean(right.map(Number)),

@@ -7,7 +7,7 @@ import type { LoraLayout } from '../train/lora';
 import { scoreGroup, type Judge } from './judges';
 import { parseOutput, type ThoughtPrompt } from './prompts';
 import { promptIds, type Instruction } from './loop';
-import { bootstrapCI, lengthControlledWinRate, winRate, type Outcome } from './scores';
+import { bootstrapCI, lengthControlledWinRate, mean, winRate, type Outcome } from './scores';
 
 export interface Side {
   prompt: ThoughtPrompt;
@@ -77,7 +77,6 @@ export async function evaluate(model: LoadedModel, judge: Judge, items: Instruct
     }
     outcomes.push(s as Outcome);
   }
-  const mean = (x: number[]) => (x.length ? x.reduce((p, q) => p + q, 0) / x.length : 0);
   return {
     instructions: items.length,
     win_rate: winRate(outcomes),

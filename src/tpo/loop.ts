@@ -13,7 +13,7 @@ import { tokenizePairs } from '../train/data';
 import { Trainer, type StepMetrics, type TrainOptions } from '../train/trainer';
 import { scoreGroup, type Judge } from './judges';
 import { parseOutput, renderPrompt, type ThoughtPrompt } from './prompts';
-import { selectPair } from './scores';
+import { mean, selectPair } from './scores';
 import { selectCheckpoint, validationResponses, type SelectionRecord } from './select';
 import type { InstructionRecord, IterationMetrics, PairRecord, RunStore, Sample } from './store';
 
@@ -213,7 +213,6 @@ export async function runIteration(ctx: TpoContext, it: number, slice: Instructi
 
   const all = records.flatMap((r) => r.samples);
   const ok = all.filter((s) => s.parsed);
-  const mean = (x: number[]) => (x.length ? x.reduce((a, b) => a + b, 0) / x.length : 0);
   const metrics: IterationMetrics = {
     iteration: it,
     instructions: records.length,

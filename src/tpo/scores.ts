@@ -4,13 +4,16 @@
 
 import { rng } from '../rng';
 
+/** The arithmetic mean; 0 for an empty list. */
+export const mean = (x: number[]): number => (x.length ? x.reduce((a, b) => a + b, 0) / x.length : 0);
+
 /** z-scores within one group; a constant group gives zeros. */
 export function zscores(x: number[]): number[] {
   const n = x.length;
   if (!n) return [];
-  const mean = x.reduce((a, b) => a + b, 0) / n;
-  const sd = Math.sqrt(x.reduce((a, b) => a + (b - mean) ** 2, 0) / n);
-  return x.map((v) => (sd > 1e-12 ? (v - mean) / sd : 0));
+  const mu = mean(x);
+  const sd = Math.sqrt(x.reduce((a, b) => a + (b - mu) ** 2, 0) / n);
+  return x.map((v) => (sd > 1e-12 ? (v - mu) / sd : 0));
 }
 
 /** s = z(score) − ρ·z(length) over one instruction's parsed outputs. */
@@ -73,8 +76,8 @@ export function bradleyTerry(wins: number[][], iters = 2000, l2 = 1e-3): number[
     }
     if (step < 1e-9) break;
   }
-  const mean = e.reduce((a, b) => a + b, 0) / (n || 1);
-  return e.map((v) => v - mean);
+  const mu = mean(e);
+  return e.map((v) => v - mu);
 }
 
 /** Outcome of one comparison for the policy: 1 win, 0.5 tie (or no verdict), 0 loss. */
@@ -108,8 +111,8 @@ export function lengthControlledWinRate(outcomes: number[], lenPolicy: number[],
   const n = outcomes.length;
   if (!n) return NaN;
   const d = lenPolicy.map((l, i) => l - lenBaseline[i]);
-  const mean = d.reduce((a, b) => a + b, 0) / n;
-  const sd = Math.sqrt(d.reduce((a, b) => a + (b - mean) ** 2, 0) / n) || 1;
+  const mu = mean(d);
+  const sd = Math.sqrt(d.reduce((a, b) => a + (b - mu) ** 2, 0) / n) || 1;
   const x = d.map((v) => Math.tanh(v / sd));
   let th = 0, ph = 0;
   for (let it = 0; it < 5000; it++) {

@@ -12,6 +12,7 @@ import type { LoraLayout } from '../train/lora';
 import { scoreGroup, type Judge } from './judges';
 import { parseOutput, type ThoughtPrompt } from './prompts';
 import { promptIds, type Instruction } from './loop';
+import { mean } from './scores';
 
 export interface SelectionRecord {
   instructions: number;
@@ -77,7 +78,6 @@ export async function selectCheckpoint(judge: Judge, items: Instruction[], epoch
   const shares = winShares(scores);
   let best = 0;
   shares.forEach((s, k) => { if (s > shares[best] + 1e-12) best = k; });
-  const mean = (x: number[]) => (x.length ? x.reduce((a, b) => a + b, 0) / x.length : 0);
   return {
     instructions: items.length,
     candidates: epochs.map((epoch, k) => ({
