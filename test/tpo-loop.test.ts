@@ -169,7 +169,7 @@ describe('the judge sees responses only', () => {
 });
 
 describe('checkpoint selection on validation instructions', () => {
-  it('keeps M_t when no DPO epoch beats it, the best epoch otherwise, and records every candidate', async () => {
+  it('keeps M_t when no DPO epoch beats it, the best epoch otherwise, and records every candidate; a cancel between epochs stores nothing', async () => {
     const m = await loadModel(await testGpu(), folderSource(model), { slots: 8, maxLen: 96 });
     const pool = parseInstructions(readFileSync(join(work, 'prompts.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)));
     const lora = { ...DEFAULT_LORA, r: 2, alpha: 4 };
@@ -184,14 +184,28 @@ describe('checkpoint selection on validation instructions', () => {
       const judge = { kind: 'pointwise' as const, name: 'test', score: async (items: { instruction: string; response: string }[]) => (training && afterTraining ? afterTraining(items.length) : inner.score(items)) };
       const store = await folderStore(mkdtempSync(join(tmpdir(), 'tpo-sel-')));
       const metrics = await runIteration({ model: m, judge, store, onStep: () => (training = true) }, 0, pool.slice(0, 4), o, afterTraining ? pool.slice(4) : []);
+      return { metrics, values: await valuesIn(store) };
+    };
+    const valuesIn = async (store: Awaited<ReturnType<typeof folderStore>>) => {
       const files = (await store.readAdapter(0))!;
-      return { metrics, values: (await loadAdapter(m.config, files['adapter_config.json'], files['adapter_model.safetensors'], { baseModel: 'sel-test' })).values };
+      return (await loadAdapter(m.config, files['adapter_config.json'], files['adapter_model.safetensors'], { baseModel: 'sel-test' })).values;
     };
     const last = await run(); // no validation: the last epoch
     expect(last.metrics.selection).toBeUndefined();
     expect(last.metrics.pairs).toBeGreaterThan(0);
     const init = new LoraLayout(m.config, lora).init(o.seed);
     expect(last.values).not.toEqual(init);
+
+    // A cancel between DPO epochs (the app's pause/cancel hook) stores no adapter; resuming retrains to the same one.
+    const store = await folderStore(mkdtempSync(join(tmpdir(), 'tpo-cancel-')));
+    let started = false;
+    const cancelling = { model: m, judge: inner, store, onStep: () => (started = true), between: async () => { if (started) throw new Error('cancelled by the test'); } };
+    await expect(runIteration(cancelling, 0, pool.slice(0, 4), o)).rejects.toThrow('cancelled by the test');
+    expect(started).toBe(true);
+    expect(await store.readAdapter(0)).toBeNull();
+    expect(await store.readMetrics(0)).toBeNull();
+    await runIteration({ model: m, judge: inner, store }, 0, pool.slice(0, 4), o);
+    expect(await valuesIn(store)).toEqual(last.values);
 
     const none = await run((n) => new Array(n).fill(0)); // every candidate ties → M_t, no update
     expect(none.metrics.selection!.candidates.map((c) => c.epoch)).toEqual([0, 1, 2]);

@@ -186,7 +186,6 @@ export async function runIteration(ctx: TpoContext, it: number, slice: Instructi
       m.detachAdapter();
       const state = new LoraState(m.gpu.device, layout, init);
       const trainer = new Trainer(m.gpu, m.config, m.weights, layout, state, 2 * o.train.batchSize, T);
-      const ref = await trainer.referenceLogps(tp, o.train, mt ? mt.values : undefined, init);
       // Checkpoint candidates: M_t (epoch 0) and every epoch's adapter, each with its validation responses.
       const epochs: number[] = [], kept: Float32Array[] = [], responses: (string | null)[][] = [];
       const candidate = async (epoch: number, v: Float32Array) => {
@@ -194,15 +193,23 @@ export async function runIteration(ctx: TpoContext, it: number, slice: Instructi
         kept.push(v);
         responses.push(await validationResponses(m, o.prompt, validation, { layout, values: v }, o.maxNewTokens));
       };
-      if (validation.length) await candidate(0, init);
-      await trainer.dpo(tp, ref, o.train, (s) => {
-        dpoLog.push(s);
-        ctx.onStep?.(s);
-        ctx.onProgress?.({ iteration: it, stage: 'training', done: s.step, total: Math.ceil(tp.length / (o.train.batchSize * o.train.gradAccum)) * o.train.epochs });
-      }, validation.length ? async (epoch) => candidate(epoch, await readF32(m.gpu.device, state.params, layout.length)) : undefined);
-      values = await readF32(m.gpu.device, state.params, layout.length);
-      trainer.destroy();
-      state.destroy();
+      try {
+        const ref = await trainer.referenceLogps(tp, o.train, mt ? mt.values : undefined, init);
+        if (validation.length) await candidate(0, init);
+        await trainer.dpo(tp, ref, o.train, (s) => {
+          dpoLog.push(s);
+          ctx.onStep?.(s);
+          ctx.onProgress?.({ iteration: it, stage: 'training', done: s.step, total: Math.ceil(tp.length / (o.train.batchSize * o.train.gradAccum)) * o.train.epochs });
+        }, async (epoch) => {
+          if (validation.length) await candidate(epoch, await readF32(m.gpu.device, state.params, layout.length));
+          await ctx.between?.(); // a pause holds here; a cancel throws and the iteration retrains on resume
+          if (ctx.signal?.aborted) throw ctx.signal.reason ?? new Error('cancelled');
+        });
+        values = await readF32(m.gpu.device, state.params, layout.length);
+      } finally {
+        trainer.destroy();
+        state.destroy();
+      }
       if (validation.length) {
         selection = await selectCheckpoint(ctx.judge, validation, epochs, responses);
         values = kept[epochs.indexOf(selection.chosen_epoch)];
