@@ -49,17 +49,17 @@ export function adapterFromZip(zip: Uint8Array): AdapterFiles {
 
 const CSV_COLUMNS = ['iteration', 'instructions', 'pairs', 'skipped_all_tied', 'parse_failure_rate', 'mean_score', 'mean_thought_chars', 'mean_response_chars', 'chosen_response_chars', 'rejected_response_chars', 'final_dpo_loss', 'final_reward_accuracy'] as const;
 /** Written when the run measured them (checkpoint selection, held-out evaluation), not required on import. */
-const EVAL_COLUMNS = ['kept_epoch', 'win_rate', 'lc_win_rate'] as const;
+const OPTIONAL_COLUMNS = ['kept_epoch', 'win_rate', 'lc_win_rate'] as const;
 
 export function metricsToCsv(metrics: IterationMetrics[]): string {
   const rows = metrics.map((m) => {
     const last = m.dpo[m.dpo.length - 1];
     const v: Record<string, unknown> = { ...m, final_dpo_loss: last?.loss ?? '', final_reward_accuracy: last?.['rewards/accuracies'] ?? '' };
-    for (const c of EVAL_COLUMNS) v[c] = typeof m.eval?.[c] === 'number' ? m.eval[c] : '';
-    v.kept_epoch = m.selection?.chosen_epoch ?? '';
-    return [...CSV_COLUMNS, ...EVAL_COLUMNS].map((c) => String(v[c] ?? '')).join(',');
+    for (const c of OPTIONAL_COLUMNS) v[c] = typeof m.eval?.[c] === 'number' ? m.eval[c] : '';
+    v.kept_epoch = m.selection?.chosen_epoch ?? ''; // from the checkpoint selection, not the evaluation
+    return [...CSV_COLUMNS, ...OPTIONAL_COLUMNS].map((c) => String(v[c] ?? '')).join(',');
   });
-  return [[...CSV_COLUMNS, ...EVAL_COLUMNS].join(','), ...rows].join('\n') + '\n';
+  return [[...CSV_COLUMNS, ...OPTIONAL_COLUMNS].join(','), ...rows].join('\n') + '\n';
 }
 
 export function metricsFromCsv(text: string): Partial<IterationMetrics>[] {
