@@ -96,7 +96,7 @@ describe('checkpoint selection', () => {
   const items = parseInstructions([{ instruction: 'What is 2+2?', answer: 4 }, { instruction: 'What is 3+3?', answer: 6 }]);
   it('keeps the best epoch on the validation items; the earliest on ties; M_t (epoch 0) when nothing beats it', async () => {
     const judge = rulesJudge([{ type: 'numeric' }]);
-    const pick = (responses: (string | null)[][]) => selectCheckpoint(judge, items, responses.map((_, k) => k), responses);
+    const pick = (responses: (string | null)[][]) => selectCheckpoint(judge, items, responses);
     const r = await pick([['5', '6'], ['4', null], ['4', '6'], ['4', '6']]);
     expect(r.chosen_epoch).toBe(2); // 2 and 3 both right twice; the earlier kept
     expect(r.candidates.map((c) => c.parse_failure_rate)).toEqual([0, 0.5, 0, 0]);
@@ -111,7 +111,7 @@ describe('checkpoint selection', () => {
       kind: 'pairwise', name: 'longer wins',
       compare: async (ps) => ps.map((p) => { asked.push([p.a, p.b]); return p.a.length > p.b.length ? 'A' : p.a.length < p.b.length ? 'B' : null; }),
     };
-    const r = await selectCheckpoint(judge, items, [0, 1, 2], [['ab', 'a'], ['ab', null], ['abcd', 'abc']]);
+    const r = await selectCheckpoint(judge, items, [['ab', 'a'], ['ab', null], ['abcd', 'abc']]);
     expect(r.chosen_epoch).toBe(2);
     expect(r.candidates.every((c) => c.mean_score === null)).toBe(true);
     // instruction 0: distinct 'ab', 'abcd' (both orders); instruction 1: 'a', 'abc' (both orders)

@@ -19,14 +19,13 @@ import { folderSource } from '../model/source-node';
 import { DEFAULT_TRAIN } from '../train/trainer';
 import { TARGETS } from '../train/lora';
 import { rulesJudge } from '../tpo/judges';
-import { adapterOf, runIteration, type TpoOptions } from '../tpo/loop';
+import { adapterOf, checkPool, runIteration, validationSlice, type TpoOptions } from '../tpo/loop';
 import { DIRECT, GENERIC, type ThoughtPrompt } from '../tpo/prompts';
 import { folderStore } from '../tpo/store-node';
 import type { IterationMetrics } from '../tpo/store';
 import { scoreTasks } from './score';
 import { DEMO_SEED, DEMO_SPLITS, demoJudgeRules, makeSplits, promptRows, type Task } from './tasks';
 import { DEFAULT_MODEL_DIR } from '../cli/model-arg';
-import { UsageError } from '../errors';
 
 const OPTIONS = {
   model: { type: 'string' }, out: { type: 'string' }, iterations: { type: 'string' }, 'per-iteration': { type: 'string' },
@@ -64,18 +63,18 @@ export async function main(argv: string[]): Promise<number> {
   const iterations = Number(a.iterations ?? (quick ? 1 : 3));
   const per = Number(a['per-iteration'] ?? (quick ? 8 : 32));
   const evalN = Number(a['eval-tasks'] ?? (quick ? 14 : DEMO_SPLITS.heldOut));
-  const nVal = Number(a.validation ?? (quick ? 8 : 32));
-  if (per * iterations + nVal > DEMO_SPLITS.pool) throw new UsageError(`${iterations} × ${per} pool tasks and ${nVal} for validation exceed the pool's ${DEMO_SPLITS.pool}`);
-  const splits = makeSplits(DEMO_SEED, { ...DEMO_SPLITS, train: 0 });
-  const evalSet = splits.heldOut.slice(0, evalN);
-  const model = await loadModel(gpu, folderSource(dir), { slots: 32, maxLen: 512 });
   const o = (prompt: ThoughtPrompt): TpoOptions => ({
     prompt, samples: Number(a.samples ?? 4), temperature: Number(a.temperature ?? 1), topP: Number(a['top-p'] ?? 1), seed: Number(a.seed ?? 0),
     maxNewTokens: 128, perIteration: per, rho: Number(a.rho ?? 0.1),
     lora: { r: 8, alpha: 16, targets: [...TARGETS] },
     train: { ...DEFAULT_TRAIN, lr: Number(a.lr ?? 3e-3), epochs: Number(a.epochs ?? 3), batchSize: 4, beta: Number(a.beta ?? 0.1) },
-    maxLength: 256, baseModel: dir, validation: nVal,
+    maxLength: 256, baseModel: dir, validation: Number(a.validation ?? (quick ? 8 : 32)),
   });
+  const shared = o(GENERIC); // the settings both arms share
+  checkPool(DEMO_SPLITS.pool, shared, iterations);
+  const splits = makeSplits(DEMO_SEED, { ...DEMO_SPLITS, train: 0 });
+  const evalSet = splits.heldOut.slice(0, evalN);
+  const model = await loadModel(gpu, folderSource(dir), { slots: 32, maxLen: 512 });
   const log = (s: string) => process.stderr.write(s + '\n');
   const t0 = performance.now();
 
@@ -104,7 +103,7 @@ export async function main(argv: string[]): Promise<number> {
     await store.writeConfig({ experiment: arm, model: dir });
     const ctx = { model, judge: rulesJudge(demoJudgeRules()), store, onProgress: () => {} };
     const pool = promptRows(splits.pool).map((r) => ({ id: String(r.id), instruction: String(r.instruction), meta: { answer: r.answer } }));
-    const validation = pool.slice(pool.length - nVal); // never sampled for training (the pool's end)
+    const validation = validationSlice(pool, shared);
     for (let it = 0; it < iterations; it++) {
       const m = await runIteration(ctx, it, pool.slice(it * per, (it + 1) * per), o(prompt), validation);
       const ad = (await adapterOf(ctx, it + 1, o(prompt)))!;
@@ -114,7 +113,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   model.destroy();
 
-  const table = experimentTable(rows, evalSet, iterations, per, Number(a.samples ?? 4), nVal, Number(a.epochs ?? 3));
+  const table = experimentTable(rows, evalSet, iterations, per, shared.samples, shared.validation ?? 0, shared.train.epochs);
   process.stdout.write(table + '\n');
   await mkdir(out, { recursive: true });
   await writeFile(join(out, 'experiment.md'), table + '\n');

@@ -48,15 +48,17 @@ export function adapterFromZip(zip: Uint8Array): AdapterFiles {
 }
 
 const CSV_COLUMNS = ['iteration', 'instructions', 'pairs', 'skipped_all_tied', 'parse_failure_rate', 'mean_score', 'mean_thought_chars', 'mean_response_chars', 'chosen_response_chars', 'rejected_response_chars', 'final_dpo_loss', 'final_reward_accuracy'] as const;
+/** Held-out evaluation figures, stored under metrics.eval. */
+const EVAL_COLUMNS = ['win_rate', 'lc_win_rate'] as const;
 /** Written when the run measured them (checkpoint selection, held-out evaluation), not required on import. */
-const OPTIONAL_COLUMNS = ['kept_epoch', 'win_rate', 'lc_win_rate'] as const;
+const OPTIONAL_COLUMNS = ['kept_epoch', ...EVAL_COLUMNS] as const;
 
 export function metricsToCsv(metrics: IterationMetrics[]): string {
   const rows = metrics.map((m) => {
     const last = m.dpo[m.dpo.length - 1];
     const v: Record<string, unknown> = { ...m, final_dpo_loss: last?.loss ?? '', final_reward_accuracy: last?.['rewards/accuracies'] ?? '' };
-    for (const c of OPTIONAL_COLUMNS) v[c] = typeof m.eval?.[c] === 'number' ? m.eval[c] : '';
-    v.kept_epoch = m.selection?.chosen_epoch ?? ''; // from the checkpoint selection, not the evaluation
+    v.kept_epoch = m.selection?.chosen_epoch ?? '';
+    for (const c of EVAL_COLUMNS) v[c] = typeof m.eval?.[c] === 'number' ? m.eval[c] : '';
     return [...CSV_COLUMNS, ...OPTIONAL_COLUMNS].map((c) => String(v[c] ?? '')).join(',');
   });
   return [[...CSV_COLUMNS, ...OPTIONAL_COLUMNS].join(','), ...rows].join('\n') + '\n';

@@ -98,8 +98,7 @@ async function sampleAndJudge(ctx: TpoContext, it: number, slice: Instruction[],
   const per = Math.max(1, Math.floor(m.forward.shape.slots / o.samples)); // instructions per generation batch
   let done = slice.length - todo.length;
   for (let i = 0; i < todo.length; i += per) {
-    await ctx.between?.();
-    if (ctx.signal?.aborted) throw ctx.signal.reason ?? new Error('cancelled');
+    await pausePoint(ctx);
     const group = todo.slice(i, i + per);
     ctx.onProgress?.({ iteration: it, stage: 'sampling', done, total: slice.length });
     const prompts = group.flatMap((x) => Array.from({ length: o.samples }, () => promptIds(m, o.prompt, x.instruction)));
@@ -124,6 +123,12 @@ async function sampleAndJudge(ctx: TpoContext, it: number, slice: Instruction[],
   }
   ctx.onProgress?.({ iteration: it, stage: 'judging', done, total: slice.length });
   return slice.map((x) => have.get(x.id)!);
+}
+
+/** Where a pause holds and a cancel throws (what is not stored yet is redone on resume). */
+async function pausePoint(ctx: TpoContext): Promise<void> {
+  await ctx.between?.();
+  if (ctx.signal?.aborted) throw ctx.signal.reason ?? new Error('cancelled');
 }
 
 function hash(s: string): number {
@@ -186,24 +191,22 @@ export async function runIteration(ctx: TpoContext, it: number, slice: Instructi
       m.detachAdapter();
       const state = new LoraState(m.gpu.device, layout, init);
       const trainer = new Trainer(m.gpu, m.config, m.weights, layout, state, 2 * o.train.batchSize, T);
-      // Checkpoint candidates: M_t (epoch 0) and every epoch's adapter, each with its validation responses.
-      const epochs: number[] = [], kept: Float32Array[] = [], responses: (string | null)[][] = [];
-      const candidate = async (epoch: number, v: Float32Array) => {
-        epochs.push(epoch);
+      // Checkpoint candidates, index = epoch: M_t (0) and every epoch's adapter, each with its validation responses.
+      const kept: Float32Array[] = [], responses: (string | null)[][] = [];
+      const candidate = async (v: Float32Array) => {
         kept.push(v);
         responses.push(await validationResponses(m, o.prompt, validation, { layout, values: v }, o.maxNewTokens));
       };
       try {
         const ref = await trainer.referenceLogps(tp, o.train, mt ? mt.values : undefined, init);
-        if (validation.length) await candidate(0, init);
+        if (validation.length) await candidate(init);
         await trainer.dpo(tp, ref, o.train, (s) => {
           dpoLog.push(s);
           ctx.onStep?.(s);
           ctx.onProgress?.({ iteration: it, stage: 'training', done: s.step, total: Math.ceil(tp.length / (o.train.batchSize * o.train.gradAccum)) * o.train.epochs });
-        }, async (epoch) => {
-          if (validation.length) await candidate(epoch, await readF32(m.gpu.device, state.params, layout.length));
-          await ctx.between?.(); // a pause holds here; a cancel throws and the iteration retrains on resume
-          if (ctx.signal?.aborted) throw ctx.signal.reason ?? new Error('cancelled');
+        }, async () => {
+          if (validation.length) await candidate(await readF32(m.gpu.device, state.params, layout.length));
+          await pausePoint(ctx); // a cancel here retrains the iteration on resume
         });
         values = await readF32(m.gpu.device, state.params, layout.length);
       } finally {
@@ -211,8 +214,8 @@ export async function runIteration(ctx: TpoContext, it: number, slice: Instructi
         state.destroy();
       }
       if (validation.length) {
-        selection = await selectCheckpoint(ctx.judge, validation, epochs, responses);
-        values = kept[epochs.indexOf(selection.chosen_epoch)];
+        selection = await selectCheckpoint(ctx.judge, validation, responses);
+        values = kept[selection.chosen_epoch];
       }
     }
     await ctx.store.writeAdapter(it, saveAdapter(layout, values, o.baseModel));
@@ -239,18 +242,24 @@ export async function runIteration(ctx: TpoContext, it: number, slice: Instructi
   return metrics;
 }
 
-/** Throws a UsageError unless the pool holds a fresh slice per iteration plus the validation instructions. */
-export function checkPool(size: number, o: TpoOptions, iterations: number): void {
+/** Throws a UsageError unless the pool holds a fresh slice per iteration plus the validation
+ *  instructions; `has` and `hint` let a caller say what the pool is and which settings to change. */
+export function checkPool(size: number, o: TpoOptions, iterations: number, has = (n: number) => `the pool has ${n}`, hint = 'Lower --per-iteration, --iterations or --validation, or add instructions.'): void {
   const nVal = o.validation ?? 0;
   if (size < o.perIteration * iterations + nVal) {
-    throw new UsageError(`${iterations} iterations of ${o.perIteration} fresh instructions${nVal ? ` and ${nVal} for validation` : ''} need ${o.perIteration * iterations + nVal}; the pool has ${size}`, 'Lower --per-iteration, --iterations or --validation, or add instructions.');
+    throw new UsageError(`${iterations} iterations of ${o.perIteration} fresh instructions${nVal ? ` and ${nVal} for validation` : ''} need ${o.perIteration * iterations + nVal}; ${has(size)}`, hint);
   }
+}
+
+/** The validation instructions: the pool's last o.validation, never sampled for training. */
+export function validationSlice(pool: Instruction[], o: TpoOptions): Instruction[] {
+  return pool.slice(pool.length - (o.validation ?? 0));
 }
 
 /** Runs iterations over fresh slices of the pool. */
 export async function runTpo(ctx: TpoContext, pool: Instruction[], o: TpoOptions, iterations: number): Promise<IterationMetrics[]> {
   checkPool(pool.length, o, iterations);
-  const validation = pool.slice(pool.length - (o.validation ?? 0)); // the pool's end, never sampled for training
+  const validation = validationSlice(pool, o);
   const out: IterationMetrics[] = [];
   for (let it = 0; it < iterations; it++) {
     const m = await runIteration(ctx, it, pool.slice(it * o.perIteration, (it + 1) * o.perIteration), o, validation);

@@ -25,10 +25,9 @@ export interface SelectionRecord {
   chosen_epoch: number;
 }
 
-/** Greedy responses [items] of the model with this adapter (null = none); null where the output does not parse. */
-export async function validationResponses(model: LoadedModel, prompt: ThoughtPrompt, items: Instruction[], adapter: { layout: LoraLayout; values: Float32Array } | null, maxNewTokens: number): Promise<(string | null)[]> {
-  if (adapter) model.attachAdapter(adapter.layout, adapter.values);
-  else model.detachAdapter();
+/** Greedy responses [items] of the model with this adapter; null where the output does not parse. */
+export async function validationResponses(model: LoadedModel, prompt: ThoughtPrompt, items: Instruction[], adapter: { layout: LoraLayout; values: Float32Array }, maxNewTokens: number): Promise<(string | null)[]> {
+  model.attachAdapter(adapter.layout, adapter.values);
   const gens = await model.generate(items.map((x) => promptIds(model, prompt, x.instruction)), { maxNewTokens, temperature: 0, topP: 1, seed: 0 });
   model.detachAdapter();
   return gens.map((g) => {
@@ -72,20 +71,20 @@ async function judgeCandidates(judge: Judge, items: Instruction[], responses: (s
   return out;
 }
 
-/** Ranks the candidates (responses[k] = epoch epochs[k]) on the validation items and picks one. */
-export async function selectCheckpoint(judge: Judge, items: Instruction[], epochs: number[], responses: (string | null)[][]): Promise<SelectionRecord> {
+/** Ranks the candidates (responses[k]: epoch k, 0 = M_t) on the validation items and picks one. */
+export async function selectCheckpoint(judge: Judge, items: Instruction[], responses: (string | null)[][]): Promise<SelectionRecord> {
   const scores = await judgeCandidates(judge, items, responses);
   const shares = winShares(scores);
   let best = 0;
   shares.forEach((s, k) => { if (s > shares[best] + 1e-12) best = k; });
   return {
     instructions: items.length,
-    candidates: epochs.map((epoch, k) => ({
+    candidates: responses.map((r, epoch) => ({
       epoch,
-      win_share: shares[k],
-      mean_score: judge.kind === 'pointwise' ? mean(scores[k].filter((s): s is number => s !== null)) : null,
-      parse_failure_rate: items.length ? responses[k].filter((r) => r === null).length / items.length : 0,
+      win_share: shares[epoch],
+      mean_score: judge.kind === 'pointwise' ? mean(scores[epoch].filter((s): s is number => s !== null)) : null,
+      parse_failure_rate: items.length ? r.filter((x) => x === null).length / items.length : 0,
     })),
-    chosen_epoch: epochs[best],
+    chosen_epoch: best,
   };
 }

@@ -15,7 +15,7 @@ import { DEFAULT_TRAIN } from '../train/trainer';
 import { httpJudge, rulesJudge, type Judge, type Rule } from '../tpo/judges';
 import { adapterFromZip, adapterToZip, metricsFromCsv, metricsToCsv, pairsFromJsonl, pairsToJsonl } from '../tpo/export';
 import type { IterationMetrics } from '../tpo/store';
-import { adapterOf, parseInstructions, runTpo, type TpoContext, type TpoOptions } from '../tpo/loop';
+import { adapterOf, checkPool, parseInstructions, runTpo, type TpoContext, type TpoOptions } from '../tpo/loop';
 import { customPrompt, DIRECT } from '../tpo/prompts';
 import { evaluate } from '../tpo/eval';
 import { deleteRun, idbStore, openRunsDb } from '../tpo/store-idb';
@@ -112,10 +112,7 @@ const api: EngineApi = {
     // The last evalCount instructions are never trained on: each iteration's win rate is measured there.
     const heldOut = all.slice(all.length - Math.min(evalCount, Math.max(0, all.length - 1)));
     const pool = all.slice(0, all.length - heldOut.length);
-    const nVal = o.validation ?? 0;
-    if (pool.length < o.perIteration * iterations + nVal) {
-      throw new UsageError(`${iterations} iterations of ${o.perIteration} fresh instructions${nVal ? ` and ${nVal} for validation` : ''} need ${o.perIteration * iterations + nVal}; the set has ${pool.length} after the ${heldOut.length} held out for the win rate`, 'Add instructions, or lower the iterations, the instructions per iteration, the validation or the held-out count.');
-    }
+    checkPool(pool.length, o, iterations, (n) => `the set has ${n} after the ${heldOut.length} held out for the win rate`, 'Add instructions, or lower the iterations, the instructions per iteration, the validation or the held-out count.');
     abort = new AbortController();
     const t0 = performance.now();
     const tokens0 = m.generator.timings.decodeTokens;
