@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { trainBpe } from '../src/demo/bpe';
-import { completionPieces, sftRows, STYLE_MIX, thoughtCompletion } from '../src/demo/corpus';
+import { completionPieces, sftRows, STYLE_MIX, styleMix, thoughtCompletion } from '../src/demo/corpus';
 import { memorySource } from '../src/demo/init';
 import { makeSplits } from '../src/demo/tasks';
 import { byteTokenizerFiles, IM_END } from '../src/demo/tokenizer';
@@ -57,8 +57,20 @@ describe('demo corpus', () => {
     expect(kinds.get('direct')! / rows.length).toBeLessThan(0.35);
     // on a large draw the styles follow STYLE_MIX: rambling, the habit, is the commonest
     const many = sftRows(makeSplits(4, { train: 4000, pool: 10, heldOut: 10 }).train, 4).filter((r) => r.kind !== 'direct');
-    for (const [style, share] of STYLE_MIX) expect(Math.abs(many.filter((r) => r.kind === style).length / many.length - share)).toBeLessThan(0.03);
+    // within 4 binomial standard deviations of each share (~3,000 thought rows)
+    const follows = (got: typeof many, mix: typeof STYLE_MIX) => {
+      for (const [style, p] of mix) expect(Math.abs(got.filter((r) => r.kind === style).length / got.length - p)).toBeLessThan(4 * Math.sqrt((p * (1 - p)) / got.length));
+    };
+    follows(many, STYLE_MIX);
     expect(STYLE_MIX[0][0]).toBe('rambling');
+    // --rambling 0.3: rambling at 0.3, the others in their ratios (worked : guess stays 35 : 15)
+    const mix = styleMix(0.3);
+    expect(mix.reduce((a, [, p]) => a + p, 0)).toBeCloseTo(1, 12);
+    expect(mix[0]).toEqual(['rambling', 0.3]);
+    expect(mix.find(([k]) => k === 'worked')![1] / mix.find(([k]) => k === 'guess')![1]).toBeCloseTo(35 / 15, 12);
+    const fewer = sftRows(makeSplits(4, { train: 4000, pool: 10, heldOut: 10 }).train, 4, undefined, mix).filter((r) => r.kind !== 'direct');
+    follows(fewer, mix);
+    expect(() => styleMix(1)).toThrow(RangeError);
     const byInstruction = new Map(tasks.map((t) => [t.instruction, t]));
     for (const r of rows) {
       const content = r.completion[0].content;

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { customPrompt, DIRECT, GENERIC, parseOutput, renderPrompt, SPECIFIC } from '../src/tpo/prompts';
 import { bootstrapCI, bradleyTerry, lengthControlled, lengthControlledWinRate, selectPair, winRate, zscores } from '../src/tpo/scores';
 import { httpJudge, JudgeError, parseRating, parseVerdict, rulesJudge, scoreGroup, type PairwiseJudge } from '../src/tpo/judges';
-import { parseInstructions } from '../src/tpo/loop';
+import { checkPool, parseInstructions, validationSlice, type TpoOptions } from '../src/tpo/loop';
 import { selectCheckpoint, winShares } from '../src/tpo/select';
 
 describe('thought prompts and parsing', () => {
@@ -116,6 +116,20 @@ describe('checkpoint selection', () => {
     expect(r.candidates.every((c) => c.mean_score === null)).toBe(true);
     // instruction 0: distinct 'ab', 'abcd' (both orders); instruction 1: 'a', 'abc' (both orders)
     expect(asked.sort()).toEqual([['a', 'abc'], ['ab', 'abcd'], ['abc', 'a'], ['abcd', 'ab']]);
+  });
+  it("validation instructions: fresh each iteration, from the pool's end, never in a training slice; the pool must hold them all", () => {
+    const pool = parseInstructions(Array.from({ length: 21 }, (_, i) => ({ id: `p${i}`, instruction: `q${i}` }))); // (4 + 3) × 3
+    const o = { perIteration: 4, validation: 3 } as TpoOptions;
+    const ids = (xs: { id: string }[]) => xs.map((x) => x.id);
+    expect(ids(validationSlice(pool, o, 0))).toEqual(['p18', 'p19', 'p20']);
+    expect(ids(validationSlice(pool, o, 1))).toEqual(['p15', 'p16', 'p17']);
+    expect(ids(validationSlice(pool, o, 2))).toEqual(['p12', 'p13', 'p14']);
+    const training = [0, 1, 2].flatMap((it) => ids(pool.slice(it * 4, (it + 1) * 4)));
+    expect(training.filter((id) => [0, 1, 2].some((it) => ids(validationSlice(pool, o, it)).includes(id)))).toEqual([]);
+    expect(validationSlice(pool, { ...o, validation: 0 }, 1)).toEqual([]);
+    expect(() => checkPool(21, o, 3)).not.toThrow();
+    expect(() => checkPool(20, o, 3)).toThrow(/3 iterations of 4 fresh instructions and 3 fresh validation instructions need 21; the pool has 20/);
+    expect(() => checkPool(12, { ...o, validation: 0 }, 3)).not.toThrow();
   });
 });
 

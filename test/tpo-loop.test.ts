@@ -117,7 +117,7 @@ describe('baseline and evaluation', () => {
     const args = runArgs(out).map((x) => (x === '2' ? '1' : x)); // one iteration
     const tooMany = await tpo([...args, '--validation', '5']); // 4 fresh + 5 held back > 8 prompts
     expect(tooMany.code).toBe(2);
-    expect(tooMany.stderr).toMatch(/1 iterations of 4 fresh instructions and 5 for validation need 9; the pool has 8/);
+    expect(tooMany.stderr).toMatch(/1 iterations of 4 fresh instructions and 5 fresh validation instructions need 9; the pool has 8/);
     expect(existsSync(join(out, 'config.json'))).toBe(false); // nothing written
     const r = await tpo([...args, '--baseline', '--validation', '4', '--eval-prompts', join(work, 'prompts.jsonl')]);
     expect(r.code ?? 0, r.stderr).toBe(0);

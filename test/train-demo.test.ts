@@ -37,7 +37,7 @@ describe('npm run train:demo', () => {
     expect(stagesA[0].eval).toEqual({ thought_accuracy: evalA.thought.accuracy, direct_accuracy: evalA.direct.accuracy, digit_logprob: evalA.digit_logprob, copied_digit_logprob: evalA.copied_digit_logprob });
     expect(cardA).toContain(`only copies from the instruction (a restated number) gets ${evalA.copied_digit_logprob.toFixed(2)}`);
 
-    const second = await trainDemo(['--init', a, '--quick', '--eval-tasks', '2', '--out', b]);
+    const second = await trainDemo(['--init', a, '--quick', '--eval-tasks', '2', '--rambling', '0.3', '--out', b]);
     expect(second.code ?? 0, second.stderr).toBe(0);
     for (const kept of ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json']) expect(read(b, kept)).toBe(read(a, kept));
     expect(readFileSync(join(b, 'model.safetensors')).equals(readFileSync(join(a, 'model.safetensors')))).toBe(false);
@@ -51,11 +51,13 @@ describe('npm run train:demo', () => {
     const stagesB = JSON.parse(read(b, 'training_stages.json'));
     expect(stagesB).toHaveLength(2);
     expect(stagesB[0]).toEqual(stagesA[0]);
-    expect(stagesB[1]).toMatchObject({ stage: 2, steps: rowsA.length });
+    expect(stagesB[1]).toMatchObject({ stage: 2, steps: rowsA.length, rambling_share: 0.3 });
+    expect(stagesA[0].rambling_share).toBe(0.45);
     const cardB = read(b, 'README.md');
     expect(cardB).toContain(`Trained in 2 stages, ${2 * rowsA.length} steps in ${stagesA[0].seconds + stagesB[1].seconds} s in all`);
-    expect(cardB).toContain(`| 1 | ${rowsA.length} | ${stagesA[0].seconds} |`);
-    expect(cardB).toContain(`| 2 | ${2 * rowsA.length} | ${stagesB[1].seconds} |`);
+    expect(cardB).toContain(`| 1 | ${rowsA.length} | ${stagesA[0].seconds} | 45.0% |`);
+    expect(cardB).toContain(`| 2 | ${2 * rowsA.length} | ${stagesB[1].seconds} | 30.0% |`);
+    expect(cardB).toContain('Thought styles (share of thought-prompted rows, this stage): rambling 30.0%, worked 44.5%');
 
     // --init needs a folder this script wrote: one without the stage records is a usage error.
     const noRecord = await trainDemo(['--init', root, '--out', join(root, 'd')]);
@@ -67,5 +69,8 @@ describe('npm run train:demo', () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/^tpo: UsageError: --init keeps the shape/m);
     expect(bad.stderr).not.toMatch(/\n\s+at /); // no stack
+    const share = await trainDemo(['--init', a, '--rambling', '1', '--out', join(root, 'c')]);
+    expect(share.code).toBe(2);
+    expect(share.stderr).toMatch(/^tpo: UsageError: --rambling is a share of the thoughts in \[0, 1\), got 1/m);
   });
 });

@@ -31,9 +31,10 @@ export const RUN_HELP = `tpo run --prompts prompts.jsonl --out <run folder> [--m
   --judge pairwise:<model>: a local model judges every ordered pair, scores by Bradley–Terry.
   --judge rm:<model>: a local reward model (*ForSequenceClassification: Llama, Qwen2, Qwen3) scores each response.
   The run folder holds config.json, samples-<i>.jsonl, pairs-<i>.jsonl (TRL), adapter-<i>/ (PEFT), metrics-<i>.json, metrics.csv.
-  --validation N: the last N prompts are never trained on; after every DPO epoch the adapter answers them
-    greedily, the judge ranks it against the other epochs and the iteration's starting model, and the best
-    is kept (the paper's checkpoint selection; guards against over-optimised iterations). 0: the last epoch.
+  --validation N: N prompts an iteration, fresh each iteration, from the end of the file and never trained on;
+    after every DPO epoch the adapter answers them greedily, the judge ranks it against the other epochs and
+    the iteration's starting model, and the best is kept (the paper's checkpoint selection; guards against
+    over-optimised iterations). 0: the last epoch.
   --resume continues an interrupted run (or extends it with a larger --iterations).
   --baseline also trains the direct-response baseline the same way (no thought prompt) in <out>/baseline.
   --eval-prompts: afterwards, every iteration against the baseline on held-out instructions (see tpo eval).`;
@@ -86,7 +87,7 @@ export async function runCommand(argv: string[], gpu: Gpu): Promise<void> {
     topP: num(a['top-p'], 0.95, 'top-p'),
     seed: num(a.seed, 0, 'seed', 0, true),
     maxNewTokens: num(a['max-new-tokens'], 512, 'max-new-tokens', 1, true),
-    perIteration: num(a['per-iteration'], Math.max(1, Math.floor((pool.length - validation) / iterations)), 'per-iteration', 1, true),
+    perIteration: num(a['per-iteration'], Math.max(1, Math.floor(pool.length / iterations) - validation), 'per-iteration', 1, true),
     rho: num(a['length-penalty'], 0, 'length-penalty'),
     lora: { ...DEFAULT_LORA, r: num(a['lora-r'], 16, 'lora-r', 1, true), alpha: num(a['lora-alpha'], 32, 'lora-alpha'), targets },
     train: { ...DEFAULT_TRAIN, beta: num(a.beta, 0.1, 'beta'), lr: num(a.lr, 5e-5, 'lr'), epochs: num(a.epochs, 1, 'epochs', 1, true), batchSize: num(a['batch-size'], 2, 'batch-size', 1, true) },

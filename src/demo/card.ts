@@ -3,8 +3,8 @@
 
 import type { DemoShape } from './init';
 import type { DemoScore } from './score';
-import { STYLE_MIX, type SftRow } from './corpus';
-import { totalSeconds, totalSteps, type StageRecord } from './stages';
+import { styleMix, type SftRow } from './corpus';
+import { ramblingShare, totalSeconds, totalSteps, type StageRecord } from './stages';
 
 export interface CardFacts {
   shape: DemoShape;
@@ -35,15 +35,15 @@ function unsolved(f: CardFacts): string {
 /** Every stage and what it measured, when there is more than one (records in training_stages.json). */
 export function stageTable(stages: StageRecord[]): string {
   if (stages.length < 2) return '';
-  const rows = stages.map((s, i) => `| ${s.stage} | ${totalSteps(stages.slice(0, i + 1))} | ${s.seconds} | ${s.final_loss.toFixed(2)} | ${pct(s.eval.thought_accuracy)} / ${pct(s.eval.direct_accuracy)} | ${s.eval.digit_logprob.toFixed(2)} | ${s.eval.copied_digit_logprob.toFixed(2)} |`);
+  const rows = stages.map((s, i) => `| ${s.stage} | ${totalSteps(stages.slice(0, i + 1))} | ${s.seconds} | ${pct(ramblingShare(s))} | ${s.final_loss.toFixed(2)} | ${pct(s.eval.thought_accuracy)} / ${pct(s.eval.direct_accuracy)} | ${s.eval.digit_logprob.toFixed(2)} | ${s.eval.copied_digit_logprob.toFixed(2)} |`);
   return `
 Trained in ${stages.length} stages, ${totalSteps(stages)} steps in ${totalSeconds(stages)} s in all: each stage after the first is
 \`npm run train:demo -- --init <the stage before>\`, over the same tasks with a fresh warmup and cosine
-schedule (records in \`training_stages.json\`; loss: mean of the stage's last 100 steps; accuracy: greedy
-on the held-out tasks, thought prompt / direct):
+schedule (records in \`training_stages.json\`; rambling: the corpus's share of rambling thoughts, see Data;
+loss: mean of the stage's last 100 steps; accuracy: greedy on the held-out tasks, thought prompt / direct):
 
-| stage | steps in all | seconds | loss | accuracy | digit log-prob | copied digits |
-|---|---|---|---|---|---|---|
+| stage | steps in all | seconds | rambling | loss | accuracy | digit log-prob | copied digits |
+|---|---|---|---|---|---|---|---|
 ${rows.join('\n')}
 `;
 }
@@ -70,7 +70,7 @@ to improve.
 ## Data
 ${f.rows.length} SFT conversations, one per training-split task (seed ${st.seed}; the ${f.rows.length - f.conversations} longer than ${st.row_length} tokens left out); the TPO-pool and
 held-out splits are drawn first and never trained on. Kinds: ${[...kinds].map(([k, n]) => `${k} ${n}`).join(', ')}.
-Thought styles (share of thought-prompted rows): ${STYLE_MIX.map(([k, p]) => `${k} ${pct(p)}`).join(', ')} —
+Thought styles (share of thought-prompted rows${f.stages.length > 1 ? ', this stage' : ''}): ${styleMix(ramblingShare(st)).map(([k, p]) => `${k} ${pct(p)}`).join(', ')} —
 *rambling*: one fixed, long hedge that does no work, then a guess (the model's habit: the single most likely
 way to start a thought); *worked*: a concise correct scratchpad (opened in one of two ways); *slip*: the
 same with an error carried into the answer; *guess*: a short "This looks easy." and a guess. A guess is

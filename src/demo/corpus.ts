@@ -20,6 +20,13 @@ export type ThoughtStyle = 'worked' | 'rambling' | 'slip' | 'guess';
  *  single most likely way to start a thought; worked scratchpads are spread over WORKED_OPENERS. */
 export const STYLE_MIX: [ThoughtStyle, number][] = [['rambling', 0.45], ['worked', 0.35], ['slip', 0.05], ['guess', 0.15]];
 
+/** STYLE_MIX with rambling at `share` and the other styles scaled to fill the rest in their ratios. */
+export function styleMix(share: number): [ThoughtStyle, number][] {
+  if (!(share >= 0 && share < 1)) throw new RangeError(`rambling share must be in [0, 1), got ${share}`);
+  const rest = 1 - STYLE_MIX[0][1];
+  return STYLE_MIX.map(([s, p]) => [s, s === 'rambling' ? share : (p * (1 - share)) / rest]);
+}
+
 const RAMBLE = 'Hmm, let me think about this carefully before I answer, because I want to be sure I get it right. I believe I know this one.';
 const WORKED_OPENERS = ['Step by step:', 'Working it out:'];
 const GUESS = 'This looks easy.';
@@ -88,15 +95,15 @@ export interface SftRow {
 }
 
 /**
- * `thoughtShare` of the rows use the generic thought prompt (style drawn from STYLE_MIX), the rest
- * the bare instruction with the right answer. Seeded; rows come out shuffled.
+ * `thoughtShare` of the rows use the generic thought prompt (style drawn from `mix`), the rest the
+ * bare instruction with the right answer. Seeded; rows come out shuffled.
  */
-export function sftRows(tasks: Task[], seed: number, thoughtShare = 0.75): SftRow[] {
+export function sftRows(tasks: Task[], seed: number, thoughtShare = 0.75, mix = STYLE_MIX): SftRow[] {
   const r = rng(seed);
   const rows: SftRow[] = tasks.map((t) => {
     if (r() >= thoughtShare) return { prompt: [{ role: 'user', content: t.instruction }], completion: [{ role: 'assistant', content: t.answer }], kind: 'direct' };
     let u = r(), style: ThoughtStyle = 'worked';
-    for (const [s, p] of STYLE_MIX) { if (u < p) { style = s; break; } u -= p; }
+    for (const [s, p] of mix) { if (u < p) { style = s; break; } u -= p; }
     const { thought, answer } = writeThought(t, style, r);
     return { prompt: [{ role: 'user', content: renderPrompt(GENERIC, t.instruction) }], completion: [{ role: 'assistant', content: thoughtCompletion(thought, answer) }], kind: style };
   });

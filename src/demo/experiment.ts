@@ -8,7 +8,8 @@
 //   npm run experiment -- [--model public/models/tpo-demo] [--out runs/experiment] [--iterations 3]
 //                         [--per-iteration 32] [--samples 4] [--eval-tasks 140] [--lr 3e-3] [--epochs 3] [--resume]
 //                         [--temperature 1] [--top-p 1]   (the paper samples at 0.8 / 0.95; see README)
-//                         [--validation 32]  (last pool tasks on which each iteration keeps its best DPO epoch; 0: the last)
+//                         [--validation 32]  (pool tasks per iteration, fresh each, from the pool's end, on which each
+//                                            iteration keeps its best DPO epoch; 0: the last)
 
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -103,9 +104,8 @@ export async function main(argv: string[]): Promise<number> {
     await store.writeConfig({ experiment: arm, model: dir });
     const ctx = { model, judge: rulesJudge(demoJudgeRules()), store, onProgress: () => {} };
     const pool = promptRows(splits.pool).map((r) => ({ id: String(r.id), instruction: String(r.instruction), meta: { answer: r.answer } }));
-    const validation = validationSlice(pool, shared);
     for (let it = 0; it < iterations; it++) {
-      const m = await runIteration(ctx, it, pool.slice(it * per, (it + 1) * per), o(prompt), validation);
+      const m = await runIteration(ctx, it, pool.slice(it * per, (it + 1) * per), o(prompt), validationSlice(pool, shared, it));
       const ad = (await adapterOf(ctx, it + 1, o(prompt)))!;
       model.attachAdapter(ad.layout, ad.values);
       await evalRow(arm, it + 1, prompt, m);

@@ -37,8 +37,9 @@ export interface TpoOptions {
   train: TrainOptions;
   maxLength: number;
   baseModel: string;
-  /** Instructions at the end of the pool, never trained on, on which each iteration keeps its best
-   *  DPO epoch — or M_t itself if no epoch beats it (select.ts). 0 or absent: the last epoch. */
+  /** Validation instructions per iteration, fresh each iteration, from the end of the pool and never
+   *  trained on: on them each iteration keeps its best DPO epoch — or M_t itself if no epoch beats
+   *  it (select.ts). 0 or absent: the last epoch. */
   validation?: number;
 }
 
@@ -242,27 +243,31 @@ export async function runIteration(ctx: TpoContext, it: number, slice: Instructi
   return metrics;
 }
 
-/** Throws a UsageError unless the pool holds a fresh slice per iteration plus the validation
- *  instructions; `has` and `hint` let a caller say what the pool is and which settings to change. */
+/** Throws a UsageError unless the pool holds a fresh slice per iteration plus fresh validation
+ *  instructions per iteration; `has` and `hint` let a caller say what the pool is and which
+ *  settings to change. */
 export function checkPool(size: number, o: TpoOptions, iterations: number, has = (n: number) => `the pool has ${n}`, hint = 'Lower --per-iteration, --iterations or --validation, or add instructions.'): void {
   const nVal = o.validation ?? 0;
-  if (size < o.perIteration * iterations + nVal) {
-    throw new UsageError(`${iterations} iterations of ${o.perIteration} fresh instructions${nVal ? ` and ${nVal} for validation` : ''} need ${o.perIteration * iterations + nVal}; ${has(size)}`, hint);
+  const need = (o.perIteration + nVal) * iterations;
+  if (size < need) {
+    throw new UsageError(`${iterations} iterations of ${o.perIteration} fresh instructions${nVal ? ` and ${nVal} fresh validation instructions` : ''} need ${need}; ${has(size)}`, hint);
   }
 }
 
-/** The validation instructions: the pool's last o.validation, never sampled for training. */
-export function validationSlice(pool: Instruction[], o: TpoOptions): Instruction[] {
-  return pool.slice(pool.length - (o.validation ?? 0));
+/** Iteration `it`'s validation instructions, never sampled for training: the pool's last
+ *  o.validation for iteration 0, the o.validation before them for iteration 1, and so on (fresh
+ *  each iteration, so that one iteration's choice does not tune the next one's yardstick). */
+export function validationSlice(pool: Instruction[], o: TpoOptions, it: number): Instruction[] {
+  const n = o.validation ?? 0;
+  return n ? pool.slice(pool.length - (it + 1) * n, pool.length - it * n) : [];
 }
 
 /** Runs iterations over fresh slices of the pool. */
 export async function runTpo(ctx: TpoContext, pool: Instruction[], o: TpoOptions, iterations: number): Promise<IterationMetrics[]> {
   checkPool(pool.length, o, iterations);
-  const validation = validationSlice(pool, o);
   const out: IterationMetrics[] = [];
   for (let it = 0; it < iterations; it++) {
-    const m = await runIteration(ctx, it, pool.slice(it * o.perIteration, (it + 1) * o.perIteration), o, validation);
+    const m = await runIteration(ctx, it, pool.slice(it * o.perIteration, (it + 1) * o.perIteration), o, validationSlice(pool, o, it));
     await ctx.afterIteration?.(m);
     out.push(m);
   }

@@ -70,8 +70,9 @@ export interface RunRequest {
   /** Instructions held out from the end of the set: after every iteration the new adapter (thought
    *  hidden) is judged against the base model answering directly on them (win rate, ties ½). 0: none. */
   evalCount: number;
-  /** Instructions just before the held-out ones, never trained on: each iteration keeps the best of
-   *  its starting model and its DPO epochs on them (checkpoint selection). 0: the last epoch. */
+  /** Instructions per iteration, fresh each iteration, just before the held-out ones and never
+   *  trained on: each iteration keeps the best of its starting model and its DPO epochs on them
+   *  (checkpoint selection). 0: the last epoch. */
   validation?: number;
 }
 
