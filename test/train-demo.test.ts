@@ -58,6 +58,7 @@ describe('npm run train:demo', () => {
     expect(cardB).toContain(`| 1 | ${rowsA.length} | ${stagesA[0].seconds} | 45.0% |`);
     expect(cardB).toContain(`| 2 | ${2 * rowsA.length} | ${stagesB[1].seconds} | 30.0% |`);
     expect(cardB).toContain('Thought styles (share of thought-prompted rows, this stage): rambling 30.0%, worked 44.5%');
+    expect(cardB).toContain('--init <the stage before>` (with `--rambling <share>` where the rambling column changes)');
 
     // --init needs a folder this script wrote: one without the stage records is a usage error.
     const noRecord = await trainDemo(['--init', root, '--out', join(root, 'd')]);

@@ -38,7 +38,7 @@ export function stageTable(stages: StageRecord[]): string {
   const rows = stages.map((s, i) => `| ${s.stage} | ${totalSteps(stages.slice(0, i + 1))} | ${s.seconds} | ${pct(ramblingShare(s))} | ${s.final_loss.toFixed(2)} | ${pct(s.eval.thought_accuracy)} / ${pct(s.eval.direct_accuracy)} | ${s.eval.digit_logprob.toFixed(2)} | ${s.eval.copied_digit_logprob.toFixed(2)} |`);
   return `
 Trained in ${stages.length} stages, ${totalSteps(stages)} steps in ${totalSeconds(stages)} s in all: each stage after the first is
-\`npm run train:demo -- --init <the stage before>\`, over the same tasks with a fresh warmup and cosine
+\`npm run train:demo -- --init <the stage before>\`${stages.some((s) => ramblingShare(s) !== ramblingShare(stages[0])) ? ' (with \`--rambling <share>\` where the rambling column changes)' : ''}, over the same tasks with a fresh warmup and cosine
 schedule (records in \`training_stages.json\`; rambling: the corpus's share of rambling thoughts, see Data;
 loss: mean of the stage's last 100 steps; accuracy: greedy on the held-out tasks, thought prompt / direct):
 
