@@ -113,7 +113,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   model.destroy();
 
-  const table = experimentTable(rows, evalSet, iterations, per, shared.samples, shared.validation ?? 0, shared.train.epochs);
+  const table = experimentTable(rows, evalSet, iterations, shared);
   process.stdout.write(table + '\n');
   await mkdir(out, { recursive: true });
   await writeFile(join(out, 'experiment.md'), table + '\n');
@@ -122,11 +122,12 @@ export async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-export function experimentTable(rows: ExperimentRow[], evalSet: Task[], iterations: number, per: number, k: number, validation: number, epochs: number): string {
+export function experimentTable(rows: ExperimentRow[], evalSet: Task[], iterations: number, o: TpoOptions): string {
   const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
-  const kept = validation ? `Kept epoch: the best of the iteration's starting model (0) and its ${epochs} DPO epochs on ${validation} validation pool tasks (greedy, judged).` : `No checkpoint selection: every iteration keeps its last of ${epochs} DPO epochs.`;
+  const epochs = o.train.epochs;
+  const kept = o.validation ? `Kept epoch: the best of the iteration's starting model (0) and its ${epochs} DPO epochs on ${o.validation} validation pool tasks, fresh each iteration (greedy, judged).` : `No checkpoint selection: every iteration keeps its last of ${epochs} DPO epochs.`;
   const lines = [
-    `Held-out: ${evalSet.length} tasks, greedy, programmatic judge. ${iterations} iteration(s) × ${per} fresh pool instructions × K = ${k} samples. Win rate: against the untrained model answering directly (ties ½). ${kept}`,
+    `Held-out: ${evalSet.length} tasks, greedy, programmatic judge. ${iterations} iteration(s) × ${o.perIteration} fresh pool instructions × K = ${o.samples} samples at T = ${o.temperature}, top-p ${o.topP}; DPO lr ${o.train.lr}. Win rate: against the untrained model answering directly (ties ½). ${kept}`,
     '',
     '| arm | iteration | accuracy | win rate | parse failures | thought chars | scratchpad / rambling thoughts | response chars | pool mean score | pairs | kept epoch |',
     '|---|---|---|---|---|---|---|---|---|---|---|',
