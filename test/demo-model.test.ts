@@ -71,6 +71,19 @@ describe('demo corpus', () => {
     const fewer = sftRows(makeSplits(4, { train: 4000, pool: 10, heldOut: 10 }).train, 4, undefined, mix).filter((r) => r.kind !== 'direct');
     follows(fewer, mix);
     expect(() => styleMix(1)).toThrow(RangeError);
+    // --guess-right: the share of guesses (rambling or short) that are the right answer; the rest near misses
+    const guessesRight = (guessRight: number) => {
+      const draw = sftRows(makeSplits(4, { train: 4000, pool: 10, heldOut: 10 }).train, 4, undefined, STYLE_MIX, guessRight);
+      const guesses = draw.filter((r) => r.kind === 'rambling' || r.kind === 'guess');
+      const right = guesses.filter((r) => r.completion[0].content.split(`${GENERIC.separator} `)[1] === byAnswer.get(r.prompt[0].content.split('User query: ')[1])).length;
+      return { share: right / guesses.length, n: guesses.length };
+    };
+    const byAnswer = new Map(makeSplits(4, { train: 4000, pool: 10, heldOut: 10 }).train.map((t) => [t.instruction, t.answer]));
+    for (const p of [0.5, 0.1]) {
+      const { share, n } = guessesRight(p);
+      expect(Math.abs(share - p)).toBeLessThan(4 * Math.sqrt((p * (1 - p)) / n));
+    }
+    expect(guessesRight(0).share).toBe(0);
     const byInstruction = new Map(tasks.map((t) => [t.instruction, t]));
     for (const r of rows) {
       const content = r.completion[0].content;

@@ -37,7 +37,7 @@ describe('npm run train:demo', () => {
     expect(stagesA[0].eval).toEqual({ thought_accuracy: evalA.thought.accuracy, direct_accuracy: evalA.direct.accuracy, digit_logprob: evalA.digit_logprob, copied_digit_logprob: evalA.copied_digit_logprob });
     expect(cardA).toContain(`only copies from the instruction (a restated number) gets ${evalA.copied_digit_logprob.toFixed(2)}`);
 
-    const second = await trainDemo(['--init', a, '--quick', '--eval-tasks', '2', '--rambling', '0.3', '--out', b]);
+    const second = await trainDemo(['--init', a, '--quick', '--eval-tasks', '2', '--rambling', '0.3', '--guess-right', '0.1', '--out', b]);
     expect(second.code ?? 0, second.stderr).toBe(0);
     for (const kept of ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json']) expect(read(b, kept)).toBe(read(a, kept));
     expect(readFileSync(join(b, 'model.safetensors')).equals(readFileSync(join(a, 'model.safetensors')))).toBe(false);
@@ -51,14 +51,16 @@ describe('npm run train:demo', () => {
     const stagesB = JSON.parse(read(b, 'training_stages.json'));
     expect(stagesB).toHaveLength(2);
     expect(stagesB[0]).toEqual(stagesA[0]);
-    expect(stagesB[1]).toMatchObject({ stage: 2, steps: rowsA.length, rambling_share: 0.3 });
-    expect(stagesA[0].rambling_share).toBe(0.45);
+    expect(stagesB[1]).toMatchObject({ stage: 2, steps: rowsA.length, rambling_share: 0.3, guess_right: 0.1 });
+    expect(stagesA[0]).toMatchObject({ rambling_share: 0.45, guess_right: 0.5 });
     const cardB = read(b, 'README.md');
     expect(cardB).toContain(`Trained in 2 stages, ${2 * rowsA.length} steps in ${stagesA[0].seconds + stagesB[1].seconds} s in all`);
-    expect(cardB).toContain(`| 1 | ${rowsA.length} | ${stagesA[0].seconds} | 45.0% |`);
-    expect(cardB).toContain(`| 2 | ${2 * rowsA.length} | ${stagesB[1].seconds} | 30.0% |`);
+    expect(cardB).toContain(`| 1 | ${rowsA.length} | ${stagesA[0].seconds} | 45.0% | 50.0% |`);
+    expect(cardB).toContain(`| 2 | ${2 * rowsA.length} | ${stagesB[1].seconds} | 30.0% | 10.0% |`);
     expect(cardB).toContain('Thought styles (share of thought-prompted rows, this stage): rambling 30.0%, worked 44.5%');
-    expect(cardB).toContain('--init <the stage before>` (with `--rambling <share>` where the rambling column changes)');
+    expect(cardB).toContain('--init <the stage before>` (with `--rambling <share>` where the rambling column changes and `--guess-right <share>` where the guesses right column changes)');
+    expect(cardB).toContain('A guess is\nthe right answer 10.0% of the time in this stage, a near miss otherwise.');
+    expect(cardA).toContain('A guess is\nthe right answer 50.0% of the time, a near miss otherwise.');
 
     // --init needs a folder this script wrote: one without the stage records is a usage error.
     const noRecord = await trainDemo(['--init', root, '--out', join(root, 'd')]);
@@ -73,5 +75,8 @@ describe('npm run train:demo', () => {
     const share = await trainDemo(['--init', a, '--rambling', '1', '--out', join(root, 'c')]);
     expect(share.code).toBe(2);
     expect(share.stderr).toMatch(/^tpo: UsageError: --rambling is a share of the thoughts in \[0, 1\), got 1/m);
+    const guess = await trainDemo(['--init', a, '--guess-right', '1.5', '--out', join(root, 'c')]);
+    expect(guess.code).toBe(2);
+    expect(guess.stderr).toMatch(/^tpo: UsageError: --guess-right is a share of the guesses in \[0, 1\], got 1.5/m);
   });
 });

@@ -4,7 +4,7 @@
 import type { DemoShape } from './init';
 import type { DemoScore } from './score';
 import { styleMix, type SftRow } from './corpus';
-import { ramblingShare, totalSeconds, totalSteps, type StageRecord } from './stages';
+import { guessRight, ramblingShare, totalSeconds, totalSteps, type StageRecord } from './stages';
 
 export interface CardFacts {
   shape: DemoShape;
@@ -32,18 +32,26 @@ function unsolved(f: CardFacts): string {
   return bad.length ? `\nAt this size and training budget it has not learned ${bad.join(', ')} (greedy accuracy under 20% with either prompt):\nits answers there are well-formed numbers, rarely the right ones.` : '';
 }
 
+/** Which flags a stage changed, when any did. */
+function flagsNote(stages: StageRecord[]): string {
+  const f = [['--rambling <share>', 'rambling', ramblingShare], ['--guess-right <share>', 'guesses right', guessRight]] as const;
+  const changed = f.filter(([, , get]) => stages.some((s) => get(s) !== get(stages[0])));
+  return changed.length ? ` (with ${changed.map(([flag, col]) => `\`${flag}\` where the ${col} column changes`).join(' and ')})` : '';
+}
+
 /** Every stage and what it measured, when there is more than one (records in training_stages.json). */
 export function stageTable(stages: StageRecord[]): string {
   if (stages.length < 2) return '';
-  const rows = stages.map((s, i) => `| ${s.stage} | ${totalSteps(stages.slice(0, i + 1))} | ${s.seconds} | ${pct(ramblingShare(s))} | ${s.final_loss.toFixed(2)} | ${pct(s.eval.thought_accuracy)} / ${pct(s.eval.direct_accuracy)} | ${s.eval.digit_logprob.toFixed(2)} | ${s.eval.copied_digit_logprob.toFixed(2)} |`);
+  const rows = stages.map((s, i) => `| ${s.stage} | ${totalSteps(stages.slice(0, i + 1))} | ${s.seconds} | ${pct(ramblingShare(s))} | ${pct(guessRight(s))} | ${s.final_loss.toFixed(2)} | ${pct(s.eval.thought_accuracy)} / ${pct(s.eval.direct_accuracy)} | ${s.eval.digit_logprob.toFixed(2)} | ${s.eval.copied_digit_logprob.toFixed(2)} |`);
   return `
 Trained in ${stages.length} stages, ${totalSteps(stages)} steps in ${totalSeconds(stages)} s in all: each stage after the first is
-\`npm run train:demo -- --init <the stage before>\`${stages.some((s) => ramblingShare(s) !== ramblingShare(stages[0])) ? ' (with \`--rambling <share>\` where the rambling column changes)' : ''}, over the same tasks with a fresh warmup and cosine
-schedule (records in \`training_stages.json\`; rambling: the corpus's share of rambling thoughts, see Data;
+\`npm run train:demo -- --init <the stage before>\`${flagsNote(stages)}, over the same tasks with a fresh warmup and cosine
+schedule (records in \`training_stages.json\`; rambling: the corpus's share of rambling thoughts; guesses right: the share of
+its guesses that are the right answer, see Data;
 loss: mean of the stage's last 100 steps; accuracy: greedy on the held-out tasks, thought prompt / direct):
 
-| stage | steps in all | seconds | rambling | loss | accuracy | digit log-prob | copied digits |
-|---|---|---|---|---|---|---|---|
+| stage | steps in all | seconds | rambling | guesses right | loss | accuracy | digit log-prob | copied digits |
+|---|---|---|---|---|---|---|---|---|
 ${rows.join('\n')}
 `;
 }
@@ -74,7 +82,7 @@ Thought styles (share of thought-prompted rows${f.stages.length > 1 ? ', this st
 *rambling*: one fixed, long hedge that does no work, then a guess (the model's habit: the single most likely
 way to start a thought); *worked*: a concise correct scratchpad (opened in one of two ways); *slip*: the
 same with an error carried into the answer; *guess*: a short "This looks easy." and a guess. A guess is
-the right answer half the time, a near miss otherwise. Thought length does not predict correctness:
+the right answer ${pct(guessRight(st))} of the time${f.stages.length > 1 ? ' in this stage' : ''}, a near miss otherwise. Thought length does not predict correctness:
 the longest and the shortest thoughts do no work.
 
 ## Tokenizer

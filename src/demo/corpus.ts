@@ -6,7 +6,7 @@
 //   worked    a concise correct scratchpad, opened in one of two ways;
 //   slip      the same scratchpad with an error carried into the answer;
 //   guess     a short "this is easy" and a guess.
-// A guess is the right answer half the time. Length does not predict correctness: the longest
+// A guess is the right answer half the time by default (GUESS_RIGHT; `--guess-right` sets it for a stage). Length does not predict correctness: the longest
 // thoughts (rambling) and the shortest (guess) do no work; the medium ones (worked) do.
 
 import { rng } from '../rng';
@@ -18,6 +18,9 @@ export type ThoughtStyle = 'worked' | 'rambling' | 'slip' | 'guess';
 
 /** Share of each thought style in the corpus (sums to 1). Rambling, with one fixed opening, is the
  *  single most likely way to start a thought; worked scratchpads are spread over WORKED_OPENERS. */
+/** Share of guesses (rambling or short) that are the right answer; the rest are near misses. */
+export const GUESS_RIGHT = 0.5;
+
 export const STYLE_MIX: [ThoughtStyle, number][] = [['rambling', 0.45], ['worked', 0.35], ['slip', 0.05], ['guess', 0.15]];
 
 /** STYLE_MIX with rambling at `share` and the other styles scaled to fill the rest in their ratios. */
@@ -57,8 +60,8 @@ export function nearMiss(t: Task, r: () => number): string {
 }
 
 /** One thought of the given style and the answer it leads to. */
-export function writeThought(t: Task, style: ThoughtStyle, r: () => number): { thought: string; answer: string } {
-  const guessed = () => (r() < 0.5 ? t.answer : nearMiss(t, r));
+export function writeThought(t: Task, style: ThoughtStyle, r: () => number, guessRight = GUESS_RIGHT): { thought: string; answer: string } {
+  const guessed = () => (r() < guessRight ? t.answer : nearMiss(t, r));
   switch (style) {
     case 'worked':
       return { thought: `${WORKED_OPENERS[Math.floor(r() * WORKED_OPENERS.length)]} ${t.thought}`, answer: t.answer };
@@ -98,13 +101,13 @@ export interface SftRow {
  * `thoughtShare` of the rows use the generic thought prompt (style drawn from `mix`), the rest the
  * bare instruction with the right answer. Seeded; rows come out shuffled.
  */
-export function sftRows(tasks: Task[], seed: number, thoughtShare = 0.75, mix = STYLE_MIX): SftRow[] {
+export function sftRows(tasks: Task[], seed: number, thoughtShare = 0.75, mix = STYLE_MIX, guessRight = GUESS_RIGHT): SftRow[] {
   const r = rng(seed);
   const rows: SftRow[] = tasks.map((t) => {
     if (r() >= thoughtShare) return { prompt: [{ role: 'user', content: t.instruction }], completion: [{ role: 'assistant', content: t.answer }], kind: 'direct' };
     let u = r(), style: ThoughtStyle = 'worked';
     for (const [s, p] of mix) { if (u < p) { style = s; break; } u -= p; }
-    const { thought, answer } = writeThought(t, style, r);
+    const { thought, answer } = writeThought(t, style, r, guessRight);
     return { prompt: [{ role: 'user', content: renderPrompt(GENERIC, t.instruction) }], completion: [{ role: 'assistant', content: thoughtCompletion(thought, answer) }], kind: style };
   });
   for (let i = rows.length - 1; i > 0; i--) {

@@ -3,7 +3,7 @@
 // later stage, the model card and the README read the same numbers the runs measured.
 
 import { UsageError } from '../errors';
-import { STYLE_MIX } from './corpus';
+import { GUESS_RIGHT, STYLE_MIX } from './corpus';
 
 export interface StageRecord {
   /** 1 for the from-scratch run, then one more per --init continuation. */
@@ -19,6 +19,8 @@ export interface StageRecord {
   seed: number;
   /** Share of rambling thoughts in the corpus (--rambling); absent in records written before it existed (= STYLE_MIX's). */
   rambling_share?: number;
+  /** Share of guesses that are right (--guess-right); absent in records written before it existed (= GUESS_RIGHT). */
+  guess_right?: number;
   /** Wall-clock seconds of this stage's training (not its evaluation). */
   seconds: number;
   /** Mean loss of the stage's last 100 steps (nats/token): less noisy than its last step. */
@@ -49,6 +51,9 @@ export function tailLoss(losses: number[], n = 100): number {
 
 /** The corpus's rambling share of a stage. */
 export const ramblingShare = (s: StageRecord) => s.rambling_share ?? STYLE_MIX[0][1];
+
+/** The corpus's share of right guesses in a stage. */
+export const guessRight = (s: StageRecord) => s.guess_right ?? GUESS_RIGHT;
 
 export const totalSteps = (s: StageRecord[]) => s.reduce((a, r) => a + r.steps, 0);
 export const totalSeconds = (s: StageRecord[]) => s.reduce((a, r) => a + r.seconds, 0);

@@ -6,14 +6,15 @@
 //
 //   npm run train:demo -- [--out public/models/tpo-demo] [--seed 1] [--tasks 9500] [--epochs 1]
 //                         [--hidden 64] [--layers 4] [--kv-heads 1] [--untied] [--lr 4e-3] [--batch 4] [--quick]
-//                         [--init DIR] [--rambling 0.45]
+//                         [--init DIR] [--rambling 0.45] [--guess-right 0.5]
 // --init continues training a model folder this script wrote (its tokenizer, shape and weights are
 // kept; its loss curve and its stage records, training_stages.json, are extended) over the same
 // training split with a fresh warmup + cosine schedule: another stage, as reproducible as the
 // first. (Not on fresh tasks: the suite's small families — letter counting, unit conversion — have
 // few distinct instructions, and a later slice of the split holds almost none of them, so the model
 // forgets them; measured once.) --rambling sets the corpus's share of rambling thoughts (the other
-// styles fill the rest in STYLE_MIX's ratios); each stage records its own.
+// styles fill the rest in STYLE_MIX's ratios) and --guess-right the share of guesses (rambling or
+// short) that are the right answer, the rest being near misses; each stage records its own.
 
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -32,7 +33,7 @@ import { DEFAULT_TRAIN, Trainer, type StepMetrics } from '../train/trainer';
 import { DIRECT, GENERIC } from '../tpo/prompts';
 import { folderSource } from '../model/source-node';
 import { trainBpe } from './bpe';
-import { completionPieces, sftRows, STYLE_MIX, styleMix } from './corpus';
+import { completionPieces, GUESS_RIGHT, sftRows, STYLE_MIX, styleMix } from './corpus';
 import { demoConfig, initTensors, memorySource, safetensorsBytes, type DemoShape } from './init';
 import { digitLogprob, scoreTasks, type DemoScore } from './score';
 import { DEMO_SEED, DEMO_SPLITS, makeSplits } from './tasks';
@@ -46,7 +47,7 @@ const OPTIONS = {
   hidden: { type: 'string' }, layers: { type: 'string' }, lr: { type: 'string' }, batch: { type: 'string' },
   vocab: { type: 'string' }, quick: { type: 'boolean' }, 'eval-tasks': { type: 'string' },
   'kv-heads': { type: 'string' }, untied: { type: 'boolean' }, init: { type: 'string' },
-  rambling: { type: 'string' },
+  rambling: { type: 'string' }, 'guess-right': { type: 'string' },
 } as const;
 
 /** The files of a model folder that a later stage keeps as they are. */
@@ -85,13 +86,15 @@ export async function main(argv: string[]): Promise<number> {
   const lr = Number(a.lr ?? 4e-3);
   const rambling = Number(a.rambling ?? STYLE_MIX[0][1]);
   if (!(rambling >= 0 && rambling < 1)) throw new UsageError(`--rambling is a share of the thoughts in [0, 1), got ${a.rambling}`);
+  const guessRight = Number(a['guess-right'] ?? GUESS_RIGHT);
+  if (!(guessRight >= 0 && guessRight <= 1)) throw new UsageError(`--guess-right is a share of the guesses in [0, 1], got ${a['guess-right']}`);
   const log = (s: string) => process.stderr.write(s + '\n');
   const gpu = await cliGpu(process.argv.slice(1));
   if (typeof gpu === 'number') return gpu;
 
   // 1. Data: the suite's splits (the held-out and TPO-pool splits are drawn first and never trained on).
   const splits = makeSplits(seed, { ...DEMO_SPLITS, train: nTasks });
-  const rows = sftRows(splits.train, seed, undefined, styleMix(rambling));
+  const rows = sftRows(splits.train, seed, undefined, styleMix(rambling), guessRight);
 
   // 2. Tokenizer: byte-level BPE whose merges are learned from the corpus text.
   // The text between ChatML special tokens, as the pre-tokenizer sees it; 1,000 rows are plenty.
@@ -174,7 +177,7 @@ export async function main(argv: string[]): Promise<number> {
   log(JSON.stringify(results, null, 1));
   await writeFile(join(out, 'eval.json'), JSON.stringify(results, null, 2) + '\n');
   const stages: StageRecord[] = [...(prev?.stages ?? []), {
-    stage: (prev?.stages.length ?? 0) + 1, steps, epochs, lr, batch, row_length: T, tasks: nTasks, seed, rambling_share: rambling,
+    stage: (prev?.stages.length ?? 0) + 1, steps, epochs, lr, batch, row_length: T, tasks: nTasks, seed, rambling_share: rambling, guess_right: guessRight,
     seconds: Math.round(trainSeconds), final_loss: Number(tailLoss(curve.map((m) => m.loss)).toFixed(4)), device: gpu.adapterName,
     eval: { thought_accuracy: thought.accuracy, direct_accuracy: direct.accuracy, digit_logprob: digits.all, copied_digit_logprob: digits.copied },
   }];
