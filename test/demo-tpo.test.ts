@@ -26,7 +26,7 @@ describe('TPO on the demo model (the experiment, reduced)', () => {
     const gpu = await testGpu();
     const model = await loadModel(gpu, folderSource(DEMO), { slots: 32, maxLen: 512 });
     // The experiment's first TPO iteration as `npm run experiment` runs it: its 32 pool
-    // instructions, K = 4 samples at T = 1, the same DPO settings.
+    // instructions, K = 4 samples at the paper's T = 0.8 / top-p 0.95, the same DPO settings.
     const tasks = makeSplits(DEMO_SEED, { ...DEMO_SPLITS, train: 0 }).pool.slice(0, 32);
     const items = tasks.map((t) => ({ id: t.id, instruction: t.instruction, meta: { answer: t.answer } }));
     const judge = rulesJudge(demoJudgeRules());
@@ -36,7 +36,7 @@ describe('TPO on the demo model (the experiment, reduced)', () => {
     const before = await greedy();
     const store = await folderStore(mkdtempSync(join(tmpdir(), 'tpo-demo-run-')));
     const m = await runIteration({ model, judge, store }, 0, items, {
-      prompt: GENERIC, samples: K, temperature: 1, topP: 1, seed: 0, maxNewTokens: 128, perIteration: items.length, rho: 0.1,
+      prompt: GENERIC, samples: K, temperature: 0.8, topP: 0.95, seed: 0, maxNewTokens: 128, perIteration: items.length, rho: 0.1,
       lora: { r: 8, alpha: 16, targets: [...TARGETS] },
       train: { ...DEFAULT_TRAIN, lr: 3e-3, epochs: 3, batchSize: 4, beta: 0.1 },
       maxLength: 256, baseModel: 'tpo-demo',

@@ -14,7 +14,6 @@ export interface CardFacts {
   tokens: number;
   conversations: number;
   /** Loss of this stage's last step (its record holds the mean of the last 100). */
-  finalLoss: number;
   results: Record<'thought' | 'direct' | 'thought_sampled_t1', DemoScore> & { digit_logprob?: number; copied_digit_logprob?: number };
   evalTasks: number;
   /**
@@ -99,7 +98,7 @@ ${s.maxPositions}, ${s.untied ? 'untied LM head' : 'tied embeddings'}. float32 s
 ## Training
 ${f.stages.length > 1 ? 'This stage: f' : 'F'}ull-parameter SFT, loss on the assistant turns only: ${st.steps} steps (${st.epochs} epoch${st.epochs === 1 ? '' : 's'} of ${f.tokens} tokens;
 conversations packed into rows of ≤ ${st.row_length} tokens, ${st.batch} rows a step), AdamW lr ${st.lr} with warmup and cosine decay, weight decay
-0.01, gradient clipping at 1; final loss ${f.finalLoss.toFixed(3)} nats/token. ${st.seconds} s on
+0.01, gradient clipping at 1; loss ${st.final_loss.toFixed(3)} nats/token (mean of the last 100 steps). ${st.seconds} s on
 ${st.device}. The loss curve is in \`training_log.csv\`.
 ${stageTable(f.stages)}
 ## Measured (${f.evalTasks} held-out tasks, programmatic judge)

@@ -6,8 +6,8 @@
 // Prints the README's table (markdown) and writes it with the raw numbers under --out.
 //
 //   npm run experiment -- [--model public/models/tpo-demo] [--out runs/experiment] [--iterations 3]
-//                         [--per-iteration 32] [--samples 4] [--eval-tasks 140] [--lr 3e-3] [--epochs 3] [--resume]
-//                         [--temperature 1] [--top-p 1]   (the paper samples at 0.8 / 0.95; see README)
+//                         [--per-iteration 64] [--samples 4] [--eval-tasks 140] [--lr 3e-3] [--epochs 3] [--resume]
+//                         [--temperature 0.8] [--top-p 0.95]   (the paper's sampling)
 //                         [--validation 32]  (pool tasks per iteration, fresh each, from the pool's end, on which each
 //                                            iteration keeps its best DPO epoch; 0: the last)
 
@@ -62,10 +62,10 @@ export async function main(argv: string[]): Promise<number> {
   const dir = a.model ?? DEFAULT_MODEL_DIR;
   const out = a.out ?? 'runs/experiment';
   const iterations = Number(a.iterations ?? (quick ? 1 : 3));
-  const per = Number(a['per-iteration'] ?? (quick ? 8 : 32));
+  const per = Number(a['per-iteration'] ?? (quick ? 8 : 64));
   const evalN = Number(a['eval-tasks'] ?? (quick ? 14 : DEMO_SPLITS.heldOut));
   const o = (prompt: ThoughtPrompt): TpoOptions => ({
-    prompt, samples: Number(a.samples ?? 4), temperature: Number(a.temperature ?? 1), topP: Number(a['top-p'] ?? 1), seed: Number(a.seed ?? 0),
+    prompt, samples: Number(a.samples ?? 4), temperature: Number(a.temperature ?? 0.8), topP: Number(a['top-p'] ?? 0.95), seed: Number(a.seed ?? 0),
     maxNewTokens: 128, perIteration: per, rho: Number(a.rho ?? 0.1),
     lora: { r: 8, alpha: 16, targets: [...TARGETS] },
     train: { ...DEFAULT_TRAIN, lr: Number(a.lr ?? 3e-3), epochs: Number(a.epochs ?? 3), batchSize: 4, beta: Number(a.beta ?? 0.1) },

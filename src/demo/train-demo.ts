@@ -183,7 +183,7 @@ export async function main(argv: string[]): Promise<number> {
   }];
   await writeFile(join(out, STAGES_FILE), JSON.stringify(stages, null, 2) + '\n');
   await writeFile(join(out, 'README.md'), modelCard({ shape, vocabUsed, merges, rows, conversations: convs.length, tokens,
-    stages, finalLoss: curve.at(-1)?.loss ?? NaN, results, evalTasks: evalTasks.length }));
+    stages, results, evalTasks: evalTasks.length }));
   log(`train:demo: model written to ${out} (${trainSeconds.toFixed(0)} s of training)`);
   return 0;
 }
