@@ -13,7 +13,6 @@ export interface CardFacts {
   rows: SftRow[];
   tokens: number;
   conversations: number;
-  /** Loss of this stage's last step (its record holds the mean of the last 100). */
   results: Record<'thought' | 'direct' | 'thought_sampled_t1', DemoScore> & { digit_logprob?: number; copied_digit_logprob?: number };
   evalTasks: number;
   /**

@@ -6,7 +6,8 @@
 //   worked    a concise correct scratchpad, opened in one of two ways;
 //   slip      the same scratchpad with an error carried into the answer;
 //   guess     a short "this is easy" and a guess.
-// A guess is the right answer half the time by default (GUESS_RIGHT; `--guess-right` sets it for a stage). Length does not predict correctness: the longest
+// A guess is the right answer half the time by default (GUESS_RIGHT; `--guess-right` sets it for a
+// stage), a near miss otherwise. Length does not predict correctness: the longest
 // thoughts (rambling) and the shortest (guess) do no work; the medium ones (worked) do.
 
 import { rng } from '../rng';
@@ -16,11 +17,11 @@ import type { Task } from './tasks';
 
 export type ThoughtStyle = 'worked' | 'rambling' | 'slip' | 'guess';
 
-/** Share of each thought style in the corpus (sums to 1). Rambling, with one fixed opening, is the
- *  single most likely way to start a thought; worked scratchpads are spread over WORKED_OPENERS. */
 /** Share of guesses (rambling or short) that are the right answer; the rest are near misses. */
 export const GUESS_RIGHT = 0.5;
 
+/** Share of each thought style in the corpus (sums to 1). Rambling, with one fixed opening, is the
+ *  single most likely way to start a thought; worked scratchpads are spread over WORKED_OPENERS. */
 export const STYLE_MIX: [ThoughtStyle, number][] = [['rambling', 0.45], ['worked', 0.35], ['slip', 0.05], ['guess', 0.15]];
 
 /** STYLE_MIX with rambling at `share` and the other styles scaled to fill the rest in their ratios. */
