@@ -56,7 +56,8 @@ describe('demo corpus', () => {
     expect(kinds.get('direct')! / rows.length).toBeGreaterThan(0.15);
     expect(kinds.get('direct')! / rows.length).toBeLessThan(0.35);
     // on a large draw the styles follow STYLE_MIX: rambling, the habit, is the commonest
-    const many = sftRows(makeSplits(4, { train: 4000, pool: 10, heldOut: 10 }).train, 4).filter((r) => r.kind !== 'direct');
+    const train4k = makeSplits(4, { train: 4000, pool: 10, heldOut: 10 }).train; // one large draw of tasks for the share checks below
+    const many = sftRows(train4k, 4).filter((r) => r.kind !== 'direct');
     // within 4 binomial standard deviations of each share (~3,000 thought rows)
     const follows = (got: typeof many, mix: typeof STYLE_MIX) => {
       for (const [style, p] of mix) expect(Math.abs(got.filter((r) => r.kind === style).length / got.length - p)).toBeLessThan(4 * Math.sqrt((p * (1 - p)) / got.length));
@@ -68,17 +69,17 @@ describe('demo corpus', () => {
     expect(mix.reduce((a, [, p]) => a + p, 0)).toBeCloseTo(1, 12);
     expect(mix[0]).toEqual(['rambling', 0.3]);
     expect(mix.find(([k]) => k === 'worked')![1] / mix.find(([k]) => k === 'guess')![1]).toBeCloseTo(35 / 15, 12);
-    const fewer = sftRows(makeSplits(4, { train: 4000, pool: 10, heldOut: 10 }).train, 4, undefined, mix).filter((r) => r.kind !== 'direct');
+    const fewer = sftRows(train4k, 4, undefined, mix).filter((r) => r.kind !== 'direct');
     follows(fewer, mix);
     expect(() => styleMix(1)).toThrow(RangeError);
     // --guess-right: the share of guesses (rambling or short) that are the right answer; the rest near misses
+    const byAnswer = new Map(train4k.map((t) => [t.instruction, t.answer]));
     const guessesRight = (guessRight: number) => {
-      const draw = sftRows(makeSplits(4, { train: 4000, pool: 10, heldOut: 10 }).train, 4, undefined, STYLE_MIX, guessRight);
+      const draw = sftRows(train4k, 4, undefined, STYLE_MIX, guessRight);
       const guesses = draw.filter((r) => r.kind === 'rambling' || r.kind === 'guess');
       const right = guesses.filter((r) => r.completion[0].content.split(`${GENERIC.separator} `)[1] === byAnswer.get(r.prompt[0].content.split('User query: ')[1])).length;
       return { share: right / guesses.length, n: guesses.length };
     };
-    const byAnswer = new Map(makeSplits(4, { train: 4000, pool: 10, heldOut: 10 }).train.map((t) => [t.instruction, t.answer]));
     for (const p of [0.5, 0.1]) {
       const { share, n } = guessesRight(p);
       expect(Math.abs(share - p)).toBeLessThan(4 * Math.sqrt((p * (1 - p)) / n));
