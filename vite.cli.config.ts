@@ -11,7 +11,13 @@ export default defineConfig({
     target: 'node20',
     emptyOutDir: true,
     rollupOptions: {
-      input: { main: 'src/cli/main.ts', bench: 'bench/bench.ts', 'gpu-check': 'bench/gpu-check.ts', 'train-demo': 'src/demo/train-demo.ts', experiment: 'src/demo/experiment.ts' },
+      input: {
+        main: 'src/cli/main.ts',
+        bench: 'bench/bench.ts',
+        'gpu-check': 'bench/gpu-check.ts',
+        'train-demo': 'src/demo/train-demo.ts',
+        experiment: 'src/demo/experiment.ts',
+      },
       output: { entryFileNames: '[name].js' },
     },
   },

@@ -5,7 +5,6 @@
 //                    [--prompt-tokens 64] [--new-tokens 32] [--quick] [--profile] [--train-tokens 128] [--no-train]
 //   npm run bench -- --memory     planned GPU memory of LoRA DPO training (no GPU needed)
 
-
 import { parseArgs } from 'node:util';
 import { cliGpu } from '../src/cli/gpu';
 import { STORIES_DIR } from '../src/cli/model-arg';
@@ -45,7 +44,14 @@ async function checkpointFor(name: string): Promise<Checkpoint> {
   return syntheticCheckpoint(name);
 }
 
-async function benchModel(gpu: Gpu, name: string, batches: number[], P: number, N: number, profile: boolean): Promise<Row[]> {
+async function benchModel(
+  gpu: Gpu,
+  name: string,
+  batches: number[],
+  P: number,
+  N: number,
+  profile: boolean,
+): Promise<Row[]> {
   const ck = await checkpointFor(name);
   const wt = chooseWeightType(gpu, ck);
   const weights = uploadWeights(gpu, ck, wt);
@@ -54,7 +60,9 @@ async function benchModel(gpu: Gpu, name: string, batches: number[], P: number, 
   for (const B of batches) {
     const fwd = new Forward(gpu, cfg, weights, { slots: B, maxLen: P + N + 1, maxRows: Math.min(B * P, 512) });
     const gen = new Generator(fwd);
-    const prompts = Array.from({ length: B }, (_, b) => Array.from({ length: P }, (_, i) => (1 + b * 7919 + i * 104729) % cfg.vocab));
+    const prompts = Array.from({ length: B }, (_, b) =>
+      Array.from({ length: P }, (_, i) => (1 + b * 7919 + i * 104729) % cfg.vocab),
+    );
     const opts = { temperature: 0.8, topP: 0.95, seed: 1, eosTokenIds: [] };
     await gen.generate(prompts, { ...opts, maxNewTokens: 2 }); // warm-up: pipelines, caches
     gen.resetTimings();
@@ -107,7 +115,10 @@ async function benchTrain(gpu: Gpu, name: string, T: number): Promise<TrainRow> 
   const layout = new LoraLayout(cfg, { r: 16, alpha: 32, targets: [...TARGETS] });
   const state = new LoraState(gpu.device, layout, layout.init(1));
   const trainer = new Trainer(gpu, cfg, weights, layout, state, 2, T);
-  const seq = (k: number) => ({ ids: Array.from({ length: T }, (_, i) => (1 + k * 31 + i * 7919) % cfg.vocab), completionStart: T >> 1 });
+  const seq = (k: number) => ({
+    ids: Array.from({ length: T }, (_, i) => (1 + k * 31 + i * 7919) % cfg.vocab),
+    completionStart: T >> 1,
+  });
   const pairs = [{ chosen: seq(1), rejected: seq(2) }];
   const o = { ...DEFAULT_TRAIN, batchSize: 1, lr: 1e-5 };
   const ref = await trainer.referenceLogps(pairs, o); // also warms up the forward
@@ -122,14 +133,48 @@ async function benchTrain(gpu: Gpu, name: string, T: number): Promise<TrainRow> 
   trainer.destroy();
   state.destroy();
   destroyWeights(weights);
-  return { model: name, layers: cfg.layers, weights: wt, pair_tokens: `2x${T}`, lora_r: 16, forward_ms: round(forwardMs), dpo_step_ms: round(stepMs), step_over_forward: round(stepMs / forwardMs), adapter: gpu.adapterName };
+  return {
+    model: name,
+    layers: cfg.layers,
+    weights: wt,
+    pair_tokens: `2x${T}`,
+    lora_r: 16,
+    forward_ms: round(forwardMs),
+    dpo_step_ms: round(stepMs),
+    step_over_forward: round(stepMs / forwardMs),
+    adapter: gpu.adapterName,
+  };
 }
 
 const round = (x: number) => (x >= 100 ? Math.round(x) : Math.round(x * 100) / 100);
 
 function table(rows: Row[]): string {
-  const cols: (keyof Row)[] = ['model', 'layers', 'weights', 'batch', 'prompt_tokens', 'new_tokens', 'prefill_tokens_per_s', 'decode_tokens_per_s', 'ms_per_decode_step', 'dispatches_per_decode_step', 'submits_per_decode_step'];
-  const head = ['model', 'layers', 'wt', 'batch', 'prompt', 'new', 'prefill tok/s', 'decode tok/s', 'ms/step', 'dispatch/step', 'submit/step'];
+  const cols: (keyof Row)[] = [
+    'model',
+    'layers',
+    'weights',
+    'batch',
+    'prompt_tokens',
+    'new_tokens',
+    'prefill_tokens_per_s',
+    'decode_tokens_per_s',
+    'ms_per_decode_step',
+    'dispatches_per_decode_step',
+    'submits_per_decode_step',
+  ];
+  const head = [
+    'model',
+    'layers',
+    'wt',
+    'batch',
+    'prompt',
+    'new',
+    'prefill tok/s',
+    'decode tok/s',
+    'ms/step',
+    'dispatch/step',
+    'submit/step',
+  ];
   const cells = rows.map((r) => cols.map((c) => String(r[c])));
   const w = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
   const line = (c: string[]) => '| ' + c.map((x, i) => x.padStart(w[i])).join(' | ') + ' |';
@@ -139,17 +184,27 @@ function table(rows: Row[]): string {
 /** Planned GPU memory of LoRA DPO training (computed, not allocated): weights + LoRA state + graph. */
 function memoryPlan(): string {
   const gib = (b: number) => (b / 2 ** 30).toFixed(2);
-  const lines = ['| model | pairs × tokens | weights f16 / f32 (GiB) | LoRA + AdamW (GiB) | graph, recompute (GiB) | graph, keep all (GiB) | total, recompute, f16 / f32 (GiB) |', '|---|---|---|---|---|---|---|'];
+  const lines = [
+    '| model | pairs × tokens | weights f16 / f32 (GiB) | LoRA + AdamW (GiB) | graph, recompute (GiB) | graph, keep all (GiB) | total, recompute, f16 / f32 (GiB) |',
+    '|---|---|---|---|---|---|---|',
+  ];
   for (const name of ['smollm2-135m', 'qwen2.5-0.5b']) {
     const cfg = parseConfig(SHAPES[name]);
     const layout = new LoraLayout(cfg, { r: 16, alpha: 32, targets: [...TARGETS] });
-    const perLayer = 2 * cfg.hidden + cfg.hidden * (cfg.heads + 2 * cfg.kvHeads) * cfg.headDim + cfg.heads * cfg.headDim * cfg.hidden + 3 * cfg.hidden * cfg.intermediate;
+    const perLayer =
+      2 * cfg.hidden +
+      cfg.hidden * (cfg.heads + 2 * cfg.kvHeads) * cfg.headDim +
+      cfg.heads * cfg.headDim * cfg.hidden +
+      3 * cfg.hidden * cfg.intermediate;
     const params = cfg.vocab * cfg.hidden + cfg.hidden + cfg.layers * perLayer;
     for (const pairs of [1, 2]) {
       const shape = { seqs: 2 * pairs, seqLen: 512 };
-      const g = trainGraphBytes(cfg, shape, 16, 7), gAll = trainGraphBytes(cfg, { ...shape, recompute: false }, 16, 7);
+      const g = trainGraphBytes(cfg, shape, 16, 7),
+        gAll = trainGraphBytes(cfg, { ...shape, recompute: false }, 16, 7);
       const lora = layout.length * 16;
-      lines.push(`| ${name} | ${pairs} × 2×512 | ${gib(params * 2)} / ${gib(params * 4)} | ${gib(lora)} | ${gib(g)} | ${gib(gAll)} | ${gib(params * 2 + lora + g)} / ${gib(params * 4 + lora + g)} |`);
+      lines.push(
+        `| ${name} | ${pairs} × 2×512 | ${gib(params * 2)} / ${gib(params * 4)} | ${gib(lora)} | ${gib(g)} | ${gib(gAll)} | ${gib(params * 2 + lora + g)} / ${gib(params * 4 + lora + g)} |`,
+      );
     }
   }
   return lines.join('\n');
@@ -190,7 +245,9 @@ export async function main(argv: string[]): Promise<number> {
       else process.stderr.write(`  ${r.model} batch ${r.batch}: decode ${r.decode_tokens_per_s} tok/s\n`);
       if (r.profile && !a.json) {
         const total = Object.values(r.profile).reduce((x, y) => x + y, 0);
-        const parts = Object.entries(r.profile).sort((x, y) => y[1] - x[1]).map(([k, v]) => `${k} ${v} ms (${((100 * v) / total).toFixed(0)}%)`);
+        const parts = Object.entries(r.profile)
+          .sort((x, y) => y[1] - x[1])
+          .map(([k, v]) => `${k} ${v} ms (${((100 * v) / total).toFixed(0)}%)`);
         process.stderr.write(`    decode step on the GPU: ${round(total)} ms = ${parts.join(', ')}\n`);
       }
     }
@@ -205,11 +262,18 @@ export async function main(argv: string[]): Promise<number> {
       if (a.json) process.stdout.write(JSON.stringify(r) + '\n');
     }
     if (!a.json) {
-      process.stdout.write('\nDPO step (LoRA r 16 on all 7 projections; forward + backward + AdamW) vs a forward over the same tokens\n');
-      process.stdout.write(trainRows.map((r) => `  ${r.model} (${r.weights}, pair ${r.pair_tokens}): forward ${r.forward_ms} ms, DPO step ${r.dpo_step_ms} ms, ratio ${r.step_over_forward}`).join('\n') + '\n');
+      process.stdout.write(
+        '\nDPO step (LoRA r 16 on all 7 projections; forward + backward + AdamW) vs a forward over the same tokens\n',
+      );
+      process.stdout.write(
+        trainRows
+          .map(
+            (r) =>
+              `  ${r.model} (${r.weights}, pair ${r.pair_tokens}): forward ${r.forward_ms} ms, DPO step ${r.dpo_step_ms} ms, ratio ${r.step_over_forward}`,
+          )
+          .join('\n') + '\n',
+      );
     }
   }
   return 0;
 }
-
-

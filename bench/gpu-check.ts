@@ -32,7 +32,13 @@ async function logitsCheck(gpu: Gpu, o: TinyOptions, opts: LoadOptions, tol: num
   const got = await m.logits(tokens);
   m.destroy();
   let worst = 0;
-  tokens.forEach((_, t) => (worst = Math.max(worst, expectClose(`position ${t}`, got.subarray(t * V, (t + 1) * V), want[t], tol, tol).maxAbs)));
+  tokens.forEach(
+    (_, t) =>
+      (worst = Math.max(
+        worst,
+        expectClose(`position ${t}`, got.subarray(t * V, (t + 1) * V), want[t], tol, tol).maxAbs,
+      )),
+  );
   return `max abs diff ${worst.toExponential(2)}`;
 }
 
@@ -51,10 +57,16 @@ export async function main(): Promise<number> {
   };
   for (const type of ['llama', 'qwen2'] as const) {
     await check(`${type} f32 logits, prefill gemm (T=40)`, () => logitsCheck(gpu, { type, seed: 3 }, {}, 1e-4, 40));
-    await check(`${type} f32 logits, decode matmul (T=12)`, () => logitsCheck(gpu, { type, seed: 4, tie: false }, {}, 1e-4, 12));
-    if (gpu.hasF16) await check(`${type} f16 weights (T=20)`, () => logitsCheck(gpu, { type, seed: 5, dtype: 'F16' }, { weightDtype: 'f16' }, 2e-2, 20));
+    await check(`${type} f32 logits, decode matmul (T=12)`, () =>
+      logitsCheck(gpu, { type, seed: 4, tie: false }, {}, 1e-4, 12),
+    );
+    if (gpu.hasF16)
+      await check(`${type} f16 weights (T=20)`, () =>
+        logitsCheck(gpu, { type, seed: 5, dtype: 'F16' }, { weightDtype: 'f16' }, 2e-2, 20),
+      );
   }
-  for (const type of ['llama', 'qwen2'] as const) await check(`${type} training graph: LoRA grads = finite differences`, () => gradCheck(gpu, type));
+  for (const type of ['llama', 'qwen2'] as const)
+    await check(`${type} training graph: LoRA grads = finite differences`, () => gradCheck(gpu, type));
   await check('stories260K greedy 200 tokens = float64 reference', async () => {
     const ref = refGreedy(refWeights(await loadCheckpoint(folderSource(STORIES_DIR))), [1], 200);
     const m = await loadModel(gpu, folderSource(STORIES_DIR), { slots: 1, maxLen: 256 });
@@ -67,11 +79,23 @@ export async function main(): Promise<number> {
   await check('stories260K batch of 8 (sampled) = one at a time', async () => {
     const prompts = Array.from({ length: 8 }, (_, i) => [1, 10 + i * 13, 20 + i]);
     const a = await loadModel(gpu, folderSource(STORIES_DIR), { slots: 8, maxLen: 128 });
-    const batch = await a.generate(prompts, { maxNewTokens: 40, temperature: 0.8, topP: 0.95, seed: 3, eosTokenIds: [] });
+    const batch = await a.generate(prompts, {
+      maxNewTokens: 40,
+      temperature: 0.8,
+      topP: 0.95,
+      seed: 3,
+      eosTokenIds: [],
+    });
     a.destroy();
     const b = await loadModel(gpu, folderSource(STORIES_DIR), { slots: 1, maxLen: 128 });
     for (let i = 0; i < 8; i++) {
-      const [one] = await b.generate([prompts[i]], { maxNewTokens: 40, temperature: 0.8, topP: 0.95, seeds: [3 + i], eosTokenIds: [] });
+      const [one] = await b.generate([prompts[i]], {
+        maxNewTokens: 40,
+        temperature: 0.8,
+        topP: 0.95,
+        seeds: [3 + i],
+        eosTokenIds: [],
+      });
       if (one.tokenIds.join() !== batch[i].tokenIds.join()) throw new Error(`sequence ${i} differs`);
     }
     b.destroy();

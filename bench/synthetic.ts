@@ -6,14 +6,34 @@ import { expectedTensors, parseConfig } from '../src/model/config';
 
 export const SHAPES: Record<string, Record<string, unknown>> = {
   'smollm2-135m': {
-    model_type: 'llama', hidden_size: 576, num_hidden_layers: 30, num_attention_heads: 9, num_key_value_heads: 3,
-    intermediate_size: 1536, vocab_size: 49152, rope_theta: 100000, rms_norm_eps: 1e-5, tie_word_embeddings: true,
-    max_position_embeddings: 8192, bos_token_id: 1, eos_token_id: 2,
+    model_type: 'llama',
+    hidden_size: 576,
+    num_hidden_layers: 30,
+    num_attention_heads: 9,
+    num_key_value_heads: 3,
+    intermediate_size: 1536,
+    vocab_size: 49152,
+    rope_theta: 100000,
+    rms_norm_eps: 1e-5,
+    tie_word_embeddings: true,
+    max_position_embeddings: 8192,
+    bos_token_id: 1,
+    eos_token_id: 2,
   },
   'qwen2.5-0.5b': {
-    model_type: 'qwen2', hidden_size: 896, num_hidden_layers: 24, num_attention_heads: 14, num_key_value_heads: 2,
-    intermediate_size: 4864, vocab_size: 151936, rope_theta: 1000000, rms_norm_eps: 1e-6, tie_word_embeddings: true,
-    max_position_embeddings: 32768, bos_token_id: 151643, eos_token_id: 151645,
+    model_type: 'qwen2',
+    hidden_size: 896,
+    num_hidden_layers: 24,
+    num_attention_heads: 14,
+    num_key_value_heads: 2,
+    intermediate_size: 4864,
+    vocab_size: 151936,
+    rope_theta: 1000000,
+    rms_norm_eps: 1e-6,
+    tie_word_embeddings: true,
+    max_position_embeddings: 32768,
+    bos_token_id: 151643,
+    eos_token_id: 151645,
   },
 };
 
@@ -26,9 +46,14 @@ export function syntheticCheckpoint(shape: string, seed = 1): Checkpoint {
     const bits = new Uint16Array(n);
     const isNorm = dims.length === 1 && name.endsWith('norm.weight');
     // weights U(−0.05, 0.05) and norms 1, truncated to bf16 (the upper half of the f32 bits)
-    const f = new Float32Array(1), u = new Uint32Array(f.buffer);
+    const f = new Float32Array(1),
+      u = new Uint32Array(f.buffer);
     for (let i = 0; i < n; i++) {
-      s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+      s ^= s << 13;
+      s >>>= 0;
+      s ^= s >>> 17;
+      s ^= s << 5;
+      s >>>= 0;
       f[0] = isNorm ? 1 : (s / 4294967296 - 0.5) * 0.1;
       bits[i] = u[0] >>> 16;
     }

@@ -17,7 +17,10 @@ function newest(dir) {
 
 export async function launch(entry) {
   const bundle = join(root, 'dist-cli', `${entry}.js`);
-  const sources = Math.max(...['src', 'shaders', 'bench'].map((d) => newest(join(root, d))), statSync(join(root, 'vite.cli.config.ts')).mtimeMs);
+  const sources = Math.max(
+    ...['src', 'shaders', 'bench'].map((d) => newest(join(root, d))),
+    statSync(join(root, 'vite.cli.config.ts')).mtimeMs,
+  );
   if (!existsSync(bundle) || sources > statSync(bundle).mtimeMs) {
     process.env.VITE_CONFIG_NATIVE_IGNORE_WARNING = 'true';
     const { build } = await import('vite');

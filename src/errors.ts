@@ -2,7 +2,10 @@
 // `name` is set explicitly so it survives minification and crossing a worker boundary.
 
 export class TpoError extends Error {
-  constructor(message: string, readonly hint?: string) {
+  constructor(
+    message: string,
+    readonly hint?: string,
+  ) {
     super(hint ? `${message}\n  → ${hint}` : message);
     this.name = new.target.name;
   }

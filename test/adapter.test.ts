@@ -23,7 +23,16 @@ import { writeTinyModel } from './helpers/tiny-model';
 let dir: string;
 const tokens = [1, 9, 4, 33, 17, 2, 50, 8];
 beforeAll(() => {
-  dir = writeTinyModel(mkdtempSync(join(tmpdir(), 'tpo-adapter-')), { type: 'qwen2', seed: 70, hidden: 32, heads: 4, kvHeads: 2, intermediate: 48, layers: 2, vocab: 64 });
+  dir = writeTinyModel(mkdtempSync(join(tmpdir(), 'tpo-adapter-')), {
+    type: 'qwen2',
+    seed: 70,
+    hidden: 32,
+    heads: 4,
+    kvHeads: 2,
+    intermediate: 48,
+    layers: 2,
+    vocab: 64,
+  });
 });
 
 async function adapterValues(layout: LoraLayout) {
@@ -66,7 +75,8 @@ describe('adapters at inference', () => {
     const gpu = await testGpu();
     const m = await loadModel(gpu, folderSource(dir), { slots: 1, maxLen: 32, maxRows: 32, maxOut: 32 });
     const layout = new LoraLayout(m.config, { r: 4, alpha: 16, targets: [...TARGETS] });
-    for (const seq of [tokens, [...tokens, ...tokens, 5, 6, 7]]) { // one pass of 8 rows (decode matmul) and of 19 (prefill gemm)
+    for (const seq of [tokens, [...tokens, ...tokens, 5, 6, 7]]) {
+      // one pass of 8 rows (decode matmul) and of 19 (prefill gemm)
       const base = await m.logits(seq);
       m.attachAdapter(layout, await adapterValues(layout));
       const attached = await m.logits(seq);
@@ -89,7 +99,18 @@ describe('PEFT files', () => {
     const flat = await adapterValues(layout);
     const files = saveAdapter(layout, flat, 'tiny/qwen2');
     const cfgJson = JSON.parse(new TextDecoder().decode(files['adapter_config.json']));
-    expect(cfgJson).toMatchObject({ peft_type: 'LORA', task_type: 'CAUSAL_LM', r: 4, lora_alpha: 8, bias: 'none', base_model_name_or_path: 'tiny/qwen2', fan_in_fan_out: false, use_rslora: false, use_dora: false, inference_mode: true });
+    expect(cfgJson).toMatchObject({
+      peft_type: 'LORA',
+      task_type: 'CAUSAL_LM',
+      r: 4,
+      lora_alpha: 8,
+      bias: 'none',
+      base_model_name_or_path: 'tiny/qwen2',
+      fan_in_fan_out: false,
+      use_rslora: false,
+      use_dora: false,
+      inference_mode: true,
+    });
     expect(cfgJson.target_modules).toEqual([...TARGETS]);
     const h = parseSafetensors(files['adapter_model.safetensors'], 'adapter');
     expect(h.metadata).toEqual({ format: 'pt' });
@@ -110,16 +131,35 @@ describe('PEFT files', () => {
 
   it('an adapter for another model or base fails with a clear error', async () => {
     const ck = await loadCheckpoint(folderSource(dir));
-    const other = writeTinyModel(mkdtempSync(join(tmpdir(), 'tpo-adapter2-')), { type: 'qwen2', seed: 1, hidden: 64, heads: 4, kvHeads: 2, intermediate: 48, layers: 2, vocab: 64 });
+    const other = writeTinyModel(mkdtempSync(join(tmpdir(), 'tpo-adapter2-')), {
+      type: 'qwen2',
+      seed: 1,
+      hidden: 64,
+      heads: 4,
+      kvHeads: 2,
+      intermediate: 48,
+      layers: 2,
+      vocab: 64,
+    });
     const ck2 = await loadCheckpoint(folderSource(other));
     const l2 = new LoraLayout(ck2.config, { r: 4, alpha: 8, targets: ['q_proj'] });
     const files = saveAdapter(l2, l2.init(1), 'someone/bigger-model');
-    expect(() => loadAdapter(ck.config, files['adapter_config.json'], files['adapter_model.safetensors'])).toThrow(SafetensorsError);
-    expect(() => loadAdapter(ck.config, files['adapter_config.json'], files['adapter_model.safetensors'])).toThrow(/has shape \[4,64\], this model needs \[4,32\]/);
+    expect(() => loadAdapter(ck.config, files['adapter_config.json'], files['adapter_model.safetensors'])).toThrow(
+      SafetensorsError,
+    );
+    expect(() => loadAdapter(ck.config, files['adapter_config.json'], files['adapter_model.safetensors'])).toThrow(
+      /has shape \[4,64\], this model needs \[4,32\]/,
+    );
     const l1 = new LoraLayout(ck.config, { r: 4, alpha: 8, targets: ['q_proj'] });
     const f1 = saveAdapter(l1, l1.init(1), 'someone/model-a');
-    expect(() => loadAdapter(ck.config, f1['adapter_config.json'], f1['adapter_model.safetensors'], { baseModel: 'someone/model-b' })).toThrow(ModelConfigError);
-    const bad = new TextEncoder().encode(JSON.stringify({ peft_type: 'LORA', r: 4, lora_alpha: 8, target_modules: ['lm_head'] }));
+    expect(() =>
+      loadAdapter(ck.config, f1['adapter_config.json'], f1['adapter_model.safetensors'], {
+        baseModel: 'someone/model-b',
+      }),
+    ).toThrow(ModelConfigError);
+    const bad = new TextEncoder().encode(
+      JSON.stringify({ peft_type: 'LORA', r: 4, lora_alpha: 8, target_modules: ['lm_head'] }),
+    );
     expect(() => loadAdapter(ck.config, bad, f1['adapter_model.safetensors'])).toThrow(/target_modules/);
   });
 });

@@ -30,7 +30,11 @@ async function open(page: Page): Promise<string[]> {
 async function loadDemo(page: Page): Promise<void> {
   expect(await page.inputValue('#model-kind')).toBe('demo'); // the default
   await page.click('#load');
-  await page.waitForFunction(() => /tpo-demo|Error/.test(document.getElementById('model-status')!.textContent ?? ''), null, { timeout: 120_000 });
+  await page.waitForFunction(
+    () => /tpo-demo|Error/.test(document.getElementById('model-status')!.textContent ?? ''),
+    null,
+    { timeout: 120_000 },
+  );
   expect(await page.textContent('#model-status')).toMatch(/tpo-demo \(embedded\): llama, 4 layers/);
 }
 
@@ -51,7 +55,11 @@ describe('app: the embedded demo model end to end', () => {
     await page.click('#tab-chat');
     await page.fill('#prompt', 'Which is larger, 48 or 51?');
     await page.press('#prompt', 'Enter');
-    await page.waitForFunction(() => /tokens in|Error/.test(document.getElementById('gen-status')!.textContent ?? ''), null, { timeout: 180_000 });
+    await page.waitForFunction(
+      () => /tokens in|Error/.test(document.getElementById('gen-status')!.textContent ?? ''),
+      null,
+      { timeout: 180_000 },
+    );
     const answer = (await page.textContent('#chat-log .msg.assistant .answer'))!;
     expect(answer.length).toBeGreaterThan(0);
     expect(answer).not.toMatch(/Here is my (thought process|response)/);
@@ -72,7 +80,11 @@ describe('app: the embedded demo model end to end', () => {
     await page.fill('#walk-k', '3');
     await page.fill('#walk-steps', '3');
     await page.click('#walk-run');
-    await page.waitForFunction(() => /Done\.|Error/.test(document.getElementById('walk-status')!.textContent ?? ''), null, { timeout: 300_000 });
+    await page.waitForFunction(
+      () => /Done\.|Error/.test(document.getElementById('walk-status')!.textContent ?? ''),
+      null,
+      { timeout: 300_000 },
+    );
     expect(await page.textContent('#walk-status')).toBe('Done.');
     const titles = await page.$$eval('#walk-stages h3', (hs) => hs.map((h) => h.textContent));
     expect(titles[0]).toMatch(/thought prompt/);
@@ -122,14 +134,20 @@ describe('app: the embedded demo model end to end', () => {
     expect(await page.inputValue('#eval-count')).toBe('2');
     expect(await page.inputValue('#validation')).toBe('2');
     await page.click('#start');
-    await page.waitForFunction(() => /Done\.|Error/.test(document.getElementById('run-status')!.textContent ?? ''), null, { timeout: 600_000 });
+    await page.waitForFunction(
+      () => /Done\.|Error/.test(document.getElementById('run-status')!.textContent ?? ''),
+      null,
+      { timeout: 600_000 },
+    );
     expect(await page.textContent('#run-status')).toBe('Done.');
     const after = await samplesOf(page, 'demo-run');
     expect(after).toHaveLength(3);
     for (const b of before) expect(after.find((r) => r.id === b.id)).toEqual(b);
     expect(await page.locator('.charts canvas').count()).toBe(3);
     expect(await page.evaluate(() => localStorage.getItem('tpo-active-run'))).toBeNull();
-    expect(await page.textContent('#run-metrics')).toMatch(/iteration 0: \d+ pairs.*kept epoch [01] of 1, held-out win rate \d+% vs base/);
+    expect(await page.textContent('#run-metrics')).toMatch(
+      /iteration 0: \d+ pairs.*kept epoch [01] of 1, held-out win rate \d+% vs base/,
+    );
     expect(await page.$$eval('#p-evaluating', (b) => (b[0] as HTMLProgressElement).value)).toBe(1);
     expect(await page.$$eval('#p-training', (b) => (b[0] as HTMLProgressElement).value)).toBe(1);
     await page.screenshot({ path: join(ARTIFACTS, 'app-train.png'), fullPage: true });
@@ -139,7 +157,9 @@ describe('app: the embedded demo model end to end', () => {
     const options = await page.$$eval('#adapter option', (os) => os.map((o) => o.textContent));
     expect(options).toContain('demo-run · iteration 0');
     await page.selectOption('#adapter', { label: 'demo-run · iteration 0' });
-    await page.waitForFunction(() => /Generating with demo-run/.test(document.getElementById('adapter-status')!.textContent ?? ''));
+    await page.waitForFunction(() =>
+      /Generating with demo-run/.test(document.getElementById('adapter-status')!.textContent ?? ''),
+    );
     await page.click('#tab-data');
     await page.waitForSelector('#runs tbody tr');
     expect(await page.textContent('#runs tbody')).toMatch(/demo-run/);

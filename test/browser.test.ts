@@ -45,7 +45,13 @@ describe('browser: the engine in a Web Worker', () => {
   it('loads a model from a hub-layout server and generates the same text as the Node engine', async () => {
     const { page, errors } = await openPage(`?repo=tiny/chat-model&hub=${encodeURIComponent(hub.url)}`);
     await page.click('#load');
-    await page.waitForFunction(() => /hidden 32/.test(document.getElementById('model-status')!.textContent ?? '') || /Error/.test(document.getElementById('model-status')!.textContent ?? ''), null, { timeout: 120_000 });
+    await page.waitForFunction(
+      () =>
+        /hidden 32/.test(document.getElementById('model-status')!.textContent ?? '') ||
+        /Error/.test(document.getElementById('model-status')!.textContent ?? ''),
+      null,
+      { timeout: 120_000 },
+    );
     expect(await page.textContent('#model-status')).toMatch(/qwen2|llama/);
     await page.click('#tab-chat');
     await page.uncheck('#think'); // a random model follows no thought format: answer directly
@@ -53,7 +59,13 @@ describe('browser: the engine in a Web Worker', () => {
     await page.fill('#prompt', 'hello <b>there</b>');
     await page.fill('#max-new', '24');
     await page.click('#generate');
-    await page.waitForFunction(() => /tokens in/.test(document.getElementById('gen-status')!.textContent ?? '') || /Error/.test(document.getElementById('gen-status')!.textContent ?? ''), null, { timeout: 120_000 });
+    await page.waitForFunction(
+      () =>
+        /tokens in/.test(document.getElementById('gen-status')!.textContent ?? '') ||
+        /Error/.test(document.getElementById('gen-status')!.textContent ?? ''),
+      null,
+      { timeout: 120_000 },
+    );
     const text = await page.textContent('#output');
     await page.screenshot({ path: join(ARTIFACTS, 'browser-generate.png'), fullPage: true });
 
@@ -73,15 +85,26 @@ describe('browser: the engine in a Web Worker', () => {
     const { page, errors } = await openPage('');
     await page.selectOption('#model-kind', 'embedded');
     await page.click('#load');
-    await page.waitForFunction(() => /stories260K/.test(document.getElementById('model-status')!.textContent ?? '') || /Error/.test(document.getElementById('model-status')!.textContent ?? ''), null, { timeout: 120_000 });
+    await page.waitForFunction(
+      () =>
+        /stories260K/.test(document.getElementById('model-status')!.textContent ?? '') ||
+        /Error/.test(document.getElementById('model-status')!.textContent ?? ''),
+      null,
+      { timeout: 120_000 },
+    );
     expect(await page.textContent('#model-status')).toMatch(/stories260K \(embedded\): llama, 5 layers/);
     await page.click('#tab-chat');
     await page.click('#generate-panel summary');
     await page.fill('#max-new', '10');
     await page.click('#generate');
-    await page.waitForFunction(() => /tokens in/.test(document.getElementById('gen-status')!.textContent ?? ''), null, { timeout: 120_000 });
+    await page.waitForFunction(() => /tokens in/.test(document.getElementById('gen-status')!.textContent ?? ''), null, {
+      timeout: 120_000,
+    });
     const ids = (await page.getAttribute('#output', 'data-token-ids'))!.split(',').map(Number);
-    const m = await loadModel(await testGpu(), folderSource(join(__dirname, '../public/models/stories260K')), { slots: 1, maxLen: 64 });
+    const m = await loadModel(await testGpu(), folderSource(join(__dirname, '../public/models/stories260K')), {
+      slots: 1,
+      maxLen: 64,
+    });
     const [g] = await m.generate([[1]], { maxNewTokens: 10, temperature: 0 });
     m.destroy();
     expect(ids).toEqual(g.tokenIds);
@@ -93,7 +116,10 @@ describe('browser: the engine in a Web Worker', () => {
 /** The Train screen set for a quick direct-prompt run of four toy instructions on a random model. */
 async function directRun(page: Page): Promise<void> {
   await page.click('#tab-train');
-  await page.fill('#instructions', ['a', 'b', 'c', 'd'].map((id, i) => JSON.stringify({ id, instruction: `sum ${i} ${4 - i}`, answer: 4 })).join('\n'));
+  await page.fill(
+    '#instructions',
+    ['a', 'b', 'c', 'd'].map((id, i) => JSON.stringify({ id, instruction: `sum ${i} ${4 - i}`, answer: 4 })).join('\n'),
+  );
   await page.fill('#template', '{instruction}');
   await page.fill('#iterations', '1');
   await page.fill('#per-iteration', '4');
@@ -111,7 +137,9 @@ describe('browser: a TPO run in the worker with records in IndexedDB', () => {
       page.on('pageerror', (e) => errors.push(String(e)));
       await page.goto(appUrl + `?repo=tiny/chat-untied&hub=${encodeURIComponent(hub.url)}`);
       await page.click('#load');
-      await page.waitForFunction(() => !(document.getElementById('start') as HTMLButtonElement).disabled, null, { timeout: 120_000 });
+      await page.waitForFunction(() => !(document.getElementById('start') as HTMLButtonElement).disabled, null, {
+        timeout: 120_000,
+      });
       await directRun(page);
       await page.fill('#separator', ''); // the direct prompt: every non-empty output parses, so pairs form and DPO runs in the worker
       await page.fill('#rules', '[{"type": "length", "max": 6, "weight": 1}]');
@@ -133,13 +161,20 @@ describe('browser: a TPO run in the worker with records in IndexedDB', () => {
 
     const second = await open();
     await second.page.click('#start');
-    await second.page.waitForFunction(() => /Done\.|Error/.test(document.getElementById('run-status')!.textContent ?? ''), null, { timeout: 300_000 });
+    await second.page.waitForFunction(
+      () => /Done\.|Error/.test(document.getElementById('run-status')!.textContent ?? ''),
+      null,
+      { timeout: 300_000 },
+    );
     expect(await second.page.textContent('#run-status')).toBe('Done.');
     const after = (await readIdbStore(second.page, 'samples')) as { id: string; samples: unknown[] }[];
     expect(after.map((r) => r.id).sort()).toEqual(['a', 'b', 'c', 'd']); // each instruction once
     for (const b of before) expect(after.find((r) => r.id === b.id)).toEqual(b); // kept as stored, not redone
     expect(after.every((r) => r.samples.length === 3)).toBe(true);
-    const metrics = (await readIdbStore(second.page, 'metrics')) as { iteration: number; metrics: { pairs: number; dpo: unknown[] } }[];
+    const metrics = (await readIdbStore(second.page, 'metrics')) as {
+      iteration: number;
+      metrics: { pairs: number; dpo: unknown[] };
+    }[];
     expect(metrics.map((m) => m.iteration)).toEqual([0]);
     expect((await readIdbStore(second.page, 'adapters')).length).toBe(1);
     expect(metrics[0].metrics.pairs).toBeGreaterThan(0);
@@ -155,27 +190,49 @@ describe('browser: a TPO run in the worker with records in IndexedDB', () => {
     await page.click('#export');
     await page.waitForSelector('#exports a');
     const exported = await page.$$eval('#exports a', (as) =>
-      Promise.all(as.map(async (a) => ({ name: (a as HTMLElement).dataset.name!, b64: btoa(String.fromCharCode(...new Uint8Array(await (await fetch((a as HTMLAnchorElement).href)).arrayBuffer()))) }))),
+      Promise.all(
+        as.map(async (a) => ({
+          name: (a as HTMLElement).dataset.name!,
+          b64: btoa(
+            String.fromCharCode(...new Uint8Array(await (await fetch((a as HTMLAnchorElement).href)).arrayBuffer())),
+          ),
+        })),
+      ),
     );
     expect(exported.map((e) => e.name).sort()).toEqual(['adapter-0.zip', 'metrics.csv', 'pairs-0.jsonl']);
     const file = (n: string) => Buffer.from(exported.find((e) => e.name === n)!.b64, 'base64');
     expect(file('adapter-0.zip').subarray(0, 2).toString()).toBe('PK');
     expect(file('metrics.csv').toString().split('\n')[0]).toMatch(/^iteration,instructions,pairs,/);
-    const pairLines = file('pairs-0.jsonl').toString().trim().split('\n').map((l) => JSON.parse(l));
-    expect(pairLines[0]).toMatchObject({ prompt: [{ role: 'user' }], chosen: [{ role: 'assistant' }], rejected: [{ role: 'assistant' }] });
+    const pairLines = file('pairs-0.jsonl')
+      .toString()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(pairLines[0]).toMatchObject({
+      prompt: [{ role: 'user' }],
+      chosen: [{ role: 'assistant' }],
+      rejected: [{ role: 'assistant' }],
+    });
 
     // Import the three files into another run id.
     const dir = mkdtempSync(join(tmpdir(), 'tpo-export-'));
     for (const e of exported) writeFileSync(join(dir, e.name), file(e.name));
     expect(await page.inputValue('#data-run-id')).toBe('run-1'); // the Train screen's run
     await page.fill('#data-run-id', 'imported');
-    await page.setInputFiles('#import', exported.map((e) => join(dir, e.name)));
+    await page.setInputFiles(
+      '#import',
+      exported.map((e) => join(dir, e.name)),
+    );
     await page.waitForFunction(() => /Imported|Error/.test(document.getElementById('data-status')!.textContent ?? ''));
     expect(await page.textContent('#data-status')).toMatch(/Imported .* into run "imported"/);
     const importedPairs = (await readIdbStore(page, 'pairs')) as { runId: string; pairs: unknown[] }[];
     expect(importedPairs.find((p) => p.runId === 'imported')!.pairs).toEqual(pairLines);
-    expect(((await readIdbStore(page, 'adapters')) as { runId: string }[]).filter((a) => a.runId === 'imported')).toHaveLength(1);
-    expect(((await readIdbStore(page, 'metrics')) as { runId: string }[]).filter((a) => a.runId === 'imported')).toHaveLength(1);
+    expect(
+      ((await readIdbStore(page, 'adapters')) as { runId: string }[]).filter((a) => a.runId === 'imported'),
+    ).toHaveLength(1);
+    expect(
+      ((await readIdbStore(page, 'metrics')) as { runId: string }[]).filter((a) => a.runId === 'imported'),
+    ).toHaveLength(1);
     expect([...first.errors, ...second.errors]).toEqual([]);
     await context.close();
   });
@@ -189,11 +246,17 @@ describe('browser: a TPO run in the worker with records in IndexedDB', () => {
     await cdp.send('Storage.overrideQuotaForOrigin', { origin: new URL(appUrl).origin, quotaSize: 6000 });
     await page.goto(appUrl + `?repo=tiny/chat-untied&hub=${encodeURIComponent(hub.url)}`);
     await page.click('#load');
-    await page.waitForFunction(() => !(document.getElementById('start') as HTMLButtonElement).disabled, null, { timeout: 120_000 });
+    await page.waitForFunction(() => !(document.getElementById('start') as HTMLButtonElement).disabled, null, {
+      timeout: 120_000,
+    });
     await directRun(page);
     await page.fill('#run-id', 'quota-run');
     await page.click('#start');
-    await page.waitForFunction(() => /Done\.|Error/.test(document.getElementById('run-status')!.textContent ?? ''), null, { timeout: 300_000 });
+    await page.waitForFunction(
+      () => /Done\.|Error/.test(document.getElementById('run-status')!.textContent ?? ''),
+      null,
+      { timeout: 300_000 },
+    );
     const msg = (await page.textContent('#run-status'))!;
     expect(msg).toMatch(/StorageQuotaError: The browser storage quota is full; nothing already stored was lost/);
     expect(msg).toMatch(/Delete old runs or adapters in the Data view[\s\S]*export them first/);
@@ -207,34 +270,56 @@ describe('browser: a TPO run in the worker with records in IndexedDB', () => {
     const page = await context.newPage();
     await page.goto(appUrl + `?repo=tiny/chat-untied&hub=${encodeURIComponent(hub.url)}`);
     await page.click('#load');
-    await page.waitForFunction(() => !(document.getElementById('start') as HTMLButtonElement).disabled, null, { timeout: 120_000 });
+    await page.waitForFunction(() => !(document.getElementById('start') as HTMLButtonElement).disabled, null, {
+      timeout: 120_000,
+    });
     await directRun(page);
     await page.fill('#separator', '');
     await page.fill('#k', '4'); // 8 slots / 4 samples: two instructions per unit
     await page.fill('#run-max-new', '8');
     await page.fill('#run-id', 'paused-run');
-    await page.fill('#instructions', Array.from({ length: 12 }, (_, i) => JSON.stringify({ id: `p${i}`, instruction: `sum ${i} 1`, answer: i + 1 })).join('\n'));
+    await page.fill(
+      '#instructions',
+      Array.from({ length: 12 }, (_, i) =>
+        JSON.stringify({ id: `p${i}`, instruction: `sum ${i} 1`, answer: i + 1 }),
+      ).join('\n'),
+    );
     await page.fill('#per-iteration', '12');
     await page.click('#start');
-    const count = async () => ((await readIdbStore(page, 'samples')) as { runId: string }[]).filter((r) => r.runId === 'paused-run').length;
+    const count = async () =>
+      ((await readIdbStore(page, 'samples')) as { runId: string }[]).filter((r) => r.runId === 'paused-run').length;
     for (let i = 0; i < 600 && (await count()) < 1; i++) await page.waitForTimeout(50);
     expect(await page.textContent('#run-status')).not.toMatch(/Error/); // the run is going, not failed
     await page.click('#pause');
     await page.waitForFunction(() => /paused/.test(document.getElementById('run-status')!.textContent ?? ''));
     // the unit in flight may finish; after that nothing moves
     let held = await count();
-    for (let i = 0; i < 40; i++) { await page.waitForTimeout(100); const c = await count(); if (c !== held) { held = c; i = 0; } if (i >= 15) break; }
+    for (let i = 0; i < 40; i++) {
+      await page.waitForTimeout(100);
+      const c = await count();
+      if (c !== held) {
+        held = c;
+        i = 0;
+      }
+      if (i >= 15) break;
+    }
     await page.waitForTimeout(1000);
     expect(await count()).toBe(held);
     expect(held).toBeLessThan(12);
     await page.click('#resume');
-    await page.waitForFunction(() => /Done\.|Error/.test(document.getElementById('run-status')!.textContent ?? ''), null, { timeout: 300_000 });
+    await page.waitForFunction(
+      () => /Done\.|Error/.test(document.getElementById('run-status')!.textContent ?? ''),
+      null,
+      { timeout: 300_000 },
+    );
     expect(await count()).toBe(12);
 
     await page.fill('#run-id', 'cancelled-run');
     await page.click('#start');
     await page.click('#cancel');
-    await page.waitForFunction(() => /cancelled/.test(document.getElementById('run-status')!.textContent ?? ''), null, { timeout: 300_000 });
+    await page.waitForFunction(() => /cancelled/.test(document.getElementById('run-status')!.textContent ?? ''), null, {
+      timeout: 300_000,
+    });
     expect(await page.textContent('#run-status')).toMatch(/UsageError: the run was cancelled[\s\S]*resume/);
     await context.close();
   });

@@ -16,13 +16,30 @@ const tpo = (args: string[]) => runNodeScript(TPO, args);
 
 describe('tpo generate', () => {
   it('runs on the embedded stories260K (no tokenizer: ids) with --json and matches the library', async () => {
-    const r = await tpo(['generate', '--model', STORIES, '--max-new-tokens', '12', '--temperature', '0', '--num-samples', '2', '--json']);
-    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const r = await tpo([
+      'generate',
+      '--model',
+      STORIES,
+      '--max-new-tokens',
+      '12',
+      '--temperature',
+      '0',
+      '--num-samples',
+      '2',
+      '--json',
+    ]);
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines).toHaveLength(2);
     expect(lines[0]).toMatchObject({ sample: 0, text: '', finish_reason: 'length' });
     expect(lines[0].token_ids).toHaveLength(12);
     expect(lines[1].token_ids).toEqual(lines[0].token_ids); // greedy: seeds do not matter
-    const m = await loadModel(await testGpu(), folderSource(join(__dirname, '../public/models/stories260K')), { slots: 1, maxLen: 64 });
+    const m = await loadModel(await testGpu(), folderSource(join(__dirname, '../public/models/stories260K')), {
+      slots: 1,
+      maxLen: 64,
+    });
     const [g] = await m.generate([[1]], { maxNewTokens: 12, temperature: 0 });
     m.destroy();
     expect(lines[0].token_ids).toEqual(g.tokenIds);
@@ -31,8 +48,28 @@ describe('tpo generate', () => {
 
   it('--prompt goes through the chat template of a folder model with a tokenizer; samples differ by seed', async () => {
     const dir = writeTinyModel(mkdtempSync(join(tmpdir(), 'tpo-cli-')), { seed: 31, tokenizer: true });
-    const r = await tpo(['generate', '--model', dir, '--prompt', 'hi', '--max-new-tokens', '8', '--num-samples', '3', '--temperature', '1.5', '--top-p', '1', '--seed', '7', '--json']);
-    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const r = await tpo([
+      'generate',
+      '--model',
+      dir,
+      '--prompt',
+      'hi',
+      '--max-new-tokens',
+      '8',
+      '--num-samples',
+      '3',
+      '--temperature',
+      '1.5',
+      '--top-p',
+      '1',
+      '--seed',
+      '7',
+      '--json',
+    ]);
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines.map((l) => l.sample)).toEqual([0, 1, 2]);
     expect(new Set(lines.map((l) => l.token_ids.join())).size).toBeGreaterThan(1);
     const m = await loadModel(await testGpu(), folderSource(dir), { slots: 3, maxLen: 64 });
@@ -48,7 +85,15 @@ describe('tpo generate', () => {
     const j = await tpo(['generate', '--think', '--prompt', q, '--temperature', '0', '--json']);
     expect(j.code ?? 0, j.stderr).toBe(0);
     const line = JSON.parse(j.stdout);
-    expect(Object.keys(line).sort()).toEqual(['finish_reason', 'parsed', 'response', 'sample', 'text', 'thought', 'token_ids']);
+    expect(Object.keys(line).sort()).toEqual([
+      'finish_reason',
+      'parsed',
+      'response',
+      'sample',
+      'text',
+      'thought',
+      'token_ids',
+    ]);
     const plain = await tpo(['generate', '--think', '--prompt', q, '--temperature', '0', '--show-thought']);
     expect(plain.code ?? 0, plain.stderr).toBe(0);
     expect(plain.stdout).not.toMatch(/Here is my (thought process|response)/);
@@ -92,22 +137,99 @@ describe('tpo dpo / sft', () => {
     ];
     writeFileSync(join(work, 'pairs.jsonl'), pairs.map((p) => JSON.stringify(p)).join('\n') + '\n');
     const out = join(work, 'adapter');
-    const r = await tpo(['dpo', '--model', STORIES, '--pairs', join(work, 'pairs.jsonl'), '--out', out, '--lora-r', '4', '--lora-alpha', '8', '--lr', '5e-3', '--epochs', '4', '--batch-size', '2', '--beta', '0.5', '--json']);
+    const r = await tpo([
+      'dpo',
+      '--model',
+      STORIES,
+      '--pairs',
+      join(work, 'pairs.jsonl'),
+      '--out',
+      out,
+      '--lora-r',
+      '4',
+      '--lora-alpha',
+      '8',
+      '--lr',
+      '5e-3',
+      '--epochs',
+      '4',
+      '--batch-size',
+      '2',
+      '--beta',
+      '0.5',
+      '--json',
+    ]);
     expect(r.code ?? 0, r.stderr).toBe(0);
-    const steps = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const steps = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(steps).toHaveLength(4);
-    expect(Object.keys(steps[0]).sort()).toEqual(['epoch', 'grad_norm', 'logps/chosen', 'logps/rejected', 'loss', 'lr', 'rewards/accuracies', 'rewards/chosen', 'rewards/margins', 'rewards/rejected', 'step'].sort());
+    expect(Object.keys(steps[0]).sort()).toEqual(
+      [
+        'epoch',
+        'grad_norm',
+        'logps/chosen',
+        'logps/rejected',
+        'loss',
+        'lr',
+        'rewards/accuracies',
+        'rewards/chosen',
+        'rewards/margins',
+        'rewards/rejected',
+        'step',
+      ].sort(),
+    );
     expect(steps[0].loss).toBeCloseTo(Math.LN2, 4);
     expect(steps[3].loss).toBeLessThan(steps[0].loss);
-    expect(existsSync(join(out, 'adapter_config.json')) && existsSync(join(out, 'adapter_model.safetensors'))).toBe(true);
-    const base = await tpo(['generate', '--model', STORIES, '--prompt-ids', '1,403,407', '--temperature', '0', '--max-new-tokens', '6', '--json']);
-    const tuned = await tpo(['generate', '--model', STORIES, '--prompt-ids', '1,403,407', '--temperature', '0', '--max-new-tokens', '6', '--json', '--adapter', out]);
+    expect(existsSync(join(out, 'adapter_config.json')) && existsSync(join(out, 'adapter_model.safetensors'))).toBe(
+      true,
+    );
+    const base = await tpo([
+      'generate',
+      '--model',
+      STORIES,
+      '--prompt-ids',
+      '1,403,407',
+      '--temperature',
+      '0',
+      '--max-new-tokens',
+      '6',
+      '--json',
+    ]);
+    const tuned = await tpo([
+      'generate',
+      '--model',
+      STORIES,
+      '--prompt-ids',
+      '1,403,407',
+      '--temperature',
+      '0',
+      '--max-new-tokens',
+      '6',
+      '--json',
+      '--adapter',
+      out,
+    ]);
     expect(tuned.code ?? 0, tuned.stderr).toBe(0);
     expect(JSON.parse(tuned.stdout).token_ids).toHaveLength(6);
     expect(JSON.parse(base.stdout).token_ids).toHaveLength(6);
 
     // A second iteration from the first adapter as reference (TPO's M_t → M_t+1): starts at ln 2 again.
-    const r2 = await tpo(['dpo', '--model', STORIES, '--pairs', join(work, 'pairs.jsonl'), '--out', join(work, 'adapter2'), '--ref-adapter', out, '--lr', '1e-3', '--json']);
+    const r2 = await tpo([
+      'dpo',
+      '--model',
+      STORIES,
+      '--pairs',
+      join(work, 'pairs.jsonl'),
+      '--out',
+      join(work, 'adapter2'),
+      '--ref-adapter',
+      out,
+      '--lr',
+      '1e-3',
+      '--json',
+    ]);
     expect(r2.code ?? 0, r2.stderr).toBe(0);
     expect(JSON.parse(r2.stdout.trim().split('\n')[0]).loss).toBeCloseTo(Math.LN2, 4);
 
@@ -119,17 +241,50 @@ describe('tpo dpo / sft', () => {
   it('sft --full trains every weight and writes a model folder that loads and generates', async () => {
     const { writeFileSync, existsSync } = await import('node:fs');
     const work = mkdtempSync(join(tmpdir(), 'tpo-cli-full-'));
-    const rows = [{ prompt_ids: [1, 403], completion_ids: [261, 263, 265, 267] }, { prompt_ids: [1, 260], completion_ids: [270, 271, 272] }];
+    const rows = [
+      { prompt_ids: [1, 403], completion_ids: [261, 263, 265, 267] },
+      { prompt_ids: [1, 260], completion_ids: [270, 271, 272] },
+    ];
     writeFileSync(join(work, 'data.jsonl'), rows.map((p) => JSON.stringify(p)).join('\n'));
     const out = join(work, 'model');
-    const r = await tpo(['sft', '--full', '--model', STORIES, '--data', join(work, 'data.jsonl'), '--out', out, '--lr', '3e-3', '--epochs', '8', '--schedule', 'constant', '--json']);
+    const r = await tpo([
+      'sft',
+      '--full',
+      '--model',
+      STORIES,
+      '--data',
+      join(work, 'data.jsonl'),
+      '--out',
+      out,
+      '--lr',
+      '3e-3',
+      '--epochs',
+      '8',
+      '--schedule',
+      'constant',
+      '--json',
+    ]);
     expect(r.code ?? 0, r.stderr).toBe(0);
-    const steps = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const steps = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(steps).toHaveLength(8);
     expect(steps[7].loss).toBeLessThan(0.5 * steps[0].loss);
     expect(existsSync(join(out, 'model.safetensors')) && existsSync(join(out, 'config.json'))).toBe(true);
     // the saved model has learned the rows: greedy from the first prompt reproduces its completion
-    const g = await tpo(['generate', '--model', out, '--prompt-ids', '1,403', '--temperature', '0', '--max-new-tokens', '4', '--json']);
+    const g = await tpo([
+      'generate',
+      '--model',
+      out,
+      '--prompt-ids',
+      '1,403',
+      '--temperature',
+      '0',
+      '--max-new-tokens',
+      '4',
+      '--json',
+    ]);
     expect(g.code ?? 0, g.stderr).toBe(0);
     expect(JSON.parse(g.stdout).token_ids).toEqual([261, 263, 265, 267]);
     const dpoFull = await tpo(['dpo', '--full', '--model', STORIES, '--pairs', join(work, 'data.jsonl'), '--out', out]);

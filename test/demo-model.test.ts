@@ -60,7 +60,10 @@ describe('demo corpus', () => {
     const many = sftRows(train4k, 4).filter((r) => r.kind !== 'direct');
     // within 4 binomial standard deviations of each share (~3,000 thought rows)
     const follows = (got: typeof many, mix: typeof STYLE_MIX) => {
-      for (const [style, p] of mix) expect(Math.abs(got.filter((r) => r.kind === style).length / got.length - p)).toBeLessThan(4 * Math.sqrt((p * (1 - p)) / got.length));
+      for (const [style, p] of mix)
+        expect(Math.abs(got.filter((r) => r.kind === style).length / got.length - p)).toBeLessThan(
+          4 * Math.sqrt((p * (1 - p)) / got.length),
+        );
     };
     follows(many, STYLE_MIX);
     expect(STYLE_MIX[0][0]).toBe('rambling');
@@ -77,7 +80,11 @@ describe('demo corpus', () => {
     const guessesRight = (guessRight: number) => {
       const draw = sftRows(train4k, 4, undefined, STYLE_MIX, guessRight);
       const guesses = draw.filter((r) => r.kind === 'rambling' || r.kind === 'guess');
-      const right = guesses.filter((r) => r.completion[0].content.split(`${GENERIC.separator} `)[1] === byAnswer.get(r.prompt[0].content.split('User query: ')[1])).length;
+      const right = guesses.filter(
+        (r) =>
+          r.completion[0].content.split(`${GENERIC.separator} `)[1] ===
+          byAnswer.get(r.prompt[0].content.split('User query: ')[1]),
+      ).length;
       return { share: right / guesses.length, n: guesses.length };
     };
     for (const p of [0.5, 0.1]) {
@@ -117,30 +124,49 @@ describe('demo corpus', () => {
 describe('SFT packing', () => {
   it('packs conversations whole into nearly full rows with the same scored tokens, never over the row length', async () => {
     const tok = (await loadTokenizer(memorySource(byteTokenizerFiles([]))))!;
-    const seqs = tokenizeSft(rows.slice(0, 120).map((r) => ({ prompt: r.prompt, completion: r.completion })), tok, IM_END, 1024);
+    const seqs = tokenizeSft(
+      rows.slice(0, 120).map((r) => ({ prompt: r.prompt, completion: r.completion })),
+      tok,
+      IM_END,
+      1024,
+    );
     const L = 1024;
     const packed = packSequences(seqs, L);
     for (const p of packed) expect(p.ids.length).toBeLessThanOrEqual(L);
     const total = seqs.reduce((a, s) => a + s.ids.length, 0);
     expect(packed.reduce((a, p) => a + p.ids.length, 0)).toBe(total);
     // best fit needs fewer rows than filling rows strictly in order (here 46 vs 49 for a bound of 42)
-    let inOrder = 0, fill = L;
-    for (const q of seqs) if (fill + q.ids.length > L) { inOrder++; fill = q.ids.length; } else fill += q.ids.length;
+    let inOrder = 0,
+      fill = L;
+    for (const q of seqs)
+      if (fill + q.ids.length > L) {
+        inOrder++;
+        fill = q.ids.length;
+      } else fill += q.ids.length;
     expect(packed.length).toBeLessThan(inOrder);
     expect(total / (packed.length * L)).toBeGreaterThan(0.88);
     // every conversation sits whole in one row with its own scored span, so the
     // (context → next token) targets are exactly the unpacked ones
-    const spans = (ss: typeof seqs) => ss.flatMap((s) => (s.scored ?? [[s.completionStart, s.ids.length]]).map(([a, b]) => s.ids.slice(a - 1, b).join(','))).sort();
+    const spans = (ss: typeof seqs) =>
+      ss
+        .flatMap((s) =>
+          (s.scored ?? [[s.completionStart, s.ids.length]]).map(([a, b]) => s.ids.slice(a - 1, b).join(',')),
+        )
+        .sort();
     expect(spans(packed)).toEqual(spans(seqs));
     for (const s of seqs) expect(packed.some((p) => p.ids.join(',').includes(s.ids.join(',')))).toBe(true);
     // each row's `starts` cut it back into exactly the conversations it holds
-    const cut = packed.flatMap((p) => p.starts!.map((a, i) => p.ids.slice(a, p.starts![i + 1] ?? p.ids.length).join(',')));
+    const cut = packed.flatMap((p) =>
+      p.starts!.map((a, i) => p.ids.slice(a, p.starts![i + 1] ?? p.ids.length).join(',')),
+    );
     expect(cut.sort()).toEqual(seqs.map((s) => s.ids.join(',')).sort());
     const st = attentionStarts(packed[0]);
     expect(st.length).toBe(packed[0].ids.length);
     packed[0].starts!.forEach((a) => expect(st[a]).toBe(a));
     expect(st.every((v, p) => v <= p && (p === 0 || v === st[p - 1] || v === p))).toBe(true);
-    expect(packed.reduce((a, p) => a + scoredPositions(p).length, 0)).toBe(seqs.reduce((a, s) => a + s.ids.length - s.completionStart, 0));
+    expect(packed.reduce((a, p) => a + scoredPositions(p).length, 0)).toBe(
+      seqs.reduce((a, s) => a + s.ids.length - s.completionStart, 0),
+    );
     expect(() => packSequences(seqs, 10)).toThrow(/does not fit/);
   });
 });

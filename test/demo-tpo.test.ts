@@ -36,17 +36,27 @@ describe('TPO on the demo model (the experiment, reduced)', () => {
     const before = await greedy();
     const store = await folderStore(mkdtempSync(join(tmpdir(), 'tpo-demo-run-')));
     const m = await runIteration({ model, judge, store }, 0, items, {
-      prompt: GENERIC, samples: K, temperature: 0.8, topP: 0.95, seed: 0, maxNewTokens: 128, perIteration: items.length, rho: 0.1,
+      prompt: GENERIC,
+      samples: K,
+      temperature: 0.8,
+      topP: 0.95,
+      seed: 0,
+      maxNewTokens: 128,
+      perIteration: items.length,
+      rho: 0.1,
       lora: { r: 8, alpha: 16, targets: [...TARGETS] },
       train: { ...DEFAULT_TRAIN, lr: 3e-3, epochs: 3, batchSize: 4, beta: 0.1 },
-      maxLength: 256, baseModel: 'tpo-demo',
+      maxLength: 256,
+      baseModel: 'tpo-demo',
     });
     const files = (await store.readAdapter(0))!;
     const ad = loadAdapter(model.config, files['adapter_config.json'], files['adapter_model.safetensors']);
     model.attachAdapter(ad.layout, ad.values);
     const after = await greedy();
     model.destroy();
-    console.log(`demo TPO, ${items.length} instructions × ${K}: greedy accuracy ${before.accuracy.toFixed(3)} → ${after.accuracy.toFixed(3)}, mean judged score ${before.mean_score.toFixed(3)} → ${after.mean_score.toFixed(3)}, scratchpads ${JSON.stringify(before.thought_styles)} → ${JSON.stringify(after.thought_styles)} (${m.pairs} pairs; last DPO step: loss ${m.dpo.at(-1)!.loss.toFixed(3)}, accuracy ${m.dpo.at(-1)!['rewards/accuracies']})`);
+    console.log(
+      `demo TPO, ${items.length} instructions × ${K}: greedy accuracy ${before.accuracy.toFixed(3)} → ${after.accuracy.toFixed(3)}, mean judged score ${before.mean_score.toFixed(3)} → ${after.mean_score.toFixed(3)}, scratchpads ${JSON.stringify(before.thought_styles)} → ${JSON.stringify(after.thought_styles)} (${m.pairs} pairs; last DPO step: loss ${m.dpo.at(-1)!.loss.toFixed(3)}, accuracy ${m.dpo.at(-1)!['rewards/accuracies']})`,
+    );
     expect(m.pairs).toBeGreaterThanOrEqual(4);
     expect(m.dpo.at(-1)!['rewards/accuracies']).toBeGreaterThan(0.5);
     expect(after.accuracy).toBeGreaterThan(before.accuracy);

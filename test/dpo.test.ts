@@ -18,7 +18,15 @@ import { writeTinyModel } from './helpers/tiny-model';
 
 async function setup(opts: { seqs: number; seqLen: number; r?: number }) {
   const gpu = await testGpu();
-  const dir = writeTinyModel(mkdtempSync(join(tmpdir(), 'tpo-dpo-')), { seed: 60, hidden: 32, heads: 4, kvHeads: 2, intermediate: 48, layers: 2, vocab: 64 });
+  const dir = writeTinyModel(mkdtempSync(join(tmpdir(), 'tpo-dpo-')), {
+    seed: 60,
+    hidden: 32,
+    heads: 4,
+    kvHeads: 2,
+    intermediate: 48,
+    layers: 2,
+    vocab: 64,
+  });
   const ck = await loadCheckpoint(folderSource(dir));
   const layout = new LoraLayout(ck.config, { r: opts.r ?? 4, alpha: 8, targets: [...TARGETS] });
   const init = layout.init(7);
@@ -34,7 +42,9 @@ const pairs = tokenizePairs(
     { prompt_ids: [1, 8, 9, 3], chosen_ids: [15], rejected_ids: [26, 27] },
     { prompt_ids: [1, 4], chosen_ids: [16, 17, 18], rejected_ids: [28] },
   ],
-  null, undefined, 12,
+  null,
+  undefined,
+  12,
 );
 
 describe('DPO', () => {
@@ -48,13 +58,35 @@ describe('DPO', () => {
     expect(logs[0]['rewards/chosen']).toBeCloseTo(0, 5);
     expect(logs[0]['rewards/margins']).toBeCloseTo(0, 5);
     expect(logs[0].grad_norm).toBeGreaterThan(0);
-    expect(Object.keys(logs[0]).sort()).toEqual(['epoch', 'grad_norm', 'logps/chosen', 'logps/rejected', 'loss', 'lr', 'rewards/accuracies', 'rewards/chosen', 'rewards/margins', 'rewards/rejected', 'step'].sort());
+    expect(Object.keys(logs[0]).sort()).toEqual(
+      [
+        'epoch',
+        'grad_norm',
+        'logps/chosen',
+        'logps/rejected',
+        'loss',
+        'lr',
+        'rewards/accuracies',
+        'rewards/chosen',
+        'rewards/margins',
+        'rewards/rejected',
+        'step',
+      ].sort(),
+    );
     trainer.destroy();
   });
 
   it('on fixed pairs it drives rewards/accuracies to 1 and the loss well below ln 2', async () => {
     const { trainer } = await setup({ seqs: 4, seqLen: 12 });
-    const o = { ...DEFAULT_TRAIN, batchSize: 2, gradAccum: 2, lr: 5e-3, epochs: 12, beta: 0.5, schedule: 'constant' as const };
+    const o = {
+      ...DEFAULT_TRAIN,
+      batchSize: 2,
+      gradAccum: 2,
+      lr: 5e-3,
+      epochs: 12,
+      beta: 0.5,
+      schedule: 'constant' as const,
+    };
     const ref = await trainer.referenceLogps(pairs, o);
     const logs: StepMetrics[] = [];
     await trainer.dpo(pairs, ref, o, (m) => logs.push(m));
@@ -80,9 +112,19 @@ describe('DPO', () => {
 describe('SFT', () => {
   it('drives the completion NLL of a few rows down', async () => {
     const { trainer } = await setup({ seqs: 2, seqLen: 10 });
-    const rows = tokenizeSft([{ prompt_ids: [1, 2, 3], completion_ids: [30, 31, 32, 33] }, { prompt_ids: [1, 9], completion_ids: [40, 41, 42] }], null, undefined, 10);
+    const rows = tokenizeSft(
+      [
+        { prompt_ids: [1, 2, 3], completion_ids: [30, 31, 32, 33] },
+        { prompt_ids: [1, 9], completion_ids: [40, 41, 42] },
+      ],
+      null,
+      undefined,
+      10,
+    );
     const logs: StepMetrics[] = [];
-    await trainer.sft(rows, { ...DEFAULT_TRAIN, batchSize: 2, lr: 1e-2, epochs: 15, schedule: 'constant' }, (m) => logs.push(m));
+    await trainer.sft(rows, { ...DEFAULT_TRAIN, batchSize: 2, lr: 1e-2, epochs: 15, schedule: 'constant' }, (m) =>
+      logs.push(m),
+    );
     expect(logs[0].loss).toBeGreaterThan(2);
     expect(logs[logs.length - 1].loss).toBeLessThan(0.5 * logs[0].loss);
     trainer.destroy();
@@ -93,13 +135,30 @@ describe('TRL-format data', () => {
   it('conversational pairs: completion = template(prompt + answer) minus template(prompt, generation prompt)', async () => {
     const dir = writeTinyModel(mkdtempSync(join(tmpdir(), 'tpo-data-')), { seed: 2, tokenizer: true });
     const tok = (await loadTokenizer(folderSource(dir)))!;
-    const [p] = tokenizePairs([{ prompt: [{ role: 'user', content: 'Hi' }], chosen: [{ role: 'assistant', content: 'Yo' }], rejected: [{ role: 'assistant', content: 'No!' }] }], tok, 258, 256);
-    expect(tok.decode(p.chosen.ids.slice(0, p.chosen.completionStart), false)).toBe('<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n');
+    const [p] = tokenizePairs(
+      [
+        {
+          prompt: [{ role: 'user', content: 'Hi' }],
+          chosen: [{ role: 'assistant', content: 'Yo' }],
+          rejected: [{ role: 'assistant', content: 'No!' }],
+        },
+      ],
+      tok,
+      258,
+      256,
+    );
+    expect(tok.decode(p.chosen.ids.slice(0, p.chosen.completionStart), false)).toBe(
+      '<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n',
+    );
     expect(tok.decode(p.chosen.ids.slice(p.chosen.completionStart), false)).toBe('Yo<|im_end|>\n');
     expect(tok.decode(p.rejected.ids.slice(p.rejected.completionStart), false)).toBe('No!<|im_end|>\n');
     const [plain] = tokenizePairs([{ prompt: 'Q: 2+2=', chosen: ' 4', rejected: ' 5' }], tok, 258, 256);
     expect(plain.chosen.ids.slice(plain.chosen.completionStart)).toEqual([...tok.encode(' 4', false), 258]);
-    expect(() => tokenizePairs([{ prompt: 'x', chosen: 'y' }], tok, 258, 256)).toThrow(/needs "prompt", "chosen" and "rejected"/);
-    expect(() => tokenizePairs([{ prompt: 'x', chosen: 'y', rejected: 'z' }], null, 258, 256)).toThrow(/need a tokenizer/);
+    expect(() => tokenizePairs([{ prompt: 'x', chosen: 'y' }], tok, 258, 256)).toThrow(
+      /needs "prompt", "chosen" and "rejected"/,
+    );
+    expect(() => tokenizePairs([{ prompt: 'x', chosen: 'y', rejected: 'z' }], null, 258, 256)).toThrow(
+      /need a tokenizer/,
+    );
   });
 });

@@ -16,7 +16,13 @@ import { writeTinyModel } from './helpers/tiny-model';
 
 let dir: string;
 beforeAll(() => {
-  dir = writeTinyModel(mkdtempSync(join(tmpdir(), 'tpo-gen-')), { type: 'qwen2', seed: 11, vocab: 96, hidden: 32, layers: 2 });
+  dir = writeTinyModel(mkdtempSync(join(tmpdir(), 'tpo-gen-')), {
+    type: 'qwen2',
+    seed: 11,
+    vocab: 96,
+    hidden: 32,
+    layers: 2,
+  });
 });
 
 async function model(opts: Parameters<typeof loadModel>[2] = {}): Promise<LoadedModel> {
@@ -49,7 +55,12 @@ describe('generation', () => {
       m.destroy();
       const single = await model({ slots: 1 });
       for (let i = 0; i < prompts.length; i++) {
-        const [one] = await single.generate([prompts[i]], { maxNewTokens: [5, 9, 3, 7][i], eosTokenIds: [], ...sampling, seeds: [(sampling.seed ?? 0) + i] });
+        const [one] = await single.generate([prompts[i]], {
+          maxNewTokens: [5, 9, 3, 7][i],
+          eosTokenIds: [],
+          ...sampling,
+          seeds: [(sampling.seed ?? 0) + i],
+        });
         expect(batch[i].tokenIds, `sequence ${i} ${JSON.stringify(sampling)}`).toEqual(one.tokenIds);
       }
       expect(batch.map((b) => b.tokenIds.length)).toEqual([5, 9, 3, 7]);

@@ -22,7 +22,19 @@ describe('config.json validation', () => {
   const base = JSON.parse(readFileSync(join(__dirname, '../public/models/stories260K/config.json'), 'utf8'));
   it('reads the stories260K config', () => {
     const c = parseConfig(base);
-    expect(c).toMatchObject({ modelType: 'llama', hidden: 64, layers: 5, heads: 8, kvHeads: 4, headDim: 8, intermediate: 172, vocab: 512, tieEmbeddings: true, qkvBias: false, eosTokenIds: [2] });
+    expect(c).toMatchObject({
+      modelType: 'llama',
+      hidden: 64,
+      layers: 5,
+      heads: 8,
+      kvHeads: 4,
+      headDim: 8,
+      intermediate: 172,
+      vocab: 512,
+      tieEmbeddings: true,
+      qkvBias: false,
+      eosTokenIds: [2],
+    });
   });
   it('qwen2 has q/k/v bias; generation_config adds EOS ids', () => {
     const c = parseConfig({ ...base, model_type: 'qwen2', eos_token_id: 5 }, { eos_token_id: [5, 7] });
@@ -46,13 +58,17 @@ describe('checkpoint loading from a folder', () => {
     const dir = writeTinyModel(tmp('tpo-ld-'), { seed: 1 });
     const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
     writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...cfg, num_hidden_layers: 3 }));
-    await expect(loadCheckpoint(folderSource(dir))).rejects.toThrow(/tensor "model\.layers\.2\.input_layernorm\.weight" is missing/);
+    await expect(loadCheckpoint(folderSource(dir))).rejects.toThrow(
+      /tensor "model\.layers\.2\.input_layernorm\.weight" is missing/,
+    );
   });
   it('a shape that does not match config.json is named in the error', async () => {
     const dir = writeTinyModel(tmp('tpo-ld-'), { seed: 1 });
     const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
     writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...cfg, intermediate_size: 40 }));
-    await expect(loadCheckpoint(folderSource(dir))).rejects.toThrow(/model\.layers\.0\.mlp\.gate_proj\.weight" has shape \[48,32\], config\.json implies \[40,32\]/);
+    await expect(loadCheckpoint(folderSource(dir))).rejects.toThrow(
+      /model\.layers\.0\.mlp\.gate_proj\.weight" has shape \[48,32\], config\.json implies \[40,32\]/,
+    );
   });
   it('a truncated safetensors file fails with SafetensorsError naming the file', async () => {
     const dir = writeTinyModel(tmp('tpo-ld-'), { seed: 1 });
@@ -62,7 +78,9 @@ describe('checkpoint loading from a folder', () => {
     await expect(loadCheckpoint(folderSource(dir))).rejects.toThrow(/model\.safetensors: /);
   });
   it('a folder without config.json says what a model folder needs', async () => {
-    await expect(loadCheckpoint(folderSource(tmp('tpo-empty-')))).rejects.toThrow(/config\.json not found[\s\S]*needs config\.json and model\.safetensors/);
+    await expect(loadCheckpoint(folderSource(tmp('tpo-empty-')))).rejects.toThrow(
+      /config\.json not found[\s\S]*needs config\.json and model\.safetensors/,
+    );
   });
 });
 
@@ -89,13 +107,20 @@ describe('hub source against a local server in the hub layout', () => {
     expect(shard[shard.length - 1].loaded).toBe(shard[shard.length - 1].total);
     const before = hub.requests.length;
     await loadCheckpoint(hubSource('tiny/chat-model', { baseUrl: hub.url, cache }));
-    const again = hub.requests.slice(before).filter((r) => !r.endsWith('generation_config.json') && !r.endsWith('.index.json'));
+    const again = hub.requests
+      .slice(before)
+      .filter((r) => !r.endsWith('generation_config.json') && !r.endsWith('.index.json'));
     expect(again.filter((r) => r.includes('.safetensors') || r.endsWith('config.json'))).toEqual([]);
     expect(hub.requests.some((r) => r === '/tiny/chat-model/resolve/main/model.safetensors.index.json')).toBe(true);
   });
 
   it('a cache that cannot store (full disk) does not stop the download', async () => {
-    const full = { get: async () => null, put: async () => { throw new DOMException('full', 'QuotaExceededError'); } };
+    const full = {
+      get: async () => null,
+      put: async () => {
+        throw new DOMException('full', 'QuotaExceededError');
+      },
+    };
     const ck = await loadCheckpoint(hubSource('tiny/chat-model', { baseUrl: hub.url, cache: full }));
     expect(ck.config.hidden).toBe(32);
   });
@@ -138,7 +163,12 @@ describe('hub source against a local server in the hub layout', () => {
     expect(free.text).toBe(m.tokenizer!.decode(free.tokenIds));
     // Use a piece of the free-running text as a stop string: output is cut right before it.
     const stop = free.text!.slice(5, 7);
-    const [cut] = await m.generate([prompt], { maxNewTokens: 30, temperature: 0, eosTokenIds: [], stopStrings: [stop] });
+    const [cut] = await m.generate([prompt], {
+      maxNewTokens: 30,
+      temperature: 0,
+      eosTokenIds: [],
+      stopStrings: [stop],
+    });
     expect(cut.finishReason).toBe('stop');
     expect(cut.text).toBe(free.text!.slice(0, free.text!.indexOf(stop)));
     m.destroy();

@@ -18,7 +18,13 @@ const tmp = () => mkdtempSync(join(tmpdir(), 'tpo-model-'));
 
 /** The GPU forward over `tokens` (one sequence, every position) → logits [T·V]. */
 async function gpuLogits(dir: string, tokens: number[], extra: Parameters<typeof loadModel>[2] = {}) {
-  const m = await loadModel(await testGpu(), folderSource(dir), { slots: 1, maxLen: 64, maxRows: 64, maxOut: 64, ...extra });
+  const m = await loadModel(await testGpu(), folderSource(dir), {
+    slots: 1,
+    maxLen: 64,
+    maxRows: 64,
+    maxOut: 64,
+    ...extra,
+  });
   const flat = await m.logits(tokens);
   m.destroy();
   return { flat, V: m.config.vocab };
@@ -26,20 +32,32 @@ async function gpuLogits(dir: string, tokens: number[], extra: Parameters<typeof
 
 async function checkLogits(o: TinyOptions, tol: { rtol: number; atol: number }, extra = {}, length = 12) {
   const dir = writeTinyModel(tmp(), o);
-  const tokens = Array.from({ length }, (_, i) => [1, 5, 9, 3, 17, 22, 40, 8, 8, 2, 33, 11][i % 12] + Math.floor(i / 12));
+  const tokens = Array.from(
+    { length },
+    (_, i) => [1, 5, 9, 3, 17, 22, 40, 8, 8, 2, 33, 11][i % 12] + Math.floor(i / 12),
+  );
   const want = refLogits(refWeights(await loadCheckpoint(folderSource(dir))), tokens);
   const gpu = await testGpu();
   const { flat, V } = await noGpuErrors(gpu, () => gpuLogits(dir, tokens, extra));
-  tokens.forEach((_, t) => expectClose(`logits at position ${t}`, flat.subarray(t * V, (t + 1) * V), want[t], tol.rtol, tol.atol));
+  tokens.forEach((_, t) =>
+    expectClose(`logits at position ${t}`, flat.subarray(t * V, (t + 1) * V), want[t], tol.rtol, tol.atol),
+  );
 }
 
 describe('whole-model logits vs float64 reference', () => {
   it('random tiny Llama (GQA, tied, f32)', () => checkLogits({ type: 'llama', seed: 3 }, { rtol: 1e-4, atol: 1e-4 }));
-  it('40 tokens in one pass: the prefill (gemm) matmul path', () => checkLogits({ type: 'qwen2', seed: 8 }, { rtol: 1e-4, atol: 1e-4 }, {}, 40));
-  it('random tiny Qwen2 (q/k/v bias, untied, f32)', () => checkLogits({ type: 'qwen2', seed: 4, tie: false }, { rtol: 1e-4, atol: 1e-4 }));
-  it('bf16 checkpoint, sharded in 3 files', () => checkLogits({ type: 'llama', seed: 5, dtype: 'BF16', shards: 3 }, { rtol: 1e-4, atol: 1e-4 }));
+  it('40 tokens in one pass: the prefill (gemm) matmul path', () =>
+    checkLogits({ type: 'qwen2', seed: 8 }, { rtol: 1e-4, atol: 1e-4 }, {}, 40));
+  it('random tiny Qwen2 (q/k/v bias, untied, f32)', () =>
+    checkLogits({ type: 'qwen2', seed: 4, tie: false }, { rtol: 1e-4, atol: 1e-4 }));
+  it('bf16 checkpoint, sharded in 3 files', () =>
+    checkLogits({ type: 'llama', seed: 5, dtype: 'BF16', shards: 3 }, { rtol: 1e-4, atol: 1e-4 }));
   it('f16 checkpoint with the embedding split into 4 row chunks', () =>
-    checkLogits({ type: 'qwen2', seed: 6, dtype: 'F16', vocab: 64, hidden: 32 }, { rtol: 1e-4, atol: 1e-4 }, { maxChunkBytes: 16 * 32 * 4 }));
+    checkLogits(
+      { type: 'qwen2', seed: 6, dtype: 'F16', vocab: 64, hidden: 32 },
+      { rtol: 1e-4, atol: 1e-4 },
+      { maxChunkBytes: 16 * 32 * 4 },
+    ));
   it('f16 weight storage on the GPU (shader-f16)', async (ctx) => {
     const gpu = await testGpu();
     if (!gpu.hasF16) ctx.skip(); // SwiftShader has no shader-f16; runs on real GPUs

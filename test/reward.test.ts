@@ -34,7 +34,11 @@ describe('Qwen3 and reward models', () => {
     it(`${type} ForSequenceClassification: last-token scores of a ragged batch equal the reference`, async () => {
       const dir = writeTinyModel(tmp(), { type, seed: 81, scoreLabels: 1 });
       const w = refWeights(await loadCheckpoint(folderSource(dir)));
-      const seqs = [[1, 4, 9, 16, 25], [1, 2], [1, 30, 31, 32, 33, 34, 35, 36, 37]];
+      const seqs = [
+        [1, 4, 9, 16, 25],
+        [1, 2],
+        [1, 30, 31, 32, 33, 34, 35, 36, 37],
+      ];
       const m = await loadModel(await testGpu(), folderSource(dir), { slots: 2, maxLen: 16, maxRows: 6 }); // 2 slots, passes of 6 rows
       expect(m.config.head).toBe('score');
       const got = await m.score(seqs);
@@ -52,13 +56,27 @@ describe('Qwen3 and reward models', () => {
     const dir = writeTinyModel(tmp(), { type: 'qwen3', seed: 82, scoreLabels: 1, tokenizer: true });
     const m = await loadModel(await testGpu(), folderSource(dir), { slots: 4, maxLen: 128, maxRows: 128 });
     const judge = rewardModelJudge(m, 'tiny-rm');
-    const scores = await judge.score([{ instruction: 'Say hi', response: 'hi' }, { instruction: 'Say hi', response: 'hello there' }]);
+    const scores = await judge.score([
+      { instruction: 'Say hi', response: 'hi' },
+      { instruction: 'Say hi', response: 'hello there' },
+    ]);
     const tok = m.tokenizer!;
-    const direct = await m.score([tok.applyChatTemplate([{ role: 'user', content: 'Say hi' }, { role: 'assistant', content: 'hi' }], false)]);
+    const direct = await m.score([
+      tok.applyChatTemplate(
+        [
+          { role: 'user', content: 'Say hi' },
+          { role: 'assistant', content: 'hi' },
+        ],
+        false,
+      ),
+    ]);
     expect(scores[0]).toBeCloseTo(direct[0][0], 6);
     expect(scores[0]).not.toBeCloseTo(scores[1], 6);
     m.destroy();
-    const lm = await loadModel(await testGpu(), folderSource(writeTinyModel(tmp(), { seed: 1, tokenizer: true })), { slots: 1, maxLen: 16 });
+    const lm = await loadModel(await testGpu(), folderSource(writeTinyModel(tmp(), { seed: 1, tokenizer: true })), {
+      slots: 1,
+      maxLen: 16,
+    });
     expect(() => rewardModelJudge(lm, 'lm')).toThrow(/not a reward model/);
     lm.destroy();
   });

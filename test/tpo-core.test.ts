@@ -5,8 +5,24 @@
 import { createServer } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { customPrompt, DIRECT, GENERIC, parseOutput, renderPrompt, SPECIFIC } from '../src/tpo/prompts';
-import { bootstrapCI, bradleyTerry, lengthControlled, lengthControlledWinRate, selectPair, winRate, zscores } from '../src/tpo/scores';
-import { httpJudge, JudgeError, parseRating, parseVerdict, rulesJudge, scoreGroup, type PairwiseJudge } from '../src/tpo/judges';
+import {
+  bootstrapCI,
+  bradleyTerry,
+  lengthControlled,
+  lengthControlledWinRate,
+  selectPair,
+  winRate,
+  zscores,
+} from '../src/tpo/scores';
+import {
+  httpJudge,
+  JudgeError,
+  parseRating,
+  parseVerdict,
+  rulesJudge,
+  scoreGroup,
+  type PairwiseJudge,
+} from '../src/tpo/judges';
 import { checkPool, parseInstructions, validationSlice, type TpoOptions } from '../src/tpo/loop';
 import { selectCheckpoint, winShares } from '../src/tpo/select';
 
@@ -15,24 +31,58 @@ describe('thought prompts and parsing', () => {
     expect(renderPrompt(GENERIC, 'Name a color.')).toBe(
       'Respond to the following user query in a comprehensive and detailed way. You can write down your thought process before responding. Write your thoughts after "Here is my thought process:" and write your response after "Here is my response:".\n\nUser query: Name a color.',
     );
-    expect(renderPrompt(SPECIFIC, 'X')).toMatch(/^Respond to the following user query in a comprehensive and detailed way\. But first write down your internal thoughts\. This must include your draft response and its evaluation\. After this, write your final response after "<R>"\.\n\nUser query: X$/);
+    expect(renderPrompt(SPECIFIC, 'X')).toMatch(
+      /^Respond to the following user query in a comprehensive and detailed way\. But first write down your internal thoughts\. This must include your draft response and its evaluation\. After this, write your final response after "<R>"\.\n\nUser query: X$/,
+    );
     expect(renderPrompt(DIRECT, 'Hi')).toBe('Hi');
   });
   it('splits thought and response; no separator or an empty response is a parse failure', () => {
-    expect(parseOutput(GENERIC, 'Here is my thought process: think.\nHere is my response: Blue.')).toEqual({ ok: true, thought: 'think.', response: 'Blue.' });
-    expect(parseOutput(SPECIFIC, 'draft... eval...\n<R> Final.')).toEqual({ ok: true, thought: 'draft... eval...', response: 'Final.' });
-    expect(parseOutput(GENERIC, 'Here is my thought process: no answer')).toEqual({ ok: false, raw: 'Here is my thought process: no answer' });
+    expect(parseOutput(GENERIC, 'Here is my thought process: think.\nHere is my response: Blue.')).toEqual({
+      ok: true,
+      thought: 'think.',
+      response: 'Blue.',
+    });
+    expect(parseOutput(SPECIFIC, 'draft... eval...\n<R> Final.')).toEqual({
+      ok: true,
+      thought: 'draft... eval...',
+      response: 'Final.',
+    });
+    expect(parseOutput(GENERIC, 'Here is my thought process: no answer')).toEqual({
+      ok: false,
+      raw: 'Here is my thought process: no answer',
+    });
     expect(parseOutput(GENERIC, 'Here is my response:   ')).toMatchObject({ ok: false });
     // the last separator wins: a thought may mention the separator
-    expect(parseOutput(SPECIFIC, 'I will write <R> later. <R> Done')).toEqual({ ok: true, thought: 'I will write <R> later.', response: 'Done' });
+    expect(parseOutput(SPECIFIC, 'I will write <R> later. <R> Done')).toEqual({
+      ok: true,
+      thought: 'I will write <R> later.',
+      response: 'Done',
+    });
     expect(parseOutput(DIRECT, ' plain ')).toEqual({ ok: true, thought: '', response: 'plain' });
     expect(() => customPrompt('no placeholder', 'R:')).toThrow(/\{instruction\}/);
-    expect(parseOutput(customPrompt('{instruction}', 'R:'), 'T: 1+2 R: 3')).toEqual({ ok: true, thought: 'T: 1+2', response: '3' });
+    expect(parseOutput(customPrompt('{instruction}', 'R:'), 'T: 1+2 R: 3')).toEqual({
+      ok: true,
+      thought: 'T: 1+2',
+      response: '3',
+    });
   });
   it('prompts files: instruction, id and judge fields', () => {
-    expect(parseInstructions([{ instruction: 'a', answer: 3 }, { prompt: 'b', id: 'x' }])).toEqual([{ id: '0', instruction: 'a', meta: { answer: 3 } }, { id: 'x', instruction: 'b', meta: {} }]);
+    expect(
+      parseInstructions([
+        { instruction: 'a', answer: 3 },
+        { prompt: 'b', id: 'x' },
+      ]),
+    ).toEqual([
+      { id: '0', instruction: 'a', meta: { answer: 3 } },
+      { id: 'x', instruction: 'b', meta: {} },
+    ]);
     expect(() => parseInstructions([{ text: 'a' }])).toThrow(/needs an "instruction"/);
-    expect(() => parseInstructions([{ instruction: 'a', id: 1 }, { instruction: 'b', id: 1 }])).toThrow(/duplicate id/);
+    expect(() =>
+      parseInstructions([
+        { instruction: 'a', id: 1 },
+        { instruction: 'b', id: 1 },
+      ]),
+    ).toThrow(/duplicate id/);
   });
 });
 
@@ -46,22 +96,85 @@ describe('scores', () => {
     s.forEach((v, i) => expect(v).toBeCloseTo(z[i] - 0.5 * zl[i], 12));
   });
   it('pair selection: argmax/argmin, length penalty, failures rejected, ties skipped', () => {
-    expect(selectPair([{ parsed: true, score: 1, length: 5 }, { parsed: true, score: 3, length: 5 }, { parsed: true, score: 2, length: 5 }], 0)).toEqual({ chosen: 1, rejected: 0 });
+    expect(
+      selectPair(
+        [
+          { parsed: true, score: 1, length: 5 },
+          { parsed: true, score: 3, length: 5 },
+          { parsed: true, score: 2, length: 5 },
+        ],
+        0,
+      ),
+    ).toEqual({ chosen: 1, rejected: 0 });
     // ρ large: the long high-score answer loses to the short one
-    expect(selectPair([{ parsed: true, score: 2, length: 100 }, { parsed: true, score: 1.9, length: 5 }, { parsed: true, score: 1, length: 50 }], 2)).toMatchObject({ chosen: 1 });
-    expect(selectPair([{ parsed: false, length: 0 }, { parsed: true, score: 1, length: 3 }, { parsed: true, score: 1, length: 3 }], 0)).toEqual({ chosen: 1, rejected: 0 });
-    expect(selectPair([{ parsed: true, score: 1, length: 3 }, { parsed: true, score: 1, length: 3 }], 0)).toEqual({ skipped: 'all-tied' });
-    expect(selectPair([{ parsed: false, length: 0 }, { parsed: false, length: 0 }], 0)).toEqual({ skipped: 'too-few' });
+    expect(
+      selectPair(
+        [
+          { parsed: true, score: 2, length: 100 },
+          { parsed: true, score: 1.9, length: 5 },
+          { parsed: true, score: 1, length: 50 },
+        ],
+        2,
+      ),
+    ).toMatchObject({ chosen: 1 });
+    expect(
+      selectPair(
+        [
+          { parsed: false, length: 0 },
+          { parsed: true, score: 1, length: 3 },
+          { parsed: true, score: 1, length: 3 },
+        ],
+        0,
+      ),
+    ).toEqual({ chosen: 1, rejected: 0 });
+    expect(
+      selectPair(
+        [
+          { parsed: true, score: 1, length: 3 },
+          { parsed: true, score: 1, length: 3 },
+        ],
+        0,
+      ),
+    ).toEqual({ skipped: 'all-tied' });
+    expect(
+      selectPair(
+        [
+          { parsed: false, length: 0 },
+          { parsed: false, length: 0 },
+        ],
+        0,
+      ),
+    ).toEqual({ skipped: 'too-few' });
   });
   it('Bradley–Terry recovers the order and the log-odds of a consistent tournament', () => {
     // p(0 beats 1) = 0.75 → ε0 − ε1 = ln 3
-    const e = bradleyTerry([[0, 30, 9], [10, 0, 30], [1, 10, 0]], 20000, 0);
+    const e = bradleyTerry(
+      [
+        [0, 30, 9],
+        [10, 0, 30],
+        [1, 10, 0],
+      ],
+      20000,
+      0,
+    );
     expect(e[0]).toBeGreaterThan(e[1]);
     expect(e[1]).toBeGreaterThan(e[2]);
     expect(e.reduce((a, b) => a + b, 0)).toBeCloseTo(0, 8);
-    const pair = bradleyTerry([[0, 30], [10, 0]], 20000, 0);
+    const pair = bradleyTerry(
+      [
+        [0, 30],
+        [10, 0],
+      ],
+      20000,
+      0,
+    );
     expect(pair[0] - pair[1]).toBeCloseTo(Math.log(3), 3);
-    expect(bradleyTerry([[0, 0], [0, 0]])).toEqual([0, 0]);
+    expect(
+      bradleyTerry([
+        [0, 0],
+        [0, 0],
+      ]),
+    ).toEqual([0, 0]);
   });
   it('win rate with ties as ½, bootstrap interval, and the length-controlled win rate', () => {
     expect(winRate([1, 0, 0.5, 1])).toBe(0.625);
@@ -71,7 +184,9 @@ describe('scores', () => {
     expect(hi).toBeLessThanOrEqual(1);
     // A judge that only likes length (80% for the longer answer) and a policy that is longer 3
     // times in 4: the raw win rate is 0.65, the length-controlled one ½.
-    const lp: number[] = [], lb: number[] = [], out: (0 | 1)[] = [];
+    const lp: number[] = [],
+      lb: number[] = [],
+      out: (0 | 1)[] = [];
     for (let i = 0; i < 200; i++) {
       const longer = i % 4 !== 0;
       lp.push(longer ? 120 + (i % 7) : 80 - (i % 7));
@@ -86,36 +201,79 @@ describe('scores', () => {
 describe('checkpoint selection', () => {
   it('win shares: per instruction, wins over the other candidates (ties ½, a parse failure loses to any parsed output)', () => {
     // 3 candidates × 2 instructions. Instruction 0: 1 > 0.5 = 0.5; instruction 1: null < 0 < 2.
-    const s = winShares([[1, null], [0.5, 0], [0.5, 2]]);
+    const s = winShares([
+      [1, null],
+      [0.5, 0],
+      [0.5, 2],
+    ]);
     expect(s[0]).toBeCloseTo((2 / 2 + 0 / 2) / 2, 12);
     expect(s[1]).toBeCloseTo((0.5 / 2 + 1 / 2) / 2, 12);
     expect(s[2]).toBeCloseTo((0.5 / 2 + 2 / 2) / 2, 12);
     expect(winShares([[null], [null]])).toEqual([0.5, 0.5]); // two failures tie
     expect(winShares([[3, 1]])).toEqual([0.5]); // one candidate: nothing to compare
   });
-  const items = parseInstructions([{ instruction: 'What is 2+2?', answer: 4 }, { instruction: 'What is 3+3?', answer: 6 }]);
+  const items = parseInstructions([
+    { instruction: 'What is 2+2?', answer: 4 },
+    { instruction: 'What is 3+3?', answer: 6 },
+  ]);
   it('keeps the best epoch on the validation items; the earliest on ties; M_t (epoch 0) when nothing beats it', async () => {
     const judge = rulesJudge([{ type: 'numeric' }]);
     const pick = (responses: (string | null)[][]) => selectCheckpoint(judge, items, responses);
-    const r = await pick([['5', '6'], ['4', null], ['4', '6'], ['4', '6']]);
+    const r = await pick([
+      ['5', '6'],
+      ['4', null],
+      ['4', '6'],
+      ['4', '6'],
+    ]);
     expect(r.chosen_epoch).toBe(2); // 2 and 3 both right twice; the earlier kept
     expect(r.candidates.map((c) => c.parse_failure_rate)).toEqual([0, 0.5, 0, 0]);
     expect(r.candidates.map((c) => c.mean_score)).toEqual([0.5, 1, 1, 1]); // of parsed responses
-    expect(r.candidates.map((c) => c.win_share)).toEqual([1 / 3, 1 / 3, 2 / 3, 2 / 3].map((x) => expect.closeTo(x, 12)));
-    expect((await pick([['4', '6'], ['4', '7'], [null, null]])).chosen_epoch).toBe(0); // the update did not help
-    expect((await pick([['x', 'y'], ['x', 'y']])).chosen_epoch).toBe(0);
+    expect(r.candidates.map((c) => c.win_share)).toEqual(
+      [1 / 3, 1 / 3, 2 / 3, 2 / 3].map((x) => expect.closeTo(x, 12)),
+    );
+    expect(
+      (
+        await pick([
+          ['4', '6'],
+          ['4', '7'],
+          [null, null],
+        ])
+      ).chosen_epoch,
+    ).toBe(0); // the update did not help
+    expect(
+      (
+        await pick([
+          ['x', 'y'],
+          ['x', 'y'],
+        ])
+      ).chosen_epoch,
+    ).toBe(0);
   });
   it('with a pair-wise judge the candidates are compared within each instruction (identical responses judged once)', async () => {
     const asked: [string, string][] = [];
     const judge: PairwiseJudge = {
-      kind: 'pairwise', name: 'longer wins',
-      compare: async (ps) => ps.map((p) => { asked.push([p.a, p.b]); return p.a.length > p.b.length ? 'A' : p.a.length < p.b.length ? 'B' : null; }),
+      kind: 'pairwise',
+      name: 'longer wins',
+      compare: async (ps) =>
+        ps.map((p) => {
+          asked.push([p.a, p.b]);
+          return p.a.length > p.b.length ? 'A' : p.a.length < p.b.length ? 'B' : null;
+        }),
     };
-    const r = await selectCheckpoint(judge, items, [['ab', 'a'], ['ab', null], ['abcd', 'abc']]);
+    const r = await selectCheckpoint(judge, items, [
+      ['ab', 'a'],
+      ['ab', null],
+      ['abcd', 'abc'],
+    ]);
     expect(r.chosen_epoch).toBe(2);
     expect(r.candidates.every((c) => c.mean_score === null)).toBe(true);
     // instruction 0: distinct 'ab', 'abcd' (both orders); instruction 1: 'a', 'abc' (both orders)
-    expect(asked.sort()).toEqual([['a', 'abc'], ['ab', 'abcd'], ['abc', 'a'], ['abcd', 'ab']]);
+    expect(asked.sort()).toEqual([
+      ['a', 'abc'],
+      ['ab', 'abcd'],
+      ['abc', 'a'],
+      ['abcd', 'ab'],
+    ]);
   });
   it("validation instructions: fresh each iteration, from the pool's end, never in a training slice; the pool must hold them all", () => {
     const pool = parseInstructions(Array.from({ length: 21 }, (_, i) => ({ id: `p${i}`, instruction: `q${i}` }))); // (4 + 3) × 3
@@ -128,14 +286,20 @@ describe('checkpoint selection', () => {
     expect(training.filter((id) => [0, 1, 2].some((it) => ids(validationSlice(pool, o, it)).includes(id)))).toEqual([]);
     expect(validationSlice(pool, { ...o, validation: 0 }, 1)).toEqual([]);
     expect(() => checkPool(21, o, 3)).not.toThrow();
-    expect(() => checkPool(20, o, 3)).toThrow(/3 iterations of 4 fresh instructions and 3 fresh validation instructions need 21; the pool has 20/);
+    expect(() => checkPool(20, o, 3)).toThrow(
+      /3 iterations of 4 fresh instructions and 3 fresh validation instructions need 21; the pool has 20/,
+    );
     expect(() => checkPool(12, { ...o, validation: 0 }, 3)).not.toThrow();
   });
 });
 
 describe('judges', () => {
   it('rules: numeric, exact, regex, json, length, keywords, weighted', async () => {
-    const j = rulesJudge([{ type: 'numeric', weight: 2 }, { type: 'length', max: 10, weight: 0.5 }, { type: 'keywords', include: ['sum'], weight: 1 }]);
+    const j = rulesJudge([
+      { type: 'numeric', weight: 2 },
+      { type: 'length', max: 10, weight: 0.5 },
+      { type: 'keywords', include: ['sum'], weight: 1 },
+    ]);
     const s = await j.score([
       { instruction: 'q', response: 'the sum is 7', meta: { answer: 7 } },
       { instruction: 'q', response: '7', meta: { answer: 7 } },
@@ -143,7 +307,12 @@ describe('judges', () => {
     ]);
     expect(s).toEqual([3, 2.5, 1.5]);
     const k = rulesJudge([{ type: 'exact' }, { type: 'regex', pattern: '^\\d+$' }, { type: 'json' }]);
-    expect(await k.score([{ instruction: '', response: '42', meta: { answer: '42' } }, { instruction: '', response: '{"a":1}', meta: { answer: 'x' } }])).toEqual([3, 1]);
+    expect(
+      await k.score([
+        { instruction: '', response: '42', meta: { answer: '42' } },
+        { instruction: '', response: '{"a":1}', meta: { answer: 'x' } },
+      ]),
+    ).toEqual([3, 1]);
     expect(() => rulesJudge([{ type: 'regex', pattern: '(' }])).toThrow();
     expect(() => rulesJudge([{ type: 'vibes' } as never])).toThrow(/unknown rule type/);
   });
@@ -158,9 +327,13 @@ describe('judges', () => {
   it('a pair-wise judge is asked every ordered pair, both orders; scores by Bradley–Terry', async () => {
     const asked: string[] = [];
     const judge: PairwiseJudge = {
-      kind: 'pairwise', name: 'len',
+      kind: 'pairwise',
+      name: 'len',
       async compare(items) {
-        return items.map((it) => { asked.push(`${it.a}|${it.b}`); return it.a.length > it.b.length ? 'A' : 'B'; });
+        return items.map((it) => {
+          asked.push(`${it.a}|${it.b}`);
+          return it.a.length > it.b.length ? 'A' : 'B';
+        });
       },
     };
     const s = await scoreGroup(judge, 'q', ['aa', 'a', 'aaa']);
@@ -176,12 +349,22 @@ describe('judges', () => {
       req.on('data', (c) => (body += c));
       req.on('end', () => {
         calls++;
-        if (req.headers.authorization !== 'Bearer k') { res.statusCode = 401; return res.end('{}'); }
+        if (req.headers.authorization !== 'Bearer k') {
+          res.statusCode = 401;
+          return res.end('{}');
+        }
         const b = JSON.parse(body);
         bodies.push(b);
-        if (calls === 1) { res.statusCode = 500; return res.end('busy'); }
+        if (calls === 1) {
+          res.statusCode = 500;
+          return res.end('busy');
+        }
         if (b.messages[1].content.includes('SLOW')) return; // never answers
-        const text = b.messages[0].content.includes('[[A]]') ? (b.messages[1].content.indexOf('long answer') < b.messages[1].content.indexOf('short') ? 'A is better [[A]]' : '[[B]]') : 'Rating: [[8]]';
+        const text = b.messages[0].content.includes('[[A]]')
+          ? b.messages[1].content.indexOf('long answer') < b.messages[1].content.indexOf('short')
+            ? 'A is better [[A]]'
+            : '[[B]]'
+          : 'Rating: [[8]]';
         res.setHeader('content-type', 'application/json');
         res.end(JSON.stringify({ choices: [{ message: { role: 'assistant', content: text } }] }));
       });
@@ -190,7 +373,12 @@ describe('judges', () => {
     const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/v1`;
     try {
       const pw = httpJudge({ baseUrl: url, model: 'm', apiKey: 'k', mode: 'pairwise', retries: 2 });
-      expect(await (pw as PairwiseJudge).compare([{ instruction: 'q', a: 'long answer', b: 'short' }, { instruction: 'q', a: 'short', b: 'long answer' }])).toEqual(['A', 'B']);
+      expect(
+        await (pw as PairwiseJudge).compare([
+          { instruction: 'q', a: 'long answer', b: 'short' },
+          { instruction: 'q', a: 'short', b: 'long answer' },
+        ]),
+      ).toEqual(['A', 'B']);
       expect(calls).toBe(3); // the 500 was retried
       expect(bodies[0].model).toBe('m');
       const pt = httpJudge({ baseUrl: url, model: 'm', apiKey: 'k', mode: 'pointwise' });

@@ -27,31 +27,102 @@ const tpo = (args: string[]) => runNodeScript(TPO, args);
 let work: string, model: string;
 const rand = rng(90);
 const task = () => {
-  const a = Math.floor(rand() * 5), b = Math.floor(rand() * 5);
+  const a = Math.floor(rand() * 5),
+    b = Math.floor(rand() * 5);
   return { instruction: `sum ${a} ${b}`, answer: a + b, thought: `${a}+${b}` };
 };
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'tpo-loop-'));
-  const base = writeTinyModel(join(work, 'base'), { seed: 91, tokenizer: true, hidden: 32, heads: 4, kvHeads: 2, intermediate: 64, layers: 2 });
+  const base = writeTinyModel(join(work, 'base'), {
+    seed: 91,
+    tokenizer: true,
+    hidden: 32,
+    heads: 4,
+    kvHeads: 2,
+    intermediate: 64,
+    layers: 2,
+  });
   const sft = Array.from({ length: 24 }, () => {
     const t = task();
-    return { messages: [{ role: 'user', content: t.instruction }, { role: 'assistant', content: `T: ${t.thought} R: ${t.answer}` }] };
+    return {
+      messages: [
+        { role: 'user', content: t.instruction },
+        { role: 'assistant', content: `T: ${t.thought} R: ${t.answer}` },
+      ],
+    };
   });
   writeFileSync(join(work, 'sft.jsonl'), sft.map((r) => JSON.stringify(r)).join('\n'));
   model = join(work, 'model');
-  const r = await tpo(['sft', '--full', '--model', base, '--data', join(work, 'sft.jsonl'), '--out', model, '--lr', '1e-2', '--epochs', '12', '--batch-size', '8', '--schedule', 'constant']);
+  const r = await tpo([
+    'sft',
+    '--full',
+    '--model',
+    base,
+    '--data',
+    join(work, 'sft.jsonl'),
+    '--out',
+    model,
+    '--lr',
+    '1e-2',
+    '--epochs',
+    '12',
+    '--batch-size',
+    '8',
+    '--schedule',
+    'constant',
+  ]);
   if (r.code) throw new Error(r.stderr);
   const pool = Array.from({ length: 8 }, (_, i) => ({ id: `q${i}`, ...task() }));
-  writeFileSync(join(work, 'prompts.jsonl'), pool.map((p) => JSON.stringify({ id: p.id, instruction: p.instruction, answer: p.answer })).join('\n'));
+  writeFileSync(
+    join(work, 'prompts.jsonl'),
+    pool.map((p) => JSON.stringify({ id: p.id, instruction: p.instruction, answer: p.answer })).join('\n'),
+  );
   writeFileSync(join(work, 'template.txt'), '{instruction}');
-  writeFileSync(join(work, 'judge.json'), JSON.stringify([{ type: 'numeric', weight: 1 }, { type: 'length', max: 4, weight: 0.1 }]));
+  writeFileSync(
+    join(work, 'judge.json'),
+    JSON.stringify([
+      { type: 'numeric', weight: 1 },
+      { type: 'length', max: 4, weight: 0.1 },
+    ]),
+  );
 }, 600_000);
 
 const runArgs = (out: string) => [
-  'run', '--model', model, '--prompts', join(work, 'prompts.jsonl'), '--out', out, '--iterations', '2', '--per-iteration', '4',
-  '--samples', '4', '--temperature', '1', '--max-new-tokens', '14', '--thought-prompt', join(work, 'template.txt'), '--separator', 'R:',
-  '--judge', `rules:${join(work, 'judge.json')}`, '--lr', '2e-3', '--batch-size', '2', '--lora-r', '4', '--lora-alpha', '8', '--max-length', '64', '--json',
+  'run',
+  '--model',
+  model,
+  '--prompts',
+  join(work, 'prompts.jsonl'),
+  '--out',
+  out,
+  '--iterations',
+  '2',
+  '--per-iteration',
+  '4',
+  '--samples',
+  '4',
+  '--temperature',
+  '1',
+  '--max-new-tokens',
+  '14',
+  '--thought-prompt',
+  join(work, 'template.txt'),
+  '--separator',
+  'R:',
+  '--judge',
+  `rules:${join(work, 'judge.json')}`,
+  '--lr',
+  '2e-3',
+  '--batch-size',
+  '2',
+  '--lora-r',
+  '4',
+  '--lora-alpha',
+  '8',
+  '--max-length',
+  '64',
+  '--json',
 ];
 
 describe('tpo run', () => {
@@ -59,13 +130,26 @@ describe('tpo run', () => {
     const out = join(work, 'run');
     const r = await tpo(runArgs(out));
     expect(r.code ?? 0, r.stderr).toBe(0);
-    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines.map((l) => l.iteration)).toEqual([0, 1]);
     expect(lines[0].parse_failure_rate).toBeLessThan(1); // the SFT model follows the format at least sometimes
     expect(lines[0].pairs + lines[0].skipped_all_tied).toBeLessThanOrEqual(4);
     for (const it of [0, 1]) {
-      for (const f of [`samples-${it}.jsonl`, `pairs-${it}.jsonl`, `metrics-${it}.json`, `adapter-${it}/adapter_config.json`, `adapter-${it}/adapter_model.safetensors`]) expect(existsSync(join(out, f)), f).toBe(true);
-      const samples = readFileSync(join(out, `samples-${it}.jsonl`), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+      for (const f of [
+        `samples-${it}.jsonl`,
+        `pairs-${it}.jsonl`,
+        `metrics-${it}.json`,
+        `adapter-${it}/adapter_config.json`,
+        `adapter-${it}/adapter_model.safetensors`,
+      ])
+        expect(existsSync(join(out, f)), f).toBe(true);
+      const samples = readFileSync(join(out, `samples-${it}.jsonl`), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
       expect(samples.map((s) => s.id).sort()).toEqual(it === 0 ? ['q0', 'q1', 'q2', 'q3'] : ['q4', 'q5', 'q6', 'q7']); // fresh slices
       for (const rec of samples) {
         expect(rec.samples).toHaveLength(4);
@@ -78,7 +162,11 @@ describe('tpo run', () => {
           } else expect(s.score).toBeNull(); // never judged
         }
       }
-      const pairs = readFileSync(join(out, `pairs-${it}.jsonl`), 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+      const pairs = readFileSync(join(out, `pairs-${it}.jsonl`), 'utf8')
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l));
       for (const p of pairs) {
         expect(p.prompt[0]).toMatchObject({ role: 'user' });
         expect(p.chosen[0].role).toBe('assistant');
@@ -103,7 +191,16 @@ describe('tpo run', () => {
     expect(again.stderr).toMatch(/already holds a run[\s\S]*--resume/);
     const r = await tpo([...runArgs(out), '--resume']);
     expect(r.code ?? 0, r.stderr).toBe(0);
-    const recs = readFileSync(join(out, 'samples-1.jsonl'), 'utf8').trim().split('\n').flatMap((l) => { try { return [JSON.parse(l)]; } catch { return []; } });
+    const recs = readFileSync(join(out, 'samples-1.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .flatMap((l) => {
+        try {
+          return [JSON.parse(l)];
+        } catch {
+          return [];
+        }
+      });
     expect(recs.map((x) => x.id).sort()).toEqual(['q4', 'q5', 'q6', 'q7']); // each once
     expect(recs.slice(0, 2).map((x) => JSON.stringify(x))).toEqual(before.slice(0, 2)); // kept, not redone
     expect(existsSync(join(out, 'adapter-1', 'adapter_model.safetensors'))).toBe(true);
@@ -117,17 +214,31 @@ describe('baseline and evaluation', () => {
     const args = runArgs(out).map((x) => (x === '2' ? '1' : x)); // one iteration
     const tooMany = await tpo([...args, '--validation', '5']); // 4 fresh + 5 held back > 8 prompts
     expect(tooMany.code).toBe(2);
-    expect(tooMany.stderr).toMatch(/1 iterations of 4 fresh instructions and 5 fresh validation instructions need 9; the pool has 8/);
+    expect(tooMany.stderr).toMatch(
+      /1 iterations of 4 fresh instructions and 5 fresh validation instructions need 9; the pool has 8/,
+    );
     expect(existsSync(join(out, 'config.json'))).toBe(false); // nothing written
     const r = await tpo([...args, '--baseline', '--validation', '4', '--eval-prompts', join(work, 'prompts.jsonl')]);
     expect(r.code ?? 0, r.stderr).toBe(0);
-    const sel = r.stdout.trim().split('\n').map((l) => JSON.parse(l)).find((l) => l.iteration === 0).selection;
+    const sel = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .find((l) => l.iteration === 0).selection;
     expect(sel.candidates.map((c: { epoch: number }) => c.epoch)).toEqual([0, 1]); // M_0 and the one DPO epoch
     expect(sel.instructions).toBe(4);
     expect(existsSync(join(out, 'baseline', 'adapter-0', 'adapter_model.safetensors'))).toBe(true);
-    const bSamples = readFileSync(join(out, 'baseline', 'samples-0.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const bSamples = readFileSync(join(out, 'baseline', 'samples-0.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(bSamples[0].samples.every((s: { thought: string }) => s.thought === '')).toBe(true); // no thought in the baseline
-    const evals = r.stdout.trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l.eval).map((l) => l.eval);
+    const evals = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .filter((l) => l.eval)
+      .map((l) => l.eval);
     expect(evals.map((e) => e.iteration)).toEqual(['base', 0]);
     for (const e of evals) {
       expect(e.instructions).toBe(8);
@@ -137,9 +248,23 @@ describe('baseline and evaluation', () => {
       expect(e.win_rate_ci95[1]).toBeGreaterThanOrEqual(e.win_rate);
       expect(e.lc_win_rate).toBeGreaterThanOrEqual(0);
     }
-    const again = await tpo(['eval', '--run', out, '--baseline-run', join(out, 'baseline'), '--prompts', join(work, 'prompts.jsonl'), '--json']);
+    const again = await tpo([
+      'eval',
+      '--run',
+      out,
+      '--baseline-run',
+      join(out, 'baseline'),
+      '--prompts',
+      join(work, 'prompts.jsonl'),
+      '--json',
+    ]);
     expect(again.code ?? 0, again.stderr).toBe(0);
-    expect(again.stdout.trim().split('\n').map((l) => JSON.parse(l))).toEqual(evals); // deterministic
+    expect(
+      again.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l)),
+    ).toEqual(evals); // deterministic
     expect(JSON.parse(readFileSync(join(out, 'eval.json'), 'utf8'))).toEqual(evals);
   });
 });
@@ -149,12 +274,34 @@ describe('the judge sees responses only', () => {
     const m = await loadModel(await testGpu(), folderSource(model), { slots: 8, maxLen: 96 });
     const inner = rulesJudge([{ type: 'numeric' }]);
     const seen: { instruction: string; response: string }[] = [];
-    const spy = { kind: 'pointwise' as const, name: 'spy', score: async (items: { instruction: string; response: string }[]) => { seen.push(...items); return inner.score(items); } };
+    const spy = {
+      kind: 'pointwise' as const,
+      name: 'spy',
+      score: async (items: { instruction: string; response: string }[]) => {
+        seen.push(...items);
+        return inner.score(items);
+      },
+    };
     const store = await folderStore(mkdtempSync(join(tmpdir(), 'tpo-spy-')));
-    const pool = parseInstructions(readFileSync(join(work, 'prompts.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)));
+    const pool = parseInstructions(
+      readFileSync(join(work, 'prompts.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l)),
+    );
     await runIteration({ model: m, judge: spy, store }, 0, pool.slice(0, 4), {
-      prompt: customPrompt('{instruction}', 'R:'), samples: 4, temperature: 1, topP: 1, seed: 3, maxNewTokens: 14, perIteration: 4, rho: 0,
-      lora: { ...DEFAULT_LORA, r: 2, alpha: 4 }, train: { ...DEFAULT_TRAIN, batchSize: 2 }, maxLength: 64, baseModel: 'spy-test',
+      prompt: customPrompt('{instruction}', 'R:'),
+      samples: 4,
+      temperature: 1,
+      topP: 1,
+      seed: 3,
+      maxNewTokens: 14,
+      perIteration: 4,
+      rho: 0,
+      lora: { ...DEFAULT_LORA, r: 2, alpha: 4 },
+      train: { ...DEFAULT_TRAIN, batchSize: 2 },
+      maxLength: 64,
+      baseModel: 'spy-test',
     });
     const samples = (await store.readSamples(0)).flatMap((r) => r.samples);
     const parsed = samples.filter((s) => s.parsed);
@@ -171,24 +318,54 @@ describe('the judge sees responses only', () => {
 describe('checkpoint selection on validation instructions', () => {
   it('keeps M_t when no DPO epoch beats it, the best epoch otherwise, and records every candidate; a cancel between epochs stores nothing', async () => {
     const m = await loadModel(await testGpu(), folderSource(model), { slots: 8, maxLen: 96 });
-    const pool = parseInstructions(readFileSync(join(work, 'prompts.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)));
+    const pool = parseInstructions(
+      readFileSync(join(work, 'prompts.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l)),
+    );
     const lora = { ...DEFAULT_LORA, r: 2, alpha: 4 };
     const o = {
-      prompt: customPrompt('{instruction}', 'R:'), samples: 4, temperature: 1, topP: 1, seed: 3, maxNewTokens: 14, perIteration: 4, rho: 0,
-      lora, train: { ...DEFAULT_TRAIN, batchSize: 2, epochs: 2, lr: 2e-2, schedule: 'constant' as const }, maxLength: 64, baseModel: 'sel-test',
+      prompt: customPrompt('{instruction}', 'R:'),
+      samples: 4,
+      temperature: 1,
+      topP: 1,
+      seed: 3,
+      maxNewTokens: 14,
+      perIteration: 4,
+      rho: 0,
+      lora,
+      train: { ...DEFAULT_TRAIN, batchSize: 2, epochs: 2, lr: 2e-2, schedule: 'constant' as const },
+      maxLength: 64,
+      baseModel: 'sel-test',
     };
     const inner = rulesJudge([{ type: 'numeric' }]);
     // The pool's samples are judged for real; once DPO has started, `afterTraining` scores the validation responses.
     const run = async (afterTraining?: (n: number) => number[]) => {
       let training = false;
-      const judge = { kind: 'pointwise' as const, name: 'test', score: async (items: { instruction: string; response: string }[]) => (training && afterTraining ? afterTraining(items.length) : inner.score(items)) };
+      const judge = {
+        kind: 'pointwise' as const,
+        name: 'test',
+        score: async (items: { instruction: string; response: string }[]) =>
+          training && afterTraining ? afterTraining(items.length) : inner.score(items),
+      };
       const store = await folderStore(mkdtempSync(join(tmpdir(), 'tpo-sel-')));
-      const metrics = await runIteration({ model: m, judge, store, onStep: () => (training = true) }, 0, pool.slice(0, 4), o, afterTraining ? pool.slice(4) : []);
+      const metrics = await runIteration(
+        { model: m, judge, store, onStep: () => (training = true) },
+        0,
+        pool.slice(0, 4),
+        o,
+        afterTraining ? pool.slice(4) : [],
+      );
       return { metrics, values: await valuesIn(store) };
     };
     const valuesIn = async (store: Awaited<ReturnType<typeof folderStore>>) => {
       const files = (await store.readAdapter(0))!;
-      return (await loadAdapter(m.config, files['adapter_config.json'], files['adapter_model.safetensors'], { baseModel: 'sel-test' })).values;
+      return (
+        await loadAdapter(m.config, files['adapter_config.json'], files['adapter_model.safetensors'], {
+          baseModel: 'sel-test',
+        })
+      ).values;
     };
     const last = await run(); // no validation: the last epoch
     expect(last.metrics.selection).toBeUndefined();
@@ -199,7 +376,15 @@ describe('checkpoint selection on validation instructions', () => {
     // A cancel between DPO epochs (the app's pause/cancel hook) stores no adapter; resuming retrains to the same one.
     const store = await folderStore(mkdtempSync(join(tmpdir(), 'tpo-cancel-')));
     let started = false;
-    const cancelling = { model: m, judge: inner, store, onStep: () => (started = true), between: async () => { if (started) throw new Error('cancelled by the test'); } };
+    const cancelling = {
+      model: m,
+      judge: inner,
+      store,
+      onStep: () => (started = true),
+      between: async () => {
+        if (started) throw new Error('cancelled by the test');
+      },
+    };
     await expect(runIteration(cancelling, 0, pool.slice(0, 4), o)).rejects.toThrow('cancelled by the test');
     expect(started).toBe(true);
     expect(await store.readAdapter(0)).toBeNull();

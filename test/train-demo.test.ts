@@ -11,12 +11,18 @@ const SCRIPT = join(__dirname, '../scripts/train-demo.mjs');
 const trainDemo = (args: string[]) => runNodeScript(SCRIPT, args);
 
 const read = (dir: string, name: string) => readFileSync(join(dir, name), 'utf8');
-const logRows = (dir: string) => read(dir, 'training_log.csv').trim().split('\n').slice(1).map((l) => l.split(',').map(Number));
+const logRows = (dir: string) =>
+  read(dir, 'training_log.csv')
+    .trim()
+    .split('\n')
+    .slice(1)
+    .map((l) => l.split(',').map(Number));
 
 describe('npm run train:demo', () => {
   it('trains a model folder from scratch, and --init continues it: same tokenizer and shape, loss curve and card extended', async () => {
     const root = mkdtempSync(join(tmpdir(), 'tpo-train-demo-'));
-    const a = join(root, 'a'), b = join(root, 'b');
+    const a = join(root, 'a'),
+      b = join(root, 'b');
     const first = await trainDemo(['--quick', '--eval-tasks', '2', '--out', a]);
     expect(first.code ?? 0, first.stderr).toBe(0);
     const rowsA = logRows(a);
@@ -26,7 +32,16 @@ describe('npm run train:demo', () => {
     expect(cardA).not.toMatch(/stages/);
     const stagesA = JSON.parse(read(a, 'training_stages.json'));
     expect(stagesA).toHaveLength(1);
-    expect(stagesA[0]).toMatchObject({ stage: 1, steps: rowsA.length, epochs: 1, lr: 4e-3, batch: 4, row_length: 128, tasks: 64, seed: 1 });
+    expect(stagesA[0]).toMatchObject({
+      stage: 1,
+      steps: rowsA.length,
+      epochs: 1,
+      lr: 4e-3,
+      batch: 4,
+      row_length: 128,
+      tasks: 64,
+      seed: 1,
+    });
     expect(stagesA[0].seconds).toBeGreaterThan(0);
     expect(cardA).toContain(`${stagesA[0].seconds} s on\n`);
     const lossesA = rowsA.map((r) => r[2]);
@@ -34,12 +49,32 @@ describe('npm run train:demo', () => {
     const evalA = JSON.parse(read(a, 'eval.json'));
     expect(evalA.thought.tasks).toBe(2);
     for (const k of ['digit_logprob', 'copied_digit_logprob']) expect(evalA[k]).toBeLessThan(0);
-    expect(stagesA[0].eval).toEqual({ thought_accuracy: evalA.thought.accuracy, direct_accuracy: evalA.direct.accuracy, digit_logprob: evalA.digit_logprob, copied_digit_logprob: evalA.copied_digit_logprob });
-    expect(cardA).toContain(`only copies from the instruction (a restated number) gets ${evalA.copied_digit_logprob.toFixed(2)}`);
+    expect(stagesA[0].eval).toEqual({
+      thought_accuracy: evalA.thought.accuracy,
+      direct_accuracy: evalA.direct.accuracy,
+      digit_logprob: evalA.digit_logprob,
+      copied_digit_logprob: evalA.copied_digit_logprob,
+    });
+    expect(cardA).toContain(
+      `only copies from the instruction (a restated number) gets ${evalA.copied_digit_logprob.toFixed(2)}`,
+    );
 
-    const second = await trainDemo(['--init', a, '--quick', '--eval-tasks', '2', '--rambling', '0.3', '--guess-right', '0.1', '--out', b]);
+    const second = await trainDemo([
+      '--init',
+      a,
+      '--quick',
+      '--eval-tasks',
+      '2',
+      '--rambling',
+      '0.3',
+      '--guess-right',
+      '0.1',
+      '--out',
+      b,
+    ]);
     expect(second.code ?? 0, second.stderr).toBe(0);
-    for (const kept of ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json']) expect(read(b, kept)).toBe(read(a, kept));
+    for (const kept of ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json'])
+      expect(read(b, kept)).toBe(read(a, kept));
     expect(readFileSync(join(b, 'model.safetensors')).equals(readFileSync(join(a, 'model.safetensors')))).toBe(false);
     // The second stage's curve goes on where the first one stopped (same number of steps: same split).
     const rowsB = logRows(b);
@@ -54,11 +89,17 @@ describe('npm run train:demo', () => {
     expect(stagesB[1]).toMatchObject({ stage: 2, steps: rowsA.length, rambling_share: 0.3, guess_right: 0.1 });
     expect(stagesA[0]).toMatchObject({ rambling_share: 0.45, guess_right: 0.5 });
     const cardB = read(b, 'README.md');
-    expect(cardB).toContain(`Trained in 2 stages, ${2 * rowsA.length} steps in ${stagesA[0].seconds + stagesB[1].seconds} s in all`);
+    expect(cardB).toContain(
+      `Trained in 2 stages, ${2 * rowsA.length} steps in ${stagesA[0].seconds + stagesB[1].seconds} s in all`,
+    );
     expect(cardB).toContain(`| 1 | ${rowsA.length} | ${stagesA[0].seconds} | 45.0% | 50.0% |`);
     expect(cardB).toContain(`| 2 | ${2 * rowsA.length} | ${stagesB[1].seconds} | 30.0% | 10.0% |`);
-    expect(cardB).toContain('Thought styles (share of thought-prompted rows, this stage): rambling 30.0%, worked 44.5%');
-    expect(cardB).toContain('--init <the stage before>` (with `--rambling <share>` where the rambling column changes and `--guess-right <share>` where the guesses right column changes)');
+    expect(cardB).toContain(
+      'Thought styles (share of thought-prompted rows, this stage): rambling 30.0%, worked 44.5%',
+    );
+    expect(cardB).toContain(
+      '--init <the stage before>` (with `--rambling <share>` where the rambling column changes and `--guess-right <share>` where the guesses right column changes)',
+    );
     expect(cardB).toContain('A guess is\nthe right answer 10.0% of the time in this stage, a near miss otherwise.');
     expect(cardA).toContain('A guess is\nthe right answer 50.0% of the time, a near miss otherwise.');
 

@@ -11,12 +11,22 @@ function chart(host: HTMLElement, series: { label: string; stroke: string; scale
   const scales = new Set(series.map((s) => s.scale ?? 'y'));
   return new uPlot(
     {
-      width, height: 180,
+      width,
+      height: 180,
       // whole-number x (steps, iterations) from the first to at least one past it: a single point
       // sits at the left edge instead of in an auto range of 0..100
       scales: { x: { time: false, range: (_u, min, max) => [min ?? 0, Math.max(max ?? 1, (min ?? 0) + 1)] } },
       axes: [{ label: xLabel }, ...[...scales].map((s, i) => ({ scale: s, side: i ? 1 : 3, grid: { show: i === 0 } }))],
-      series: [{ label: xLabel }, ...series.map((s) => ({ label: s.label, stroke: s.stroke, scale: s.scale ?? 'y', width: 2, points: { show: true, size: 4 } }))],
+      series: [
+        { label: xLabel },
+        ...series.map((s) => ({
+          label: s.label,
+          stroke: s.stroke,
+          scale: s.scale ?? 'y',
+          width: 2,
+          points: { show: true, size: 4 },
+        })),
+      ],
     },
     [[], ...series.map(() => [])],
     host,
@@ -31,9 +41,32 @@ export class RunCharts {
   private iterRows: IterationMetrics[] = [];
 
   constructor(stepsHost: HTMLElement, scoresHost: HTMLElement, lengthsHost: HTMLElement) {
-    this.steps = chart(stepsHost, [{ label: 'loss', stroke: '#1f5fbf' }, { label: 'reward acc.', stroke: '#2a9d3a', scale: 'r' }, { label: 'margin', stroke: '#d07000', scale: 'r' }], 'step');
-    this.scores = chart(scoresHost, [{ label: 'mean score', stroke: '#1f5fbf' }, { label: 'parse failures', stroke: '#c33', scale: 'r' }, { label: 'win rate vs base', stroke: '#2a9d3a', scale: 'r' }], 'iteration');
-    this.lengths = chart(lengthsHost, [{ label: 'thought', stroke: '#7a3fbf' }, { label: 'response', stroke: '#2a9d3a' }], 'iteration');
+    this.steps = chart(
+      stepsHost,
+      [
+        { label: 'loss', stroke: '#1f5fbf' },
+        { label: 'reward acc.', stroke: '#2a9d3a', scale: 'r' },
+        { label: 'margin', stroke: '#d07000', scale: 'r' },
+      ],
+      'step',
+    );
+    this.scores = chart(
+      scoresHost,
+      [
+        { label: 'mean score', stroke: '#1f5fbf' },
+        { label: 'parse failures', stroke: '#c33', scale: 'r' },
+        { label: 'win rate vs base', stroke: '#2a9d3a', scale: 'r' },
+      ],
+      'iteration',
+    );
+    this.lengths = chart(
+      lengthsHost,
+      [
+        { label: 'thought', stroke: '#7a3fbf' },
+        { label: 'response', stroke: '#2a9d3a' },
+      ],
+      'iteration',
+    );
   }
 
   reset(iterations: IterationMetrics[] = []): void {
@@ -48,16 +81,28 @@ export class RunCharts {
   }
 
   addIteration(m: IterationMetrics): void {
-    this.iterRows = [...this.iterRows.filter((r) => r.iteration !== m.iteration), m].sort((a, b) => a.iteration - b.iteration);
+    this.iterRows = [...this.iterRows.filter((r) => r.iteration !== m.iteration), m].sort(
+      (a, b) => a.iteration - b.iteration,
+    );
     this.draw();
   }
 
   private draw(): void {
     const s = this.stepRows;
-    this.steps.setData([s.map((_, i) => i + 1), s.map((m) => m.loss), s.map((m) => m['rewards/accuracies'] ?? null), s.map((m) => m['rewards/margins'] ?? null)] as uPlot.AlignedData);
+    this.steps.setData([
+      s.map((_, i) => i + 1),
+      s.map((m) => m.loss),
+      s.map((m) => m['rewards/accuracies'] ?? null),
+      s.map((m) => m['rewards/margins'] ?? null),
+    ] as uPlot.AlignedData);
     const it = this.iterRows;
     const x = it.map((m) => m.iteration);
-    this.scores.setData([x, it.map((m) => m.mean_score), it.map((m) => m.parse_failure_rate), it.map((m) => (typeof m.eval?.win_rate === 'number' ? m.eval.win_rate : null))] as uPlot.AlignedData);
+    this.scores.setData([
+      x,
+      it.map((m) => m.mean_score),
+      it.map((m) => m.parse_failure_rate),
+      it.map((m) => (typeof m.eval?.win_rate === 'number' ? m.eval.win_rate : null)),
+    ] as uPlot.AlignedData);
     this.lengths.setData([x, it.map((m) => m.mean_thought_chars), it.map((m) => m.mean_response_chars)]);
   }
 }

@@ -9,7 +9,12 @@ import { GENERIC } from '../tpo/prompts';
 import { $, el, fail, num, val } from './dom';
 import { engine, proxy, state } from './engine';
 
-function answerCard(title: string | null): { root: HTMLElement; body: HTMLElement; update: (u: ChatUpdate) => void; finish: (r: ChatReply) => void } {
+function answerCard(title: string | null): {
+  root: HTMLElement;
+  body: HTMLElement;
+  update: (u: ChatUpdate) => void;
+  finish: (r: ChatReply) => void;
+} {
   const root = el('div', undefined, 'msg assistant');
   if (title) root.append(el('div', title, 'side'));
   const body = el('p', '', 'answer');
@@ -20,7 +25,8 @@ function answerCard(title: string | null): { root: HTMLElement; body: HTMLElemen
     update: (u) => {
       if (u.phase === 'thinking') {
         $('thinking').hidden = false;
-        $('thinking').textContent = `Thinking… ${u.thoughtTokens} tokens${u.attempt > 1 ? ` (attempt ${u.attempt})` : ''}`;
+        $('thinking').textContent =
+          `Thinking… ${u.thoughtTokens} tokens${u.attempt > 1 ? ` (attempt ${u.attempt})` : ''}`;
       } else {
         $('thinking').hidden = true;
         body.textContent = u.answer;
@@ -39,7 +45,13 @@ function answerCard(title: string | null): { root: HTMLElement; body: HTMLElemen
         d.append(el('summary', 'Show thinking'), el('p', r.thought, 'thought'));
         root.append(d);
       }
-      root.append(el('div', `${r.tokens} tokens · ${r.seconds.toFixed(1)} s${r.attempts > 1 ? ` · ${r.attempts} attempts` : ''}`, 'meta'));
+      root.append(
+        el(
+          'div',
+          `${r.tokens} tokens · ${r.seconds.toFixed(1)} s${r.attempts > 1 ? ` · ${r.attempts} attempts` : ''}`,
+          'meta',
+        ),
+      );
     },
   };
 }
@@ -58,7 +70,10 @@ export function initChatView(): void {
         // No tokenizer: a raw continuation of the BOS token, shown as ids.
         const t0 = performance.now();
         let count = 0;
-        const [s] = await engine.generate({ maxNewTokens: num('max-new'), temperature: num('temperature'), seed: num('seed') }, proxy(() => void (status.textContent = `Generating… ${++count} tokens`)));
+        const [s] = await engine.generate(
+          { maxNewTokens: num('max-new'), temperature: num('temperature'), seed: num('seed') },
+          proxy(() => void (status.textContent = `Generating… ${++count} tokens`)),
+        );
         out.textContent = s.tokenIds.join(' ');
         out.dataset.tokenIds = s.tokenIds.join(',');
         status.textContent = `${s.tokenIds.length} tokens in ${((performance.now() - t0) / 1000).toFixed(2)} s (${s.finishReason})`;
@@ -69,10 +84,21 @@ export function initChatView(): void {
       const think = $<HTMLInputElement>('think').checked;
       const req = {
         instruction: text,
-        thought: think ? { template: GENERIC.template, separator: GENERIC.separator!, thoughtMarker: GENERIC.thoughtMarker } : undefined,
-        maxNewTokens: num('max-new'), temperature: num('temperature'), seed: num('seed'), retries: 2,
+        thought: think
+          ? { template: GENERIC.template, separator: GENERIC.separator!, thoughtMarker: GENERIC.thoughtMarker }
+          : undefined,
+        maxNewTokens: num('max-new'),
+        temperature: num('temperature'),
+        seed: num('seed'),
+        retries: 2,
       };
-      const sides = $<HTMLInputElement>('compare').checked && state.adapter ? [{ title: 'base model', base: true }, { title: state.adapter, base: false }] : [{ title: null, base: false }];
+      const sides =
+        $<HTMLInputElement>('compare').checked && state.adapter
+          ? [
+              { title: 'base model', base: true },
+              { title: state.adapter, base: false },
+            ]
+          : [{ title: null, base: false }];
       const row = el('div', undefined, sides.length > 1 ? 'compare' : 'single');
       log.append(row);
       let last: ChatReply | null = null;

@@ -25,12 +25,16 @@ export async function refreshData(): Promise<void> {
   const id = $<HTMLInputElement>('data-run-id');
   if (!id.value.trim()) id.value = val('run-id').trim(); // the Train screen's run, unless one was chosen here
   const est = await navigator.storage?.estimate?.();
-  $('storage').textContent = est ? `Storage: ${fmtBytes(est.usage ?? 0)} used of ${fmtBytes(est.quota ?? 0)} available to this site.` : '';
+  $('storage').textContent = est
+    ? `Storage: ${fmtBytes(est.usage ?? 0)} used of ${fmtBytes(est.quota ?? 0)} available to this site.`
+    : '';
   const body = $('runs').querySelector('tbody')!;
   body.replaceChildren();
   for (const r of await engine.listRuns()) {
     const tr = el('tr');
-    [r.id, r.model, String(r.iterations), String(r.pairs), r.adapters.length ? r.adapters.join(', ') : '—'].forEach((c) => tr.append(el('td', c)));
+    [r.id, r.model, String(r.iterations), String(r.pairs), r.adapters.length ? r.adapters.join(', ') : '—'].forEach(
+      (c) => tr.append(el('td', c)),
+    );
     const actions = el('td');
     const show = el('button', 'Show', 'secondary');
     show.type = 'button';
@@ -46,7 +50,12 @@ export async function refreshData(): Promise<void> {
     del.type = 'button';
     del.setAttribute('aria-label', `Delete run ${r.id}`);
     del.addEventListener('click', async () => {
-      if (!confirm(`Delete run "${r.id}" with its ${r.pairs} pairs and ${r.adapters.length} adapters? This cannot be undone.`)) return;
+      if (
+        !confirm(
+          `Delete run "${r.id}" with its ${r.pairs} pairs and ${r.adapters.length} adapters? This cannot be undone.`,
+        )
+      )
+        return;
       await engine.deleteRun(r.id);
       if (localStorage.getItem('tpo-active-run') === r.id) localStorage.removeItem('tpo-active-run');
       await refreshData();
@@ -74,7 +83,10 @@ export function initDataView(): void {
       const runId = val('data-run-id').trim();
       if (!runId) throw new Error('Write the run id to import into first.');
       const files: Record<string, Uint8Array> = {};
-      for (const f of Array.from(input.files ?? [])) files[f.name.replace(/^.*-(?=(pairs|adapter)-\d+\.|metrics\.csv$)/, '')] = new Uint8Array(await f.arrayBuffer());
+      for (const f of Array.from(input.files ?? []))
+        files[f.name.replace(/^.*-(?=(pairs|adapter)-\d+\.|metrics\.csv$)/, '')] = new Uint8Array(
+          await f.arrayBuffer(),
+        );
       const done = await engine.importRun(runId, files);
       status.textContent = `Imported ${done.join(', ')} into run "${runId}".`;
       await refreshData();

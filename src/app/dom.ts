@@ -9,7 +9,11 @@ export const val = (id: string): string => $<HTMLInputElement>(id).value;
 export const num = (id: string): number => Number($<HTMLInputElement>(id).value);
 
 /** An element with text content (never HTML) and optional class. */
-export function el<K extends keyof HTMLElementTagNameMap>(tag: K, text?: string, cls?: string): HTMLElementTagNameMap[K] {
+export function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  text?: string,
+  cls?: string,
+): HTMLElementTagNameMap[K] {
   const e = document.createElement(tag);
   if (text !== undefined) e.textContent = text;
   if (cls) e.className = cls;
@@ -23,7 +27,9 @@ export function fail(where: HTMLElement, e: unknown): void {
   where.classList.add('error');
   if (err.name === 'WebGPUNotAvailableError') showNoWebGpu(err.message);
   if (err.name === 'DeviceLostError' || /device (was )?lost|out of memory/i.test(err.message)) {
-    banner('The GPU device was lost or ran out of memory. Your runs, pairs and adapters are saved in this browser: reload the page, load the model again, and press Start / resume to continue from the last saved step.');
+    banner(
+      'The GPU device was lost or ran out of memory. Your runs, pairs and adapters are saved in this browser: reload the page, load the model again, and press Start / resume to continue from the last saved step.',
+    );
   }
 }
 
@@ -40,5 +46,11 @@ export function showNoWebGpu(reason: string): void {
   document.querySelector('main')!.hidden = true;
 }
 
-export const fmtBytes = (n: number) => (n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(2)} GiB` : n >= 2 ** 20 ? `${(n / 2 ** 20).toFixed(1)} MiB` : `${(n / 1024).toFixed(0)} KiB`);
-export const fmtSecs = (s: number) => (s >= 90 ? `${Math.floor(s / 60)} min ${Math.round(s % 60)} s` : `${s.toFixed(0)} s`);
+export const fmtBytes = (n: number) =>
+  n >= 2 ** 30
+    ? `${(n / 2 ** 30).toFixed(2)} GiB`
+    : n >= 2 ** 20
+      ? `${(n / 2 ** 20).toFixed(1)} MiB`
+      : `${(n / 1024).toFixed(0)} KiB`;
+export const fmtSecs = (s: number) =>
+  s >= 90 ? `${Math.floor(s / 60)} min ${Math.round(s % 60)} s` : `${s.toFixed(0)} s`;

@@ -47,6 +47,11 @@ whenLoaded(() => {
 if (!('gpu' in navigator)) showNoWebGpu('This browser does not expose navigator.gpu.');
 else
   void navigator.gpu.requestAdapter().then(
-    (a) => { if (!a) showNoWebGpu('navigator.gpu is there, but no GPU adapter was offered (the GPU may be blocklisted or disabled).'); },
+    (a) => {
+      if (!a)
+        showNoWebGpu(
+          'navigator.gpu is there, but no GPU adapter was offered (the GPU may be blocklisted or disabled).',
+        );
+    },
     (e: Error) => showNoWebGpu(`Requesting a GPU adapter failed: ${e.message}`),
   );

@@ -27,7 +27,10 @@ async function estimate(): Promise<void> {
   const out = $('memory');
   out.classList.remove('warn');
   if (!c) {
-    out.textContent = kind === 'files' && dropped.length ? `${dropped.length} files, ${fmtBytes(dropped.reduce((a, f) => a + f.size, 0))}` : '';
+    out.textContent =
+      kind === 'files' && dropped.length
+        ? `${dropped.length} files, ${fmtBytes(dropped.reduce((a, f) => a + f.size, 0))}`
+        : '';
     return;
   }
   const adapter = await navigator.gpu?.requestAdapter().catch(() => null);
@@ -46,8 +49,14 @@ async function estimate(): Promise<void> {
 }
 
 function specFor(kind: string): ModelSpec {
-  if (kind === 'demo') return { kind: 'url', baseUrl: new URL('models/tpo-demo/', document.baseURI).href, label: 'tpo-demo (embedded)' };
-  if (kind === 'embedded') return { kind: 'url', baseUrl: new URL('models/stories260K/', document.baseURI).href, label: 'stories260K (embedded)' };
+  if (kind === 'demo')
+    return { kind: 'url', baseUrl: new URL('models/tpo-demo/', document.baseURI).href, label: 'tpo-demo (embedded)' };
+  if (kind === 'embedded')
+    return {
+      kind: 'url',
+      baseUrl: new URL('models/stories260K/', document.baseURI).href,
+      label: 'stories260K (embedded)',
+    };
   if (kind === 'files') {
     if (!dropped.length) throw new Error('Drop a model folder first (or pick its files).');
     return { kind: 'files', files: dropped };
@@ -82,7 +91,9 @@ export async function refreshAdapters(): Promise<void> {
   const sel = $<HTMLSelectElement>('adapter');
   const keep = sel.value;
   sel.replaceChildren(new Option('none (base model)', ''));
-  for (const r of await engine.listRuns()) for (const it of r.adapters) sel.add(new Option(`${r.id} · iteration ${it}`, JSON.stringify({ runId: r.id, iteration: it })));
+  for (const r of await engine.listRuns())
+    for (const it of r.adapters)
+      sel.add(new Option(`${r.id} · iteration ${it}`, JSON.stringify({ runId: r.id, iteration: it })));
   sel.value = [...sel.options].some((o) => o.value === keep) ? keep : '';
   sel.disabled = !state.loaded;
 }
@@ -105,7 +116,10 @@ export function initModelView(): void {
   sync();
 
   const drop = $('drop');
-  drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });
+  drop.addEventListener('dragover', (e) => {
+    e.preventDefault();
+    drop.classList.add('over');
+  });
   drop.addEventListener('dragleave', () => drop.classList.remove('over'));
   drop.addEventListener('drop', async (e) => {
     e.preventDefault();
@@ -127,13 +141,18 @@ export function initModelView(): void {
     bar.hidden = false;
     $<HTMLButtonElement>('load').disabled = true;
     const t0 = performance.now();
-    let done = 0, current = '', currentLoaded = 0;
+    let done = 0,
+      current = '',
+      currentLoaded = 0;
     try {
       const kind = val('model-kind');
       const info = await engine.load(
         specFor(kind),
         proxy((p: Progress) => {
-          if (p.file !== current) { done += currentLoaded; current = p.file; }
+          if (p.file !== current) {
+            done += currentLoaded;
+            current = p.file;
+          }
           currentLoaded = p.loaded;
           const secs = (performance.now() - t0) / 1000;
           const rate = (done + p.loaded) / Math.max(secs, 1e-3);
@@ -162,7 +181,8 @@ export function initModelView(): void {
     out.classList.remove('error');
     try {
       state.adapter = await engine.useAdapter(v ? JSON.parse(v) : null);
-      out.textContent = state.adapter === 'none' ? 'Generating with the base model.' : `Generating with ${state.adapter}.`;
+      out.textContent =
+        state.adapter === 'none' ? 'Generating with the base model.' : `Generating with ${state.adapter}.`;
       if (state.adapter === 'none') state.adapter = '';
     } catch (e) {
       fail(out, e);

@@ -18,7 +18,9 @@ const getCharts = () => (charts ??= new RunCharts($('chart-steps'), $('chart-sco
 
 function demoInstructions(n = 64): string {
   const s = makeSplits(DEMO_SEED, { ...DEMO_SPLITS, train: 0 });
-  return promptRows(s.pool.slice(0, n)).map((r) => JSON.stringify(r)).join('\n');
+  return promptRows(s.pool.slice(0, n))
+    .map((r) => JSON.stringify(r))
+    .join('\n');
 }
 
 const STAGES = ['sampling', 'judging', 'training', 'evaluating'] as const;
@@ -26,19 +28,34 @@ function showProgress(p: RunProgress): void {
   const at = STAGES.indexOf(p.stage);
   STAGES.forEach((s, i) => {
     const bar = $<HTMLProgressElement>(`p-${s}`);
-    if (i < at) { bar.value = 1; $(`s-${s}`).textContent = 'done'; } // a resumed run may skip a stage's last updates
-    if (i > at) { bar.value = 0; $(`s-${s}`).textContent = ''; }
+    if (i < at) {
+      bar.value = 1;
+      $(`s-${s}`).textContent = 'done';
+    } // a resumed run may skip a stage's last updates
+    if (i > at) {
+      bar.value = 0;
+      $(`s-${s}`).textContent = '';
+    }
   });
   $<HTMLProgressElement>(`p-${p.stage}`).value = p.total ? p.done / p.total : 0;
   const unit = p.stage === 'training' ? 'steps' : p.stage === 'evaluating' ? 'held-out instructions' : 'instructions';
-  $(`s-${p.stage}`).textContent = `${p.done}/${p.total} ${unit}${p.stage === 'sampling' ? ` · ${p.tokensPerSecond.toFixed(1)} tok/s` : ''}${p.etaSeconds !== null ? ` · ETA ${fmtSecs(p.etaSeconds)}` : ''}`;
-  $('run-status').textContent = `iteration ${p.iteration} · ${p.stage} ${p.done}/${p.total} · ${p.tokensPerSecond.toFixed(1)} tok/s${p.etaSeconds !== null ? ` · ETA ${p.etaSeconds.toFixed(0)} s` : ''}`;
+  $(`s-${p.stage}`).textContent =
+    `${p.done}/${p.total} ${unit}${p.stage === 'sampling' ? ` · ${p.tokensPerSecond.toFixed(1)} tok/s` : ''}${p.etaSeconds !== null ? ` · ETA ${fmtSecs(p.etaSeconds)}` : ''}`;
+  $('run-status').textContent =
+    `iteration ${p.iteration} · ${p.stage} ${p.done}/${p.total} · ${p.tokensPerSecond.toFixed(1)} tok/s${p.etaSeconds !== null ? ` · ETA ${p.etaSeconds.toFixed(0)} s` : ''}`;
 }
 
 function summary(rows: IterationMetrics[]): string {
-  const win = (m: IterationMetrics) => (typeof m.eval?.win_rate === 'number' ? `, held-out win rate ${(100 * m.eval.win_rate).toFixed(0)}% vs base` : '');
-  const kept = (m: IterationMetrics) => (m.selection ? `, kept epoch ${m.selection.chosen_epoch} of ${m.selection.candidates.length - 1}` : '');
-  return rows.map((m) => `iteration ${m.iteration}: ${m.pairs} pairs, parse failures ${(100 * m.parse_failure_rate).toFixed(0)}%, mean score ${m.mean_score.toFixed(2)}, thought ${m.mean_thought_chars.toFixed(0)} chars${kept(m)}${win(m)}`).join('\n');
+  const win = (m: IterationMetrics) =>
+    typeof m.eval?.win_rate === 'number' ? `, held-out win rate ${(100 * m.eval.win_rate).toFixed(0)}% vs base` : '';
+  const kept = (m: IterationMetrics) =>
+    m.selection ? `, kept epoch ${m.selection.chosen_epoch} of ${m.selection.candidates.length - 1}` : '';
+  return rows
+    .map(
+      (m) =>
+        `iteration ${m.iteration}: ${m.pairs} pairs, parse failures ${(100 * m.parse_failure_rate).toFixed(0)}%, mean score ${m.mean_score.toFixed(2)}, thought ${m.mean_thought_chars.toFixed(0)} chars${kept(m)}${win(m)}`,
+    )
+    .join('\n');
 }
 
 export async function showRun(runId: string): Promise<void> {
@@ -51,7 +68,9 @@ export async function showRun(runId: string): Promise<void> {
 function fillForm(c: Record<string, unknown> | null): void {
   if (!c) return;
   const o = c.options as TpoOptions | undefined;
-  const set = (id: string, v: unknown) => { if (v !== undefined && v !== null) $<HTMLInputElement>(id).value = String(v); };
+  const set = (id: string, v: unknown) => {
+    if (v !== undefined && v !== null) $<HTMLInputElement>(id).value = String(v);
+  };
   set('instructions', c.instructionsJsonl);
   set('iterations', c.iterations);
   set('eval-count', c.evalCount);
@@ -86,7 +105,8 @@ export function initTrainView(): void {
   const interrupted = localStorage.getItem(ACTIVE);
   if (interrupted) {
     $<HTMLInputElement>('run-id').value = interrupted;
-    $('run-status').textContent = `Run "${interrupted}" was interrupted. Load the model, then press Start / resume to continue from its last saved step.`;
+    $('run-status').textContent =
+      `Run "${interrupted}" was interrupted. Load the model, then press Start / resume to continue from its last saved step.`;
     void showRun(interrupted).catch(() => {});
     void engine.runConfig(interrupted).then(fillForm, () => {});
   }
@@ -118,9 +138,29 @@ export function initTrainView(): void {
       localStorage.setItem(ACTIVE, runId);
       const metrics = await engine.tpoRun(
         {
-          runId, instructionsJsonl: $<HTMLTextAreaElement>('instructions').value, template: val('template'), separator: val('separator'), thoughtMarker: val('marker') || undefined,
-          judge, samples: num('k'), temperature: num('run-temp'), topP: 1, maxNewTokens: num('run-max-new'), iterations: num('iterations'),
-          perIteration: num('per-iteration'), rho: num('rho'), beta: num('beta'), lr: num('lr'), epochs: num('epochs'), batchSize: 2, loraR: num('rank'), loraAlpha: 2 * num('rank'), maxLength: 512, seed: 0, evalCount: num('eval-count'), validation: num('validation'),
+          runId,
+          instructionsJsonl: $<HTMLTextAreaElement>('instructions').value,
+          template: val('template'),
+          separator: val('separator'),
+          thoughtMarker: val('marker') || undefined,
+          judge,
+          samples: num('k'),
+          temperature: num('run-temp'),
+          topP: 1,
+          maxNewTokens: num('run-max-new'),
+          iterations: num('iterations'),
+          perIteration: num('per-iteration'),
+          rho: num('rho'),
+          beta: num('beta'),
+          lr: num('lr'),
+          epochs: num('epochs'),
+          batchSize: 2,
+          loraR: num('rank'),
+          loraAlpha: 2 * num('rank'),
+          maxLength: 512,
+          seed: 0,
+          evalCount: num('eval-count'),
+          validation: num('validation'),
         },
         proxy(showProgress),
         proxy((e: RunEvent) => (e.type === 'step' ? getCharts().addStep(e.step) : getCharts().addIteration(e.metrics))),
@@ -136,7 +176,10 @@ export function initTrainView(): void {
       runButtons(false);
     }
   });
-  $('pause').addEventListener('click', () => void engine.pause().then(() => ($('run-status').textContent += ' (paused)')));
+  $('pause').addEventListener(
+    'click',
+    () => void engine.pause().then(() => ($('run-status').textContent += ' (paused)')),
+  );
   $('resume').addEventListener('click', () => void engine.resume());
   $('cancel').addEventListener('click', () => void engine.cancel());
 }

@@ -26,17 +26,27 @@ export function initWalkthroughView(): void {
   const onStage = (s: WalkthroughStage) => {
     switch (s.stage) {
       case 'prompt': {
-        const li = stageItem('1. The thought prompt', 'The instruction is wrapped in a prompt that asks the model to write its thoughts first and its response after a fixed separator. No thought is ever labelled: the model decides what to think.');
+        const li = stageItem(
+          '1. The thought prompt',
+          'The instruction is wrapped in a prompt that asks the model to write its thoughts first and its response after a fixed separator. No thought is ever labelled: the model decides what to think.',
+        );
         li.append(el('pre', s.prompt));
         break;
       }
       case 'samples': {
         samples = s.samples;
-        const li = stageItem(`2. ${s.samples.length} samples`, 'The model answers several times at temperature 1, so the samples differ in their thoughts and answers. Each is split at the separator into a thought and a response; an output without the separator is a parse failure.');
+        const li = stageItem(
+          `2. ${s.samples.length} samples`,
+          'The model answers several times at temperature 1, so the samples differ in their thoughts and answers. Each is split at the separator into a thought and a response; an output without the separator is a parse failure.',
+        );
         const ol = el('ol', undefined, 'samples');
         s.samples.forEach((x) => {
           const item = el('li');
-          if (x.ok) item.append(el('div', `Thought: ${x.thought}`, 'thought'), el('div', `Response: ${x.response}`, 'response'));
+          if (x.ok)
+            item.append(
+              el('div', `Thought: ${x.thought}`, 'thought'),
+              el('div', `Response: ${x.response}`, 'response'),
+            );
           else item.append(el('div', `Parse failure: ${x.raw.slice(0, 200)}`, 'error'));
           ol.append(item);
         });
@@ -44,14 +54,19 @@ export function initWalkthroughView(): void {
         break;
       }
       case 'scores': {
-        const li = stageItem('3. Judge scores and length control', 'The judge sees only the instruction and each response — never the thought — and scores it. The scores are standardised and a length penalty ρ·z(length) is subtracted, so a longer response must be better to win.');
+        const li = stageItem(
+          '3. Judge scores and length control',
+          'The judge sees only the instruction and each response — never the thought — and scores it. The scores are standardised and a length penalty ρ·z(length) is subtracted, so a longer response must be better to win.',
+        );
         const t = el('table');
         const head = el('tr');
         ['sample', 'response', 'judge score', 'length-controlled'].forEach((h) => head.append(el('th', h)));
         t.append(head);
         s.scores.forEach((sc, i) => {
           const tr = el('tr');
-          [String(i + 1), samples[i]?.ok ? samples[i].response : '(parse failure)', fmt(sc), fmt(s.lc[i])].forEach((c) => tr.append(el('td', c)));
+          [String(i + 1), samples[i]?.ok ? samples[i].response : '(parse failure)', fmt(sc), fmt(s.lc[i])].forEach(
+            (c) => tr.append(el('td', c)),
+          );
           t.append(tr);
         });
         li.append(t);
@@ -59,16 +74,28 @@ export function initWalkthroughView(): void {
       }
       case 'pair': {
         if ('skipped' in s) {
-          stageItem('4. No pair', `This instruction is skipped: ${s.skipped}. TPO only learns from instructions where the samples differ in quality.`);
+          stageItem(
+            '4. No pair',
+            `This instruction is skipped: ${s.skipped}. TPO only learns from instructions where the samples differ in quality.`,
+          );
           break;
         }
-        const li = stageItem('4. The preference pair', 'The best sample becomes "chosen" and the worst (or a parse failure) "rejected" — thoughts included. DPO will raise the probability of the whole chosen output, so the thoughts that led to good answers are reinforced.');
-        li.append(el('div', `Chosen (sample ${s.chosen + 1}): ${samples[s.chosen].raw}`, 'chosen'), el('div', `Rejected (sample ${s.rejected + 1}): ${samples[s.rejected].raw}`, 'rejected'));
+        const li = stageItem(
+          '4. The preference pair',
+          'The best sample becomes "chosen" and the worst (or a parse failure) "rejected" — thoughts included. DPO will raise the probability of the whole chosen output, so the thoughts that led to good answers are reinforced.',
+        );
+        li.append(
+          el('div', `Chosen (sample ${s.chosen + 1}): ${samples[s.chosen].raw}`, 'chosen'),
+          el('div', `Rejected (sample ${s.rejected + 1}): ${samples[s.rejected].raw}`, 'rejected'),
+        );
         break;
       }
       case 'dpo': {
         if (!dpo) {
-          const li = stageItem('5. DPO steps on a LoRA adapter', 'Each step moves the adapter so that the log-probability ratio log π/π_ref of the chosen output rises and that of the rejected output falls. The loss −log σ(β·(chosen ratio − rejected ratio)) shrinks as the gap grows.');
+          const li = stageItem(
+            '5. DPO steps on a LoRA adapter',
+            'Each step moves the adapter so that the log-probability ratio log π/π_ref of the chosen output rises and that of the rejected output falls. The loss −log σ(β·(chosen ratio − rejected ratio)) shrinks as the gap grows.',
+          );
           const t = el('table');
           const head = el('tr');
           ['step', 'loss', 'chosen log-ratio', 'rejected log-ratio'].forEach((h) => head.append(el('th', h)));
@@ -77,7 +104,9 @@ export function initWalkthroughView(): void {
           dpo = t;
         }
         const tr = el('tr');
-        [String(s.step), s.loss.toFixed(4), s.chosenRatio.toFixed(4), s.rejectedRatio.toFixed(4)].forEach((c) => tr.append(el('td', c)));
+        [String(s.step), s.loss.toFixed(4), s.chosenRatio.toFixed(4), s.rejectedRatio.toFixed(4)].forEach((c) =>
+          tr.append(el('td', c)),
+        );
         dpo.append(tr);
         break;
       }
@@ -95,9 +124,20 @@ export function initWalkthroughView(): void {
     try {
       await engine.walkthrough(
         {
-          instruction: val('walk-instruction'), meta: { answer: val('walk-answer') }, rules: demoJudgeRules(),
-          template: GENERIC.template, separator: GENERIC.separator!, thoughtMarker: GENERIC.thoughtMarker,
-          samples: num('walk-k'), temperature: 1, maxNewTokens: 160, rho: 0.1, beta: 0.1, lr: 2e-3, steps: num('walk-steps'), seed: Date.now() % 100000,
+          instruction: val('walk-instruction'),
+          meta: { answer: val('walk-answer') },
+          rules: demoJudgeRules(),
+          template: GENERIC.template,
+          separator: GENERIC.separator!,
+          thoughtMarker: GENERIC.thoughtMarker,
+          samples: num('walk-k'),
+          temperature: 1,
+          maxNewTokens: 160,
+          rho: 0.1,
+          beta: 0.1,
+          lr: 2e-3,
+          steps: num('walk-steps'),
+          seed: Date.now() % 100000,
         },
         proxy(onStage),
       );

@@ -23,15 +23,32 @@ export const EVAL_HELP = `tpo eval --run <run folder> --prompts held-out.jsonl [
   --baseline-run's adapter of the same iteration (the direct-response baseline trained the same way), or the
   untrained model answering directly. Judged pair-wise in both orders; ties count ½.`;
 
-async function side(store: Awaited<ReturnType<typeof folderStore>>, model: LoadedModel, o: TpoOptions, it: number | null, baseModel: string): Promise<Side> {
+async function side(
+  store: Awaited<ReturnType<typeof folderStore>>,
+  model: LoadedModel,
+  o: TpoOptions,
+  it: number | null,
+  baseModel: string,
+): Promise<Side> {
   if (it === null) return { prompt: o.prompt, adapter: null };
   const files = await store.readAdapter(it);
   if (!files) throw new UsageError(`the run has no adapter for iteration ${it}`);
-  return { prompt: o.prompt, adapter: loadAdapter(model.config, files['adapter_config.json'], files['adapter_model.safetensors'], { baseModel }) };
+  return {
+    prompt: o.prompt,
+    adapter: loadAdapter(model.config, files['adapter_config.json'], files['adapter_model.safetensors'], { baseModel }),
+  };
 }
 
 /** Evaluates iterations (null = the untrained model) of a run; returns one row per iteration. */
-export async function evalRun(model: LoadedModel, judge: Judge, runDir: string, baselineDir: string | undefined, items: ReturnType<typeof parseInstructions>, maxNewTokens: number, temperature: number): Promise<(EvalResult & { iteration: number | 'base' })[]> {
+export async function evalRun(
+  model: LoadedModel,
+  judge: Judge,
+  runDir: string,
+  baselineDir: string | undefined,
+  items: ReturnType<typeof parseInstructions>,
+  maxNewTokens: number,
+  temperature: number,
+): Promise<(EvalResult & { iteration: number | 'base' })[]> {
   const store = await folderStore(runDir);
   const cfg = await store.readConfig();
   if (!cfg) throw new UsageError(`${runDir} holds no TPO run`);
@@ -44,8 +61,15 @@ export async function evalRun(model: LoadedModel, judge: Judge, runDir: string, 
   for (let it = 0; (await store.readMetrics(it)) !== null; it++) iterations.push(it);
   for (const it of iterations) {
     const policy = await side(store, model, o, it, o.baseModel);
-    const baseline: Side = bStore && it !== null ? await side(bStore, model, bOpts!, it, o.baseModel) : { prompt: DIRECT, adapter: null };
-    const r = await evaluate(model, judge, items, policy, baseline, { maxNewTokens, temperature, topP: o.topP, seed: o.seed + 17, retries: 3 });
+    const baseline: Side =
+      bStore && it !== null ? await side(bStore, model, bOpts!, it, o.baseModel) : { prompt: DIRECT, adapter: null };
+    const r = await evaluate(model, judge, items, policy, baseline, {
+      maxNewTokens,
+      temperature,
+      topP: o.topP,
+      seed: o.seed + 17,
+      retries: 3,
+    });
     rows.push({ iteration: it ?? 'base', ...r });
   }
   await writeFile(join(runDir, 'eval.json'), JSON.stringify(rows, null, 2) + '\n');
@@ -55,20 +79,51 @@ export async function evalRun(model: LoadedModel, judge: Judge, runDir: string, 
 export async function evalCommand(argv: string[], gpu: Gpu): Promise<void> {
   const { values: a } = parseArgs({
     args: argv,
-    options: { run: { type: 'string' }, prompts: { type: 'string' }, 'baseline-run': { type: 'string' }, judge: { type: 'string' }, 'max-new-tokens': { type: 'string' }, temperature: { type: 'string' }, 'hub-url': { type: 'string' }, json: { type: 'boolean' } },
+    options: {
+      run: { type: 'string' },
+      prompts: { type: 'string' },
+      'baseline-run': { type: 'string' },
+      judge: { type: 'string' },
+      'max-new-tokens': { type: 'string' },
+      temperature: { type: 'string' },
+      'hub-url': { type: 'string' },
+      json: { type: 'boolean' },
+    },
     strict: true,
   });
   if (!a.run || !a.prompts) throw new UsageError('tpo eval needs --run <folder> and --prompts <held-out.jsonl>');
   const cfg = await (await folderStore(a.run)).readConfig();
   if (!cfg) throw new UsageError(`${a.run} holds no TPO run`);
   const o = cfg.options as TpoOptions;
-  const items = parseInstructions(parseJsonl<Record<string, unknown>>(await readFile(a.prompts, 'utf8').catch((e) => { throw new UsageError(`cannot read ${a.prompts}: ${e.message}`); }), a.prompts));
-  const model = await loadModel(gpu, await modelSource((cfg.model as string | null) ?? undefined, { hubUrl: a['hub-url'] }), { slots: 8, maxLen: Math.min(4096, o.maxLength + o.maxNewTokens) });
+  const items = parseInstructions(
+    parseJsonl<Record<string, unknown>>(
+      await readFile(a.prompts, 'utf8').catch((e) => {
+        throw new UsageError(`cannot read ${a.prompts}: ${e.message}`);
+      }),
+      a.prompts,
+    ),
+  );
+  const model = await loadModel(
+    gpu,
+    await modelSource((cfg.model as string | null) ?? undefined, { hubUrl: a['hub-url'] }),
+    { slots: 8, maxLen: Math.min(4096, o.maxLength + o.maxNewTokens) },
+  );
   const judge = await makeJudge(a.judge ?? String(cfg.judge), undefined, gpu, a['hub-url']);
-  const rows = await evalRun(model, judge, a.run, a['baseline-run'], items, Number(a['max-new-tokens'] ?? o.maxNewTokens), Number(a.temperature ?? 0));
+  const rows = await evalRun(
+    model,
+    judge,
+    a.run,
+    a['baseline-run'],
+    items,
+    Number(a['max-new-tokens'] ?? o.maxNewTokens),
+    Number(a.temperature ?? 0),
+  );
   for (const r of rows) {
     if (a.json) process.stdout.write(JSON.stringify(r) + '\n');
-    else process.stdout.write(`${String(r.iteration).padEnd(5)} win ${(100 * r.win_rate).toFixed(1)}% [${(100 * r.win_rate_ci95[0]).toFixed(1)}, ${(100 * r.win_rate_ci95[1]).toFixed(1)}]  LC ${(100 * r.lc_win_rate).toFixed(1)}%  parse failures ${(100 * r.parse_failure_rate).toFixed(1)}%  thought ${r.mean_thought_chars.toFixed(0)} / response ${r.mean_response_chars.toFixed(0)} chars (baseline ${r.baseline_response_chars.toFixed(0)})\n`);
+    else
+      process.stdout.write(
+        `${String(r.iteration).padEnd(5)} win ${(100 * r.win_rate).toFixed(1)}% [${(100 * r.win_rate_ci95[0]).toFixed(1)}, ${(100 * r.win_rate_ci95[1]).toFixed(1)}]  LC ${(100 * r.lc_win_rate).toFixed(1)}%  parse failures ${(100 * r.parse_failure_rate).toFixed(1)}%  thought ${r.mean_thought_chars.toFixed(0)} / response ${r.mean_response_chars.toFixed(0)} chars (baseline ${r.baseline_response_chars.toFixed(0)})\n`,
+      );
   }
   model.destroy();
 }

@@ -60,7 +60,8 @@ export async function generateCommand(argv: string[], gpu: Gpu): Promise<void> {
   });
   const num = (name: string, v: string, integer: boolean, min: number) => {
     const n = Number(v);
-    if (!Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < min) throw new UsageError(`--${name} ${v}: expected ${integer ? 'an integer' : 'a number'} ≥ ${min}`);
+    if (!Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < min)
+      throw new UsageError(`--${name} ${v}: expected ${integer ? 'an integer' : 'a number'} ≥ ${min}`);
     return n;
   };
   const maxNew = num('max-new-tokens', a['max-new-tokens']!, true, 1);
@@ -71,10 +72,13 @@ export async function generateCommand(argv: string[], gpu: Gpu): Promise<void> {
   const k = num('num-samples', a['num-samples']!, true, 1);
   const maxLen = num('max-len', a['max-len']!, true, 2);
   if (!['auto', 'f32', 'f16'].includes(a.dtype!)) throw new UsageError(`--dtype ${a.dtype}: expected auto, f32 or f16`);
-  if ([a.prompt, a.messages, a['prompt-ids']].filter((x) => x !== undefined).length > 1) throw new UsageError('give only one of --prompt, --messages, --prompt-ids');
+  if ([a.prompt, a.messages, a['prompt-ids']].filter((x) => x !== undefined).length > 1)
+    throw new UsageError('give only one of --prompt, --messages, --prompt-ids');
   const think = a.think ? BUILTIN_PROMPTS[a['thought-prompt']!] : null;
-  if (think === undefined || (think && !think.separator)) throw new UsageError(`--thought-prompt ${a['thought-prompt']}: expected generic or specific`);
-  if (think && a.prompt === undefined) throw new UsageError('--think wraps --prompt in a thought prompt: give --prompt');
+  if (think === undefined || (think && !think.separator))
+    throw new UsageError(`--thought-prompt ${a['thought-prompt']}: expected generic or specific`);
+  if (think && a.prompt === undefined)
+    throw new UsageError('--think wraps --prompt in a thought prompt: give --prompt');
   const retries = num('retries', a.retries!, true, 0);
 
   const src = await modelSource(a.model, { hubUrl: a['hub-url'], revision: a.revision });
@@ -102,34 +106,67 @@ export async function generateCommand(argv: string[], gpu: Gpu): Promise<void> {
       } catch (e) {
         throw new UsageError(`--messages is not valid JSON: ${(e as Error).message}`);
       }
-      if (!Array.isArray(messages) || messages.some((x) => typeof x?.role !== 'string' || typeof x?.content !== 'string')) throw new UsageError('--messages must be a JSON array of {"role": ..., "content": ...}');
+      if (
+        !Array.isArray(messages) ||
+        messages.some((x) => typeof x?.role !== 'string' || typeof x?.content !== 'string')
+      )
+        throw new UsageError('--messages must be a JSON array of {"role": ..., "content": ...}');
     } else messages = [{ role: 'user', content: think ? renderPrompt(think, a.prompt!) : a.prompt! }];
-    prompt = tok.hasChatTemplate ? tok.applyChatTemplate(messages) : tok.encode(messages.map((x) => x.content).join('\n'));
+    prompt = tok.hasChatTemplate
+      ? tok.applyChatTemplate(messages)
+      : tok.encode(messages.map((x) => x.content).join('\n'));
   } else {
     const bos = m.config.bosTokenId ?? tok?.raw.bos_token_id;
-    if (bos === undefined || bos === null) throw new UsageError('this model has no BOS token: give --prompt, --messages or --prompt-ids');
+    if (bos === undefined || bos === null)
+      throw new UsageError('this model has no BOS token: give --prompt, --messages or --prompt-ids');
     prompt = [bos];
   }
 
   const t0 = performance.now();
-  const out = await m.generate(Array.from({ length: k }, () => prompt), { maxNewTokens: maxNew, temperature, topP, seed, stopStrings: a.stop });
+  const out = await m.generate(
+    Array.from({ length: k }, () => prompt),
+    { maxNewTokens: maxNew, temperature, topP, seed, stopStrings: a.stop },
+  );
   if (think) {
     // Resample the samples whose output has no separator (never shown as answers).
     for (let attempt = 1; attempt <= retries; attempt++) {
       const bad = out.map((g, i) => (parseOutput(think, g.text ?? '').ok ? -1 : i)).filter((i) => i >= 0);
       if (!bad.length) break;
-      const again = await m.generate(bad.map(() => prompt), { maxNewTokens: maxNew, temperature: Math.max(temperature, 0.7), topP, seeds: bad.map((i) => seed + i + 7919 * attempt), stopStrings: a.stop });
+      const again = await m.generate(
+        bad.map(() => prompt),
+        {
+          maxNewTokens: maxNew,
+          temperature: Math.max(temperature, 0.7),
+          topP,
+          seeds: bad.map((i) => seed + i + 7919 * attempt),
+          stopStrings: a.stop,
+        },
+      );
       bad.forEach((i, j) => (out[i] = again[j]));
     }
     const ms = performance.now() - t0;
     out.forEach((g, i) => {
       const p = parseOutput(think, g.text ?? '');
-      if (a.json) process.stdout.write(JSON.stringify({ sample: i, token_ids: g.tokenIds, text: g.text ?? '', finish_reason: g.finishReason, parsed: p.ok, thought: p.ok ? p.thought : null, response: p.ok ? p.response : null }) + '\n');
+      if (a.json)
+        process.stdout.write(
+          JSON.stringify({
+            sample: i,
+            token_ids: g.tokenIds,
+            text: g.text ?? '',
+            finish_reason: g.finishReason,
+            parsed: p.ok,
+            thought: p.ok ? p.thought : null,
+            response: p.ok ? p.response : null,
+          }) + '\n',
+        );
       else {
         if (k > 1) process.stdout.write(`--- sample ${i} ---\n`);
         if (a['show-thought'] && p.ok) process.stderr.write(`(thought) ${p.thought}\n`);
         process.stdout.write(p.ok ? p.response + '\n' : '');
-        if (!p.ok) process.stderr.write(`tpo: sample ${i} did not follow the answer format in ${retries + 1} attempts; no answer\n`);
+        if (!p.ok)
+          process.stderr.write(
+            `tpo: sample ${i} did not follow the answer format in ${retries + 1} attempts; no answer\n`,
+          );
       }
     });
     process.stderr.write(`tpo: ${k} sample(s) in ${(ms / 1000).toFixed(2)} s on ${gpu.adapterName}\n`);
@@ -139,13 +176,18 @@ export async function generateCommand(argv: string[], gpu: Gpu): Promise<void> {
   const ms = performance.now() - t0;
   out.forEach((g, i) => {
     const text = g.text ?? '';
-    if (a.json) process.stdout.write(JSON.stringify({ sample: i, token_ids: g.tokenIds, text, finish_reason: g.finishReason }) + '\n');
+    if (a.json)
+      process.stdout.write(
+        JSON.stringify({ sample: i, token_ids: g.tokenIds, text, finish_reason: g.finishReason }) + '\n',
+      );
     else {
       if (k > 1) process.stdout.write(`--- sample ${i} (${g.finishReason}) ---\n`);
       process.stdout.write((tok ? text : g.tokenIds.join(' ')) + '\n');
     }
   });
   const t = m.generator.timings;
-  process.stderr.write(`tpo: ${k} sample(s), ${t.decodeTokens + k} new tokens in ${(ms / 1000).toFixed(2)} s (prefill ${t.prefillTokens} tok, decode ${(t.decodeTokens / (t.decodeMs / 1000 || 1)).toFixed(1)} tok/s) on ${gpu.adapterName}\n`);
+  process.stderr.write(
+    `tpo: ${k} sample(s), ${t.decodeTokens + k} new tokens in ${(ms / 1000).toFixed(2)} s (prefill ${t.prefillTokens} tok, decode ${(t.decodeTokens / (t.decodeMs / 1000 || 1)).toFixed(1)} tok/s) on ${gpu.adapterName}\n`,
+  );
   m.destroy();
 }

@@ -11,7 +11,8 @@ import { acquireNodeDevice, softwareGpuEnv, usingSoftwareVulkan } from '../gpu/n
 export async function cliGpu(argv: string[]): Promise<Gpu | number> {
   try {
     const gpu = await acquireNodeDevice();
-    if (gpu.isSoftware || usingSoftwareVulkan()) process.stderr.write(`tpo: using the software WebGPU adapter (${gpu.adapterName}); expect CPU speed\n`);
+    if (gpu.isSoftware || usingSoftwareVulkan())
+      process.stderr.write(`tpo: using the software WebGPU adapter (${gpu.adapterName}); expect CPU speed\n`);
     return gpu;
   } catch (e) {
     if (!(e instanceof WebGPUNotAvailableError) || usingSoftwareVulkan() || process.env.TPO_NO_SOFTWARE_GPU) throw e;

@@ -23,8 +23,14 @@ export async function makeJudge(spec: string, mode: string | undefined, gpu: Gpu
   }
   if (kind === 'http') {
     const [url, model] = arg.split('#');
-    if (!url || !model) throw new UsageError('--judge http:<url>#<model>, e.g. http:http://localhost:8000/v1#qwen2.5-7b-instruct');
-    return httpJudge({ baseUrl: url, model, apiKey: process.env.TPO_JUDGE_KEY, mode: mode === 'pointwise' ? 'pointwise' : 'pairwise' });
+    if (!url || !model)
+      throw new UsageError('--judge http:<url>#<model>, e.g. http:http://localhost:8000/v1#qwen2.5-7b-instruct');
+    return httpJudge({
+      baseUrl: url,
+      model,
+      apiKey: process.env.TPO_JUDGE_KEY,
+      mode: mode === 'pointwise' ? 'pointwise' : 'pairwise',
+    });
   }
   if (kind === 'pairwise') {
     const jm = await loadModel(gpu, await modelSource(arg, { hubUrl }), { slots: 8, maxLen: 2048 });
@@ -34,6 +40,8 @@ export async function makeJudge(spec: string, mode: string | undefined, gpu: Gpu
     const rm = await loadModel(gpu, await modelSource(arg, { hubUrl }), { slots: 8, maxLen: 4096, maxRows: 512 });
     return rewardModelJudge(rm, arg);
   }
-  throw new UsageError(`--judge ${spec}: unknown kind`, 'Use rules:<spec.json>, http:<url>#<model>, pairwise:<model> or rm:<model>.');
+  throw new UsageError(
+    `--judge ${spec}: unknown kind`,
+    'Use rules:<spec.json>, http:<url>#<model>, pairwise:<model> or rm:<model>.',
+  );
 }
-

@@ -26,20 +26,23 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(HELP + '\n');
     return 0;
   }
-  const commands: Record<string, (args: string[], gpu: Awaited<ReturnType<typeof cliGpu>> & object) => Promise<void>> = {
-    generate: generateCommand,
-    dpo: (args, gpu) => trainCommand('dpo', args, gpu),
-    sft: (args, gpu) => trainCommand('sft', args, gpu),
-    run: runCommand,
-    eval: evalCommand,
-  };
+  const commands: Record<string, (args: string[], gpu: Awaited<ReturnType<typeof cliGpu>> & object) => Promise<void>> =
+    {
+      generate: generateCommand,
+      dpo: (args, gpu) => trainCommand('dpo', args, gpu),
+      sft: (args, gpu) => trainCommand('sft', args, gpu),
+      run: runCommand,
+      eval: evalCommand,
+    };
   const run = commands[cmd];
   if (!run) {
     process.stderr.write(`tpo: unknown command "${cmd}"\n\n${HELP}\n`);
     return 2;
   }
   if (rest.includes('--help') || rest.includes('-h')) {
-    process.stdout.write((cmd === 'generate' ? GENERATE_HELP : cmd === 'run' ? RUN_HELP : cmd === 'eval' ? EVAL_HELP : TRAIN_HELP) + '\n');
+    process.stdout.write(
+      (cmd === 'generate' ? GENERATE_HELP : cmd === 'run' ? RUN_HELP : cmd === 'eval' ? EVAL_HELP : TRAIN_HELP) + '\n',
+    );
     return 0;
   }
   try {
@@ -49,8 +52,14 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (e) {
     const err = e as Error;
-    if (err instanceof TpoError || (err as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || (err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`tpo: ${err.name === 'Error' || err.name === 'TypeError' ? '' : err.name + ': '}${err.message}\n`);
+    if (
+      err instanceof TpoError ||
+      (err as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ||
+      (err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')
+    ) {
+      process.stderr.write(
+        `tpo: ${err.name === 'Error' || err.name === 'TypeError' ? '' : err.name + ': '}${err.message}\n`,
+      );
       return 2;
     }
     throw err;

@@ -20,11 +20,22 @@ function packageRoot(): string {
   return dir;
 }
 
-export async function modelSource(model: string | undefined, opts: { hubUrl?: string; revision?: string; token?: string }): Promise<ModelSource> {
+export async function modelSource(
+  model: string | undefined,
+  opts: { hubUrl?: string; revision?: string; token?: string },
+): Promise<ModelSource> {
   if (!model) return folderSource(DEFAULT_MODEL_DIR);
   if (await isFolder(model)) return folderSource(model);
   if (/^[\w.-]+\/[\w.-]+$/.test(model)) {
-    return hubSource(model, { baseUrl: opts.hubUrl ?? process.env.TPO_HUB_URL, revision: opts.revision, cache: folderCache(), token: opts.token ?? process.env.HF_TOKEN });
+    return hubSource(model, {
+      baseUrl: opts.hubUrl ?? process.env.TPO_HUB_URL,
+      revision: opts.revision,
+      cache: folderCache(),
+      token: opts.token ?? process.env.HF_TOKEN,
+    });
   }
-  throw new UsageError(`--model ${model}: no such folder, and not a hub repo id`, 'Give a folder with config.json and model.safetensors, or a repo id like HuggingFaceTB/SmolLM2-135M-Instruct.');
+  throw new UsageError(
+    `--model ${model}: no such folder, and not a hub repo id`,
+    'Give a folder with config.json and model.safetensors, or a repo id like HuggingFaceTB/SmolLM2-135M-Instruct.',
+  );
 }

@@ -40,19 +40,42 @@ export const RUN_HELP = `tpo run --prompts prompts.jsonl --out <run folder> [--m
   --eval-prompts: afterwards, every iteration against the baseline on held-out instructions (see tpo eval).`;
 
 const OPTIONS = {
-  prompts: { type: 'string' }, out: { type: 'string' }, model: { type: 'string' }, iterations: { type: 'string' }, 'per-iteration': { type: 'string' },
-  samples: { type: 'string' }, temperature: { type: 'string' }, 'top-p': { type: 'string' }, 'max-new-tokens': { type: 'string' },
-  'thought-prompt': { type: 'string' }, separator: { type: 'string' }, judge: { type: 'string' }, 'judge-mode': { type: 'string' },
-  'length-penalty': { type: 'string' }, beta: { type: 'string' }, lr: { type: 'string' }, epochs: { type: 'string' }, 'batch-size': { type: 'string' },
-  'lora-r': { type: 'string' }, 'lora-alpha': { type: 'string' }, 'target-modules': { type: 'string' }, 'max-length': { type: 'string' }, seed: { type: 'string' },
-  'hub-url': { type: 'string' }, resume: { type: 'boolean' }, json: { type: 'boolean' }, baseline: { type: 'boolean' }, 'eval-prompts': { type: 'string' },
+  prompts: { type: 'string' },
+  out: { type: 'string' },
+  model: { type: 'string' },
+  iterations: { type: 'string' },
+  'per-iteration': { type: 'string' },
+  samples: { type: 'string' },
+  temperature: { type: 'string' },
+  'top-p': { type: 'string' },
+  'max-new-tokens': { type: 'string' },
+  'thought-prompt': { type: 'string' },
+  separator: { type: 'string' },
+  judge: { type: 'string' },
+  'judge-mode': { type: 'string' },
+  'length-penalty': { type: 'string' },
+  beta: { type: 'string' },
+  lr: { type: 'string' },
+  epochs: { type: 'string' },
+  'batch-size': { type: 'string' },
+  'lora-r': { type: 'string' },
+  'lora-alpha': { type: 'string' },
+  'target-modules': { type: 'string' },
+  'max-length': { type: 'string' },
+  seed: { type: 'string' },
+  'hub-url': { type: 'string' },
+  resume: { type: 'boolean' },
+  json: { type: 'boolean' },
+  baseline: { type: 'boolean' },
+  'eval-prompts': { type: 'string' },
   validation: { type: 'string' },
 } as const;
 
 function num(v: unknown, fallback: number, what: string, min = 0, integer = false): number {
   if (v === undefined) return fallback;
   const n = Number(v);
-  if (!Number.isFinite(n) || n < min || (integer && !Number.isInteger(n))) throw new UsageError(`--${what} ${String(v)}: expected ${integer ? 'an integer' : 'a number'} ≥ ${min}`);
+  if (!Number.isFinite(n) || n < min || (integer && !Number.isInteger(n)))
+    throw new UsageError(`--${what} ${String(v)}: expected ${integer ? 'an integer' : 'a number'} ≥ ${min}`);
   return n;
 }
 
@@ -75,8 +98,16 @@ export async function runCommand(argv: string[], gpu: Gpu): Promise<void> {
   if (!a.judge) throw new UsageError('tpo run needs --judge', 'e.g. --judge rules:judge.json');
   const store = await folderStore(a.out);
   const stored = await store.readConfig();
-  if (stored && !a.resume) throw new UsageError(`${a.out} already holds a run`, 'Pass --resume to continue it, or choose another --out.');
-  const pool = parseInstructions(parseJsonl<Record<string, unknown>>(await readFile(a.prompts, 'utf8').catch((e) => { throw new UsageError(`cannot read ${a.prompts}: ${e.message}`); }), a.prompts));
+  if (stored && !a.resume)
+    throw new UsageError(`${a.out} already holds a run`, 'Pass --resume to continue it, or choose another --out.');
+  const pool = parseInstructions(
+    parseJsonl<Record<string, unknown>>(
+      await readFile(a.prompts, 'utf8').catch((e) => {
+        throw new UsageError(`cannot read ${a.prompts}: ${e.message}`);
+      }),
+      a.prompts,
+    ),
+  );
   const iterations = num(a.iterations, 3, 'iterations', 1, true);
   const validation = num(a.validation, 0, 'validation', 0, true);
   const targets = (a['target-modules'] ?? TARGETS.join(',')).split(',') as Target[];
@@ -87,10 +118,27 @@ export async function runCommand(argv: string[], gpu: Gpu): Promise<void> {
     topP: num(a['top-p'], 0.95, 'top-p'),
     seed: num(a.seed, 0, 'seed', 0, true),
     maxNewTokens: num(a['max-new-tokens'], 512, 'max-new-tokens', 1, true),
-    perIteration: num(a['per-iteration'], Math.max(1, Math.floor(pool.length / iterations) - validation), 'per-iteration', 1, true),
+    perIteration: num(
+      a['per-iteration'],
+      Math.max(1, Math.floor(pool.length / iterations) - validation),
+      'per-iteration',
+      1,
+      true,
+    ),
     rho: num(a['length-penalty'], 0, 'length-penalty'),
-    lora: { ...DEFAULT_LORA, r: num(a['lora-r'], 16, 'lora-r', 1, true), alpha: num(a['lora-alpha'], 32, 'lora-alpha'), targets },
-    train: { ...DEFAULT_TRAIN, beta: num(a.beta, 0.1, 'beta'), lr: num(a.lr, 5e-5, 'lr'), epochs: num(a.epochs, 1, 'epochs', 1, true), batchSize: num(a['batch-size'], 2, 'batch-size', 1, true) },
+    lora: {
+      ...DEFAULT_LORA,
+      r: num(a['lora-r'], 16, 'lora-r', 1, true),
+      alpha: num(a['lora-alpha'], 32, 'lora-alpha'),
+      targets,
+    },
+    train: {
+      ...DEFAULT_TRAIN,
+      beta: num(a.beta, 0.1, 'beta'),
+      lr: num(a.lr, 5e-5, 'lr'),
+      epochs: num(a.epochs, 1, 'epochs', 1, true),
+      batchSize: num(a['batch-size'], 2, 'batch-size', 1, true),
+    },
     maxLength: num(a['max-length'], 1024, 'max-length', 2, true),
     baseModel: a.model ?? 'tpo-demo',
     validation,
@@ -98,19 +146,40 @@ export async function runCommand(argv: string[], gpu: Gpu): Promise<void> {
   // A resumed run keeps its recorded settings; only the number of iterations may grow.
   const o: TpoOptions = stored ? (stored.options as TpoOptions) : fresh;
   checkPool(pool.length, o, iterations); // before anything is written
-  if (!stored) await store.writeConfig({ options: o, judge: a.judge, prompts: a.prompts, model: a.model ?? null, created: new Date().toISOString() });
-  const model = await loadModel(gpu, await modelSource(a.model, { hubUrl: a['hub-url'] }), { slots: Math.max(o.samples, 8), maxLen: Math.min(4096, o.maxLength + o.maxNewTokens) });
-  if (!model.tokenizer) throw new UsageError('TPO needs a model with a tokenizer (tokenizer.json)', 'stories260K has none: pass --model with a chat model (the default, tpo-demo, has one).');
+  if (!stored)
+    await store.writeConfig({
+      options: o,
+      judge: a.judge,
+      prompts: a.prompts,
+      model: a.model ?? null,
+      created: new Date().toISOString(),
+    });
+  const model = await loadModel(gpu, await modelSource(a.model, { hubUrl: a['hub-url'] }), {
+    slots: Math.max(o.samples, 8),
+    maxLen: Math.min(4096, o.maxLength + o.maxNewTokens),
+  });
+  if (!model.tokenizer)
+    throw new UsageError(
+      'TPO needs a model with a tokenizer (tokenizer.json)',
+      'stories260K has none: pass --model with a chat model (the default, tpo-demo, has one).',
+    );
   const judge = await makeJudge(String(stored?.judge ?? a.judge), a['judge-mode'], gpu, a['hub-url']);
   const tty = process.stderr.isTTY;
   const progress = (tag: string) => {
-    let stageKey = '', stageStart = 0, startDone = 0;
+    let stageKey = '',
+      stageStart = 0,
+      startDone = 0;
     return (p: { iteration: number; stage: string; done: number; total: number }) => {
       const key = `${p.iteration}.${p.stage}`;
-      if (key !== stageKey) { stageKey = key; stageStart = performance.now(); startDone = p.done; }
+      if (key !== stageKey) {
+        stageKey = key;
+        stageStart = performance.now();
+        startDone = p.done;
+      }
       const rate = (p.done - startDone) / Math.max(1e-3, (performance.now() - stageStart) / 1000);
       const eta = rate > 0 && p.done < p.total ? ` ETA ${Math.ceil((p.total - p.done) / rate)}s` : '';
-      const width = 20, filled = p.total ? Math.round((width * p.done) / p.total) : 0;
+      const width = 20,
+        filled = p.total ? Math.round((width * p.done) / p.total) : 0;
       const bar = tty ? `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ` : '';
       const line = `${tag}iteration ${p.iteration} ${p.stage} ${bar}${p.done}/${p.total}${eta}`;
       if (tty) process.stderr.write(`\r${line}\x1b[K`);
@@ -123,7 +192,14 @@ export async function runCommand(argv: string[], gpu: Gpu): Promise<void> {
     // The fair comparison: the same loop, judge and loss, but no thought prompt.
     const bStore = await folderStore(baselineDir);
     const bOpts: TpoOptions = { ...o, prompt: DIRECT };
-    if (!(await bStore.readConfig())) await bStore.writeConfig({ options: bOpts, judge: a.judge, prompts: a.prompts, model: a.model ?? null, created: new Date().toISOString() });
+    if (!(await bStore.readConfig()))
+      await bStore.writeConfig({
+        options: bOpts,
+        judge: a.judge,
+        prompts: a.prompts,
+        model: a.model ?? null,
+        created: new Date().toISOString(),
+      });
     await runTpo({ model, judge, store: bStore, onProgress: progress('baseline ') }, pool, bOpts, iterations);
   }
   if (tty) process.stderr.write('\n');
@@ -132,12 +208,29 @@ export async function runCommand(argv: string[], gpu: Gpu): Promise<void> {
     const { dpo, ...rest } = m;
     const last = dpo[dpo.length - 1];
     if (a.json) process.stdout.write(JSON.stringify({ ...rest, dpo_last: last ?? null }) + '\n');
-    else process.stdout.write(`iteration ${m.iteration}: ${m.pairs} pairs (${m.skipped_all_tied} tied), parse failures ${(100 * m.parse_failure_rate).toFixed(1)}%, mean score ${m.mean_score.toFixed(3)}, thought ${m.mean_thought_chars.toFixed(0)} chars, response ${m.mean_response_chars.toFixed(0)} chars${last ? `, DPO loss ${last.loss.toFixed(4)} acc ${last['rewards/accuracies']?.toFixed(2)}` : ''}${m.selection ? `, kept epoch ${m.selection.chosen_epoch} of ${m.selection.candidates.length - 1} (validation win share ${m.selection.candidates.find((c) => c.epoch === m.selection!.chosen_epoch)!.win_share.toFixed(2)})` : ''}\n`);
+    else
+      process.stdout.write(
+        `iteration ${m.iteration}: ${m.pairs} pairs (${m.skipped_all_tied} tied), parse failures ${(100 * m.parse_failure_rate).toFixed(1)}%, mean score ${m.mean_score.toFixed(3)}, thought ${m.mean_thought_chars.toFixed(0)} chars, response ${m.mean_response_chars.toFixed(0)} chars${last ? `, DPO loss ${last.loss.toFixed(4)} acc ${last['rewards/accuracies']?.toFixed(2)}` : ''}${m.selection ? `, kept epoch ${m.selection.chosen_epoch} of ${m.selection.candidates.length - 1} (validation win share ${m.selection.candidates.find((c) => c.epoch === m.selection!.chosen_epoch)!.win_share.toFixed(2)})` : ''}\n`,
+      );
   }
   if (a['eval-prompts']) {
-    const items = parseInstructions(parseJsonl<Record<string, unknown>>(await readFile(a['eval-prompts'], 'utf8'), a['eval-prompts']));
-    for (const r of await evalRun(model, judge, a.out, a.baseline ? baselineDir : undefined, items, o.maxNewTokens, 0)) {
-      process.stdout.write(a.json ? JSON.stringify({ eval: r }) + '\n' : `eval ${r.iteration}: win ${(100 * r.win_rate).toFixed(1)}% [${(100 * r.win_rate_ci95[0]).toFixed(1)}, ${(100 * r.win_rate_ci95[1]).toFixed(1)}] LC ${(100 * r.lc_win_rate).toFixed(1)}% parse failures ${(100 * r.parse_failure_rate).toFixed(1)}%\n`);
+    const items = parseInstructions(
+      parseJsonl<Record<string, unknown>>(await readFile(a['eval-prompts'], 'utf8'), a['eval-prompts']),
+    );
+    for (const r of await evalRun(
+      model,
+      judge,
+      a.out,
+      a.baseline ? baselineDir : undefined,
+      items,
+      o.maxNewTokens,
+      0,
+    )) {
+      process.stdout.write(
+        a.json
+          ? JSON.stringify({ eval: r }) + '\n'
+          : `eval ${r.iteration}: win ${(100 * r.win_rate).toFixed(1)}% [${(100 * r.win_rate_ci95[0]).toFixed(1)}, ${(100 * r.win_rate_ci95[1]).toFixed(1)}] LC ${(100 * r.lc_win_rate).toFixed(1)}% parse failures ${(100 * r.parse_failure_rate).toFixed(1)}%\n`,
+      );
     }
   }
   model.destroy();

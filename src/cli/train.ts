@@ -33,20 +33,45 @@ tpo sft --data data.jsonl --out <adapter folder> [--model <folder|repo>] [--full
   --json: one JSON line per optimizer step with TRL's metric names.`;
 
 const OPTIONS = {
-  model: { type: 'string' }, out: { type: 'string' }, pairs: { type: 'string' }, data: { type: 'string' },
-  'ref-adapter': { type: 'string' }, beta: { type: 'string' }, 'label-smoothing': { type: 'string' },
-  lr: { type: 'string' }, epochs: { type: 'string' }, 'batch-size': { type: 'string' }, 'grad-accum': { type: 'string' },
-  'lora-r': { type: 'string' }, 'lora-alpha': { type: 'string' }, 'target-modules': { type: 'string' },
-  'max-length': { type: 'string' }, 'warmup-steps': { type: 'string' }, schedule: { type: 'string' },
-  'max-grad-norm': { type: 'string' }, 'weight-decay': { type: 'string' }, seed: { type: 'string' },
-  'hub-url': { type: 'string' }, revision: { type: 'string' }, json: { type: 'boolean' }, full: { type: 'boolean' },
+  model: { type: 'string' },
+  out: { type: 'string' },
+  pairs: { type: 'string' },
+  data: { type: 'string' },
+  'ref-adapter': { type: 'string' },
+  beta: { type: 'string' },
+  'label-smoothing': { type: 'string' },
+  lr: { type: 'string' },
+  epochs: { type: 'string' },
+  'batch-size': { type: 'string' },
+  'grad-accum': { type: 'string' },
+  'lora-r': { type: 'string' },
+  'lora-alpha': { type: 'string' },
+  'target-modules': { type: 'string' },
+  'max-length': { type: 'string' },
+  'warmup-steps': { type: 'string' },
+  schedule: { type: 'string' },
+  'max-grad-norm': { type: 'string' },
+  'weight-decay': { type: 'string' },
+  seed: { type: 'string' },
+  'hub-url': { type: 'string' },
+  revision: { type: 'string' },
+  json: { type: 'boolean' },
+  full: { type: 'boolean' },
 } as const;
 
-function num(a: Record<string, unknown>, key: string, fallback: number, opts: { integer?: boolean; min?: number } = {}): number {
+function num(
+  a: Record<string, unknown>,
+  key: string,
+  fallback: number,
+  opts: { integer?: boolean; min?: number } = {},
+): number {
   const v = a[key];
   if (v === undefined) return fallback;
   const n = Number(v);
-  if (!Number.isFinite(n) || (opts.integer && !Number.isInteger(n)) || n < (opts.min ?? -Infinity)) throw new UsageError(`--${key} ${String(v)}: expected ${opts.integer ? 'an integer' : 'a number'}${opts.min !== undefined ? ` ≥ ${opts.min}` : ''}`);
+  if (!Number.isFinite(n) || (opts.integer && !Number.isInteger(n)) || n < (opts.min ?? -Infinity))
+    throw new UsageError(
+      `--${key} ${String(v)}: expected ${opts.integer ? 'an integer' : 'a number'}${opts.min !== undefined ? ` ≥ ${opts.min}` : ''}`,
+    );
   return n;
 }
 
@@ -69,7 +94,8 @@ export async function trainCommand(kind: 'dpo' | 'sft', argv: string[], gpu: Gpu
     weightDecay: num(a, 'weight-decay', 0, { min: 0 }),
     schedule: (a.schedule ?? 'linear') as TrainOptions['schedule'],
   };
-  if (!['linear', 'cosine', 'constant'].includes(o.schedule)) throw new UsageError(`--schedule ${o.schedule}: expected linear, cosine or constant`);
+  if (!['linear', 'cosine', 'constant'].includes(o.schedule))
+    throw new UsageError(`--schedule ${o.schedule}: expected linear, cosine or constant`);
   if (o.labelSmoothing >= 0.5) throw new UsageError('--label-smoothing must be below 0.5');
   const maxLength = num(a, 'max-length', 1024, { integer: true, min: 2 });
   const seed = num(a, 'seed', 0, { integer: true, min: 0 });
@@ -92,13 +118,22 @@ export async function trainCommand(kind: 'dpo' | 'sft', argv: string[], gpu: Gpu
   let refValues: Float32Array | undefined;
   if (a['ref-adapter']) {
     const dir = a['ref-adapter'];
-    const ref = loadAdapter(cfg, await readFile(join(dir, 'adapter_config.json')), await readFile(join(dir, 'adapter_model.safetensors')), { baseModel: a.model });
+    const ref = loadAdapter(
+      cfg,
+      await readFile(join(dir, 'adapter_config.json')),
+      await readFile(join(dir, 'adapter_model.safetensors')),
+      { baseModel: a.model },
+    );
     layout = ref.layout;
     init = ref.values.slice();
     refValues = ref.values;
   } else {
     const targets = (a['target-modules'] ?? TARGETS.join(',')).split(',').map((s) => s.trim()) as Target[];
-    layout = new LoraLayout(cfg, { r: num(a, 'lora-r', 16, { integer: true, min: 1 }), alpha: num(a, 'lora-alpha', 32, { min: 0 }), targets });
+    layout = new LoraLayout(cfg, {
+      r: num(a, 'lora-r', 16, { integer: true, min: 1 }),
+      alpha: num(a, 'lora-alpha', 32, { min: 0 }),
+      targets,
+    });
     init = layout.init(seed);
   }
 
@@ -123,7 +158,9 @@ export async function trainCommand(kind: 'dpo' | 'sft', argv: string[], gpu: Gpu
   const files = saveAdapter(layout, values, a.model ?? 'stories260K');
   await mkdir(a.out, { recursive: true });
   for (const [name, bytes] of Object.entries(files)) await writeFile(join(a.out, name), bytes);
-  process.stderr.write(`tpo: ${rows.length} rows, ${((performance.now() - t0) / 1000).toFixed(1)} s; adapter written to ${a.out}\n`);
+  process.stderr.write(
+    `tpo: ${rows.length} rows, ${((performance.now() - t0) / 1000).toFixed(1)} s; adapter written to ${a.out}\n`,
+  );
   trainer.destroy();
   state.destroy();
   destroyWeights(weights);
@@ -133,19 +170,44 @@ function reporter(json: boolean) {
   return (m: StepMetrics) => {
     if (json) process.stdout.write(JSON.stringify(m) + '\n');
     else {
-      const extra = m['rewards/accuracies'] !== undefined ? ` acc ${m['rewards/accuracies'].toFixed(2)} margin ${m['rewards/margins']!.toFixed(4)}` : '';
-      process.stdout.write(`step ${m.step} epoch ${m.epoch.toFixed(2)} loss ${m.loss.toFixed(4)}${extra} lr ${m.lr.toExponential(2)} grad_norm ${m.grad_norm.toFixed(4)}\n`);
+      const extra =
+        m['rewards/accuracies'] !== undefined
+          ? ` acc ${m['rewards/accuracies'].toFixed(2)} margin ${m['rewards/margins']!.toFixed(4)}`
+          : '';
+      process.stdout.write(
+        `step ${m.step} epoch ${m.epoch.toFixed(2)} loss ${m.loss.toFixed(4)}${extra} lr ${m.lr.toExponential(2)} grad_norm ${m.grad_norm.toFixed(4)}\n`,
+      );
     }
   };
 }
 
 /** SFT of every weight (small f32 models); writes a complete model folder. */
-async function fullSft(gpu: Gpu, ck: Checkpoint, src: ModelSource, rows: Record<string, unknown>[], tok: Tokenizer | null, eos: number | undefined, maxLength: number, o: TrainOptions, out: string, json: boolean): Promise<void> {
+async function fullSft(
+  gpu: Gpu,
+  ck: Checkpoint,
+  src: ModelSource,
+  rows: Record<string, unknown>[],
+  tok: Tokenizer | null,
+  eos: number | undefined,
+  maxLength: number,
+  o: TrainOptions,
+  out: string,
+  json: boolean,
+): Promise<void> {
   const cfg = ck.config;
   const seqs = tokenizeSft(rows, tok, eos, maxLength);
   const weights = uploadWeights(gpu, ck, 'f32');
   const full = new FullParams(gpu.device, cfg, weights);
-  const trainer = new Trainer(gpu, cfg, weights, null, null, o.batchSize, Math.max(...seqs.map((s) => s.ids.length)), full);
+  const trainer = new Trainer(
+    gpu,
+    cfg,
+    weights,
+    null,
+    null,
+    o.batchSize,
+    Math.max(...seqs.map((s) => s.ids.length)),
+    full,
+  );
   const t0 = performance.now();
   await trainer.sft(seqs, o, reporter(json));
   const values = await full.download();
@@ -155,11 +217,19 @@ async function fullSft(gpu: Gpu, ck: Checkpoint, src: ModelSource, rows: Record<
   await writeFile(join(out, 'model.safetensors'), writeSafetensors(tensors, { format: 'pt' }));
   const config = (await readJson(src, 'config.json', true)) as Record<string, unknown>;
   await writeFile(join(out, 'config.json'), JSON.stringify({ ...config, torch_dtype: 'float32' }, null, 2) + '\n');
-  for (const f of ['generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'chat_template.jinja']) {
+  for (const f of [
+    'generation_config.json',
+    'tokenizer.json',
+    'tokenizer_config.json',
+    'special_tokens_map.json',
+    'chat_template.jinja',
+  ]) {
     const b = await src.read(f);
     if (b) await writeFile(join(out, f), b);
   }
-  process.stderr.write(`tpo: ${rows.length} rows, ${((performance.now() - t0) / 1000).toFixed(1)} s; model written to ${out}\n`);
+  process.stderr.write(
+    `tpo: ${rows.length} rows, ${((performance.now() - t0) / 1000).toFixed(1)} s; model written to ${out}\n`,
+  );
   trainer.destroy();
   full.destroy();
   destroyWeights(weights);
@@ -168,8 +238,14 @@ async function fullSft(gpu: Gpu, ck: Checkpoint, src: ModelSource, rows: Record<
 /** Reads a PEFT adapter folder for `generate --adapter`. */
 export async function readAdapterFolder(dir: string): Promise<{ config: Uint8Array; weights: Uint8Array }> {
   try {
-    return { config: await readFile(join(dir, 'adapter_config.json')), weights: await readFile(join(dir, 'adapter_model.safetensors')) };
+    return {
+      config: await readFile(join(dir, 'adapter_config.json')),
+      weights: await readFile(join(dir, 'adapter_model.safetensors')),
+    };
   } catch (e) {
-    throw new UsageError(`--adapter ${dir}: ${(e as Error).message}`, 'An adapter folder holds adapter_config.json and adapter_model.safetensors.');
+    throw new UsageError(
+      `--adapter ${dir}: ${(e as Error).message}`,
+      'An adapter folder holds adapter_config.json and adapter_model.safetensors.',
+    );
   }
 }

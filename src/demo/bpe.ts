@@ -14,7 +14,7 @@ const PRE = /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!
 export function preTokenize(text: string, useRegex = true): string[] {
   const table = bytesToUnicode();
   const enc = new TextEncoder();
-  return (useRegex ? text.match(PRE) ?? [] : [text]).map((w) => Array.from(enc.encode(w), (b) => table[b]).join(''));
+  return (useRegex ? (text.match(PRE) ?? []) : [text]).map((w) => Array.from(enc.encode(w), (b) => table[b]).join(''));
 }
 
 const DIGITS = new Set('0123456789');
@@ -24,7 +24,11 @@ const hasDigit = (s: string) => [...s].some((c) => DIGITS.has(c));
  * Learns up to `count` merges (most frequent adjacent pair first, ties broken by the pair's text so
  * the result is deterministic). Returns them in order, as "left right" strings.
  */
-export function trainBpe(corpus: string[], count: number, o: { minFrequency?: number; useRegex?: boolean } = {}): string[] {
+export function trainBpe(
+  corpus: string[],
+  count: number,
+  o: { minFrequency?: number; useRegex?: boolean } = {},
+): string[] {
   const minFrequency = o.minFrequency ?? 2;
   const freq = new Map<string, number>();
   for (const text of corpus) for (const w of preTokenize(text, o.useRegex ?? true)) freq.set(w, (freq.get(w) ?? 0) + 1);
@@ -39,16 +43,23 @@ export function trainBpe(corpus: string[], count: number, o: { minFrequency?: nu
         pairs.set(k, (pairs.get(k) ?? 0) + n);
       }
     }
-    let best = '', bestN = 0;
-    for (const [k, n] of pairs) if (n > bestN || (n === bestN && k < best)) { best = k; bestN = n; }
+    let best = '',
+      bestN = 0;
+    for (const [k, n] of pairs)
+      if (n > bestN || (n === bestN && k < best)) {
+        best = k;
+        bestN = n;
+      }
     if (bestN < minFrequency) break;
     merges.push(best);
     const [a, b] = best.split(' ');
     for (const w of words) {
       const out: string[] = [];
       for (let i = 0; i < w.parts.length; i++) {
-        if (i + 1 < w.parts.length && w.parts[i] === a && w.parts[i + 1] === b) { out.push(a + b); i++; }
-        else out.push(w.parts[i]);
+        if (i + 1 < w.parts.length && w.parts[i] === a && w.parts[i + 1] === b) {
+          out.push(a + b);
+          i++;
+        } else out.push(w.parts[i]);
       }
       w.parts = out;
     }

@@ -13,7 +13,10 @@ export interface CardFacts {
   rows: SftRow[];
   tokens: number;
   conversations: number;
-  results: Record<'thought' | 'direct' | 'thought_sampled_t1', DemoScore> & { digit_logprob?: number; copied_digit_logprob?: number };
+  results: Record<'thought' | 'direct' | 'thought_sampled_t1', DemoScore> & {
+    digit_logprob?: number;
+    copied_digit_logprob?: number;
+  };
   evalTasks: number;
   /**
    * Every stage so far, this one last (more than one when it continued an earlier stage with
@@ -26,21 +29,33 @@ const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 
 /** The families it has not learned (greedy accuracy under 20% with both prompts), said plainly. */
 function unsolved(f: CardFacts): string {
-  const bad = Object.keys(f.results.thought.by_family).filter((k) => f.results.thought.by_family[k] < 0.2 && (f.results.direct.by_family[k] ?? 0) < 0.2);
-  return bad.length ? `\nAt this size and training budget it has not learned ${bad.join(', ')} (greedy accuracy under 20% with either prompt):\nits answers there are well-formed numbers, rarely the right ones.` : '';
+  const bad = Object.keys(f.results.thought.by_family).filter(
+    (k) => f.results.thought.by_family[k] < 0.2 && (f.results.direct.by_family[k] ?? 0) < 0.2,
+  );
+  return bad.length
+    ? `\nAt this size and training budget it has not learned ${bad.join(', ')} (greedy accuracy under 20% with either prompt):\nits answers there are well-formed numbers, rarely the right ones.`
+    : '';
 }
 
 /** Which flags a stage changed, when any did. */
 function flagsNote(stages: StageRecord[]): string {
-  const f = [['--rambling <share>', 'rambling', ramblingShare], ['--guess-right <share>', 'guesses right', guessRight]] as const;
+  const f = [
+    ['--rambling <share>', 'rambling', ramblingShare],
+    ['--guess-right <share>', 'guesses right', guessRight],
+  ] as const;
   const changed = f.filter(([, , get]) => stages.some((s) => get(s) !== get(stages[0])));
-  return changed.length ? ` (with ${changed.map(([flag, col]) => `\`${flag}\` where the ${col} column changes`).join(' and ')})` : '';
+  return changed.length
+    ? ` (with ${changed.map(([flag, col]) => `\`${flag}\` where the ${col} column changes`).join(' and ')})`
+    : '';
 }
 
 /** Every stage and what it measured, when there is more than one (records in training_stages.json). */
 export function stageTable(stages: StageRecord[]): string {
   if (stages.length < 2) return '';
-  const rows = stages.map((s, i) => `| ${s.stage} | ${totalSteps(stages.slice(0, i + 1))} | ${s.seconds} | ${pct(ramblingShare(s))} | ${pct(guessRight(s))} | ${s.final_loss.toFixed(2)} | ${pct(s.eval.thought_accuracy)} / ${pct(s.eval.direct_accuracy)} | ${s.eval.digit_logprob.toFixed(2)} | ${s.eval.copied_digit_logprob.toFixed(2)} |`);
+  const rows = stages.map(
+    (s, i) =>
+      `| ${s.stage} | ${totalSteps(stages.slice(0, i + 1))} | ${s.seconds} | ${pct(ramblingShare(s))} | ${pct(guessRight(s))} | ${s.final_loss.toFixed(2)} | ${pct(s.eval.thought_accuracy)} / ${pct(s.eval.direct_accuracy)} | ${s.eval.digit_logprob.toFixed(2)} | ${s.eval.copied_digit_logprob.toFixed(2)} |`,
+  );
   return `
 Trained in ${stages.length} stages, ${totalSteps(stages)} steps in ${totalSeconds(stages)} s in all: each stage after the first is
 \`npm run train:demo -- --init <the stage before>\`${flagsNote(stages)}, over the same tasks with a fresh warmup and cosine
@@ -57,10 +72,19 @@ ${rows.join('\n')}
 export function modelCard(f: CardFacts): string {
   const s = f.shape;
   const st = f.stages.at(-1)!; // this stage
-  const params = s.vocab * s.hidden + s.layers * (2 * s.hidden + s.hidden * s.hidden * 2 + 2 * s.hidden * (s.kvHeads * s.hidden / s.heads) + 3 * s.hidden * s.intermediate) + s.hidden + (s.untied ? s.vocab * s.hidden : 0);
+  const params =
+    s.vocab * s.hidden +
+    s.layers *
+      (2 * s.hidden +
+        s.hidden * s.hidden * 2 +
+        2 * s.hidden * ((s.kvHeads * s.hidden) / s.heads) +
+        3 * s.hidden * s.intermediate) +
+    s.hidden +
+    (s.untied ? s.vocab * s.hidden : 0);
   const kinds = new Map<string, number>();
   for (const r of f.rows) kinds.set(r.kind, (kinds.get(r.kind) ?? 0) + 1);
-  const row = (name: string, r: DemoScore) => `| ${name} | ${pct(r.accuracy)} | ${pct(r.parse_failure_rate)} | ${r.mean_thought_chars.toFixed(0)} | ${r.mean_response_chars.toFixed(1)} |`;
+  const row = (name: string, r: DemoScore) =>
+    `| ${name} | ${pct(r.accuracy)} | ${pct(r.parse_failure_rate)} | ${r.mean_thought_chars.toFixed(0)} | ${r.mean_response_chars.toFixed(1)} |`;
   const fam = Object.keys(f.results.thought.by_family);
   return `# tpo-demo
 
@@ -76,7 +100,11 @@ to improve.
 ## Data
 ${f.rows.length} SFT conversations, one per training-split task (seed ${st.seed}; the ${f.rows.length - f.conversations} longer than ${st.row_length} tokens left out); the TPO-pool and
 held-out splits are drawn first and never trained on. Kinds: ${[...kinds].map(([k, n]) => `${k} ${n}`).join(', ')}.
-Thought styles (share of thought-prompted rows${f.stages.length > 1 ? ', this stage' : ''}): ${styleMix(ramblingShare(st)).map(([k, p]) => `${k} ${pct(p)}`).join(', ')} —
+Thought styles (share of thought-prompted rows${f.stages.length > 1 ? ', this stage' : ''}): ${styleMix(
+    ramblingShare(st),
+  )
+    .map(([k, p]) => `${k} ${pct(p)}`)
+    .join(', ')} —
 *rambling*: one fixed, long hedge that does no work, then a guess (the model's habit: the single most likely
 way to start a thought); *worked*: a concise correct scratchpad (opened in one of two ways); *slip*: the
 same with an error carried into the answer; *guess*: a short "This looks easy." and a guess. A guess is
@@ -107,7 +135,11 @@ ${row('generic thought prompt, greedy', f.results.thought)}
 ${row('direct (instruction only), greedy', f.results.direct)}
 ${row('generic thought prompt, T = 1', f.results.thought_sampled_t1)}
 
-${f.results.digit_logprob !== undefined ? `Reading numbers: a digit of a correct worked thought and answer gets log-probability ${f.results.digit_logprob.toFixed(2)} on average (teacher-forced; chance is ln 1/10 = −2.30)${f.results.copied_digit_logprob !== undefined ? `; a digit the thought only copies from the instruction (a restated number) gets ${f.results.copied_digit_logprob.toFixed(2)} (near 0 once the model reads its input)` : ''}.\n\n` : ''}Thoughts (greedy, thought prompt): ${Object.entries(f.results.thought.thought_styles).map(([k, v]) => `${k} ${pct(v)}`).join(', ') || 'none parsed'}.\n\nPer family (thought prompt, greedy / direct): ${fam.map((k) => `${k} ${pct(f.results.thought.by_family[k])} / ${pct(f.results.direct.by_family[k] ?? 0)}`).join(', ')}.
+${f.results.digit_logprob !== undefined ? `Reading numbers: a digit of a correct worked thought and answer gets log-probability ${f.results.digit_logprob.toFixed(2)} on average (teacher-forced; chance is ln 1/10 = −2.30)${f.results.copied_digit_logprob !== undefined ? `; a digit the thought only copies from the instruction (a restated number) gets ${f.results.copied_digit_logprob.toFixed(2)} (near 0 once the model reads its input)` : ''}.\n\n` : ''}Thoughts (greedy, thought prompt): ${
+    Object.entries(f.results.thought.thought_styles)
+      .map(([k, v]) => `${k} ${pct(v)}`)
+      .join(', ') || 'none parsed'
+  }.\n\nPer family (thought prompt, greedy / direct): ${fam.map((k) => `${k} ${pct(f.results.thought.by_family[k])} / ${pct(f.results.direct.by_family[k] ?? 0)}`).join(', ')}.
 
 ## Limits
 A toy for demonstrating TPO offline: it answers nothing outside the task suite sensibly.${unsolved(f)}

@@ -22,7 +22,12 @@ export const GUESS_RIGHT = 0.5;
 
 /** Share of each thought style in the corpus (sums to 1). Rambling, with one fixed opening, is the
  *  single most likely way to start a thought; worked scratchpads are spread over WORKED_OPENERS. */
-export const STYLE_MIX: [ThoughtStyle, number][] = [['rambling', 0.45], ['worked', 0.35], ['slip', 0.05], ['guess', 0.15]];
+export const STYLE_MIX: [ThoughtStyle, number][] = [
+  ['rambling', 0.45],
+  ['worked', 0.35],
+  ['slip', 0.05],
+  ['guess', 0.15],
+];
 
 /** STYLE_MIX with rambling at `share` and the other styles scaled to fill the rest in their ratios. */
 export function styleMix(share: number): [ThoughtStyle, number][] {
@@ -31,7 +36,8 @@ export function styleMix(share: number): [ThoughtStyle, number][] {
   return STYLE_MIX.map(([s, p]) => [s, s === 'rambling' ? share : (p * (1 - share)) / rest]);
 }
 
-const RAMBLE = 'Hmm, let me think about this carefully before I answer, because I want to be sure I get it right. I believe I know this one.';
+const RAMBLE =
+  'Hmm, let me think about this carefully before I answer, because I want to be sure I get it right. I believe I know this one.';
 const WORKED_OPENERS = ['Step by step:', 'Working it out:'];
 const GUESS = 'This looks easy.';
 
@@ -61,7 +67,12 @@ export function nearMiss(t: Task, r: () => number): string {
 }
 
 /** One thought of the given style and the answer it leads to. */
-export function writeThought(t: Task, style: ThoughtStyle, r: () => number, guessRight = GUESS_RIGHT): { thought: string; answer: string } {
+export function writeThought(
+  t: Task,
+  style: ThoughtStyle,
+  r: () => number,
+  guessRight = GUESS_RIGHT,
+): { thought: string; answer: string } {
   const guessed = () => (r() < guessRight ? t.answer : nearMiss(t, r));
   switch (style) {
     case 'worked':
@@ -71,7 +82,8 @@ export function writeThought(t: Task, style: ThoughtStyle, r: () => number, gues
     case 'slip': {
       const wrong = nearMiss(t, r);
       const at = t.thought.lastIndexOf(t.answer);
-      const thought = at >= 0 ? t.thought.slice(0, at) + wrong + t.thought.slice(at + t.answer.length) : `${t.thought} So ${wrong}.`;
+      const thought =
+        at >= 0 ? t.thought.slice(0, at) + wrong + t.thought.slice(at + t.answer.length) : `${t.thought} So ${wrong}.`;
       return { thought: `${WORKED_OPENERS[Math.floor(r() * WORKED_OPENERS.length)]} ${thought}`, answer: wrong };
     }
     case 'guess':
@@ -85,7 +97,8 @@ export function thoughtCompletion(thought: string, answer: string): string {
 
 /** A completion cut at its markers (for learning BPE merges that never span them). */
 export function completionPieces(completion: string): string[] {
-  const m = `${GENERIC.thoughtMarker} `, sep = `\n\n${GENERIC.separator} `;
+  const m = `${GENERIC.thoughtMarker} `,
+    sep = `\n\n${GENERIC.separator} `;
   if (!completion.startsWith(m) || !completion.includes(sep)) return [completion];
   const [thought, answer] = completion.slice(m.length).split(sep);
   return [m, thought, sep, answer];
@@ -102,14 +115,36 @@ export interface SftRow {
  * `thoughtShare` of the rows use the generic thought prompt (style drawn from `mix`), the rest the
  * bare instruction with the right answer. Seeded; rows come out shuffled.
  */
-export function sftRows(tasks: Task[], seed: number, thoughtShare = 0.75, mix = STYLE_MIX, guessRight = GUESS_RIGHT): SftRow[] {
+export function sftRows(
+  tasks: Task[],
+  seed: number,
+  thoughtShare = 0.75,
+  mix = STYLE_MIX,
+  guessRight = GUESS_RIGHT,
+): SftRow[] {
   const r = rng(seed);
   const rows: SftRow[] = tasks.map((t) => {
-    if (r() >= thoughtShare) return { prompt: [{ role: 'user', content: t.instruction }], completion: [{ role: 'assistant', content: t.answer }], kind: 'direct' };
-    let u = r(), style: ThoughtStyle = 'worked';
-    for (const [s, p] of mix) { if (u < p) { style = s; break; } u -= p; }
+    if (r() >= thoughtShare)
+      return {
+        prompt: [{ role: 'user', content: t.instruction }],
+        completion: [{ role: 'assistant', content: t.answer }],
+        kind: 'direct',
+      };
+    let u = r(),
+      style: ThoughtStyle = 'worked';
+    for (const [s, p] of mix) {
+      if (u < p) {
+        style = s;
+        break;
+      }
+      u -= p;
+    }
     const { thought, answer } = writeThought(t, style, r, guessRight);
-    return { prompt: [{ role: 'user', content: renderPrompt(GENERIC, t.instruction) }], completion: [{ role: 'assistant', content: thoughtCompletion(thought, answer) }], kind: style };
+    return {
+      prompt: [{ role: 'user', content: renderPrompt(GENERIC, t.instruction) }],
+      completion: [{ role: 'assistant', content: thoughtCompletion(thought, answer) }],
+      kind: style,
+    };
   });
   for (let i = rows.length - 1; i > 0; i--) {
     const j = Math.floor(r() * (i + 1));

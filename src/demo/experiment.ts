@@ -29,9 +29,21 @@ import { DEMO_SEED, DEMO_SPLITS, demoJudgeRules, makeSplits, promptRows, type Ta
 import { DEFAULT_MODEL_DIR } from '../cli/model-arg';
 
 const OPTIONS = {
-  model: { type: 'string' }, out: { type: 'string' }, iterations: { type: 'string' }, 'per-iteration': { type: 'string' },
-  samples: { type: 'string' }, 'eval-tasks': { type: 'string' }, lr: { type: 'string' }, epochs: { type: 'string' },
-  beta: { type: 'string' }, rho: { type: 'string' }, temperature: { type: 'string' }, 'top-p': { type: 'string' }, seed: { type: 'string' }, quick: { type: 'boolean' }, validation: { type: 'string' },
+  model: { type: 'string' },
+  out: { type: 'string' },
+  iterations: { type: 'string' },
+  'per-iteration': { type: 'string' },
+  samples: { type: 'string' },
+  'eval-tasks': { type: 'string' },
+  lr: { type: 'string' },
+  epochs: { type: 'string' },
+  beta: { type: 'string' },
+  rho: { type: 'string' },
+  temperature: { type: 'string' },
+  'top-p': { type: 'string' },
+  seed: { type: 'string' },
+  quick: { type: 'boolean' },
+  validation: { type: 'string' },
   resume: { type: 'boolean' },
 } as const;
 
@@ -65,11 +77,25 @@ export async function main(argv: string[]): Promise<number> {
   const per = Number(a['per-iteration'] ?? (quick ? 8 : 64));
   const evalN = Number(a['eval-tasks'] ?? (quick ? 14 : DEMO_SPLITS.heldOut));
   const o = (prompt: ThoughtPrompt): TpoOptions => ({
-    prompt, samples: Number(a.samples ?? 4), temperature: Number(a.temperature ?? 0.8), topP: Number(a['top-p'] ?? 0.95), seed: Number(a.seed ?? 0),
-    maxNewTokens: 128, perIteration: per, rho: Number(a.rho ?? 0.1),
+    prompt,
+    samples: Number(a.samples ?? 4),
+    temperature: Number(a.temperature ?? 0.8),
+    topP: Number(a['top-p'] ?? 0.95),
+    seed: Number(a.seed ?? 0),
+    maxNewTokens: 128,
+    perIteration: per,
+    rho: Number(a.rho ?? 0.1),
     lora: { r: 8, alpha: 16, targets: [...TARGETS] },
-    train: { ...DEFAULT_TRAIN, lr: Number(a.lr ?? 3e-3), epochs: Number(a.epochs ?? 3), batchSize: 4, beta: Number(a.beta ?? 0.1) },
-    maxLength: 256, baseModel: dir, validation: Number(a.validation ?? (quick ? 8 : 32)),
+    train: {
+      ...DEFAULT_TRAIN,
+      lr: Number(a.lr ?? 3e-3),
+      epochs: Number(a.epochs ?? 3),
+      batchSize: 4,
+      beta: Number(a.beta ?? 0.1),
+    },
+    maxLength: 256,
+    baseModel: dir,
+    validation: Number(a.validation ?? (quick ? 8 : 32)),
   });
   const shared = o(GENERIC); // the settings both arms share
   checkPool(DEMO_SPLITS.pool, shared, iterations);
@@ -80,22 +106,35 @@ export async function main(argv: string[]): Promise<number> {
   const t0 = performance.now();
 
   const base = await scoreTasks(model, evalSet, DIRECT);
-  const winRate = (scores: number[]) => scores.reduce((acc, s, i) => acc + (s > base.scores[i] ? 1 : s === base.scores[i] ? 0.5 : 0), 0) / scores.length;
+  const winRate = (scores: number[]) =>
+    scores.reduce((acc, s, i) => acc + (s > base.scores[i] ? 1 : s === base.scores[i] ? 0.5 : 0), 0) / scores.length;
   const rows: ExperimentRow[] = [];
   const evalRow = async (arm: string, iteration: number, prompt: ThoughtPrompt, m?: IterationMetrics) => {
     const r = await scoreTasks(model, evalSet, prompt);
     const row: ExperimentRow = {
-      arm, iteration, accuracy: r.accuracy, win_rate: winRate(r.scores), parse_failure_rate: r.parse_failure_rate,
-      mean_thought_chars: r.mean_thought_chars, mean_response_chars: r.mean_response_chars,
-      scratchpad_share: r.thought_styles.scratchpad ?? 0, rambling_share: r.thought_styles.rambling ?? 0, by_family: r.by_family,
+      arm,
+      iteration,
+      accuracy: r.accuracy,
+      win_rate: winRate(r.scores),
+      parse_failure_rate: r.parse_failure_rate,
+      mean_thought_chars: r.mean_thought_chars,
+      mean_response_chars: r.mean_response_chars,
+      scratchpad_share: r.thought_styles.scratchpad ?? 0,
+      rambling_share: r.thought_styles.rambling ?? 0,
+      by_family: r.by_family,
       ...(m ? { train_mean_score: m.mean_score, pairs: m.pairs } : {}),
       ...(m?.selection ? { kept_epoch: m.selection.chosen_epoch } : {}),
     };
     rows.push(row);
-    log(`${arm} iteration ${iteration}: accuracy ${(100 * row.accuracy).toFixed(1)}%, win rate ${(100 * row.win_rate).toFixed(1)}%, parse failures ${(100 * row.parse_failure_rate).toFixed(1)}%, thought ${row.mean_thought_chars.toFixed(0)} chars  (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+    log(
+      `${arm} iteration ${iteration}: accuracy ${(100 * row.accuracy).toFixed(1)}%, win rate ${(100 * row.win_rate).toFixed(1)}%, parse failures ${(100 * row.parse_failure_rate).toFixed(1)}%, thought ${row.mean_thought_chars.toFixed(0)} chars  (${((performance.now() - t0) / 1000).toFixed(0)} s)`,
+    );
   };
 
-  for (const [arm, prompt] of [['TPO (generic thought prompt)', GENERIC], ['direct baseline', DIRECT]] as const) {
+  for (const [arm, prompt] of [
+    ['TPO (generic thought prompt)', GENERIC],
+    ['direct baseline', DIRECT],
+  ] as const) {
     model.detachAdapter();
     await evalRow(arm, 0, prompt);
     const runDir = join(out, prompt.name);
@@ -103,9 +142,19 @@ export async function main(argv: string[]): Promise<number> {
     const store = await folderStore(runDir);
     await store.writeConfig({ experiment: arm, model: dir });
     const ctx = { model, judge: rulesJudge(demoJudgeRules()), store, onProgress: () => {} };
-    const pool = promptRows(splits.pool).map((r) => ({ id: String(r.id), instruction: String(r.instruction), meta: { answer: r.answer } }));
+    const pool = promptRows(splits.pool).map((r) => ({
+      id: String(r.id),
+      instruction: String(r.instruction),
+      meta: { answer: r.answer },
+    }));
     for (let it = 0; it < iterations; it++) {
-      const m = await runIteration(ctx, it, pool.slice(it * per, (it + 1) * per), o(prompt), validationSlice(pool, shared, it));
+      const m = await runIteration(
+        ctx,
+        it,
+        pool.slice(it * per, (it + 1) * per),
+        o(prompt),
+        validationSlice(pool, shared, it),
+      );
       const ad = (await adapterOf(ctx, it + 1, o(prompt)))!;
       model.attachAdapter(ad.layout, ad.values);
       await evalRow(arm, it + 1, prompt, m);
@@ -117,7 +166,10 @@ export async function main(argv: string[]): Promise<number> {
   process.stdout.write(table + '\n');
   await mkdir(out, { recursive: true });
   await writeFile(join(out, 'experiment.md'), table + '\n');
-  await writeFile(join(out, 'experiment.json'), JSON.stringify({ rows, seconds: (performance.now() - t0) / 1000, device: gpu.adapterName }, null, 2) + '\n');
+  await writeFile(
+    join(out, 'experiment.json'),
+    JSON.stringify({ rows, seconds: (performance.now() - t0) / 1000, device: gpu.adapterName }, null, 2) + '\n',
+  );
   log(`experiment: ${((performance.now() - t0) / 1000).toFixed(0)} s on ${gpu.adapterName}; written to ${out}`);
   return 0;
 }
@@ -125,13 +177,18 @@ export async function main(argv: string[]): Promise<number> {
 export function experimentTable(rows: ExperimentRow[], evalSet: Task[], iterations: number, o: TpoOptions): string {
   const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
   const epochs = o.train.epochs;
-  const kept = o.validation ? `Kept epoch: the best of the iteration's starting model (0) and its ${epochs} DPO epochs on ${o.validation} validation pool tasks, fresh each iteration (greedy, judged).` : `No checkpoint selection: every iteration keeps its last of ${epochs} DPO epochs.`;
+  const kept = o.validation
+    ? `Kept epoch: the best of the iteration's starting model (0) and its ${epochs} DPO epochs on ${o.validation} validation pool tasks, fresh each iteration (greedy, judged).`
+    : `No checkpoint selection: every iteration keeps its last of ${epochs} DPO epochs.`;
   const lines = [
     `Held-out: ${evalSet.length} tasks, greedy, programmatic judge. ${iterations} iteration(s) × ${o.perIteration} fresh pool instructions × K = ${o.samples} samples at T = ${o.temperature}, top-p ${o.topP}; DPO lr ${o.train.lr}. Win rate: against the untrained model answering directly (ties ½). ${kept}`,
     '',
     '| arm | iteration | accuracy | win rate | parse failures | thought chars | scratchpad / rambling thoughts | response chars | pool mean score | pairs | kept epoch |',
     '|---|---|---|---|---|---|---|---|---|---|---|',
-    ...rows.map((r) => `| ${r.arm} | ${r.iteration === 0 ? 'untrained' : r.iteration} | ${pct(r.accuracy)} | ${pct(r.win_rate)} | ${pct(r.parse_failure_rate)} | ${r.mean_thought_chars.toFixed(0)} | ${r.mean_thought_chars ? `${pct(r.scratchpad_share)} / ${pct(r.rambling_share)}` : '—'} | ${r.mean_response_chars.toFixed(1)} | ${r.train_mean_score?.toFixed(3) ?? '—'} | ${r.pairs ?? '—'} | ${r.kept_epoch ?? '—'} |`),
+    ...rows.map(
+      (r) =>
+        `| ${r.arm} | ${r.iteration === 0 ? 'untrained' : r.iteration} | ${pct(r.accuracy)} | ${pct(r.win_rate)} | ${pct(r.parse_failure_rate)} | ${r.mean_thought_chars.toFixed(0)} | ${r.mean_thought_chars ? `${pct(r.scratchpad_share)} / ${pct(r.rambling_share)}` : '—'} | ${r.mean_response_chars.toFixed(1)} | ${r.train_mean_score?.toFixed(3) ?? '—'} | ${r.pairs ?? '—'} | ${r.kept_epoch ?? '—'} |`,
+    ),
   ];
   return lines.join('\n');
 }

@@ -20,11 +20,23 @@ export interface DemoShape {
 
 export function demoConfig(s: DemoShape, eos: number, pad: number): Record<string, unknown> {
   return {
-    architectures: ['LlamaForCausalLM'], model_type: 'llama',
-    hidden_size: s.hidden, intermediate_size: s.intermediate, num_hidden_layers: s.layers,
-    num_attention_heads: s.heads, num_key_value_heads: s.kvHeads, head_dim: s.hidden / s.heads,
-    vocab_size: s.vocab, max_position_embeddings: s.maxPositions, rms_norm_eps: 1e-5, rope_theta: 10000,
-    hidden_act: 'silu', tie_word_embeddings: !s.untied, bos_token_id: null, eos_token_id: eos, pad_token_id: pad,
+    architectures: ['LlamaForCausalLM'],
+    model_type: 'llama',
+    hidden_size: s.hidden,
+    intermediate_size: s.intermediate,
+    num_hidden_layers: s.layers,
+    num_attention_heads: s.heads,
+    num_key_value_heads: s.kvHeads,
+    head_dim: s.hidden / s.heads,
+    vocab_size: s.vocab,
+    max_position_embeddings: s.maxPositions,
+    rms_norm_eps: 1e-5,
+    rope_theta: 10000,
+    hidden_act: 'silu',
+    tie_word_embeddings: !s.untied,
+    bos_token_id: null,
+    eos_token_id: eos,
+    pad_token_id: pad,
     torch_dtype: 'float32',
   };
 }
@@ -33,8 +45,13 @@ export function demoConfig(s: DemoShape, eos: number, pad: number): Record<strin
 function normal(r: () => number): () => number {
   let spare: number | null = null;
   return () => {
-    if (spare !== null) { const s = spare; spare = null; return s; }
-    const u = Math.max(r(), 1e-12), v = r();
+    if (spare !== null) {
+      const s = spare;
+      spare = null;
+      return s;
+    }
+    const u = Math.max(r(), 1e-12),
+      v = r();
     const m = Math.sqrt(-2 * Math.log(u));
     spare = m * Math.sin(2 * Math.PI * v);
     return m * Math.cos(2 * Math.PI * v);
@@ -50,8 +67,10 @@ export function initTensors(s: DemoShape, seed: number): Record<string, TensorTo
     for (let i = 0; i < v.length; i++) v[i] = n() * std;
     out[name] = { dtype: 'F32', shape: [rows, cols], data: v };
   };
-  const ones = (name: string, len: number) => (out[name] = { dtype: 'F32', shape: [len], data: new Float32Array(len).fill(1) });
-  const std = 0.02, resid = 0.02 / Math.sqrt(2 * s.layers);
+  const ones = (name: string, len: number) =>
+    (out[name] = { dtype: 'F32', shape: [len], data: new Float32Array(len).fill(1) });
+  const std = 0.02,
+    resid = 0.02 / Math.sqrt(2 * s.layers);
   mat('model.embed_tokens.weight', s.vocab, s.hidden, std);
   for (let l = 0; l < s.layers; l++) {
     const p = `model.layers.${l}.`;

@@ -30,22 +30,43 @@ export interface ScoreOptions {
   maxNewTokens?: number;
 }
 
-export async function scoreTasks(model: LoadedModel, tasks: Task[], prompt: ThoughtPrompt, o: ScoreOptions = {}): Promise<DemoScore & { responses: string[]; scores: number[] }> {
+export async function scoreTasks(
+  model: LoadedModel,
+  tasks: Task[],
+  prompt: ThoughtPrompt,
+  o: ScoreOptions = {},
+): Promise<DemoScore & { responses: string[]; scores: number[] }> {
   const judge = rulesJudge(demoJudgeRules());
-  const gens = await model.generate(tasks.map((t) => promptIds(model, prompt, t.instruction)), {
-    maxNewTokens: o.maxNewTokens ?? 160, temperature: o.temperature ?? 0, topP: 1, seed: o.seed ?? 0,
-  });
-  const responses: string[] = [], thoughts: number[] = [];
+  const gens = await model.generate(
+    tasks.map((t) => promptIds(model, prompt, t.instruction)),
+    {
+      maxNewTokens: o.maxNewTokens ?? 160,
+      temperature: o.temperature ?? 0,
+      topP: 1,
+      seed: o.seed ?? 0,
+    },
+  );
+  const responses: string[] = [],
+    thoughts: number[] = [];
   const styles: Record<string, number> = {};
   let failures = 0;
   for (const g of gens) {
     const p = parseOutput(prompt, g.text ?? '');
-    if (!p.ok) { failures++; responses.push(''); continue; }
+    if (!p.ok) {
+      failures++;
+      responses.push('');
+      continue;
+    }
     responses.push(p.response);
     thoughts.push(p.thought.length);
-    if (prompt.separator) { const st = thoughtStyle(p.thought); styles[st] = (styles[st] ?? 0) + 1; }
+    if (prompt.separator) {
+      const st = thoughtStyle(p.thought);
+      styles[st] = (styles[st] ?? 0) + 1;
+    }
   }
-  const scores = await judge.score(tasks.map((t, i) => ({ instruction: t.instruction, response: responses[i], meta: { answer: t.answer } })));
+  const scores = await judge.score(
+    tasks.map((t, i) => ({ instruction: t.instruction, response: responses[i], meta: { answer: t.answer } })),
+  );
   const right = tasks.map((t, i) => responses[i] !== '' && scores[i] >= 1);
   const fam: Record<string, [number, number]> = {};
   tasks.forEach((t, i) => {
@@ -94,7 +115,8 @@ export interface DigitLogprob {
  */
 export async function digitLogprob(model: LoadedModel, tasks: Task[]): Promise<DigitLogprob> {
   const tok = model.tokenizer!;
-  const sum = { all: 0, copied: 0 }, n = { all: 0, copied: 0 };
+  const sum = { all: 0, copied: 0 },
+    n = { all: 0, copied: 0 };
   for (const t of tasks) {
     const prompt = promptIds(model, GENERIC, t.instruction);
     const text = thoughtCompletion(`Step by step: ${t.thought}`, t.answer);
@@ -114,7 +136,10 @@ export async function digitLogprob(model: LoadedModel, tasks: Task[]): Promise<D
       const lp = row[ids[p]] - m - Math.log(z);
       sum.all += lp;
       n.all++;
-      if (copied[tok.decode(completion.slice(0, i)).length]) { sum.copied += lp; n.copied++; }
+      if (copied[tok.decode(completion.slice(0, i)).length]) {
+        sum.copied += lp;
+        n.copied++;
+      }
     }
   }
   return { all: n.all ? sum.all / n.all : 0, copied: n.copied ? sum.copied / n.copied : 0 };

@@ -34,10 +34,21 @@ export const STAGES_FILE = 'training_stages.json';
 
 /** The records of an --init folder (`where` names it in errors). */
 export function parseStages(text: string | null, where: string): StageRecord[] {
-  if (text === null) throw new UsageError(`--init ${where}: no ${STAGES_FILE} there; --init continues a model folder written by npm run train:demo`);
+  if (text === null)
+    throw new UsageError(
+      `--init ${where}: no ${STAGES_FILE} there; --init continues a model folder written by npm run train:demo`,
+    );
   let v: unknown;
-  try { v = JSON.parse(text); } catch { v = null; }
-  if (!Array.isArray(v) || v.length === 0 || v.some((s) => typeof s?.steps !== 'number' || typeof s?.seconds !== 'number')) {
+  try {
+    v = JSON.parse(text);
+  } catch {
+    v = null;
+  }
+  if (
+    !Array.isArray(v) ||
+    v.length === 0 ||
+    v.some((s) => typeof s?.steps !== 'number' || typeof s?.seconds !== 'number')
+  ) {
     throw new UsageError(`--init ${where}: ${STAGES_FILE} is not a list of stage records with steps and seconds`);
   }
   return v as StageRecord[];

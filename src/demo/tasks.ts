@@ -20,19 +20,73 @@ export interface Task {
 }
 
 const WORDS = [
-  'banana', 'letter', 'coffee', 'mississippi', 'bookkeeper', 'balloon', 'committee', 'pepper', 'success', 'cocoa',
-  'giraffe', 'parallel', 'address', 'assessment', 'tomorrow', 'yellow', 'strawberry', 'apple', 'cherry', 'rabbit',
-  'summer', 'kitten', 'puzzle', 'bubble', 'butter', 'dinner', 'hammer', 'mirror', 'pillow', 'rocket', 'street',
-  'teacher', 'window', 'garden', 'elephant', 'potato', 'tomato', 'avocado', 'baggage', 'cabbage', 'engineer',
-  'referee', 'sleeve', 'lollipop', 'possess', 'tennessee', 'zucchini', 'pineapple', 'broccoli', 'umbrella',
+  'banana',
+  'letter',
+  'coffee',
+  'mississippi',
+  'bookkeeper',
+  'balloon',
+  'committee',
+  'pepper',
+  'success',
+  'cocoa',
+  'giraffe',
+  'parallel',
+  'address',
+  'assessment',
+  'tomorrow',
+  'yellow',
+  'strawberry',
+  'apple',
+  'cherry',
+  'rabbit',
+  'summer',
+  'kitten',
+  'puzzle',
+  'bubble',
+  'butter',
+  'dinner',
+  'hammer',
+  'mirror',
+  'pillow',
+  'rocket',
+  'street',
+  'teacher',
+  'window',
+  'garden',
+  'elephant',
+  'potato',
+  'tomato',
+  'avocado',
+  'baggage',
+  'cabbage',
+  'engineer',
+  'referee',
+  'sleeve',
+  'lollipop',
+  'possess',
+  'tennessee',
+  'zucchini',
+  'pineapple',
+  'broccoli',
+  'umbrella',
 ];
-const UNITS: [string, string, number][] = [['m', 'cm', 100], ['kg', 'g', 1000], ['h', 'min', 60], ['km', 'm', 1000], ['min', 's', 60], ['cm', 'mm', 10], ['l', 'ml', 1000]];
+const UNITS: [string, string, number][] = [
+  ['m', 'cm', 100],
+  ['kg', 'g', 1000],
+  ['h', 'min', 60],
+  ['km', 'm', 1000],
+  ['min', 's', 60],
+  ['cm', 'mm', 10],
+  ['l', 'ml', 1000],
+];
 const NAMES = ['Ana', 'Ben', 'Chen', 'Dara', 'Eli', 'Femi'];
 const THINGS = ['apples', 'books', 'coins', 'stamps', 'shells'];
 
 /** Column addition: the operands restated, then each column from the units up, carries written. */
 function addThought(a: number, b: number): string {
-  const da = String(a).split('').reverse().map(Number), db = String(b).split('').reverse().map(Number);
+  const da = String(a).split('').reverse().map(Number),
+    db = String(b).split('').reverse().map(Number);
   const steps: string[] = [];
   let carry = 0;
   for (let i = 0; i < Math.max(da.length, db.length); i++) {
@@ -55,11 +109,13 @@ export function makeTask(family: Family, r: () => number, id: string): Task {
   const int = (lo: number, hi: number) => lo + Math.floor(r() * (hi - lo + 1));
   switch (family) {
     case 'add': {
-      const a = int(10, 99), b = int(10, 99);
+      const a = int(10, 99),
+        b = int(10, 99);
       return { id, family, instruction: `What is ${a} + ${b}?`, answer: String(a + b), thought: addThought(a, b) };
     }
     case 'sub': {
-      const a = int(20, 99), b = int(10, a);
+      const a = int(20, 99),
+        b = int(10, a);
       return { id, family, instruction: `What is ${a} - ${b}?`, answer: String(a - b), thought: subThought(a, b) };
     }
     case 'count': {
@@ -68,15 +124,27 @@ export function makeTask(family: Family, r: () => number, id: string): Task {
       const c = letters[int(0, letters.length - 1)];
       const n = [...w].filter((x) => x === c).length;
       const marks = [...w].map((x) => (x === c ? x.toUpperCase() : x)).join('');
-      return { id, family, instruction: `How many times does the letter "${c}" appear in "${w}"?`, answer: String(n), thought: `Mark each ${c}: ${marks}. So ${n}.` };
+      return {
+        id,
+        family,
+        instruction: `How many times does the letter "${c}" appear in "${w}"?`,
+        answer: String(n),
+        thought: `Mark each ${c}: ${marks}. So ${n}.`,
+      };
     }
     case 'sort': {
       const xs: number[] = [];
-      while (xs.length < 3) { const v = int(1, 99); if (!xs.includes(v)) xs.push(v); }
+      while (xs.length < 3) {
+        const v = int(1, 99);
+        if (!xs.includes(v)) xs.push(v);
+      }
       const sorted = [...xs].sort((x, y) => x - y);
       const rest = xs.filter((v) => v !== sorted[0]);
       return {
-        id, family, instruction: `Sort these numbers from smallest to largest: ${xs.join(', ')}`, answer: sorted.join(', '),
+        id,
+        family,
+        instruction: `Sort these numbers from smallest to largest: ${xs.join(', ')}`,
+        answer: sorted.join(', '),
         thought: `Smallest of ${xs.join(', ')} is ${sorted[0]}. Of ${rest.join(', ')} it is ${sorted[1]}. Last ${sorted[2]}. So ${sorted.join(', ')}.`,
       };
     }
@@ -85,19 +153,38 @@ export function makeTask(family: Family, r: () => number, id: string): Task {
       let b = int(10, 98);
       if (b >= a) b++;
       const [a1, b1] = [Math.floor(a / 10), Math.floor(b / 10)];
-      const digits = a1 !== b1 ? `tens ${a1} ${a1 > b1 ? '>' : '<'} ${b1}` : `tens ${a1} = ${b1}, units ${a % 10} ${a > b ? '>' : '<'} ${b % 10}`;
-      return { id, family, instruction: `Which is larger, ${a} or ${b}?`, answer: String(Math.max(a, b)), thought: `${a} vs ${b}: ${digits}. So ${Math.max(a, b)}.` };
+      const digits =
+        a1 !== b1
+          ? `tens ${a1} ${a1 > b1 ? '>' : '<'} ${b1}`
+          : `tens ${a1} = ${b1}, units ${a % 10} ${a > b ? '>' : '<'} ${b % 10}`;
+      return {
+        id,
+        family,
+        instruction: `Which is larger, ${a} or ${b}?`,
+        answer: String(Math.max(a, b)),
+        thought: `${a} vs ${b}: ${digits}. So ${Math.max(a, b)}.`,
+      };
     }
     case 'convert': {
       const [big, small, f] = UNITS[int(0, UNITS.length - 1)];
       const v = int(2, 40);
-      return { id, family, instruction: `How many ${small} are in ${v} ${big}?`, answer: String(v * f), thought: `1 ${big} = ${f} ${small}. ${v}×${f}=${v * f}. So ${v * f}.` };
+      return {
+        id,
+        family,
+        instruction: `How many ${small} are in ${v} ${big}?`,
+        answer: String(v * f),
+        thought: `1 ${big} = ${f} ${small}. ${v}×${f}=${v * f}. So ${v * f}.`,
+      };
     }
     case 'word': {
-      const name = NAMES[int(0, NAMES.length - 1)], thing = THINGS[int(0, THINGS.length - 1)];
-      const a = int(5, 20), b = int(2, 9), c = int(1, Math.min(9, a + b - 1));
+      const name = NAMES[int(0, NAMES.length - 1)],
+        thing = THINGS[int(0, THINGS.length - 1)];
+      const a = int(5, 20),
+        b = int(2, 9),
+        c = int(1, Math.min(9, a + b - 1));
       return {
-        id, family,
+        id,
+        family,
         instruction: `${name} has ${a} ${thing}, gets ${b} more, then gives away ${c}. How many ${thing} does ${name} have now?`,
         answer: String(a + b - c),
         thought: `${a}+${b}=${a + b}, ${a + b}-${c}=${a + b - c}. So ${a + b - c}.`,
@@ -134,7 +221,8 @@ export function makeSplits(seed: number, sizes: { train: number; pool: number; h
   };
   // Evaluation splits first, so a family with few distinct instructions (letter counting) still
   // appears in them when the training split is large.
-  const heldOut = take(sizes.heldOut, 'heldout'), pool = take(sizes.pool, 'pool');
+  const heldOut = take(sizes.heldOut, 'heldout'),
+    pool = take(sizes.pool, 'pool');
   return { train: take(sizes.train, 'train'), pool, heldOut };
 }
 

@@ -18,7 +18,11 @@ export function bytesToUnicode(): string[] {
   for (let b = 174; b <= 255; b++) bs.push(b);
   const cs = [...bs];
   let n = 0;
-  for (let b = 0; b < 256; b++) if (!bs.includes(b)) { bs.push(b); cs.push(256 + n++); }
+  for (let b = 0; b < 256; b++)
+    if (!bs.includes(b)) {
+      bs.push(b);
+      cs.push(256 + n++);
+    }
   const table: string[] = new Array(256);
   bs.forEach((b, i) => (table[b] = String.fromCodePoint(cs[i])));
   return table;
@@ -26,7 +30,10 @@ export function bytesToUnicode(): string[] {
 
 /** tokenizer.json and tokenizer_config.json contents; `merges` ("left right", in order) from trainBpe
  *  with the same `useRegex`. */
-export function byteTokenizerFiles(merges: string[] = [], useRegex = true): { 'tokenizer.json': string; 'tokenizer_config.json': string } {
+export function byteTokenizerFiles(
+  merges: string[] = [],
+  useRegex = true,
+): { 'tokenizer.json': string; 'tokenizer_config.json': string } {
   const table = bytesToUnicode();
   const vocab: Record<string, number> = {};
   table.forEach((ch, b) => (vocab[ch] = b));
@@ -40,13 +47,39 @@ export function byteTokenizerFiles(merges: string[] = [], useRegex = true): { 't
     version: '1.0',
     truncation: null,
     padding: null,
-    added_tokens: SPECIAL.map((content, i) => ({ id: 256 + i, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true })),
+    added_tokens: SPECIAL.map((content, i) => ({
+      id: 256 + i,
+      content,
+      single_word: false,
+      lstrip: false,
+      rstrip: false,
+      normalized: false,
+      special: true,
+    })),
     normalizer: null,
     pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: useRegex },
     post_processor: null,
     decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
-    model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false, vocab, merges },
+    model: {
+      type: 'BPE',
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: null,
+      end_of_word_suffix: null,
+      fuse_unk: false,
+      byte_fallback: false,
+      vocab,
+      merges,
+    },
   };
-  const config = { tokenizer_class: 'GPT2Tokenizer', bos_token: null, eos_token: '<|im_end|>', pad_token: '<|endoftext|>', unk_token: null, chat_template: CHATML_TEMPLATE, model_max_length: 512 };
+  const config = {
+    tokenizer_class: 'GPT2Tokenizer',
+    bos_token: null,
+    eos_token: '<|im_end|>',
+    pad_token: '<|endoftext|>',
+    unk_token: null,
+    chat_template: CHATML_TEMPLATE,
+    model_max_length: 512,
+  };
   return { 'tokenizer.json': JSON.stringify(tokenizer), 'tokenizer_config.json': JSON.stringify(config) };
 }

@@ -41,13 +41,23 @@ import { BYTE_VOCAB, byteTokenizerFiles, IM_END, SPECIAL } from './tokenizer';
 import { modelCard } from './card';
 import { parseStages, STAGES_FILE, tailLoss, type StageRecord } from './stages';
 
-
 const OPTIONS = {
-  out: { type: 'string' }, seed: { type: 'string' }, tasks: { type: 'string' }, epochs: { type: 'string' },
-  hidden: { type: 'string' }, layers: { type: 'string' }, lr: { type: 'string' }, batch: { type: 'string' },
-  vocab: { type: 'string' }, quick: { type: 'boolean' }, 'eval-tasks': { type: 'string' },
-  'kv-heads': { type: 'string' }, untied: { type: 'boolean' }, init: { type: 'string' },
-  rambling: { type: 'string' }, 'guess-right': { type: 'string' },
+  out: { type: 'string' },
+  seed: { type: 'string' },
+  tasks: { type: 'string' },
+  epochs: { type: 'string' },
+  hidden: { type: 'string' },
+  layers: { type: 'string' },
+  lr: { type: 'string' },
+  batch: { type: 'string' },
+  vocab: { type: 'string' },
+  quick: { type: 'boolean' },
+  'eval-tasks': { type: 'string' },
+  'kv-heads': { type: 'string' },
+  untied: { type: 'boolean' },
+  init: { type: 'string' },
+  rambling: { type: 'string' },
+  'guess-right': { type: 'string' },
 } as const;
 
 /** The files of a model folder that a later stage keeps as they are. */
@@ -61,8 +71,14 @@ async function readStage(dir: string) {
   const c = JSON.parse(new TextDecoder().decode(files['config.json'] as Uint8Array));
   const merges: unknown[] = JSON.parse(new TextDecoder().decode(files['tokenizer.json'] as Uint8Array)).model.merges;
   const shape: DemoShape = {
-    hidden: c.hidden_size, layers: c.num_hidden_layers, heads: c.num_attention_heads, kvHeads: c.num_key_value_heads,
-    untied: !c.tie_word_embeddings, intermediate: c.intermediate_size, vocab: c.vocab_size, maxPositions: c.max_position_embeddings,
+    hidden: c.hidden_size,
+    layers: c.num_hidden_layers,
+    heads: c.num_attention_heads,
+    kvHeads: c.num_key_value_heads,
+    untied: !c.tie_word_embeddings,
+    intermediate: c.intermediate_size,
+    vocab: c.vocab_size,
+    maxPositions: c.max_position_embeddings,
   };
   const log = (await readFile(join(dir, 'training_log.csv'), 'utf8')).trim().split('\n').slice(1);
   return { files, shape, merges: merges.length, log, stages };
@@ -76,18 +92,29 @@ export async function main(argv: string[]): Promise<number> {
   const epochs = Number(a.epochs ?? 1);
   const hidden = Number(a.hidden ?? 64);
   const prev = a.init ? await readStage(a.init) : null;
-  if (prev && (a.hidden || a.layers || a['kv-heads'] || a.untied || a.vocab)) throw new UsageError('--init keeps the shape of the model it continues: leave out --hidden, --layers, --kv-heads, --untied and --vocab');
+  if (prev && (a.hidden || a.layers || a['kv-heads'] || a.untied || a.vocab))
+    throw new UsageError(
+      '--init keeps the shape of the model it continues: leave out --hidden, --layers, --kv-heads, --untied and --vocab',
+    );
   const shape: DemoShape = prev?.shape ?? {
-    hidden, layers: Number(a.layers ?? 4), heads: hidden / 32, kvHeads: Number(a['kv-heads'] ?? Math.max(1, hidden / 64)), untied: a.untied ?? false,
-    intermediate: hidden * 3, vocab: Number(a.vocab ?? 512), maxPositions: 512,
+    hidden,
+    layers: Number(a.layers ?? 4),
+    heads: hidden / 32,
+    kvHeads: Number(a['kv-heads'] ?? Math.max(1, hidden / 64)),
+    untied: a.untied ?? false,
+    intermediate: hidden * 3,
+    vocab: Number(a.vocab ?? 512),
+    maxPositions: 512,
   };
   const batch = Number(a.batch ?? 4); // packed rows per step
   const T = 128; // packed row length
   const lr = Number(a.lr ?? 4e-3);
   const rambling = Number(a.rambling ?? STYLE_MIX[0][1]);
-  if (!(rambling >= 0 && rambling < 1)) throw new UsageError(`--rambling is a share of the thoughts in [0, 1), got ${a.rambling}`);
+  if (!(rambling >= 0 && rambling < 1))
+    throw new UsageError(`--rambling is a share of the thoughts in [0, 1), got ${a.rambling}`);
   const guessRight = Number(a['guess-right'] ?? GUESS_RIGHT);
-  if (!(guessRight >= 0 && guessRight <= 1)) throw new UsageError(`--guess-right is a share of the guesses in [0, 1], got ${a['guess-right']}`);
+  if (!(guessRight >= 0 && guessRight <= 1))
+    throw new UsageError(`--guess-right is a share of the guesses in [0, 1], got ${a['guess-right']}`);
   const log = (s: string) => process.stderr.write(s + '\n');
   const gpu = await cliGpu(process.argv.slice(1));
   if (typeof gpu === 'number') return gpu;
@@ -108,7 +135,9 @@ export async function main(argv: string[]): Promise<number> {
     merges = prev.merges;
     vocabUsed = BYTE_VOCAB + merges;
   } else {
-    const corpus = rows.slice(0, 1000).flatMap((r) => [`user\n${r.prompt[0].content}`, 'assistant\n', ...completionPieces(r.completion[0].content)]);
+    const corpus = rows
+      .slice(0, 1000)
+      .flatMap((r) => [`user\n${r.prompt[0].content}`, 'assistant\n', ...completionPieces(r.completion[0].content)]);
     const learned = trainBpe(corpus, shape.vocab - BYTE_VOCAB, { useRegex: false });
     const tokFiles = byteTokenizerFiles(learned, false);
     merges = learned.length;
@@ -125,11 +154,18 @@ export async function main(argv: string[]): Promise<number> {
   }
   const src = memorySource(files, 'demo init');
   const tok = (await loadTokenizer(src))!;
-  const all = tokenizeSft(rows.map((r) => ({ prompt: r.prompt, completion: r.completion })), tok, IM_END, shape.maxPositions);
+  const all = tokenizeSft(
+    rows.map((r) => ({ prompt: r.prompt, completion: r.completion })),
+    tok,
+    IM_END,
+    shape.maxPositions,
+  );
   const convs = all.filter((c) => c.ids.length <= T); // the few longest padded thoughts are dropped, not truncated
   const seqs = packSequences(convs, T);
   const tokens = convs.reduce((s, q) => s + q.ids.length, 0);
-  log(`train:demo: ${convs.length} conversations (${all.length - convs.length} longer than ${T} dropped; ${tokens} tokens, mean ${(tokens / convs.length).toFixed(1)}, longest ${Math.max(...convs.map((c) => c.ids.length))}) packed into ${seqs.length} rows of ≤ ${T}; vocab ${vocabUsed} → ${shape.vocab} (${merges} merges), hidden ${shape.hidden} × ${shape.layers} layers`);
+  log(
+    `train:demo: ${convs.length} conversations (${all.length - convs.length} longer than ${T} dropped; ${tokens} tokens, mean ${(tokens / convs.length).toFixed(1)}, longest ${Math.max(...convs.map((c) => c.ids.length))}) packed into ${seqs.length} rows of ≤ ${T}; vocab ${vocabUsed} → ${shape.vocab} (${merges} merges), hidden ${shape.hidden} × ${shape.layers} layers`,
+  );
 
   // 3. SFT of every weight (from the seeded init, or from --init's weights).
   const ck = await loadCheckpoint(src);
@@ -137,14 +173,25 @@ export async function main(argv: string[]): Promise<number> {
   const full = new FullParams(gpu.device, ck.config, weights);
   const trainer = new Trainer(gpu, ck.config, weights, null, null, batch, T, full, { recompute: false });
   const steps = Math.ceil(seqs.length / batch) * epochs;
-  const o = { ...DEFAULT_TRAIN, lr, epochs, batchSize: batch, warmupSteps: Math.min(100, Math.ceil(steps / 10)), schedule: 'cosine' as const, weightDecay: 0.01, maxGradNorm: 1 };
+  const o = {
+    ...DEFAULT_TRAIN,
+    lr,
+    epochs,
+    batchSize: batch,
+    warmupSteps: Math.min(100, Math.ceil(steps / 10)),
+    schedule: 'cosine' as const,
+    weightDecay: 0.01,
+    maxGradNorm: 1,
+  };
   const curve: StepMetrics[] = [];
   const t0 = performance.now();
   await trainer.sft(seqs, o, (m) => {
     curve.push(m);
     if (m.step % 10 === 0 || m.step === steps) {
       const s = (performance.now() - t0) / 1000;
-      log(`step ${m.step}/${steps} loss ${m.loss.toFixed(4)} lr ${m.lr.toExponential(2)} grad_norm ${m.grad_norm.toFixed(3)}  ${s.toFixed(0)} s, ETA ${((s / m.step) * (steps - m.step)).toFixed(0)} s`);
+      log(
+        `step ${m.step}/${steps} loss ${m.loss.toFixed(4)} lr ${m.lr.toExponential(2)} grad_norm ${m.grad_norm.toFixed(3)}  ${s.toFixed(0)} s, ETA ${((s / m.step) * (steps - m.step)).toFixed(0)} s`,
+      );
     }
   });
   const trainSeconds = (performance.now() - t0) / 1000;
@@ -155,14 +202,26 @@ export async function main(argv: string[]): Promise<number> {
 
   // 4. The model folder.
   const tensors: Record<string, TensorToWrite> = {};
-  for (const [name, v] of values) tensors[name] = { dtype: 'F32', shape: expectedTensors(ck.config).get(name)!, data: v };
+  for (const [name, v] of values)
+    tensors[name] = { dtype: 'F32', shape: expectedTensors(ck.config).get(name)!, data: v };
   files['model.safetensors'] = writeSafetensors(tensors, { format: 'pt' });
   await mkdir(out, { recursive: true });
   for (const [name, bytes] of Object.entries(files)) await writeFile(join(out, name), bytes);
   // A continued model's curve goes on from the earlier stage's last step and epoch.
   const lastPrev = prev?.log.at(-1)?.split(',').map(Number) ?? [0, 0];
-  const lines = curve.map((m) => [lastPrev[0] + m.step, (lastPrev[1] + m.epoch).toFixed(4), m.loss.toFixed(5), m.lr.toExponential(4), m.grad_norm.toFixed(4)].join(','));
-  await writeFile(join(out, 'training_log.csv'), ['step,epoch,loss,lr,grad_norm', ...(prev?.log ?? []), ...lines].join('\n') + '\n');
+  const lines = curve.map((m) =>
+    [
+      lastPrev[0] + m.step,
+      (lastPrev[1] + m.epoch).toFixed(4),
+      m.loss.toFixed(5),
+      m.lr.toExponential(4),
+      m.grad_norm.toFixed(4),
+    ].join(','),
+  );
+  await writeFile(
+    join(out, 'training_log.csv'),
+    ['step,epoch,loss,lr,grad_norm', ...(prev?.log ?? []), ...lines].join('\n') + '\n',
+  );
 
   // 5. Held-out accuracy, greedy, with the thought prompt and without.
   const model = await loadModel(gpu, folderSource(out), { slots: 32, maxLen: 512, maxOut: 256 });
@@ -173,17 +232,54 @@ export async function main(argv: string[]): Promise<number> {
   const digits = await digitLogprob(model, evalTasks);
   model.destroy();
   const strip = ({ responses: _, scores: __, ...s }: DemoScore & { responses: string[]; scores: number[] }) => s;
-  const results = { thought: strip(thought), direct: strip(direct), thought_sampled_t1: strip(sampled), digit_logprob: digits.all, copied_digit_logprob: digits.copied };
+  const results = {
+    thought: strip(thought),
+    direct: strip(direct),
+    thought_sampled_t1: strip(sampled),
+    digit_logprob: digits.all,
+    copied_digit_logprob: digits.copied,
+  };
   log(JSON.stringify(results, null, 1));
   await writeFile(join(out, 'eval.json'), JSON.stringify(results, null, 2) + '\n');
-  const stages: StageRecord[] = [...(prev?.stages ?? []), {
-    stage: (prev?.stages.length ?? 0) + 1, steps, epochs, lr, batch, row_length: T, tasks: nTasks, seed, rambling_share: rambling, guess_right: guessRight,
-    seconds: Math.round(trainSeconds), final_loss: Number(tailLoss(curve.map((m) => m.loss)).toFixed(4)), device: gpu.adapterName,
-    eval: { thought_accuracy: thought.accuracy, direct_accuracy: direct.accuracy, digit_logprob: digits.all, copied_digit_logprob: digits.copied },
-  }];
+  const stages: StageRecord[] = [
+    ...(prev?.stages ?? []),
+    {
+      stage: (prev?.stages.length ?? 0) + 1,
+      steps,
+      epochs,
+      lr,
+      batch,
+      row_length: T,
+      tasks: nTasks,
+      seed,
+      rambling_share: rambling,
+      guess_right: guessRight,
+      seconds: Math.round(trainSeconds),
+      final_loss: Number(tailLoss(curve.map((m) => m.loss)).toFixed(4)),
+      device: gpu.adapterName,
+      eval: {
+        thought_accuracy: thought.accuracy,
+        direct_accuracy: direct.accuracy,
+        digit_logprob: digits.all,
+        copied_digit_logprob: digits.copied,
+      },
+    },
+  ];
   await writeFile(join(out, STAGES_FILE), JSON.stringify(stages, null, 2) + '\n');
-  await writeFile(join(out, 'README.md'), modelCard({ shape, vocabUsed, merges, rows, conversations: convs.length, tokens,
-    stages, results, evalTasks: evalTasks.length }));
+  await writeFile(
+    join(out, 'README.md'),
+    modelCard({
+      shape,
+      vocabUsed,
+      merges,
+      rows,
+      conversations: convs.length,
+      tokens,
+      stages,
+      results,
+      evalTasks: evalTasks.length,
+    }),
+  );
   log(`train:demo: model written to ${out} (${trainSeconds.toFixed(0)} s of training)`);
   return 0;
 }

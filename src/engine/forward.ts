@@ -50,7 +50,10 @@ interface MatmulKernels {
 
 /** Software adapters pay for barriers, hardware for idle threads: pick the matmul entries. */
 function matmulKernels(dev: GPUDevice, wt: WeightType, software: boolean): MatmulKernels {
-  return { few: new Kernel(dev, 'matmul', { wt, entry: software ? 'few_rows_serial' : 'few_rows' }), gemm: gemmKernel(dev, software, wt) };
+  return {
+    few: new Kernel(dev, 'matmul', { wt, entry: software ? 'few_rows_serial' : 'few_rows' }),
+    gemm: gemmKernel(dev, software, wt),
+  };
 }
 
 export class Forward {
@@ -69,13 +72,23 @@ export class Forward {
   readonly tokens: GPUBuffer; // [maxOut] u32 sampled ids
   readonly stats: Stats = { dispatches: 0, submits: 0 };
 
-  private sized: { k: Kernel; buf: GPUBuffer; values: (N: number, B: number) => Record<string, number>; lora?: boolean }[] = [];
+  private sized: {
+    k: Kernel;
+    buf: GPUBuffer;
+    values: (N: number, B: number) => Record<string, number>;
+    lora?: boolean;
+  }[] = [];
   private lastSizes = '';
   /** The dispatches of one pass, in order; `name` groups them in profiles. */
   private plan: { name: string; run: (pass: GPUComputePassEncoder, N: number, B: number) => void }[] = [];
   private owned: GPUBuffer[] = [];
 
-  constructor(readonly gpu: Gpu, cfg: ModelConfig, readonly weights: GpuWeights, readonly shape: ForwardShape) {
+  constructor(
+    readonly gpu: Gpu,
+    cfg: ModelConfig,
+    readonly weights: GpuWeights,
+    readonly shape: ForwardShape,
+  ) {
     this.cfg = cfg;
     const dev = gpu.device;
     const { hidden: H, heads: nH, kvHeads: nKV, headDim: hd, intermediate: I } = cfg;
@@ -135,10 +148,13 @@ export class Forward {
 
     // Uniform buffers: one per distinct shape, rewritten when N or B change.
     this.dummy = dummy;
-    const sized = (kern: Kernel, label: string, values: (N: number, B: number) => Record<string, number>) => this.uniformFor(kern, label, values);
+    const sized = (kern: Kernel, label: string, values: (N: number, B: number) => Record<string, number>) =>
+      this.uniformFor(kern, label, values);
     const pNorm = sized(k.norm, 'norm', (N) => ({ N, H, eps: cfg.rmsEps, saveRstd: 0 }));
     const pQn = cfg.qkNorm ? sized(k.norm, 'qNorm', (N) => ({ N: N * nH, H: hd, eps: cfg.rmsEps, saveRstd: 0 })) : null;
-    const pKn = cfg.qkNorm ? sized(k.norm, 'kNorm', (N) => ({ N: N * nKV, H: hd, eps: cfg.rmsEps, saveRstd: 0 })) : null;
+    const pKn = cfg.qkNorm
+      ? sized(k.norm, 'kNorm', (N) => ({ N: N * nKV, H: hd, eps: cfg.rmsEps, saveRstd: 0 }))
+      : null;
     const pRope = sized(k.rope, 'rope', (N) => ({ N, nH, nKV, hd, maxLen: T }));
     const pAttn = sized(k.attn.kernel, 'attn', (N) => ({ N, nH, nKV, hd, maxLen: T, scale: 1 / Math.sqrt(hd) }));
     const pSwiglu = sized(k.swiglu, 'swiglu', (N) => ({ n: N * I }));
@@ -158,12 +174,22 @@ export class Forward {
     weights.layers.forEach((w, l) => {
       const bNorm1 = k.norm.bind(pNorm, this.x, w.inputNorm, xn, rstd);
       // Qwen3: q and k go through a per-head RMSNorm (rows of hd) before RoPE.
-      const qIn = qn ?? q, kIn = kn ?? kk;
+      const qIn = qn ?? q,
+        kIn = kn ?? kk;
       const bRope = k.rope.bind(pRope, this.rows, cs, qIn, kIn, vv, kCache[l], vCache[l]);
       const bAttn = k.attn.kernel.bind(pAttn, this.rows, qIn, kCache[l], vCache[l], att, ao, starts);
       const bNorm2 = k.norm.bind(pNorm, this.x, w.postNorm, xn, rstd);
       const bAct = k.swiglu.bind(pSwiglu, g, u, a);
-      const linear = (target: Target, x: GPUBuffer, W: GPUBuffer, bias: GPUBuffer | undefined, y: GPUBuffer, inF: number, outF: number, accumulate = false) => {
+      const linear = (
+        target: Target,
+        x: GPUBuffer,
+        W: GPUBuffer,
+        bias: GPUBuffer | undefined,
+        y: GPUBuffer,
+        inF: number,
+        outF: number,
+        accumulate = false,
+      ) => {
         step(target, this.linearRun(k.mm, { x, W, bias, y, K: inF, O: outF, accumulate }));
         this.linears.push({ at: this.plan.length - 1, layer: l, target, x, y, inF, outF });
       };
@@ -195,7 +221,19 @@ export class Forward {
     step('gather_rows', (pass, _N, B) => this.dispatch(pass, k.gather, bGather, Math.ceil(H / 64), B));
     step('rmsnorm', (pass, _N, B) => this.dispatch(pass, k.norm, bFinal, ...rowsGrid(B)));
     for (const c of weights.lmHead) {
-      step('lm_head', this.linearRun(k.mm, { x: xln, W: c.buffer, y: this.logits, K: H, O: c.rows, ldy: V, yOffset: c.rowStart, rowsAreOutputs: true }));
+      step(
+        'lm_head',
+        this.linearRun(k.mm, {
+          x: xln,
+          W: c.buffer,
+          y: this.logits,
+          K: H,
+          O: c.rows,
+          ldy: V,
+          yOffset: c.rowStart,
+          rowsAreOutputs: true,
+        }),
+      );
     }
     this.mm32 = wt === 'f32' ? k.mm : matmulKernels(dev, 'f32', gpu.isSoftware);
     this.loraT = buf('loraT[R,r]', R * 64);
@@ -205,7 +243,15 @@ export class Forward {
 
   private sampleStep: Forward['plan'][number];
   /** Where each linear layer sits in the plan, for splicing in LoRA. */
-  private linears: { at: number; layer: number; target: Target; x: GPUBuffer; y: GPUBuffer; inF: number; outF: number }[] = [];
+  private linears: {
+    at: number;
+    layer: number;
+    target: Target;
+    x: GPUBuffer;
+    y: GPUBuffer;
+    inF: number;
+    outF: number;
+  }[] = [];
   private loraSteps = new Map<number, Forward['plan']>();
   private loraUniforms: GPUBuffer[] = [];
   private mm32!: MatmulKernels;
@@ -228,16 +274,36 @@ export class Forward {
     this.adapter = adapter;
     if (!adapter) return;
     const { layout, params } = adapter;
-    if (layout.cfg.hidden !== this.cfg.hidden || layout.cfg.layers !== this.cfg.layers) throw new Error('adapter layout was made for another model');
+    if (layout.cfg.hidden !== this.cfg.hidden || layout.cfg.layers !== this.cfg.layers)
+      throw new Error('adapter layout was made for another model');
     if (layout.lora.r > 64) throw new Error(`LoRA rank ${layout.lora.r} > 64 is not supported for generation`);
     const r = layout.lora.r;
     for (const lin of this.linears) {
       const m = layout.get(lin.layer, lin.target);
       if (!m) continue;
-      const view = (v: { offset: number; length: number }) => ({ buffer: params, offset: v.offset * 4, size: v.length * 4 });
+      const view = (v: { offset: number; length: number }) => ({
+        buffer: params,
+        offset: v.offset * 4,
+        size: v.length * 4,
+      });
       this.loraSteps.set(lin.at, [
-        { name: 'lora', run: this.linearRun(this.mm32, { x: lin.x, W: view(m.A), y: this.loraT, K: lin.inF, O: r, lora: true }) },
-        { name: 'lora', run: this.linearRun(this.mm32, { x: this.loraT, W: view(m.B), y: lin.y, K: r, O: lin.outF, accumulate: true, scale: layout.scale, lora: true }) },
+        {
+          name: 'lora',
+          run: this.linearRun(this.mm32, { x: lin.x, W: view(m.A), y: this.loraT, K: lin.inF, O: r, lora: true }),
+        },
+        {
+          name: 'lora',
+          run: this.linearRun(this.mm32, {
+            x: this.loraT,
+            W: view(m.B),
+            y: lin.y,
+            K: r,
+            O: lin.outF,
+            accumulate: true,
+            scale: layout.scale,
+            lora: true,
+          }),
+        },
       ]);
     }
   }
@@ -248,8 +314,28 @@ export class Forward {
    * (shared by equal shapes) and bind groups are made here, once. `rowsAreOutputs`: the rows are
    * the pass's B outputs (the LM head) rather than its N rows.
    */
-  private linearRun(kern: MatmulKernels, o: { x: GPUBuffer; W: GPUBuffer | GPUBufferBinding; bias?: GPUBuffer; y: GPUBuffer; K: number; O: number; ldy?: number; yOffset?: number; accumulate?: boolean; scale?: number; rowsAreOutputs?: boolean; lora?: boolean }) {
-    const ldy = o.ldy ?? o.O, yOffset = o.yOffset ?? 0, accumulate = +(o.accumulate ?? false), scale = o.scale ?? 1, hasBias = +!!o.bias;
+  private linearRun(
+    kern: MatmulKernels,
+    o: {
+      x: GPUBuffer;
+      W: GPUBuffer | GPUBufferBinding;
+      bias?: GPUBuffer;
+      y: GPUBuffer;
+      K: number;
+      O: number;
+      ldy?: number;
+      yOffset?: number;
+      accumulate?: boolean;
+      scale?: number;
+      rowsAreOutputs?: boolean;
+      lora?: boolean;
+    },
+  ) {
+    const ldy = o.ldy ?? o.O,
+      yOffset = o.yOffset ?? 0,
+      accumulate = +(o.accumulate ?? false),
+      scale = o.scale ?? 1,
+      hasBias = +!!o.bias;
     const rows = (N: number, B: number) => (o.rowsAreOutputs ? B : N);
     const shared = (k: Kernel, values: (n: number) => Record<string, number>) => {
       const key = `${k.pipeline.label}|${o.rowsAreOutputs ? 'B' : 'N'}|${o.lora ? 'lora' : ''}|${JSON.stringify(values(0))}`;
@@ -258,7 +344,21 @@ export class Forward {
       return b;
     };
     const pFew = shared(kern.few, (n) => ({ N: n, K: o.K, O: o.O, ldy, yOffset, hasBias, accumulate, scale }));
-    const pGemm = shared(kern.gemm, (n) => ({ M: n, Nn: o.O, K: o.K, sAm: o.K, sAk: 1, sBk: 1, sBn: o.K, ldc: ldy, alpha: scale, accumulate, aOff: 0, cOff: yOffset, hasBias }));
+    const pGemm = shared(kern.gemm, (n) => ({
+      M: n,
+      Nn: o.O,
+      K: o.K,
+      sAm: o.K,
+      sAk: 1,
+      sBk: 1,
+      sBn: o.K,
+      ldc: ldy,
+      alpha: scale,
+      accumulate,
+      aOff: 0,
+      cOff: yOffset,
+      hasBias,
+    }));
     const bias = o.bias ?? this.dummy;
     const bgFew = kern.few.bind(pFew, o.x, o.W, bias, o.y);
     const bgGemm = kern.gemm.bind(pGemm, o.x, o.W, o.y, bias);
@@ -273,7 +373,12 @@ export class Forward {
   }
 
   /** A uniform buffer rewritten by setSizes whenever N or B change. */
-  private uniformFor(k: Kernel, label: string, values: (N: number, B: number) => Record<string, number>, lora = false): GPUBuffer {
+  private uniformFor(
+    k: Kernel,
+    label: string,
+    values: (N: number, B: number) => Record<string, number>,
+    lora = false,
+  ): GPUBuffer {
     const b = k.uniform(values(1, 1), label);
     (lora ? this.loraUniforms : this.owned).push(b);
     this.sized.push({ k, buf: b, values, lora });
@@ -318,12 +423,20 @@ export class Forward {
     const dev = this.gpu.device;
     const steps = sample ? [...this.steps(), this.sampleStep] : this.steps();
     const qs = dev.createQuerySet({ type: 'timestamp', count: 2 * steps.length });
-    const resolve = dev.createBuffer({ size: 16 * steps.length, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
-    const read = dev.createBuffer({ size: 16 * steps.length, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const resolve = dev.createBuffer({
+      size: 16 * steps.length,
+      usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+    });
+    const read = dev.createBuffer({
+      size: 16 * steps.length,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
     this.setSizes(N, B);
     const enc = dev.createCommandEncoder();
     steps.forEach((s, i) => {
-      const pass = enc.beginComputePass({ timestampWrites: { querySet: qs, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
+      const pass = enc.beginComputePass({
+        timestampWrites: { querySet: qs, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 },
+      });
       s.run(pass, N, B);
       pass.end();
     });
@@ -351,7 +464,8 @@ export class Forward {
     for (let s0 = 0; s0 < seqs.length; s0 += slots) {
       const group = seqs.slice(s0, s0 + slots);
       const all = group.flatMap((ids, slot) => {
-        if (!ids.length || ids.length > maxLen) throw new RangeError(`sequence of ${ids.length} tokens: must be 1..${maxLen}`);
+        if (!ids.length || ids.length > maxLen)
+          throw new RangeError(`sequence of ${ids.length} tokens: must be 1..${maxLen}`);
         return ids.map((id, pos) => ({ id, slot, pos, last: pos === ids.length - 1 }));
       });
       for (let i = 0; i < all.length; i += maxRows) {
@@ -375,7 +489,8 @@ export class Forward {
   /** Logits [T, V] for every position of one sequence (slot 0), one pass; needs T ≤ maxRows, maxOut. */
   async logitsFor(tokens: number[]): Promise<Float32Array> {
     const T = tokens.length;
-    if (T > this.shape.maxRows || T > this.maxOut || T > this.shape.maxLen) throw new RangeError(`${T} tokens exceed maxRows/maxOut/maxLen`);
+    if (T > this.shape.maxRows || T > this.maxOut || T > this.shape.maxLen)
+      throw new RangeError(`${T} tokens exceed maxRows/maxOut/maxLen`);
     const dev = this.gpu.device;
     dev.queue.writeBuffer(this.ids, 0, new Uint32Array(tokens));
     dev.queue.writeBuffer(this.rows, 0, new Uint32Array(tokens.flatMap((_, p) => [0, p])));

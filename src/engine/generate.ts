@@ -58,13 +58,25 @@ interface Seq {
 }
 
 export class Generator {
-  readonly timings: GenerateTimings = { prefillTokens: 0, prefillMs: 0, decodeTokens: 0, decodeMs: 0, decodeSteps: 0, decodeDispatches: 0, decodeSubmits: 0 };
+  readonly timings: GenerateTimings = {
+    prefillTokens: 0,
+    prefillMs: 0,
+    decodeTokens: 0,
+    decodeMs: 0,
+    decodeSteps: 0,
+    decodeDispatches: 0,
+    decodeSubmits: 0,
+  };
   private staging: GPUBuffer;
   private seqParams: ArrayBuffer;
 
   constructor(readonly fwd: Forward) {
     const O = fwd.maxOut;
-    this.staging = fwd.gpu.device.createBuffer({ label: 'tokensReadback[O]', size: Math.max(16, O * 4), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    this.staging = fwd.gpu.device.createBuffer({
+      label: 'tokensReadback[O]',
+      size: Math.max(16, O * 4),
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
     this.seqParams = new ArrayBuffer(16 * O);
   }
 
@@ -77,12 +89,16 @@ export class Generator {
       if (!p.length) throw new UsageError(`prompt ${i} is empty`, 'Give at least one token (e.g. BOS).');
       const bad = p.find((t) => !Number.isInteger(t) || t < 0 || t >= V);
       if (bad !== undefined) throw new UsageError(`prompt ${i} has token id ${bad} outside the vocabulary 0..${V - 1}`);
-      if (p.length > maxLen) throw new UsageError(`prompt ${i} has ${p.length} tokens; the context holds ${maxLen}`, 'Shorten the prompt or raise maxLen.');
+      if (p.length > maxLen)
+        throw new UsageError(
+          `prompt ${i} has ${p.length} tokens; the context holds ${maxLen}`,
+          'Shorten the prompt or raise maxLen.',
+        );
     });
     for (let start = 0; start < prompts.length; start += slots) {
       const group: Seq[] = prompts.slice(start, start + slots).map((prompt, j) => {
         const i = start + j;
-        const max = Array.isArray(opts.maxNewTokens) ? opts.maxNewTokens[i] : opts.maxNewTokens ?? 128;
+        const max = Array.isArray(opts.maxNewTokens) ? opts.maxNewTokens[i] : (opts.maxNewTokens ?? 128);
         return { slot: j, prompt, out: [], max, seed: opts.seeds?.[i] ?? (opts.seed ?? 0) + i };
       });
       await this.runGroup(group, opts);
@@ -103,7 +119,11 @@ export class Generator {
     for (let i = 0; i < all.length; i += maxRows) {
       const chunk = all.slice(i, i + maxRows);
       const outs = chunk.map((r, idx) => ({ r, idx })).filter(({ r }) => r.pos === r.s.prompt.length - 1);
-      const sampled = await this.pass(chunk.map((r) => [r.s.slot, r.pos, r.id]), outs.map((o) => ({ row: o.idx, s: o.r.s })), opts);
+      const sampled = await this.pass(
+        chunk.map((r) => [r.s.slot, r.pos, r.id]),
+        outs.map((o) => ({ row: o.idx, s: o.r.s })),
+        opts,
+      );
       outs.forEach((o, j) => this.accept(o.r.s, sampled[j], eos, opts));
     }
     this.timings.prefillTokens += all.length;

@@ -39,7 +39,11 @@ export class LoadedModel {
   /** Attaches a LoRA adapter for generation (replacing any attached one). Base weights stay as they are. */
   attachAdapter(layout: LoraLayout, values: Float32Array): void {
     this.detachAdapter();
-    const buf = this.gpu.device.createBuffer({ label: 'adapter', size: values.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
+    const buf = this.gpu.device.createBuffer({
+      label: 'adapter',
+      size: values.byteLength,
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC,
+    });
     this.gpu.device.queue.writeBuffer(buf, 0, values);
     this.adapterBuf = buf;
     this.forward.setAdapter({ layout, params: buf });
@@ -86,7 +90,8 @@ export class LoadedModel {
 
   /** A reward model's scores (the score head at each sequence's last token), [numLabels] per sequence. */
   async score(seqs: number[][]): Promise<number[][]> {
-    if (this.config.head !== 'score') throw new Error('this model has no score head (it is not a *ForSequenceClassification model)');
+    if (this.config.head !== 'score')
+      throw new Error('this model has no score head (it is not a *ForSequenceClassification model)');
     return (await this.forward.lastOutputs(seqs)).map((v) => Array.from(v));
   }
 

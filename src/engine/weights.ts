@@ -45,7 +45,8 @@ export interface GpuWeights {
 export type WeightDtypeChoice = 'auto' | 'f32' | 'f16';
 
 export function chooseWeightType(gpu: Gpu, ck: Checkpoint, choice: WeightDtypeChoice = 'auto'): WeightType {
-  if (choice === 'f16' && !gpu.hasF16) throw new Error('f16 weights need the shader-f16 feature, which this device lacks');
+  if (choice === 'f16' && !gpu.hasF16)
+    throw new Error('f16 weights need the shader-f16 feature, which this device lacks');
   if (choice !== 'auto') return choice;
   return gpu.hasF16 && ck.is16bit ? 'f16' : 'f32';
 }
@@ -59,7 +60,12 @@ export function uploadWeights(gpu: Gpu, ck: Checkpoint, wt: WeightType, maxChunk
     const payload = type === 'f16' ? toF16Bits(data) : data;
     const size = Math.ceil(payload.byteLength / 4) * 4;
     checkBindable(gpu, size, label);
-    const buf = dev.createBuffer({ label, size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC, mappedAtCreation: true });
+    const buf = dev.createBuffer({
+      label,
+      size,
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC,
+      mappedAtCreation: true,
+    });
     (type === 'f16' ? new Uint16Array(buf.getMappedRange()) : new Float32Array(buf.getMappedRange())).set(payload);
     buf.unmap();
     bytes += size;
@@ -71,11 +77,20 @@ export function uploadWeights(gpu: Gpu, ck: Checkpoint, wt: WeightType, maxChunk
     const all = tensorF32(ck, name);
     const H = cfg.hidden;
     const bytesPerRow = H * (wt === 'f16' ? 2 : 4);
-    const maxRows = Math.max(1, Math.floor(Math.min(dev.limits.maxStorageBufferBindingSize, dev.limits.maxBufferSize, maxChunkBytes) / bytesPerRow / 4) * 4);
+    const maxRows = Math.max(
+      1,
+      Math.floor(
+        Math.min(dev.limits.maxStorageBufferBindingSize, dev.limits.maxBufferSize, maxChunkBytes) / bytesPerRow / 4,
+      ) * 4,
+    );
     const chunks: Chunk[] = [];
     for (let r = 0; r < cfg.vocab; r += maxRows) {
       const rows = Math.min(maxRows, cfg.vocab - r);
-      chunks.push({ buffer: upload(`${name}[${r}:${r + rows}]`, all.subarray(r * H, (r + rows) * H), wt), rowStart: r, rows });
+      chunks.push({
+        buffer: upload(`${name}[${r}:${r + rows}]`, all.subarray(r * H, (r + rows) * H), wt),
+        rowStart: r,
+        rows,
+      });
     }
     return chunks;
   };
@@ -102,7 +117,12 @@ export function uploadWeights(gpu: Gpu, ck: Checkpoint, wt: WeightType, maxChunk
     });
   }
   const finalNorm = vec('model.norm.weight');
-  const lmHead = cfg.head === 'score' ? [{ buffer: linear('score.weight'), rowStart: 0, rows: cfg.numLabels }] : cfg.tieEmbeddings ? embed : chunked('lm_head.weight');
+  const lmHead =
+    cfg.head === 'score'
+      ? [{ buffer: linear('score.weight'), rowStart: 0, rows: cfg.numLabels }]
+      : cfg.tieEmbeddings
+        ? embed
+        : chunked('lm_head.weight');
   return { wt, embed, lmHead, layers, finalNorm, bytes };
 }
 

@@ -56,16 +56,28 @@ export async function acquireDevice(gpu: GPU | undefined, opts: GpuOptions = {})
   if (adapter.features.has('timestamp-query')) requiredFeatures.push('timestamp-query');
   const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
   const info = adapter.info ?? ({} as GPUAdapterInfo);
-  const adapterName = [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' ') || 'unknown adapter';
+  const adapterName =
+    [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' ') || 'unknown adapter';
   const isSoftware = /swiftshader|llvmpipe|lavapipe|software/i.test(adapterName);
 
   const errors: GPUValidationError[] = [];
   device.addEventListener('uncapturederror', (ev) => {
     const e = (ev as GPUUncapturedErrorEvent).error;
-    errors.push(new GPUValidationError(`WebGPU error: ${e.message}`, e instanceof GPUOutOfMemoryError ? 'The GPU ran out of memory: use a smaller model, batch or context length.' : undefined));
+    errors.push(
+      new GPUValidationError(
+        `WebGPU error: ${e.message}`,
+        e instanceof GPUOutOfMemoryError
+          ? 'The GPU ran out of memory: use a smaller model, batch or context length.'
+          : undefined,
+      ),
+    );
   });
   const lost = device.lost.then(
-    (info) => new DeviceLostError(`The GPU device was lost (${info.reason}): ${info.message}`, 'Reload the model; work saved so far is kept.'),
+    (info) =>
+      new DeviceLostError(
+        `The GPU device was lost (${info.reason}): ${info.message}`,
+        'Reload the model; work saved so far is kept.',
+      ),
   );
   return { device, hasF16, adapterName, isSoftware, lost, errors };
 }

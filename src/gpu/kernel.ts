@@ -32,7 +32,11 @@ export class Kernel {
 
   /** A uniform buffer holding these params (sizes fixed for the buffer's life). */
   uniform(values: Record<string, number>, label: string = this.name): GPUBuffer {
-    const buf = this.device.createBuffer({ label: `${label}.params`, size: this.layout.size, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+    const buf = this.device.createBuffer({
+      label: `${label}.params`,
+      size: this.layout.size,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+    });
     this.device.queue.writeBuffer(buf, 0, packUniform(this.layout, values));
     return buf;
   }
@@ -62,7 +66,10 @@ export class Kernel {
  * named in the entry function or in any function it calls, and the struct type of its uniform.
  * (Forward and backward entries of one file may bind different variables at the same slot.)
  */
-export function entryInterface(code: string, entry: string): { bindings: GPUBindGroupLayoutEntry[]; paramsStruct: string } {
+export function entryInterface(
+  code: string,
+  entry: string,
+): { bindings: GPUBindGroupLayoutEntry[]; paramsStruct: string } {
   const fns = new Map<string, string>();
   for (const m of code.matchAll(/\bfn\s+(\w+)\s*\(/g)) {
     let i = code.indexOf('{', m.index);
@@ -88,14 +95,17 @@ export function entryInterface(code: string, entry: string): { bindings: GPUBind
   const bindingNames = new Set([...code.matchAll(/@binding\(\d+\)\s*var<[^>]+>\s*(\w+)/g)].map((m) => m[1]));
   for (const d of text.matchAll(/\b(?:let|var|const)\s+(\w+)|\b(\w+)\s*:\s*(?:u32|f32|i32|vec\d<\w+>)\s*[,)]/g)) {
     const name = d[1] ?? d[2];
-    if (bindingNames.has(name)) throw new Error(`shader entry ${entry}: local "${name}" shadows a binding of the same name; rename it`);
+    if (bindingNames.has(name))
+      throw new Error(`shader entry ${entry}: local "${name}" shadows a binding of the same name; rename it`);
   }
   const bindings: GPUBindGroupLayoutEntry[] = [];
   let paramsStruct = 'Params';
-  const re = /@group\(0\)\s*@binding\((\d+)\)\s*var<(uniform|storage,\s*read_write|storage,\s*read|storage)>\s*(\w+)\s*:\s*(\w+)/g;
+  const re =
+    /@group\(0\)\s*@binding\((\d+)\)\s*var<(uniform|storage,\s*read_write|storage,\s*read|storage)>\s*(\w+)\s*:\s*(\w+)/g;
   for (const m of code.matchAll(re)) {
     if (!idents.has(m[3])) continue;
-    const type: GPUBufferBindingType = m[2] === 'uniform' ? 'uniform' : m[2].includes('read_write') ? 'storage' : 'read-only-storage';
+    const type: GPUBufferBindingType =
+      m[2] === 'uniform' ? 'uniform' : m[2].includes('read_write') ? 'storage' : 'read-only-storage';
     if (type === 'uniform') paramsStruct = m[4];
     bindings.push({ binding: Number(m[1]), visibility: GPUShaderStage.COMPUTE, buffer: { type } });
   }
@@ -116,7 +126,11 @@ export function gemmKernel(dev: GPUDevice, software: boolean, wt?: WeightType): 
 
 /** An attention entry (forward or backward_q) and the y extent of its [nH, y] grid for N rows:
  *  a workgroup per (head, row) on GPUs, a thread per (head, row) on software adapters. */
-export function attentionKernel(dev: GPUDevice, software: boolean, entry: 'forward' | 'backward_q'): { kernel: Kernel; groupsFor: (N: number) => number } {
+export function attentionKernel(
+  dev: GPUDevice,
+  software: boolean,
+  entry: 'forward' | 'backward_q',
+): { kernel: Kernel; groupsFor: (N: number) => number } {
   return software
     ? { kernel: new Kernel(dev, 'attention', { entry: `${entry}_serial` }), groupsFor: (N) => Math.ceil(N / 64) }
     : { kernel: new Kernel(dev, 'attention', { entry }), groupsFor: (N) => N };

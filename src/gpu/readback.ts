@@ -1,7 +1,12 @@
 // Reading GPU buffers back to the CPU.
 
 /** One-off read of `bytes` from `src` (allocates a staging buffer: tests and tools, not hot loops). */
-export async function readBuffer(device: GPUDevice, src: GPUBuffer, bytes = src.size, offset = 0): Promise<ArrayBuffer> {
+export async function readBuffer(
+  device: GPUDevice,
+  src: GPUBuffer,
+  bytes = src.size,
+  offset = 0,
+): Promise<ArrayBuffer> {
   const staging = device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
   const enc = device.createCommandEncoder();
   enc.copyBufferToBuffer(src, offset, staging, 0, bytes);

@@ -13,7 +13,19 @@ import gemm from '../../shaders/gemm.wgsl?raw';
 import logprob from '../../shaders/logprob.wgsl?raw';
 import adamw from '../../shaders/adamw.wgsl?raw';
 
-export const SHADERS = { embedding, rmsnorm, matmul, ropeKv, attention, swiglu, gatherRows, sample, gemm, logprob, adamw };
+export const SHADERS = {
+  embedding,
+  rmsnorm,
+  matmul,
+  ropeKv,
+  attention,
+  swiglu,
+  gatherRows,
+  sample,
+  gemm,
+  logprob,
+  adamw,
+};
 export type ShaderName = keyof typeof SHADERS;
 export type WeightType = 'f32' | 'f16';
 

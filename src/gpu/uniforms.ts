@@ -19,7 +19,8 @@ export function uniformLayout(wgsl: string, struct = 'Params'): UniformLayout {
     .filter(Boolean)
     .map((decl, i) => {
       const f = /^(\w+)\s*:\s*(\w+)$/.exec(decl);
-      if (!f || !['u32', 'f32', 'i32'].includes(f[2])) throw new Error(`uniformLayout: ${struct} field "${decl}" is not a 4-byte scalar`);
+      if (!f || !['u32', 'f32', 'i32'].includes(f[2]))
+        throw new Error(`uniformLayout: ${struct} field "${decl}" is not a 4-byte scalar`);
       return { name: f[1], type: f[2] as ScalarType, offset: 4 * i };
     });
   return { struct, fields, size: Math.max(16, Math.ceil((4 * fields.length) / 16) * 16) };
@@ -37,7 +38,8 @@ export function packUniform(layout: UniformLayout, values: Record<string, number
     if (f.type === 'f32') dv.setFloat32(f.offset, v, true);
     else if (f.type === 'i32') dv.setInt32(f.offset, v, true);
     else {
-      if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new Error(`packUniform: ${layout.struct}.${f.name} = ${v} is not a u32`);
+      if (!Number.isInteger(v) || v < 0 || v > 0xffffffff)
+        throw new Error(`packUniform: ${layout.struct}.${f.name} = ${v} is not a u32`);
       dv.setUint32(f.offset, v, true);
     }
   }

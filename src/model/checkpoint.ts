@@ -23,13 +23,21 @@ export interface Checkpoint {
 }
 
 export async function loadCheckpoint(src: ModelSource, onProgress?: ProgressFn): Promise<Checkpoint> {
-  const config = parseConfig(await readJson(src, 'config.json', true), await readJson(src, 'generation_config.json', false));
-  const index = (await readJson(src, 'model.safetensors.index.json', false)) as { weight_map?: Record<string, string> } | undefined;
+  const config = parseConfig(
+    await readJson(src, 'config.json', true),
+    await readJson(src, 'generation_config.json', false),
+  );
+  const index = (await readJson(src, 'model.safetensors.index.json', false)) as
+    | { weight_map?: Record<string, string> }
+    | undefined;
   let files: string[];
   if (index) {
-    if (!index.weight_map || typeof index.weight_map !== 'object') throw new ModelConfigError(`${src.label}: model.safetensors.index.json has no weight_map`);
+    if (!index.weight_map || typeof index.weight_map !== 'object')
+      throw new ModelConfigError(`${src.label}: model.safetensors.index.json has no weight_map`);
     files = [...new Set(Object.values(index.weight_map))];
-    for (const f of files) if (typeof f !== 'string' || f.includes('/') || f.includes('..')) throw new ModelConfigError(`${src.label}: weight_map names an invalid shard "${String(f)}"`);
+    for (const f of files)
+      if (typeof f !== 'string' || f.includes('/') || f.includes('..'))
+        throw new ModelConfigError(`${src.label}: weight_map names an invalid shard "${String(f)}"`);
   } else files = ['model.safetensors'];
 
   const want = expectedTensors(config);
@@ -41,14 +49,25 @@ export async function loadCheckpoint(src: ModelSource, onProgress?: ProgressFn):
       const shape = want.get(name);
       if (!shape) continue; // e.g. rotary_emb.inv_freq, or an lm_head that is tied anyway
       if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
-        throw new SafetensorsError(`${file}: tensor "${name}" has shape ${JSON.stringify(t.shape)}, config.json implies ${JSON.stringify(shape)}`, 'config.json and the weights come from different models.');
+        throw new SafetensorsError(
+          `${file}: tensor "${name}" has shape ${JSON.stringify(t.shape)}, config.json implies ${JSON.stringify(shape)}`,
+          'config.json and the weights come from different models.',
+        );
       }
-      if (t.dtype !== 'F32' && t.dtype !== 'F16' && t.dtype !== 'BF16') throw new SafetensorsError(`${file}: tensor "${name}" has dtype ${t.dtype}; weights must be F32, F16 or BF16`, 'Quantised checkpoints are not supported: use the original bf16/f16 model.');
+      if (t.dtype !== 'F32' && t.dtype !== 'F16' && t.dtype !== 'BF16')
+        throw new SafetensorsError(
+          `${file}: tensor "${name}" has dtype ${t.dtype}; weights must be F32, F16 or BF16`,
+          'Quantised checkpoints are not supported: use the original bf16/f16 model.',
+        );
       tensors.set(name, { dtype: t.dtype, shape: t.shape, bytes: bytes.subarray(t.begin, t.end), file });
     }
   }
   for (const name of want.keys()) {
-    if (!tensors.has(name)) throw new SafetensorsError(`${src.label}: tensor "${name}" is missing from ${files.join(', ')}`, 'The checkpoint is incomplete or does not match config.json.');
+    if (!tensors.has(name))
+      throw new SafetensorsError(
+        `${src.label}: tensor "${name}" is missing from ${files.join(', ')}`,
+        'The checkpoint is incomplete or does not match config.json.',
+      );
   }
   const is16bit = [...tensors.values()].some((t) => t.dtype !== 'F32');
   return { config, tensors, is16bit };

@@ -29,14 +29,18 @@ export interface ModelConfig {
 function int(c: Record<string, unknown>, key: string, fallback?: number): number {
   const v = c[key] ?? fallback;
   if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
-    throw new ModelConfigError(`config.json: "${key}" must be a positive integer, got ${JSON.stringify(c[key])}`, 'Check that the folder holds a Hugging Face causal-LM config.json.');
+    throw new ModelConfigError(
+      `config.json: "${key}" must be a positive integer, got ${JSON.stringify(c[key])}`,
+      'Check that the folder holds a Hugging Face causal-LM config.json.',
+    );
   }
   return v;
 }
 
 function num(c: Record<string, unknown>, key: string, fallback: number): number {
   const v = c[key] ?? fallback;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new ModelConfigError(`config.json: "${key}" must be a positive number, got ${JSON.stringify(c[key])}`);
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0)
+    throw new ModelConfigError(`config.json: "${key}" must be a positive number, got ${JSON.stringify(c[key])}`);
   return v;
 }
 
@@ -46,27 +50,49 @@ function ids(v: unknown): number[] {
 }
 
 export function parseConfig(json: unknown, generationConfig?: unknown): ModelConfig {
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new ModelConfigError('config.json is not a JSON object');
+  if (typeof json !== 'object' || json === null || Array.isArray(json))
+    throw new ModelConfigError('config.json is not a JSON object');
   const c = json as Record<string, unknown>;
   const type = c.model_type;
   if (type !== 'llama' && type !== 'qwen2' && type !== 'qwen3') {
-    throw new ModelConfigError(`config.json: model_type ${JSON.stringify(type)} is not supported`, 'Supported decoders: llama (SmolLM2, TinyLlama, Llama 3), qwen2 (Qwen2, Qwen2.5) and qwen3.');
+    throw new ModelConfigError(
+      `config.json: model_type ${JSON.stringify(type)} is not supported`,
+      'Supported decoders: llama (SmolLM2, TinyLlama, Llama 3), qwen2 (Qwen2, Qwen2.5) and qwen3.',
+    );
   }
   const arch = Array.isArray(c.architectures) ? String(c.architectures[0] ?? '') : '';
   const head = arch.endsWith('ForSequenceClassification') ? 'score' : 'lm';
-  if (arch && head === 'lm' && !arch.endsWith('ForCausalLM')) throw new ModelConfigError(`config.json: architecture ${arch} is not supported`, 'Use a *ForCausalLM model, or a *ForSequenceClassification reward model.');
-  const numLabels = head === 'score' ? (Number.isInteger(c.num_labels) ? (c.num_labels as number) : c.id2label && typeof c.id2label === 'object' ? Object.keys(c.id2label).length : 1) : 0;
+  if (arch && head === 'lm' && !arch.endsWith('ForCausalLM'))
+    throw new ModelConfigError(
+      `config.json: architecture ${arch} is not supported`,
+      'Use a *ForCausalLM model, or a *ForSequenceClassification reward model.',
+    );
+  const numLabels =
+    head === 'score'
+      ? Number.isInteger(c.num_labels)
+        ? (c.num_labels as number)
+        : c.id2label && typeof c.id2label === 'object'
+          ? Object.keys(c.id2label).length
+          : 1
+      : 0;
   const act = c.hidden_act ?? 'silu';
-  if (act !== 'silu') throw new ModelConfigError(`config.json: hidden_act "${String(act)}" is not supported; only silu (SwiGLU) is.`);
+  if (act !== 'silu')
+    throw new ModelConfigError(`config.json: hidden_act "${String(act)}" is not supported; only silu (SwiGLU) is.`);
   const rs = c.rope_scaling as Record<string, unknown> | null | undefined;
   if (rs && rs.rope_type !== 'default' && rs.type !== 'default') {
-    throw new ModelConfigError(`config.json: rope_scaling ${JSON.stringify(rs)} is not supported yet`, 'Use a model with plain RoPE (SmolLM2, Qwen2.5 up to 32K context).');
+    throw new ModelConfigError(
+      `config.json: rope_scaling ${JSON.stringify(rs)} is not supported yet`,
+      'Use a model with plain RoPE (SmolLM2, Qwen2.5 up to 32K context).',
+    );
   }
   const hidden = int(c, 'hidden_size');
   const heads = int(c, 'num_attention_heads');
   const kvHeads = int(c, 'num_key_value_heads', heads);
   const headDim = int(c, 'head_dim', hidden / heads);
-  if (heads % kvHeads !== 0) throw new ModelConfigError(`config.json: num_attention_heads ${heads} is not a multiple of num_key_value_heads ${kvHeads}`);
+  if (heads % kvHeads !== 0)
+    throw new ModelConfigError(
+      `config.json: num_attention_heads ${heads} is not a multiple of num_key_value_heads ${kvHeads}`,
+    );
   if (headDim % 2 !== 0) throw new ModelConfigError(`config.json: head_dim ${headDim} must be even for RoPE`);
   if (c.mlp_bias === true) throw new ModelConfigError('config.json: mlp_bias=true is not supported');
   const qkvBias = type === 'qwen2' ? true : c.attention_bias === true;

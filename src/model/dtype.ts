@@ -63,7 +63,10 @@ export function toF32(bytes: Uint8Array, dtype: Dtype, what: string): Float32Arr
       return out;
     }
     default:
-      throw new SafetensorsError(`${what}: dtype ${dtype} is not a floating-point weight type`, 'Model weights must be F32, F16 or BF16.');
+      throw new SafetensorsError(
+        `${what}: dtype ${dtype} is not a floating-point weight type`,
+        'Model weights must be F32, F16 or BF16.',
+      );
   }
 }
 

@@ -5,7 +5,18 @@
 import { SafetensorsError } from '../errors';
 
 export type Dtype = 'F32' | 'F16' | 'BF16' | 'F64' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
-export const DTYPE_BYTES: Record<Dtype, number> = { F64: 8, I64: 8, F32: 4, I32: 4, F16: 2, BF16: 2, I16: 2, I8: 1, U8: 1, BOOL: 1 };
+export const DTYPE_BYTES: Record<Dtype, number> = {
+  F64: 8,
+  I64: 8,
+  F32: 4,
+  I32: 4,
+  F16: 2,
+  BF16: 2,
+  I16: 2,
+  I8: 1,
+  U8: 1,
+  BOOL: 1,
+};
 
 export interface TensorInfo {
   name: string;
@@ -27,13 +38,18 @@ export interface SafetensorsHeader {
 /** Largest header we accept; real headers are a few hundred KiB at most. */
 export const MAX_HEADER_BYTES = 100 * 2 ** 20;
 
-function fail(file: string, what: string, hint = 'The file is corrupt or was truncated by an interrupted download: delete it and download it again.'): never {
+function fail(
+  file: string,
+  what: string,
+  hint = 'The file is corrupt or was truncated by an interrupted download: delete it and download it again.',
+): never {
   throw new SafetensorsError(`${file}: ${what}`, hint);
 }
 
 /** Reads N from the first 8 bytes and checks it against the file size. */
 export function headerLength(prefix: Uint8Array, fileSize: number, file: string): number {
-  if (fileSize < 8 || prefix.byteLength < 8) fail(file, `file is ${fileSize} bytes, too short for a safetensors header`);
+  if (fileSize < 8 || prefix.byteLength < 8)
+    fail(file, `file is ${fileSize} bytes, too short for a safetensors header`);
   const n = new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true);
   if (n > BigInt(fileSize - 8)) fail(file, `header length ${n} is larger than the file (${fileSize} bytes)`);
   if (n > BigInt(MAX_HEADER_BYTES)) fail(file, `header length ${n} exceeds the ${MAX_HEADER_BYTES}-byte limit`);
@@ -69,19 +85,33 @@ export function parseHeader(headerBytes: Uint8Array, fileSize: number, file: str
     }
     if (typeof raw !== 'object' || raw === null) fail(file, `tensor "${name}": entry is not an object`);
     const { dtype, shape, data_offsets: offs } = raw as Record<string, unknown>;
-    if (typeof dtype !== 'string' || !(dtype in DTYPE_BYTES)) fail(file, `tensor "${name}": unsupported dtype ${JSON.stringify(dtype)}`);
-    if (!Array.isArray(shape) || shape.some((d) => !Number.isSafeInteger(d) || d < 0)) fail(file, `tensor "${name}": shape ${JSON.stringify(shape)} is not a list of non-negative integers`);
-    if (!Array.isArray(offs) || offs.length !== 2 || offs.some((o) => !Number.isSafeInteger(o) || o < 0)) fail(file, `tensor "${name}": data_offsets ${JSON.stringify(offs)} is not [begin, end]`);
+    if (typeof dtype !== 'string' || !(dtype in DTYPE_BYTES))
+      fail(file, `tensor "${name}": unsupported dtype ${JSON.stringify(dtype)}`);
+    if (!Array.isArray(shape) || shape.some((d) => !Number.isSafeInteger(d) || d < 0))
+      fail(file, `tensor "${name}": shape ${JSON.stringify(shape)} is not a list of non-negative integers`);
+    if (!Array.isArray(offs) || offs.length !== 2 || offs.some((o) => !Number.isSafeInteger(o) || o < 0))
+      fail(file, `tensor "${name}": data_offsets ${JSON.stringify(offs)} is not [begin, end]`);
     const [b, e] = offs as number[];
-    if (b > e || e > dataLen) fail(file, `tensor "${name}": data_offsets [${b}, ${e}] out of range (data section is ${dataLen} bytes)`);
+    if (b > e || e > dataLen)
+      fail(file, `tensor "${name}": data_offsets [${b}, ${e}] out of range (data section is ${dataLen} bytes)`);
     let count = 1;
     for (const d of shape as number[]) {
       count *= d;
       if (count > Number.MAX_SAFE_INTEGER) fail(file, `tensor "${name}": shape overflows`);
     }
     const want = count * DTYPE_BYTES[dtype as Dtype];
-    if (want !== e - b) fail(file, `tensor "${name}": ${dtype}${JSON.stringify(shape)} needs ${want} bytes but data_offsets span ${e - b}`);
-    tensors.set(name, { name, dtype: dtype as Dtype, shape: shape as number[], begin: dataStart + b, end: dataStart + e });
+    if (want !== e - b)
+      fail(
+        file,
+        `tensor "${name}": ${dtype}${JSON.stringify(shape)} needs ${want} bytes but data_offsets span ${e - b}`,
+      );
+    tensors.set(name, {
+      name,
+      dtype: dtype as Dtype,
+      shape: shape as number[],
+      begin: dataStart + b,
+      end: dataStart + e,
+    });
   }
   // Ranges must tile the data section: sorted, no overlap, no hole, nothing after the last.
   const sorted = [...tensors.values()].sort((x, y) => x.begin - y.begin || x.end - y.end);
@@ -108,14 +138,20 @@ export interface TensorToWrite {
 }
 
 /** Serialises tensors (in the given order) to a safetensors file, header padded to 8 bytes. */
-export function writeSafetensors(tensors: Record<string, TensorToWrite>, metadata?: Record<string, string>): Uint8Array {
+export function writeSafetensors(
+  tensors: Record<string, TensorToWrite>,
+  metadata?: Record<string, string>,
+): Uint8Array {
   const header: Record<string, unknown> = {};
   if (metadata) header.__metadata__ = metadata;
   let offset = 0;
   for (const [name, t] of Object.entries(tensors)) {
     const bytes = t.data.byteLength;
     const want = t.shape.reduce((a, b) => a * b, 1) * DTYPE_BYTES[t.dtype];
-    if (bytes !== want) throw new SafetensorsError(`writeSafetensors: tensor "${name}" has ${bytes} bytes, shape ${JSON.stringify(t.shape)} ${t.dtype} needs ${want}`);
+    if (bytes !== want)
+      throw new SafetensorsError(
+        `writeSafetensors: tensor "${name}" has ${bytes} bytes, shape ${JSON.stringify(t.shape)} ${t.dtype} needs ${want}`,
+      );
     header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + bytes] };
     offset += bytes;
   }

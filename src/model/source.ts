@@ -21,7 +21,11 @@ export interface ModelSource {
 /** Reads a file that must exist. */
 export async function readRequired(src: ModelSource, file: string, onProgress?: ProgressFn): Promise<Uint8Array> {
   const b = await src.read(file, onProgress);
-  if (!b) throw new ModelSourceError(`${src.label}: ${file} not found`, 'A model folder needs config.json and model.safetensors (or model.safetensors.index.json with its shards).');
+  if (!b)
+    throw new ModelSourceError(
+      `${src.label}: ${file} not found`,
+      'A model folder needs config.json and model.safetensors (or model.safetensors.index.json with its shards).',
+    );
   return b;
 }
 
@@ -75,7 +79,11 @@ export function hubFileUrl(repo: string, file: string, opts: HubOptions = {}): s
 }
 
 export function hubSource(repo: string, opts: HubOptions = {}): ModelSource {
-  if (!/^[\w.-]+\/[\w.-]+$/.test(repo)) throw new ModelSourceError(`"${repo}" is not a hub repo id`, 'Use the form owner/name, e.g. HuggingFaceTB/SmolLM2-135M-Instruct.');
+  if (!/^[\w.-]+\/[\w.-]+$/.test(repo))
+    throw new ModelSourceError(
+      `"${repo}" is not a hub repo id`,
+      'Use the form owner/name, e.g. HuggingFaceTB/SmolLM2-135M-Instruct.',
+    );
   const doFetch = opts.fetch ?? globalThis.fetch.bind(globalThis);
   return {
     label: `hub ${repo}`,
@@ -90,16 +98,29 @@ export function hubSource(repo: string, opts: HubOptions = {}): ModelSource {
       try {
         res = await doFetch(url, { headers: opts.token ? { Authorization: `Bearer ${opts.token}` } : {} });
       } catch (e) {
-        throw new ModelSourceError(`Could not reach ${url}: ${(e as Error).message}`, 'Check the network connection and the hub base URL.');
+        throw new ModelSourceError(
+          `Could not reach ${url}: ${(e as Error).message}`,
+          'Check the network connection and the hub base URL.',
+        );
       }
       if (res.status === 404) return null;
-      if (res.status === 401 || res.status === 403) throw new ModelSourceError(`${url}: HTTP ${res.status}`, 'The repo is gated or private: accept its licence on the hub and pass an access token.');
+      if (res.status === 401 || res.status === 403)
+        throw new ModelSourceError(
+          `${url}: HTTP ${res.status}`,
+          'The repo is gated or private: accept its licence on the hub and pass an access token.',
+        );
       if (!res.ok) throw new ModelSourceError(`${url}: HTTP ${res.status} ${res.statusText}`, 'Try again later.');
       const total = Number(res.headers.get('content-length') ?? 0);
       const bytes = await readBody(res, file, total, onProgress);
-      if (total && bytes.byteLength !== total) throw new ModelSourceError(`${url}: download ended after ${bytes.byteLength} of ${total} bytes`, 'Try again; nothing partial was cached.');
+      if (total && bytes.byteLength !== total)
+        throw new ModelSourceError(
+          `${url}: download ended after ${bytes.byteLength} of ${total} bytes`,
+          'Try again; nothing partial was cached.',
+        );
       // Caching is best effort: a full disk must not stop the model from loading.
-      await opts.cache?.put(url, bytes).catch((e: Error) => console.warn(`not cached (${e.name}: ${e.message}): ${url}`));
+      await opts.cache
+        ?.put(url, bytes)
+        .catch((e: Error) => console.warn(`not cached (${e.name}: ${e.message}): ${url}`));
       return bytes;
     },
   };
@@ -121,7 +142,10 @@ async function readBody(res: Response, file: string, total: number, onProgress?:
     if (done) break;
     if (out && loaded + value.byteLength <= out.byteLength) out.set(value, loaded);
     else {
-      if (out) { chunks.push(out.subarray(0, loaded)); out = null; }
+      if (out) {
+        chunks.push(out.subarray(0, loaded));
+        out = null;
+      }
       chunks.push(value);
     }
     loaded += value.byteLength;
@@ -130,7 +154,10 @@ async function readBody(res: Response, file: string, total: number, onProgress?:
   if (out) return out.subarray(0, loaded);
   const joined = new Uint8Array(loaded);
   let p = 0;
-  for (const c of chunks) { joined.set(c, p); p += c.byteLength; }
+  for (const c of chunks) {
+    joined.set(c, p);
+    p += c.byteLength;
+  }
   return joined;
 }
 
@@ -143,7 +170,10 @@ export function browserCache(name = 'tpo-hub-v1'): ByteCache {
     },
     async put(key, bytes) {
       const body = new Blob([bytes as Uint8Array<ArrayBuffer>]);
-      await (await caches.open(name)).put(key, new Response(body, { headers: { 'content-length': String(bytes.byteLength) } }));
+      await (await caches.open(name)).put(
+        key,
+        new Response(body, { headers: { 'content-length': String(bytes.byteLength) } }),
+      );
     },
   };
 }

@@ -36,7 +36,8 @@ export async function loadTokenizer(src: ModelSource): Promise<Tokenizer | null>
   }
   // Loaded on demand: models without a tokenizer never pay for the library.
   const transformers = await import('@huggingface/transformers');
-  const name = typeof config.tokenizer_class === 'string' ? config.tokenizer_class.replace(/Fast$/, '') : 'PreTrainedTokenizer';
+  const name =
+    typeof config.tokenizer_class === 'string' ? config.tokenizer_class.replace(/Fast$/, '') : 'PreTrainedTokenizer';
   const registry = transformers as unknown as Record<string, TokenizerClass | undefined>;
   const Cls = (/Tokenizer$/.test(name) && registry[name]) || transformers.PreTrainedTokenizer;
   let tok: PreTrainedTokenizer;
@@ -51,12 +52,19 @@ export async function loadTokenizer(src: ModelSource): Promise<Tokenizer | null>
 function wrap(tok: PreTrainedTokenizer, config: Record<string, unknown>): Tokenizer {
   const eos = new Set<number>();
   if (typeof tok.eos_token_id === 'number') eos.add(tok.eos_token_id);
-  const hasChatTemplate = typeof config.chat_template === 'string' || (typeof config.chat_template === 'object' && config.chat_template !== null);
-  const noTemplate = () => new ModelSourceError('This tokenizer has no chat_template', 'Use --prompt-ids, or a model with a chat template in tokenizer_config.json.');
+  const hasChatTemplate =
+    typeof config.chat_template === 'string' ||
+    (typeof config.chat_template === 'object' && config.chat_template !== null);
+  const noTemplate = () =>
+    new ModelSourceError(
+      'This tokenizer has no chat_template',
+      'Use --prompt-ids, or a model with a chat template in tokenizer_config.json.',
+    );
   return {
     encode: (text, addSpecialTokens = true) => tok.encode(text, { add_special_tokens: addSpecialTokens }),
     // transformers.js throws on an empty list (a generation that stopped at once): that is ''.
-    decode: (ids, skipSpecialTokens = true) => (ids.length ? tok.decode(ids, { skip_special_tokens: skipSpecialTokens }) : ''),
+    decode: (ids, skipSpecialTokens = true) =>
+      ids.length ? tok.decode(ids, { skip_special_tokens: skipSpecialTokens }) : '',
     applyChatTemplate(messages, addGenerationPrompt = true) {
       if (!hasChatTemplate) throw noTemplate();
       // Tokenise the rendered text without adding special tokens again (the template has them).
@@ -64,7 +72,10 @@ function wrap(tok: PreTrainedTokenizer, config: Record<string, unknown>): Tokeni
     },
     chatTemplateText(messages, addGenerationPrompt = true) {
       if (!hasChatTemplate) throw noTemplate();
-      return tok.apply_chat_template(messages, { add_generation_prompt: addGenerationPrompt, tokenize: false }) as unknown as string;
+      return tok.apply_chat_template(messages, {
+        add_generation_prompt: addGenerationPrompt,
+        tokenize: false,
+      }) as unknown as string;
     },
     hasChatTemplate,
     eosTokenIds: [...eos],

@@ -35,7 +35,12 @@ export interface EvalOptions {
 }
 
 /** One response per instruction (thought hidden); resampled on parse failure. */
-async function respond(model: LoadedModel, side: Side, items: Instruction[], o: EvalOptions): Promise<{ responses: string[]; thoughts: string[]; firstFailures: number }> {
+async function respond(
+  model: LoadedModel,
+  side: Side,
+  items: Instruction[],
+  o: EvalOptions,
+): Promise<{ responses: string[]; thoughts: string[]; firstFailures: number }> {
   if (side.adapter) model.attachAdapter(side.adapter.layout, side.adapter.values);
   else model.detachAdapter();
   const responses = new Array<string>(items.length).fill('');
@@ -43,10 +48,15 @@ async function respond(model: LoadedModel, side: Side, items: Instruction[], o: 
   let pending = items.map((_, i) => i);
   let firstFailures = 0;
   for (let attempt = 0; attempt <= o.retries && pending.length; attempt++) {
-    const gens = await model.generate(pending.map((i) => promptIds(model, side.prompt, items[i].instruction)), {
-      maxNewTokens: o.maxNewTokens, temperature: attempt ? Math.max(o.temperature, 0.7) : o.temperature, topP: o.topP,
-      seeds: pending.map((i) => o.seed + 7919 * attempt + i),
-    });
+    const gens = await model.generate(
+      pending.map((i) => promptIds(model, side.prompt, items[i].instruction)),
+      {
+        maxNewTokens: o.maxNewTokens,
+        temperature: attempt ? Math.max(o.temperature, 0.7) : o.temperature,
+        topP: o.topP,
+        seeds: pending.map((i) => o.seed + 7919 * attempt + i),
+      },
+    );
     const next: number[] = [];
     gens.forEach((g, k) => {
       const p = parseOutput(side.prompt, g.text ?? '');
@@ -61,15 +71,24 @@ async function respond(model: LoadedModel, side: Side, items: Instruction[], o: 
   return { responses, thoughts, firstFailures };
 }
 
-export async function evaluate(model: LoadedModel, judge: Judge, items: Instruction[], policy: Side, baseline: Side, o: EvalOptions): Promise<EvalResult> {
+export async function evaluate(
+  model: LoadedModel,
+  judge: Judge,
+  items: Instruction[],
+  policy: Side,
+  baseline: Side,
+  o: EvalOptions,
+): Promise<EvalResult> {
   const pol = await respond(model, policy, items, o);
   const base = await respond(model, baseline, items, o);
   const outcomes: Outcome[] = [];
   for (let i = 0; i < items.length; i++) {
-    const a = pol.responses[i], b = base.responses[i];
+    const a = pol.responses[i],
+      b = base.responses[i];
     let s: number;
     if (!a && !b) s = 0.5;
-    else if (!a || !b) s = a ? 1 : 0; // a side that never produced a parsable answer loses
+    else if (!a || !b)
+      s = a ? 1 : 0; // a side that never produced a parsable answer loses
     else {
       // scoreGroup judges both orders for a pair-wise judge; a point-wise judge scores each once.
       const [sa, sb] = await scoreGroup(judge, items[i].instruction, [a, b], items[i].meta);
@@ -81,7 +100,11 @@ export async function evaluate(model: LoadedModel, judge: Judge, items: Instruct
     instructions: items.length,
     win_rate: winRate(outcomes),
     win_rate_ci95: bootstrapCI(outcomes, 2000, o.seed),
-    lc_win_rate: lengthControlledWinRate(outcomes, pol.responses.map((r) => r.length), base.responses.map((r) => r.length)),
+    lc_win_rate: lengthControlledWinRate(
+      outcomes,
+      pol.responses.map((r) => r.length),
+      base.responses.map((r) => r.length),
+    ),
     parse_failure_rate: items.length ? pol.firstFailures / items.length : 0,
     mean_thought_chars: mean(pol.thoughts.map((t) => t.length)),
     mean_response_chars: mean(pol.responses.map((r) => r.length)),

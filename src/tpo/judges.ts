@@ -29,7 +29,12 @@ export type Judge = PointwiseJudge | PairwiseJudge;
 export class JudgeError extends TpoError {}
 
 /** Scores for the responses to one instruction: direct for point-wise, Bradley–Terry over all ordered pairs (both orders) for pair-wise. */
-export async function scoreGroup(judge: Judge, instruction: string, responses: string[], meta?: Record<string, unknown>): Promise<number[]> {
+export async function scoreGroup(
+  judge: Judge,
+  instruction: string,
+  responses: string[],
+  meta?: Record<string, unknown>,
+): Promise<number[]> {
   if (judge.kind === 'pointwise') return judge.score(responses.map((response) => ({ instruction, response, meta })));
   const n = responses.length;
   const pairs: { i: number; j: number }[] = [];
@@ -81,10 +86,13 @@ function ruleScore(rule: Rule, item: JudgeItem): number {
         return 0;
       }
     case 'length':
-      return (rule.min === undefined || r.length >= rule.min) && (rule.max === undefined || r.length <= rule.max) ? 1 : 0;
+      return (rule.min === undefined || r.length >= rule.min) && (rule.max === undefined || r.length <= rule.max)
+        ? 1
+        : 0;
     case 'keywords': {
       const low = r.toLowerCase();
-      const inc = rule.include ?? [], exc = rule.exclude ?? [];
+      const inc = rule.include ?? [],
+        exc = rule.exclude ?? [];
       const hits = inc.filter((k) => low.includes(k.toLowerCase())).length;
       const bad = exc.some((k) => low.includes(k.toLowerCase()));
       return bad ? 0 : inc.length ? hits / inc.length : 1;
@@ -96,7 +104,11 @@ function ruleScore(rule: Rule, item: JudgeItem): number {
 export function rulesJudge(rules: Rule[], name = 'rules'): PointwiseJudge {
   if (!Array.isArray(rules) || !rules.length) throw new UsageError('a rules judge needs a non-empty list of rules');
   for (const r of rules) {
-    if (!['exact', 'numeric', 'regex', 'json', 'length', 'keywords'].includes((r as Rule).type)) throw new UsageError(`unknown rule type ${JSON.stringify((r as Rule).type)}`, 'Use exact, numeric, regex, json, length or keywords.');
+    if (!['exact', 'numeric', 'regex', 'json', 'length', 'keywords'].includes((r as Rule).type))
+      throw new UsageError(
+        `unknown rule type ${JSON.stringify((r as Rule).type)}`,
+        'Use exact, numeric, regex, json, length or keywords.',
+      );
     if (r.type === 'regex') new RegExp(r.pattern, r.flags); // throws early on a bad pattern
   }
   return {
@@ -111,7 +123,11 @@ export function rulesJudge(rules: Rule[], name = 'rules'): PointwiseJudge {
 // ---------------------------------------------------------------- prompts for LLM judges
 
 /** Self-Taught-Evaluator-style pair-wise prompt (system + user). */
-export function pairwiseMessages(instruction: string, a: string, b: string): { role: 'system' | 'user'; content: string }[] {
+export function pairwiseMessages(
+  instruction: string,
+  a: string,
+  b: string,
+): { role: 'system' | 'user'; content: string }[] {
   return [
     {
       role: 'system',
@@ -127,14 +143,25 @@ export function pairwiseMessages(instruction: string, a: string, b: string): { r
 
 /** [[A]] or [[B]]; both or neither → no verdict. */
 export function parseVerdict(text: string): Verdict {
-  const a = text.includes('[[A]]'), b = text.includes('[[B]]');
+  const a = text.includes('[[A]]'),
+    b = text.includes('[[B]]');
   return a === b ? null : a ? 'A' : 'B';
 }
 
-export function pointwiseMessages(instruction: string, response: string): { role: 'system' | 'user'; content: string }[] {
+export function pointwiseMessages(
+  instruction: string,
+  response: string,
+): { role: 'system' | 'user'; content: string }[] {
   return [
-    { role: 'system', content: 'Please act as an impartial judge and rate the quality of the response to the user question below on a scale of 1 to 10. Do not let its length influence you. After a short explanation, output the rating strictly in this format: "Rating: [[N]]".' },
-    { role: 'user', content: `[Question]\n${instruction}\n\n[The Start of the Answer]\n${response}\n[The End of the Answer]` },
+    {
+      role: 'system',
+      content:
+        'Please act as an impartial judge and rate the quality of the response to the user question below on a scale of 1 to 10. Do not let its length influence you. After a short explanation, output the rating strictly in this format: "Rating: [[N]]".',
+    },
+    {
+      role: 'user',
+      content: `[Question]\n${instruction}\n\n[The Start of the Answer]\n${response}\n[The End of the Answer]`,
+    },
   ];
 }
 
@@ -180,13 +207,21 @@ export function httpJudge(o: HttpJudgeOptions): Judge {
       } catch (e) {
         clearTimeout(timer);
         const err = e as Error;
-        lastErr = err.name === 'AbortError'
-          ? new JudgeError(`judge ${url} timed out after ${o.timeoutMs ?? 60_000} ms`, 'Raise the timeout or use a faster endpoint.')
-          : new JudgeError(`judge ${url} could not be reached (${err.message})`, 'Check the URL; from a web page the endpoint must allow CORS from this origin.');
+        lastErr =
+          err.name === 'AbortError'
+            ? new JudgeError(
+                `judge ${url} timed out after ${o.timeoutMs ?? 60_000} ms`,
+                'Raise the timeout or use a faster endpoint.',
+              )
+            : new JudgeError(
+                `judge ${url} could not be reached (${err.message})`,
+                'Check the URL; from a web page the endpoint must allow CORS from this origin.',
+              );
         continue;
       }
       clearTimeout(timer);
-      if (res.status === 401 || res.status === 403) throw new JudgeError(`judge ${url}: HTTP ${res.status} (authentication failed)`, 'Check the API key.');
+      if (res.status === 401 || res.status === 403)
+        throw new JudgeError(`judge ${url}: HTTP ${res.status} (authentication failed)`, 'Check the API key.');
       if (res.status === 429 || res.status >= 500) {
         lastErr = new JudgeError(`judge ${url}: HTTP ${res.status}`);
         continue;

@@ -66,22 +66,32 @@ export function parseInstructions(rows: Record<string, unknown>[]): Instruction[
   const seen = new Set<string>();
   return rows.map((r, i) => {
     const text = r.instruction ?? r.prompt;
-    if (typeof text !== 'string' || !text.trim()) throw new UsageError(`prompts row ${i + 1}: needs an "instruction" string`);
+    if (typeof text !== 'string' || !text.trim())
+      throw new UsageError(`prompts row ${i + 1}: needs an "instruction" string`);
     const id = String(r.id ?? i);
     if (seen.has(id)) throw new UsageError(`prompts row ${i + 1}: duplicate id ${id}`);
     seen.add(id);
     const { instruction: _a, prompt: _b, id: _c, ...meta } = r;
-    void _a; void _b; void _c;
+    void _a;
+    void _b;
+    void _c;
     return { id, instruction: text, meta };
   });
 }
 
 /** M_it: the adapter that iteration it - 1 trained (null for the base model, it = 0). */
-export async function adapterOf(ctx: TpoContext, it: number, o: TpoOptions): Promise<{ layout: LoraLayout; values: Float32Array } | null> {
+export async function adapterOf(
+  ctx: TpoContext,
+  it: number,
+  o: TpoOptions,
+): Promise<{ layout: LoraLayout; values: Float32Array } | null> {
   if (it === 0) return null;
   const files = await ctx.store.readAdapter(it - 1);
-  if (!files) throw new UsageError(`iteration ${it} needs the adapter of iteration ${it - 1}, which the run does not have`);
-  return loadAdapter(ctx.model.config, files['adapter_config.json'], files['adapter_model.safetensors'], { baseModel: o.baseModel });
+  if (!files)
+    throw new UsageError(`iteration ${it} needs the adapter of iteration ${it - 1}, which the run does not have`);
+  return loadAdapter(ctx.model.config, files['adapter_config.json'], files['adapter_model.safetensors'], {
+    baseModel: o.baseModel,
+  });
 }
 
 export function promptIds(model: LoadedModel, p: ThoughtPrompt, instruction: string): number[] {
@@ -92,7 +102,12 @@ export function promptIds(model: LoadedModel, p: ThoughtPrompt, instruction: str
 }
 
 /** Samples and judges every instruction of the slice that the store does not have yet. */
-async function sampleAndJudge(ctx: TpoContext, it: number, slice: Instruction[], o: TpoOptions): Promise<InstructionRecord[]> {
+async function sampleAndJudge(
+  ctx: TpoContext,
+  it: number,
+  slice: Instruction[],
+  o: TpoOptions,
+): Promise<InstructionRecord[]> {
   const have = new Map((await ctx.store.readSamples(it)).map((r) => [r.id, r]));
   const todo = slice.filter((x) => !have.has(x.id));
   const m = ctx.model;
@@ -102,9 +117,18 @@ async function sampleAndJudge(ctx: TpoContext, it: number, slice: Instruction[],
     await pausePoint(ctx);
     const group = todo.slice(i, i + per);
     ctx.onProgress?.({ iteration: it, stage: 'sampling', done, total: slice.length });
-    const prompts = group.flatMap((x) => Array.from({ length: o.samples }, () => promptIds(m, o.prompt, x.instruction)));
-    const seeds = group.flatMap((x) => Array.from({ length: o.samples }, (_, k) => (o.seed + it * 1_000_003 + hash(x.id) * 8191 + k) >>> 0));
-    const gens = await m.generate(prompts, { maxNewTokens: o.maxNewTokens, temperature: o.temperature, topP: o.topP, seeds });
+    const prompts = group.flatMap((x) =>
+      Array.from({ length: o.samples }, () => promptIds(m, o.prompt, x.instruction)),
+    );
+    const seeds = group.flatMap((x) =>
+      Array.from({ length: o.samples }, (_, k) => (o.seed + it * 1_000_003 + hash(x.id) * 8191 + k) >>> 0),
+    );
+    const gens = await m.generate(prompts, {
+      maxNewTokens: o.maxNewTokens,
+      temperature: o.temperature,
+      topP: o.topP,
+      seeds,
+    });
     ctx.onProgress?.({ iteration: it, stage: 'judging', done, total: slice.length });
     for (let g = 0; g < group.length; g++) {
       const x = group[g];
@@ -112,9 +136,18 @@ async function sampleAndJudge(ctx: TpoContext, it: number, slice: Instruction[],
       const parsed = outs.map((raw) => parseOutput(o.prompt, raw));
       const okIdx = parsed.map((p, k) => (p.ok ? k : -1)).filter((k) => k >= 0);
       // The judge sees the instruction and the responses only — never a thought.
-      const scores = okIdx.length ? await scoreGroup(ctx.judge, x.instruction, okIdx.map((k) => (parsed[k] as { response: string }).response), x.meta) : [];
+      const scores = okIdx.length
+        ? await scoreGroup(
+            ctx.judge,
+            x.instruction,
+            okIdx.map((k) => (parsed[k] as { response: string }).response),
+            x.meta,
+          )
+        : [];
       const samples: Sample[] = parsed.map((p, k) =>
-        p.ok ? { raw: outs[k], parsed: true, thought: p.thought, response: p.response, score: scores[okIdx.indexOf(k)] } : { raw: outs[k], parsed: false, thought: '', response: '', score: null },
+        p.ok
+          ? { raw: outs[k], parsed: true, thought: p.thought, response: p.response, score: scores[okIdx.indexOf(k)] }
+          : { raw: outs[k], parsed: false, thought: '', response: '', score: null },
       );
       const rec: InstructionRecord = { iteration: it, id: x.id, instruction: x.instruction, samples };
       await ctx.store.appendSamples(rec);
@@ -140,7 +173,13 @@ function hash(s: string): number {
 
 /** Runs (or resumes) iteration `it` on `slice`; returns its metrics. With `validation` instructions
  *  the adapter kept is the best of M_t and every DPO epoch on them (select.ts). */
-export async function runIteration(ctx: TpoContext, it: number, slice: Instruction[], o: TpoOptions, validation: Instruction[] = []): Promise<IterationMetrics> {
+export async function runIteration(
+  ctx: TpoContext,
+  it: number,
+  slice: Instruction[],
+  o: TpoOptions,
+  validation: Instruction[] = [],
+): Promise<IterationMetrics> {
   const done = await ctx.store.readMetrics(it);
   if (done) return done;
   const m = ctx.model;
@@ -153,15 +192,20 @@ export async function runIteration(ctx: TpoContext, it: number, slice: Instructi
   // Pairs: chosen = argmax, rejected = argmin of the length-controlled score; thoughts kept.
   let pairs = await ctx.store.readPairs(it);
   let skipped = 0;
-  const chosenLen: number[] = [], rejectedLen: number[] = [];
+  const chosenLen: number[] = [],
+    rejectedLen: number[] = [];
   const built: PairRecord[] = [];
   for (const r of records) {
-    const choice = selectPair(r.samples.map((s) => ({ parsed: s.parsed, score: s.score ?? undefined, length: s.response.length })), o.rho);
+    const choice = selectPair(
+      r.samples.map((s) => ({ parsed: s.parsed, score: s.score ?? undefined, length: s.response.length })),
+      o.rho,
+    );
     if ('skipped' in choice) {
       skipped++;
       continue;
     }
-    const c = r.samples[choice.chosen], j = r.samples[choice.rejected];
+    const c = r.samples[choice.chosen],
+      j = r.samples[choice.rejected];
     chosenLen.push(c.response.length);
     rejectedLen.push(j.response.length);
     built.push({
@@ -193,7 +237,8 @@ export async function runIteration(ctx: TpoContext, it: number, slice: Instructi
       const state = new LoraState(m.gpu.device, layout, init);
       const trainer = new Trainer(m.gpu, m.config, m.weights, layout, state, 2 * o.train.batchSize, T);
       // Checkpoint candidates, index = epoch: M_t (0) and every epoch's adapter, each with its validation responses.
-      const kept: Float32Array[] = [], responses: (string | null)[][] = [];
+      const kept: Float32Array[] = [],
+        responses: (string | null)[][] = [];
       const candidate = async (v: Float32Array) => {
         kept.push(v);
         responses.push(await validationResponses(m, o.prompt, validation, { layout, values: v }, o.maxNewTokens));
@@ -201,14 +246,25 @@ export async function runIteration(ctx: TpoContext, it: number, slice: Instructi
       try {
         const ref = await trainer.referenceLogps(tp, o.train, mt ? mt.values : undefined, init);
         if (validation.length) await candidate(init);
-        await trainer.dpo(tp, ref, o.train, (s) => {
-          dpoLog.push(s);
-          ctx.onStep?.(s);
-          ctx.onProgress?.({ iteration: it, stage: 'training', done: s.step, total: Math.ceil(tp.length / (o.train.batchSize * o.train.gradAccum)) * o.train.epochs });
-        }, async () => {
-          if (validation.length) await candidate(await readF32(m.gpu.device, state.params, layout.length));
-          await pausePoint(ctx); // a cancel here retrains the iteration on resume
-        });
+        await trainer.dpo(
+          tp,
+          ref,
+          o.train,
+          (s) => {
+            dpoLog.push(s);
+            ctx.onStep?.(s);
+            ctx.onProgress?.({
+              iteration: it,
+              stage: 'training',
+              done: s.step,
+              total: Math.ceil(tp.length / (o.train.batchSize * o.train.gradAccum)) * o.train.epochs,
+            });
+          },
+          async () => {
+            if (validation.length) await candidate(await readF32(m.gpu.device, state.params, layout.length));
+            await pausePoint(ctx); // a cancel here retrains the iteration on resume
+          },
+        );
         values = await readF32(m.gpu.device, state.params, layout.length);
       } finally {
         trainer.destroy();
@@ -246,11 +302,20 @@ export async function runIteration(ctx: TpoContext, it: number, slice: Instructi
 /** Throws a UsageError unless the pool holds a fresh slice per iteration plus fresh validation
  *  instructions per iteration; `has` and `hint` let a caller say what the pool is and which
  *  settings to change. */
-export function checkPool(size: number, o: TpoOptions, iterations: number, has = (n: number) => `the pool has ${n}`, hint = 'Lower --per-iteration, --iterations or --validation, or add instructions.'): void {
+export function checkPool(
+  size: number,
+  o: TpoOptions,
+  iterations: number,
+  has = (n: number) => `the pool has ${n}`,
+  hint = 'Lower --per-iteration, --iterations or --validation, or add instructions.',
+): void {
   const nVal = o.validation ?? 0;
   const need = (o.perIteration + nVal) * iterations;
   if (size < need) {
-    throw new UsageError(`${iterations} iterations of ${o.perIteration} fresh instructions${nVal ? ` and ${nVal} fresh validation instructions` : ''} need ${need}; ${has(size)}`, hint);
+    throw new UsageError(
+      `${iterations} iterations of ${o.perIteration} fresh instructions${nVal ? ` and ${nVal} fresh validation instructions` : ''} need ${need}; ${has(size)}`,
+      hint,
+    );
   }
 }
 
@@ -263,11 +328,22 @@ export function validationSlice(pool: Instruction[], o: TpoOptions, it: number):
 }
 
 /** Runs iterations over fresh slices of the pool. */
-export async function runTpo(ctx: TpoContext, pool: Instruction[], o: TpoOptions, iterations: number): Promise<IterationMetrics[]> {
+export async function runTpo(
+  ctx: TpoContext,
+  pool: Instruction[],
+  o: TpoOptions,
+  iterations: number,
+): Promise<IterationMetrics[]> {
   checkPool(pool.length, o, iterations);
   const out: IterationMetrics[] = [];
   for (let it = 0; it < iterations; it++) {
-    const m = await runIteration(ctx, it, pool.slice(it * o.perIteration, (it + 1) * o.perIteration), o, validationSlice(pool, o, it));
+    const m = await runIteration(
+      ctx,
+      it,
+      pool.slice(it * o.perIteration, (it + 1) * o.perIteration),
+      o,
+      validationSlice(pool, o, it),
+    );
     await ctx.afterIteration?.(m);
     out.push(m);
   }

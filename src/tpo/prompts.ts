@@ -34,7 +34,12 @@ export const DIRECT: ThoughtPrompt = { name: 'direct', template: '{instruction}'
 export const BUILTIN_PROMPTS: Record<string, ThoughtPrompt> = { generic: GENERIC, specific: SPECIFIC, direct: DIRECT };
 
 /** A user template: must contain {instruction}; a separator makes it a thought prompt. */
-export function customPrompt(template: string, separator?: string, thoughtMarker?: string, name = 'custom'): ThoughtPrompt {
+export function customPrompt(
+  template: string,
+  separator?: string,
+  thoughtMarker?: string,
+  name = 'custom',
+): ThoughtPrompt {
   if (!template.includes('{instruction}')) throw new UsageError('a thought-prompt template must contain {instruction}');
   if (separator !== undefined && !separator.trim()) throw new UsageError('the separator must not be empty');
   return { name, template, separator, thoughtMarker };
@@ -51,7 +56,8 @@ export type Parsed = { ok: true; thought: string; response: string } | { ok: fal
  * No separator, or an empty response → a parse failure: never shown, never judged.
  */
 export function parseOutput(p: ThoughtPrompt, output: string): Parsed {
-  if (!p.separator) return output.trim() ? { ok: true, thought: '', response: output.trim() } : { ok: false, raw: output };
+  if (!p.separator)
+    return output.trim() ? { ok: true, thought: '', response: output.trim() } : { ok: false, raw: output };
   const at = output.lastIndexOf(p.separator);
   if (at < 0) return { ok: false, raw: output };
   let thought = output.slice(0, at);

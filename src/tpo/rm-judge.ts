@@ -7,7 +7,11 @@ import { UsageError } from '../errors';
 import type { PointwiseJudge } from './judges';
 
 export function rewardModelJudge(model: LoadedModel, name: string): PointwiseJudge {
-  if (model.config.head !== 'score') throw new UsageError(`${name} is not a reward model (no *ForSequenceClassification head)`, 'Use rm: with a sequence-classification checkpoint, or pairwise: for a chat model.');
+  if (model.config.head !== 'score')
+    throw new UsageError(
+      `${name} is not a reward model (no *ForSequenceClassification head)`,
+      'Use rm: with a sequence-classification checkpoint, or pairwise: for a chat model.',
+    );
   const tok = model.tokenizer;
   if (!tok) throw new UsageError(`reward model ${name} has no tokenizer`);
   return {
@@ -15,8 +19,13 @@ export function rewardModelJudge(model: LoadedModel, name: string): PointwiseJud
     name: `rm:${name}`,
     async score(items) {
       const seqs = items.map((it) => {
-        const messages = [{ role: 'user' as const, content: it.instruction }, { role: 'assistant' as const, content: it.response }];
-        return tok.hasChatTemplate ? tok.applyChatTemplate(messages, false) : tok.encode(`${it.instruction}\n${it.response}`);
+        const messages = [
+          { role: 'user' as const, content: it.instruction },
+          { role: 'assistant' as const, content: it.response },
+        ];
+        return tok.hasChatTemplate
+          ? tok.applyChatTemplate(messages, false)
+          : tok.encode(`${it.instruction}\n${it.response}`);
       });
       return (await model.score(seqs)).map((s) => s[0]);
     },

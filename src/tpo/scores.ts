@@ -18,7 +18,8 @@ export function zscores(x: number[]): number[] {
 
 /** s = z(score) − ρ·z(length) over one instruction's parsed outputs. */
 export function lengthControlled(scores: number[], lengths: number[], rho: number): number[] {
-  const zs = zscores(scores), zl = zscores(lengths);
+  const zs = zscores(scores),
+    zl = zscores(lengths);
   return zs.map((z, i) => z - rho * zl[i]);
 }
 
@@ -39,8 +40,13 @@ export function selectPair(c: Candidate[], rho: number): PairChoice {
   const parsed = c.map((x, i) => ({ x, i })).filter((e) => e.x.parsed && e.x.score !== undefined);
   const failed = c.map((x, i) => ({ x, i })).filter((e) => !e.x.parsed);
   if (!parsed.length) return { skipped: 'too-few' };
-  const s = lengthControlled(parsed.map((e) => e.x.score!), parsed.map((e) => e.x.length), rho);
-  let hi = 0, lo = 0;
+  const s = lengthControlled(
+    parsed.map((e) => e.x.score!),
+    parsed.map((e) => e.x.length),
+    rho,
+  );
+  let hi = 0,
+    lo = 0;
   s.forEach((v, k) => {
     if (v > s[hi]) hi = k;
     if (v < s[lo]) lo = k;
@@ -114,9 +120,11 @@ export function lengthControlledWinRate(outcomes: number[], lenPolicy: number[],
   const mu = mean(d);
   const sd = Math.sqrt(d.reduce((a, b) => a + (b - mu) ** 2, 0) / n) || 1;
   const x = d.map((v) => Math.tanh(v / sd));
-  let th = 0, ph = 0;
+  let th = 0,
+    ph = 0;
   for (let it = 0; it < 5000; it++) {
-    let gt = -1e-4 * th, gp = -1e-4 * ph;
+    let gt = -1e-4 * th,
+      gp = -1e-4 * ph;
     for (let i = 0; i < n; i++) {
       const p = 1 / (1 + Math.exp(-(th + ph * x[i])));
       gt += outcomes[i] - p;

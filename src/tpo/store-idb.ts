@@ -12,9 +12,16 @@ export class StorageQuotaError extends TpoError {}
 
 interface TpoDB extends DBSchema {
   runs: { key: string; value: { id: string; config: Record<string, unknown>; created: string } };
-  samples: { key: [string, number, string]; value: InstructionRecord & { runId: string }; indexes: { byIteration: [string, number] } };
+  samples: {
+    key: [string, number, string];
+    value: InstructionRecord & { runId: string };
+    indexes: { byIteration: [string, number] };
+  };
   pairs: { key: [string, number]; value: { runId: string; iteration: number; pairs: PairRecord[] } };
-  adapters: { key: [string, number]; value: { runId: string; iteration: number; config: Uint8Array; weights: Uint8Array } };
+  adapters: {
+    key: [string, number];
+    value: { runId: string; iteration: number; config: Uint8Array; weights: Uint8Array };
+  };
   metrics: { key: [string, number]; value: { runId: string; iteration: number; metrics: IterationMetrics } };
 }
 
@@ -39,9 +46,17 @@ async function guard<T>(db: IDBPDatabase<TpoDB>, fn: () => Promise<T>): Promise<
   } catch (e) {
     if ((e as DOMException).name === 'QuotaExceededError') {
       const runs = await db.getAll('runs').catch(() => []);
-      const sizes = await Promise.all(runs.map(async (r) => ({ id: r.id, adapters: (await db.getAllKeys('adapters', IDBKeyRange.bound([r.id, 0], [r.id, Infinity]))).length })));
+      const sizes = await Promise.all(
+        runs.map(async (r) => ({
+          id: r.id,
+          adapters: (await db.getAllKeys('adapters', IDBKeyRange.bound([r.id, 0], [r.id, Infinity]))).length,
+        })),
+      );
       const list = sizes.map((s) => `${s.id} (${s.adapters} adapters)`).join(', ') || 'none';
-      throw new StorageQuotaError('The browser storage quota is full; nothing already stored was lost.', `Delete old runs or adapters in the Data view (stored runs: ${list}), or export them first.`);
+      throw new StorageQuotaError(
+        'The browser storage quota is full; nothing already stored was lost.',
+        `Delete old runs or adapters in the Data view (stored runs: ${list}), or export them first.`,
+      );
     }
     throw e;
   }
@@ -53,9 +68,12 @@ export async function idbStore(db: IDBPDatabase<TpoDB>, runId: string): Promise<
     async readConfig() {
       return (await db.get('runs', runId))?.config ?? null;
     },
-    writeConfig: (config) => guard(db, async () => void (await db.put('runs', { id: runId, config, created: new Date().toISOString() }))),
+    writeConfig: (config) =>
+      guard(db, async () => void (await db.put('runs', { id: runId, config, created: new Date().toISOString() }))),
     async readSamples(it) {
-      return (await db.getAllFromIndex('samples', 'byIteration', range(it))).map(({ runId: _r, ...rec }) => (void _r, rec));
+      return (await db.getAllFromIndex('samples', 'byIteration', range(it))).map(
+        ({ runId: _r, ...rec }) => (void _r, rec),
+      );
     },
     appendSamples: (rec) => guard(db, async () => void (await db.put('samples', { ...rec, runId }))),
     async readPairs(it) {
@@ -66,11 +84,22 @@ export async function idbStore(db: IDBPDatabase<TpoDB>, runId: string): Promise<
       const a = await db.get('adapters', [runId, it]);
       return a ? ({ 'adapter_config.json': a.config, 'adapter_model.safetensors': a.weights } as AdapterFiles) : null;
     },
-    writeAdapter: (it, f) => guard(db, async () => void (await db.put('adapters', { runId, iteration: it, config: f['adapter_config.json'], weights: f['adapter_model.safetensors'] }))),
+    writeAdapter: (it, f) =>
+      guard(
+        db,
+        async () =>
+          void (await db.put('adapters', {
+            runId,
+            iteration: it,
+            config: f['adapter_config.json'],
+            weights: f['adapter_model.safetensors'],
+          })),
+      ),
     async readMetrics(it) {
       return (await db.get('metrics', [runId, it]))?.metrics ?? null;
     },
-    writeMetrics: (it, metrics) => guard(db, async () => void (await db.put('metrics', { runId, iteration: it, metrics }))),
+    writeMetrics: (it, metrics) =>
+      guard(db, async () => void (await db.put('metrics', { runId, iteration: it, metrics }))),
   };
 }
 
@@ -78,5 +107,12 @@ export async function idbStore(db: IDBPDatabase<TpoDB>, runId: string): Promise<
 export async function deleteRun(db: IDBPDatabase<TpoDB>, runId: string): Promise<void> {
   const tx = db.transaction(['runs', 'samples', 'pairs', 'adapters', 'metrics'], 'readwrite');
   const all = IDBKeyRange.bound([runId], [runId, []]);
-  await Promise.all([tx.objectStore('runs').delete(runId), tx.objectStore('samples').delete(all), tx.objectStore('pairs').delete(all), tx.objectStore('adapters').delete(all), tx.objectStore('metrics').delete(all), tx.done]);
+  await Promise.all([
+    tx.objectStore('runs').delete(runId),
+    tx.objectStore('samples').delete(all),
+    tx.objectStore('pairs').delete(all),
+    tx.objectStore('adapters').delete(all),
+    tx.objectStore('metrics').delete(all),
+    tx.done,
+  ]);
 }

@@ -54,13 +54,21 @@ export async function folderStore(dir: string): Promise<RunStore> {
     },
     async readPairs(it) {
       const t = await readText(p(`pairs-${it}.jsonl`));
-      return t === null ? null : t.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as PairRecord);
+      return t === null
+        ? null
+        : t
+            .split('\n')
+            .filter((l) => l.trim())
+            .map((l) => JSON.parse(l) as PairRecord);
     },
     writePairs: (it, pairs) => writeAtomic(p(`pairs-${it}.jsonl`), pairs.map((x) => JSON.stringify(x) + '\n').join('')),
     async readAdapter(it) {
       try {
         const d = p(`adapter-${it}`);
-        return { 'adapter_config.json': await readFile(join(d, 'adapter_config.json')), 'adapter_model.safetensors': await readFile(join(d, 'adapter_model.safetensors')) };
+        return {
+          'adapter_config.json': await readFile(join(d, 'adapter_config.json')),
+          'adapter_model.safetensors': await readFile(join(d, 'adapter_model.safetensors')),
+        };
       } catch {
         return null;
       }

@@ -9,8 +9,16 @@ import { UsageError } from '../errors';
 import type { ChatMessage, Tokenizer } from '../model/tokenizer';
 
 export type Content = string | ChatMessage[];
-export interface PairRow { prompt: Content; chosen: Content; rejected: Content }
-export interface SftRow { prompt?: Content; completion?: Content; messages?: ChatMessage[] }
+export interface PairRow {
+  prompt: Content;
+  chosen: Content;
+  rejected: Content;
+}
+export interface SftRow {
+  prompt?: Content;
+  completion?: Content;
+  messages?: ChatMessage[];
+}
 
 /** One training sequence: ids[0 .. completionStart) is the prompt, the rest is scored — or, for a
  *  packed row, the tokens inside `scored` ([start, end) spans, the completions) are, and
@@ -48,7 +56,8 @@ export function scoredPositions(s: Seq): number[] {
 export function packSequences(seqs: Seq[], rowLength: number): Seq[] {
   const rows: Seq[] = [];
   for (const s of seqs) {
-    if (s.ids.length > rowLength) throw new UsageError(`a sequence of ${s.ids.length} tokens does not fit a packed row of ${rowLength}`);
+    if (s.ids.length > rowLength)
+      throw new UsageError(`a sequence of ${s.ids.length} tokens does not fit a packed row of ${rowLength}`);
     let best: Seq | null = null;
     for (const r of rows) {
       const left = rowLength - r.ids.length;
@@ -62,7 +71,10 @@ export function packSequences(seqs: Seq[], rowLength: number): Seq[] {
   }
   return rows;
 }
-export interface TokenizedPair { chosen: Seq; rejected: Seq }
+export interface TokenizedPair {
+  chosen: Seq;
+  rejected: Seq;
+}
 
 export function parseJsonl<T>(text: string, what: string): T[] {
   const rows: T[] = [];
@@ -78,10 +90,12 @@ export function parseJsonl<T>(text: string, what: string): T[] {
   return rows;
 }
 
-const isMessages = (c: unknown): c is ChatMessage[] => Array.isArray(c) && c.every((m) => m && typeof m.role === 'string' && typeof m.content === 'string');
+const isMessages = (c: unknown): c is ChatMessage[] =>
+  Array.isArray(c) && c.every((m) => m && typeof m.role === 'string' && typeof m.content === 'string');
 
 function ids(v: unknown, what: string): number[] {
-  if (!Array.isArray(v) || v.some((x) => !Number.isInteger(x) || x < 0)) throw new UsageError(`${what} must be a list of token ids`);
+  if (!Array.isArray(v) || v.some((x) => !Number.isInteger(x) || x < 0))
+    throw new UsageError(`${what} must be a list of token ids`);
   return v as number[];
 }
 
@@ -94,10 +108,21 @@ function join(prompt: number[], completion: number[], maxLength: number, what: s
   return { ids: [...p, ...c], completionStart: p.length };
 }
 
-function completionIds(tok: Tokenizer | null, prompt: Content, answer: Content, eos: number | undefined, what: string): { p: number[]; c: number[] } {
-  if (!tok) throw new UsageError(`${what}: text rows need a tokenizer`, 'Use a model with tokenizer.json, or rows with prompt_ids / chosen_ids / rejected_ids.');
+function completionIds(
+  tok: Tokenizer | null,
+  prompt: Content,
+  answer: Content,
+  eos: number | undefined,
+  what: string,
+): { p: number[]; c: number[] } {
+  if (!tok)
+    throw new UsageError(
+      `${what}: text rows need a tokenizer`,
+      'Use a model with tokenizer.json, or rows with prompt_ids / chosen_ids / rejected_ids.',
+    );
   if (isMessages(prompt) || isMessages(answer)) {
-    if (!isMessages(prompt) || !isMessages(answer)) throw new UsageError(`${what}: prompt and answer must both be message lists or both strings`);
+    if (!isMessages(prompt) || !isMessages(answer))
+      throw new UsageError(`${what}: prompt and answer must both be message lists or both strings`);
     // The prompt is tokenised exactly as generation sees it (with the generation prompt), and the
     // completion is the rest of the rendered conversation tokenised on its own. Tokenising the whole
     // conversation and cutting at the first differing id would let a BPE merge straddle the boundary
@@ -112,38 +137,61 @@ function completionIds(tok: Tokenizer | null, prompt: Content, answer: Content, 
     while (k < p.length && k < full.length && p[k] === full[k]) k++;
     return { p: full.slice(0, k), c: full.slice(k) };
   }
-  if (typeof prompt !== 'string' || typeof answer !== 'string') throw new UsageError(`${what}: prompt and answer must be strings or message lists`);
+  if (typeof prompt !== 'string' || typeof answer !== 'string')
+    throw new UsageError(`${what}: prompt and answer must be strings or message lists`);
   const c = tok.encode(answer, false);
   if (eos !== undefined) c.push(eos);
   return { p: tok.encode(prompt, true), c };
 }
 
-export function tokenizePairs(rows: Record<string, unknown>[], tok: Tokenizer | null, eos: number | undefined, maxLength: number): TokenizedPair[] {
+export function tokenizePairs(
+  rows: Record<string, unknown>[],
+  tok: Tokenizer | null,
+  eos: number | undefined,
+  maxLength: number,
+): TokenizedPair[] {
   return rows.map((row, i) => {
     const what = `pair ${i + 1}`;
     if ('prompt_ids' in row) {
       const p = ids(row.prompt_ids, `${what}: prompt_ids`);
-      return { chosen: join(p, ids(row.chosen_ids, `${what}: chosen_ids`), maxLength, what), rejected: join(p, ids(row.rejected_ids, `${what}: rejected_ids`), maxLength, what) };
+      return {
+        chosen: join(p, ids(row.chosen_ids, `${what}: chosen_ids`), maxLength, what),
+        rejected: join(p, ids(row.rejected_ids, `${what}: rejected_ids`), maxLength, what),
+      };
     }
-    if (!('prompt' in row && 'chosen' in row && 'rejected' in row)) throw new UsageError(`${what}: needs "prompt", "chosen" and "rejected"`);
+    if (!('prompt' in row && 'chosen' in row && 'rejected' in row))
+      throw new UsageError(`${what}: needs "prompt", "chosen" and "rejected"`);
     const c = completionIds(tok, row.prompt as Content, row.chosen as Content, eos, what);
     const r = completionIds(tok, row.prompt as Content, row.rejected as Content, eos, what);
     return { chosen: join(c.p, c.c, maxLength, what), rejected: join(r.p, r.c, maxLength, what) };
   });
 }
 
-export function tokenizeSft(rows: Record<string, unknown>[], tok: Tokenizer | null, eos: number | undefined, maxLength: number): Seq[] {
+export function tokenizeSft(
+  rows: Record<string, unknown>[],
+  tok: Tokenizer | null,
+  eos: number | undefined,
+  maxLength: number,
+): Seq[] {
   return rows.map((row, i) => {
     const what = `row ${i + 1}`;
-    if ('prompt_ids' in row) return join(ids(row.prompt_ids, `${what}: prompt_ids`), ids(row.completion_ids, `${what}: completion_ids`), maxLength, what);
+    if ('prompt_ids' in row)
+      return join(
+        ids(row.prompt_ids, `${what}: prompt_ids`),
+        ids(row.completion_ids, `${what}: completion_ids`),
+        maxLength,
+        what,
+      );
     if (isMessages(row.messages)) {
       const m = row.messages;
       const last = m.length - 1;
-      if (last < 1 || m[last].role !== 'assistant') throw new UsageError(`${what}: "messages" must end with an assistant turn`);
+      if (last < 1 || m[last].role !== 'assistant')
+        throw new UsageError(`${what}: "messages" must end with an assistant turn`);
       const c = completionIds(tok, m.slice(0, last), [m[last]], eos, what);
       return join(c.p, c.c, maxLength, what);
     }
-    if (!('prompt' in row && 'completion' in row)) throw new UsageError(`${what}: needs "prompt" and "completion", or "messages"`);
+    if (!('prompt' in row && 'completion' in row))
+      throw new UsageError(`${what}: needs "prompt" and "completion", or "messages"`);
     const c = completionIds(tok, row.prompt as Content, row.completion as Content, eos, what);
     return join(c.p, c.c, maxLength, what);
   });

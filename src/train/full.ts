@@ -18,9 +18,18 @@ export interface ParamGroup {
 }
 
 const LAYER_FIELDS: [string, keyof LayerWeights][] = [
-  ['input_layernorm.weight', 'inputNorm'], ['self_attn.q_proj.weight', 'q'], ['self_attn.k_proj.weight', 'k'], ['self_attn.v_proj.weight', 'v'],
-  ['self_attn.q_proj.bias', 'qBias'], ['self_attn.k_proj.bias', 'kBias'], ['self_attn.v_proj.bias', 'vBias'], ['self_attn.o_proj.weight', 'o'],
-  ['post_attention_layernorm.weight', 'postNorm'], ['mlp.gate_proj.weight', 'gate'], ['mlp.up_proj.weight', 'up'], ['mlp.down_proj.weight', 'down'],
+  ['input_layernorm.weight', 'inputNorm'],
+  ['self_attn.q_proj.weight', 'q'],
+  ['self_attn.k_proj.weight', 'k'],
+  ['self_attn.v_proj.weight', 'v'],
+  ['self_attn.q_proj.bias', 'qBias'],
+  ['self_attn.k_proj.bias', 'kBias'],
+  ['self_attn.v_proj.bias', 'vBias'],
+  ['self_attn.o_proj.weight', 'o'],
+  ['post_attention_layernorm.weight', 'postNorm'],
+  ['mlp.gate_proj.weight', 'gate'],
+  ['mlp.up_proj.weight', 'up'],
+  ['mlp.down_proj.weight', 'down'],
 ];
 
 /** The Hugging Face name → GPU buffer map of a loaded model. */
@@ -42,13 +51,27 @@ export class FullParams {
   readonly groups: ParamGroup[] = [];
   private byName = new Map<string, ParamGroup>();
 
-  constructor(readonly device: GPUDevice, readonly cfg: ModelConfig, readonly weights: GpuWeights) {
-    if (weights.wt !== 'f32') throw new UsageError('full-parameter training needs f32 weights', 'Load the model with weightDtype "f32".');
-    if (weights.embed.length > 1 || weights.lmHead.length > 1) throw new UsageError('full-parameter training is for small models (the embedding must fit one buffer)', 'Train a LoRA adapter instead.');
+  constructor(
+    readonly device: GPUDevice,
+    readonly cfg: ModelConfig,
+    readonly weights: GpuWeights,
+  ) {
+    if (weights.wt !== 'f32')
+      throw new UsageError('full-parameter training needs f32 weights', 'Load the model with weightDtype "f32".');
+    if (weights.embed.length > 1 || weights.lmHead.length > 1)
+      throw new UsageError(
+        'full-parameter training is for small models (the embedding must fit one buffer)',
+        'Train a LoRA adapter instead.',
+      );
     const shapes = expectedTensors(cfg);
     for (const [name, params] of weightBuffers(cfg, weights)) {
       const length = shapes.get(name)!.reduce((a, b) => a * b, 1);
-      const make = (what: string) => device.createBuffer({ label: `${name}.${what}`, size: params.size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
+      const make = (what: string) =>
+        device.createBuffer({
+          label: `${name}.${what}`,
+          size: params.size,
+          usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC,
+        });
       const g = { name, params, grads: make('grad'), m: make('m'), v: make('v'), length };
       this.groups.push(g);
       this.byName.set(name, g);

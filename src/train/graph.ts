@@ -35,8 +35,11 @@ export function trainGraphBytes(cfg: ModelConfig, shape: TrainShape, r: number, 
   const N = S * T;
   const Rc = shape.logitRows ?? defaultLogitRows(cfg, N);
   const perLayerActs = N * (2 + 3 * H + 2 * nH * hd + 2 * nKV * hd + nH * T + 3 * I + targets * r);
-  const layersKept = shape.recompute ?? true ? 1 : L;
-  const shared = N * (4 + 2 + 1 + 2 * nKV * hd + r + 1 + 1 + H + 1 + 2 * H + 2 * nH * hd + nH * T + 4 * nKV * hd + 3 * I) + T * hd + 2 * Rc * V;
+  const layersKept = (shape.recompute ?? true) ? 1 : L;
+  const shared =
+    N * (4 + 2 + 1 + 2 * nKV * hd + r + 1 + 1 + H + 1 + 2 * H + 2 * nH * hd + nH * T + 4 * nKV * hd + 3 * I) +
+    T * hd +
+    2 * Rc * V;
   return 4 * ((L + 1) * N * H + layersKept * perLayerActs + shared);
 }
 
@@ -46,7 +49,9 @@ function defaultLogitRows(cfg: ModelConfig, N: number): number {
 }
 
 /** A dispatch (recorded into a compute pass) or a buffer copy; `lora` marks adapter-only work. */
-type Step = ({ pass: (p: GPUComputePassEncoder) => void } | { copy: (e: GPUCommandEncoder) => void }) & { lora?: boolean };
+type Step = ({ pass: (p: GPUComputePassEncoder) => void } | { copy: (e: GPUCommandEncoder) => void }) & {
+  lora?: boolean;
+};
 
 interface LayerActs {
   xIn: GPUBuffer; // [N,H] layer input (residual)
@@ -82,9 +87,21 @@ export class TrainGraph {
    * `lora`/`state`: the adapter being trained (null: none). `full`: also accumulate gradients
    * for every base weight (full-parameter training of small f32 models).
    */
-  constructor(readonly gpu: Gpu, readonly cfg: ModelConfig, readonly weights: GpuWeights, readonly lora: LoraLayout | null, readonly state: LoraState | null, readonly shape: TrainShape, readonly full?: FullParams) {
+  constructor(
+    readonly gpu: Gpu,
+    readonly cfg: ModelConfig,
+    readonly weights: GpuWeights,
+    readonly lora: LoraLayout | null,
+    readonly state: LoraState | null,
+    readonly shape: TrainShape,
+    readonly full?: FullParams,
+  ) {
     const dev = gpu.device;
-    if (cfg.qkNorm || cfg.head !== 'lm') throw new UsageError('training supports Llama and Qwen2 causal LMs', 'Qwen3 (q/k norm) and reward models can be used for generation and judging, not trained.');
+    if (cfg.qkNorm || cfg.head !== 'lm')
+      throw new UsageError(
+        'training supports Llama and Qwen2 causal LMs',
+        'Qwen3 (q/k norm) and reward models can be used for generation and judging, not trained.',
+      );
     const { hidden: H, heads: nH, kvHeads: nKV, headDim: hd, intermediate: I, vocab: V } = cfg;
     const { seqs: S, seqLen: T } = shape;
     const N = (this.N = S * T);
@@ -110,7 +127,11 @@ export class TrainGraph {
     };
     const buf = (label: string, elems: number) => {
       checkBindable(gpu, elems * 4, label);
-      const b = dev.createBuffer({ label, size: Math.max(16, elems * 4), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+      const b = dev.createBuffer({
+        label,
+        size: Math.max(16, elems * 4),
+        usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+      });
       this.owned.push(b);
       return b;
     };
@@ -119,25 +140,83 @@ export class TrainGraph {
       this.uniforms.push(b);
       return b;
     };
-    const dispatch = (list: Step[], k: Kernel, params: Record<string, number>, bufs: (GPUBuffer | GPUBufferBinding)[], x: number, y = 1, z = 1) => {
+    const dispatch = (
+      list: Step[],
+      k: Kernel,
+      params: Record<string, number>,
+      bufs: (GPUBuffer | GPUBufferBinding)[],
+      x: number,
+      y = 1,
+      z = 1,
+    ) => {
       const bg = k.bind(uni(k, params), ...bufs);
-      list.push({ pass: (p) => { p.setPipeline(k.pipeline); p.setBindGroup(0, bg); p.dispatchWorkgroups(x, y, z); } });
+      list.push({
+        pass: (p) => {
+          p.setPipeline(k.pipeline);
+          p.setBindGroup(0, bg);
+          p.dispatchWorkgroups(x, y, z);
+        },
+      });
     };
     const dummy = buf('dummy', 4);
     // C[M,Nn] (+)= alpha·A·B with strides (see gemm.wgsl)
-    const gemm = (list: Step[], k: Kernel, M: number, Nn: number, Kd: number, s: [number, number, number, number], A: GPUBuffer | GPUBufferBinding, B: GPUBuffer | GPUBufferBinding, C: GPUBuffer | GPUBufferBinding, o: { alpha?: number; accumulate?: boolean; ldc?: number; aOff?: number; cOff?: number; bias?: GPUBuffer } = {}) =>
-      dispatch(list, k, { M, Nn, K: Kd, sAm: s[0], sAk: s[1], sBk: s[2], sBn: s[3], ldc: o.ldc ?? Nn, alpha: o.alpha ?? 1, accumulate: +(o.accumulate ?? false), aOff: o.aOff ?? 0, cOff: o.cOff ?? 0, hasBias: +!!o.bias }, [A, B, C, o.bias ?? dummy], Math.ceil(Nn / 32), Math.ceil(M / 32));
-    const copy = (list: Step[], src: GPUBuffer, dst: GPUBuffer, bytes: number) => list.push({ copy: (e) => e.copyBufferToBuffer(src, 0, dst, 0, bytes) });
+    const gemm = (
+      list: Step[],
+      k: Kernel,
+      M: number,
+      Nn: number,
+      Kd: number,
+      s: [number, number, number, number],
+      A: GPUBuffer | GPUBufferBinding,
+      B: GPUBuffer | GPUBufferBinding,
+      C: GPUBuffer | GPUBufferBinding,
+      o: { alpha?: number; accumulate?: boolean; ldc?: number; aOff?: number; cOff?: number; bias?: GPUBuffer } = {},
+    ) =>
+      dispatch(
+        list,
+        k,
+        {
+          M,
+          Nn,
+          K: Kd,
+          sAm: s[0],
+          sAk: s[1],
+          sBk: s[2],
+          sBn: s[3],
+          ldc: o.ldc ?? Nn,
+          alpha: o.alpha ?? 1,
+          accumulate: +(o.accumulate ?? false),
+          aOff: o.aOff ?? 0,
+          cOff: o.cOff ?? 0,
+          hasBias: +!!o.bias,
+        },
+        [A, B, C, o.bias ?? dummy],
+        Math.ceil(Nn / 32),
+        Math.ceil(M / 32),
+      );
+    const copy = (list: Step[], src: GPUBuffer, dst: GPUBuffer, bytes: number) =>
+      list.push({ copy: (e) => e.copyBufferToBuffer(src, 0, dst, 0, bytes) });
     const sc = lora?.scale ?? 0;
     const P = (v: GPUBuffer, m: LoraModule, which: 'A' | 'B') => state!.view(v, m[which]);
 
     /** y = x·Wᵀ (+ bias) (+ s·(x·Aᵀ)·Bᵀ, steps marked `lora`). */
-    const linearF = (list: Step[], X: GPUBuffer, W: GPUBuffer, inF: number, outF: number, Y: GPUBuffer, o: { accumulate?: boolean; bias?: GPUBuffer; mod?: LoraModule; t?: GPUBuffer }) => {
+    const linearF = (
+      list: Step[],
+      X: GPUBuffer,
+      W: GPUBuffer,
+      inF: number,
+      outF: number,
+      Y: GPUBuffer,
+      o: { accumulate?: boolean; bias?: GPUBuffer; mod?: LoraModule; t?: GPUBuffer },
+    ) => {
       gemm(list, K.gemmW, N, outF, inF, [inF, 1, 1, inF], X, W, Y, { accumulate: o.accumulate, bias: o.bias });
       if (o.mod && o.t) {
         const steps: Step[] = [];
         gemm(steps, K.gemm, N, r, inF, [inF, 1, 1, inF], X, P(state!.params, o.mod, 'A'), o.t);
-        gemm(steps, K.gemm, N, outF, r, [r, 1, 1, r], o.t, P(state!.params, o.mod, 'B'), Y, { alpha: sc, accumulate: true });
+        gemm(steps, K.gemm, N, outF, r, [r, 1, 1, r], o.t, P(state!.params, o.mod, 'B'), Y, {
+          alpha: sc,
+          accumulate: true,
+        });
         list.push(...steps.map((st) => ({ ...st, lora: true })));
       }
     };
@@ -146,23 +225,52 @@ export class TrainGraph {
      * Gradients of a linear: dX (=|+=) dY·W (+ s·(dY·B)·A), LoRA dA/dB accumulated, and with full
      * training dW += dYᵀ·X and dbias += Σ_rows dY (`wname` is the weight's name without ".weight").
      */
-    const linearB = (dY: GPUBuffer, X: GPUBuffer, W: GPUBuffer, inF: number, outF: number, dX: GPUBuffer, accumulate: boolean, wname: string, mod?: LoraModule, t?: GPUBuffer, hasBias = false) => {
+    const linearB = (
+      dY: GPUBuffer,
+      X: GPUBuffer,
+      W: GPUBuffer,
+      inF: number,
+      outF: number,
+      dX: GPUBuffer,
+      accumulate: boolean,
+      wname: string,
+      mod?: LoraModule,
+      t?: GPUBuffer,
+      hasBias = false,
+    ) => {
       gemm(this.bwd, K.gemmW, N, inF, outF, [outF, 1, inF, 1], dY, W, dX, { accumulate });
       if (mod && t) {
-        gemm(this.bwd, K.gemm, outF, r, N, [1, outF, r, 1], dY, t, P(state!.grads, mod, 'B'), { alpha: sc, accumulate: true });
+        gemm(this.bwd, K.gemm, outF, r, N, [1, outF, r, 1], dY, t, P(state!.grads, mod, 'B'), {
+          alpha: sc,
+          accumulate: true,
+        });
         gemm(this.bwd, K.gemm, N, r, outF, [outF, 1, r, 1], dY, P(state!.params, mod, 'B'), dt, { alpha: sc });
         gemm(this.bwd, K.gemm, r, inF, N, [1, r, inF, 1], dt, X, P(state!.grads, mod, 'A'), { accumulate: true });
         gemm(this.bwd, K.gemm, N, inF, r, [r, 1, inF, 1], dt, P(state!.params, mod, 'A'), dX, { accumulate: true });
       }
       if (full) {
-        gemm(this.bwd, K.gemm, outF, inF, N, [1, outF, inF, 1], dY, X, full.grad(`${wname}.weight`), { accumulate: true });
-        if (hasBias) gemm(this.bwd, K.gemm, 1, outF, N, [0, 1, outF, 1], ones, dY, full.grad(`${wname}.bias`), { accumulate: true });
+        gemm(this.bwd, K.gemm, outF, inF, N, [1, outF, inF, 1], dY, X, full.grad(`${wname}.weight`), {
+          accumulate: true,
+        });
+        if (hasBias)
+          gemm(this.bwd, K.gemm, 1, outF, N, [0, 1, outF, 1], ones, dY, full.grad(`${wname}.bias`), {
+            accumulate: true,
+          });
       }
     };
     /** RMSNorm backward into dX (accumulating or not), and its weight gradient with full training. */
-    const normB = (x: GPUBuffer, w: GPUBuffer, dy: GPUBuffer, rstd: GPUBuffer, dX: GPUBuffer, accumulate: boolean, wname: string) => {
+    const normB = (
+      x: GPUBuffer,
+      w: GPUBuffer,
+      dy: GPUBuffer,
+      rstd: GPUBuffer,
+      dX: GPUBuffer,
+      accumulate: boolean,
+      wname: string,
+    ) => {
       dispatch(this.bwd, K.normB, { N, H, accumulate: +accumulate }, [x, w, dy, rstd, dX], N);
-      if (full) dispatch(this.bwd, K.normW, { N, H, accumulate: 1 }, [x, w, dy, rstd, full.grad(wname)], Math.ceil(H / 64));
+      if (full)
+        dispatch(this.bwd, K.normW, { N, H, accumulate: 1 }, [x, w, dy, rstd, full.grad(wname)], Math.ceil(H / 64));
     };
 
     // ---- inputs and shared scratch ----
@@ -171,11 +279,16 @@ export class TrainGraph {
     this.coef = buf('coef[N]', N);
     this.logp = buf('logp[N]', N);
     const rows = buf('rows[N,2]', 2 * N);
-    dev.queue.writeBuffer(rows, 0, Uint32Array.from({ length: 2 * N }, (_, i) => (i % 2 === 0 ? Math.floor(i / 2 / T) : (i / 2) % T)));
+    dev.queue.writeBuffer(
+      rows,
+      0,
+      Uint32Array.from({ length: 2 * N }, (_, i) => (i % 2 === 0 ? Math.floor(i / 2 / T) : (i / 2) % T)),
+    );
     this.starts = buf('attentionStarts[N]', N); // per batch: where each row's conversation begins (packed rows)
     const cs = buf('ropeCosSin[T,hd/2,2]', T * hd);
     dev.queue.writeBuffer(cs, 0, ropeTable(T, hd, cfg.ropeTheta));
-    const kRows = buf('k[N,nKV,hd]', N * nKV * hd), vRows = buf('v[N,nKV,hd]', N * nKV * hd);
+    const kRows = buf('k[N,nKV,hd]', N * nKV * hd),
+      vRows = buf('v[N,nKV,hd]', N * nKV * hd);
     const dt = buf('dLoraT[N,r]', N * r);
     const ones = buf('ones[N]', N);
     dev.queue.writeBuffer(ones, 0, new Float32Array(N).fill(1));
@@ -183,7 +296,15 @@ export class TrainGraph {
     // ---- forward ----
     const L = cfg.layers;
     const xs = Array.from({ length: L + 1 }, (_, l) => buf(`x${l}[N,H]`, N * H));
-    for (const c of weights.embed) dispatch(this.fwd, K.embed, { N, H, rowStart: c.rowStart, chunkRows: c.rows }, [this.ids, c.buffer, xs[0]], Math.ceil(H / 64), N);
+    for (const c of weights.embed)
+      dispatch(
+        this.fwd,
+        K.embed,
+        { N, H, rowStart: c.rowStart, chunkRows: c.rows },
+        [this.ids, c.buffer, xs[0]],
+        Math.ceil(H / 64),
+        N,
+      );
     const acts: LayerActs[] = [];
     const mod = (l: number, t: Target) => lora?.get(l, t);
     const layerFwd: Step[][] = [];
@@ -192,10 +313,20 @@ export class TrainGraph {
       const t = new Map<Target, GPUBuffer>();
       for (const target of lora?.lora.targets ?? []) t.set(target, buf(`t.${tag}.${target}`, N * r));
       return {
-        rstd1: buf(`rstd1.${tag}`, N), xn1: buf(`xn1.${tag}`, N * H), q: buf(`q.${tag}`, N * nH * hd),
-        kc: buf(`kc.${tag}`, S * nKV * T * hd), vc: buf(`vc.${tag}`, S * nKV * T * hd), att: buf(`att.${tag}`, N * nH * T),
-        ao: buf(`ao.${tag}`, N * nH * hd), xMid: buf(`xMid.${tag}`, N * H), rstd2: buf(`rstd2.${tag}`, N), xn2: buf(`xn2.${tag}`, N * H),
-        gate: buf(`gate.${tag}`, N * I), up: buf(`up.${tag}`, N * I), act: buf(`act.${tag}`, N * I), t,
+        rstd1: buf(`rstd1.${tag}`, N),
+        xn1: buf(`xn1.${tag}`, N * H),
+        q: buf(`q.${tag}`, N * nH * hd),
+        kc: buf(`kc.${tag}`, S * nKV * T * hd),
+        vc: buf(`vc.${tag}`, S * nKV * T * hd),
+        att: buf(`att.${tag}`, N * nH * T),
+        ao: buf(`ao.${tag}`, N * nH * hd),
+        xMid: buf(`xMid.${tag}`, N * H),
+        rstd2: buf(`rstd2.${tag}`, N),
+        xn2: buf(`xn2.${tag}`, N * H),
+        gate: buf(`gate.${tag}`, N * I),
+        up: buf(`up.${tag}`, N * I),
+        act: buf(`act.${tag}`, N * I),
+        t,
       };
     };
     const sharedActs = recompute ? newActs('shared') : null;
@@ -209,8 +340,22 @@ export class TrainGraph {
       linearF(f, a.xn1, w.q, H, nH * hd, a.q, { bias: w.qBias, mod: mod(l, 'q_proj'), t: a.t.get('q_proj') });
       linearF(f, a.xn1, w.k, H, nKV * hd, kRows, { bias: w.kBias, mod: mod(l, 'k_proj'), t: a.t.get('k_proj') });
       linearF(f, a.xn1, w.v, H, nKV * hd, vRows, { bias: w.vBias, mod: mod(l, 'v_proj'), t: a.t.get('v_proj') });
-      dispatch(f, K.ropeF, { N, nH, nKV, hd, maxLen: T }, [rows, cs, a.q, kRows, vRows, a.kc, a.vc], Math.ceil(((nH + nKV) * hd) / 2 / 64), N);
-      dispatch(f, K.attF.kernel, { N, nH, nKV, hd, maxLen: T, scale: 1 / Math.sqrt(hd) }, [rows, a.q, a.kc, a.vc, a.att, a.ao, this.starts], nH, K.attF.groupsFor(N));
+      dispatch(
+        f,
+        K.ropeF,
+        { N, nH, nKV, hd, maxLen: T },
+        [rows, cs, a.q, kRows, vRows, a.kc, a.vc],
+        Math.ceil(((nH + nKV) * hd) / 2 / 64),
+        N,
+      );
+      dispatch(
+        f,
+        K.attF.kernel,
+        { N, nH, nKV, hd, maxLen: T, scale: 1 / Math.sqrt(hd) },
+        [rows, a.q, a.kc, a.vc, a.att, a.ao, this.starts],
+        nH,
+        K.attF.groupsFor(N),
+      );
       copy(f, a.xIn, a.xMid, N * H * 4);
       linearF(f, a.ao, w.o, nH * hd, H, a.xMid, { accumulate: true, mod: mod(l, 'o_proj'), t: a.t.get('o_proj') });
       dispatch(f, K.normF, { N, H, eps: cfg.rmsEps, saveRstd: 1 }, [a.xMid, w.postNorm, a.xn2, a.rstd2], N);
@@ -218,49 +363,109 @@ export class TrainGraph {
       linearF(f, a.xn2, w.up, H, I, a.up, { mod: mod(l, 'up_proj'), t: a.t.get('up_proj') });
       dispatch(f, K.swiF, { n: N * I }, [a.gate, a.up, a.act], Math.ceil((N * I) / 256));
       copy(f, a.xMid, xs[l + 1], N * H * 4);
-      linearF(f, a.act, w.down, I, H, xs[l + 1], { accumulate: true, mod: mod(l, 'down_proj'), t: a.t.get('down_proj') });
+      linearF(f, a.act, w.down, I, H, xs[l + 1], {
+        accumulate: true,
+        mod: mod(l, 'down_proj'),
+        t: a.t.get('down_proj'),
+      });
       this.fwd.push(...f);
     }
-    const rstdF = buf('rstdF[N]', N), xnF = buf('xnF[N,H]', N * H);
+    const rstdF = buf('rstdF[N]', N),
+      xnF = buf('xnF[N,H]', N * H);
     // LM head and log-probs in chunks of Rc rows, so [N, V] logits never exist at once; the
     // backward recomputes each chunk's logits (one extra LM-head matmul) instead of keeping them.
     const Rc = shape.logitRows ?? defaultLogitRows(cfg, N);
     if (Rc % 64 !== 0) throw new Error(`logitRows ${Rc} must be a multiple of 64`);
-    const logits = buf('logits[Rc,V]', Rc * V), dLogits = buf('dLogits[Rc,V]', Rc * V), lse = buf('lse[N]', N);
+    const logits = buf('logits[Rc,V]', Rc * V),
+      dLogits = buf('dLogits[Rc,V]', Rc * V),
+      lse = buf('lse[N]', N);
     dispatch(this.fwd, K.normF, { N, H, eps: cfg.rmsEps, saveRstd: 1 }, [xs[L], weights.finalNorm, xnF, rstdF], N);
-    const dxnF = buf('dxn[N,H]', N * H), dx = buf('dx[N,H]', N * H);
+    const dxnF = buf('dxn[N,H]', N * H),
+      dx = buf('dx[N,H]', N * H);
     const rowView = (b: GPUBuffer, c0: number, n: number) => ({ buffer: b, offset: c0 * 4, size: n * 4 });
     for (let c0 = 0; c0 < N; c0 += Rc) {
       const n = Math.min(Rc, N - c0);
       const head = (list: Step[]) => {
-        for (const c of weights.lmHead) gemm(list, K.gemmW, n, c.rows, H, [H, 1, 1, H], xnF, c.buffer, logits, { ldc: V, cOff: c.rowStart, aOff: c0 * H });
+        for (const c of weights.lmHead)
+          gemm(list, K.gemmW, n, c.rows, H, [H, 1, 1, H], xnF, c.buffer, logits, {
+            ldc: V,
+            cOff: c.rowStart,
+            aOff: c0 * H,
+          });
       };
       head(this.fwd);
-      dispatch(this.fwd, K.lpF, { N: n, V }, [logits, rowView(this.targets, c0, n), rowView(lse, c0, n), rowView(this.logp, c0, n)], n);
+      dispatch(
+        this.fwd,
+        K.lpF,
+        { N: n, V },
+        [logits, rowView(this.targets, c0, n), rowView(lse, c0, n), rowView(this.logp, c0, n)],
+        n,
+      );
       head(this.bwd);
-      dispatch(this.bwd, K.lpB, { N: n, V }, [logits, rowView(this.targets, c0, n), rowView(lse, c0, n), rowView(this.coef, c0, n), dLogits], n);
-      weights.lmHead.forEach((c, i) => gemm(this.bwd, K.gemmW, n, H, c.rows, [V, 1, H, 1], dLogits, c.buffer, dxnF, { aOff: c.rowStart, cOff: c0 * H, accumulate: i > 0 }));
+      dispatch(
+        this.bwd,
+        K.lpB,
+        { N: n, V },
+        [logits, rowView(this.targets, c0, n), rowView(lse, c0, n), rowView(this.coef, c0, n), dLogits],
+        n,
+      );
+      weights.lmHead.forEach((c, i) =>
+        gemm(this.bwd, K.gemmW, n, H, c.rows, [V, 1, H, 1], dLogits, c.buffer, dxnF, {
+          aOff: c.rowStart,
+          cOff: c0 * H,
+          accumulate: i > 0,
+        }),
+      );
       if (full) {
         // dE (or dLmHead) += dLogitsᵀ · xnF over this chunk's rows
         const gHead = full.grad(cfg.tieEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight');
-        gemm(this.bwd, K.gemm, V, H, n, [1, V, H, 1], dLogits, { buffer: xnF, offset: c0 * H * 4, size: n * H * 4 }, gHead, { accumulate: true });
+        gemm(
+          this.bwd,
+          K.gemm,
+          V,
+          H,
+          n,
+          [1, V, H, 1],
+          dLogits,
+          { buffer: xnF, offset: c0 * H * 4, size: n * H * 4 },
+          gHead,
+          { accumulate: true },
+        );
       }
     }
 
     // ---- backward ----
-    const dAo = buf('dAo[N,nH·hd]', N * nH * hd), dq = buf('dq[N,nH,hd]', N * nH * hd), dS = buf('dS[N,nH,T]', N * nH * T);
-    const dKc = buf('dKc[S,nKV,T,hd]', S * nKV * T * hd), dVc = buf('dVc[S,nKV,T,hd]', S * nKV * T * hd);
-    const dk = buf('dk[N,nKV,hd]', N * nKV * hd), dv = buf('dv[N,nKV,hd]', N * nKV * hd);
-    const dAct = buf('dAct[N,I]', N * I), dGate = buf('dGate[N,I]', N * I), dUp = buf('dUp[N,I]', N * I);
+    const dAo = buf('dAo[N,nH·hd]', N * nH * hd),
+      dq = buf('dq[N,nH,hd]', N * nH * hd),
+      dS = buf('dS[N,nH,T]', N * nH * T);
+    const dKc = buf('dKc[S,nKV,T,hd]', S * nKV * T * hd),
+      dVc = buf('dVc[S,nKV,T,hd]', S * nKV * T * hd);
+    const dk = buf('dk[N,nKV,hd]', N * nKV * hd),
+      dv = buf('dv[N,nKV,hd]', N * nKV * hd);
+    const dAct = buf('dAct[N,I]', N * I),
+      dGate = buf('dGate[N,I]', N * I),
+      dUp = buf('dUp[N,I]', N * I);
     normB(xs[L], weights.finalNorm, dxnF, rstdF, dx, false, 'model.norm.weight');
     for (let l = L - 1; l >= 0; l--) {
-      const w = weights.layers[l], a = acts[l];
+      const w = weights.layers[l],
+        a = acts[l];
       if (recompute) this.bwd.push(...layerFwd[l]); // rebuild this layer's activations (the adapter included)
       // MLP: dx is ∂/∂(layer output) = ∂/∂(xMid + down(...))
       const pre = `model.layers.${l}.`;
       linearB(dx, a.act, w.down, I, H, dAct, false, pre + 'mlp.down_proj', mod(l, 'down_proj'), a.t.get('down_proj'));
       dispatch(this.bwd, K.swiB, { n: N * I }, [a.gate, a.up, dAct, dGate, dUp], Math.ceil((N * I) / 256));
-      linearB(dGate, a.xn2, w.gate, H, I, dxnF, false, pre + 'mlp.gate_proj', mod(l, 'gate_proj'), a.t.get('gate_proj'));
+      linearB(
+        dGate,
+        a.xn2,
+        w.gate,
+        H,
+        I,
+        dxnF,
+        false,
+        pre + 'mlp.gate_proj',
+        mod(l, 'gate_proj'),
+        a.t.get('gate_proj'),
+      );
       linearB(dUp, a.xn2, w.up, H, I, dxnF, true, pre + 'mlp.up_proj', mod(l, 'up_proj'), a.t.get('up_proj'));
       normB(a.xMid, w.postNorm, dxnF, a.rstd2, dx, true, pre + 'post_attention_layernorm.weight');
       // attention: dx is now ∂/∂xMid
@@ -268,10 +473,53 @@ export class TrainGraph {
       const P2 = { N, nH, nKV, hd, maxLen: T, scale: 1 / Math.sqrt(hd) };
       dispatch(this.bwd, K.attBq.kernel, P2, [rows, a.q, a.kc, a.vc, a.att, dAo, dS, dq], nH, K.attBq.groupsFor(N));
       dispatch(this.bwd, K.attBkv, P2, [rows, a.q, a.kc, a.vc, a.att, dAo, dS, dKc, dVc], T, nKV, S);
-      dispatch(this.bwd, K.ropeB, { N, nH, nKV, hd, maxLen: T }, [rows, cs, dq, dk, dv, dKc, dVc], Math.ceil(((nH + nKV) * hd) / 2 / 64), N);
-      linearB(dq, a.xn1, w.q, H, nH * hd, dxnF, false, pre + 'self_attn.q_proj', mod(l, 'q_proj'), a.t.get('q_proj'), cfg.qkvBias);
-      linearB(dk, a.xn1, w.k, H, nKV * hd, dxnF, true, pre + 'self_attn.k_proj', mod(l, 'k_proj'), a.t.get('k_proj'), cfg.qkvBias);
-      linearB(dv, a.xn1, w.v, H, nKV * hd, dxnF, true, pre + 'self_attn.v_proj', mod(l, 'v_proj'), a.t.get('v_proj'), cfg.qkvBias);
+      dispatch(
+        this.bwd,
+        K.ropeB,
+        { N, nH, nKV, hd, maxLen: T },
+        [rows, cs, dq, dk, dv, dKc, dVc],
+        Math.ceil(((nH + nKV) * hd) / 2 / 64),
+        N,
+      );
+      linearB(
+        dq,
+        a.xn1,
+        w.q,
+        H,
+        nH * hd,
+        dxnF,
+        false,
+        pre + 'self_attn.q_proj',
+        mod(l, 'q_proj'),
+        a.t.get('q_proj'),
+        cfg.qkvBias,
+      );
+      linearB(
+        dk,
+        a.xn1,
+        w.k,
+        H,
+        nKV * hd,
+        dxnF,
+        true,
+        pre + 'self_attn.k_proj',
+        mod(l, 'k_proj'),
+        a.t.get('k_proj'),
+        cfg.qkvBias,
+      );
+      linearB(
+        dv,
+        a.xn1,
+        w.v,
+        H,
+        nKV * hd,
+        dxnF,
+        true,
+        pre + 'self_attn.v_proj',
+        mod(l, 'v_proj'),
+        a.t.get('v_proj'),
+        cfg.qkvBias,
+      );
       normB(a.xIn, w.inputNorm, dxnF, a.rstd1, dx, true, pre + 'input_layernorm.weight');
     }
     if (full) {
@@ -281,8 +529,21 @@ export class TrainGraph {
       this.embRows = buf('embRows[N]', N);
       this.embParams = K.embB.uniform({ U: 0, H });
       this.embKernel = K.embB;
-      const bg = K.embB.bind(this.embParams, this.embUniq, this.embSeg, this.embRows, dx, full.grad('model.embed_tokens.weight'));
-      this.bwd.push({ pass: (p) => { p.setPipeline(K.embB.pipeline); p.setBindGroup(0, bg); p.dispatchWorkgroups(N); } });
+      const bg = K.embB.bind(
+        this.embParams,
+        this.embUniq,
+        this.embSeg,
+        this.embRows,
+        dx,
+        full.grad('model.embed_tokens.weight'),
+      );
+      this.bwd.push({
+        pass: (p) => {
+          p.setPipeline(K.embB.pipeline);
+          p.setBindGroup(0, bg);
+          p.dispatchWorkgroups(N);
+        },
+      });
     }
   }
 
@@ -302,9 +563,13 @@ export class TrainGraph {
     q.writeBuffer(this.starts, 0, starts);
     if (this.full) {
       const order = Array.from(ids.keys()).sort((a, b) => ids[a] - ids[b] || a - b);
-      const uniq: number[] = [], seg: number[] = [];
+      const uniq: number[] = [],
+        seg: number[] = [];
       order.forEach((row, j) => {
-        if (j === 0 || ids[row] !== ids[order[j - 1]]) { uniq.push(ids[row]); seg.push(j); }
+        if (j === 0 || ids[row] !== ids[order[j - 1]]) {
+          uniq.push(ids[row]);
+          seg.push(j);
+        }
       });
       seg.push(order.length);
       q.writeBuffer(this.embUniq!, 0, new Uint32Array(uniq));

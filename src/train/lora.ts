@@ -35,15 +35,21 @@ export interface LoraModule {
 
 /** in/out features of a target module ([out, in] as the base weight is stored). */
 export function moduleDims(cfg: ModelConfig, t: Target): { inF: number; outF: number } {
-  const q = cfg.heads * cfg.headDim, kv = cfg.kvHeads * cfg.headDim;
+  const q = cfg.heads * cfg.headDim,
+    kv = cfg.kvHeads * cfg.headDim;
   switch (t) {
-    case 'q_proj': return { inF: cfg.hidden, outF: q };
+    case 'q_proj':
+      return { inF: cfg.hidden, outF: q };
     case 'k_proj':
-    case 'v_proj': return { inF: cfg.hidden, outF: kv };
-    case 'o_proj': return { inF: q, outF: cfg.hidden };
+    case 'v_proj':
+      return { inF: cfg.hidden, outF: kv };
+    case 'o_proj':
+      return { inF: q, outF: cfg.hidden };
     case 'gate_proj':
-    case 'up_proj': return { inF: cfg.hidden, outF: cfg.intermediate };
-    case 'down_proj': return { inF: cfg.intermediate, outF: cfg.hidden };
+    case 'up_proj':
+      return { inF: cfg.hidden, outF: cfg.intermediate };
+    case 'down_proj':
+      return { inF: cfg.intermediate, outF: cfg.hidden };
   }
 }
 
@@ -59,10 +65,15 @@ export class LoraLayout {
   readonly scale: number;
   private byKey = new Map<string, LoraModule>();
 
-  constructor(readonly cfg: ModelConfig, readonly lora: LoraConfig) {
+  constructor(
+    readonly cfg: ModelConfig,
+    readonly lora: LoraConfig,
+  ) {
     if (!Number.isInteger(lora.r) || lora.r < 1) throw new UsageError(`LoRA rank ${lora.r} must be a positive integer`);
     if (!(lora.alpha > 0)) throw new UsageError(`LoRA alpha ${lora.alpha} must be positive`);
-    for (const t of lora.targets) if (!TARGETS.includes(t)) throw new UsageError(`unknown LoRA target module "${t}"`, `Choose from ${TARGETS.join(', ')}.`);
+    for (const t of lora.targets)
+      if (!TARGETS.includes(t))
+        throw new UsageError(`unknown LoRA target module "${t}"`, `Choose from ${TARGETS.join(', ')}.`);
     this.scale = lora.alpha / lora.r;
     let off = 0;
     const take = (n: number): FlatView => {
@@ -105,9 +116,17 @@ export class LoraState {
   readonly m: GPUBuffer;
   readonly v: GPUBuffer;
 
-  constructor(readonly device: GPUDevice, readonly layout: LoraLayout, values: Float32Array) {
+  constructor(
+    readonly device: GPUDevice,
+    readonly layout: LoraLayout,
+    values: Float32Array,
+  ) {
     const make = (label: string) =>
-      device.createBuffer({ label: `lora.${label}[${layout.length}]`, size: layout.length * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
+      device.createBuffer({
+        label: `lora.${label}[${layout.length}]`,
+        size: layout.length * 4,
+        usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC,
+      });
     this.params = make('params');
     this.grads = make('grads');
     this.m = make('m');
@@ -117,7 +136,8 @@ export class LoraState {
 
   /** Replaces the parameters and resets gradients and optimizer state. */
   load(values: Float32Array): void {
-    if (values.length !== this.layout.length) throw new UsageError(`adapter has ${values.length} values, layout expects ${this.layout.length}`);
+    if (values.length !== this.layout.length)
+      throw new UsageError(`adapter has ${values.length} values, layout expects ${this.layout.length}`);
     this.device.queue.writeBuffer(this.params, 0, values);
     const enc = this.device.createCommandEncoder();
     for (const b of [this.grads, this.m, this.v]) enc.clearBuffer(b);

@@ -37,8 +37,16 @@ export function adapterConfig(layout: LoraLayout, baseModel: string): Record<str
 export function saveAdapter(layout: LoraLayout, flat: Float32Array, baseModel: string): AdapterFiles {
   const tensors: Record<string, TensorToWrite> = {};
   for (const m of layout.modules) {
-    tensors[peftName(m.layer, m.target, 'A')] = { dtype: 'F32', shape: [layout.lora.r, m.inF], data: flat.slice(m.A.offset, m.A.offset + m.A.length) };
-    tensors[peftName(m.layer, m.target, 'B')] = { dtype: 'F32', shape: [m.outF, layout.lora.r], data: flat.slice(m.B.offset, m.B.offset + m.B.length) };
+    tensors[peftName(m.layer, m.target, 'A')] = {
+      dtype: 'F32',
+      shape: [layout.lora.r, m.inF],
+      data: flat.slice(m.A.offset, m.A.offset + m.A.length),
+    };
+    tensors[peftName(m.layer, m.target, 'B')] = {
+      dtype: 'F32',
+      shape: [m.outF, layout.lora.r],
+      data: flat.slice(m.B.offset, m.B.offset + m.B.length),
+    };
   }
   return {
     'adapter_config.json': new TextEncoder().encode(JSON.stringify(adapterConfig(layout, baseModel), null, 2) + '\n'),
@@ -47,44 +55,74 @@ export function saveAdapter(layout: LoraLayout, flat: Float32Array, baseModel: s
 }
 
 /** Parses an adapter for `cfg`; every shape is checked against the model. */
-export function loadAdapter(cfg: ModelConfig, configBytes: Uint8Array, weightBytes: Uint8Array, opts: { baseModel?: string } = {}): { layout: LoraLayout; values: Float32Array; baseModel: string } {
+export function loadAdapter(
+  cfg: ModelConfig,
+  configBytes: Uint8Array,
+  weightBytes: Uint8Array,
+  opts: { baseModel?: string } = {},
+): { layout: LoraLayout; values: Float32Array; baseModel: string } {
   let ac: Record<string, unknown>;
   try {
     ac = JSON.parse(new TextDecoder().decode(configBytes));
   } catch (e) {
     throw new ModelConfigError(`adapter_config.json is not valid JSON (${(e as Error).message})`);
   }
-  if (ac.peft_type !== 'LORA') throw new ModelConfigError(`adapter_config.json: peft_type ${JSON.stringify(ac.peft_type)} is not LORA`);
-  if (ac.use_dora || ac.use_rslora) throw new ModelConfigError('adapter_config.json: DoRA and rsLoRA adapters are not supported');
-  const r = ac.r, alpha = ac.lora_alpha;
-  if (typeof r !== 'number' || typeof alpha !== 'number') throw new ModelConfigError('adapter_config.json: r and lora_alpha must be numbers');
+  if (ac.peft_type !== 'LORA')
+    throw new ModelConfigError(`adapter_config.json: peft_type ${JSON.stringify(ac.peft_type)} is not LORA`);
+  if (ac.use_dora || ac.use_rslora)
+    throw new ModelConfigError('adapter_config.json: DoRA and rsLoRA adapters are not supported');
+  const r = ac.r,
+    alpha = ac.lora_alpha;
+  if (typeof r !== 'number' || typeof alpha !== 'number')
+    throw new ModelConfigError('adapter_config.json: r and lora_alpha must be numbers');
   const tm = ac.target_modules;
   const targets = (typeof tm === 'string' ? [tm] : Array.isArray(tm) ? tm : []) as string[];
   const bad = targets.filter((t) => !TARGETS.includes(t as Target));
-  if (!targets.length || bad.length) throw new ModelConfigError(`adapter_config.json: target_modules ${JSON.stringify(tm)} not supported`, `Supported: a list drawn from ${TARGETS.join(', ')}.`);
+  if (!targets.length || bad.length)
+    throw new ModelConfigError(
+      `adapter_config.json: target_modules ${JSON.stringify(tm)} not supported`,
+      `Supported: a list drawn from ${TARGETS.join(', ')}.`,
+    );
   const baseModel = String(ac.base_model_name_or_path ?? '');
   const hubId = /^[\w.-]+\/[\w.-]+$/;
   if (opts.baseModel && hubId.test(opts.baseModel) && hubId.test(baseModel) && opts.baseModel !== baseModel) {
-    throw new ModelConfigError(`this adapter was trained on ${baseModel}, not ${opts.baseModel}`, 'Load it on the base model it was trained for.');
+    throw new ModelConfigError(
+      `this adapter was trained on ${baseModel}, not ${opts.baseModel}`,
+      'Load it on the base model it was trained for.',
+    );
   }
   const layout = new LoraLayout(cfg, { r, alpha, targets: targets as Target[] });
   const header = parseSafetensors(weightBytes, 'adapter_model.safetensors');
   const values = new Float32Array(layout.length);
   const seen = new Set<string>();
   for (const m of layout.modules) {
-    for (const [which, view, shape] of [['A', m.A, [r, m.inF]], ['B', m.B, [m.outF, r]]] as const) {
+    for (const [which, view, shape] of [
+      ['A', m.A, [r, m.inF]],
+      ['B', m.B, [m.outF, r]],
+    ] as const) {
       const name = peftName(m.layer, m.target, which);
       // PEFT may save with the adapter name inside ("…lora_A.default.weight"): accept both.
       const t = header.tensors.get(name) ?? header.tensors.get(name.replace(/\.weight$/, '.default.weight'));
-      if (!t) throw new SafetensorsError(`adapter_model.safetensors: tensor "${name}" is missing`, 'The adapter does not match adapter_config.json or this model.');
+      if (!t)
+        throw new SafetensorsError(
+          `adapter_model.safetensors: tensor "${name}" is missing`,
+          'The adapter does not match adapter_config.json or this model.',
+        );
       if (t.shape.length !== 2 || t.shape[0] !== shape[0] || t.shape[1] !== shape[1]) {
-        throw new SafetensorsError(`adapter_model.safetensors: "${name}" has shape ${JSON.stringify(t.shape)}, this model needs ${JSON.stringify(shape)}`, 'The adapter was trained for a different base model.');
+        throw new SafetensorsError(
+          `adapter_model.safetensors: "${name}" has shape ${JSON.stringify(t.shape)}, this model needs ${JSON.stringify(shape)}`,
+          'The adapter was trained for a different base model.',
+        );
       }
       values.set(toF32(weightBytes.subarray(t.begin, t.end), t.dtype, name), view.offset);
       seen.add(t.name);
     }
   }
   const extra = [...header.tensors.keys()].filter((n) => !seen.has(n));
-  if (extra.length) throw new SafetensorsError(`adapter_model.safetensors: ${extra.length} tensor(s) not used by this model, e.g. "${extra[0]}"`, 'The adapter was trained for a model with more layers or other modules.');
+  if (extra.length)
+    throw new SafetensorsError(
+      `adapter_model.safetensors: ${extra.length} tensor(s) not used by this model, e.g. "${extra[0]}"`,
+      'The adapter was trained for a model with more layers or other modules.',
+    );
   return { layout, values, baseModel };
 }

@@ -34,8 +34,19 @@ export interface TrainOptions {
 }
 
 export const DEFAULT_TRAIN: TrainOptions = {
-  lr: 5e-5, epochs: 1, batchSize: 2, gradAccum: 1, maxGradNorm: 1, weightDecay: 0, warmupSteps: 0,
-  schedule: 'linear', beta1: 0.9, beta2: 0.999, eps: 1e-8, beta: 0.1, labelSmoothing: 0,
+  lr: 5e-5,
+  epochs: 1,
+  batchSize: 2,
+  gradAccum: 1,
+  maxGradNorm: 1,
+  weightDecay: 0,
+  warmupSteps: 0,
+  schedule: 'linear',
+  beta1: 0.9,
+  beta2: 0.999,
+  eps: 1e-8,
+  beta: 0.1,
+  labelSmoothing: 0,
 };
 
 /** TRL's DPO log keys, plus SFT's. */
@@ -72,22 +83,55 @@ export class Trainer {
   private adamStep = 0;
   private static readonly SLOT = 256; // partial sums per group (one per workgroup)
 
-  constructor(readonly gpu: Gpu, readonly cfg: ModelConfig, weights: GpuWeights, readonly layout: LoraLayout | null, readonly state: LoraState | null, readonly seqs: number, readonly seqLen: number, readonly full?: FullParams, shape: Pick<TrainShape, 'recompute' | 'logitRows'> = {}) {
+  constructor(
+    readonly gpu: Gpu,
+    readonly cfg: ModelConfig,
+    weights: GpuWeights,
+    readonly layout: LoraLayout | null,
+    readonly state: LoraState | null,
+    readonly seqs: number,
+    readonly seqLen: number,
+    readonly full?: FullParams,
+    shape: Pick<TrainShape, 'recompute' | 'logitRows'> = {},
+  ) {
     const dev = gpu.device;
     this.graph = new TrainGraph(gpu, cfg, weights, layout, state, { ...shape, seqs, seqLen }, full);
-    this.groups = [...(state && layout ? [{ name: 'lora', params: state.params, grads: state.grads, m: state.m, v: state.v, length: layout.length }] : []), ...(full?.groups ?? [])];
+    this.groups = [
+      ...(state && layout
+        ? [{ name: 'lora', params: state.params, grads: state.grads, m: state.m, v: state.v, length: layout.length }]
+        : []),
+      ...(full?.groups ?? []),
+    ];
     if (!this.groups.length) throw new UsageError('nothing to train: give a LoRA adapter or full-parameter training');
     this.sumsq = new Kernel(dev, 'adamw', { entry: 'sumsq' });
     this.adam = new Kernel(dev, 'adamw', { entry: 'step' });
     const slots = this.groups.length * Trainer.SLOT;
-    this.partial = dev.createBuffer({ label: 'gradNormPartial', size: 4 * slots, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
-    this.readback = dev.createBuffer({ label: 'trainReadback', size: 4 * Math.max(this.graph.N, slots), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    this.partial = dev.createBuffer({
+      label: 'gradNormPartial',
+      size: 4 * slots,
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+    });
+    this.readback = dev.createBuffer({
+      label: 'trainReadback',
+      size: 4 * Math.max(this.graph.N, slots),
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
     this.adamParams = this.groups.map((g) => this.adam.uniform(this.adamValues(g.length, 0, 1, DEFAULT_TRAIN)));
   }
 
   private adamValues(n: number, lr: number, gradScale: number, o: TrainOptions) {
     const t = Math.max(1, this.adamStep);
-    return { n, lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay, bc1: 1 - o.beta1 ** t, bc2: 1 - o.beta2 ** t, gradScale };
+    return {
+      n,
+      lr,
+      beta1: o.beta1,
+      beta2: o.beta2,
+      eps: o.eps,
+      weightDecay: o.weightDecay,
+      bc1: 1 - o.beta1 ** t,
+      bc2: 1 - o.beta2 ** t,
+      gradScale,
+    };
   }
 
   private async read(src: GPUBuffer, count: number): Promise<Float32Array> {
@@ -159,8 +203,14 @@ export class Trainer {
     });
     pass.end();
     dev.queue.submit([enc.finish()]);
-    const norm = Math.sqrt((await this.read(this.partial, this.groups.length * Trainer.SLOT)).reduce((a, v) => a + v, 0));
-    if (!Number.isFinite(norm)) throw new TrainingDivergedError(`gradient norm is ${norm}`, 'The step was skipped and the weights are unchanged: lower the learning rate or check the data.');
+    const norm = Math.sqrt(
+      (await this.read(this.partial, this.groups.length * Trainer.SLOT)).reduce((a, v) => a + v, 0),
+    );
+    if (!Number.isFinite(norm))
+      throw new TrainingDivergedError(
+        `gradient norm is ${norm}`,
+        'The step was skipped and the weights are unchanged: lower the learning rate or check the data.',
+      );
     this.adamStep++;
     const clip = o.maxGradNorm > 0 && norm > o.maxGradNorm ? o.maxGradNorm / (norm + 1e-6) : 1;
     const enc2 = dev.createCommandEncoder();
@@ -185,12 +235,20 @@ export class Trainer {
   }
 
   /** Reference log-probs (adapter off, or the values given) for every pair, computed once. */
-  async referenceLogps(pairs: TokenizedPair[], o: TrainOptions, refAdapter?: Float32Array, current?: Float32Array): Promise<[number, number][]> {
+  async referenceLogps(
+    pairs: TokenizedPair[],
+    o: TrainOptions,
+    refAdapter?: Float32Array,
+    current?: Float32Array,
+  ): Promise<[number, number][]> {
     if (refAdapter) this.state!.load(refAdapter);
     const out: [number, number][] = [];
     for (let i = 0; i < pairs.length; i += o.batchSize) {
       const chunk = pairs.slice(i, i + o.batchSize);
-      const lp = await this.forward(chunk.flatMap((p) => [p.chosen, p.rejected]), !!refAdapter);
+      const lp = await this.forward(
+        chunk.flatMap((p) => [p.chosen, p.rejected]),
+        !!refAdapter,
+      );
       chunk.forEach((_, j) => out.push([lp[2 * j], lp[2 * j + 1]]));
     }
     if (refAdapter && current) this.state!.load(current);
@@ -199,8 +257,17 @@ export class Trainer {
 
   /** DPO (sigmoid loss, TRL semantics). Calls onStep after every optimizer step and awaits
    *  onEpoch (1-based) after the last step of every epoch, e.g. to evaluate a checkpoint. */
-  async dpo(pairs: TokenizedPair[], ref: [number, number][], o: TrainOptions, onStep: (m: StepMetrics) => void, onEpoch?: (epoch: number) => Promise<void>): Promise<void> {
-    if (2 * o.batchSize > this.seqs) throw new UsageError(`batch of ${o.batchSize} pairs needs ${2 * o.batchSize} sequences; the graph holds ${this.seqs}`);
+  async dpo(
+    pairs: TokenizedPair[],
+    ref: [number, number][],
+    o: TrainOptions,
+    onStep: (m: StepMetrics) => void,
+    onEpoch?: (epoch: number) => Promise<void>,
+  ): Promise<void> {
+    if (2 * o.batchSize > this.seqs)
+      throw new UsageError(
+        `batch of ${o.batchSize} pairs needs ${2 * o.batchSize} sequences; the graph holds ${this.seqs}`,
+      );
     const perStep = o.batchSize * o.gradAccum;
     const stepsPerEpoch = Math.ceil(pairs.length / perStep);
     const total = stepsPerEpoch * o.epochs;
@@ -212,7 +279,10 @@ export class Trainer {
       this.zeroGrad();
       for (let i = 0; i < idx.length; i += o.batchSize) {
         const micro = idx.slice(i, i + o.batchSize);
-        const lp = await this.forward(micro.flatMap((k) => [pairs[k].chosen, pairs[k].rejected]), true);
+        const lp = await this.forward(
+          micro.flatMap((k) => [pairs[k].chosen, pairs[k].rejected]),
+          true,
+        );
         const dSeq: number[] = [];
         micro.forEach((k, j) => {
           const [pc, pr] = [lp[2 * j], lp[2 * j + 1]];
@@ -220,7 +290,11 @@ export class Trainer {
           const delta = o.beta * (pc - rc - (pr - rr));
           const eps = o.labelSmoothing;
           const loss = -(1 - eps) * logSigmoid(delta) - eps * logSigmoid(-delta);
-          if (!Number.isFinite(loss)) throw new TrainingDivergedError(`DPO loss is ${loss} at pair ${k + 1}`, 'The adapter is unchanged: lower the learning rate.');
+          if (!Number.isFinite(loss))
+            throw new TrainingDivergedError(
+              `DPO loss is ${loss} at pair ${k + 1}`,
+              'The adapter is unchanged: lower the learning rate.',
+            );
           const dDelta = (-(1 - eps) * (1 - sigmoid(delta)) + eps * sigmoid(delta)) / idx.length;
           dSeq.push(dDelta * o.beta, -dDelta * o.beta);
           m.loss += loss;
@@ -236,9 +310,17 @@ export class Trainer {
       const norm = await this.optimizerStep(lr, o);
       const n = idx.length;
       onStep({
-        step: step + 1, epoch: epoch + (step % stepsPerEpoch + 1) / stepsPerEpoch, loss: m.loss / n,
-        'rewards/chosen': m.rc / n, 'rewards/rejected': m.rr / n, 'rewards/accuracies': m.acc / n, 'rewards/margins': (m.rc - m.rr) / n,
-        'logps/chosen': m.lc / n, 'logps/rejected': m.lr / n, lr, grad_norm: norm,
+        step: step + 1,
+        epoch: epoch + ((step % stepsPerEpoch) + 1) / stepsPerEpoch,
+        loss: m.loss / n,
+        'rewards/chosen': m.rc / n,
+        'rewards/rejected': m.rr / n,
+        'rewards/accuracies': m.acc / n,
+        'rewards/margins': (m.rc - m.rr) / n,
+        'logps/chosen': m.lc / n,
+        'logps/rejected': m.lr / n,
+        lr,
+        grad_norm: norm,
       });
       if ((step + 1) % stepsPerEpoch === 0) await onEpoch?.(epoch + 1);
     }
@@ -246,7 +328,8 @@ export class Trainer {
 
   /** SFT: mean token NLL over completion tokens. */
   async sft(rows: Seq[], o: TrainOptions, onStep: (m: StepMetrics) => void): Promise<void> {
-    if (o.batchSize > this.seqs) throw new UsageError(`batch of ${o.batchSize} rows exceeds the graph's ${this.seqs} sequences`);
+    if (o.batchSize > this.seqs)
+      throw new UsageError(`batch of ${o.batchSize} rows exceeds the graph's ${this.seqs} sequences`);
     const perStep = o.batchSize * o.gradAccum;
     const stepsPerEpoch = Math.ceil(rows.length / perStep);
     const total = stepsPerEpoch * o.epochs;
@@ -260,12 +343,19 @@ export class Trainer {
         const micro = idx.slice(i, i + o.batchSize).map((k) => rows[k]);
         const lp = await this.forward(micro, true);
         nll -= lp.reduce((a, v) => a + v, 0);
-        if (!Number.isFinite(nll)) throw new TrainingDivergedError(`SFT loss is ${nll}`, 'The adapter is unchanged: lower the learning rate.');
+        if (!Number.isFinite(nll))
+          throw new TrainingDivergedError(`SFT loss is ${nll}`, 'The adapter is unchanged: lower the learning rate.');
         this.backward(micro.map(() => -1 / tokens));
       }
       const lr = learningRate(step, total, o.lr, o.warmupSteps, o.schedule);
       const norm = await this.optimizerStep(lr, o);
-      onStep({ step: step + 1, epoch: Math.floor(step / stepsPerEpoch) + ((step % stepsPerEpoch) + 1) / stepsPerEpoch, loss: nll / tokens, lr, grad_norm: norm });
+      onStep({
+        step: step + 1,
+        epoch: Math.floor(step / stepsPerEpoch) + ((step % stepsPerEpoch) + 1) / stepsPerEpoch,
+        loss: nll / tokens,
+        lr,
+        grad_norm: norm,
+      });
     }
   }
 

@@ -6,10 +6,16 @@ import type { LoadedModel } from '../engine/model';
 import { customPrompt, parseOutput, renderPrompt } from '../tpo/prompts';
 import type { ChatReply, ChatRequest, ChatUpdate } from './protocol';
 
-export async function chatTurn(m: LoadedModel, req: ChatRequest, onUpdate?: (u: ChatUpdate) => void): Promise<ChatReply> {
+export async function chatTurn(
+  m: LoadedModel,
+  req: ChatRequest,
+  onUpdate?: (u: ChatUpdate) => void,
+): Promise<ChatReply> {
   const tok = m.tokenizer;
   if (!tok) throw new Error('this model has no tokenizer: chat needs one');
-  const prompt = req.thought ? customPrompt(req.thought.template, req.thought.separator, req.thought.thoughtMarker) : customPrompt('{instruction}');
+  const prompt = req.thought
+    ? customPrompt(req.thought.template, req.thought.separator, req.thought.thoughtMarker)
+    : customPrompt('{instruction}');
   const content = renderPrompt(prompt, req.instruction);
   const ids = tok.hasChatTemplate ? tok.applyChatTemplate([{ role: 'user', content }]) : tok.encode(content);
   const t0 = performance.now();
@@ -29,13 +35,39 @@ export async function chatTurn(m: LoadedModel, req: ChatRequest, onUpdate?: (u: 
         if (!onUpdate) return;
         const text = tok.decode(out);
         if (!answering && prompt.separator && text.includes(prompt.separator)) answering = true;
-        const answer = answering ? (prompt.separator ? text.slice(text.lastIndexOf(prompt.separator) + prompt.separator.length) : text).trimStart() : '';
-        if (answer !== lastAnswer || !answering) onUpdate({ phase: answering ? 'answering' : 'thinking', attempt, thoughtTokens: answering ? 0 : out.length, answer });
+        const answer = answering
+          ? (prompt.separator
+              ? text.slice(text.lastIndexOf(prompt.separator) + prompt.separator.length)
+              : text
+            ).trimStart()
+          : '';
+        if (answer !== lastAnswer || !answering)
+          onUpdate({
+            phase: answering ? 'answering' : 'thinking',
+            attempt,
+            thoughtTokens: answering ? 0 : out.length,
+            answer,
+          });
         lastAnswer = answer;
       },
     });
     const p = parseOutput(prompt, g.text ?? '');
-    if (p.ok) return { ok: true, thought: p.thought, answer: p.response, attempts: attempt, tokens, seconds: (performance.now() - t0) / 1000 };
+    if (p.ok)
+      return {
+        ok: true,
+        thought: p.thought,
+        answer: p.response,
+        attempts: attempt,
+        tokens,
+        seconds: (performance.now() - t0) / 1000,
+      };
   }
-  return { ok: false, thought: '', answer: '', attempts: req.retries + 1, tokens, seconds: (performance.now() - t0) / 1000 };
+  return {
+    ok: false,
+    thought: '',
+    answer: '',
+    attempts: req.retries + 1,
+    tokens,
+    seconds: (performance.now() - t0) / 1000,
+  };
 }

@@ -13,7 +13,14 @@ import { parseJsonl } from '../train/data';
 import { DEFAULT_LORA } from '../train/lora';
 import { DEFAULT_TRAIN } from '../train/trainer';
 import { httpJudge, rulesJudge, type Judge, type Rule } from '../tpo/judges';
-import { adapterFromZip, adapterToZip, metricsFromCsv, metricsToCsv, pairsFromJsonl, pairsToJsonl } from '../tpo/export';
+import {
+  adapterFromZip,
+  adapterToZip,
+  metricsFromCsv,
+  metricsToCsv,
+  pairsFromJsonl,
+  pairsToJsonl,
+} from '../tpo/export';
 import type { IterationMetrics } from '../tpo/store';
 import { adapterOf, checkPool, parseInstructions, runTpo, type TpoContext, type TpoOptions } from '../tpo/loop';
 import { customPrompt, DIRECT } from '../tpo/prompts';
@@ -44,9 +51,9 @@ const api: EngineApi = {
     model = undefined;
     const m = await loadModel(gpu, sourceOf(spec), { slots: 8, maxLen: 1024, onProgress });
     model = m;
-    modelName = spec.kind === 'hub' ? spec.repo : spec.kind === 'url' ? spec.label ?? spec.baseUrl : 'dropped model';
+    modelName = spec.kind === 'hub' ? spec.repo : spec.kind === 'url' ? (spec.label ?? spec.baseUrl) : 'dropped model';
     return {
-      label: spec.kind === 'url' ? spec.label ?? m.source.label : m.source.label,
+      label: spec.kind === 'url' ? (spec.label ?? m.source.label) : m.source.label,
       modelType: m.config.modelType,
       layers: m.config.layers,
       hidden: m.config.hidden,
@@ -66,17 +73,22 @@ const api: EngineApi = {
     if (req.promptIds?.length) prompt = req.promptIds;
     else if (req.messages?.length) {
       if (!m.tokenizer) throw new UsageError('This model has no tokenizer', 'Give token ids instead of text.');
-      prompt = m.tokenizer.hasChatTemplate ? m.tokenizer.applyChatTemplate(req.messages) : m.tokenizer.encode(req.messages.map((x) => x.content).join('\n'));
+      prompt = m.tokenizer.hasChatTemplate
+        ? m.tokenizer.applyChatTemplate(req.messages)
+        : m.tokenizer.encode(req.messages.map((x) => x.content).join('\n'));
     } else prompt = [m.config.bosTokenId ?? 1];
     const k = req.numSamples ?? 1;
-    const out = await m.generate(Array.from({ length: k }, () => prompt), {
-      maxNewTokens: req.maxNewTokens ?? 128,
-      temperature: req.temperature ?? 0.8,
-      topP: req.topP ?? 0.95,
-      seed: req.seed ?? 0,
-      stopStrings: req.stopStrings,
-      onToken,
-    });
+    const out = await m.generate(
+      Array.from({ length: k }, () => prompt),
+      {
+        maxNewTokens: req.maxNewTokens ?? 128,
+        temperature: req.temperature ?? 0.8,
+        topP: req.topP ?? 0.95,
+        seed: req.seed ?? 0,
+        stopStrings: req.stopStrings,
+        onToken,
+      },
+    );
     return out.map((g) => ({ tokenIds: g.tokenIds, text: g.text ?? '', finishReason: g.finishReason }));
   },
 
@@ -91,9 +103,21 @@ const api: EngineApi = {
     const store = await idbStore(await openRunsDb(), req.runId);
     const stored = await store.readConfig();
     const fresh: TpoOptions = {
-      prompt: customPrompt(req.template, req.separator || undefined, req.separator ? req.thoughtMarker : undefined, req.separator ? 'custom' : 'direct'),
-      samples: req.samples, temperature: req.temperature, topP: req.topP, seed: req.seed, maxNewTokens: req.maxNewTokens,
-      perIteration: req.perIteration, rho: req.rho, maxLength: req.maxLength, baseModel: modelName,
+      prompt: customPrompt(
+        req.template,
+        req.separator || undefined,
+        req.separator ? req.thoughtMarker : undefined,
+        req.separator ? 'custom' : 'direct',
+      ),
+      samples: req.samples,
+      temperature: req.temperature,
+      topP: req.topP,
+      seed: req.seed,
+      maxNewTokens: req.maxNewTokens,
+      perIteration: req.perIteration,
+      rho: req.rho,
+      maxLength: req.maxLength,
+      baseModel: modelName,
       lora: { ...DEFAULT_LORA, r: req.loraR, alpha: req.loraAlpha },
       train: { ...DEFAULT_TRAIN, beta: req.beta, lr: req.lr, epochs: req.epochs, batchSize: req.batchSize },
       validation: req.validation ?? 0,
@@ -106,13 +130,33 @@ const api: EngineApi = {
     const evalCount = stored ? Number(stored.evalCount ?? 0) : req.evalCount;
     // The iteration count is kept too (the form shows it after a reload); a resumed run may raise it.
     const iterations = Math.max(req.iterations, Number(stored?.iterations ?? 0));
-    if (!stored || iterations !== stored.iterations) await store.writeConfig({ ...(stored ?? {}), options: o, judge: spec, instructionsJsonl: stored?.instructionsJsonl ?? req.instructionsJsonl, model: stored?.model ?? modelName, evalCount, iterations });
-    const judge: Judge = spec.kind === 'http' ? httpJudge({ baseUrl: spec.baseUrl, model: spec.model, mode: spec.mode, apiKey }) : rulesJudge(spec.rules as Rule[]);
-    const all = parseInstructions(parseJsonl<Record<string, unknown>>(String(stored?.instructionsJsonl ?? req.instructionsJsonl), 'instructions'));
+    if (!stored || iterations !== stored.iterations)
+      await store.writeConfig({
+        ...(stored ?? {}),
+        options: o,
+        judge: spec,
+        instructionsJsonl: stored?.instructionsJsonl ?? req.instructionsJsonl,
+        model: stored?.model ?? modelName,
+        evalCount,
+        iterations,
+      });
+    const judge: Judge =
+      spec.kind === 'http'
+        ? httpJudge({ baseUrl: spec.baseUrl, model: spec.model, mode: spec.mode, apiKey })
+        : rulesJudge(spec.rules as Rule[]);
+    const all = parseInstructions(
+      parseJsonl<Record<string, unknown>>(String(stored?.instructionsJsonl ?? req.instructionsJsonl), 'instructions'),
+    );
     // The last evalCount instructions are never trained on: each iteration's win rate is measured there.
     const heldOut = all.slice(all.length - Math.min(evalCount, Math.max(0, all.length - 1)));
     const pool = all.slice(0, all.length - heldOut.length);
-    checkPool(pool.length, o, iterations, (n) => `the set has ${n} after the ${heldOut.length} held out for the win rate`, 'Add instructions, or lower the iterations, the instructions per iteration, the validation or the held-out count.');
+    checkPool(
+      pool.length,
+      o,
+      iterations,
+      (n) => `the set has ${n} after the ${heldOut.length} held out for the win rate`,
+      'Add instructions, or lower the iterations, the instructions per iteration, the validation or the held-out count.',
+    );
     abort = new AbortController();
     const t0 = performance.now();
     const tokens0 = m.generator.timings.decodeTokens;
@@ -124,11 +168,16 @@ const api: EngineApi = {
         // tokens/s over this call; ETA from the mean time per finished unit of this stage
         const secs = Math.max(1e-3, (performance.now() - t0) / 1000);
         const tps = (m.generator.timings.decodeTokens - tokens0) / secs;
-        onProgress?.({ ...p, tokensPerSecond: tps, etaSeconds: p.done > 0 ? (secs / p.done) * (p.total - p.done) : null });
+        onProgress?.({
+          ...p,
+          tokensPerSecond: tps,
+          etaSeconds: p.done > 0 ? (secs / p.done) * (p.total - p.done) : null,
+        });
       };
       const between = async () => {
         if (paused) await paused.promise;
-        if (abort?.signal.aborted) throw new UsageError('the run was cancelled', 'Start it again with the same run id to resume.');
+        if (abort?.signal.aborted)
+          throw new UsageError('the run was cancelled', 'Start it again with the same run id to resume.');
       };
       const onIteration = (metrics: IterationMetrics) => onEvent?.({ type: 'iteration', metrics });
       const ctx: TpoContext = {
@@ -146,9 +195,20 @@ const api: EngineApi = {
           await between();
           const it = metrics.iteration;
           progress({ iteration: it, stage: 'evaluating', done: 0, total: heldOut.length });
-          const r = await evaluate(m, judge, heldOut, { prompt: o.prompt, adapter: await adapterOf(ctx, it + 1, o) }, { prompt: DIRECT, adapter: null }, {
-            maxNewTokens: o.maxNewTokens, temperature: 0, topP: 1, seed: o.seed, retries: 2,
-          });
+          const r = await evaluate(
+            m,
+            judge,
+            heldOut,
+            { prompt: o.prompt, adapter: await adapterOf(ctx, it + 1, o) },
+            { prompt: DIRECT, adapter: null },
+            {
+              maxNewTokens: o.maxNewTokens,
+              temperature: 0,
+              topP: 1,
+              seed: o.seed,
+              retries: 2,
+            },
+          );
           metrics.eval = { ...r };
           await store.writeMetrics(it, metrics);
           progress({ iteration: it, stage: 'evaluating', done: heldOut.length, total: heldOut.length });
@@ -184,7 +244,9 @@ const api: EngineApi = {
     }
     const files = await (await idbStore(await openRunsDb(), ref.runId)).readAdapter(ref.iteration);
     if (!files) throw new UsageError(`run "${ref.runId}" has no adapter for iteration ${ref.iteration}`);
-    const ad = loadAdapter(m.config, files['adapter_config.json'], files['adapter_model.safetensors'], { baseModel: modelName });
+    const ad = loadAdapter(m.config, files['adapter_config.json'], files['adapter_model.safetensors'], {
+      baseModel: modelName,
+    });
     m.attachAdapter(ad.layout, ad.values);
     return `${ref.runId} · iteration ${ref.iteration} (LoRA r ${ad.layout.lora.r})`;
   },
@@ -235,7 +297,9 @@ const api: EngineApi = {
     const metrics: IterationMetrics[] = [];
     const enc = new TextEncoder();
     for (let it = 0; ; it++) {
-      const pairs = await store.readPairs(it), adapter = await store.readAdapter(it), m = await store.readMetrics(it);
+      const pairs = await store.readPairs(it),
+        adapter = await store.readAdapter(it),
+        m = await store.readMetrics(it);
       if (!pairs && !adapter && !m) break;
       if (pairs) files[`pairs-${it}.jsonl`] = enc.encode(pairsToJsonl(pairs));
       if (adapter) files[`adapter-${it}.zip`] = adapterToZip(adapter);
@@ -257,11 +321,20 @@ const api: EngineApi = {
       else if (name.endsWith('.csv')) {
         for (const row of metricsFromCsv(dec.decode(bytes))) {
           const it = Number(row.iteration);
-          const { win_rate, lc_win_rate, ...rest } = row as IterationMetrics & { win_rate?: number; lc_win_rate?: number };
-          const evalPart = Number.isFinite(win_rate) ? { eval: { win_rate: win_rate!, lc_win_rate: lc_win_rate ?? NaN } } : {};
+          const { win_rate, lc_win_rate, ...rest } = row as IterationMetrics & {
+            win_rate?: number;
+            lc_win_rate?: number;
+          };
+          const evalPart = Number.isFinite(win_rate)
+            ? { eval: { win_rate: win_rate!, lc_win_rate: lc_win_rate ?? NaN } }
+            : {};
           if (!(await store.readMetrics(it))) await store.writeMetrics(it, { ...rest, ...evalPart, dpo: [] });
         }
-      } else throw new UsageError(`cannot import ${name}`, 'Import pairs-<i>.jsonl (TRL), adapter-<i>.zip (PEFT) or metrics.csv files.');
+      } else
+        throw new UsageError(
+          `cannot import ${name}`,
+          'Import pairs-<i>.jsonl (TRL), adapter-<i>.zip (PEFT) or metrics.csv files.',
+        );
       done.push(name);
     }
     return done;

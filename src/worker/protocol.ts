@@ -51,7 +51,9 @@ export interface RunRequest {
   /** Text that opens the thought (removed from it), e.g. "Here is my thought process:". */
   thoughtMarker?: string;
   /** The judge: programmatic rules (see tpo run --judge rules:), or an OpenAI-compatible endpoint. */
-  judge: { kind: 'rules'; rules: unknown[] } | { kind: 'http'; baseUrl: string; model: string; mode: 'pointwise' | 'pairwise'; apiKey?: string };
+  judge:
+    | { kind: 'rules'; rules: unknown[] }
+    | { kind: 'http'; baseUrl: string; model: string; mode: 'pointwise' | 'pairwise'; apiKey?: string };
   samples: number;
   temperature: number;
   topP: number;
@@ -139,10 +141,13 @@ export type WalkthroughStage =
   | { stage: 'prompt'; prompt: string }
   | { stage: 'samples'; samples: { raw: string; ok: boolean; thought: string; response: string }[] }
   | { stage: 'scores'; scores: (number | null)[]; lc: (number | null)[] }
-  | { stage: 'pair'; chosen: number; rejected: number } | { stage: 'pair'; skipped: string }
+  | { stage: 'pair'; chosen: number; rejected: number }
+  | { stage: 'pair'; skipped: string }
   | { stage: 'dpo'; step: number; loss: number; chosenRatio: number; rejectedRatio: number; accuracy: number };
 
-export type RunEvent = { type: 'step'; step: StepMetrics; iteration: number } | { type: 'iteration'; metrics: IterationMetrics };
+export type RunEvent =
+  | { type: 'step'; step: StepMetrics; iteration: number }
+  | { type: 'iteration'; metrics: IterationMetrics };
 
 export interface AdapterRef {
   runId: string;
@@ -154,7 +159,11 @@ export interface EngineApi {
   generate(req: GenerateRequest, onToken?: (sample: number, tokenId: number) => void): Promise<GeneratedSample[]>;
   unload(): Promise<void>;
   /** Runs (or resumes, when runId is already stored) TPO iterations with records in IndexedDB. */
-  tpoRun(req: RunRequest, onProgress?: (p: RunProgress) => void, onEvent?: (e: RunEvent) => void): Promise<IterationMetrics[]>;
+  tpoRun(
+    req: RunRequest,
+    onProgress?: (p: RunProgress) => void,
+    onEvent?: (e: RunEvent) => void,
+  ): Promise<IterationMetrics[]>;
   /** Generates one answer, its thought hidden but reported, streaming progress. */
   chat(req: ChatRequest, onUpdate?: (u: ChatUpdate) => void): Promise<ChatReply>;
   /** Attaches a stored run's adapter (null: the base model). Returns a label for the UI. */

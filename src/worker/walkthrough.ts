@@ -14,36 +14,69 @@ import { customPrompt, parseOutput, renderPrompt } from '../tpo/prompts';
 import { lengthControlled, selectPair } from '../tpo/scores';
 import type { WalkthroughRequest, WalkthroughStage } from './protocol';
 
-export async function walkthrough(m: LoadedModel, req: WalkthroughRequest, onStage: (s: WalkthroughStage) => void): Promise<void> {
+export async function walkthrough(
+  m: LoadedModel,
+  req: WalkthroughRequest,
+  onStage: (s: WalkthroughStage) => void,
+): Promise<void> {
   const tok = m.tokenizer;
   if (!tok) throw new Error('this model has no tokenizer: the walkthrough needs one');
   const prompt = customPrompt(req.template, req.separator, req.thoughtMarker);
   onStage({ stage: 'prompt', prompt: renderPrompt(prompt, req.instruction) });
 
   const ids = promptIds(m, prompt, req.instruction);
-  const gens = await m.generate(Array.from({ length: req.samples }, () => ids), {
-    maxNewTokens: req.maxNewTokens, temperature: req.temperature, topP: 1, seeds: Array.from({ length: req.samples }, (_, k) => req.seed + k),
-  });
+  const gens = await m.generate(
+    Array.from({ length: req.samples }, () => ids),
+    {
+      maxNewTokens: req.maxNewTokens,
+      temperature: req.temperature,
+      topP: 1,
+      seeds: Array.from({ length: req.samples }, (_, k) => req.seed + k),
+    },
+  );
   const samples = gens.map((g) => {
     const p = parseOutput(prompt, g.text ?? '');
-    return p.ok ? { raw: g.text ?? '', ok: true, thought: p.thought, response: p.response } : { raw: g.text ?? '', ok: false, thought: '', response: '' };
+    return p.ok
+      ? { raw: g.text ?? '', ok: true, thought: p.thought, response: p.response }
+      : { raw: g.text ?? '', ok: false, thought: '', response: '' };
   });
   onStage({ stage: 'samples', samples });
 
   const ok = samples.map((s, i) => (s.ok ? i : -1)).filter((i) => i >= 0);
-  const judged = await rulesJudge(req.rules as Rule[]).score(ok.map((i) => ({ instruction: req.instruction, response: samples[i].response, meta: req.meta })));
+  const judged = await rulesJudge(req.rules as Rule[]).score(
+    ok.map((i) => ({ instruction: req.instruction, response: samples[i].response, meta: req.meta })),
+  );
   const scores = samples.map((_, i) => (ok.includes(i) ? judged[ok.indexOf(i)] : null));
-  const lcOk = ok.length ? lengthControlled(judged, ok.map((i) => samples[i].response.length), req.rho) : [];
+  const lcOk = ok.length
+    ? lengthControlled(
+        judged,
+        ok.map((i) => samples[i].response.length),
+        req.rho,
+      )
+    : [];
   onStage({ stage: 'scores', scores, lc: samples.map((_, i) => (ok.includes(i) ? lcOk[ok.indexOf(i)] : null)) });
 
-  const choice = selectPair(samples.map((s, i) => ({ parsed: s.ok, score: scores[i] ?? undefined, length: s.response.length })), req.rho);
+  const choice = selectPair(
+    samples.map((s, i) => ({ parsed: s.ok, score: scores[i] ?? undefined, length: s.response.length })),
+    req.rho,
+  );
   if ('skipped' in choice) {
-    onStage({ stage: 'pair', skipped: choice.skipped === 'all-tied' ? 'every response scored the same, so there is no preference to learn' : 'too few parsable samples to form a pair' });
+    onStage({
+      stage: 'pair',
+      skipped:
+        choice.skipped === 'all-tied'
+          ? 'every response scored the same, so there is no preference to learn'
+          : 'too few parsable samples to form a pair',
+    });
     return;
   }
   onStage({ stage: 'pair', chosen: choice.chosen, rejected: choice.rejected });
 
-  const row = { prompt: [{ role: 'user', content: renderPrompt(prompt, req.instruction) }], chosen: [{ role: 'assistant', content: samples[choice.chosen].raw }], rejected: [{ role: 'assistant', content: samples[choice.rejected].raw }] };
+  const row = {
+    prompt: [{ role: 'user', content: renderPrompt(prompt, req.instruction) }],
+    chosen: [{ role: 'assistant', content: samples[choice.chosen].raw }],
+    rejected: [{ role: 'assistant', content: samples[choice.rejected].raw }],
+  };
   const eos = tok.eosTokenIds[0] ?? m.config.eosTokenIds[0];
   const pairs = tokenizePairs([row], tok, eos, 512);
   const T = Math.max(pairs[0].chosen.ids.length, pairs[0].rejected.ids.length);
@@ -52,10 +85,24 @@ export async function walkthrough(m: LoadedModel, req: WalkthroughRequest, onSta
   const state = new LoraState(m.gpu.device, layout, init);
   const trainer = new Trainer(m.gpu, m.config, m.weights, layout, state, 2, T);
   try {
-    const o = { ...DEFAULT_TRAIN, lr: req.lr, beta: req.beta, epochs: req.steps, batchSize: 1, schedule: 'constant' as const };
+    const o = {
+      ...DEFAULT_TRAIN,
+      lr: req.lr,
+      beta: req.beta,
+      epochs: req.steps,
+      batchSize: 1,
+      schedule: 'constant' as const,
+    };
     const ref = await trainer.referenceLogps(pairs, o, undefined, init);
     await trainer.dpo(pairs, ref, o, (s) =>
-      onStage({ stage: 'dpo', step: s.step, loss: s.loss, chosenRatio: (s['rewards/chosen'] ?? 0) / req.beta, rejectedRatio: (s['rewards/rejected'] ?? 0) / req.beta, accuracy: s['rewards/accuracies'] ?? 0 }),
+      onStage({
+        stage: 'dpo',
+        step: s.step,
+        loss: s.loss,
+        chosenRatio: (s['rewards/chosen'] ?? 0) / req.beta,
+        rejectedRatio: (s['rewards/rejected'] ?? 0) / req.beta,
+        accuracy: s['rewards/accuracies'] ?? 0,
+      }),
     );
     await readF32(m.gpu.device, state.params, 4); // wait for the last step before freeing
   } finally {

@@ -42,7 +42,12 @@ export interface AppServer {
 /** The app on a Vite dev server on a free port, and a browser to open it in. */
 export async function startApp(): Promise<AppServer> {
   const root = join(__dirname, '../..');
-  const vite = await createServer({ configFile: join(root, 'vite.config.ts'), root, logLevel: 'error', server: { port: 0, host: '127.0.0.1' } });
+  const vite = await createServer({
+    configFile: join(root, 'vite.config.ts'),
+    root,
+    logLevel: 'error',
+    server: { port: 0, host: '127.0.0.1' },
+  });
   await vite.listen();
   const browser = await launchBrowser();
   mkdirSync(ARTIFACTS, { recursive: true });
@@ -59,7 +64,9 @@ export async function startApp(): Promise<AppServer> {
 /** Console errors and uncaught exceptions of a page, collected from now on. */
 export function pageErrors(page: Page): string[] {
   const errors: string[] = [];
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(m.text());
+  });
   page.on('pageerror', (e) => errors.push(String(e)));
   return errors;
 }
@@ -75,7 +82,10 @@ export function readIdbStore<T = unknown>(page: Page, store: string): Promise<T[
           const db = req.result;
           if (!db.objectStoreNames.contains(name)) return resolve([]);
           const get = db.transaction(name).objectStore(name).getAll();
-          get.onsuccess = () => { resolve(get.result as T[]); db.close(); };
+          get.onsuccess = () => {
+            resolve(get.result as T[]);
+            db.close();
+          };
           get.onerror = () => reject(get.error);
         };
       }),

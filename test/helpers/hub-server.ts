@@ -20,8 +20,14 @@ export async function startHubServer(root: string, opts: { token?: string } = {}
     const url = decodeURIComponent((req.url ?? '').split('?')[0]);
     requests.push(url);
     const m = /^\/([\w.-]+)\/([\w.-]+)\/resolve\/([\w.-]+)\/(.+)$/.exec(url);
-    if (!m || normalize(m[4]).startsWith('..')) { res.statusCode = 404; return void res.end('not found'); }
-    if (opts.token && req.headers.authorization !== `Bearer ${opts.token}`) { res.statusCode = 401; return void res.end('unauthorized'); }
+    if (!m || normalize(m[4]).startsWith('..')) {
+      res.statusCode = 404;
+      return void res.end('not found');
+    }
+    if (opts.token && req.headers.authorization !== `Bearer ${opts.token}`) {
+      res.statusCode = 401;
+      return void res.end('unauthorized');
+    }
     try {
       const body = await readFile(join(root, m[1], m[2], normalize(m[4])));
       res.setHeader('content-length', body.length);

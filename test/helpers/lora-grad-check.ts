@@ -27,10 +27,25 @@ export interface GradComparison {
   want: Float64Array;
 }
 
-export async function loraGradientCheck(gpu: Gpu, type: 'llama' | 'qwen2', recompute = true): Promise<GradComparison[]> {
-  const dir = writeTinyModel(mkdtempSync(join(tmpdir(), 'tpo-grad-')), { type, seed: 50, hidden: 16, heads: 2, kvHeads: 1, intermediate: 24, layers: 2, vocab: 40 });
+export async function loraGradientCheck(
+  gpu: Gpu,
+  type: 'llama' | 'qwen2',
+  recompute = true,
+): Promise<GradComparison[]> {
+  const dir = writeTinyModel(mkdtempSync(join(tmpdir(), 'tpo-grad-')), {
+    type,
+    seed: 50,
+    hidden: 16,
+    heads: 2,
+    kvHeads: 1,
+    intermediate: 24,
+    layers: 2,
+    vocab: 40,
+  });
   const ck = await loadCheckpoint(folderSource(dir));
-  const S = 2, T = 6, N = S * T;
+  const S = 2,
+    T = 6,
+    N = S * T;
   const layout = new LoraLayout(ck.config, { r: 2, alpha: 4, targets: [...TARGETS] });
   const flat = layout.init(3);
   const rand = rng(51);
@@ -61,7 +76,8 @@ export async function loraGradientCheck(gpu: Gpu, type: 'llama' | 'qwen2', recom
     let s = 0;
     for (let q = 0; q < S; q++) {
       const lg = refLogits(w, ids.slice(q * T, (q + 1) * T));
-      for (let p = 0; p < T; p++) if (targets[q * T + p] !== MASK) s += coef[q * T + p] * logSoftmax(lg[p])[targets[q * T + p]];
+      for (let p = 0; p < T; p++)
+        if (targets[q * T + p] !== MASK) s += coef[q * T + p] * logSoftmax(lg[p])[targets[q * T + p]];
     }
     return s;
   };
@@ -73,7 +89,11 @@ export async function loraGradientCheck(gpu: Gpu, type: 'llama' | 'qwen2', recom
       // numericGrad perturbs a copy: write its entries through to theta before each evaluation
       const want = numericGrad((x) => (view.set(x), loss()), view.slice(), 1e-5);
       view.set(flat.subarray(v.offset, v.offset + v.length));
-      out.push({ what: `layer ${m.layer} ${m.target} d${which}`, got: grads.subarray(v.offset, v.offset + v.length), want });
+      out.push({
+        what: `layer ${m.layer} ${m.target} d${which}`,
+        got: grads.subarray(v.offset, v.offset + v.length),
+        want,
+      });
     }
   }
   return out;

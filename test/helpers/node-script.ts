@@ -6,8 +6,14 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 
-export interface ScriptResult { stdout: string; stderr: string; code?: number }
+export interface ScriptResult {
+  stdout: string;
+  stderr: string;
+  code?: number;
+}
 
 export function runNodeScript(script: string, args: string[]): Promise<ScriptResult> {
-  return run(process.execPath, [script, ...args], { env: process.env, maxBuffer: 1 << 24 }).catch((e) => e as ScriptResult);
+  return run(process.execPath, [script, ...args], { env: process.env, maxBuffer: 1 << 24 }).catch(
+    (e) => e as ScriptResult,
+  );
 }

@@ -24,7 +24,11 @@ export async function runKernel(opts: {
   return noGpuErrors(gpu, async () => {
     const k = new Kernel(dev, opts.shader, { entry: opts.entry, wt: opts.wt, constants: opts.constants });
     const bufs = opts.buffers.map((d, i) => {
-      const b = dev.createBuffer({ label: `arg${i}`, size: Math.max(16, Math.ceil(d.byteLength / 4) * 4), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+      const b = dev.createBuffer({
+        label: `arg${i}`,
+        size: Math.max(16, Math.ceil(d.byteLength / 4) * 4),
+        usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+      });
       const bytes = new Uint8Array(Math.ceil(d.byteLength / 4) * 4);
       bytes.set(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
       dev.queue.writeBuffer(b, 0, bytes);

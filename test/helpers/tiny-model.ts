@@ -26,21 +26,29 @@ export interface TinyOptions {
   ropeTheta?: number;
 }
 
-
 function encodeDtype(v: Float32Array, dtype: Dtype): ArrayBufferView {
   if (dtype === 'F32') return v;
   const out = new Uint16Array(v.length);
-  const f = new Float32Array(1), u = new Uint32Array(f.buffer);
+  const f = new Float32Array(1),
+    u = new Uint32Array(f.buffer);
   for (let i = 0; i < v.length; i++) {
     if (dtype === 'F16') out[i] = f32ToF16(v[i]);
-    else { f[0] = v[i]; out[i] = (u[0] + 0x7fff + ((u[0] >>> 16) & 1)) >>> 16; } // round to nearest even
+    else {
+      f[0] = v[i];
+      out[i] = (u[0] + 0x7fff + ((u[0] >>> 16) & 1)) >>> 16;
+    } // round to nearest even
   }
   return out;
 }
 
 export function tinyTensors(o: TinyOptions = {}) {
   const type = o.type ?? 'llama';
-  const H = o.hidden ?? 32, L = o.layers ?? 2, nH = o.heads ?? 4, nKV = o.kvHeads ?? 2, I = o.intermediate ?? 48, V = o.vocab ?? 64;
+  const H = o.hidden ?? 32,
+    L = o.layers ?? 2,
+    nH = o.heads ?? 4,
+    nKV = o.kvHeads ?? 2,
+    I = o.intermediate ?? 48,
+    V = o.vocab ?? 64;
   const hd = H / nH;
   const rand = rng(o.seed ?? 1);
   const t: Record<string, Float32Array> = {};
@@ -97,7 +105,7 @@ export function tinyTensors(o: TinyOptions = {}) {
     max_position_embeddings: 512,
     rms_norm_eps: 1e-5,
     rope_theta: o.ropeTheta ?? 10000,
-    tie_word_embeddings: o.scoreLabels ? false : o.tie ?? true,
+    tie_word_embeddings: o.scoreLabels ? false : (o.tie ?? true),
     hidden_act: 'silu',
     bos_token_id: 1,
     eos_token_id: 2,
@@ -116,7 +124,10 @@ export function writeTinyModel(dir: string, o: TinyOptions = {}): string {
   const shards = o.shards ?? 1;
   const weightMap: Record<string, string> = {};
   for (let s = 0; s < shards; s++) {
-    const file = shards === 1 ? 'model.safetensors' : `model-${String(s + 1).padStart(5, '0')}-of-${String(shards).padStart(5, '0')}.safetensors`;
+    const file =
+      shards === 1
+        ? 'model.safetensors'
+        : `model-${String(s + 1).padStart(5, '0')}-of-${String(shards).padStart(5, '0')}.safetensors`;
     const mine = names.filter((_, i) => i % shards === s);
     const out: Record<string, TensorToWrite> = {};
     for (const n of mine) {
@@ -125,7 +136,8 @@ export function writeTinyModel(dir: string, o: TinyOptions = {}): string {
     }
     writeFileSync(join(dir, file), writeSafetensors(out, { format: 'pt' }));
   }
-  if (shards > 1) writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: weightMap }));
+  if (shards > 1)
+    writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: weightMap }));
   if (o.tokenizer) {
     config.eos_token_id = IM_END;
     writeByteTokenizer(dir);

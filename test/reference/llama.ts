@@ -52,8 +52,10 @@ export class RefSequence {
       const k = linear(xn, W(p + 'self_attn.k_proj.weight'), 1, H, nKV * hd, bias('k'));
       const v = linear(xn, W(p + 'self_attn.v_proj.weight'), 1, H, nKV * hd, bias('v'));
       // Qwen3: RMSNorm over each head's q and k before RoPE
-      const headNorm = (v: Float64Array, n: number, name: string) => (cfg.qkNorm ? rmsnorm(v, W(p + `self_attn.${name}.weight`), n, hd, cfg.rmsEps) : v);
-      const qq = headNorm(q, nH, 'q_norm'), kq = headNorm(k, nKV, 'k_norm');
+      const headNorm = (v: Float64Array, n: number, name: string) =>
+        cfg.qkNorm ? rmsnorm(v, W(p + `self_attn.${name}.weight`), n, hd, cfg.rmsEps) : v;
+      const qq = headNorm(q, nH, 'q_norm'),
+        kq = headNorm(k, nKV, 'k_norm');
       const kr = new Float64Array(nKV * hd);
       for (let j = 0; j < nKV; j++) kr.set(rope(kq.subarray(j * hd, (j + 1) * hd), pos, cfg.ropeTheta), j * hd);
       this.keys[l].push(kr);

@@ -4,7 +4,14 @@
 export type F64 = Float64Array;
 
 /** y[N, O] = x[N, K] · W[O, K]ᵀ + b[O] */
-export function linear(x: ArrayLike<number>, W: ArrayLike<number>, N: number, K: number, O: number, b?: ArrayLike<number>): F64 {
+export function linear(
+  x: ArrayLike<number>,
+  W: ArrayLike<number>,
+  N: number,
+  K: number,
+  O: number,
+  b?: ArrayLike<number>,
+): F64 {
   const y = new Float64Array(N * O);
   for (let r = 0; r < N; r++)
     for (let o = 0; o < O; o++) {
@@ -34,7 +41,8 @@ export function rope(v: ArrayLike<number>, pos: number, theta: number): F64 {
   const out = new Float64Array(hd);
   for (let i = 0; i < half; i++) {
     const a = pos * Math.pow(theta, (-2 * i) / hd);
-    const c = Math.cos(a), s = Math.sin(a);
+    const c = Math.cos(a),
+      s = Math.sin(a);
     out[i] = v[i] * c - v[i + half] * s;
     out[i + half] = v[i + half] * c + v[i] * s;
   }
@@ -46,7 +54,11 @@ export function silu(z: number): number {
 }
 
 /** Softmax-weighted sum for one query: q[hd], keys/values [t][hd] → out[hd], probabilities [t]. */
-export function attendOne(q: ArrayLike<number>, keys: ArrayLike<number>[], values: ArrayLike<number>[]): { out: F64; p: F64 } {
+export function attendOne(
+  q: ArrayLike<number>,
+  keys: ArrayLike<number>[],
+  values: ArrayLike<number>[],
+): { out: F64; p: F64 } {
   const hd = q.length;
   const scale = 1 / Math.sqrt(hd);
   const s = keys.map((k) => {

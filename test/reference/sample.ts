@@ -24,7 +24,8 @@ export function nucleus(p: Float64Array, topP: number): boolean[] {
   if (topP >= 1) return Array.from(p, () => true);
   const total = p.reduce((a, b) => a + b, 0);
   const sorted = [...p].sort((a, b) => b - a);
-  let run = 0, tau = sorted[0];
+  let run = 0,
+    tau = sorted[0];
   for (const v of sorted) {
     run += v;
     tau = v;
@@ -33,7 +34,13 @@ export function nucleus(p: Float64Array, topP: number): boolean[] {
   return Array.from(p, (v) => v >= tau);
 }
 
-export function refSample(logits: ArrayLike<number>, seed: number, step: number, temperature: number, topP: number): number {
+export function refSample(
+  logits: ArrayLike<number>,
+  seed: number,
+  step: number,
+  temperature: number,
+  topP: number,
+): number {
   if (temperature <= 0) {
     let best = 0;
     for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
@@ -44,7 +51,8 @@ export function refSample(logits: ArrayLike<number>, seed: number, step: number,
   let mass = 0;
   p.forEach((v, i) => (mass += keep[i] ? v : 0));
   const goal = uniform01(seed, step) * mass;
-  let run = 0, last = -1;
+  let run = 0,
+    last = -1;
   for (let i = 0; i < p.length; i++) {
     if (!keep[i]) continue;
     run += p[i];
