@@ -50,9 +50,9 @@ describe.each(['main', 'serial'])(
           cOff: 0,
           hasBias: 0,
         },
-        buffers: [A, B, C, new Float32Array(1)],
+        buffers: { a: A, b: B, c: C, bias: new Float32Array(1) },
         workgroups: [Math.ceil(Nn / 32), Math.ceil(M / 32)],
-        read: [2],
+        read: ['c'],
       }).then((o) => o[0]);
 
     it('forward y = x·Wᵀ', async () => {
@@ -90,9 +90,9 @@ describe.each(['main', 'serial'])(
           cOff: 0,
           hasBias: 1,
         },
-        buffers: [xx, WW, y0, bb],
+        buffers: { a: xx, b: WW, c: y0, bias: bb },
         workgroups: [2, 3],
-        read: [2],
+        read: ['c'],
       });
       const ref = linear(xx, WW, M, Kd, Od);
       expectClose(
@@ -141,9 +141,9 @@ describe.each(['main', 'serial'])(
           cOff: off,
           hasBias: 1,
         },
-        buffers: [h, E, new Float32Array(M * V), bias],
+        buffers: { a: h, b: E, c: new Float32Array(M * V), bias: bias },
         workgroups: [1, 1],
-        read: [2],
+        read: ['c'],
       });
       const want = new Float64Array(M * V);
       const ref = linear(h, E, M, H, rows, bias);
@@ -168,9 +168,9 @@ describe.each(['main', 'serial'])(
           cOff: 0,
           hasBias: 0,
         },
-        buffers: [dl, E, new Float32Array(M * H), new Float32Array(1)],
+        buffers: { a: dl, b: E, c: new Float32Array(M * H), bias: new Float32Array(1) },
         workgroups: [1, 1],
-        read: [2],
+        read: ['c'],
       });
       const wantDh = new Float64Array(M * H);
       for (let m = 0; m < M; m++)
@@ -205,17 +205,17 @@ describe('backward kernels vs finite differences', () => {
       shader: 'rmsnorm',
       entry: 'forward',
       params: { N, H, eps, saveRstd: 1 },
-      buffers: [x, w, new Float32Array(N * H), new Float32Array(N)],
+      buffers: { x: x, w: w, y: new Float32Array(N * H), rstd: new Float32Array(N) },
       workgroups: [N],
-      read: [2, 3],
+      read: ['y', 'rstd'],
     });
     const [dx] = await runKernel({
       shader: 'rmsnorm',
       entry: 'backward',
       params: { N, H, accumulate: 1 },
-      buffers: [x, w, dy, rstd, dx0],
+      buffers: { bx: x, bw: w, bdy: dy, brstd: rstd, bdx: dx0 },
       workgroups: [N],
-      read: [4],
+      read: ['bdx'],
     });
     const g = numericGrad((xx) => dot(dy, rmsnorm(xx, w, N, H, eps)), x);
     expectClose(
@@ -237,9 +237,9 @@ describe('backward kernels vs finite differences', () => {
       shader: 'swiglu',
       entry: 'backward',
       params: { n },
-      buffers: [gate, up, dAct, new Float32Array(n), new Float32Array(n)],
+      buffers: { bgate: gate, bup: up, dAct: dAct, dGate: new Float32Array(n), dUp: new Float32Array(n) },
       workgroups: [1],
-      read: [3, 4],
+      read: ['dGate', 'dUp'],
     });
     const f = (gg: Float64Array, uu: ArrayLike<number>) =>
       dot(
@@ -286,17 +286,17 @@ describe('backward kernels vs finite differences', () => {
       shader: 'ropeKv',
       entry: 'backward',
       params: { N, nH, nKV, hd, maxLen: T },
-      buffers: [
-        u32(rowsMeta.flat()),
-        ropeTable(T, hd, theta),
-        dq,
-        new Float32Array(N * nKV * hd),
-        new Float32Array(N * nKV * hd),
-        dKc,
-        dVc,
-      ],
+      buffers: {
+        rows: u32(rowsMeta.flat()),
+        cs: ropeTable(T, hd, theta),
+        dq: dq,
+        dk: new Float32Array(N * nKV * hd),
+        dv: new Float32Array(N * nKV * hd),
+        dKc: dKc,
+        dVc: dVc,
+      },
       workgroups: [Math.ceil(((nH + nKV) * hd) / 2 / 64), N],
-      read: [2, 3, 4],
+      read: ['dq', 'dk', 'dv'],
     });
     rowsMeta.forEach(([slot, pos], i) => {
       for (let h = 0; h < nH; h++) {
@@ -349,25 +349,49 @@ describe('backward kernels vs finite differences', () => {
         shader: 'attention',
         entry: `forward${suffix}`,
         params: { N, nH, nKV, hd, maxLen: T, scale },
-        buffers: [meta, q, kc, vc, new Float32Array(N * nH * T), new Float32Array(N * nH * hd), u32(starts)],
+        buffers: {
+          rows: meta,
+          q: q,
+          kCache: kc,
+          vCache: vc,
+          att: new Float32Array(N * nH * T),
+          out: new Float32Array(N * nH * hd),
+          starts: u32(starts),
+        },
         workgroups: [nH, Math.ceil(N / rowsPerGroup)],
-        read: [5, 4],
+        read: ['out', 'att'],
       });
       const [dq, dS] = await runKernel({
         shader: 'attention',
         entry: `backward_q${suffix}`,
         params: { N, nH, nKV, hd, maxLen: T, scale },
-        buffers: [meta, q, kc, vc, att, dO, new Float32Array(N * nH * T), new Float32Array(N * nH * hd)],
+        buffers: {
+          rows: meta,
+
+          kCache: kc,
+          vCache: vc,
+          att: att,
+          dOut: dO,
+          dS: new Float32Array(N * nH * T),
+          dq: new Float32Array(N * nH * hd),
+        },
         workgroups: [nH, Math.ceil(N / rowsPerGroup)],
-        read: [7, 6],
+        read: ['dq', 'dS'],
       });
       const [dK, dV] = await runKernel({
         shader: 'attention',
         entry: 'backward_kv',
         params: { N, nH, nKV, hd, maxLen: T, scale },
-        buffers: [meta, q, kc, vc, att, dO, dS, new Float32Array(S * nKV * T * hd), new Float32Array(S * nKV * T * hd)],
+        buffers: {
+          q: q,
+          att: att,
+          dOut: dO,
+          dSr: dS,
+          dKc: new Float32Array(S * nKV * T * hd),
+          dVc: new Float32Array(S * nKV * T * hd),
+        },
         workgroups: [T, nKV, S],
-        read: [7, 8],
+        read: ['dKc', 'dVc'],
       });
       // loss(q, k, v) = Σ_rows,heads dO · attention(q, k, v)
       const loss = (qq: ArrayLike<number>, kk: ArrayLike<number>, vv: ArrayLike<number>) => {
@@ -423,9 +447,9 @@ describe('backward kernels vs finite differences', () => {
       shader: 'logprob',
       entry: 'forward',
       params: { N, V },
-      buffers: [logits, target, new Float32Array(N), new Float32Array(N)],
+      buffers: { logits: logits, target_: target, lse: new Float32Array(N), logp: new Float32Array(N) },
       workgroups: [N],
-      read: [2, 3],
+      read: ['lse', 'logp'],
     });
     const want = [0, 1, 2, 3].map((i) =>
       target[i] < V ? logSoftmax(logits.subarray(i * V, (i + 1) * V))[target[i]] : 0,
@@ -435,9 +459,9 @@ describe('backward kernels vs finite differences', () => {
       shader: 'logprob',
       entry: 'backward',
       params: { N, V },
-      buffers: [logits, target, lse, coef, new Float32Array(N * V)],
+      buffers: { logits: logits, target_: target, lseR: lse, coef: coef, dLogits: new Float32Array(N * V) },
       workgroups: [N],
-      read: [4],
+      read: ['dLogits'],
     });
     const f = (l: Float64Array) =>
       [0, 1, 2, 3].reduce(
@@ -470,9 +494,9 @@ describe('backward kernels vs finite differences', () => {
       shader: 'adamw',
       entry: 'step',
       params: P,
-      buffers: [th, g, m0, v0],
+      buffers: { params: th, grads: g, m: m0, v: v0 },
       workgroups: [Math.ceil(n / 256)],
-      read: [0, 2, 3],
+      read: ['params', 'm', 'v'],
     });
     const wm = Array.from(g, (gi, i) => 0.9 * m0[i] + 0.1 * gi * 0.5);
     const wv = Array.from(g, (gi, i) => 0.999 * v0[i] + 0.001 * (gi * 0.5) ** 2);
@@ -492,9 +516,9 @@ describe('backward kernels vs finite differences', () => {
       shader: 'adamw',
       entry: 'sumsq',
       params: P,
-      buffers: [th, g, new Float32Array(3)],
+      buffers: { grads: g, partial: new Float32Array(3) },
       workgroups: [3],
-      read: [2],
+      read: ['partial'],
     });
     expectClose('Σg²', [part.reduce((a, b) => a + b, 0)], [dot(g, g)], 1e-5, 0);
   });

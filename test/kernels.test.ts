@@ -34,9 +34,9 @@ describe('matmul: y = scale·x·Wᵀ + b (+ y)', () => {
         shader: 'matmul',
         entry,
         params: { N, K, O, ldy, yOffset, hasBias: 1, accumulate: 1, scale: 0.75 },
-        buffers: [x, W, b, y0],
+        buffers: { x: x, W: W, b: b, y: y0 },
         workgroups,
-        read: [3],
+        read: ['y'],
       });
       const ref = linear(x, W, N, K, O);
       const want = Float64Array.from(y0);
@@ -63,9 +63,9 @@ describe('matmul: y = scale·x·Wᵀ + b (+ y)', () => {
         entry,
         wt: 'f16',
         params: { N, K, O, ldy: O, yOffset: 0, hasBias: 0, accumulate: 0, scale: 1 },
-        buffers: [x, Wh, new Float32Array(1), new Float32Array(N * O)],
+        buffers: { x: x, W: Wh, b: new Float32Array(1), y: new Float32Array(N * O) },
         workgroups: [groups, 1],
-        read: [3],
+        read: ['y'],
       });
       expectClose(`matmul f16 ${entry}`, y, linear(x, W, N, K, O), 2e-3, 2e-3);
     }
@@ -84,9 +84,9 @@ describe('elementwise and normalisation kernels', () => {
       shader: 'rmsnorm',
       entry: 'forward',
       params: { N, H, eps, saveRstd: 1 },
-      buffers: [x, w, new Float32Array(N * H), new Float32Array(N)],
+      buffers: { x: x, w: w, y: new Float32Array(N * H), rstd: new Float32Array(N) },
       workgroups: [N],
-      read: [2, 3],
+      read: ['y', 'rstd'],
     });
     expectClose('rmsnorm', y, rmsnorm(x, w, N, H, eps), 1e-5, 1e-6);
     const want = Array.from(
@@ -105,9 +105,9 @@ describe('elementwise and normalisation kernels', () => {
       shader: 'swiglu',
       entry: 'forward',
       params: { n },
-      buffers: [g, up, new Float32Array(n)],
+      buffers: { gate: g, up: up, act: new Float32Array(n) },
       workgroups: [Math.ceil(n / 256)],
-      read: [2],
+      read: ['act'],
     });
     expectClose(
       'swiglu',
@@ -129,9 +129,9 @@ describe('elementwise and normalisation kernels', () => {
     const [x] = await runKernel({
       shader: 'embedding',
       params: { N: ids.length, H, rowStart, chunkRows },
-      buffers: [ids, E, x0],
+      buffers: { ids: ids, E: E, x: x0 },
       workgroups: [1, ids.length],
-      read: [2],
+      read: ['x'],
     });
     const want = new Float64Array(ids.length * H).fill(7);
     ids.forEach((id, i) => {
@@ -150,9 +150,9 @@ describe('elementwise and normalisation kernels', () => {
     const [out] = await runKernel({
       shader: 'gatherRows',
       params: { B: 3, H },
-      buffers: [idx, x, new Float32Array(3 * H)],
+      buffers: { idx: idx, x: x, out: new Float32Array(3 * H) },
       workgroups: [2, 3],
-      read: [2],
+      read: ['out'],
     });
     expectClose(
       'gather',
@@ -192,17 +192,17 @@ describe('attention path', () => {
       shader: 'ropeKv',
       entry: 'forward',
       params: { N, nH, nKV, hd, maxLen: T },
-      buffers: [
-        u32(rowsMeta.flat()),
-        ropeTable(T, hd, theta),
-        q,
-        k,
-        v,
-        new Float32Array(cache),
-        new Float32Array(cache),
-      ],
+      buffers: {
+        rows: u32(rowsMeta.flat()),
+        cs: ropeTable(T, hd, theta),
+        q: q,
+        k: k,
+        v: v,
+        kCache: new Float32Array(cache),
+        vCache: new Float32Array(cache),
+      },
       workgroups: [Math.ceil(((nH + nKV) * hd) / 2 / 64), N],
-      read: [2, 5, 6],
+      read: ['q', 'kCache', 'vCache'],
     });
     const wantQ = new Float64Array(N * nH * hd),
       wantK = new Float64Array(cache),
@@ -240,17 +240,17 @@ describe('attention path', () => {
         shader: 'attention',
         entry,
         params: { N, nH, nKV, hd, maxLen: T, scale: 1 / Math.sqrt(hd) },
-        buffers: [
-          u32(rowsMeta.flat()),
-          q,
-          kc,
-          vc,
-          new Float32Array(N * nH * T).fill(NaN),
-          new Float32Array(N * nH * hd),
-          u32(starts),
-        ],
+        buffers: {
+          rows: u32(rowsMeta.flat()),
+          q: q,
+          kCache: kc,
+          vCache: vc,
+          att: new Float32Array(N * nH * T).fill(NaN),
+          out: new Float32Array(N * nH * hd),
+          starts: u32(starts),
+        },
         workgroups: [nH, Math.ceil(N / rowsPerGroup)],
-        read: [5, 4],
+        read: ['out', 'att'],
       });
       rowsMeta.forEach(([slot, pos], i) => {
         for (let h = 0; h < nH; h++) {
@@ -343,9 +343,9 @@ describe('sampling kernel', () => {
     const [tok] = await runKernel({
       shader: 'sample',
       params: { B, V },
-      buffers: [logits, new Float32Array(sp.buffer), new Uint32Array(B)],
+      buffers: { logits: logits, seqs: new Float32Array(sp.buffer), tokens: new Uint32Array(B) },
       workgroups: [B],
-      read: [2],
+      read: ['tokens'],
     });
     return Array.from(new Uint32Array(tok.buffer));
   }

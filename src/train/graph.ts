@@ -1,18 +1,29 @@
-// The training graph: a forward pass over a padded batch that keeps what the backward needs,
-// and the backward pass that turns per-token coefficients ∂loss/∂logp into LoRA gradients.
-// Base weights are frozen; gradients flow through every op to the LoRA A and B tensors.
+// The training graph: the forward pass over a padded batch, keeping what the backward needs, and
+// the backward pass that turns per-token coefficients ∂loss/∂logp into LoRA gradients (and, with
+// full training, gradients of every weight). Base weights are otherwise frozen.
+// The layer is model/block.ts's definition: the forward records its ops in order, the backward
+// walks the same list in reverse, each op's gradient written once in `recordOpBackward`.
 //
 // Legend: S sequences × T positions, N = S·T rows (row = s·T + p), H hidden, nH/nKV heads,
 // hd head dim, I MLP width, V vocab, r LoRA rank.
 
+import { UsageError } from '../errors';
+import type { Gpu } from '../gpu/device';
+import { type PassSizes, Resources, type Tape } from '../gpu/tape';
+import { blockOps, type BlockOp, linearDims, linearWeights, type Tensor } from '../model/block';
 import type { ModelConfig } from '../model/config';
-import { checkBindable, type Gpu } from '../gpu/device';
-import { attentionKernel, gemmKernel, Kernel } from '../gpu/kernel';
 import type { GpuWeights } from '../engine/weights';
 import { ropeTable } from '../engine/rope';
-import type { LoraLayout, LoraModule, LoraState, Target } from './lora';
+import { attentionBackward, attentionForward } from '../ops/attention';
+import { type EmbeddingRows, embeddingBackward, embeddingForward, writeEmbeddingRows } from '../ops/embedding';
+import { linearBiasGrad, linearForward, linearInputGrad, linearWeightGrad } from '../ops/linear';
+import { logprobBackward, logprobForward } from '../ops/logprob';
+import { loraBackward, loraForward } from '../ops/lora';
+import { rmsnormBackward, rmsnormForward } from '../ops/rmsnorm';
+import { ropeKvBackward, ropeKvForward } from '../ops/rope-kv';
+import { swigluBackward, swigluForward } from '../ops/swiglu';
 import type { FullParams } from './full';
-import { UsageError } from '../errors';
+import type { LoraLayout, LoraState, Target } from './lora';
 
 export interface TrainShape {
   seqs: number; // S
@@ -36,10 +47,10 @@ export function trainGraphBytes(cfg: ModelConfig, shape: TrainShape, r: number, 
   const Rc = shape.logitRows ?? defaultLogitRows(cfg, N);
   const perLayerActs = N * (2 + 3 * H + 2 * nH * hd + 2 * nKV * hd + nH * T + 3 * I + targets * r);
   const layersKept = (shape.recompute ?? true) ? 1 : L;
-  const shared =
-    N * (4 + 2 + 1 + 2 * nKV * hd + r + 1 + 1 + H + 1 + 2 * H + 2 * nH * hd + nH * T + 4 * nKV * hd + 3 * I) +
-    T * hd +
-    2 * Rc * V;
+  const inputs = 4 + 2 + 1; // ids, targets, coef, logp; rows; starts
+  const scratch = 2 * nKV * hd + r + 1 + 1 + H + 1; // k, v rows; dLoraT; ones; final rstd, xn; lse
+  const grads = 2 * H + 2 * nH * hd + nH * T + 4 * nKV * hd + 3 * I;
+  const shared = N * (inputs + scratch + grads) + T * hd + 2 * Rc * V;
   return 4 * ((L + 1) * N * H + layersKept * perLayerActs + shared);
 }
 
@@ -48,28 +59,16 @@ function defaultLogitRows(cfg: ModelConfig, N: number): number {
   return Math.min(rows, Math.ceil(N / 64) * 64);
 }
 
-/** A dispatch (recorded into a compute pass) or a buffer copy; `lora` marks adapter-only work. */
-type Step = ({ pass: (p: GPUComputePassEncoder) => void } | { copy: (e: GPUCommandEncoder) => void }) & {
-  lora?: boolean;
-};
+/** A layer's saved activations, by block tensor name; x and xOut are the residual stream's
+ *  layer boundaries, k and v rows scratch shared by all layers. `lora`: x·Aᵀ per adapted linear. */
+type Saved = Exclude<Tensor, 'x' | 'xOut' | 'k' | 'v' | 'qn' | 'kn'>;
+type LayerActs = Record<Saved, GPUBuffer> & { lora: Map<Target, GPUBuffer> };
 
-interface LayerActs {
-  xIn: GPUBuffer; // [N,H] layer input (residual)
-  rstd1: GPUBuffer; // [N]
-  xn1: GPUBuffer; // [N,H]
-  q: GPUBuffer; // [N,nH,hd] after RoPE
-  kc: GPUBuffer; // [S,nKV,T,hd]
-  vc: GPUBuffer; // [S,nKV,T,hd]
-  att: GPUBuffer; // [N,nH,T]
-  ao: GPUBuffer; // [N,nH·hd]
-  xMid: GPUBuffer; // [N,H] residual after attention
-  rstd2: GPUBuffer; // [N]
-  xn2: GPUBuffer; // [N,H]
-  gate: GPUBuffer; // [N,I]
-  up: GPUBuffer; // [N,I]
-  act: GPUBuffer; // [N,I]
-  t: Map<Target, GPUBuffer>; // LoRA A·x per module [N,r]
-}
+/** Gradient buffers, shared by every layer: the residual stream's three names share `dx`. */
+type Grads = Record<Exclude<Tensor, 'qn' | 'kn' | 'rstd1' | 'rstd2' | 'att'>, GPUBuffer> & {
+  dscores: GPUBuffer; // [N, nH, T]
+  dLoraT: GPUBuffer; // [N, r]
+};
 
 export class TrainGraph {
   readonly N: number;
@@ -78,10 +77,17 @@ export class TrainGraph {
   readonly coef: GPUBuffer; // [N] f32 ∂loss/∂logp per row
   readonly logp: GPUBuffer; // [N] f32 log-prob of each row's target
   private readonly starts: GPUBuffer; // [N] u32 position where each row's conversation begins
-  private fwd: Step[] = [];
-  private bwd: Step[] = [];
-  private owned: GPUBuffer[] = [];
-  private uniforms: GPUBuffer[] = [];
+  private readonly rowPos: GPUBuffer; // [N, 2] u32 (sequence, position)
+  private readonly cosSin: GPUBuffer; // [T, hd/2, 2]
+  private readonly ones: GPUBuffer; // [N] for bias gradients
+  private readonly res: Resources;
+  private readonly fwd: Tape;
+  private readonly bwd: Tape;
+  private readonly xs: GPUBuffer[]; // [L+1] × [N, H] residual stream at each layer boundary
+  private readonly acts: LayerActs[];
+  private readonly layerFwd: Tape[] = [];
+  private readonly grads: Grads;
+  private emb?: EmbeddingRows;
 
   /**
    * `lora`/`state`: the adapter being trained (null: none). `full`: also accumulate gradients
@@ -96,462 +102,353 @@ export class TrainGraph {
     readonly shape: TrainShape,
     readonly full?: FullParams,
   ) {
-    const dev = gpu.device;
     if (cfg.qkNorm || cfg.head !== 'lm')
       throw new UsageError(
         'training supports Llama and Qwen2 causal LMs',
         'Qwen3 (q/k norm) and reward models can be used for generation and judging, not trained.',
       );
-    const { hidden: H, heads: nH, kvHeads: nKV, headDim: hd, intermediate: I, vocab: V } = cfg;
     const { seqs: S, seqLen: T } = shape;
     const N = (this.N = S * T);
-    const r = lora?.lora.r ?? 1;
-    const wt = weights.wt;
-    const K = {
-      embed: new Kernel(dev, 'embedding', { wt }),
-      normF: new Kernel(dev, 'rmsnorm', { entry: 'forward' }),
-      normB: new Kernel(dev, 'rmsnorm', { entry: 'backward' }),
-      gemmW: gemmKernel(dev, gpu.isSoftware, wt),
-      gemm: gemmKernel(dev, gpu.isSoftware),
-      ropeF: new Kernel(dev, 'ropeKv', { entry: 'forward' }),
-      ropeB: new Kernel(dev, 'ropeKv', { entry: 'backward' }),
-      attF: attentionKernel(dev, gpu.isSoftware, 'forward'),
-      attBq: attentionKernel(dev, gpu.isSoftware, 'backward_q'),
-      attBkv: new Kernel(dev, 'attention', { entry: 'backward_kv' }),
-      swiF: new Kernel(dev, 'swiglu', { entry: 'forward' }),
-      swiB: new Kernel(dev, 'swiglu', { entry: 'backward' }),
-      lpF: new Kernel(dev, 'logprob', { entry: 'forward' }),
-      lpB: new Kernel(dev, 'logprob', { entry: 'backward' }),
-      normW: new Kernel(dev, 'rmsnorm', { entry: 'backward_weight' }),
-      embB: new Kernel(dev, 'embedding', { entry: 'backward' }),
-    };
-    const buf = (label: string, elems: number) => {
-      checkBindable(gpu, elems * 4, label);
-      const b = dev.createBuffer({
-        label,
-        size: Math.max(16, elems * 4),
-        usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
-      });
-      this.owned.push(b);
-      return b;
-    };
-    const uni = (k: Kernel, values: Record<string, number>) => {
-      const b = k.uniform(values);
-      this.uniforms.push(b);
-      return b;
-    };
-    const dispatch = (
-      list: Step[],
-      k: Kernel,
-      params: Record<string, number>,
-      bufs: (GPUBuffer | GPUBufferBinding)[],
-      x: number,
-      y = 1,
-      z = 1,
-    ) => {
-      const bg = k.bind(uni(k, params), ...bufs);
-      list.push({
-        pass: (p) => {
-          p.setPipeline(k.pipeline);
-          p.setBindGroup(0, bg);
-          p.dispatchWorkgroups(x, y, z);
-        },
-      });
-    };
-    const dummy = buf('dummy', 4);
-    // C[M,Nn] (+)= alpha·A·B with strides (see gemm.wgsl)
-    const gemm = (
-      list: Step[],
-      k: Kernel,
-      M: number,
-      Nn: number,
-      Kd: number,
-      s: [number, number, number, number],
-      A: GPUBuffer | GPUBufferBinding,
-      B: GPUBuffer | GPUBufferBinding,
-      C: GPUBuffer | GPUBufferBinding,
-      o: { alpha?: number; accumulate?: boolean; ldc?: number; aOff?: number; cOff?: number; bias?: GPUBuffer } = {},
-    ) =>
-      dispatch(
-        list,
-        k,
-        {
-          M,
-          Nn,
-          K: Kd,
-          sAm: s[0],
-          sAk: s[1],
-          sBk: s[2],
-          sBn: s[3],
-          ldc: o.ldc ?? Nn,
-          alpha: o.alpha ?? 1,
-          accumulate: +(o.accumulate ?? false),
-          aOff: o.aOff ?? 0,
-          cOff: o.cOff ?? 0,
-          hasBias: +!!o.bias,
-        },
-        [A, B, C, o.bias ?? dummy],
-        Math.ceil(Nn / 32),
-        Math.ceil(M / 32),
-      );
-    const copy = (list: Step[], src: GPUBuffer, dst: GPUBuffer, bytes: number) =>
-      list.push({ copy: (e) => e.copyBufferToBuffer(src, 0, dst, 0, bytes) });
-    const sc = lora?.scale ?? 0;
-    const P = (v: GPUBuffer, m: LoraModule, which: 'A' | 'B') => state!.view(v, m[which]);
+    const res = (this.res = new Resources(gpu, { decode: false }));
+    this.ids = res.buffer('ids[N]', N);
+    this.targets = res.buffer('targets[N]', N);
+    this.coef = res.buffer('coef[N]', N);
+    this.logp = res.buffer('logp[N]', N);
+    this.rowPos = res.buffer('rows[N,2]', 2 * N);
+    this.starts = res.buffer('attentionStarts[N]', N); // per batch: where each row's conversation begins
+    this.cosSin = res.buffer('ropeCosSin[T,hd/2,2]', T * cfg.headDim);
+    this.ones = res.buffer('ones[N]', N);
+    this.writeConstants();
+    this.xs = Array.from({ length: cfg.layers + 1 }, (_, l) => res.buffer(`x${l}[N,H]`, N * cfg.hidden));
+    const shared = (shape.recompute ?? true) ? this.layerActs('shared') : null;
+    this.acts = Array.from({ length: cfg.layers }, (_, l) => shared ?? this.layerActs(String(l)));
+    this.grads = this.allocGrads();
+    this.fwd = res.tape();
+    this.bwd = res.tape();
+    this.recordForward();
+    this.recordHead();
+    this.recordBackward();
+  }
 
-    /** y = x·Wᵀ (+ bias) (+ s·(x·Aᵀ)·Bᵀ, steps marked `lora`). */
-    const linearF = (
-      list: Step[],
-      X: GPUBuffer,
-      W: GPUBuffer,
-      inF: number,
-      outF: number,
-      Y: GPUBuffer,
-      o: { accumulate?: boolean; bias?: GPUBuffer; mod?: LoraModule; t?: GPUBuffer },
-    ) => {
-      gemm(list, K.gemmW, N, outF, inF, [inF, 1, 1, inF], X, W, Y, { accumulate: o.accumulate, bias: o.bias });
-      if (o.mod && o.t) {
-        const steps: Step[] = [];
-        gemm(steps, K.gemm, N, r, inF, [inF, 1, 1, inF], X, P(state!.params, o.mod, 'A'), o.t);
-        gemm(steps, K.gemm, N, outF, r, [r, 1, 1, r], o.t, P(state!.params, o.mod, 'B'), Y, {
-          alpha: sc,
-          accumulate: true,
-        });
-        list.push(...steps.map((st) => ({ ...st, lora: true })));
-      }
-    };
-    /** Gradients of a linear: dX (=|+=) dY·W (+ s·(dY·B)·A), and LoRA dA, dB accumulated. */
-    /**
-     * Gradients of a linear: dX (=|+=) dY·W (+ s·(dY·B)·A), LoRA dA/dB accumulated, and with full
-     * training dW += dYᵀ·X and dbias += Σ_rows dY (`wname` is the weight's name without ".weight").
-     */
-    const linearB = (
-      dY: GPUBuffer,
-      X: GPUBuffer,
-      W: GPUBuffer,
-      inF: number,
-      outF: number,
-      dX: GPUBuffer,
-      accumulate: boolean,
-      wname: string,
-      mod?: LoraModule,
-      t?: GPUBuffer,
-      hasBias = false,
-    ) => {
-      gemm(this.bwd, K.gemmW, N, inF, outF, [outF, 1, inF, 1], dY, W, dX, { accumulate });
-      if (mod && t) {
-        gemm(this.bwd, K.gemm, outF, r, N, [1, outF, r, 1], dY, t, P(state!.grads, mod, 'B'), {
-          alpha: sc,
-          accumulate: true,
-        });
-        gemm(this.bwd, K.gemm, N, r, outF, [outF, 1, r, 1], dY, P(state!.params, mod, 'B'), dt, { alpha: sc });
-        gemm(this.bwd, K.gemm, r, inF, N, [1, r, inF, 1], dt, X, P(state!.grads, mod, 'A'), { accumulate: true });
-        gemm(this.bwd, K.gemm, N, inF, r, [r, 1, inF, 1], dt, P(state!.params, mod, 'A'), dX, { accumulate: true });
-      }
-      if (full) {
-        gemm(this.bwd, K.gemm, outF, inF, N, [1, outF, inF, 1], dY, X, full.grad(`${wname}.weight`), {
-          accumulate: true,
-        });
-        if (hasBias)
-          gemm(this.bwd, K.gemm, 1, outF, N, [0, 1, outF, 1], ones, dY, full.grad(`${wname}.bias`), {
-            accumulate: true,
-          });
-      }
-    };
-    /** RMSNorm backward into dX (accumulating or not), and its weight gradient with full training. */
-    const normB = (
-      x: GPUBuffer,
-      w: GPUBuffer,
-      dy: GPUBuffer,
-      rstd: GPUBuffer,
-      dX: GPUBuffer,
-      accumulate: boolean,
-      wname: string,
-    ) => {
-      dispatch(this.bwd, K.normB, { N, H, accumulate: +accumulate }, [x, w, dy, rstd, dX], N);
-      if (full)
-        dispatch(this.bwd, K.normW, { N, H, accumulate: 1 }, [x, w, dy, rstd, full.grad(wname)], Math.ceil(H / 64));
-    };
-
-    // ---- inputs and shared scratch ----
-    this.ids = buf('ids[N]', N);
-    this.targets = buf('targets[N]', N);
-    this.coef = buf('coef[N]', N);
-    this.logp = buf('logp[N]', N);
-    const rows = buf('rows[N,2]', 2 * N);
-    dev.queue.writeBuffer(
-      rows,
-      0,
-      Uint32Array.from({ length: 2 * N }, (_, i) => (i % 2 === 0 ? Math.floor(i / 2 / T) : (i / 2) % T)),
+  /** Row positions, the RoPE table and the ones vector: fixed for the graph's life. */
+  private writeConstants(): void {
+    const { seqLen: T } = this.shape;
+    const q = this.gpu.device.queue;
+    const rows = Uint32Array.from({ length: 2 * this.N }, (_, i) =>
+      i % 2 === 0 ? Math.floor(i / 2 / T) : (i / 2) % T,
     );
-    this.starts = buf('attentionStarts[N]', N); // per batch: where each row's conversation begins (packed rows)
-    const cs = buf('ropeCosSin[T,hd/2,2]', T * hd);
-    dev.queue.writeBuffer(cs, 0, ropeTable(T, hd, cfg.ropeTheta));
-    const kRows = buf('k[N,nKV,hd]', N * nKV * hd),
-      vRows = buf('v[N,nKV,hd]', N * nKV * hd);
-    const dt = buf('dLoraT[N,r]', N * r);
-    const ones = buf('ones[N]', N);
-    dev.queue.writeBuffer(ones, 0, new Float32Array(N).fill(1));
+    q.writeBuffer(this.rowPos, 0, rows);
+    q.writeBuffer(this.cosSin, 0, ropeTable(T, this.cfg.headDim, this.cfg.ropeTheta));
+    q.writeBuffer(this.ones, 0, new Float32Array(this.N).fill(1));
+  }
 
-    // ---- forward ----
-    const L = cfg.layers;
-    const xs = Array.from({ length: L + 1 }, (_, l) => buf(`x${l}[N,H]`, N * H));
-    for (const c of weights.embed)
-      dispatch(
-        this.fwd,
-        K.embed,
-        { N, H, rowStart: c.rowStart, chunkRows: c.rows },
-        [this.ids, c.buffer, xs[0]],
-        Math.ceil(H / 64),
-        N,
-      );
-    const acts: LayerActs[] = [];
-    const mod = (l: number, t: Target) => lora?.get(l, t);
-    const layerFwd: Step[][] = [];
-    const recompute = shape.recompute ?? true;
-    const newActs = (tag: string): Omit<LayerActs, 'xIn'> => {
-      const t = new Map<Target, GPUBuffer>();
-      for (const target of lora?.lora.targets ?? []) t.set(target, buf(`t.${tag}.${target}`, N * r));
-      return {
-        rstd1: buf(`rstd1.${tag}`, N),
-        xn1: buf(`xn1.${tag}`, N * H),
-        q: buf(`q.${tag}`, N * nH * hd),
-        kc: buf(`kc.${tag}`, S * nKV * T * hd),
-        vc: buf(`vc.${tag}`, S * nKV * T * hd),
-        att: buf(`att.${tag}`, N * nH * T),
-        ao: buf(`ao.${tag}`, N * nH * hd),
-        xMid: buf(`xMid.${tag}`, N * H),
-        rstd2: buf(`rstd2.${tag}`, N),
-        xn2: buf(`xn2.${tag}`, N * H),
-        gate: buf(`gate.${tag}`, N * I),
-        up: buf(`up.${tag}`, N * I),
-        act: buf(`act.${tag}`, N * I),
-        t,
-      };
+  /** One layer's activations (all layers share one set under recomputation). */
+  private layerActs(tag: string): LayerActs {
+    const { hidden: H, heads: nH, kvHeads: nKV, headDim: hd, intermediate: I } = this.cfg;
+    const N = this.N;
+    const T = this.shape.seqLen;
+    const b = (name: string, elems: number) => this.res.buffer(`${name}.${tag}`, elems);
+    const lora = new Map<Target, GPUBuffer>();
+    for (const target of this.lora?.lora.targets ?? []) lora.set(target, b(`t.${target}`, N * this.r));
+    return {
+      ...{ rstd1: b('rstd1', N), xn1: b('xn1', N * H), q: b('q', N * nH * hd) },
+      ...{ kCache: b('kc', N * nKV * hd), vCache: b('vc', N * nKV * hd), att: b('att', N * nH * T) },
+      ...{ ao: b('ao', N * nH * hd), xMid: b('xMid', N * H), rstd2: b('rstd2', N), xn2: b('xn2', N * H) },
+      ...{ gate: b('gate', N * I), up: b('up', N * I), act: b('act', N * I), lora },
     };
-    const sharedActs = recompute ? newActs('shared') : null;
-    for (let l = 0; l < L; l++) {
-      const w = weights.layers[l];
-      const a: LayerActs = { xIn: xs[l], ...(sharedActs ?? newActs(String(l))) };
-      acts.push(a);
-      const f: Step[] = [];
-      layerFwd.push(f);
-      dispatch(f, K.normF, { N, H, eps: cfg.rmsEps, saveRstd: 1 }, [a.xIn, w.inputNorm, a.xn1, a.rstd1], N);
-      linearF(f, a.xn1, w.q, H, nH * hd, a.q, { bias: w.qBias, mod: mod(l, 'q_proj'), t: a.t.get('q_proj') });
-      linearF(f, a.xn1, w.k, H, nKV * hd, kRows, { bias: w.kBias, mod: mod(l, 'k_proj'), t: a.t.get('k_proj') });
-      linearF(f, a.xn1, w.v, H, nKV * hd, vRows, { bias: w.vBias, mod: mod(l, 'v_proj'), t: a.t.get('v_proj') });
-      dispatch(
-        f,
-        K.ropeF,
-        { N, nH, nKV, hd, maxLen: T },
-        [rows, cs, a.q, kRows, vRows, a.kc, a.vc],
-        Math.ceil(((nH + nKV) * hd) / 2 / 64),
-        N,
-      );
-      dispatch(
-        f,
-        K.attF.kernel,
-        { N, nH, nKV, hd, maxLen: T, scale: 1 / Math.sqrt(hd) },
-        [rows, a.q, a.kc, a.vc, a.att, a.ao, this.starts],
-        nH,
-        K.attF.groupsFor(N),
-      );
-      copy(f, a.xIn, a.xMid, N * H * 4);
-      linearF(f, a.ao, w.o, nH * hd, H, a.xMid, { accumulate: true, mod: mod(l, 'o_proj'), t: a.t.get('o_proj') });
-      dispatch(f, K.normF, { N, H, eps: cfg.rmsEps, saveRstd: 1 }, [a.xMid, w.postNorm, a.xn2, a.rstd2], N);
-      linearF(f, a.xn2, w.gate, H, I, a.gate, { mod: mod(l, 'gate_proj'), t: a.t.get('gate_proj') });
-      linearF(f, a.xn2, w.up, H, I, a.up, { mod: mod(l, 'up_proj'), t: a.t.get('up_proj') });
-      dispatch(f, K.swiF, { n: N * I }, [a.gate, a.up, a.act], Math.ceil((N * I) / 256));
-      copy(f, a.xMid, xs[l + 1], N * H * 4);
-      linearF(f, a.act, w.down, I, H, xs[l + 1], {
-        accumulate: true,
-        mod: mod(l, 'down_proj'),
-        t: a.t.get('down_proj'),
-      });
-      this.fwd.push(...f);
-    }
-    const rstdF = buf('rstdF[N]', N),
-      xnF = buf('xnF[N,H]', N * H);
-    // LM head and log-probs in chunks of Rc rows, so [N, V] logits never exist at once; the
-    // backward recomputes each chunk's logits (one extra LM-head matmul) instead of keeping them.
-    const Rc = shape.logitRows ?? defaultLogitRows(cfg, N);
-    if (Rc % 64 !== 0) throw new Error(`logitRows ${Rc} must be a multiple of 64`);
-    const logits = buf('logits[Rc,V]', Rc * V),
-      dLogits = buf('dLogits[Rc,V]', Rc * V),
-      lse = buf('lse[N]', N);
-    dispatch(this.fwd, K.normF, { N, H, eps: cfg.rmsEps, saveRstd: 1 }, [xs[L], weights.finalNorm, xnF, rstdF], N);
-    const dxnF = buf('dxn[N,H]', N * H),
-      dx = buf('dx[N,H]', N * H);
-    const rowView = (b: GPUBuffer, c0: number, n: number) => ({ buffer: b, offset: c0 * 4, size: n * 4 });
-    for (let c0 = 0; c0 < N; c0 += Rc) {
-      const n = Math.min(Rc, N - c0);
-      const head = (list: Step[]) => {
-        for (const c of weights.lmHead)
-          gemm(list, K.gemmW, n, c.rows, H, [H, 1, 1, H], xnF, c.buffer, logits, {
-            ldc: V,
-            cOff: c.rowStart,
-            aOff: c0 * H,
-          });
-      };
-      head(this.fwd);
-      dispatch(
-        this.fwd,
-        K.lpF,
-        { N: n, V },
-        [logits, rowView(this.targets, c0, n), rowView(lse, c0, n), rowView(this.logp, c0, n)],
-        n,
-      );
-      head(this.bwd);
-      dispatch(
-        this.bwd,
-        K.lpB,
-        { N: n, V },
-        [logits, rowView(this.targets, c0, n), rowView(lse, c0, n), rowView(this.coef, c0, n), dLogits],
-        n,
-      );
-      weights.lmHead.forEach((c, i) =>
-        gemm(this.bwd, K.gemmW, n, H, c.rows, [V, 1, H, 1], dLogits, c.buffer, dxnF, {
-          aOff: c.rowStart,
-          cOff: c0 * H,
-          accumulate: i > 0,
-        }),
-      );
-      if (full) {
-        // dE (or dLmHead) += dLogitsᵀ · xnF over this chunk's rows
-        const gHead = full.grad(cfg.tieEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight');
-        gemm(
-          this.bwd,
-          K.gemm,
-          V,
-          H,
-          n,
-          [1, V, H, 1],
-          dLogits,
-          { buffer: xnF, offset: c0 * H * 4, size: n * H * 4 },
-          gHead,
-          { accumulate: true },
-        );
-      }
-    }
+  }
 
-    // ---- backward ----
-    const dAo = buf('dAo[N,nH·hd]', N * nH * hd),
-      dq = buf('dq[N,nH,hd]', N * nH * hd),
-      dS = buf('dS[N,nH,T]', N * nH * T);
-    const dKc = buf('dKc[S,nKV,T,hd]', S * nKV * T * hd),
-      dVc = buf('dVc[S,nKV,T,hd]', S * nKV * T * hd);
-    const dk = buf('dk[N,nKV,hd]', N * nKV * hd),
-      dv = buf('dv[N,nKV,hd]', N * nKV * hd);
-    const dAct = buf('dAct[N,I]', N * I),
-      dGate = buf('dGate[N,I]', N * I),
-      dUp = buf('dUp[N,I]', N * I);
-    normB(xs[L], weights.finalNorm, dxnF, rstdF, dx, false, 'model.norm.weight');
-    for (let l = L - 1; l >= 0; l--) {
-      const w = weights.layers[l],
-        a = acts[l];
-      if (recompute) this.bwd.push(...layerFwd[l]); // rebuild this layer's activations (the adapter included)
-      // MLP: dx is ∂/∂(layer output) = ∂/∂(xMid + down(...))
-      const pre = `model.layers.${l}.`;
-      linearB(dx, a.act, w.down, I, H, dAct, false, pre + 'mlp.down_proj', mod(l, 'down_proj'), a.t.get('down_proj'));
-      dispatch(this.bwd, K.swiB, { n: N * I }, [a.gate, a.up, dAct, dGate, dUp], Math.ceil((N * I) / 256));
-      linearB(
-        dGate,
-        a.xn2,
-        w.gate,
-        H,
-        I,
-        dxnF,
-        false,
-        pre + 'mlp.gate_proj',
-        mod(l, 'gate_proj'),
-        a.t.get('gate_proj'),
-      );
-      linearB(dUp, a.xn2, w.up, H, I, dxnF, true, pre + 'mlp.up_proj', mod(l, 'up_proj'), a.t.get('up_proj'));
-      normB(a.xMid, w.postNorm, dxnF, a.rstd2, dx, true, pre + 'post_attention_layernorm.weight');
-      // attention: dx is now ∂/∂xMid
-      linearB(dx, a.ao, w.o, nH * hd, H, dAo, false, pre + 'self_attn.o_proj', mod(l, 'o_proj'), a.t.get('o_proj'));
-      const P2 = { N, nH, nKV, hd, maxLen: T, scale: 1 / Math.sqrt(hd) };
-      dispatch(this.bwd, K.attBq.kernel, P2, [rows, a.q, a.kc, a.vc, a.att, dAo, dS, dq], nH, K.attBq.groupsFor(N));
-      dispatch(this.bwd, K.attBkv, P2, [rows, a.q, a.kc, a.vc, a.att, dAo, dS, dKc, dVc], T, nKV, S);
-      dispatch(
-        this.bwd,
-        K.ropeB,
-        { N, nH, nKV, hd, maxLen: T },
-        [rows, cs, dq, dk, dv, dKc, dVc],
-        Math.ceil(((nH + nKV) * hd) / 2 / 64),
-        N,
-      );
-      linearB(
-        dq,
-        a.xn1,
-        w.q,
-        H,
-        nH * hd,
-        dxnF,
-        false,
-        pre + 'self_attn.q_proj',
-        mod(l, 'q_proj'),
-        a.t.get('q_proj'),
-        cfg.qkvBias,
-      );
-      linearB(
-        dk,
-        a.xn1,
-        w.k,
-        H,
-        nKV * hd,
-        dxnF,
-        true,
-        pre + 'self_attn.k_proj',
-        mod(l, 'k_proj'),
-        a.t.get('k_proj'),
-        cfg.qkvBias,
-      );
-      linearB(
-        dv,
-        a.xn1,
-        w.v,
-        H,
-        nKV * hd,
-        dxnF,
-        true,
-        pre + 'self_attn.v_proj',
-        mod(l, 'v_proj'),
-        a.t.get('v_proj'),
-        cfg.qkvBias,
-      );
-      normB(a.xIn, w.inputNorm, dxnF, a.rstd1, dx, true, pre + 'input_layernorm.weight');
-    }
-    if (full) {
-      // dE[id] += Σ dx over the rows holding id (rows grouped by id on the host, see writeInputs)
-      this.embUniq = buf('embUniq[N]', N);
-      this.embSeg = buf('embSeg[N+1]', N + 1);
-      this.embRows = buf('embRows[N]', N);
-      this.embParams = K.embB.uniform({ U: 0, H });
-      this.embKernel = K.embB;
-      const bg = K.embB.bind(
-        this.embParams,
-        this.embUniq,
-        this.embSeg,
-        this.embRows,
-        dx,
-        full.grad('model.embed_tokens.weight'),
-      );
-      this.bwd.push({
-        pass: (p) => {
-          p.setPipeline(K.embB.pipeline);
-          p.setBindGroup(0, bg);
-          p.dispatchWorkgroups(N);
-        },
-      });
+  private get r(): number {
+    return this.lora?.lora.r ?? 1;
+  }
+
+  /** Gradient buffers shared by all layers, and the k/v rows scratch of the forward. */
+  private allocGrads(): Grads {
+    const { hidden: H, heads: nH, kvHeads: nKV, headDim: hd, intermediate: I } = this.cfg;
+    const N = this.N;
+    const b = (name: string, elems: number) => this.res.buffer(name, elems);
+    this.kRows = b('k[N,nKV,hd]', N * nKV * hd);
+    this.vRows = b('v[N,nKV,hd]', N * nKV * hd);
+    const dLoraT = b('dLoraT[N,r]', N * this.r);
+    this.rstdF = b('rstdF[N]', N);
+    this.xnF = b('xnF[N,H]', N * H);
+    const dxn = b('dxn[N,H]', N * H);
+    const dx = b('dx[N,H]', N * H);
+    return {
+      ...{ x: dx, xMid: dx, xOut: dx, xn1: dxn, xn2: dxn, dLoraT },
+      ...{ ao: b('dAo[N,nH·hd]', N * nH * hd), q: b('dq[N,nH,hd]', N * nH * hd) },
+      dscores: b('dS[N,nH,T]', N * nH * this.shape.seqLen),
+      ...{ kCache: b('dKc[S,nKV,T,hd]', N * nKV * hd), vCache: b('dVc[S,nKV,T,hd]', N * nKV * hd) },
+      ...{ k: b('dk[N,nKV,hd]', N * nKV * hd), v: b('dv[N,nKV,hd]', N * nKV * hd) },
+      ...{ act: b('dAct[N,I]', N * I), gate: b('dGate[N,I]', N * I), up: b('dUp[N,I]', N * I) },
+    };
+  }
+
+  private kRows!: GPUBuffer;
+  private vRows!: GPUBuffer;
+  private rstdF!: GPUBuffer;
+  private xnF!: GPUBuffer;
+
+  /** The buffer of a block tensor in layer l. */
+  private tensor(t: Tensor, l: number): GPUBuffer {
+    if (t === 'x') return this.xs[l];
+    if (t === 'xOut') return this.xs[l + 1];
+    if (t === 'k') return this.kRows;
+    if (t === 'v') return this.vRows;
+    if (t === 'qn' || t === 'kn') throw new Error('training does not support q/k norm');
+    return this.acts[l][t];
+  }
+
+  private grad(t: Tensor): GPUBuffer {
+    const g = this.grads[t as keyof Grads];
+    if (!g) throw new Error(`no gradient buffer for ${t}`);
+    return g;
+  }
+
+  /** Embedding, then every layer's ops (each layer a tape of its own, replayed under recomputation). */
+  private recordForward(): void {
+    const { cfg, N } = this;
+    const table = this.weights.embed;
+    embeddingForward(this.fwd, { out: this.xs[0], ids: this.ids, table, rows: N, H: cfg.hidden, wt: this.weights.wt });
+    for (let l = 0; l < cfg.layers; l++) {
+      const t = this.res.tape();
+      for (const op of blockOps(cfg, l)) this.recordOpForward(t, op, l);
+      this.layerFwd.push(t);
+      this.fwd.append(t);
     }
   }
 
-  private embUniq?: GPUBuffer;
-  private embSeg?: GPUBuffer;
-  private embRows?: GPUBuffer;
-  private embParams?: GPUBuffer;
-  private embKernel?: Kernel;
+  private attnDims() {
+    const { heads: nH, kvHeads: nKV, headDim: hd } = this.cfg;
+    return { nH, nKV, hd, maxLen: this.shape.seqLen };
+  }
+
+  private recordOpForward(t: Tape, op: BlockOp, l: number): void {
+    const { cfg, N } = this;
+    const w = this.weights.layers[l];
+    const at = (name: Tensor) => this.tensor(name, l);
+    const rope = { rowPos: this.rowPos, rows: N, ...this.attnDims() };
+    switch (op.op) {
+      case 'rmsnorm': {
+        const norm = { out: at(op.out), rstd: at(op.rstd), inp: at(op.inp), weight: w[op.weight] };
+        return rmsnormForward(t, { ...norm, rows: N, width: cfg.hidden, eps: cfg.rmsEps, saveRstd: true });
+      }
+      case 'headNorm':
+        throw new Error('training does not support q/k norm');
+      case 'linear':
+        return this.recordLinearForward(t, op, l);
+      case 'ropeKv': {
+        const qkv = { q: at(op.q), k: at(op.k), v: at(op.v), kCache: at(op.kCache), vCache: at(op.vCache) };
+        return ropeKvForward(t, { ...qkv, ...rope, cosSin: this.cosSin });
+      }
+      case 'attention': {
+        const qkv = { q: at(op.q), kCache: at(op.kCache), vCache: at(op.vCache) };
+        return attentionForward(t, { out: at(op.out), att: at(op.att), ...qkv, ...rope, starts: this.starts });
+      }
+      case 'swiglu':
+        return swigluForward(t, { out: at(op.out), gate: at(op.gate), up: at(op.up), n: N * cfg.intermediate });
+    }
+  }
+
+  /** out = inp·Wᵀ (+ bias) (+ residual, copied in first) (+ the adapter's delta, marked `lora`). */
+  private recordLinearForward(t: Tape, op: Extract<BlockOp, { op: 'linear' }>, l: number): void {
+    const { weight, bias } = linearWeights(this.weights.layers[l], l, op.target);
+    const { inF, outF } = linearDims(this.cfg, op.target);
+    const inp = this.tensor(op.inp, l);
+    const out = this.tensor(op.out, l);
+    if (op.residual) t.copy('residual', this.tensor(op.residual, l), out, this.N * outF * 4);
+    const base = { out, inp, weight, bias, rows: this.N, inF, outF, wt: this.weights.wt };
+    linearForward(t, { ...base, accumulate: !!op.residual });
+    const m = this.lora?.get(l, op.target);
+    if (!m || !this.state || !this.lora) return;
+    const lt = this.res.tape();
+    const AB = { A: this.state.view(this.state.params, m.A), B: this.state.view(this.state.params, m.B) };
+    const tmp = this.acts[l].lora.get(op.target) as GPUBuffer;
+    loraForward(lt, { out, tmp, inp, ...AB, rows: this.N, inF, outF, r: this.r, scale: this.lora.scale });
+    t.append(lt, true);
+  }
+
+  /**
+   * The final norm, then the LM head and log-probs in chunks of Rc rows, so [N, V] logits never
+   * exist at once; the backward recomputes each chunk's logits (one extra LM-head matmul) instead
+   * of keeping them.
+   */
+  private recordHead(): void {
+    const { cfg, N, weights } = this;
+    const { hidden: H, vocab: V } = cfg;
+    const Rc = this.shape.logitRows ?? defaultLogitRows(cfg, N);
+    if (Rc % 64 !== 0) throw new Error(`logitRows ${Rc} must be a multiple of 64`);
+    const logits = this.res.buffer('logits[Rc,V]', Rc * V);
+    const dlogits = this.res.buffer('dLogits[Rc,V]', Rc * V);
+    const lse = this.res.buffer('lse[N]', N);
+    const norm = { out: this.xnF, rstd: this.rstdF, inp: this.xs[cfg.layers], weight: weights.finalNorm };
+    rmsnormForward(this.fwd, { ...norm, rows: N, width: H, eps: cfg.rmsEps, saveRstd: true });
+    const rowView = (b: GPUBuffer, c0: number, n: number) => ({ buffer: b, offset: c0 * 4, size: n * 4 });
+    for (let c0 = 0; c0 < N; c0 += Rc) {
+      const n = Math.min(Rc, N - c0);
+      const io = { logits, targets: rowView(this.targets, c0, n), lse: rowView(lse, c0, n), rows: n, V };
+      this.recordLogits(this.fwd, logits, c0, n);
+      logprobForward(this.fwd, { ...io, logp: rowView(this.logp, c0, n) });
+      this.recordLogits(this.bwd, logits, c0, n);
+      logprobBackward(this.bwd, { ...io, dlogits, coef: rowView(this.coef, c0, n) });
+      this.recordHeadBackward(dlogits, c0, n);
+    }
+  }
+
+  /** logits[n, V] = xnF[c0 : c0 + n]·Eᵀ, one linear per chunk of the head's rows. */
+  private recordLogits(t: Tape, logits: GPUBuffer, c0: number, n: number): void {
+    const { hidden: H, vocab: V } = this.cfg;
+    for (const c of this.weights.lmHead) {
+      const head = { out: logits, inp: this.xnF, weight: c.buffer, rows: n, inF: H, outF: c.rows };
+      linearForward(t, { ...head, wt: this.weights.wt, ldy: V, yOffset: c.rowStart, inpRow: c0 });
+    }
+  }
+
+  /** dxnF[c0 : c0 + n] = dLogits·E (and, with full training, dE += dLogitsᵀ·xnF). */
+  private recordHeadBackward(dlogits: GPUBuffer, c0: number, n: number): void {
+    const { hidden: H, vocab: V } = this.cfg;
+    this.weights.lmHead.forEach((c, i) => {
+      const head = { dinp: this.grads.xn1, dout: dlogits, weight: c.buffer, rows: n, inF: H, outF: c.rows };
+      const at = { ldDout: V, doutOffset: c.rowStart, dinpRow: c0, accumulate: i > 0, wt: this.weights.wt };
+      linearInputGrad(this.bwd, { ...head, ...at });
+    });
+    if (!this.full) return;
+    const name = this.cfg.tieEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight';
+    const inp = { buffer: this.xnF, offset: c0 * H * 4, size: n * H * 4 };
+    const dweight = this.full.grad(name);
+    linearWeightGrad(this.bwd, { dweight, dout: dlogits, inp, rows: n, inF: H, outF: V, accumulate: true });
+  }
+
+  /** Final norm backward, each layer's ops in reverse, and the embedding's gradient (full). */
+  private recordBackward(): void {
+    const { cfg, N } = this;
+    const dweight = this.full?.grad('model.norm.weight');
+    const norm = { dinp: this.grads.x, dweight, dout: this.grads.xn1, inp: this.xs[cfg.layers] };
+    rmsnormBackward(this.bwd, {
+      ...norm,
+      weight: this.weights.finalNorm,
+      rstd: this.rstdF,
+      rows: N,
+      width: cfg.hidden,
+      accumulate: false,
+    });
+    for (let l = cfg.layers - 1; l >= 0; l--) {
+      // rebuild this layer's activations (the adapter included)
+      if (this.shape.recompute ?? true) this.bwd.append(this.layerFwd[l]);
+      // gradients already written this layer: the first write to a tensor sets, later ones add
+      const written = new Set<Tensor>(['xOut']);
+      for (const op of blockOps(cfg, l).reverse()) this.recordOpBackward(op, l, written);
+    }
+    if (this.full) {
+      const dtable = this.full.grad('model.embed_tokens.weight');
+      this.emb = embeddingBackward(this.bwd, { dtable, dout: this.grads.x, rows: N, H: cfg.hidden });
+    }
+  }
+
+  private recordOpBackward(op: BlockOp, l: number, written: Set<Tensor>): void {
+    const { cfg, N } = this;
+    const w = this.weights.layers[l];
+    const at = (t: Tensor) => this.tensor(t, l);
+    /** The gradient of `t` as a destination: accumulate if something already wrote it. */
+    const into = (t: Tensor) => {
+      const accumulate = written.has(t);
+      written.add(t);
+      return { buf: this.grad(t), accumulate };
+    };
+    const dims = this.attnDims();
+    switch (op.op) {
+      case 'rmsnorm': {
+        const d = into(op.inp);
+        const saved = { inp: at(op.inp), weight: w[op.weight], rstd: at(op.rstd), dout: this.grad(op.out) };
+        const dweight = this.full?.grad(op.hfName);
+        return rmsnormBackward(this.bwd, {
+          dinp: d.buf,
+          dweight,
+          ...saved,
+          rows: N,
+          width: cfg.hidden,
+          accumulate: d.accumulate,
+        });
+      }
+      case 'headNorm':
+        throw new Error('training does not support q/k norm');
+      case 'linear':
+        return this.recordLinearBackward(op, l, into);
+      case 'ropeKv': {
+        const dq = this.grad(op.q); // un-rotated in place
+        const dkv = { dk: into(op.k).buf, dv: into(op.v).buf };
+        const dcache = { dkCache: this.grad(op.kCache), dvCache: this.grad(op.vCache) };
+        return ropeKvBackward(this.bwd, {
+          dq,
+          ...dkv,
+          ...dcache,
+          rowPos: this.rowPos,
+          cosSin: this.cosSin,
+          rows: N,
+          ...dims,
+        });
+      }
+      case 'attention': {
+        const d = { dq: into(op.q).buf, dkCache: into(op.kCache).buf, dvCache: into(op.vCache).buf };
+        const saved = { q: at(op.q), kCache: at(op.kCache), vCache: at(op.vCache), att: at(op.att) };
+        const rest = { dscores: this.grads.dscores, dout: this.grad(op.out), rowPos: this.rowPos, rows: N };
+        return attentionBackward(this.bwd, { ...d, ...saved, ...rest, slots: this.shape.seqs, ...dims });
+      }
+      case 'swiglu': {
+        const d = { dgate: into(op.gate).buf, dup: into(op.up).buf, dout: this.grad(op.out) };
+        return swigluBackward(this.bwd, { ...d, gate: at(op.gate), up: at(op.up), n: N * cfg.intermediate });
+      }
+    }
+  }
+
+  /**
+   * dX (=|+=) dY·W (+ the adapter's share), LoRA dA/dB accumulated, and with full training
+   * dW += dYᵀ·X and db += Σ_rows dY. A residual input's gradient is dY itself: it shares dY's buffer.
+   */
+  private recordLinearBackward(
+    op: Extract<BlockOp, { op: 'linear' }>,
+    l: number,
+    into: (t: Tensor) => { buf: GPUBuffer; accumulate: boolean },
+  ): void {
+    const { weight, bias, hfName } = linearWeights(this.weights.layers[l], l, op.target);
+    const { inF, outF } = linearDims(this.cfg, op.target);
+    const rows = this.N;
+    const dout = this.grad(op.out);
+    const inp = this.tensor(op.inp, l);
+    const d = into(op.inp);
+    linearInputGrad(this.bwd, {
+      dinp: d.buf,
+      dout,
+      weight,
+      rows,
+      inF,
+      outF,
+      wt: this.weights.wt,
+      accumulate: d.accumulate,
+    });
+    const m = this.lora?.get(l, op.target);
+    if (m && this.state && this.lora) {
+      const s = this.state;
+      const AB = {
+        A: s.view(s.params, m.A),
+        B: s.view(s.params, m.B),
+        dA: s.view(s.grads, m.A),
+        dB: s.view(s.grads, m.B),
+      };
+      const tmp = this.acts[l].lora.get(op.target) as GPUBuffer;
+      const dims = { rows, inF, outF, r: this.r, scale: this.lora.scale };
+      loraBackward(this.bwd, { dinp: d.buf, dtmp: this.grads.dLoraT, dout, inp, tmp, ...AB, ...dims });
+    }
+    if (this.full) {
+      const dweight = this.full.grad(`${hfName}.weight`);
+      linearWeightGrad(this.bwd, { dweight, dout, inp, rows, inF, outF, accumulate: true });
+      if (bias)
+        linearBiasGrad(this.bwd, { dbias: this.full.grad(`${hfName}.bias`), dout, ones: this.ones, rows, outF });
+    }
+    // the residual input's gradient is dY itself, already in place: mark it written
+    if (op.residual && into(op.residual).buf !== dout)
+      throw new Error(`${op.residual} and ${op.out} must share a gradient buffer`);
+  }
 
   /** Writes a batch: input ids and next-token targets [N], the position within its sequence at which
    *  each row's conversation begins [N] (all 0 unless rows are packed; see attention.wgsl), and, with
@@ -561,56 +458,29 @@ export class TrainGraph {
     q.writeBuffer(this.ids, 0, ids);
     q.writeBuffer(this.targets, 0, targets);
     q.writeBuffer(this.starts, 0, starts);
-    if (this.full) {
-      const order = Array.from(ids.keys()).sort((a, b) => ids[a] - ids[b] || a - b);
-      const uniq: number[] = [],
-        seg: number[] = [];
-      order.forEach((row, j) => {
-        if (j === 0 || ids[row] !== ids[order[j - 1]]) {
-          uniq.push(ids[row]);
-          seg.push(j);
-        }
-      });
-      seg.push(order.length);
-      q.writeBuffer(this.embUniq!, 0, new Uint32Array(uniq));
-      q.writeBuffer(this.embSeg!, 0, new Uint32Array(seg));
-      q.writeBuffer(this.embRows!, 0, new Uint32Array(order));
-      this.embKernel!.update(this.embParams!, { U: uniq.length, H: this.cfg.hidden });
-    }
+    if (this.emb) writeEmbeddingRows(this.gpu.device, this.emb, ids);
   }
 
-  private record(enc: GPUCommandEncoder, steps: Step[]): void {
-    let pass: GPUComputePassEncoder | null = null;
-    for (const s of steps) {
-      if ('pass' in s) {
-        pass ??= enc.beginComputePass();
-        s.pass(pass);
-      } else {
-        pass?.end();
-        pass = null;
-        s.copy(enc);
-      }
-    }
-    pass?.end();
+  private get sizes(): PassSizes {
+    return { N: this.N, B: 1 };
   }
 
   /** Forward over the batch in `ids`/`targets` → `logp`. With lora = false the adapter is skipped (the reference model). */
   encodeForward(enc: GPUCommandEncoder, lora: boolean): void {
-    this.record(enc, lora ? this.fwd : this.fwd.filter((s) => !s.lora));
+    this.res.record(enc, lora ? this.fwd.steps : this.fwd.steps.filter((s) => !s.lora), this.sizes);
   }
 
   /** Backward from `coef` (∂loss/∂logp per row) into the LoRA gradients (accumulated). Needs the forward with lora = true. */
   encodeBackward(enc: GPUCommandEncoder): void {
-    this.record(enc, this.bwd);
+    this.res.record(enc, this.bwd.steps, this.sizes);
   }
 
   /** Bytes of the storage buffers this graph allocated. */
   get bytes(): number {
-    return this.owned.reduce((a, b) => a + b.size, 0);
+    return this.res.bytes;
   }
 
   destroy(): void {
-    for (const b of [...this.owned, ...this.uniforms]) b.destroy();
-    this.embParams?.destroy();
+    this.res.destroy();
   }
 }

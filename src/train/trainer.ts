@@ -198,7 +198,7 @@ export class Trainer {
     pass.setPipeline(this.sumsq.pipeline);
     this.groups.forEach((g, i) => {
       const view = { buffer: this.partial, offset: i * Trainer.SLOT * 4, size: Trainer.SLOT * 4 };
-      pass.setBindGroup(0, this.sumsq.bind(this.groupUniform(i, g.length, o), g.params, g.grads, view));
+      pass.setBindGroup(0, this.sumsq.bind(this.groupUniform(i, g.length, o), { grads: g.grads, partial: view }));
       pass.dispatchWorkgroups(Math.min(Trainer.SLOT, Math.ceil(g.length / 256)));
     });
     pass.end();
@@ -218,7 +218,7 @@ export class Trainer {
     p2.setPipeline(this.adam.pipeline);
     this.groups.forEach((g, i) => {
       this.adam.update(this.adamParams[i], this.adamValues(g.length, lr, clip, o));
-      p2.setBindGroup(0, this.adam.bind(this.adamParams[i], g.params, g.grads, g.m, g.v));
+      p2.setBindGroup(0, this.adam.bind(this.adamParams[i], { params: g.params, grads: g.grads, m: g.m, v: g.v }));
       const groups = Math.ceil(g.length / 256);
       const x = Math.min(groups, 65535);
       p2.dispatchWorkgroups(x, Math.ceil(groups / x));

@@ -13,28 +13,29 @@ export async function runKernel(opts: {
   wt?: WeightType;
   constants?: Record<string, number>;
   params: Record<string, number>;
-  /** Storage buffers in binding order (1, 2, ...). */
-  buffers: Data[];
+  /** Storage buffers by their WGSL binding names. */
+  buffers: Record<string, Data>;
   workgroups: [number, number?, number?];
-  /** Indices into `buffers` to read back. */
-  read: number[];
+  /** Names of `buffers` to read back. */
+  read: string[];
 }): Promise<Float32Array[]> {
   const gpu = await testGpu();
   const dev = gpu.device;
   return noGpuErrors(gpu, async () => {
     const k = new Kernel(dev, opts.shader, { entry: opts.entry, wt: opts.wt, constants: opts.constants });
-    const bufs = opts.buffers.map((d, i) => {
+    const entries = Object.entries(opts.buffers).map(([name, d]) => {
       const b = dev.createBuffer({
-        label: `arg${i}`,
+        label: name,
         size: Math.max(16, Math.ceil(d.byteLength / 4) * 4),
         usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
       });
       const bytes = new Uint8Array(Math.ceil(d.byteLength / 4) * 4);
       bytes.set(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
       dev.queue.writeBuffer(b, 0, bytes);
-      return b;
+      return [name, b] as const;
     });
-    const bg = k.bind(k.uniform(opts.params), ...bufs);
+    const bufs = Object.fromEntries(entries);
+    const bg = k.bind(k.uniform(opts.params), bufs);
     const enc = dev.createCommandEncoder();
     const pass = enc.beginComputePass();
     pass.setPipeline(k.pipeline);
@@ -44,8 +45,10 @@ export async function runKernel(opts: {
     pass.end();
     dev.queue.submit([enc.finish()]);
     const out: Float32Array[] = [];
-    for (const i of opts.read) out.push(new Float32Array(await readBuffer(dev, bufs[i], opts.buffers[i].byteLength)));
-    bufs.forEach((b) => b.destroy());
+    for (const name of opts.read) {
+      out.push(new Float32Array(await readBuffer(dev, bufs[name], opts.buffers[name].byteLength)));
+    }
+    for (const b of Object.values(bufs)) b.destroy();
     return out;
   });
 }

@@ -1,0 +1,23 @@
+// Token log-probabilities and their gradient (shaders/logprob.wgsl), one workgroup per row:
+// logp[r] = logits[r, target[r]] − logsumexp(logits[r]);  dLogits = coef·(onehot − softmax).
+// Shapes: logits, dLogits [rows, V]   targets, lse, logp, coef [rows]
+// Reference: test/reference/ops.ts `logSoftmax`; tests: test/ops/logprob.test.ts.
+
+import type { Binding } from '../gpu/kernel';
+import type { Tape } from '../gpu/tape';
+
+export function logprobForward(
+  t: Tape,
+  a: { logp: Binding; lse: Binding; logits: Binding; targets: Binding; rows: number; V: number },
+): void {
+  const bufs = { logits: a.logits, target_: a.targets, lse: a.lse, logp: a.logp };
+  t.dispatch('logprob', t.res.kernel('logprob', 'forward'), { N: a.rows, V: a.V }, bufs, [a.rows]);
+}
+
+export function logprobBackward(
+  t: Tape,
+  a: { dlogits: Binding; logits: Binding; targets: Binding; lse: Binding; coef: Binding; rows: number; V: number },
+): void {
+  const bufs = { logits: a.logits, target_: a.targets, lseR: a.lse, coef: a.coef, dLogits: a.dlogits };
+  t.dispatch('logprob', t.res.kernel('logprob', 'backward'), { N: a.rows, V: a.V }, bufs, [a.rows]);
+}

@@ -1,0 +1,59 @@
+// RMSNorm (shaders/rmsnorm.wgsl): y = x·rstd·w with rstd = 1/√(mean(x²) + eps), per row of `width`.
+// Shapes: x, y, dx [rows, width]   w, dw [width]   rstd [rows] (saved by the forward for backward).
+// Reference: test/reference/ops.ts `rmsnorm`; tests: test/ops/rmsnorm.test.ts.
+
+import type { Binding } from '../gpu/kernel';
+import { rowsGrid, type Sized, type Tape } from '../gpu/tape';
+
+export interface RmsnormForward {
+  out: Binding;
+  /** [rows] 1/rms of each row: written when `saveRstd` (training), else scratch. */
+  rstd: Binding;
+  inp: Binding;
+  weight: Binding;
+  rows: Sized<number>;
+  width: number;
+  eps: number;
+  saveRstd?: boolean;
+}
+
+export function rmsnormForward(t: Tape, a: RmsnormForward, name = 'rmsnorm'): void {
+  const rows = typeof a.rows === 'number' ? () => a.rows as number : a.rows;
+  t.dispatch(
+    name,
+    t.res.kernel('rmsnorm', 'forward'),
+    (s) => ({ N: rows(s), H: a.width, eps: a.eps, saveRstd: +!!a.saveRstd }),
+    { x: a.inp, w: a.weight, y: a.out, rstd: a.rstd },
+    (s) => rowsGrid(rows(s)),
+  );
+}
+
+export interface RmsnormBackward {
+  /** dx (+)= ∂loss/∂x. */
+  dinp: Binding;
+  /** With full training: dw += ∂loss/∂w. */
+  dweight?: Binding;
+  dout: Binding;
+  inp: Binding;
+  weight: Binding;
+  rstd: Binding;
+  rows: number;
+  width: number;
+  accumulate: boolean;
+}
+
+export function rmsnormBackward(t: Tape, a: RmsnormBackward): void {
+  const bufs = { bx: a.inp, bw: a.weight, bdy: a.dout, brstd: a.rstd };
+  const { rows: N, width: H } = a;
+  t.dispatch(
+    'rmsnorm',
+    t.res.kernel('rmsnorm', 'backward'),
+    { N, H, accumulate: +a.accumulate },
+    { ...bufs, bdx: a.dinp },
+    rowsGrid(N),
+  );
+  if (!a.dweight) return;
+  const k = t.res.kernel('rmsnorm', 'backward_weight');
+  const saved = { bx: a.inp, bdy: a.dout, brstd: a.rstd };
+  t.dispatch('rmsnorm', k, { N, H, accumulate: 1 }, { ...saved, bdw: a.dweight }, [Math.ceil(H / 64)]);
+}
