@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Gpu } from '../gpu/device';
 import { UsageError } from '../errors';
+import { numberFlag } from './flags';
 import { loadModel, type LoadedModel } from '../engine/model';
 import { parseJsonl } from '../train/data';
 import { loadAdapter } from '../train/peft';
@@ -115,8 +116,8 @@ export async function evalCommand(argv: string[], gpu: Gpu): Promise<void> {
     a.run,
     a['baseline-run'],
     items,
-    Number(a['max-new-tokens'] ?? o.maxNewTokens),
-    Number(a.temperature ?? 0),
+    numberFlag('max-new-tokens', a['max-new-tokens'], o.maxNewTokens, { integer: true, min: 1 }),
+    numberFlag('temperature', a.temperature, 0, { min: 0 }),
   );
   for (const r of rows) {
     if (a.json) process.stdout.write(JSON.stringify(r) + '\n');

@@ -9,7 +9,9 @@ import { modelSource } from './model-arg';
 import { progressLine } from './progress';
 import { readAdapterFolder } from './train';
 import { loadAdapter } from '../train/peft';
-import { BUILTIN_PROMPTS, parseOutput, renderPrompt } from '../tpo/prompts';
+import { BUILTIN_PROMPTS, renderPrompt } from '../tpo/prompts';
+import { respond } from '../tpo/respond';
+import { flags, numberFlag } from './flags';
 
 export const GENERATE_HELP = `tpo generate [--model <folder|hub repo id>] (--prompt TEXT | --messages JSON | --prompt-ids 1,2,3)
              [--max-new-tokens 128] [--temperature 0.8] [--top-p 0.95] [--seed 0] [--num-samples 1]
@@ -58,19 +60,13 @@ export async function generateCommand(argv: string[], gpu: Gpu): Promise<void> {
     },
     strict: true,
   });
-  const num = (name: string, v: string, integer: boolean, min: number) => {
-    const n = Number(v);
-    if (!Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < min)
-      throw new UsageError(`--${name} ${v}: expected ${integer ? 'an integer' : 'a number'} ≥ ${min}`);
-    return n;
-  };
-  const maxNew = num('max-new-tokens', a['max-new-tokens']!, true, 1);
-  const temperature = num('temperature', a.temperature!, false, 0);
-  const topP = num('top-p', a['top-p']!, false, 0);
-  if (topP > 1 || topP === 0) throw new UsageError(`--top-p ${topP}: expected a number in (0, 1]`);
-  const seed = num('seed', a.seed!, true, 0);
-  const k = num('num-samples', a['num-samples']!, true, 1);
-  const maxLen = num('max-len', a['max-len']!, true, 2);
+  const num = flags(a);
+  const maxNew = num('max-new-tokens', 0, { integer: true, min: 1 });
+  const temperature = num('temperature', 0, { min: 0 });
+  const topP = num('top-p', 1, { min: 0, max: 1, minExclusive: true });
+  const seed = num('seed', 0, { integer: true, min: 0 });
+  const k = num('num-samples', 1, { integer: true, min: 1 });
+  const maxLen = num('max-len', 0, { integer: true, min: 2 });
   if (!['auto', 'f32', 'f16'].includes(a.dtype!)) throw new UsageError(`--dtype ${a.dtype}: expected auto, f32 or f16`);
   if ([a.prompt, a.messages, a['prompt-ids']].filter((x) => x !== undefined).length > 1)
     throw new UsageError('give only one of --prompt, --messages, --prompt-ids');
@@ -79,7 +75,7 @@ export async function generateCommand(argv: string[], gpu: Gpu): Promise<void> {
     throw new UsageError(`--thought-prompt ${a['thought-prompt']}: expected generic or specific`);
   if (think && a.prompt === undefined)
     throw new UsageError('--think wraps --prompt in a thought prompt: give --prompt');
-  const retries = num('retries', a.retries!, true, 0);
+  const retries = num('retries', 2, { integer: true, min: 0 });
 
   const src = await modelSource(a.model, { hubUrl: a['hub-url'], revision: a.revision });
   const m = await loadModel(gpu, src, {
@@ -96,7 +92,7 @@ export async function generateCommand(argv: string[], gpu: Gpu): Promise<void> {
   const tok = m.tokenizer;
   let prompt: number[];
   if (a['prompt-ids'] !== undefined) {
-    prompt = a['prompt-ids'].split(',').map((s) => num('prompt-ids', s.trim(), true, 0));
+    prompt = a['prompt-ids'].split(',').map((s) => numberFlag('prompt-ids', s.trim(), 0, { integer: true, min: 0 }));
   } else if (a.prompt !== undefined || a.messages !== undefined) {
     if (!tok) throw new UsageError(`${src.label} has no tokenizer.json`, 'Use --prompt-ids with token ids.');
     let messages: ChatMessage[];
@@ -123,30 +119,13 @@ export async function generateCommand(argv: string[], gpu: Gpu): Promise<void> {
   }
 
   const t0 = performance.now();
-  const out = await m.generate(
-    Array.from({ length: k }, () => prompt),
-    { maxNewTokens: maxNew, temperature, topP, seed, stopStrings: a.stop },
-  );
   if (think) {
-    // Resample the samples whose output has no separator (never shown as answers).
-    for (let attempt = 1; attempt <= retries; attempt++) {
-      const bad = out.map((g, i) => (parseOutput(think, g.text ?? '').ok ? -1 : i)).filter((i) => i >= 0);
-      if (!bad.length) break;
-      const again = await m.generate(
-        bad.map(() => prompt),
-        {
-          maxNewTokens: maxNew,
-          temperature: Math.max(temperature, 0.7),
-          topP,
-          seeds: bad.map((i) => seed + i + 7919 * attempt),
-          stopStrings: a.stop,
-        },
-      );
-      bad.forEach((i, j) => (out[i] = again[j]));
-    }
+    // Samples whose output has no separator are resampled (never shown as answers).
+    const prompts = Array.from({ length: k }, () => prompt);
+    const o = { maxNewTokens: maxNew, temperature, topP, seed, retries, stopStrings: a.stop };
+    const results = await respond(m, prompts, think, o);
     const ms = performance.now() - t0;
-    out.forEach((g, i) => {
-      const p = parseOutput(think, g.text ?? '');
+    results.forEach(({ generation: g, parsed: p }, i) => {
       if (a.json)
         process.stdout.write(
           JSON.stringify({
@@ -173,6 +152,10 @@ export async function generateCommand(argv: string[], gpu: Gpu): Promise<void> {
     m.destroy();
     return;
   }
+  const out = await m.generate(
+    Array.from({ length: k }, () => prompt),
+    { maxNewTokens: maxNew, temperature, topP, seed, stopStrings: a.stop },
+  );
   const ms = performance.now() - t0;
   out.forEach((g, i) => {
     const text = g.text ?? '';

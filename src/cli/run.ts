@@ -5,14 +5,17 @@ import { metricsToCsv } from '../tpo/export';
 import { parseArgs } from 'node:util';
 import type { Gpu } from '../gpu/device';
 import { UsageError } from '../errors';
+import { flags } from './flags';
 import { loadModel } from '../engine/model';
 import { parseJsonl } from '../train/data';
-import { DEFAULT_LORA, TARGETS, type Target } from '../train/lora';
-import { DEFAULT_TRAIN } from '../train/trainer';
+import { TARGETS, type Target } from '../train/lora';
 import { makeJudge } from './judge-arg';
-import { checkPool, parseInstructions, runTpo, type TpoOptions } from '../tpo/loop';
+import { checkPool, parseInstructions } from '../tpo/loop';
+import { openRun, RUN_DEFAULTS, type RunProgress, type RunSettings, runTpoSession, tpoOptions } from '../tpo/run';
 import { BUILTIN_PROMPTS, customPrompt, DIRECT, type ThoughtPrompt } from '../tpo/prompts';
 import { evalRun } from './eval';
+import type { EvalResult } from '../tpo/eval';
+import type { IterationMetrics } from '../tpo/store';
 import { join } from 'node:path';
 import { folderStore } from '../tpo/store-node';
 import { modelSource } from './model-arg';
@@ -38,6 +41,8 @@ export const RUN_HELP = `tpo run --prompts prompts.jsonl --out <run folder> [--m
   --resume continues an interrupted run (or extends it with a larger --iterations).
   --baseline also trains the direct-response baseline the same way (no thought prompt) in <out>/baseline.
   --eval-prompts: afterwards, every iteration against the baseline on held-out instructions (see tpo eval).`;
+
+type Flags = ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>['values'];
 
 const OPTIONS = {
   prompts: { type: 'string' },
@@ -71,14 +76,6 @@ const OPTIONS = {
   validation: { type: 'string' },
 } as const;
 
-function num(v: unknown, fallback: number, what: string, min = 0, integer = false): number {
-  if (v === undefined) return fallback;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < min || (integer && !Number.isInteger(n)))
-    throw new UsageError(`--${what} ${String(v)}: expected ${integer ? 'an integer' : 'a number'} ≥ ${min}`);
-  return n;
-}
-
 async function thoughtPrompt(spec: string | undefined, separator: string | undefined): Promise<ThoughtPrompt> {
   const name = spec ?? 'generic';
   if (BUILTIN_PROMPTS[name]) return BUILTIN_PROMPTS[name];
@@ -91,69 +88,72 @@ async function thoughtPrompt(spec: string | undefined, separator: string | undef
   return customPrompt(text.replace(/\n$/, ''), separator, undefined, name);
 }
 
+/** The run's settings from the flags (absent flags take RUN_DEFAULTS). */
+async function settingsFromFlags(a: Flags, poolSize: number): Promise<{ settings: RunSettings; iterations: number }> {
+  const num = flags(a);
+  const d = RUN_DEFAULTS;
+  const iterations = num('iterations', d.iterations, { integer: true, min: 1 });
+  const validation = num('validation', d.validation, { integer: true, min: 0 });
+  const perIteration = Math.max(1, Math.floor(poolSize / iterations) - validation);
+  const settings: RunSettings = {
+    prompt: await thoughtPrompt(a['thought-prompt'], a.separator),
+    baseModel: a.model ?? 'tpo-demo',
+    samples: num('samples', d.samples, { integer: true, min: 2 }),
+    temperature: num('temperature', d.temperature, { min: 0 }),
+    topP: num('top-p', d.topP, { min: 0, max: 1, minExclusive: true }),
+    seed: num('seed', d.seed, { integer: true, min: 0 }),
+    maxNewTokens: num('max-new-tokens', d.maxNewTokens, { integer: true, min: 1 }),
+    perIteration: num('per-iteration', perIteration, { integer: true, min: 1 }),
+    rho: num('length-penalty', d.rho, { min: 0 }),
+    loraR: num('lora-r', d.loraR, { integer: true, min: 1 }),
+    loraAlpha: num('lora-alpha', d.loraAlpha, { min: 0 }),
+    targets: (a['target-modules'] ?? TARGETS.join(',')).split(',') as Target[],
+    beta: num('beta', d.beta, { min: 0 }),
+    lr: num('lr', d.lr, { min: 0 }),
+    epochs: num('epochs', d.epochs, { integer: true, min: 1 }),
+    batchSize: num('batch-size', d.batchSize, { integer: true, min: 1 }),
+    maxLength: num('max-length', d.maxLength, { integer: true, min: 2 }),
+    validation,
+  };
+  return { settings, iterations };
+}
+
+/** A progress line on stderr: redrawn in place on a terminal, at stage starts and ends otherwise. */
+function progressLine(tag: string) {
+  const tty = process.stderr.isTTY;
+  return (p: RunProgress) => {
+    const eta = p.etaSeconds !== null && p.done < p.total ? ` ETA ${Math.ceil(p.etaSeconds)}s` : '';
+    const width = 20;
+    const filled = p.total ? Math.round((width * p.done) / p.total) : 0;
+    const bar = tty ? `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ` : '';
+    const line = `${tag}iteration ${p.iteration} ${p.stage} ${bar}${p.done}/${p.total}${eta}`;
+    if (tty) process.stderr.write(`\r${line}\x1b[K`);
+    else if (p.done === p.total || p.done === 0) process.stderr.write(`${line}\n`);
+  };
+}
+
+async function readPrompts(file: string) {
+  const text = await readFile(file, 'utf8').catch((e) => {
+    throw new UsageError(`cannot read ${file}: ${e.message}`);
+  });
+  return parseInstructions(parseJsonl<Record<string, unknown>>(text, file));
+}
+
 export async function runCommand(argv: string[], gpu: Gpu): Promise<void> {
   const { values: a } = parseArgs({ args: argv, options: OPTIONS, strict: true });
   if (!a.prompts) throw new UsageError('tpo run needs --prompts <prompts.jsonl>');
   if (!a.out) throw new UsageError('tpo run needs --out <run folder>');
   if (!a.judge) throw new UsageError('tpo run needs --judge', 'e.g. --judge rules:judge.json');
   const store = await folderStore(a.out);
-  const stored = await store.readConfig();
-  if (stored && !a.resume)
-    throw new UsageError(`${a.out} already holds a run`, 'Pass --resume to continue it, or choose another --out.');
-  const pool = parseInstructions(
-    parseJsonl<Record<string, unknown>>(
-      await readFile(a.prompts, 'utf8').catch((e) => {
-        throw new UsageError(`cannot read ${a.prompts}: ${e.message}`);
-      }),
-      a.prompts,
-    ),
-  );
-  const iterations = num(a.iterations, 3, 'iterations', 1, true);
-  const validation = num(a.validation, 0, 'validation', 0, true);
-  const targets = (a['target-modules'] ?? TARGETS.join(',')).split(',') as Target[];
-  const fresh: TpoOptions = {
-    prompt: await thoughtPrompt(a['thought-prompt'], a.separator),
-    samples: num(a.samples, 8, 'samples', 2, true),
-    temperature: num(a.temperature, 0.8, 'temperature'),
-    topP: num(a['top-p'], 0.95, 'top-p'),
-    seed: num(a.seed, 0, 'seed', 0, true),
-    maxNewTokens: num(a['max-new-tokens'], 512, 'max-new-tokens', 1, true),
-    perIteration: num(
-      a['per-iteration'],
-      Math.max(1, Math.floor(pool.length / iterations) - validation),
-      'per-iteration',
-      1,
-      true,
-    ),
-    rho: num(a['length-penalty'], 0, 'length-penalty'),
-    lora: {
-      ...DEFAULT_LORA,
-      r: num(a['lora-r'], 16, 'lora-r', 1, true),
-      alpha: num(a['lora-alpha'], 32, 'lora-alpha'),
-      targets,
-    },
-    train: {
-      ...DEFAULT_TRAIN,
-      beta: num(a.beta, 0.1, 'beta'),
-      lr: num(a.lr, 5e-5, 'lr'),
-      epochs: num(a.epochs, 1, 'epochs', 1, true),
-      batchSize: num(a['batch-size'], 2, 'batch-size', 1, true),
-    },
-    maxLength: num(a['max-length'], 1024, 'max-length', 2, true),
-    baseModel: a.model ?? 'tpo-demo',
-    validation,
-  };
-  // A resumed run keeps its recorded settings; only the number of iterations may grow.
-  const o: TpoOptions = stored ? (stored.options as TpoOptions) : fresh;
-  checkPool(pool.length, o, iterations); // before anything is written
-  if (!stored)
-    await store.writeConfig({
-      options: o,
-      judge: a.judge,
-      prompts: a.prompts,
-      model: a.model ?? null,
-      created: new Date().toISOString(),
-    });
+  const pool = await readPrompts(a.prompts);
+  const { settings, iterations } = await settingsFromFlags(a, pool.length);
+  const record = { judge: a.judge, prompts: a.prompts, model: a.model ?? null, created: new Date().toISOString() };
+  const fresh = { ...record, options: tpoOptions(settings, pool.length, iterations), iterations };
+  const run = await openRun(store, fresh, {
+    requireResume: { asked: !!a.resume, where: a.out },
+    check: (r) => checkPool(pool.length, r.options, r.iterations), // before anything is written
+  });
+  const o = run.options;
   const model = await loadModel(gpu, await modelSource(a.model, { hubUrl: a['hub-url'] }), {
     slots: Math.max(o.samples, 8),
     maxLen: Math.min(4096, o.maxLength + o.maxNewTokens),
@@ -163,55 +163,21 @@ export async function runCommand(argv: string[], gpu: Gpu): Promise<void> {
       'TPO needs a model with a tokenizer (tokenizer.json)',
       'stories260K has none: pass --model with a chat model (the default, tpo-demo, has one).',
     );
-  const judge = await makeJudge(String(stored?.judge ?? a.judge), a['judge-mode'], gpu, a['hub-url']);
-  const tty = process.stderr.isTTY;
-  const progress = (tag: string) => {
-    let stageKey = '',
-      stageStart = 0,
-      startDone = 0;
-    return (p: { iteration: number; stage: string; done: number; total: number }) => {
-      const key = `${p.iteration}.${p.stage}`;
-      if (key !== stageKey) {
-        stageKey = key;
-        stageStart = performance.now();
-        startDone = p.done;
-      }
-      const rate = (p.done - startDone) / Math.max(1e-3, (performance.now() - stageStart) / 1000);
-      const eta = rate > 0 && p.done < p.total ? ` ETA ${Math.ceil((p.total - p.done) / rate)}s` : '';
-      const width = 20,
-        filled = p.total ? Math.round((width * p.done) / p.total) : 0;
-      const bar = tty ? `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ` : '';
-      const line = `${tag}iteration ${p.iteration} ${p.stage} ${bar}${p.done}/${p.total}${eta}`;
-      if (tty) process.stderr.write(`\r${line}\x1b[K`);
-      else if (p.done === p.total || p.done === 0) process.stderr.write(line + '\n');
-    };
-  };
-  const metrics = await runTpo({ model, judge, store, onProgress: progress('') }, pool, o, iterations);
+  const judge = await makeJudge(String(run.judge), a['judge-mode'], gpu, a['hub-url']);
+  const metrics = await runTpoSession({ model, judge, store }, pool, run, { onProgress: progressLine('') });
   const baselineDir = join(a.out, 'baseline');
   if (a.baseline) {
     // The fair comparison: the same loop, judge and loss, but no thought prompt.
     const bStore = await folderStore(baselineDir);
-    const bOpts: TpoOptions = { ...o, prompt: DIRECT };
-    if (!(await bStore.readConfig()))
-      await bStore.writeConfig({
-        options: bOpts,
-        judge: a.judge,
-        prompts: a.prompts,
-        model: a.model ?? null,
-        created: new Date().toISOString(),
-      });
-    await runTpo({ model, judge, store: bStore, onProgress: progress('baseline ') }, pool, bOpts, iterations);
+    const bRun = await openRun(bStore, { ...run, options: { ...o, prompt: DIRECT } });
+    await runTpoSession({ model, judge, store: bStore }, pool, bRun, { onProgress: progressLine('baseline ') });
   }
-  if (tty) process.stderr.write('\n');
+  if (process.stderr.isTTY) process.stderr.write('\n');
   await writeFile(join(a.out, 'metrics.csv'), metricsToCsv(metrics));
   for (const m of metrics) {
     const { dpo, ...rest } = m;
-    const last = dpo[dpo.length - 1];
-    if (a.json) process.stdout.write(JSON.stringify({ ...rest, dpo_last: last ?? null }) + '\n');
-    else
-      process.stdout.write(
-        `iteration ${m.iteration}: ${m.pairs} pairs (${m.skipped_all_tied} tied), parse failures ${(100 * m.parse_failure_rate).toFixed(1)}%, mean score ${m.mean_score.toFixed(3)}, thought ${m.mean_thought_chars.toFixed(0)} chars, response ${m.mean_response_chars.toFixed(0)} chars${last ? `, DPO loss ${last.loss.toFixed(4)} acc ${last['rewards/accuracies']?.toFixed(2)}` : ''}${m.selection ? `, kept epoch ${m.selection.chosen_epoch} of ${m.selection.candidates.length - 1} (validation win share ${m.selection.candidates.find((c) => c.epoch === m.selection!.chosen_epoch)!.win_share.toFixed(2)})` : ''}\n`,
-      );
+    if (a.json) process.stdout.write(`${JSON.stringify({ ...rest, dpo_last: dpo[dpo.length - 1] ?? null })}\n`);
+    else process.stdout.write(`${iterationLine(m)}\n`);
   }
   if (a['eval-prompts']) {
     const items = parseInstructions(
@@ -226,12 +192,36 @@ export async function runCommand(argv: string[], gpu: Gpu): Promise<void> {
       o.maxNewTokens,
       0,
     )) {
-      process.stdout.write(
-        a.json
-          ? JSON.stringify({ eval: r }) + '\n'
-          : `eval ${r.iteration}: win ${(100 * r.win_rate).toFixed(1)}% [${(100 * r.win_rate_ci95[0]).toFixed(1)}, ${(100 * r.win_rate_ci95[1]).toFixed(1)}] LC ${(100 * r.lc_win_rate).toFixed(1)}% parse failures ${(100 * r.parse_failure_rate).toFixed(1)}%\n`,
-      );
+      process.stdout.write(a.json ? `${JSON.stringify({ eval: r })}\n` : `${evalLine(r)}\n`);
     }
   }
   model.destroy();
+}
+
+const pct = (x: number) => (100 * x).toFixed(1);
+
+/** One iteration's summary: pairs, parse failures, score, lengths, the last DPO step, the kept epoch. */
+function iterationLine(m: IterationMetrics): string {
+  const last = m.dpo[m.dpo.length - 1];
+  const parts = [
+    `iteration ${m.iteration}: ${m.pairs} pairs (${m.skipped_all_tied} tied)`,
+    `parse failures ${pct(m.parse_failure_rate)}%`,
+    `mean score ${m.mean_score.toFixed(3)}`,
+    `thought ${m.mean_thought_chars.toFixed(0)} chars`,
+    `response ${m.mean_response_chars.toFixed(0)} chars`,
+  ];
+  if (last) parts.push(`DPO loss ${last.loss.toFixed(4)} acc ${last['rewards/accuracies']?.toFixed(2)}`);
+  const sel = m.selection;
+  if (sel) {
+    const kept = sel.candidates.find((c) => c.epoch === sel.chosen_epoch);
+    const share = kept ? kept.win_share.toFixed(2) : '?';
+    parts.push(`kept epoch ${sel.chosen_epoch} of ${sel.candidates.length - 1} (validation win share ${share})`);
+  }
+  return parts.join(', ');
+}
+
+function evalLine(r: EvalResult & { iteration: number | 'base' }): string {
+  const [lo, hi] = r.win_rate_ci95;
+  const lc = `LC ${pct(r.lc_win_rate)}%`;
+  return `eval ${r.iteration}: win ${pct(r.win_rate)}% [${pct(lo)}, ${pct(hi)}] ${lc} parse failures ${pct(r.parse_failure_rate)}%`;
 }

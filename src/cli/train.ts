@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Gpu } from '../gpu/device';
 import { UsageError } from '../errors';
+import { flags } from './flags';
 import { loadCheckpoint, type Checkpoint } from '../model/checkpoint';
 import { loadTokenizer, type Tokenizer } from '../model/tokenizer';
 import { expectedTensors } from '../model/config';
@@ -59,46 +60,31 @@ const OPTIONS = {
   full: { type: 'boolean' },
 } as const;
 
-function num(
-  a: Record<string, unknown>,
-  key: string,
-  fallback: number,
-  opts: { integer?: boolean; min?: number } = {},
-): number {
-  const v = a[key];
-  if (v === undefined) return fallback;
-  const n = Number(v);
-  if (!Number.isFinite(n) || (opts.integer && !Number.isInteger(n)) || n < (opts.min ?? -Infinity))
-    throw new UsageError(
-      `--${key} ${String(v)}: expected ${opts.integer ? 'an integer' : 'a number'}${opts.min !== undefined ? ` ≥ ${opts.min}` : ''}`,
-    );
-  return n;
-}
-
 export async function trainCommand(kind: 'dpo' | 'sft', argv: string[], gpu: Gpu): Promise<void> {
   const { values: a } = parseArgs({ args: argv, options: OPTIONS, strict: true });
+  const num = flags(a);
   if (a.full && kind !== 'sft') throw new UsageError('--full is for tpo sft', 'DPO trains a LoRA adapter.');
   const input = kind === 'dpo' ? a.pairs : a.data;
   if (!input) throw new UsageError(`tpo ${kind} needs ${kind === 'dpo' ? '--pairs' : '--data'} <file.jsonl>`);
   if (!a.out) throw new UsageError(`tpo ${kind} needs --out <adapter folder>`);
   const o: TrainOptions = {
     ...DEFAULT_TRAIN,
-    lr: num(a, 'lr', DEFAULT_TRAIN.lr, { min: 0 }),
-    epochs: num(a, 'epochs', 1, { integer: true, min: 1 }),
-    batchSize: num(a, 'batch-size', 2, { integer: true, min: 1 }),
-    gradAccum: num(a, 'grad-accum', 1, { integer: true, min: 1 }),
-    beta: num(a, 'beta', 0.1, { min: 0 }),
-    labelSmoothing: num(a, 'label-smoothing', 0, { min: 0 }),
-    warmupSteps: num(a, 'warmup-steps', 0, { integer: true, min: 0 }),
-    maxGradNorm: num(a, 'max-grad-norm', 1, { min: 0 }),
-    weightDecay: num(a, 'weight-decay', 0, { min: 0 }),
+    lr: num('lr', DEFAULT_TRAIN.lr, { min: 0 }),
+    epochs: num('epochs', 1, { integer: true, min: 1 }),
+    batchSize: num('batch-size', 2, { integer: true, min: 1 }),
+    gradAccum: num('grad-accum', 1, { integer: true, min: 1 }),
+    beta: num('beta', 0.1, { min: 0 }),
+    labelSmoothing: num('label-smoothing', 0, { min: 0 }),
+    warmupSteps: num('warmup-steps', 0, { integer: true, min: 0 }),
+    maxGradNorm: num('max-grad-norm', 1, { min: 0 }),
+    weightDecay: num('weight-decay', 0, { min: 0 }),
     schedule: (a.schedule ?? 'linear') as TrainOptions['schedule'],
   };
   if (!['linear', 'cosine', 'constant'].includes(o.schedule))
     throw new UsageError(`--schedule ${o.schedule}: expected linear, cosine or constant`);
   if (o.labelSmoothing >= 0.5) throw new UsageError('--label-smoothing must be below 0.5');
-  const maxLength = num(a, 'max-length', 1024, { integer: true, min: 2 });
-  const seed = num(a, 'seed', 0, { integer: true, min: 0 });
+  const maxLength = num('max-length', 1024, { integer: true, min: 2 });
+  const seed = num('seed', 0, { integer: true, min: 0 });
 
   const src = await modelSource(a.model, { hubUrl: a['hub-url'], revision: a.revision });
   const ck = await loadCheckpoint(src);
@@ -130,8 +116,8 @@ export async function trainCommand(kind: 'dpo' | 'sft', argv: string[], gpu: Gpu
   } else {
     const targets = (a['target-modules'] ?? TARGETS.join(',')).split(',').map((s) => s.trim()) as Target[];
     layout = new LoraLayout(cfg, {
-      r: num(a, 'lora-r', 16, { integer: true, min: 1 }),
-      alpha: num(a, 'lora-alpha', 32, { min: 0 }),
+      r: num('lora-r', 16, { integer: true, min: 1 }),
+      alpha: num('lora-alpha', 32, { min: 0 }),
       targets,
     });
     init = layout.init(seed);

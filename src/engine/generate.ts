@@ -22,7 +22,7 @@ export interface GenerateOptions extends SamplingOptions {
   stopStrings?: string[];
   /** Needed for stop strings: token ids → text. */
   decode?: (ids: number[]) => string;
-  /** Called after every step with each newly sampled token. */
+  /** Called after every step with each newly sampled token of prompt `seq` (its index in the call). */
   onToken?: (seq: number, tokenId: number) => void;
   signal?: AbortSignal;
 }
@@ -48,6 +48,8 @@ export interface GenerateTimings {
 }
 
 interface Seq {
+  /** Index of the prompt in the call (onToken's `seq`). */
+  index: number;
   slot: number;
   prompt: number[];
   out: number[];
@@ -99,7 +101,7 @@ export class Generator {
       const group: Seq[] = prompts.slice(start, start + slots).map((prompt, j) => {
         const i = start + j;
         const max = Array.isArray(opts.maxNewTokens) ? opts.maxNewTokens[i] : (opts.maxNewTokens ?? 128);
-        return { slot: j, prompt, out: [], max, seed: opts.seeds?.[i] ?? (opts.seed ?? 0) + i };
+        return { index: i, slot: j, prompt, out: [], max, seed: opts.seeds?.[i] ?? (opts.seed ?? 0) + i };
       });
       await this.runGroup(group, opts);
       for (const s of group) results.push({ tokenIds: s.out, finishReason: s.done ?? 'length', text: s.text });
@@ -159,7 +161,7 @@ export class Generator {
   }
 
   private accept(s: Seq, id: number, eos: Set<number>, opts: GenerateOptions): void {
-    opts.onToken?.(s.slot, id);
+    opts.onToken?.(s.index, id);
     if (eos.has(id)) {
       s.done = 'eos';
       if (opts.decode) s.text = opts.decode(s.out);

@@ -5,7 +5,8 @@
 import type { LoadedModel } from '../engine/model';
 import type { LoraLayout } from '../train/lora';
 import { scoreGroup, type Judge } from './judges';
-import { parseOutput, type ThoughtPrompt } from './prompts';
+import type { ThoughtPrompt } from './prompts';
+import { respond } from './respond';
 import { promptIds, type Instruction } from './loop';
 import { bootstrapCI, lengthControlledWinRate, mean, winRate, type Outcome } from './scores';
 
@@ -35,7 +36,7 @@ export interface EvalOptions {
 }
 
 /** One response per instruction (thought hidden); resampled on parse failure. */
-async function respond(
+async function answers(
   model: LoadedModel,
   side: Side,
   items: Instruction[],
@@ -43,31 +44,11 @@ async function respond(
 ): Promise<{ responses: string[]; thoughts: string[]; firstFailures: number }> {
   if (side.adapter) model.attachAdapter(side.adapter.layout, side.adapter.values);
   else model.detachAdapter();
-  const responses = new Array<string>(items.length).fill('');
-  const thoughts = new Array<string>(items.length).fill('');
-  let pending = items.map((_, i) => i);
-  let firstFailures = 0;
-  for (let attempt = 0; attempt <= o.retries && pending.length; attempt++) {
-    const gens = await model.generate(
-      pending.map((i) => promptIds(model, side.prompt, items[i].instruction)),
-      {
-        maxNewTokens: o.maxNewTokens,
-        temperature: attempt ? Math.max(o.temperature, 0.7) : o.temperature,
-        topP: o.topP,
-        seeds: pending.map((i) => o.seed + 7919 * attempt + i),
-      },
-    );
-    const next: number[] = [];
-    gens.forEach((g, k) => {
-      const p = parseOutput(side.prompt, g.text ?? '');
-      if (p.ok) {
-        responses[pending[k]] = p.response;
-        thoughts[pending[k]] = p.thought;
-      } else next.push(pending[k]);
-    });
-    if (attempt === 0) firstFailures = next.length;
-    pending = next;
-  }
+  const prompts = items.map((x) => promptIds(model, side.prompt, x.instruction));
+  const results = await respond(model, prompts, side.prompt, o);
+  const responses = results.map((r) => (r.parsed.ok ? r.parsed.response : ''));
+  const thoughts = results.map((r) => (r.parsed.ok ? r.parsed.thought : ''));
+  const firstFailures = results.filter((r) => r.attempts > 1 || !r.parsed.ok).length;
   return { responses, thoughts, firstFailures };
 }
 
@@ -79,8 +60,8 @@ export async function evaluate(
   baseline: Side,
   o: EvalOptions,
 ): Promise<EvalResult> {
-  const pol = await respond(model, policy, items, o);
-  const base = await respond(model, baseline, items, o);
+  const pol = await answers(model, policy, items, o);
+  const base = await answers(model, baseline, items, o);
   const outcomes: Outcome[] = [];
   for (let i = 0; i < items.length; i++) {
     const a = pol.responses[i],

@@ -116,3 +116,20 @@ export async function deleteRun(db: IDBPDatabase<TpoDB>, runId: string): Promise
     tx.done,
   ]);
 }
+
+/** A summary of every stored run: its iterations, adapters, pairs and model. */
+export async function listRuns(
+  db: IDBPDatabase<TpoDB>,
+): Promise<{ id: string; iterations: number; adapters: number[]; pairs: number; model: string }[]> {
+  const runs = await db.getAll('runs');
+  const range = (id: string) => IDBKeyRange.bound([id, 0], [id, Infinity]);
+  return Promise.all(
+    runs.map(async (r) => ({
+      id: r.id,
+      iterations: (await db.getAllKeys('metrics', range(r.id))).length,
+      adapters: (await db.getAllKeys('adapters', range(r.id))).map((k) => (k as [string, number])[1]),
+      pairs: (await db.getAll('pairs', range(r.id))).reduce((a, p) => a + p.pairs.length, 0),
+      model: String((r.config as Record<string, unknown> | undefined)?.model ?? ''),
+    })),
+  );
+}

@@ -58,3 +58,13 @@ export interface RunStore {
   readMetrics(iteration: number): Promise<IterationMetrics | null>;
   writeMetrics(iteration: number, m: IterationMetrics): Promise<void>;
 }
+
+/** Every iteration's metrics of a stored run, in order. */
+export async function runMetrics(store: RunStore): Promise<IterationMetrics[]> {
+  const out: IterationMetrics[] = [];
+  for (let it = 0; ; it++) {
+    const m = await store.readMetrics(it);
+    if (!m) return out;
+    out.push(m);
+  }
+}

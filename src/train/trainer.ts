@@ -13,6 +13,7 @@ import type { LoraLayout, LoraState } from './lora';
 import type { FullParams, ParamGroup } from './full';
 import { attentionStarts, scoredPositions, type Seq, type TokenizedPair } from './data';
 import { learningRate, type ScheduleKind } from './schedule';
+import { dpoLoss } from './dpo-loss';
 
 /** NaN or Inf in the loss or the gradients: the step is refused and the adapter left as it was. */
 export class TrainingDivergedError extends TpoError {}
@@ -65,8 +66,6 @@ export interface StepMetrics {
 }
 
 const MASK = 0xffffffff;
-const logSigmoid = (x: number) => (x >= 0 ? -Math.log1p(Math.exp(-x)) : x - Math.log1p(Math.exp(x)));
-const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
 
 /**
  * Trains a LoRA adapter (`layout`/`state`), or every weight of a small f32 model (`full`), or both.
@@ -255,8 +254,43 @@ export class Trainer {
     return out;
   }
 
-  /** DPO (sigmoid loss, TRL semantics). Calls onStep after every optimizer step and awaits
-   *  onEpoch (1-based) after the last step of every epoch, e.g. to evaluate a checkpoint. */
+  /**
+   * The step loop shared by DPO and SFT: for each optimizer step over `batchSize × gradAccum`
+   * items (in order, `epochs` times): zero grads → each micro-batch's forward, loss and backward
+   * (`micro`, returning metric sums) → clip + AdamW → `onStep` with the metrics `finish` names.
+   * Awaits onEpoch (1-based) after the last step of every epoch.
+   */
+  private async loop(
+    count: number,
+    o: TrainOptions,
+    micro: (batch: number[], step: number[]) => Promise<Record<string, number>>,
+    finish: (sums: Record<string, number>, step: number[]) => Partial<StepMetrics>,
+    onStep: (m: StepMetrics) => void,
+    onEpoch?: (epoch: number) => Promise<void>,
+  ): Promise<void> {
+    const perStep = o.batchSize * o.gradAccum;
+    const stepsPerEpoch = Math.ceil(count / perStep);
+    const total = stepsPerEpoch * o.epochs;
+    for (let step = 0; step < total; step++) {
+      const epoch = Math.floor(step / stepsPerEpoch);
+      const start = (step % stepsPerEpoch) * perStep;
+      const idx = Array.from({ length: Math.min(perStep, count - start) }, (_, i) => start + i);
+      const sums: Record<string, number> = {};
+      this.zeroGrad();
+      for (let i = 0; i < idx.length; i += o.batchSize) {
+        for (const [k, v] of Object.entries(await micro(idx.slice(i, i + o.batchSize), idx)))
+          sums[k] = (sums[k] ?? 0) + v;
+      }
+      const lr = learningRate(step, total, o.lr, o.warmupSteps, o.schedule);
+      const grad_norm = await this.optimizerStep(lr, o);
+      const at = { step: step + 1, epoch: epoch + ((step % stepsPerEpoch) + 1) / stepsPerEpoch };
+      onStep({ ...at, loss: 0, ...finish(sums, idx), lr, grad_norm });
+      if ((step + 1) % stepsPerEpoch === 0) await onEpoch?.(epoch + 1);
+    }
+  }
+
+  /** DPO (sigmoid loss, TRL semantics; train/dpo-loss.ts). Calls onStep after every optimizer
+   *  step and awaits onEpoch (1-based) after the last step of every epoch, e.g. to evaluate a checkpoint. */
   async dpo(
     pairs: TokenizedPair[],
     ref: [number, number][],
@@ -268,95 +302,70 @@ export class Trainer {
       throw new UsageError(
         `batch of ${o.batchSize} pairs needs ${2 * o.batchSize} sequences; the graph holds ${this.seqs}`,
       );
-    const perStep = o.batchSize * o.gradAccum;
-    const stepsPerEpoch = Math.ceil(pairs.length / perStep);
-    const total = stepsPerEpoch * o.epochs;
-    for (let step = 0; step < total; step++) {
-      const epoch = Math.floor(step / stepsPerEpoch);
-      const start = (step % stepsPerEpoch) * perStep;
-      const idx = Array.from({ length: Math.min(perStep, pairs.length - start) }, (_, i) => start + i);
-      const m = { loss: 0, rc: 0, rr: 0, acc: 0, lc: 0, lr: 0 };
-      this.zeroGrad();
-      for (let i = 0; i < idx.length; i += o.batchSize) {
-        const micro = idx.slice(i, i + o.batchSize);
-        const lp = await this.forward(
-          micro.flatMap((k) => [pairs[k].chosen, pairs[k].rejected]),
-          true,
-        );
-        const dSeq: number[] = [];
-        micro.forEach((k, j) => {
-          const [pc, pr] = [lp[2 * j], lp[2 * j + 1]];
-          const [rc, rr] = ref[k];
-          const delta = o.beta * (pc - rc - (pr - rr));
-          const eps = o.labelSmoothing;
-          const loss = -(1 - eps) * logSigmoid(delta) - eps * logSigmoid(-delta);
-          if (!Number.isFinite(loss))
-            throw new TrainingDivergedError(
-              `DPO loss is ${loss} at pair ${k + 1}`,
-              'The adapter is unchanged: lower the learning rate.',
-            );
-          const dDelta = (-(1 - eps) * (1 - sigmoid(delta)) + eps * sigmoid(delta)) / idx.length;
-          dSeq.push(dDelta * o.beta, -dDelta * o.beta);
-          m.loss += loss;
-          m.rc += o.beta * (pc - rc);
-          m.rr += o.beta * (pr - rr);
-          m.acc += o.beta * (pc - rc) > o.beta * (pr - rr) ? 1 : 0;
-          m.lc += pc;
-          m.lr += pr;
-        });
-        this.backward(dSeq);
-      }
-      const lr = learningRate(step, total, o.lr, o.warmupSteps, o.schedule);
-      const norm = await this.optimizerStep(lr, o);
-      const n = idx.length;
-      onStep({
-        step: step + 1,
-        epoch: epoch + ((step % stepsPerEpoch) + 1) / stepsPerEpoch,
-        loss: m.loss / n,
-        'rewards/chosen': m.rc / n,
-        'rewards/rejected': m.rr / n,
-        'rewards/accuracies': m.acc / n,
-        'rewards/margins': (m.rc - m.rr) / n,
-        'logps/chosen': m.lc / n,
-        'logps/rejected': m.lr / n,
-        lr,
-        grad_norm: norm,
+    const micro = async (batch: number[], step: number[]) => {
+      const lp = await this.forward(
+        batch.flatMap((k) => [pairs[k].chosen, pairs[k].rejected]),
+        true,
+      );
+      const sums = { loss: 0, chosen: 0, rejected: 0, accuracy: 0, chosenLogp: 0, rejectedLogp: 0 };
+      const dSeq: number[] = [];
+      batch.forEach((k, j) => {
+        const logps = {
+          chosenLogp: lp[2 * j],
+          rejectedLogp: lp[2 * j + 1],
+          refChosenLogp: ref[k][0],
+          refRejectedLogp: ref[k][1],
+        };
+        const d = dpoLoss(logps, o.beta, o.labelSmoothing);
+        if (!Number.isFinite(d.loss))
+          throw new TrainingDivergedError(
+            `DPO loss is ${d.loss} at pair ${k + 1}`,
+            'The adapter is unchanged: lower the learning rate.',
+          );
+        dSeq.push(d.dChosenLogp / step.length, d.dRejectedLogp / step.length);
+        sums.loss += d.loss;
+        sums.chosen += d.chosenReward;
+        sums.rejected += d.rejectedReward;
+        sums.accuracy += d.chosenReward > d.rejectedReward ? 1 : 0;
+        sums.chosenLogp += logps.chosenLogp;
+        sums.rejectedLogp += logps.rejectedLogp;
       });
-      if ((step + 1) % stepsPerEpoch === 0) await onEpoch?.(epoch + 1);
-    }
+      this.backward(dSeq);
+      return sums;
+    };
+    const finish = (m: Record<string, number>, step: number[]): Partial<StepMetrics> => {
+      const n = step.length;
+      return {
+        loss: m.loss / n,
+        'rewards/chosen': m.chosen / n,
+        'rewards/rejected': m.rejected / n,
+        'rewards/accuracies': m.accuracy / n,
+        'rewards/margins': (m.chosen - m.rejected) / n,
+        'logps/chosen': m.chosenLogp / n,
+        'logps/rejected': m.rejectedLogp / n,
+      };
+    };
+    await this.loop(pairs.length, o, micro, finish, onStep, onEpoch);
   }
 
-  /** SFT: mean token NLL over completion tokens. */
+  /** SFT: mean token NLL over the completion tokens of each optimizer step. */
   async sft(rows: Seq[], o: TrainOptions, onStep: (m: StepMetrics) => void): Promise<void> {
     if (o.batchSize > this.seqs)
       throw new UsageError(`batch of ${o.batchSize} rows exceeds the graph's ${this.seqs} sequences`);
-    const perStep = o.batchSize * o.gradAccum;
-    const stepsPerEpoch = Math.ceil(rows.length / perStep);
-    const total = stepsPerEpoch * o.epochs;
-    for (let step = 0; step < total; step++) {
-      const start = (step % stepsPerEpoch) * perStep;
-      const idx = Array.from({ length: Math.min(perStep, rows.length - start) }, (_, i) => start + i);
-      const tokens = idx.reduce((a, k) => a + scoredPositions(rows[k]).length, 0);
-      let nll = 0;
-      this.zeroGrad();
-      for (let i = 0; i < idx.length; i += o.batchSize) {
-        const micro = idx.slice(i, i + o.batchSize).map((k) => rows[k]);
-        const lp = await this.forward(micro, true);
-        nll -= lp.reduce((a, v) => a + v, 0);
-        if (!Number.isFinite(nll))
-          throw new TrainingDivergedError(`SFT loss is ${nll}`, 'The adapter is unchanged: lower the learning rate.');
-        this.backward(micro.map(() => -1 / tokens));
-      }
-      const lr = learningRate(step, total, o.lr, o.warmupSteps, o.schedule);
-      const norm = await this.optimizerStep(lr, o);
-      onStep({
-        step: step + 1,
-        epoch: Math.floor(step / stepsPerEpoch) + ((step % stepsPerEpoch) + 1) / stepsPerEpoch,
-        loss: nll / tokens,
-        lr,
-        grad_norm: norm,
-      });
-    }
+    const tokensOf = (step: number[]) => step.reduce((a, k) => a + scoredPositions(rows[k]).length, 0);
+    const micro = async (batch: number[], step: number[]) => {
+      const lp = await this.forward(
+        batch.map((k) => rows[k]),
+        true,
+      );
+      const nll = -lp.reduce((a, v) => a + v, 0);
+      if (!Number.isFinite(nll))
+        throw new TrainingDivergedError(`SFT loss is ${nll}`, 'The adapter is unchanged: lower the learning rate.');
+      const tokens = tokensOf(step);
+      this.backward(batch.map(() => -1 / tokens));
+      return { nll };
+    };
+    await this.loop(rows.length, o, micro, (m, step) => ({ loss: m.nll / tokensOf(step) }), onStep);
   }
 
   destroy(): void {

@@ -3,7 +3,8 @@
 // separator (a parse failure) is resampled, never returned as an answer.
 
 import type { LoadedModel } from '../engine/model';
-import { customPrompt, parseOutput, renderPrompt } from '../tpo/prompts';
+import { customPrompt, renderPrompt } from '../tpo/prompts';
+import { respond } from '../tpo/respond';
 import type { ChatReply, ChatRequest, ChatUpdate } from './protocol';
 
 export async function chatTurn(
@@ -20,54 +21,33 @@ export async function chatTurn(
   const ids = tok.hasChatTemplate ? tok.applyChatTemplate([{ role: 'user', content }]) : tok.encode(content);
   const t0 = performance.now();
   let tokens = 0;
-  for (let attempt = 1; attempt <= req.retries + 1; attempt++) {
-    const out: number[] = [];
-    let answering = !prompt.separator;
-    let lastAnswer = '';
-    const [g] = await m.generate([ids], {
-      maxNewTokens: req.maxNewTokens,
-      temperature: attempt > 1 ? Math.max(req.temperature, 0.7) : req.temperature,
-      topP: req.topP ?? 1,
-      seed: req.seed + 7919 * (attempt - 1),
-      onToken: (_s, id) => {
-        out.push(id);
-        tokens++;
-        if (!onUpdate) return;
-        const text = tok.decode(out);
-        if (!answering && prompt.separator && text.includes(prompt.separator)) answering = true;
-        const answer = answering
-          ? (prompt.separator
-              ? text.slice(text.lastIndexOf(prompt.separator) + prompt.separator.length)
-              : text
-            ).trimStart()
-          : '';
-        if (answer !== lastAnswer || !answering)
-          onUpdate({
-            phase: answering ? 'answering' : 'thinking',
-            attempt,
-            thoughtTokens: answering ? 0 : out.length,
-            answer,
-          });
-        lastAnswer = answer;
-      },
-    });
-    const p = parseOutput(prompt, g.text ?? '');
-    if (p.ok)
-      return {
-        ok: true,
-        thought: p.thought,
-        answer: p.response,
-        attempts: attempt,
-        tokens,
-        seconds: (performance.now() - t0) / 1000,
-      };
-  }
-  return {
-    ok: false,
-    thought: '',
-    answer: '',
-    attempts: req.retries + 1,
-    tokens,
-    seconds: (performance.now() - t0) / 1000,
+  let out: number[] = [];
+  let current = -1;
+  let answering = false;
+  let lastAnswer = '';
+  /** Streams "thinking" (a token count) until the separator appears, then the answer so far. */
+  const onToken = (_seq: number, id: number, attempt: number) => {
+    if (attempt !== current) [current, out, answering, lastAnswer] = [attempt, [], !prompt.separator, ''];
+    out.push(id);
+    tokens++;
+    if (!onUpdate) return;
+    const text = tok.decode(out);
+    if (!answering && prompt.separator && text.includes(prompt.separator)) answering = true;
+    const sep = prompt.separator;
+    const answer = answering ? (sep ? text.slice(text.lastIndexOf(sep) + sep.length) : text).trimStart() : '';
+    if (answer !== lastAnswer || !answering)
+      onUpdate({
+        phase: answering ? 'answering' : 'thinking',
+        attempt: attempt + 1,
+        thoughtTokens: answering ? 0 : out.length,
+        answer,
+      });
+    lastAnswer = answer;
   };
+  const o = { maxNewTokens: req.maxNewTokens, temperature: req.temperature, topP: req.topP ?? 1, seed: req.seed };
+  const [r] = await respond(m, [ids], prompt, { ...o, retries: req.retries, onToken });
+  const seconds = (performance.now() - t0) / 1000;
+  if (r.parsed.ok)
+    return { ok: true, thought: r.parsed.thought, answer: r.parsed.response, attempts: r.attempts, tokens, seconds };
+  return { ok: false, thought: '', answer: '', attempts: r.attempts, tokens, seconds };
 }
