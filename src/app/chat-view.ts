@@ -76,7 +76,8 @@ export function initChatView(): void {
         );
         out.textContent = s.tokenIds.join(' ');
         out.dataset.tokenIds = s.tokenIds.join(',');
-        status.textContent = `${s.tokenIds.length} tokens in ${((performance.now() - t0) / 1000).toFixed(2)} s (${s.finishReason})`;
+        const secs = ((performance.now() - t0) / 1000).toFixed(2);
+        status.textContent = `${s.tokenIds.length} tokens in ${secs} s (${s.finishReason})`;
         return;
       }
       if (!text) throw new Error('Write a message first.');

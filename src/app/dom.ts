@@ -28,7 +28,8 @@ export function fail(where: HTMLElement, e: unknown): void {
   if (err.name === 'WebGPUNotAvailableError') showNoWebGpu(err.message);
   if (err.name === 'DeviceLostError' || /device (was )?lost|out of memory/i.test(err.message)) {
     banner(
-      'The GPU device was lost or ran out of memory. Your runs, pairs and adapters are saved in this browser: reload the page, load the model again, and press Start / resume to continue from the last saved step.',
+      'The GPU device was lost or ran out of memory. Your runs, pairs and adapters are saved in this browser: ' +
+        'reload the page, load the model again, and press Start / resume to continue from the last saved step.',
     );
   }
 }

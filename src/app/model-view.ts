@@ -37,9 +37,12 @@ async function estimate(): Promise<void> {
   const f16 = adapter?.features.has('shader-f16') ?? false;
   const weights = c.params * (f16 ? 2 : 4);
   const train = weights * 0.6 + 256 * 2 ** 20; // activations of a 2-pair LoRA DPO step at 512 tokens, roughly
-  out.textContent = `Download ${fmtBytes(c.bytes)}. GPU memory ≈ ${fmtBytes(weights)} for ${f16 ? 'f16' : 'f32'} weights, ≈ ${fmtBytes(weights + train)} while training a LoRA adapter.`;
+  const memory = `GPU memory ≈ ${fmtBytes(weights)} for ${f16 ? 'f16' : 'f32'} weights`;
+  const training = `≈ ${fmtBytes(weights + train)} while training a LoRA adapter`;
+  out.textContent = `Download ${fmtBytes(c.bytes)}. ${memory}, ${training}.`;
   if (adapter && adapter.limits.maxBufferSize < 128 * 2 ** 20) {
-    out.textContent += ` This GPU's buffers are limited to ${fmtBytes(adapter.limits.maxBufferSize)}: large models may not fit.`;
+    const limit = fmtBytes(adapter.limits.maxBufferSize);
+    out.textContent += ` This GPU's buffers are limited to ${limit}: large models may not fit.`;
     out.classList.add('warn');
   }
   if (!f16 && c.params > 400e6) {
@@ -158,13 +161,17 @@ export function initModelView(): void {
           const rate = (done + p.loaded) / Math.max(secs, 1e-3);
           if (p.total) bar.value = p.loaded / p.total;
           const eta = p.total && rate > 0 ? ` · ETA ${fmtSecs((p.total - p.loaded) / rate)}` : '';
-          status.textContent = `Loading ${p.file}: ${fmtBytes(p.loaded)}${p.total ? ` of ${fmtBytes(p.total)}` : ''} · ${fmtBytes(rate)}/s${eta}`;
+          const of = p.total ? ` of ${fmtBytes(p.total)}` : '';
+          status.textContent = `Loading ${p.file}: ${fmtBytes(p.loaded)}${of} · ${fmtBytes(rate)}/s${eta}`;
         }),
       );
       state.loaded = true;
       state.hasTokenizer = info.hasTokenizer;
       state.modelKind = kind;
-      status.textContent = `${info.label}: ${info.modelType}, ${info.layers} layers, hidden ${info.hidden}, ${info.weightType} weights (${fmtBytes(info.weightBytes)}) on ${info.adapter}${info.software ? ' (software, slow)' : ''}`;
+      const shape = `${info.modelType}, ${info.layers} layers, hidden ${info.hidden}`;
+      const on = `${info.adapter}${info.software ? ' (software, slow)' : ''}`;
+      const weights = `${info.weightType} weights (${fmtBytes(info.weightBytes)})`;
+      status.textContent = `${info.label}: ${shape}, ${weights} on ${on}`;
       await refreshAdapters();
       onLoaded.forEach((f) => f());
     } catch (e) {

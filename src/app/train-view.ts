@@ -39,10 +39,11 @@ function showProgress(p: RunProgress): void {
   });
   $<HTMLProgressElement>(`p-${p.stage}`).value = p.total ? p.done / p.total : 0;
   const unit = p.stage === 'training' ? 'steps' : p.stage === 'evaluating' ? 'held-out instructions' : 'instructions';
-  $(`s-${p.stage}`).textContent =
-    `${p.done}/${p.total} ${unit}${p.stage === 'sampling' ? ` · ${p.tokensPerSecond.toFixed(1)} tok/s` : ''}${p.etaSeconds !== null ? ` · ETA ${fmtSecs(p.etaSeconds)}` : ''}`;
-  $('run-status').textContent =
-    `iteration ${p.iteration} · ${p.stage} ${p.done}/${p.total} · ${p.tokensPerSecond.toFixed(1)} tok/s${p.etaSeconds !== null ? ` · ETA ${p.etaSeconds.toFixed(0)} s` : ''}`;
+  const rate = `${p.tokensPerSecond.toFixed(1)} tok/s`;
+  const eta = p.etaSeconds !== null ? ` · ETA ${fmtSecs(p.etaSeconds)}` : '';
+  $(`s-${p.stage}`).textContent = `${p.done}/${p.total} ${unit}${p.stage === 'sampling' ? ` · ${rate}` : ''}${eta}`;
+  const etaS = p.etaSeconds !== null ? ` · ETA ${p.etaSeconds.toFixed(0)} s` : '';
+  $('run-status').textContent = `iteration ${p.iteration} · ${p.stage} ${p.done}/${p.total} · ${rate}${etaS}`;
 }
 
 function summary(rows: IterationMetrics[]): string {
@@ -53,7 +54,8 @@ function summary(rows: IterationMetrics[]): string {
   return rows
     .map(
       (m) =>
-        `iteration ${m.iteration}: ${m.pairs} pairs, parse failures ${(100 * m.parse_failure_rate).toFixed(0)}%, mean score ${m.mean_score.toFixed(2)}, thought ${m.mean_thought_chars.toFixed(0)} chars${kept(m)}${win(m)}`,
+        `iteration ${m.iteration}: ${m.pairs} pairs, parse failures ${(100 * m.parse_failure_rate).toFixed(0)}%, ` +
+        `mean score ${m.mean_score.toFixed(2)}, thought ${m.mean_thought_chars.toFixed(0)} chars${kept(m)}${win(m)}`,
     )
     .join('\n');
 }
@@ -106,7 +108,8 @@ export function initTrainView(): void {
   if (interrupted) {
     $<HTMLInputElement>('run-id').value = interrupted;
     $('run-status').textContent =
-      `Run "${interrupted}" was interrupted. Load the model, then press Start / resume to continue from its last saved step.`;
+      `Run "${interrupted}" was interrupted. ` +
+      'Load the model, then press Start / resume to continue from its last saved step.';
     void showRun(interrupted).catch(() => {});
     void engine.runConfig(interrupted).then(fillForm, () => {});
   }

@@ -16,100 +16,102 @@ function stageItem(title: string, explain: string): HTMLElement {
 
 const fmt = (x: number | null) => (x === null ? '—' : x.toFixed(2));
 
+/** What each stage means, in two sentences that match what is on screen. */
+const EXPLAIN = {
+  prompt:
+    'The instruction is wrapped in a prompt that asks the model to write its thoughts first and its response ' +
+    'after a fixed separator. No thought is ever labelled: the model decides what to think.',
+  samples:
+    'The model answers several times at temperature 1, so the samples differ in their thoughts and answers. ' +
+    'Each is split at the separator into a thought and a response; an output without the separator is a parse failure.',
+  scores:
+    'The judge sees only the instruction and each response — never the thought — and scores it. The scores are ' +
+    'standardised and a length penalty ρ·z(length) is subtracted, so a longer response must be better to win.',
+  noPair: 'TPO only learns from instructions where the samples differ in quality.',
+  pair:
+    'The best sample becomes "chosen" and the worst (or a parse failure) "rejected" — thoughts included. DPO will ' +
+    'raise the probability of the whole chosen output, so the thoughts that led to good answers are reinforced.',
+  dpo:
+    'Each step moves the adapter so that the log-probability ratio log π/π_ref of the chosen output rises and that ' +
+    'of the rejected output falls. The loss −log σ(β·(chosen ratio − rejected ratio)) shrinks as the gap grows.',
+};
+
+type Sampled = { raw: string; ok: boolean; thought: string; response: string };
+
+function table(headers: string[], rows: string[][]): HTMLElement {
+  const t = el('table');
+  const head = el('tr');
+  for (const h of headers) head.append(el('th', h));
+  t.append(head);
+  for (const r of rows) t.append(row(r));
+  return t;
+}
+
+function row(cells: string[]): HTMLElement {
+  const tr = el('tr');
+  for (const c of cells) tr.append(el('td', c));
+  return tr;
+}
+
+function showSamples(samples: Sampled[]): void {
+  const ol = el('ol', undefined, 'samples');
+  for (const x of samples) {
+    const item = el('li');
+    if (x.ok)
+      item.append(el('div', `Thought: ${x.thought}`, 'thought'), el('div', `Response: ${x.response}`, 'response'));
+    else item.append(el('div', `Parse failure: ${x.raw.slice(0, 200)}`, 'error'));
+    ol.append(item);
+  }
+  stageItem(`2. ${samples.length} samples`, EXPLAIN.samples).append(ol);
+}
+
+function showScores(s: Extract<WalkthroughStage, { stage: 'scores' }>, samples: Sampled[]): void {
+  const response = (i: number) => (samples[i]?.ok ? samples[i].response : '(parse failure)');
+  const rows = s.scores.map((sc, i) => [String(i + 1), response(i), fmt(sc), fmt(s.lc[i])]);
+  const headers = ['sample', 'response', 'judge score', 'length-controlled'];
+  stageItem('3. Judge scores and length control', EXPLAIN.scores).append(table(headers, rows));
+}
+
+function showPair(s: Extract<WalkthroughStage, { stage: 'pair' }>, samples: Sampled[]): void {
+  if ('skipped' in s) {
+    stageItem('4. No pair', `This instruction is skipped: ${s.skipped}. ${EXPLAIN.noPair}`);
+    return;
+  }
+  stageItem('4. The preference pair', EXPLAIN.pair).append(
+    el('div', `Chosen (sample ${s.chosen + 1}): ${samples[s.chosen].raw}`, 'chosen'),
+    el('div', `Rejected (sample ${s.rejected + 1}): ${samples[s.rejected].raw}`, 'rejected'),
+  );
+}
+
 export function initWalkthroughView(): void {
   const task = makeSplits(DEMO_SEED, { ...DEMO_SPLITS, train: 0 }).heldOut[0];
   $<HTMLInputElement>('walk-instruction').value = task.instruction;
   $<HTMLInputElement>('walk-answer').value = task.answer;
-  let samples: { raw: string; ok: boolean; thought: string; response: string }[] = [];
+  let samples: Sampled[] = [];
   let dpo: HTMLElement | null = null;
 
   const onStage = (s: WalkthroughStage) => {
     switch (s.stage) {
-      case 'prompt': {
-        const li = stageItem(
-          '1. The thought prompt',
-          'The instruction is wrapped in a prompt that asks the model to write its thoughts first and its response after a fixed separator. No thought is ever labelled: the model decides what to think.',
-        );
-        li.append(el('pre', s.prompt));
+      case 'prompt':
+        stageItem('1. The thought prompt', EXPLAIN.prompt).append(el('pre', s.prompt));
         break;
-      }
-      case 'samples': {
+      case 'samples':
         samples = s.samples;
-        const li = stageItem(
-          `2. ${s.samples.length} samples`,
-          'The model answers several times at temperature 1, so the samples differ in their thoughts and answers. Each is split at the separator into a thought and a response; an output without the separator is a parse failure.',
-        );
-        const ol = el('ol', undefined, 'samples');
-        s.samples.forEach((x) => {
-          const item = el('li');
-          if (x.ok)
-            item.append(
-              el('div', `Thought: ${x.thought}`, 'thought'),
-              el('div', `Response: ${x.response}`, 'response'),
-            );
-          else item.append(el('div', `Parse failure: ${x.raw.slice(0, 200)}`, 'error'));
-          ol.append(item);
-        });
-        li.append(ol);
+        showSamples(samples);
         break;
-      }
-      case 'scores': {
-        const li = stageItem(
-          '3. Judge scores and length control',
-          'The judge sees only the instruction and each response — never the thought — and scores it. The scores are standardised and a length penalty ρ·z(length) is subtracted, so a longer response must be better to win.',
-        );
-        const t = el('table');
-        const head = el('tr');
-        ['sample', 'response', 'judge score', 'length-controlled'].forEach((h) => head.append(el('th', h)));
-        t.append(head);
-        s.scores.forEach((sc, i) => {
-          const tr = el('tr');
-          [String(i + 1), samples[i]?.ok ? samples[i].response : '(parse failure)', fmt(sc), fmt(s.lc[i])].forEach(
-            (c) => tr.append(el('td', c)),
-          );
-          t.append(tr);
-        });
-        li.append(t);
+      case 'scores':
+        showScores(s, samples);
         break;
-      }
-      case 'pair': {
-        if ('skipped' in s) {
-          stageItem(
-            '4. No pair',
-            `This instruction is skipped: ${s.skipped}. TPO only learns from instructions where the samples differ in quality.`,
-          );
-          break;
-        }
-        const li = stageItem(
-          '4. The preference pair',
-          'The best sample becomes "chosen" and the worst (or a parse failure) "rejected" — thoughts included. DPO will raise the probability of the whole chosen output, so the thoughts that led to good answers are reinforced.',
-        );
-        li.append(
-          el('div', `Chosen (sample ${s.chosen + 1}): ${samples[s.chosen].raw}`, 'chosen'),
-          el('div', `Rejected (sample ${s.rejected + 1}): ${samples[s.rejected].raw}`, 'rejected'),
-        );
+      case 'pair':
+        showPair(s, samples);
         break;
-      }
-      case 'dpo': {
+      case 'dpo':
         if (!dpo) {
-          const li = stageItem(
-            '5. DPO steps on a LoRA adapter',
-            'Each step moves the adapter so that the log-probability ratio log π/π_ref of the chosen output rises and that of the rejected output falls. The loss −log σ(β·(chosen ratio − rejected ratio)) shrinks as the gap grows.',
-          );
-          const t = el('table');
-          const head = el('tr');
-          ['step', 'loss', 'chosen log-ratio', 'rejected log-ratio'].forEach((h) => head.append(el('th', h)));
-          t.append(head);
-          li.append(t);
-          dpo = t;
+          dpo = table(['step', 'loss', 'chosen log-ratio', 'rejected log-ratio'], []);
+          stageItem('5. DPO steps on a LoRA adapter', EXPLAIN.dpo).append(dpo);
         }
-        const tr = el('tr');
-        [String(s.step), s.loss.toFixed(4), s.chosenRatio.toFixed(4), s.rejectedRatio.toFixed(4)].forEach((c) =>
-          tr.append(el('td', c)),
-        );
-        dpo.append(tr);
+        dpo.append(row([String(s.step), s.loss.toFixed(4), s.chosenRatio.toFixed(4), s.rejectedRatio.toFixed(4)]));
         break;
-      }
     }
   };
 

@@ -121,10 +121,19 @@ export async function evalCommand(argv: string[], gpu: Gpu): Promise<void> {
   );
   for (const r of rows) {
     if (a.json) process.stdout.write(JSON.stringify(r) + '\n');
-    else
-      process.stdout.write(
-        `${String(r.iteration).padEnd(5)} win ${(100 * r.win_rate).toFixed(1)}% [${(100 * r.win_rate_ci95[0]).toFixed(1)}, ${(100 * r.win_rate_ci95[1]).toFixed(1)}]  LC ${(100 * r.lc_win_rate).toFixed(1)}%  parse failures ${(100 * r.parse_failure_rate).toFixed(1)}%  thought ${r.mean_thought_chars.toFixed(0)} / response ${r.mean_response_chars.toFixed(0)} chars (baseline ${r.baseline_response_chars.toFixed(0)})\n`,
-      );
+    else process.stdout.write(`${evalRow(r)}\n`);
   }
   model.destroy();
+}
+
+const pct = (x: number) => (100 * x).toFixed(1);
+
+/** One row of `tpo eval`: win rate with its interval, LC win rate, parse failures and lengths. */
+function evalRow(r: EvalResult & { iteration: number | 'base' }): string {
+  const [lo, hi] = r.win_rate_ci95;
+  const win = `win ${pct(r.win_rate)}% [${pct(lo)}, ${pct(hi)}]  LC ${pct(r.lc_win_rate)}%`;
+  const thought = r.mean_thought_chars.toFixed(0);
+  const lengths = `thought ${thought} / response ${r.mean_response_chars.toFixed(0)} chars`;
+  const baseline = `(baseline ${r.baseline_response_chars.toFixed(0)})`;
+  return `${String(r.iteration).padEnd(5)} ${win}  parse failures ${pct(r.parse_failure_rate)}%  ${lengths} ${baseline}`;
 }

@@ -223,5 +223,6 @@ function iterationLine(m: IterationMetrics): string {
 function evalLine(r: EvalResult & { iteration: number | 'base' }): string {
   const [lo, hi] = r.win_rate_ci95;
   const lc = `LC ${pct(r.lc_win_rate)}%`;
-  return `eval ${r.iteration}: win ${pct(r.win_rate)}% [${pct(lo)}, ${pct(hi)}] ${lc} parse failures ${pct(r.parse_failure_rate)}%`;
+  const failures = `parse failures ${pct(r.parse_failure_rate)}%`;
+  return `eval ${r.iteration}: win ${pct(r.win_rate)}% [${pct(lo)}, ${pct(hi)}] ${lc} ${failures}`;
 }

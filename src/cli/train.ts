@@ -160,9 +160,8 @@ function reporter(json: boolean) {
         m['rewards/accuracies'] !== undefined
           ? ` acc ${m['rewards/accuracies'].toFixed(2)} margin ${m['rewards/margins']!.toFixed(4)}`
           : '';
-      process.stdout.write(
-        `step ${m.step} epoch ${m.epoch.toFixed(2)} loss ${m.loss.toFixed(4)}${extra} lr ${m.lr.toExponential(2)} grad_norm ${m.grad_norm.toFixed(4)}\n`,
-      );
+      const at = `step ${m.step} epoch ${m.epoch.toFixed(2)} loss ${m.loss.toFixed(4)}${extra}`;
+      process.stdout.write(`${at} lr ${m.lr.toExponential(2)} grad_norm ${m.grad_norm.toFixed(4)}\n`);
     }
   };
 }

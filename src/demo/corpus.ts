@@ -58,7 +58,8 @@ export function nearMiss(t: Task, r: () => number): string {
     [xs[i], xs[i + 1]] = [xs[i + 1], xs[i]];
     return xs.join(', ');
   }
-  if (t.family === 'compare') return (t.instruction.match(/\d+/g) ?? []).find((x) => x !== t.answer) ?? t.answer; // the smaller one
+  // the smaller one
+  if (t.family === 'compare') return (t.instruction.match(/\d+/g) ?? []).find((x) => x !== t.answer) ?? t.answer;
   const n = Number(t.answer);
   const deltas = t.family === 'count' ? [1, -1] : [1, -1, 10, -10, 2];
   let d = deltas[Math.floor(r() * deltas.length)];

@@ -15,7 +15,8 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { cliGpu } from '../cli/gpu';
-import { loadModel } from '../engine/model';
+import { loadModel, type LoadedModel } from '../engine/model';
+import { flags } from '../cli/flags';
 import { folderSource } from '../model/source-node';
 import { DEFAULT_TRAIN } from '../train/trainer';
 import { TARGETS } from '../train/lora';
@@ -66,50 +67,51 @@ export interface ExperimentRow {
   kept_epoch?: number;
 }
 
-export async function main(argv: string[]): Promise<number> {
-  const { values: a } = parseArgs({ args: argv, options: OPTIONS, strict: true });
-  const gpu = await cliGpu(process.argv.slice(1));
-  if (typeof gpu === 'number') return gpu;
+type Flags = ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>['values'];
+
+/** The experiment's settings from its flags (--quick: sizes that finish in minutes). */
+function experimentSettings(a: Flags) {
   const quick = a.quick ?? false;
+  const num = flags(a);
   const dir = a.model ?? DEFAULT_MODEL_DIR;
-  const out = a.out ?? 'runs/experiment';
-  const iterations = Number(a.iterations ?? (quick ? 1 : 3));
-  const per = Number(a['per-iteration'] ?? (quick ? 8 : 64));
-  const evalN = Number(a['eval-tasks'] ?? (quick ? 14 : DEMO_SPLITS.heldOut));
-  const o = (prompt: ThoughtPrompt): TpoOptions => ({
+  const per = num('per-iteration', quick ? 8 : 64, { integer: true, min: 1 });
+  const options = (prompt: ThoughtPrompt): TpoOptions => ({
     prompt,
-    samples: Number(a.samples ?? 4),
-    temperature: Number(a.temperature ?? 0.8),
-    topP: Number(a['top-p'] ?? 0.95),
-    seed: Number(a.seed ?? 0),
+    samples: num('samples', 4, { integer: true, min: 2 }),
+    temperature: num('temperature', 0.8, { min: 0 }),
+    topP: num('top-p', 0.95, { min: 0, max: 1, minExclusive: true }),
+    seed: num('seed', 0, { integer: true, min: 0 }),
     maxNewTokens: 128,
     perIteration: per,
-    rho: Number(a.rho ?? 0.1),
+    rho: num('rho', 0.1, { min: 0 }),
     lora: { r: 8, alpha: 16, targets: [...TARGETS] },
     train: {
       ...DEFAULT_TRAIN,
-      lr: Number(a.lr ?? 3e-3),
-      epochs: Number(a.epochs ?? 3),
+      lr: num('lr', 3e-3, { min: 0 }),
+      epochs: num('epochs', 3, { integer: true, min: 1 }),
       batchSize: 4,
-      beta: Number(a.beta ?? 0.1),
+      beta: num('beta', 0.1, { min: 0 }),
     },
     maxLength: 256,
     baseModel: dir,
-    validation: Number(a.validation ?? (quick ? 8 : 32)),
+    validation: num('validation', quick ? 8 : 32, { integer: true, min: 0 }),
   });
-  const shared = o(GENERIC); // the settings both arms share
-  checkPool(DEMO_SPLITS.pool, shared, iterations);
-  const splits = makeSplits(DEMO_SEED, { ...DEMO_SPLITS, train: 0 });
-  const evalSet = splits.heldOut.slice(0, evalN);
-  const model = await loadModel(gpu, folderSource(dir), { slots: 32, maxLen: 512 });
-  const log = (s: string) => process.stderr.write(s + '\n');
-  const t0 = performance.now();
+  return {
+    dir,
+    out: a.out ?? 'runs/experiment',
+    iterations: num('iterations', quick ? 1 : 3, { integer: true, min: 1 }),
+    evalN: num('eval-tasks', quick ? 14 : DEMO_SPLITS.heldOut, { integer: true, min: 1 }),
+    options,
+  };
+}
 
-  const base = await scoreTasks(model, evalSet, DIRECT);
+/** Scores a model state on the held-out tasks and records the row (win rate against the untrained direct answers). */
+function rowRecorder(model: LoadedModel, evalSet: Task[], base: { scores: number[] }, rows: ExperimentRow[]) {
+  const t0 = performance.now();
   const winRate = (scores: number[]) =>
     scores.reduce((acc, s, i) => acc + (s > base.scores[i] ? 1 : s === base.scores[i] ? 0.5 : 0), 0) / scores.length;
-  const rows: ExperimentRow[] = [];
-  const evalRow = async (arm: string, iteration: number, prompt: ThoughtPrompt, m?: IterationMetrics) => {
+  const pct = (x: number) => (100 * x).toFixed(1);
+  return async (arm: string, iteration: number, prompt: ThoughtPrompt, m?: IterationMetrics) => {
     const r = await scoreTasks(model, evalSet, prompt);
     const row: ExperimentRow = {
       arm,
@@ -126,37 +128,52 @@ export async function main(argv: string[]): Promise<number> {
       ...(m?.selection ? { kept_epoch: m.selection.chosen_epoch } : {}),
     };
     rows.push(row);
-    log(
-      `${arm} iteration ${iteration}: accuracy ${(100 * row.accuracy).toFixed(1)}%, win rate ${(100 * row.win_rate).toFixed(1)}%, parse failures ${(100 * row.parse_failure_rate).toFixed(1)}%, thought ${row.mean_thought_chars.toFixed(0)} chars  (${((performance.now() - t0) / 1000).toFixed(0)} s)`,
-    );
+    const secs = ((performance.now() - t0) / 1000).toFixed(0);
+    const failures = `parse failures ${pct(row.parse_failure_rate)}%`;
+    const rates = `accuracy ${pct(row.accuracy)}%, win rate ${pct(row.win_rate)}%, ${failures}`;
+    log(`${arm} iteration ${iteration}: ${rates}, thought ${row.mean_thought_chars.toFixed(0)} chars  (${secs} s)`);
   };
+}
 
-  for (const [arm, prompt] of [
+const log = (s: string) => process.stderr.write(`${s}\n`);
+
+export async function main(argv: string[]): Promise<number> {
+  const { values: a } = parseArgs({ args: argv, options: OPTIONS, strict: true });
+  const gpu = await cliGpu(process.argv.slice(1));
+  if (typeof gpu === 'number') return gpu;
+  const { dir, out, iterations, evalN, options } = experimentSettings(a);
+  const shared = options(GENERIC); // the settings both arms share
+  checkPool(DEMO_SPLITS.pool, shared, iterations);
+  const splits = makeSplits(DEMO_SEED, { ...DEMO_SPLITS, train: 0 });
+  const evalSet = splits.heldOut.slice(0, evalN);
+  const model = await loadModel(gpu, folderSource(dir), { slots: 32, maxLen: 512 });
+  const t0 = performance.now();
+  const rows: ExperimentRow[] = [];
+  const evalRow = rowRecorder(model, evalSet, await scoreTasks(model, evalSet, DIRECT), rows);
+  const pool = promptRows(splits.pool).map((r) => ({
+    id: String(r.id),
+    instruction: String(r.instruction),
+    meta: { answer: r.answer },
+  }));
+  const arms = [
     ['TPO (generic thought prompt)', GENERIC],
     ['direct baseline', DIRECT],
-  ] as const) {
+  ] as const;
+  for (const [arm, prompt] of arms) {
     model.detachAdapter();
     await evalRow(arm, 0, prompt);
     const runDir = join(out, prompt.name);
-    if (!a.resume) await rm(runDir, { recursive: true, force: true }); // --resume keeps finished iterations (same settings!)
+    // --resume keeps finished iterations (same settings!)
+    if (!a.resume) await rm(runDir, { recursive: true, force: true });
     const store = await folderStore(runDir);
     await store.writeConfig({ experiment: arm, model: dir });
     const ctx = { model, judge: rulesJudge(demoJudgeRules()), store, onProgress: () => {} };
-    const pool = promptRows(splits.pool).map((r) => ({
-      id: String(r.id),
-      instruction: String(r.instruction),
-      meta: { answer: r.answer },
-    }));
+    const o = options(prompt);
     for (let it = 0; it < iterations; it++) {
-      const m = await runIteration(
-        ctx,
-        it,
-        pool.slice(it * per, (it + 1) * per),
-        o(prompt),
-        validationSlice(pool, shared, it),
-      );
-      const ad = (await adapterOf(ctx, it + 1, o(prompt)))!;
-      model.attachAdapter(ad.layout, ad.values);
+      const slice = pool.slice(it * o.perIteration, (it + 1) * o.perIteration);
+      const m = await runIteration(ctx, it, slice, o, validationSlice(pool, shared, it));
+      const ad = await adapterOf(ctx, it + 1, o);
+      if (ad) model.attachAdapter(ad.layout, ad.values);
       await evalRow(arm, it + 1, prompt, m);
     }
   }
@@ -170,7 +187,8 @@ export async function main(argv: string[]): Promise<number> {
     join(out, 'experiment.json'),
     JSON.stringify({ rows, seconds: (performance.now() - t0) / 1000, device: gpu.adapterName }, null, 2) + '\n',
   );
-  log(`experiment: ${((performance.now() - t0) / 1000).toFixed(0)} s on ${gpu.adapterName}; written to ${out}`);
+  const secs = ((performance.now() - t0) / 1000).toFixed(0);
+  log(`experiment: ${secs} s on ${gpu.adapterName}; written to ${out}`);
   return 0;
 }
 

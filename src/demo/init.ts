@@ -1,6 +1,7 @@
 // A freshly initialised Llama model for from-scratch training of the demo model: config.json and
 // seeded weights (GPT-2 style: N(0, 0.02), residual projections scaled by 1/√(2L), norms at 1,
-// LM head tied to the embedding unless asked otherwise), held in memory as a ModelSource the engine loads like a folder.
+// LM head tied to the embedding unless asked otherwise), held in memory as a ModelSource the engine
+// loads like a folder.
 
 import { rng } from '../rng';
 import { writeSafetensors, type TensorToWrite } from '../model/safetensors';

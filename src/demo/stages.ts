@@ -17,7 +17,8 @@ export interface StageRecord {
   row_length: number;
   tasks: number;
   seed: number;
-  /** Share of rambling thoughts in the corpus (--rambling); absent in records written before it existed (= STYLE_MIX's). */
+  /** Share of rambling thoughts in the corpus (--rambling); absent in records written before it
+   *  existed (= STYLE_MIX's). */
   rambling_share?: number;
   /** Share of guesses that are right (--guess-right); absent in records written before it existed (= GUESS_RIGHT). */
   guess_right?: number;

@@ -145,7 +145,9 @@ export function makeTask(family: Family, r: () => number, id: string): Task {
         family,
         instruction: `Sort these numbers from smallest to largest: ${xs.join(', ')}`,
         answer: sorted.join(', '),
-        thought: `Smallest of ${xs.join(', ')} is ${sorted[0]}. Of ${rest.join(', ')} it is ${sorted[1]}. Last ${sorted[2]}. So ${sorted.join(', ')}.`,
+        thought:
+          `Smallest of ${xs.join(', ')} is ${sorted[0]}. Of ${rest.join(', ')} it is ${sorted[1]}. Last ${sorted[2]}. ` +
+          `So ${sorted.join(', ')}.`,
       };
     }
     case 'compare': {
@@ -185,7 +187,9 @@ export function makeTask(family: Family, r: () => number, id: string): Task {
       return {
         id,
         family,
-        instruction: `${name} has ${a} ${thing}, gets ${b} more, then gives away ${c}. How many ${thing} does ${name} have now?`,
+        instruction:
+          `${name} has ${a} ${thing}, gets ${b} more, then gives away ${c}. How many ${thing} does ${name} have ` +
+          `now?`,
         answer: String(a + b - c),
         thought: `${a}+${b}=${a + b}, ${a + b}-${c}=${a + b - c}. So ${a + b - c}.`,
       };

@@ -38,14 +38,17 @@ export async function acquireDevice(gpu: GPU | undefined, opts: GpuOptions = {})
   if (!gpu) {
     throw new WebGPUNotAvailableError(
       'WebGPU is not available in this environment.',
-      'Use a recent Chrome or Edge (113+); on Linux start Chrome with --enable-unsafe-webgpu --enable-features=Vulkan, or check chrome://gpu.',
+      'Use a recent Chrome or Edge (113+); on Linux start Chrome with ' +
+        '--enable-unsafe-webgpu --enable-features=Vulkan, ' +
+        'or check chrome://gpu.',
     );
   }
   const adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' });
   if (!adapter) {
     throw new WebGPUNotAvailableError(
       'WebGPU is present but no GPU adapter was found.',
-      'Update the GPU driver, enable hardware acceleration in the browser settings, or check chrome://gpu for a blocklist entry.',
+      'Update the GPU driver, enable hardware acceleration in the browser settings, or check chrome://gpu for ' +
+        'a blocklist entry.',
     );
   }
   const requiredLimits: Record<string, number> = {};
@@ -92,7 +95,8 @@ export function checkBindable(gpu: Gpu, bytes: number, what: string): void {
   const lim = gpu.device.limits;
   if (bytes > lim.maxStorageBufferBindingSize || bytes > lim.maxBufferSize) {
     throw new DeviceLimitError(
-      `${what} needs a ${(bytes / 2 ** 20).toFixed(1)} MiB buffer; this device binds at most ${(lim.maxStorageBufferBindingSize / 2 ** 20).toFixed(0)} MiB.`,
+      `${what} needs a ${(bytes / 2 ** 20).toFixed(1)} MiB buffer; ` +
+        `this device binds at most ${(lim.maxStorageBufferBindingSize / 2 ** 20).toFixed(0)} MiB.`,
       'Use a shorter context (maxSeqLen), a smaller batch, or a smaller model.',
     );
   }

@@ -156,8 +156,12 @@ export function entryInterface(code: string, entry: string): { bindings: Binding
   }
   const bindings: BindingInfo[] = [];
   let paramsStruct = 'Params';
-  const re =
-    /@group\(0\)\s*@binding\((\d+)\)\s*var<(uniform|storage,\s*read_write|storage,\s*read|storage)>\s*(\w+)\s*:\s*([^;]+);([^\n]*)/g;
+  const space = 'uniform|storage,\\s*read_write|storage,\\s*read|storage';
+  // @group(0) @binding(slot) var<space> name: type; // comment
+  const re = new RegExp(
+    `@group\\(0\\)\\s*@binding\\((\\d+)\\)\\s*var<(${space})>\\s*(\\w+)\\s*:\\s*([^;]+);([^\\n]*)`,
+    'g',
+  );
   for (const m of code.matchAll(re)) {
     const [, slot, space, name, type, comment] = m;
     if (!idents.has(name)) continue;

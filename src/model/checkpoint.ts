@@ -50,7 +50,8 @@ export async function loadCheckpoint(src: ModelSource, onProgress?: ProgressFn):
       if (!shape) continue; // e.g. rotary_emb.inv_freq, or an lm_head that is tied anyway
       if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
         throw new SafetensorsError(
-          `${file}: tensor "${name}" has shape ${JSON.stringify(t.shape)}, config.json implies ${JSON.stringify(shape)}`,
+          `${file}: tensor "${name}" has shape ${JSON.stringify(t.shape)}, ` +
+            `config.json implies ${JSON.stringify(shape)}`,
           'config.json and the weights come from different models.',
         );
       }

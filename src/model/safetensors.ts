@@ -150,7 +150,8 @@ export function writeSafetensors(
     const want = t.shape.reduce((a, b) => a * b, 1) * DTYPE_BYTES[t.dtype];
     if (bytes !== want)
       throw new SafetensorsError(
-        `writeSafetensors: tensor "${name}" has ${bytes} bytes, shape ${JSON.stringify(t.shape)} ${t.dtype} needs ${want}`,
+        `writeSafetensors: tensor "${name}" has ${bytes} bytes, shape ${JSON.stringify(t.shape)} ${t.dtype} needs ` +
+          `${want}`,
       );
     header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + bytes] };
     offset += bytes;

@@ -184,7 +184,9 @@ export function linearBiasGrad(
  *   dyᵀ·x     dW[M=out, Nn=in]  = dy viewed [out, rows] · x           A = dy transposed (ld), B = x
  *   onesᵀ·dy  db[M=1, Nn=out]   = ones[1, rows] · dy                  A = ones, B = dy
  */
-function gemmStrides(M: number, Nn: number, K: number, pass: 'x·Wᵀ' | 'dy·W' | 'dyᵀ·x' | 'onesᵀ·dy', ld: number) {
+type Pass = 'x·Wᵀ' | 'dy·W' | 'dyᵀ·x' | 'onesᵀ·dy';
+
+function gemmStrides(M: number, Nn: number, K: number, pass: Pass, ld: number) {
   const strides = {
     x·Wᵀ: { sAm: ld, sAk: 1, sBk: 1, sBn: K },
     dy·W: { sAm: ld, sAk: 1, sBk: Nn, sBn: 1 },

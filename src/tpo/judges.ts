@@ -28,7 +28,8 @@ export type Judge = PointwiseJudge | PairwiseJudge;
 
 export class JudgeError extends TpoError {}
 
-/** Scores for the responses to one instruction: direct for point-wise, Bradley–Terry over all ordered pairs (both orders) for pair-wise. */
+/** Scores for the responses to one instruction: direct for point-wise, Bradley–Terry over all
+ *  ordered pairs (both orders) for pair-wise. */
 export async function scoreGroup(
   judge: Judge,
   instruction: string,
@@ -132,11 +133,19 @@ export function pairwiseMessages(
     {
       role: 'system',
       content:
-        'Please act as an impartial judge and evaluate the quality of the responses provided by two AI assistants to the user question displayed below. Choose the assistant that follows the user\'s instructions and answers the user\'s question better. Do not allow the length of the responses to influence your evaluation, and do not let the order in which the responses were presented influence your decision. Be as objective as possible. After your explanation, output your final verdict by strictly following this format: "[[A]]" if assistant A is better, "[[B]]" if assistant B is better.',
+        'Please act as an impartial judge and evaluate the quality of the responses provided by two AI assistants ' +
+        "to the user question displayed below. Choose the assistant that follows the user's instructions and " +
+        "answers the user's question better. Do not allow the length of the responses to influence your evaluation, " +
+        'and do not let the order in which the responses were presented influence your decision. Be as objective ' +
+        'as possible. After your explanation, output your final verdict by strictly following this format: "[[A]]" ' +
+        'if assistant A is better, "[[B]]" if assistant B is better.',
     },
     {
       role: 'user',
-      content: `[User Question]\n${instruction}\n\n[The Start of Assistant A's Answer]\n${a}\n[The End of Assistant A's Answer]\n\n[The Start of Assistant B's Answer]\n${b}\n[The End of Assistant B's Answer]`,
+      content:
+        `[User Question]\n${instruction}\n\n` +
+        `[The Start of Assistant A's Answer]\n${a}\n[The End of Assistant A's Answer]\n\n` +
+        `[The Start of Assistant B's Answer]\n${b}\n[The End of Assistant B's Answer]`,
     },
   ];
 }
@@ -156,7 +165,9 @@ export function pointwiseMessages(
     {
       role: 'system',
       content:
-        'Please act as an impartial judge and rate the quality of the response to the user question below on a scale of 1 to 10. Do not let its length influence you. After a short explanation, output the rating strictly in this format: "Rating: [[N]]".',
+        'Please act as an impartial judge and rate the quality of the response to the user question below on ' +
+        'a scale of 1 to 10. Do not let its length influence you. After a short explanation, output the rating ' +
+        'strictly in this format: "Rating: [[N]]".',
     },
     {
       role: 'user',

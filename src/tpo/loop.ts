@@ -182,121 +182,159 @@ export async function runIteration(
 ): Promise<IterationMetrics> {
   const done = await ctx.store.readMetrics(it);
   if (done) return done;
-  const m = ctx.model;
   const mt = await adapterOf(ctx, it, o);
-  if (mt) m.attachAdapter(mt.layout, mt.values);
-  else m.detachAdapter();
-
+  if (mt) ctx.model.attachAdapter(mt.layout, mt.values);
+  else ctx.model.detachAdapter();
   const records = await sampleAndJudge(ctx, it, slice, o);
-
-  // Pairs: chosen = argmax, rejected = argmin of the length-controlled score; thoughts kept.
+  const built = buildPairs(records, o);
   let pairs = await ctx.store.readPairs(it);
-  let skipped = 0;
-  const chosenLen: number[] = [],
-    rejectedLen: number[] = [];
-  const built: PairRecord[] = [];
+  if (!pairs) {
+    pairs = built.pairs;
+    await ctx.store.writePairs(it, pairs);
+  }
+  await ctx.between?.();
+  const trained = (await ctx.store.readAdapter(it)) ? null : await trainIteration(ctx, it, pairs, o, mt, validation);
+  const metrics = iterationMetrics(it, records, pairs.length, built, trained);
+  await ctx.store.writeMetrics(it, metrics);
+  ctx.onIteration?.(metrics);
+  return metrics;
+}
+
+interface BuiltPairs {
+  pairs: PairRecord[];
+  /** Instructions with no pair (all tied, or too few parsed outputs). */
+  skipped: number;
+  chosenLen: number[];
+  rejectedLen: number[];
+}
+
+/** Pairs: chosen = argmax, rejected = argmin of the length-controlled score; thoughts kept. */
+function buildPairs(records: InstructionRecord[], o: TpoOptions): BuiltPairs {
+  const out: BuiltPairs = { pairs: [], skipped: 0, chosenLen: [], rejectedLen: [] };
   for (const r of records) {
     const choice = selectPair(
       r.samples.map((s) => ({ parsed: s.parsed, score: s.score ?? undefined, length: s.response.length })),
       o.rho,
     );
     if ('skipped' in choice) {
-      skipped++;
+      out.skipped++;
       continue;
     }
-    const c = r.samples[choice.chosen],
-      j = r.samples[choice.rejected];
-    chosenLen.push(c.response.length);
-    rejectedLen.push(j.response.length);
-    built.push({
+    const c = r.samples[choice.chosen];
+    const j = r.samples[choice.rejected];
+    out.chosenLen.push(c.response.length);
+    out.rejectedLen.push(j.response.length);
+    out.pairs.push({
       prompt: [{ role: 'user', content: renderPrompt(o.prompt, r.instruction) }],
       chosen: [{ role: 'assistant', content: c.raw }],
       rejected: [{ role: 'assistant', content: j.raw }],
     });
   }
-  if (!pairs) {
-    pairs = built;
-    await ctx.store.writePairs(it, pairs);
-  }
+  return out;
+}
 
-  // DPO from M_t with M_t as reference.
-  await ctx.between?.();
-  const dpoLog: StepMetrics[] = [];
-  let selection: SelectionRecord | undefined;
-  if (!(await ctx.store.readAdapter(it))) {
-    ctx.onProgress?.({ iteration: it, stage: 'training', done: 0, total: pairs.length });
-    const layout = mt?.layout ?? new LoraLayout(m.config, o.lora);
-    const init = mt?.values.slice() ?? layout.init(o.seed + it);
-    let values = init;
-    if (pairs.length) {
-      const tok = m.tokenizer!;
-      const eos = tok.eosTokenIds[0] ?? m.config.eosTokenIds[0];
-      const tp = tokenizePairs(pairs as unknown as Record<string, unknown>[], tok, eos, o.maxLength);
-      const T = Math.max(...tp.flatMap((p) => [p.chosen.ids.length, p.rejected.ids.length]));
-      m.detachAdapter();
-      const state = new LoraState(m.gpu.device, layout, init);
-      const trainer = new Trainer(m.gpu, m.config, m.weights, layout, state, 2 * o.train.batchSize, T);
-      // Checkpoint candidates, index = epoch: M_t (0) and every epoch's adapter, each with its validation responses.
-      const kept: Float32Array[] = [],
-        responses: (string | null)[][] = [];
-      const candidate = async (v: Float32Array) => {
-        kept.push(v);
-        responses.push(await validationResponses(m, o.prompt, validation, { layout, values: v }, o.maxNewTokens));
-      };
-      try {
-        const ref = await trainer.referenceLogps(tp, o.train, mt ? mt.values : undefined, init);
-        if (validation.length) await candidate(init);
-        await trainer.dpo(
-          tp,
-          ref,
-          o.train,
-          (s) => {
-            dpoLog.push(s);
-            ctx.onStep?.(s);
-            ctx.onProgress?.({
-              iteration: it,
-              stage: 'training',
-              done: s.step,
-              total: Math.ceil(tp.length / (o.train.batchSize * o.train.gradAccum)) * o.train.epochs,
-            });
-          },
-          async () => {
-            if (validation.length) await candidate(await readF32(m.gpu.device, state.params, layout.length));
-            await pausePoint(ctx); // a cancel here retrains the iteration on resume
-          },
-        );
-        values = await readF32(m.gpu.device, state.params, layout.length);
-      } finally {
-        trainer.destroy();
-        state.destroy();
-      }
-      if (validation.length) {
-        selection = await selectCheckpoint(ctx.judge, validation, responses);
-        values = kept[selection.chosen_epoch];
-      }
-    }
-    await ctx.store.writeAdapter(it, saveAdapter(layout, values, o.baseModel));
-  }
+type Adapter = { layout: LoraLayout; values: Float32Array };
 
+/** DPO from M_t with M_t as reference, then the adapter kept (the last epoch, or the best on
+ *  validation) written as iteration `it`'s adapter. */
+async function trainIteration(
+  ctx: TpoContext,
+  it: number,
+  pairs: PairRecord[],
+  o: TpoOptions,
+  mt: Adapter | null,
+  validation: Instruction[],
+): Promise<{ log: StepMetrics[]; selection?: SelectionRecord }> {
+  const m = ctx.model;
+  ctx.onProgress?.({ iteration: it, stage: 'training', done: 0, total: pairs.length });
+  const layout = mt?.layout ?? new LoraLayout(m.config, o.lora);
+  const init = mt?.values.slice() ?? layout.init(o.seed + it);
+  const out: { log: StepMetrics[]; selection?: SelectionRecord } = { log: [] };
+  let values = init;
+  if (pairs.length) {
+    const r = await dpoEpochs(ctx, it, pairs, o, { layout, values: init }, mt, validation, out.log);
+    values = r.values;
+    out.selection = r.selection;
+  }
+  await ctx.store.writeAdapter(it, saveAdapter(layout, values, o.baseModel));
+  return out;
+}
+
+/** The DPO epochs of one iteration; with validation instructions, every epoch's adapter (and
+ *  M_t's) answers them and the judge picks the one kept. */
+async function dpoEpochs(
+  ctx: TpoContext,
+  it: number,
+  pairs: PairRecord[],
+  o: TpoOptions,
+  start: Adapter,
+  mt: Adapter | null,
+  validation: Instruction[],
+  log: StepMetrics[],
+): Promise<{ values: Float32Array; selection?: SelectionRecord }> {
+  const m = ctx.model;
+  const { layout } = start;
+  const tok = m.tokenizer as NonNullable<LoadedModel['tokenizer']>;
+  const eos = tok.eosTokenIds[0] ?? m.config.eosTokenIds[0];
+  const tp = tokenizePairs(pairs as unknown as Record<string, unknown>[], tok, eos, o.maxLength);
+  const T = Math.max(...tp.flatMap((p) => [p.chosen.ids.length, p.rejected.ids.length]));
+  m.detachAdapter();
+  const state = new LoraState(m.gpu.device, layout, start.values);
+  const trainer = new Trainer(m.gpu, m.config, m.weights, layout, state, 2 * o.train.batchSize, T);
+  // Checkpoint candidates, index = epoch: M_t (0) and every epoch's adapter, each with its validation responses.
+  const kept: Float32Array[] = [];
+  const responses: (string | null)[][] = [];
+  const candidate = async (v: Float32Array) => {
+    kept.push(v);
+    responses.push(await validationResponses(m, o.prompt, validation, { layout, values: v }, o.maxNewTokens));
+  };
+  const steps = Math.ceil(tp.length / (o.train.batchSize * o.train.gradAccum)) * o.train.epochs;
+  let values: Float32Array;
+  try {
+    const ref = await trainer.referenceLogps(tp, o.train, mt ? mt.values : undefined, start.values);
+    if (validation.length) await candidate(start.values);
+    const onStep = (s: StepMetrics) => {
+      log.push(s);
+      ctx.onStep?.(s);
+      ctx.onProgress?.({ iteration: it, stage: 'training', done: s.step, total: steps });
+    };
+    await trainer.dpo(tp, ref, o.train, onStep, async () => {
+      if (validation.length) await candidate(await readF32(m.gpu.device, state.params, layout.length));
+      await pausePoint(ctx); // a cancel here retrains the iteration on resume
+    });
+    values = await readF32(m.gpu.device, state.params, layout.length);
+  } finally {
+    trainer.destroy();
+    state.destroy();
+  }
+  if (!validation.length) return { values };
+  const selection = await selectCheckpoint(ctx.judge, validation, responses);
+  return { values: kept[selection.chosen_epoch], selection };
+}
+
+function iterationMetrics(
+  it: number,
+  records: InstructionRecord[],
+  pairs: number,
+  built: BuiltPairs,
+  trained: { log: StepMetrics[]; selection?: SelectionRecord } | null,
+): IterationMetrics {
   const all = records.flatMap((r) => r.samples);
   const ok = all.filter((s) => s.parsed);
-  const metrics: IterationMetrics = {
+  return {
     iteration: it,
     instructions: records.length,
-    pairs: pairs.length,
-    skipped_all_tied: skipped,
+    pairs,
+    skipped_all_tied: built.skipped,
     parse_failure_rate: all.length ? 1 - ok.length / all.length : 0,
     mean_score: mean(ok.map((s) => s.score ?? 0)),
     mean_thought_chars: mean(ok.map((s) => s.thought.length)),
     mean_response_chars: mean(ok.map((s) => s.response.length)),
-    chosen_response_chars: mean(chosenLen),
-    rejected_response_chars: mean(rejectedLen),
-    dpo: dpoLog,
-    ...(selection ? { selection } : {}),
+    chosen_response_chars: mean(built.chosenLen),
+    rejected_response_chars: mean(built.rejectedLen),
+    dpo: trained?.log ?? [],
+    ...(trained?.selection ? { selection: trained.selection } : {}),
   };
-  await ctx.store.writeMetrics(it, metrics);
-  ctx.onIteration?.(metrics);
-  return metrics;
 }
 
 /** Throws a UsageError unless the pool holds a fresh slice per iteration plus fresh validation
@@ -313,7 +351,8 @@ export function checkPool(
   const need = (o.perIteration + nVal) * iterations;
   if (size < need) {
     throw new UsageError(
-      `${iterations} iterations of ${o.perIteration} fresh instructions${nVal ? ` and ${nVal} fresh validation instructions` : ''} need ${need}; ${has(size)}`,
+      `${iterations} iterations of ${o.perIteration} fresh instructions` +
+        `${nVal ? ` and ${nVal} fresh validation instructions` : ''} need ${need}; ${has(size)}`,
       hint,
     );
   }

@@ -16,7 +16,9 @@ export interface ThoughtPrompt {
 export const GENERIC: ThoughtPrompt = {
   name: 'generic',
   template:
-    'Respond to the following user query in a comprehensive and detailed way. You can write down your thought process before responding. Write your thoughts after "Here is my thought process:" and write your response after "Here is my response:".\n\nUser query: {instruction}',
+    'Respond to the following user query in a comprehensive and detailed way. You can write down your thought ' +
+    'process before responding. Write your thoughts after "Here is my thought process:" and write your response ' +
+    'after "Here is my response:".\n\nUser query: {instruction}',
   thoughtMarker: 'Here is my thought process:',
   separator: 'Here is my response:',
 };
@@ -24,7 +26,9 @@ export const GENERIC: ThoughtPrompt = {
 export const SPECIFIC: ThoughtPrompt = {
   name: 'specific',
   template:
-    'Respond to the following user query in a comprehensive and detailed way. But first write down your internal thoughts. This must include your draft response and its evaluation. After this, write your final response after "<R>".\n\nUser query: {instruction}',
+    'Respond to the following user query in a comprehensive and detailed way. But first write down your internal ' +
+    'thoughts. This must include your draft response and its evaluation. After this, write your final response ' +
+    'after "<R>".\n\nUser query: {instruction}',
   separator: '<R>',
 };
 

@@ -87,6 +87,10 @@ export class TrainGraph {
   private readonly acts: LayerActs[];
   private readonly layerFwd: Tape[] = [];
   private readonly grads: Grads;
+  private readonly kRows: GPUBuffer; // [N, nKV, hd] k before RoPE (the caches keep it after)
+  private readonly vRows: GPUBuffer; // [N, nKV, hd]
+  private readonly rstdF: GPUBuffer; // [N] the final norm's saved 1/rms
+  private readonly xnF: GPUBuffer; // [N, H] the final norm's output
   private emb?: EmbeddingRows;
 
   /**
@@ -122,6 +126,11 @@ export class TrainGraph {
     this.xs = Array.from({ length: cfg.layers + 1 }, (_, l) => res.buffer(`x${l}[N,H]`, N * cfg.hidden));
     const shared = (shape.recompute ?? true) ? this.layerActs('shared') : null;
     this.acts = Array.from({ length: cfg.layers }, (_, l) => shared ?? this.layerActs(String(l)));
+    const { kvHeads: nKV, headDim: hd, hidden: H } = cfg;
+    this.kRows = res.buffer('k[N,nKV,hd]', N * nKV * hd);
+    this.vRows = res.buffer('v[N,nKV,hd]', N * nKV * hd);
+    this.rstdF = res.buffer('rstdF[N]', N);
+    this.xnF = res.buffer('xnF[N,H]', N * H);
     this.grads = this.allocGrads();
     this.fwd = res.tape();
     this.bwd = res.tape();
@@ -162,16 +171,12 @@ export class TrainGraph {
     return this.lora?.lora.r ?? 1;
   }
 
-  /** Gradient buffers shared by all layers, and the k/v rows scratch of the forward. */
+  /** Gradient buffers shared by all layers. */
   private allocGrads(): Grads {
     const { hidden: H, heads: nH, kvHeads: nKV, headDim: hd, intermediate: I } = this.cfg;
     const N = this.N;
     const b = (name: string, elems: number) => this.res.buffer(name, elems);
-    this.kRows = b('k[N,nKV,hd]', N * nKV * hd);
-    this.vRows = b('v[N,nKV,hd]', N * nKV * hd);
     const dLoraT = b('dLoraT[N,r]', N * this.r);
-    this.rstdF = b('rstdF[N]', N);
-    this.xnF = b('xnF[N,H]', N * H);
     const dxn = b('dxn[N,H]', N * H);
     const dx = b('dx[N,H]', N * H);
     return {
@@ -183,11 +188,6 @@ export class TrainGraph {
       ...{ act: b('dAct[N,I]', N * I), gate: b('dGate[N,I]', N * I), up: b('dUp[N,I]', N * I) },
     };
   }
-
-  private kRows!: GPUBuffer;
-  private vRows!: GPUBuffer;
-  private rstdF!: GPUBuffer;
-  private xnF!: GPUBuffer;
 
   /** The buffer of a block tensor in layer l. */
   private tensor(t: Tensor, l: number): GPUBuffer {
@@ -465,12 +465,14 @@ export class TrainGraph {
     return { N: this.N, B: 1 };
   }
 
-  /** Forward over the batch in `ids`/`targets` → `logp`. With lora = false the adapter is skipped (the reference model). */
+  /** Forward over the batch in `ids`/`targets` → `logp`. With lora = false the adapter is skipped
+   *  (the reference model). */
   encodeForward(enc: GPUCommandEncoder, lora: boolean): void {
     this.res.record(enc, lora ? this.fwd.steps : this.fwd.steps.filter((s) => !s.lora), this.sizes);
   }
 
-  /** Backward from `coef` (∂loss/∂logp per row) into the LoRA gradients (accumulated). Needs the forward with lora = true. */
+  /** Backward from `coef` (∂loss/∂logp per row) into the LoRA gradients (accumulated). Needs the
+   *  forward with lora = true. */
   encodeBackward(enc: GPUCommandEncoder): void {
     this.res.record(enc, this.bwd.steps, this.sizes);
   }

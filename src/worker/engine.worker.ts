@@ -63,7 +63,9 @@ function makeJudge(spec: RunRequest['judge'], apiKey?: string): Judge {
 function poolNote(heldOut: number) {
   return {
     has: (n: number) => `the set has ${n} after the ${heldOut} held out for the win rate`,
-    hint: 'Add instructions, or lower the iterations, the instructions per iteration, the validation or the held-out count.',
+    hint:
+      'Add instructions, or lower the iterations, the instructions per iteration, ' +
+      'the validation or the held-out count.',
   };
 }
 

@@ -4,6 +4,7 @@ import type { FinishReason } from '../engine/generate';
 import type { ChatMessage } from '../model/tokenizer';
 import type { Progress } from '../model/source';
 import type { IterationMetrics } from '../tpo/store';
+import type { RunProgress } from '../tpo/run';
 import type { StepMetrics } from '../train/trainer';
 
 export type ModelSpec =
@@ -78,14 +79,8 @@ export interface RunRequest {
   validation?: number;
 }
 
-export interface RunProgress {
-  iteration: number;
-  stage: 'sampling' | 'judging' | 'training' | 'evaluating';
-  done: number;
-  total: number;
-  tokensPerSecond: number;
-  etaSeconds: number | null;
-}
+/** A run's progress: counts, the decode rate and an ETA (tpo/run.ts). */
+export type { RunProgress } from '../tpo/run';
 
 /** A chat turn: the instruction, optionally wrapped in a thought prompt whose thought is hidden. */
 export interface ChatRequest {

@@ -1,0 +1,34 @@
+// The embedding gather (src/ops/embedding.ts) against the float64 reference (its backward is
+// checked with full training in test/train.test.ts).
+
+import { describe, it } from 'vitest';
+import { rng, uniform } from '../../src/rng';
+import { expectClose } from '../helpers/compare';
+import { runKernel } from '../helpers/run-kernel';
+
+const u32 = (a: number[]) => Uint32Array.from(a);
+
+describe('embedding', () => {
+  it('embedding gather from one row chunk', async () => {
+    const r = rng(4);
+    const H = 20,
+      rowStart = 8,
+      chunkRows = 10;
+    const E = uniform(r, chunkRows * H);
+    const ids = u32([8, 3, 17, 12, 18]); // 3 and 18 are outside the chunk: left untouched
+    const x0 = new Float32Array(ids.length * H).fill(7);
+    const [x] = await runKernel({
+      shader: 'embedding',
+      params: { N: ids.length, H, rowStart, chunkRows },
+      buffers: { ids: ids, E: E, x: x0 },
+      workgroups: [1, ids.length],
+      read: ['x'],
+    });
+    const want = new Float64Array(ids.length * H).fill(7);
+    ids.forEach((id, i) => {
+      if (id >= rowStart && id < rowStart + chunkRows)
+        want.set(E.subarray((id - rowStart) * H, (id - rowStart + 1) * H), i * H);
+    });
+    expectClose('embedding', x, want, 0, 0);
+  });
+});

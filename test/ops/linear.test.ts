@@ -1,0 +1,250 @@
+// The linear op (src/ops/linear.ts): the decode matmul and the strided gemm (every pass of a
+// linear layer) against the float64 reference.
+
+import { describe, it } from 'vitest';
+import { rng, uniform } from '../../src/rng';
+import { toF16Bits } from '../../src/model/dtype';
+import { linear } from '../reference/ops';
+import { expectClose } from '../helpers/compare';
+import { runKernel } from '../helpers/run-kernel';
+import { testGpu } from '../helpers/gpu';
+
+describe('matmul: y = scale·x·Wᵀ + b (+ y)', () => {
+  const cases = [
+    { N: 1, K: 64, O: 48, entry: 'few_rows' },
+    { N: 5, K: 37, O: 70, entry: 'few_rows' },
+    { N: 16, K: 200, O: 9, entry: 'few_rows' },
+    { N: 1, K: 64, O: 48, entry: 'few_rows_serial' },
+    { N: 11, K: 37, O: 130, entry: 'few_rows_serial' },
+  ];
+  for (const { N, K, O, entry } of cases) {
+    const workgroups: [number, number] = entry === 'few_rows' ? [O, 1] : [Math.ceil(O / 64), 1];
+    it(`${entry}: N=${N} K=${K} O=${O}, bias and accumulate`, async () => {
+      const r = rng(N * 1000 + K);
+      const x = uniform(r, N * K),
+        W = uniform(r, O * K),
+        b = uniform(r, O);
+      const ldy = O + 3,
+        yOffset = 2;
+      const y0 = uniform(r, N * ldy);
+      const [y] = await runKernel({
+        shader: 'matmul',
+        entry,
+        params: { N, K, O, ldy, yOffset, hasBias: 1, accumulate: 1, scale: 0.75 },
+        buffers: { x: x, W: W, b: b, y: y0 },
+        workgroups,
+        read: ['y'],
+      });
+      const ref = linear(x, W, N, K, O);
+      const want = Float64Array.from(y0);
+      for (let i = 0; i < N; i++)
+        for (let o = 0; o < O; o++) want[i * ldy + yOffset + o] += 0.75 * ref[i * O + o] + b[o];
+      expectClose('matmul', y, want, 1e-5, 1e-5);
+    });
+  }
+  it('f16 weights (shader-f16)', async (ctx) => {
+    if (!(await testGpu()).hasF16) ctx.skip();
+    const r = rng(9);
+    const N = 3,
+      K = 40,
+      O = 33;
+    const x = uniform(r, N * K),
+      W = uniform(r, O * K);
+    const Wh = toF16Bits(W);
+    for (const [entry, groups] of [
+      ['few_rows', O],
+      ['few_rows_serial', 1],
+    ] as const) {
+      const [y] = await runKernel({
+        shader: 'matmul',
+        entry,
+        wt: 'f16',
+        params: { N, K, O, ldy: O, yOffset: 0, hasBias: 0, accumulate: 0, scale: 1 },
+        buffers: { x: x, W: Wh, b: new Float32Array(1), y: new Float32Array(N * O) },
+        workgroups: [groups, 1],
+        read: ['y'],
+      });
+      expectClose(`matmul f16 ${entry}`, y, linear(x, W, N, K, O), 2e-3, 2e-3);
+    }
+  });
+});
+
+describe.each(['main', 'serial'])(
+  'gemm (strided), entry %s: prefill linears and the three products of a linear layer',
+  (entry) => {
+    const N = 19,
+      K = 37,
+      O = 45;
+    const r = rng(40);
+    const x = uniform(r, N * K),
+      W = uniform(r, O * K),
+      dy = uniform(r, N * O);
+    const gemm = (
+      M: number,
+      Nn: number,
+      Kk: number,
+      s: number[],
+      A: Float32Array,
+      B: Float32Array,
+      C: Float32Array,
+      alpha: number,
+      accumulate: number,
+    ) =>
+      runKernel({
+        shader: 'gemm',
+        entry,
+        params: {
+          M,
+          Nn,
+          K: Kk,
+          sAm: s[0],
+          sAk: s[1],
+          sBk: s[2],
+          sBn: s[3],
+          ldc: Nn,
+          alpha,
+          accumulate,
+          aOff: 0,
+          cOff: 0,
+          hasBias: 0,
+        },
+        buffers: { a: A, b: B, c: C, bias: new Float32Array(1) },
+        workgroups: [Math.ceil(Nn / 32), Math.ceil(M / 32)],
+        read: ['c'],
+      }).then((o) => o[0]);
+
+    it('forward y = x·Wᵀ', async () => {
+      expectClose(
+        'y',
+        await gemm(N, O, K, [K, 1, 1, K], x, W, new Float32Array(N * O), 1, 0),
+        linear(x, W, N, K, O),
+        1e-5,
+        1e-5,
+      );
+    });
+    it('a prefill linear: y = scale·x·Wᵀ + b + y over 70 rows (three row tiles)', async () => {
+      const M = 70,
+        Kd = 17,
+        Od = 33;
+      const xx = uniform(r, M * Kd),
+        WW = uniform(r, Od * Kd),
+        bb = uniform(r, Od),
+        y0 = uniform(r, M * Od);
+      const [y] = await runKernel({
+        shader: 'gemm',
+        entry,
+        params: {
+          M,
+          Nn: Od,
+          K: Kd,
+          sAm: Kd,
+          sAk: 1,
+          sBk: 1,
+          sBn: Kd,
+          ldc: Od,
+          alpha: 0.75,
+          accumulate: 1,
+          aOff: 0,
+          cOff: 0,
+          hasBias: 1,
+        },
+        buffers: { a: xx, b: WW, c: y0, bias: bb },
+        workgroups: [2, 3],
+        read: ['c'],
+      });
+      const ref = linear(xx, WW, M, Kd, Od);
+      expectClose(
+        'prefill linear',
+        y,
+        Array.from(ref, (v, i) => 0.75 * v + bb[i % Od] + y0[i]),
+        1e-5,
+        1e-5,
+      );
+    });
+    it('input gradient dx = α·dy·W, accumulated', async () => {
+      const c0 = uniform(r, N * K);
+      const want = new Float64Array(N * K);
+      for (let n = 0; n < N; n++)
+        for (let k = 0; k < K; k++) {
+          let s = 0;
+          for (let o = 0; o < O; o++) s += dy[n * O + o] * W[o * K + k];
+          want[n * K + k] = c0[n * K + k] + 0.5 * s;
+        }
+      expectClose('dx', await gemm(N, K, O, [O, 1, K, 1], dy, W, c0, 0.5, 1), want, 1e-5, 1e-5);
+    });
+    it('column blocks (aOff, cOff) and bias: one vocabulary chunk of an LM head and its input grad', async () => {
+      const V = 50,
+        off = 20,
+        rows = 30,
+        H = 8,
+        M = 3;
+      const h = uniform(r, M * H),
+        E = uniform(r, rows * H),
+        bias = uniform(r, rows);
+      const [logits] = await runKernel({
+        shader: 'gemm',
+        entry,
+        params: {
+          M,
+          Nn: rows,
+          K: H,
+          sAm: H,
+          sAk: 1,
+          sBk: 1,
+          sBn: H,
+          ldc: V,
+          alpha: 1,
+          accumulate: 0,
+          aOff: 0,
+          cOff: off,
+          hasBias: 1,
+        },
+        buffers: { a: h, b: E, c: new Float32Array(M * V), bias: bias },
+        workgroups: [1, 1],
+        read: ['c'],
+      });
+      const want = new Float64Array(M * V);
+      const ref = linear(h, E, M, H, rows, bias);
+      for (let m = 0; m < M; m++) for (let o = 0; o < rows; o++) want[m * V + off + o] = ref[m * rows + o];
+      expectClose('chunk logits', logits, want, 1e-5, 1e-6);
+      const dl = uniform(r, M * V);
+      const [dh] = await runKernel({
+        shader: 'gemm',
+        entry,
+        params: {
+          M,
+          Nn: H,
+          K: rows,
+          sAm: V,
+          sAk: 1,
+          sBk: H,
+          sBn: 1,
+          ldc: H,
+          alpha: 1,
+          accumulate: 0,
+          aOff: off,
+          cOff: 0,
+          hasBias: 0,
+        },
+        buffers: { a: dl, b: E, c: new Float32Array(M * H), bias: new Float32Array(1) },
+        workgroups: [1, 1],
+        read: ['c'],
+      });
+      const wantDh = new Float64Array(M * H);
+      for (let m = 0; m < M; m++)
+        for (let k = 0; k < H; k++)
+          for (let o = 0; o < rows; o++) wantDh[m * H + k] += dl[m * V + off + o] * E[o * H + k];
+      expectClose('chunk input grad', dh, wantDh, 1e-5, 1e-6);
+    });
+    it('weight gradient dW = dyᵀ·x', async () => {
+      const want = new Float64Array(O * K);
+      for (let o = 0; o < O; o++)
+        for (let k = 0; k < K; k++) {
+          let s = 0;
+          for (let n = 0; n < N; n++) s += dy[n * O + o] * x[n * K + k];
+          want[o * K + k] = s;
+        }
+      expectClose('dW', await gemm(O, K, N, [1, O, K, 1], dy, x, new Float32Array(O * K), 1, 0), want, 1e-5, 1e-5);
+    });
+  },
+);
