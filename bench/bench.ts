@@ -53,7 +53,7 @@ async function benchModel(
   profile: boolean,
 ): Promise<Row[]> {
   const ck = await checkpointFor(name);
-  const wt = chooseWeightType(gpu, ck);
+  const wt = chooseWeightType(ck);
   const weights = uploadWeights(gpu, ck, wt);
   const cfg = ck.config;
   const rows: Row[] = [];
@@ -109,7 +109,7 @@ interface TrainRow {
 /** One DPO optimizer step on one pair of 2×T tokens vs a forward pass over the same tokens. */
 async function benchTrain(gpu: Gpu, name: string, T: number): Promise<TrainRow> {
   const ck = await checkpointFor(name);
-  const wt = chooseWeightType(gpu, ck);
+  const wt = chooseWeightType(ck);
   const weights = uploadWeights(gpu, ck, wt);
   const cfg = ck.config;
   const layout = new LoraLayout(cfg, { r: 16, alpha: 32, targets: [...TARGETS] });

@@ -60,10 +60,12 @@ export async function main(): Promise<number> {
     await check(`${type} f32 logits, decode matmul (T=12)`, () =>
       logitsCheck(gpu, { type, seed: 4, tie: false }, {}, 1e-4, 12),
     );
-    if (gpu.hasF16)
-      await check(`${type} f16 weights (T=20)`, () =>
-        logitsCheck(gpu, { type, seed: 5, dtype: 'F16' }, { weightDtype: 'f16' }, 2e-2, 20),
+    for (const dtype of ['BF16', 'F16'] as const) {
+      const tokens = type === 'llama' ? 20 : 40; // the decode matmul and the prefill gemm
+      await check(`${type} ${dtype.toLowerCase()} weights kept 16-bit (T=${tokens})`, () =>
+        logitsCheck(gpu, { type, seed: 5, dtype }, {}, 1e-4, tokens),
       );
+    }
   }
   for (const type of ['llama', 'qwen2'] as const)
     await check(`${type} training graph: LoRA grads = finite differences`, () => gradCheck(gpu, type));

@@ -2,13 +2,20 @@
 // E may be split into row chunks (Qwen2.5's 151936×896 table does not fit one binding):
 // each chunk is a dispatch that writes only the rows whose id falls in [rowStart, rowStart+chunkRows).
 // Forward only: the embedding is frozen in training.
-alias WT = f32; // replaced by f16 when weights are stored in half precision
+// Weight storage: f32 here. gpu/shaders.ts swaps these three lines to keep 16-bit checkpoints
+// 16-bit on every adapter: two bf16 or f16 values packed in each u32, unpacked to f32 on load
+// (all arithmetic and accumulation stay f32).
+alias WT = f32;
+const PACK: u32 = 1u; // weights per WT element
+fn unpackWT(v: WT, i: u32) -> f32 { return v; }
 
 struct Params { N: u32, H: u32, rowStart: u32, chunkRows: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> ids: array<u32>;        // [N]
 @group(0) @binding(2) var<storage, read> E: array<WT>;           // [chunkRows, H]
 @group(0) @binding(3) var<storage, read_write> x: array<f32>;    // [N, H]
+
+fn embedAt(i: u32) -> f32 { return unpackWT(E[i / PACK], i); }
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) g: vec3<u32>) {
@@ -17,7 +24,7 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>) {
   if (h >= p.H || r >= p.N) { return; }
   let id = ids[r];
   if (id < p.rowStart || id >= p.rowStart + p.chunkRows) { return; }
-  x[r * p.H + h] = f32(E[(id - p.rowStart) * p.H + h]);
+  x[r * p.H + h] = embedAt((id - p.rowStart) * p.H + h);
 }
 
 // Backward (full-parameter training): dE[id, :] += Σ_{rows r with ids[r] = id} dx[r, :].

@@ -7,8 +7,13 @@
 //   input grad   dx[N,K] = dy[N,O] · W     A = dy (O, 1)  B = W (K, 1)
 //   weight grad  dW[O,K] = dyᵀ · x         A = dy viewed [O, N] (1, O)  B = x (K, 1)
 // Tiles of 32×32 outputs, 256 threads with 2×2 outputs each, K stepped by 16 through
-// workgroup memory. B is WT (f16 base weights); A and C are always f32.
-alias WT = f32; // replaced by f16 when weights are stored in half precision
+// workgroup memory. B may be a (16-bit) weight; A and C are always f32.
+// Weight storage: f32 here. gpu/shaders.ts swaps these three lines to keep 16-bit checkpoints
+// 16-bit on every adapter: two bf16 or f16 values packed in each u32, unpacked to f32 on load
+// (all arithmetic and accumulation stay f32).
+alias WT = f32;
+const PACK: u32 = 1u; // weights per WT element
+fn unpackWT(v: WT, i: u32) -> f32 { return v; }
 
 struct Params { M: u32, Nn: u32, K: u32, sAm: u32, sAk: u32, sBk: u32, sBn: u32, ldc: u32, alpha: f32, accumulate: u32, aOff: u32, cOff: u32, hasBias: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
@@ -16,6 +21,8 @@ struct Params { M: u32, Nn: u32, K: u32, sAm: u32, sAk: u32, sBk: u32, sBn: u32,
 @group(0) @binding(2) var<storage, read> b: array<WT>;         // B
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;  // C [M, ldc]
 @group(0) @binding(4) var<storage, read> bias: array<f32>;     // [Nn] (a dummy when hasBias = 0)
+
+fn bAt(i: u32) -> f32 { return unpackWT(b[i / PACK], i); }
 
 const TS: u32 = 32u;   // output tile edge
 const TK: u32 = 16u;   // K step
@@ -44,7 +51,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
       let kb = k0 + bk;
       let nn = n0 + bn;
       var w = 0.0;
-      if (kb < p.K && nn < p.Nn) { w = f32(b[kb * p.sBk + nn * p.sBn]); }
+      if (kb < p.K && nn < p.Nn) { w = bAt(kb * p.sBk + nn * p.sBn); }
       bs[bk * (TS + 1u) + bn] = w;
     }
     workgroupBarrier();
@@ -90,7 +97,7 @@ fn serial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
   for (var k = 0u; k < p.K; k++) {
     let ak = k * p.sAk;
     let bk = k * p.sBk;
-    let bv = vec4<f32>(f32(b[bk + cb.x]), f32(b[bk + cb.y]), f32(b[bk + cb.z]), f32(b[bk + cb.w]));
+    let bv = vec4<f32>(bAt(bk + cb.x), bAt(bk + cb.y), bAt(bk + cb.z), bAt(bk + cb.w));
     acc[0] += a[ra.x + ak] * bv;
     acc[1] += a[ra.y + ak] * bv;
     acc[2] += a[ra.z + ak] * bv;

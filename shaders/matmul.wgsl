@@ -9,12 +9,19 @@
 //              threads splitting K and reducing in workgroup memory. No padded rows.
 //   few_rows_serial : the same contract with one thread per output and no barriers, for
 //              software adapters (SwiftShader), where workgroup barriers are what costs.
-alias WT = f32; // replaced by f16 when weights are stored in half precision
+// Weight storage: f32 here. gpu/shaders.ts swaps these three lines to keep 16-bit checkpoints
+// 16-bit on every adapter: two bf16 or f16 values packed in each u32, unpacked to f32 on load
+// (all arithmetic and accumulation stay f32).
+alias WT = f32;
+const PACK: u32 = 1u; // weights per WT element
+fn unpackWT(v: WT, i: u32) -> f32 { return v; }
 
 struct Params { N: u32, K: u32, O: u32, ldy: u32, yOffset: u32, hasBias: u32, accumulate: u32, scale: f32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;       // [N, K]
 @group(0) @binding(2) var<storage, read> W: array<WT>;        // [O, K]
+
+fn weight(i: u32) -> f32 { return unpackWT(W[i / PACK], i); }
 @group(0) @binding(3) var<storage, read> b: array<f32>;       // [O] (a 1-element dummy when hasBias = 0)
 @group(0) @binding(4) var<storage, read_write> y: array<f32>; // [N, ldy]
 
@@ -31,7 +38,7 @@ fn few_rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: 
   let wRow = o * p.K;
   // Constant trip counts (with guards) let the compiler unroll and keep acc in registers.
   for (var k = t; k < p.K; k += FEW_WG) {
-    let w = f32(W[wRow + k]);
+    let w = weight(wRow + k);
     for (var r = 0u; r < FEW_MAX_N; r++) {
       if (r < n) { acc[r] += w * x[r * p.K + k]; }
     }
@@ -63,7 +70,7 @@ fn few_rows_serial(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_wor
   var acc: array<f32, 16>;
   let wRow = o * p.K;
   for (var k = 0u; k < p.K; k++) {
-    let w = f32(W[wRow + k]);
+    let w = weight(wRow + k);
     for (var r = 0u; r < n; r++) { acc[r] += w * x[r * p.K + k]; }
   }
   for (var r = 0u; r < n; r++) {

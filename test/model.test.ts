@@ -1,14 +1,16 @@
 // Whole-model checks against the float64 reference: logits of random tiny Llama and Qwen2 models
 // (f32, bf16, f16, sharded, untied, split embeddings), and greedy decoding of the real stories260K.
 
-import { mkdtempSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadCheckpoint } from '../src/model/checkpoint';
+import { loadCheckpoint, tensorF32 } from '../src/model/checkpoint';
+import { bf16ToF32, toBf16Bits } from '../src/model/dtype';
+import { type TensorToWrite, writeSafetensors } from '../src/model/safetensors';
 import { folderSource } from '../src/model/source-node';
 import { loadModel } from '../src/engine/model';
-import { refGreedy, refLogits, refWeights } from './reference/llama';
+import { refGreedy, refLogits, type RefWeights, refWeights } from './reference/llama';
 import { expectClose } from './helpers/compare';
 import { noGpuErrors, testGpu } from './helpers/gpu';
 import { writeTinyModel, type TinyOptions } from './helpers/tiny-model';
@@ -58,12 +60,48 @@ describe('whole-model logits vs float64 reference', () => {
       { rtol: 1e-4, atol: 1e-4 },
       { maxChunkBytes: 16 * 32 * 4 },
     ));
-  it('f16 weight storage on the GPU (shader-f16)', async (ctx) => {
-    const gpu = await testGpu();
-    if (!gpu.hasF16) ctx.skip(); // SwiftShader has no shader-f16; runs on real GPUs
-    await checkLogits({ type: 'llama', seed: 7, dtype: 'F16' }, { rtol: 2e-2, atol: 2e-2 }, { weightDtype: 'f16' });
+  it('bf16 checkpoint, 40 tokens in one pass: the gemm over packed 16-bit weights', () =>
+    checkLogits({ type: 'qwen2', seed: 8, dtype: 'BF16' }, { rtol: 1e-4, atol: 1e-4 }, {}, 40));
+  it('a bf16 checkpoint widened to f32 on request (--dtype f32) gives the same logits', () =>
+    checkLogits({ type: 'llama', seed: 5, dtype: 'BF16' }, { rtol: 1e-4, atol: 1e-4 }, { weightDtype: 'f32' }));
+  it('an f32 checkpoint stored as bf16 on request equals the reference on the bf16-rounded weights', async () => {
+    const dir = writeTinyModel(tmp(), { type: 'llama', seed: 9 });
+    const tokens = [1, 5, 9, 3, 17, 22, 40, 8];
+    const exact = refWeights(await loadCheckpoint(folderSource(dir)));
+    const want = refLogits(roundedTo16(exact, bf16ToF32, toBf16Bits), tokens);
+    const { flat, V } = await noGpuErrors(await testGpu(), () => gpuLogits(dir, tokens, { weightDtype: 'bf16' }));
+    tokens.forEach((_, t) => expectClose(`logits at ${t}`, flat.subarray(t * V, (t + 1) * V), want[t], 1e-4, 1e-4));
   });
 });
+
+describe('16-bit weights stay 16-bit', () => {
+  it('auto keeps bf16 and f16 checkpoints in their type; weight memory is half of f32 but norms and biases', async () => {
+    const gpu = await testGpu();
+    for (const dtype of ['BF16', 'F16'] as const) {
+      const dir = writeTinyModel(tmp(), { type: 'qwen2', seed: 10, dtype, tie: false });
+      const half = await loadModel(gpu, folderSource(dir), { slots: 1, maxLen: 16 });
+      const full = await loadModel(gpu, folderSource(dir), { slots: 1, maxLen: 16, weightDtype: 'f32' });
+      expect(half.weights.wt).toBe(dtype.toLowerCase());
+      expect(full.weights.wt).toBe('f32');
+      // f32 everywhere: norms (2 per layer + final) and q/k/v biases
+      const { hidden: H, layers: L, heads, kvHeads, headDim } = half.config;
+      const vecBytes = 4 * (L * (2 * H + (heads + 2 * kvHeads) * headDim) + H);
+      expect(half.weights.bytes - vecBytes).toBe((full.weights.bytes - vecBytes) / 2);
+      half.destroy();
+      full.destroy();
+    }
+  });
+});
+
+/** The reference weights as the GPU stores them at 16 bits: linear and embedding tensors rounded. */
+function roundedTo16(w: RefWeights, widen: (h: number) => number, round: (v: Float32Array) => Uint16Array) {
+  const kept = /norm|bias/;
+  return {
+    cfg: w.cfg,
+    get: (name: string) =>
+      kept.test(name) ? w.get(name) : Float64Array.from(round(Float32Array.from(w.get(name))), widen),
+  };
+}
 
 describe('stories260K (real pretrained weights)', () => {
   it('greedy decoding from BOS for 200 tokens equals the float64 reference', async () => {
@@ -76,5 +114,24 @@ describe('stories260K (real pretrained weights)', () => {
     expect(firstDiff, `first differing token index (gpu ${g.tokenIds.slice(0, 20)} ref ${ref.slice(0, 20)})`).toBe(-1);
     expect(g.tokenIds).toHaveLength(200);
     expect(new Set(ref).size).toBeGreaterThan(20); // real text, not a repeated token
+  });
+
+  it('converted to bf16 (weights stay 16-bit on the GPU): greedy decoding equals the reference on the bf16 weights', async () => {
+    const gpu = await testGpu();
+    const ck = await loadCheckpoint(folderSource(STORIES));
+    const dir = tmp();
+    const tensors: Record<string, TensorToWrite> = {};
+    for (const [name, t] of ck.tensors)
+      tensors[name] = { dtype: 'BF16', shape: t.shape, data: toBf16Bits(tensorF32(ck, name)) };
+    writeFileSync(join(dir, 'model.safetensors'), writeSafetensors(tensors));
+    copyFileSync(join(STORIES, 'config.json'), join(dir, 'config.json'));
+    const ref = refGreedy(refWeights(await loadCheckpoint(folderSource(dir))), [1], 200);
+    const m = await loadModel(gpu, folderSource(dir), { slots: 1, maxLen: 256, maxRows: 32 });
+    expect(m.weights.wt).toBe('bf16');
+    const [g] = await noGpuErrors(gpu, () => m.generate([[1]], { maxNewTokens: 200, temperature: 0, eosTokenIds: [] }));
+    m.destroy();
+    const firstDiff = g.tokenIds.findIndex((t, i) => t !== ref[i]);
+    expect(firstDiff, `first differing token index (gpu ${g.tokenIds.slice(0, 20)} ref ${ref.slice(0, 20)})`).toBe(-1);
+    expect(g.tokenIds).toHaveLength(200);
   });
 });

@@ -22,14 +22,17 @@ import { writeTinyModel } from './helpers/tiny-model';
 import { loraGradientCheck, MASK } from './helpers/lora-grad-check';
 
 describe('training graph', () => {
-  for (const [type, recompute] of [
-    ['llama', true],
-    ['qwen2', true],
-    ['llama', false],
+  for (const [type, recompute, dtype] of [
+    ['llama', true, 'F32'],
+    ['qwen2', true, 'F32'],
+    ['llama', false, 'F32'],
+    ['qwen2', true, 'BF16'],
+    ['llama', false, 'F16'],
   ] as const) {
-    it(`${type}${recompute ? '' : ' (all activations kept)'}: LoRA gradients (all 7 targets) equal finite differences of the float64 loss`, async () => {
+    const base = dtype === 'F32' ? '' : ` over a ${dtype.toLowerCase()} base kept 16-bit`;
+    it(`${type}${recompute ? '' : ' (all activations kept)'}${base}: LoRA gradients (all 7 targets) equal finite differences of the float64 loss`, async () => {
       const gpu = await testGpu();
-      const checks = await noGpuErrors(gpu, () => loraGradientCheck(gpu, type, recompute));
+      const checks = await noGpuErrors(gpu, () => loraGradientCheck(gpu, type, recompute, dtype));
       expect(checks).toHaveLength(2 * 7 * 2);
       for (const c of checks) expectClose(c.what, c.got, c.want, 2e-3, 2e-5);
     });

@@ -34,19 +34,16 @@ async function estimate(): Promise<void> {
     return;
   }
   const adapter = await navigator.gpu?.requestAdapter().catch(() => null);
-  const f16 = adapter?.features.has('shader-f16') ?? false;
-  const weights = c.params * (f16 ? 2 : 4);
+  // weights keep the checkpoint's width on the GPU: 16-bit checkpoints stay 16-bit on any adapter
+  const bytesPerWeight = c.bytes / c.params > 3 ? 4 : 2;
+  const weights = c.params * bytesPerWeight;
   const train = weights * 0.6 + 256 * 2 ** 20; // activations of a 2-pair LoRA DPO step at 512 tokens, roughly
-  const memory = `GPU memory ≈ ${fmtBytes(weights)} for ${f16 ? 'f16' : 'f32'} weights`;
+  const memory = `GPU memory ≈ ${fmtBytes(weights)} for ${bytesPerWeight === 2 ? '16-bit' : 'f32'} weights`;
   const training = `≈ ${fmtBytes(weights + train)} while training a LoRA adapter`;
   out.textContent = `Download ${fmtBytes(c.bytes)}. ${memory}, ${training}.`;
   if (adapter && adapter.limits.maxBufferSize < 128 * 2 ** 20) {
     const limit = fmtBytes(adapter.limits.maxBufferSize);
     out.textContent += ` This GPU's buffers are limited to ${limit}: large models may not fit.`;
-    out.classList.add('warn');
-  }
-  if (!f16 && c.params > 400e6) {
-    out.textContent += ' This GPU has no shader-f16, so weights take 4 bytes each: expect high memory use.';
     out.classList.add('warn');
   }
 }

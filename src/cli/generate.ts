@@ -14,9 +14,11 @@ import { BUILTIN_PROMPTS, renderPrompt, type ThoughtPrompt } from '../tpo/prompt
 import { type Response, respond } from '../tpo/respond';
 import { flags, numberFlag } from './flags';
 
-export const GENERATE_HELP = `tpo generate [--model <folder|hub repo id>] (--prompt TEXT | --messages JSON | --prompt-ids 1,2,3)
+export const GENERATE_HELP = `tpo generate [--model <folder|hub repo id>]
+             (--prompt TEXT | --messages JSON | --prompt-ids 1,2,3)
              [--max-new-tokens 128] [--temperature 0.8] [--top-p 0.95] [--seed 0] [--num-samples 1]
-             [--stop STRING]... [--max-len 1024] [--dtype auto|f32|f16] [--adapter DIR] [--hub-url URL] [--revision main] [--json]
+             [--stop STRING]... [--max-len 1024] [--dtype auto|f32|bf16|f16] [--adapter DIR]
+             [--hub-url URL] [--revision main] [--json]
              [--think] [--thought-prompt generic|specific] [--show-thought] [--retries 2]
 
   --model        a folder with config.json + model.safetensors, or a hub repo id (cached after the
@@ -28,9 +30,12 @@ export const GENERATE_HELP = `tpo generate [--model <folder|hub repo id>] (--pro
   --adapter      a PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors)
   --temperature  0 = greedy
   --num-samples  K samples of the same prompt, seeds seed .. seed+K-1, generated as one batch
-  --think        wrap --prompt in a TPO thought prompt (--thought-prompt, default generic) and print only the response: the
-                 thought stays hidden (--show-thought prints it on stderr); an output without the
-                 separator is resampled up to --retries times, never printed as an answer
+  --dtype        how the weights are stored on the GPU: auto keeps a bf16 or f16 checkpoint 16-bit
+                 (two values per 32-bit word, on any GPU) and an f32 one f32
+  --think        wrap --prompt in a TPO thought prompt (--thought-prompt, default generic) and print
+                 only the response: the thought stays hidden (--show-thought prints it on stderr);
+                 an output without the separator is resampled up to --retries times, never printed
+                 as an answer
   --json         one JSON line per sample: {"sample", "token_ids", "text", "finish_reason"} (+ "thought",
                  "response", "parsed" with --think)`;
 
@@ -72,8 +77,8 @@ function settings(a: Flags) {
     retries: num('retries', 2, { integer: true, min: 0 }),
     think: a.think ? BUILTIN_PROMPTS[a['thought-prompt'] ?? 'generic'] : null,
   };
-  if (!['auto', 'f32', 'f16'].includes(a.dtype ?? ''))
-    throw new UsageError(`--dtype ${a.dtype}: expected auto, f32 or f16`);
+  if (!['auto', 'f32', 'bf16', 'f16'].includes(a.dtype ?? ''))
+    throw new UsageError(`--dtype ${a.dtype}: expected auto, f32, bf16 or f16`);
   if ([a.prompt, a.messages, a['prompt-ids']].filter((x) => x !== undefined).length > 1)
     throw new UsageError('give only one of --prompt, --messages, --prompt-ids');
   if (s.think === undefined || (s.think && !s.think.separator))

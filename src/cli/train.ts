@@ -124,7 +124,7 @@ export async function trainCommand(kind: 'dpo' | 'sft', argv: string[], gpu: Gpu
   }
 
   if (a.full) return fullSft(gpu, ck, src, rows, tok, eos, maxLength, o, a.out, a.json ?? false);
-  const weights = uploadWeights(gpu, ck, chooseWeightType(gpu, ck));
+  const weights = uploadWeights(gpu, ck, chooseWeightType(ck));
   const state = new LoraState(gpu.device, layout, init);
   const report = reporter(a.json ?? false);
   const t0 = performance.now();

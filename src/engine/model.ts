@@ -111,7 +111,7 @@ export class LoadedModel {
 export async function loadModel(gpu: Gpu, source: ModelSource, opts: LoadOptions = {}): Promise<LoadedModel> {
   const ck = await loadCheckpoint(source, opts.onProgress);
   const tokenizer = opts.noTokenizer ? null : await loadTokenizer(source);
-  const wt = chooseWeightType(gpu, ck, opts.weightDtype);
+  const wt = chooseWeightType(ck, opts.weightDtype);
   const weights = uploadWeights(gpu, ck, wt, opts.maxChunkBytes);
   const cfg = ck.config;
   const shape: ForwardShape = {

@@ -1,11 +1,12 @@
-// Uploads a checkpoint to GPU buffers. Linear and embedding weights are stored as WT (f16 when the
-// device has shader-f16 and the checkpoint is 16-bit, else f32); norms and biases always f32.
-// Tensors larger than one binding are split into row chunks.
+// Uploads a checkpoint to GPU buffers. Linear and embedding weights are stored as the chosen weight
+// type (by default the checkpoint's: bf16 and f16 checkpoints stay 16-bit, packed two values per
+// u32, on every adapter); norms and biases always f32. Tensors larger than one binding are split
+// into row chunks.
 
 import type { Checkpoint } from '../model/checkpoint';
 import { tensorF32 } from '../model/checkpoint';
 import type { ModelConfig } from '../model/config';
-import { toF16Bits } from '../model/dtype';
+import { toBf16Bits, toF16Bits } from '../model/dtype';
 import { checkBindable, type Gpu } from '../gpu/device';
 import type { WeightType } from '../gpu/shaders';
 
@@ -42,13 +43,25 @@ export interface GpuWeights {
   bytes: number;
 }
 
-export type WeightDtypeChoice = 'auto' | 'f32' | 'f16';
+export type WeightDtypeChoice = 'auto' | WeightType;
 
-export function chooseWeightType(gpu: Gpu, ck: Checkpoint, choice: WeightDtypeChoice = 'auto'): WeightType {
-  if (choice === 'f16' && !gpu.hasF16)
-    throw new Error('f16 weights need the shader-f16 feature, which this device lacks');
+/** `auto` keeps a 16-bit checkpoint in its own 16-bit type and an f32 one f32; any adapter
+ *  stores any choice (16-bit values are packed two per u32 and unpacked in the shaders). */
+export function chooseWeightType(ck: Checkpoint, choice: WeightDtypeChoice = 'auto'): WeightType {
   if (choice !== 'auto') return choice;
-  return gpu.hasF16 && ck.is16bit ? 'f16' : 'f32';
+  return ck.dtype16 ?? 'f32';
+}
+
+/** Bytes per weight as stored. */
+export function weightBytes(wt: WeightType): number {
+  return wt === 'f32' ? 4 : 2;
+}
+
+/** The values as the GPU stores them: f32, or 16-bit bit patterns (rounded to nearest even). */
+function storedValues(data: Float32Array, type: WeightType): Float32Array | Uint16Array {
+  if (type === 'bf16') return toBf16Bits(data);
+  if (type === 'f16') return toF16Bits(data);
+  return data;
 }
 
 /** `maxChunkBytes` caps one chunk below the device limit (tests use it to exercise splitting). */
@@ -57,7 +70,7 @@ export function uploadWeights(gpu: Gpu, ck: Checkpoint, wt: WeightType, maxChunk
   const dev = gpu.device;
   let bytes = 0;
   const upload = (label: string, data: Float32Array, type: WeightType): GPUBuffer => {
-    const payload = type === 'f16' ? toF16Bits(data) : data;
+    const payload = storedValues(data, type);
     const size = Math.ceil(payload.byteLength / 4) * 4;
     checkBindable(gpu, size, label);
     const buf = dev.createBuffer({
@@ -66,7 +79,8 @@ export function uploadWeights(gpu: Gpu, ck: Checkpoint, wt: WeightType, maxChunk
       usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC,
       mappedAtCreation: true,
     });
-    (type === 'f16' ? new Uint16Array(buf.getMappedRange()) : new Float32Array(buf.getMappedRange())).set(payload);
+    const range = buf.getMappedRange();
+    (payload instanceof Uint16Array ? new Uint16Array(range) : new Float32Array(range)).set(payload);
     buf.unmap();
     bytes += size;
     return buf;
@@ -76,7 +90,7 @@ export function uploadWeights(gpu: Gpu, ck: Checkpoint, wt: WeightType, maxChunk
   const chunked = (name: string): Chunk[] => {
     const all = tensorF32(ck, name);
     const H = cfg.hidden;
-    const bytesPerRow = H * (wt === 'f16' ? 2 : 4);
+    const bytesPerRow = H * weightBytes(wt);
     const maxRows = Math.max(
       1,
       Math.floor(

@@ -6,7 +6,7 @@ import { DeviceLimitError, DeviceLostError, GPUValidationError, WebGPUNotAvailab
 
 export interface Gpu {
   device: GPUDevice;
-  /** True when `shader-f16` was granted: weights may be stored as f16. */
+  /** True when `shader-f16` was granted (reported; 16-bit weights need no feature: they are packed). */
   hasF16: boolean;
   /** Adapter description, for logs ("swiftshader", "nvidia", ...). */
   adapterName: string;

@@ -53,7 +53,7 @@ export class Kernel {
       })),
     });
     this.pipeline = device.createComputePipeline({
-      label: `${name}${opts.wt === 'f16' ? '.f16' : ''}`,
+      label: `${name}${opts.wt && opts.wt !== 'f32' ? `.${opts.wt}` : ''}`,
       layout: device.createPipelineLayout({ bindGroupLayouts: [this.bindLayout] }),
       compute: { module, entryPoint: this.entry, constants: opts.constants },
     });
@@ -208,7 +208,7 @@ function entryText(code: string, entry: string): string {
 function elementBytes(code: string, type: string): number {
   const el = (/^array<\s*(\w+)/.exec(type.trim())?.[1] ?? type.trim()).trim();
   if (el === 'f16') return 2;
-  if (el === 'WT') return /alias WT = f16;/.test(code) ? 2 : 4;
+  if (el === 'WT') return /const PACK: u32 = 2u;/.test(code) ? 2 : 4; // packed 16-bit weights: 2 bytes each
   const struct = new RegExp(`struct\\s+${el}\\s*\\{([^}]*)\\}`).exec(code);
   if (struct) return 4 * struct[1].split(',').filter((s) => s.trim()).length;
   return 4;

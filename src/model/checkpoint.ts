@@ -20,6 +20,8 @@ export interface Checkpoint {
   tensors: Map<string, RawTensor>;
   /** True when the weights are stored in 16 bits (F16/BF16). */
   is16bit: boolean;
+  /** The 16-bit type of the weights (the first 16-bit tensor's), when there is one. */
+  dtype16?: 'bf16' | 'f16';
 }
 
 export async function loadCheckpoint(src: ModelSource, onProgress?: ProgressFn): Promise<Checkpoint> {
@@ -70,8 +72,9 @@ export async function loadCheckpoint(src: ModelSource, onProgress?: ProgressFn):
         'The checkpoint is incomplete or does not match config.json.',
       );
   }
-  const is16bit = [...tensors.values()].some((t) => t.dtype !== 'F32');
-  return { config, tensors, is16bit };
+  const first16 = [...tensors.values()].find((t) => t.dtype !== 'F32');
+  const dtype16 = first16 ? (first16.dtype === 'BF16' ? 'bf16' : 'f16') : undefined;
+  return { config, tensors, is16bit: !!first16, dtype16 };
 }
 
 export function tensorF32(ck: Checkpoint, name: string): Float32Array {

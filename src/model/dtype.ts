@@ -70,6 +70,26 @@ export function toF32(bytes: Uint8Array, dtype: Dtype, what: string): Float32Arr
   }
 }
 
+export function bf16ToF32(h: number): number {
+  u32[0] = h << 16;
+  return f32[0];
+}
+
+/** Round-to-nearest-even f32 → bf16 bits (a bf16 value widened to f32 comes back unchanged). */
+export function f32ToBf16(v: number): number {
+  f32[0] = v;
+  const x = u32[0];
+  if ((x & 0x7f800000) === 0x7f800000 && x & 0x7fffff) return (x >>> 16) | 0x40; // NaN stays NaN
+  return (x + 0x7fff + ((x >>> 16) & 1)) >>> 16;
+}
+
+/** f32 values → bf16 bit patterns. */
+export function toBf16Bits(v: Float32Array): Uint16Array {
+  const out = new Uint16Array(v.length);
+  for (let i = 0; i < v.length; i++) out[i] = f32ToBf16(v[i]);
+  return out;
+}
+
 /** f32 values → f16 bit patterns. */
 export function toF16Bits(v: Float32Array): Uint16Array {
   const out = new Uint16Array(v.length);

@@ -1,6 +1,7 @@
 // The typed API the engine worker exposes through comlink. Kept small: load a model, generate.
 
 import type { FinishReason } from '../engine/generate';
+import type { WeightType } from '../gpu/shaders';
 import type { ChatMessage } from '../model/tokenizer';
 import type { Progress } from '../model/source';
 import type { IterationMetrics } from '../tpo/store';
@@ -18,7 +19,7 @@ export interface ModelInfo {
   layers: number;
   hidden: number;
   vocab: number;
-  weightType: 'f32' | 'f16';
+  weightType: WeightType;
   weightBytes: number;
   hasTokenizer: boolean;
   adapter: string;

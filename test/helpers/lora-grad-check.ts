@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { Gpu } from '../../src/gpu/device';
 import { loadCheckpoint } from '../../src/model/checkpoint';
 import { folderSource } from '../../src/model/source-node';
-import { destroyWeights, uploadWeights } from '../../src/engine/weights';
+import { chooseWeightType, destroyWeights, uploadWeights } from '../../src/engine/weights';
 import { readF32 } from '../../src/gpu/readback';
 import { LoraLayout, LoraState, TARGETS } from '../../src/train/lora';
 import { TrainGraph } from '../../src/train/graph';
@@ -27,10 +27,13 @@ export interface GradComparison {
   want: Float64Array;
 }
 
+/** `dtype`: the checkpoint's dtype; a 16-bit one stays 16-bit on the GPU (packed), and the
+ *  reference uses the same 16-bit values. */
 export async function loraGradientCheck(
   gpu: Gpu,
   type: 'llama' | 'qwen2',
   recompute = true,
+  dtype: 'F32' | 'BF16' | 'F16' = 'F32',
 ): Promise<GradComparison[]> {
   const dir = writeTinyModel(mkdtempSync(join(tmpdir(), 'tpo-grad-')), {
     type,
@@ -41,6 +44,7 @@ export async function loraGradientCheck(
     intermediate: 24,
     layers: 2,
     vocab: 40,
+    dtype,
   });
   const ck = await loadCheckpoint(folderSource(dir));
   const S = 2,
@@ -55,7 +59,9 @@ export async function loraGradientCheck(
   const targets = ids.map((_, i) => (i % T === T - 1 || i % T < 2 ? MASK : ids[i + 1]));
   const coef = targets.map((t) => (t === MASK ? 0 : rand() * 2 - 1));
 
-  const weights = uploadWeights(gpu, ck, 'f32');
+  const weights = uploadWeights(gpu, ck, chooseWeightType(ck));
+  if (weights.wt !== (dtype === 'F32' ? 'f32' : dtype.toLowerCase()))
+    throw new Error(`weights stored as ${weights.wt}`);
   const state = new LoraState(gpu.device, layout, flat);
   const graph = new TrainGraph(gpu, ck.config, weights, layout, state, { seqs: S, seqLen: T, recompute });
   graph.writeInputs(new Uint32Array(ids), new Uint32Array(targets));

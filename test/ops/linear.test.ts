@@ -3,11 +3,10 @@
 
 import { describe, it } from 'vitest';
 import { rng, uniform } from '../../src/rng';
-import { toF16Bits } from '../../src/model/dtype';
+import { bf16ToF32, f16ToF32, toBf16Bits, toF16Bits } from '../../src/model/dtype';
 import { linear } from '../reference/ops';
 import { expectClose } from '../helpers/compare';
 import { runKernel } from '../helpers/run-kernel';
-import { testGpu } from '../helpers/gpu';
 
 describe('matmul: y = scale·x·Wᵀ + b (+ y)', () => {
   const cases = [
@@ -42,31 +41,46 @@ describe('matmul: y = scale·x·Wᵀ + b (+ y)', () => {
       expectClose('matmul', y, want, 1e-5, 1e-5);
     });
   }
-  it('f16 weights (shader-f16)', async (ctx) => {
-    if (!(await testGpu()).hasF16) ctx.skip();
-    const r = rng(9);
-    const N = 3,
-      K = 40,
-      O = 33;
-    const x = uniform(r, N * K),
-      W = uniform(r, O * K);
-    const Wh = toF16Bits(W);
-    for (const [entry, groups] of [
-      ['few_rows', O],
-      ['few_rows_serial', 1],
-    ] as const) {
-      const [y] = await runKernel({
-        shader: 'matmul',
-        entry,
-        wt: 'f16',
-        params: { N, K, O, ldy: O, yOffset: 0, hasBias: 0, accumulate: 0, scale: 1 },
-        buffers: { x: x, W: Wh, b: new Float32Array(1), y: new Float32Array(N * O) },
-        workgroups: [groups, 1],
-        read: ['y'],
-      });
-      expectClose(`matmul f16 ${entry}`, y, linear(x, W, N, K, O), 2e-3, 2e-3);
-    }
-  });
+  // 16-bit weights packed two per u32 (any adapter): exact against the reference on the 16-bit values
+  for (const wt of ['bf16', 'f16'] as const)
+    it(`${wt} weights packed in u32 words: decode entries and the gemm, exact on the ${wt} values`, async () => {
+      const r = rng(9);
+      const N = 3;
+      const K = 41; // odd: a row starts in the high half of a word
+      const O = 33;
+      const x = uniform(r, N * K);
+      const bits = (wt === 'bf16' ? toBf16Bits : toF16Bits)(uniform(r, O * K));
+      const W = Float32Array.from(bits, (h) => (wt === 'bf16' ? bf16ToF32(h) : f16ToF32(h)));
+      const want = linear(x, W, N, K, O);
+      for (const [entry, groups] of [
+        ['few_rows', O],
+        ['few_rows_serial', 1],
+      ] as const) {
+        const [y] = await runKernel({
+          shader: 'matmul',
+          entry,
+          wt,
+          params: { N, K, O, ldy: O, yOffset: 0, hasBias: 0, accumulate: 0, scale: 1 },
+          buffers: { x, W: bits, b: new Float32Array(1), y: new Float32Array(N * O) },
+          workgroups: [groups, 1],
+          read: ['y'],
+        });
+        expectClose(`matmul ${wt} ${entry}`, y, want, 1e-5, 1e-5);
+      }
+      for (const entry of ['main', 'serial']) {
+        const gemm = { M: N, Nn: O, K, sAm: K, sAk: 1, sBk: 1, sBn: K, ldc: O, alpha: 1, accumulate: 0 };
+        const [y] = await runKernel({
+          shader: 'gemm',
+          entry,
+          wt,
+          params: { ...gemm, aOff: 0, cOff: 0, hasBias: 0 },
+          buffers: { a: x, b: bits, c: new Float32Array(N * O), bias: new Float32Array(1) },
+          workgroups: [Math.ceil(O / 32), 1],
+          read: ['c'],
+        });
+        expectClose(`gemm ${wt} ${entry}`, y, want, 1e-5, 1e-5);
+      }
+    });
 });
 
 describe.each(['main', 'serial'])(
