@@ -20,6 +20,10 @@ import { DEFAULT_TRAIN, Trainer } from '../src/train/trainer';
 import { trainGraphBytes } from '../src/train/graph';
 import { parseConfig } from '../src/model/config';
 import { SHAPES } from './synthetic';
+import { copyGbps, dispatchMicros, type Floor, floorOf } from './floor';
+
+const sig3 = (x: number) => Number(x.toPrecision(3));
+const roundFloor = (f: Floor): Floor => ({ floor_ms: sig3(f.floor_ms), floor_efficiency: sig3(f.floor_efficiency) });
 
 interface Row {
   model: string;
@@ -33,6 +37,13 @@ interface Row {
   ms_per_decode_step: number;
   dispatches_per_decode_step: number;
   submits_per_decode_step: number;
+  /** Bytes of the weights on the GPU (16-bit checkpoints stay 16-bit). */
+  weight_bytes: number;
+  /** Measured in this run on this device (bench/floor.ts). */
+  dispatch_us: number;
+  copy_gbps: number;
+  floor_ms: number;
+  floor_efficiency: number;
   adapter: string;
   /** --profile: GPU milliseconds per step name for one decode step (timestamp queries). */
   profile?: Record<string, number>;
@@ -51,6 +62,7 @@ async function benchModel(
   P: number,
   N: number,
   profile: boolean,
+  hw: { dispatch_us: number; copy_gbps: number },
 ): Promise<Row[]> {
   const ck = await checkpointFor(name);
   const wt = chooseWeightType(ck);
@@ -68,6 +80,8 @@ async function benchModel(
     gen.resetTimings();
     await gen.generate(prompts, { ...opts, maxNewTokens: N });
     const t = gen.timings;
+    const ms = t.decodeMs / t.decodeSteps;
+    const dispatches = t.decodeDispatches / t.decodeSteps;
     rows.push({
       model: name,
       layers: cfg.layers,
@@ -77,9 +91,12 @@ async function benchModel(
       new_tokens: N,
       prefill_tokens_per_s: round(t.prefillTokens / (t.prefillMs / 1000)),
       decode_tokens_per_s: round(t.decodeTokens / (t.decodeMs / 1000)),
-      ms_per_decode_step: round(t.decodeMs / t.decodeSteps),
-      dispatches_per_decode_step: t.decodeDispatches / t.decodeSteps,
+      ms_per_decode_step: round(ms),
+      dispatches_per_decode_step: dispatches,
       submits_per_decode_step: t.decodeSubmits / t.decodeSteps,
+      weight_bytes: weights.bytes,
+      ...hw,
+      ...roundFloor(floorOf(weights.bytes, dispatches, ms, hw.dispatch_us, hw.copy_gbps)),
       adapter: gpu.adapterName,
     });
     if (profile && gpu.device.features.has('timestamp-query')) {
@@ -161,6 +178,9 @@ function table(rows: Row[]): string {
     'ms_per_decode_step',
     'dispatches_per_decode_step',
     'submits_per_decode_step',
+    'weight_bytes',
+    'floor_ms',
+    'floor_efficiency',
   ];
   const head = [
     'model',
@@ -174,6 +194,9 @@ function table(rows: Row[]): string {
     'ms/step',
     'dispatch/step',
     'submit/step',
+    'weight bytes',
+    'floor ms',
+    'floor efficiency',
   ];
   const cells = rows.map((r) => cols.map((c) => String(r[c])));
   const w = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
@@ -238,8 +261,10 @@ export async function main(argv: string[]): Promise<number> {
   const P = Number(a['prompt-tokens'] ?? (a.quick ? 8 : 64));
   const N = Number(a['new-tokens'] ?? (a.quick ? 4 : 32));
   const rows: Row[] = [];
+  const hw = { dispatch_us: round(await dispatchMicros(gpu.device)), copy_gbps: round(await copyGbps(gpu.device)) };
+  if (!a.json) process.stderr.write(`  empty dispatch ${hw.dispatch_us} µs, buffer copy ${hw.copy_gbps} GB/s\n`);
   for (const m of models) {
-    for (const r of await benchModel(gpu, m, batches, P, N, a.profile!)) {
+    for (const r of await benchModel(gpu, m, batches, P, N, a.profile ?? false, hw)) {
       rows.push(r);
       if (a.json) process.stdout.write(JSON.stringify(r) + '\n');
       else process.stderr.write(`  ${r.model} batch ${r.batch}: decode ${r.decode_tokens_per_s} tok/s\n`);

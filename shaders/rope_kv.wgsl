@@ -9,8 +9,10 @@ struct Params { N: u32, nH: u32, nKV: u32, hd: u32, maxLen: u32 }
 @group(0) @binding(1) var<storage, read> rows: array<u32>;            // [N, 2] (slot, pos)
 @group(0) @binding(2) var<storage, read> cs: array<f32>;              // [maxLen, hd/2, 2]
 @group(0) @binding(3) var<storage, read_write> q: array<f32>;         // [N, nH, hd]
-@group(0) @binding(4) var<storage, read> k: array<f32>;               // [N, nKV, hd]
-@group(0) @binding(5) var<storage, read> v: array<f32>;               // [N, nKV, hd]
+// k and v are only read, but declared read_write: in the inference plan q, k and v are views of
+// one buffer, and one dispatch may not bind a buffer both writable (q) and read-only.
+@group(0) @binding(4) var<storage, read_write> k: array<f32>;         // [N, nKV, hd]
+@group(0) @binding(5) var<storage, read_write> v: array<f32>;         // [N, nKV, hd]
 @group(0) @binding(6) var<storage, read_write> kCache: array<f32>;    // [slots, nKV, maxLen, hd]
 @group(0) @binding(7) var<storage, read_write> vCache: array<f32>;    // [slots, nKV, maxLen, hd]
 

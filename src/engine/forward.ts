@@ -13,10 +13,13 @@ import { blockOps, type BlockOp, linearDims, linearWeights, type Tensor } from '
 import type { ModelConfig } from '../model/config';
 import type { Gpu } from '../gpu/device';
 import { readF32 } from '../gpu/readback';
-import { type PassSizes, Resources, type Step, type Tape } from '../gpu/tape';
+import { flatten, type PassSizes, Resources, type Step, type Tape } from '../gpu/tape';
+import type { Binding } from '../gpu/kernel';
+import { type DecodeOp, fuseForDecode } from './decode-fusion';
+import { normGateUpForward, normQkvForward } from '../ops/norm-linear';
 import { attentionForward } from '../ops/attention';
 import { embeddingForward } from '../ops/embedding';
-import { linearForward } from '../ops/linear';
+import { FEW_ROWS, linearForward } from '../ops/linear';
 import { loraForward } from '../ops/lora';
 import { rmsnormForward } from '../ops/rmsnorm';
 import { ropeKvForward } from '../ops/rope-kv';
@@ -52,12 +55,24 @@ export interface Stats {
 interface LinearSite {
   layer: number;
   target: Target;
-  inp: GPUBuffer;
-  out: GPUBuffer;
+  inp: Binding;
+  out: Binding;
 }
 
-/** The activations of one pass, shared by every layer (the KV caches are per layer). */
-type Activations = Record<Exclude<Tensor, 'kCache' | 'vCache'>, GPUBuffer> & {
+/** A decode step's fused norm + q/k/v: with an adapter on any of them, the norm's output is made
+ *  for the adapter's steps, which add to q, k, v before RoPE. */
+interface QkvGroup {
+  layer: number;
+  norm: Extract<BlockOp, { op: 'rmsnorm' }>;
+  sites: LinearSite[];
+}
+
+/** The activations of one pass, shared by every layer (the KV caches are per layer). q, k and v
+ *  are views of one buffer, so that the fused decode kernel writes all three. */
+type Activations = Record<Exclude<Tensor, 'kCache' | 'vCache' | 'q' | 'k' | 'v'>, GPUBuffer> & {
+  q: GPUBufferBinding;
+  k: GPUBufferBinding;
+  v: GPUBufferBinding;
   kCache: GPUBuffer[];
   vCache: GPUBuffer[];
   starts: GPUBuffer;
@@ -65,9 +80,12 @@ type Activations = Record<Exclude<Tensor, 'kCache' | 'vCache'>, GPUBuffer> & {
 };
 
 /** The buffer of a block tensor in layer l. */
-function tensorAt(a: Activations, t: Tensor, l: number): GPUBuffer {
+function tensorAt(a: Activations, t: Tensor, l: number): Binding {
   return t === 'kCache' || t === 'vCache' ? a[t][l] : a[t];
 }
+
+/** The start of a view in elements, as the fused kernel addresses it. */
+const startOf = (b: Binding) => ('buffer' in b ? (b.offset ?? 0) / 4 : 0);
 
 export class Forward {
   readonly cfg: ModelConfig;
@@ -89,13 +107,14 @@ export class Forward {
   private readonly res: Resources;
   private readonly plan: Tape;
   private readonly sampleTape: Tape;
-  private readonly sites: LinearSite[] = [];
-  /** The attached adapter's steps, by `${layer}.${target}`. */
+  private readonly sites = new Map<string, LinearSite>();
+  private readonly qkvGroups: QkvGroup[] = [];
+  /** The attached adapter's steps, by `${layer}.${target}` (and by layer for a fused q/k/v). */
   private loraTapes = new Map<string, Tape>();
-  /** The plan's adapter slots (one after each linear) and the linear each belongs to. */
-  private readonly slots = new Map<Step, string>();
+  private loraGroups = new Map<number, Tape>();
   private readonly noAdapter: Tape;
   private readonly loraT: GPUBuffer; // [maxRows, 64] LoRA intermediate x·Aᵀ
+  private readonly acts: Activations;
 
   constructor(
     readonly gpu: Gpu,
@@ -113,7 +132,7 @@ export class Forward {
     this.rows = res.buffer('rows[R,2]', 2 * R);
     this.lastIdx = res.buffer('lastIdx[O]', O);
     this.seqs = res.buffer('seqs[O,4]', 4 * O);
-    const acts = this.allocate();
+    const acts = (this.acts = this.allocate());
     this.x = acts.x;
     this.logits = res.buffer('logits[O,V]', O * this.outputs);
     this.tokens = res.buffer('tokens[O]', O);
@@ -128,7 +147,7 @@ export class Forward {
       H: cfg.hidden,
       wt: weights.wt,
     });
-    for (let l = 0; l < cfg.layers; l++) for (const op of blockOps(cfg, l)) this.recordOp(op, l, acts);
+    for (let l = 0; l < cfg.layers; l++) this.recordLayer(l, acts);
     this.recordHead(acts);
     this.sampleTape = res.tape();
     sampleTokens(this.sampleTape, { tokens: this.tokens, logits: this.logits, seqs: this.seqs, V: this.outputs });
@@ -147,11 +166,14 @@ export class Forward {
     this.gpu.device.queue.writeBuffer(cosSin, 0, ropeTable(T, hd, this.cfg.ropeTheta));
     const cache = (kind: string) =>
       Array.from({ length: this.cfg.layers }, (_, l) => b(`${kind}${l}[S,nKV,T,hd]`, S * nKV * T * hd));
+    // q [R, nH, hd], k and v [R, nKV, hd]: blocks of one buffer, each starting 256-byte aligned
+    const align = (n: number) => Math.ceil(n / 64) * 64;
+    const [nq, nkv] = [R * nH * hd, R * nKV * hd];
+    const qkv = b('qkv[R,(nH+2·nKV)·hd]', align(nq) + 2 * align(nkv));
+    const view = (start: number, n: number) => ({ buffer: qkv, offset: 4 * start, size: 4 * n });
     return {
       ...{ x, xMid: x, xOut: x, xn1: xn, xn2: xn, rstd1: rstd, rstd2: rstd },
-      q: b('q[R,nH,hd]', R * nH * hd),
-      k: b('k[R,nKV,hd]', R * nKV * hd),
-      v: b('v[R,nKV,hd]', R * nKV * hd),
+      ...{ q: view(0, nq), k: view(align(nq), nkv), v: view(align(nq) + align(nkv), nkv) },
       // Qwen3's per-head normed q and k (other models never name them)
       qn: this.cfg.qkNorm ? b('qNormed[R,nH,hd]', R * nH * hd) : x,
       kn: this.cfg.qkNorm ? b('kNormed[R,nKV,hd]', R * nKV * hd) : x,
@@ -167,8 +189,92 @@ export class Forward {
     };
   }
 
+  /**
+   * Layer l twice: as decode steps run it (norms folded into the linears that read them, see
+   * decode-fusion.ts) and as prefill passes run it (the block as written); the plan picks one by
+   * the pass's row count.
+   */
+  private recordLayer(l: number, a: Activations): void {
+    const ops = blockOps(this.cfg, l);
+    const prefill = this.res.tape();
+    for (const op of ops) this.recordOp(prefill, op, l, a);
+    const decode = this.res.tape();
+    for (const op of fuseForDecode(ops)) this.recordDecodeOp(decode, op, l, a);
+    this.plan.choose('layer', (s) => (s.N <= FEW_ROWS ? decode : prefill));
+  }
+
+  /** An op of the decode step: the two fused kinds, or any other op as written. */
+  private recordDecodeOp(t: Tape, op: DecodeOp, l: number, a: Activations): void {
+    if (op.op === 'normQkv') return this.recordNormQkv(t, op, l, a);
+    if (op.op !== 'normGateUp') return this.recordOp(t, op, l, a);
+    // An adapter on gate or up adds before the SwiGLU: then the MLP's first half runs unfused.
+    const unfused = this.res.tape();
+    for (const o of [op.norm, op.gate, op.up, op.swiglu]) this.recordOp(unfused, o, l, a);
+    const fused = this.res.tape();
+    const w = this.weights.layers[l];
+    const { inF: K, outF: O } = linearDims(this.cfg, op.gate.target);
+    normGateUpForward(fused, {
+      ...{ out: tensorAt(a, op.swiglu.out, l), inp: tensorAt(a, op.norm.inp, l), normWeight: w[op.norm.weight] },
+      gate: linearWeights(w, l, op.gate.target).weight,
+      up: linearWeights(w, l, op.up.target).weight,
+      ...{ rows: (s: PassSizes) => s.N, K, O, eps: this.cfg.rmsEps, wt: this.weights.wt },
+    });
+    const adapted = () => !!(this.adapter?.layout.get(l, op.gate.target) || this.adapter?.layout.get(l, op.up.target));
+    t.choose('mlp', () => (adapted() ? unfused : fused));
+  }
+
+  /** The fused norm + q/k/v of a decode step, then the adapter's steps for them (if any). */
+  private recordNormQkv(t: Tape, op: Extract<DecodeOp, { op: 'normQkv' }>, l: number, a: Activations): void {
+    const w = this.weights.layers[l];
+    const lin = op.linears.map((x) => linearWeights(w, l, x.target));
+    const outs = op.linears.map((x) => tensorAt(a, x.out, l));
+    const qkvBuffer = 'buffer' in outs[0] ? outs[0].buffer : outs[0];
+    if (outs.some((o) => !('buffer' in o) || o.buffer !== qkvBuffer)) throw new Error('q, k, v must share a buffer');
+    const dims = op.linears.map((x) => linearDims(this.cfg, x.target));
+    normQkvForward(t, {
+      ...{ out: qkvBuffer, yOff: outs.map(startOf) as [number, number, number], inp: tensorAt(a, op.norm.inp, l) },
+      ...{ normWeight: w[op.norm.weight], weights: lin.map((x) => x.weight) as [GPUBuffer, GPUBuffer, GPUBuffer] },
+      outF: dims.map((d) => d.outF) as [number, number, number],
+      bias: this.qkvBiasOf(
+        l,
+        lin.map((x) => x.bias),
+      ),
+      ...{ rows: (s: PassSizes) => s.N, K: dims[0].inF, eps: this.cfg.rmsEps, wt: this.weights.wt },
+    });
+    const inp = tensorAt(a, op.norm.out, l);
+    const sites = op.linears.map((x, j) => this.site(l, x.target, inp, outs[j]));
+    this.qkvGroups.push({ layer: l, norm: op.norm, sites });
+    t.choose('lora', () => this.loraGroups.get(l) ?? this.noAdapter);
+  }
+
+  /** Layer l's q, k, v biases back to back (copied once), or none. */
+  private qkvBiasOf(l: number, biases: (GPUBuffer | undefined)[]): GPUBuffer | undefined {
+    if (biases.some((b) => !b)) return undefined;
+    const bs = biases as GPUBuffer[];
+    const all = this.res.buffer(
+      `qkvBias${l}`,
+      bs.reduce((n, b) => n + b.size / 4, 0),
+    );
+    const enc = this.gpu.device.createCommandEncoder();
+    let at = 0;
+    for (const b of bs) {
+      enc.copyBufferToBuffer(b, 0, all, at, b.size);
+      at += b.size;
+    }
+    this.gpu.device.queue.submit([enc.finish()]);
+    return all;
+  }
+
+  /** The linear site of (layer, target), registered once for the adapter's steps. */
+  private site(layer: number, target: Target, inp: Binding, out: Binding): LinearSite {
+    const key = `${layer}.${target}`;
+    let s = this.sites.get(key);
+    if (!s) this.sites.set(key, (s = { layer, target, inp, out }));
+    return s;
+  }
+
   /** Records one op of layer l's block definition for N rows. */
-  private recordOp(op: BlockOp, l: number, a: Activations): void {
+  private recordOp(t: Tape, op: BlockOp, l: number, a: Activations): void {
     const cfg = this.cfg;
     const w = this.weights.layers[l];
     const N = (s: PassSizes) => s.N;
@@ -176,7 +282,7 @@ export class Forward {
     const buf = (t: Tensor) => tensorAt(a, t, l);
     switch (op.op) {
       case 'rmsnorm':
-        return rmsnormForward(this.plan, {
+        return rmsnormForward(t, {
           ...{ out: buf(op.out), rstd: buf(op.rstd), inp: buf(op.inp), weight: w[op.weight] },
           ...{ rows: N, width: cfg.hidden, eps: cfg.rmsEps },
         });
@@ -185,22 +291,22 @@ export class Forward {
         const weight = w[op.weight] as GPUBuffer;
         const rows = (s: PassSizes) => s.N * heads;
         const norm = { out: buf(op.out), rstd: a.rstd1, inp: buf(op.inp), weight, rows, width: cfg.headDim };
-        return rmsnormForward(this.plan, { ...norm, eps: cfg.rmsEps }, op.weight === 'qNorm' ? 'q_norm' : 'k_norm');
+        return rmsnormForward(t, { ...norm, eps: cfg.rmsEps }, op.weight === 'qNorm' ? 'q_norm' : 'k_norm');
       }
       case 'linear':
-        return this.recordLinear(op, l, a);
+        return this.recordLinear(t, op, l, a);
       case 'ropeKv':
-        return ropeKvForward(this.plan, {
+        return ropeKvForward(t, {
           ...{ q: buf(op.q), k: buf(op.k), v: buf(op.v), kCache: buf(op.kCache), vCache: buf(op.vCache) },
           ...{ rowPos: this.rows, cosSin: a.cosSin, rows: N, ...attn },
         });
       case 'attention':
-        return attentionForward(this.plan, {
+        return attentionForward(t, {
           ...{ out: buf(op.out), att: buf(op.att), q: buf(op.q), kCache: buf(op.kCache), vCache: buf(op.vCache) },
           ...{ rowPos: this.rows, starts: a.starts, rows: N, ...attn },
         });
       case 'swiglu':
-        return swigluForward(this.plan, {
+        return swigluForward(t, {
           ...{ out: buf(op.out), gate: buf(op.gate), up: buf(op.up) },
           n: (s) => s.N * cfg.intermediate,
         });
@@ -208,7 +314,7 @@ export class Forward {
   }
 
   /** A linear of the block, and the place where an attached adapter's steps run. */
-  private recordLinear(op: Extract<BlockOp, { op: 'linear' }>, l: number, a: Activations): void {
+  private recordLinear(t: Tape, op: Extract<BlockOp, { op: 'linear' }>, l: number, a: Activations): void {
     const { weight, bias } = linearWeights(this.weights.layers[l], l, op.target);
     const { inF, outF } = linearDims(this.cfg, op.target);
     const inp = tensorAt(a, op.inp, l);
@@ -217,11 +323,10 @@ export class Forward {
     if (residual && residual !== out) throw new Error(`inference keeps ${op.residual} and ${op.out} in one buffer`);
     const rows = (s: PassSizes) => s.N;
     const wt = this.weights.wt;
-    linearForward(this.plan, { name: op.target, out, inp, weight, bias, rows, inF, outF, wt, accumulate: !!residual });
+    linearForward(t, { name: op.target, out, inp, weight, bias, rows, inF, outF, wt, accumulate: !!residual });
     const key = `${l}.${op.target}`;
-    this.sites.push({ layer: l, target: op.target, inp, out });
-    this.plan.choose('lora', () => this.loraTapes.get(key) ?? this.noAdapter);
-    this.slots.set(this.plan.steps[this.plan.steps.length - 1], key);
+    this.site(l, op.target, inp, out);
+    t.choose('lora', () => this.loraTapes.get(key) ?? this.noAdapter);
   }
 
   /** The last rows of each output, the final norm, the LM (or score) head. */
@@ -246,6 +351,7 @@ export class Forward {
    */
   setAdapter(adapter: InferenceAdapter | null): void {
     this.loraTapes = new Map();
+    this.loraGroups = new Map();
     this.adapter = adapter;
     if (!adapter) return;
     const { layout, params } = adapter;
@@ -257,15 +363,24 @@ export class Forward {
       offset: v.offset * 4,
       size: v.length * 4,
     });
-    for (const site of this.sites) {
+    const record = (t: Tape, site: LinearSite) => {
       const m = layout.get(site.layer, site.target);
-      if (!m) continue;
-      const t = this.res.tape();
+      if (!m) return false;
       loraForward(t, {
         ...{ out: site.out, tmp: this.loraT, inp: site.inp, A: view(m.A), B: view(m.B) },
         ...{ rows: (s) => s.N, inF: m.inF, outF: m.outF, r: layout.lora.r, scale: layout.scale },
       });
-      this.loraTapes.set(`${site.layer}.${site.target}`, t);
+      return true;
+    };
+    for (const [key, site] of this.sites) {
+      const t = this.res.tape();
+      if (record(t, site)) this.loraTapes.set(key, t);
+    }
+    // a fused q/k/v: the norm's output first (the fused kernel never writes it), then the steps
+    for (const g of this.qkvGroups) {
+      const t = this.res.tape();
+      this.recordOp(t, g.norm, g.layer, this.acts);
+      if (g.sites.map((site) => record(t, site)).some(Boolean)) this.loraGroups.set(g.layer, t);
     }
   }
 
@@ -285,13 +400,9 @@ export class Forward {
     this.stats.dispatches += this.res.dispatches - d0;
   }
 
-  /** The steps of one pass with each adapter slot replaced by the adapter's steps, for profiling. */
-  private flatSteps(sample: boolean): Step[] {
-    const steps = sample ? [...this.plan.steps, ...this.sampleTape.steps] : this.plan.steps;
-    return steps.flatMap((st) => {
-      const key = this.slots.get(st);
-      return key === undefined ? [st] : (this.loraTapes.get(key)?.steps ?? []);
-    });
+  /** The steps a pass of these sizes runs, one dispatch each (layer variants and adapter steps expanded). */
+  private flatSteps(sample: boolean, s: PassSizes): Step[] {
+    return flatten(sample ? [...this.plan.steps, ...this.sampleTape.steps] : this.plan.steps, s);
   }
 
   /**
@@ -300,7 +411,7 @@ export class Forward {
    */
   async profile(N: number, B: number, sample: boolean): Promise<Map<string, number>> {
     const dev = this.gpu.device;
-    const steps = this.flatSteps(sample);
+    const steps = this.flatSteps(sample, { N, B });
     const qs = dev.createQuerySet({ type: 'timestamp', count: 2 * steps.length });
     const usage = GPUBufferUsage;
     const resolve = dev.createBuffer({ size: 16 * steps.length, usage: usage.QUERY_RESOLVE | usage.COPY_SRC });

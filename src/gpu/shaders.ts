@@ -13,11 +13,13 @@ import sample from '../../shaders/sample.wgsl?raw';
 import gemm from '../../shaders/gemm.wgsl?raw';
 import logprob from '../../shaders/logprob.wgsl?raw';
 import adamw from '../../shaders/adamw.wgsl?raw';
+import normLinear from '../../shaders/norm_linear.wgsl?raw';
 
 export const SHADERS = {
   embedding,
   rmsnorm,
   matmul,
+  normLinear,
   ropeKv,
   attention,
   swiglu,

@@ -25,7 +25,11 @@ export type Grid = [number, number?, number?];
 export type Step = (
   | { kind: 'pass'; name: string; run: (pass: GPUComputePassEncoder, s: PassSizes) => void }
   | { kind: 'copy'; name: string; run: (enc: GPUCommandEncoder, s: PassSizes) => void }
-) & { lora?: boolean };
+) & {
+  lora?: boolean;
+  /** A step that replays another tape, chosen at replay time (see Tape.choose). */
+  pick?: (s: PassSizes) => Tape;
+};
 
 const PROBES: PassSizes[] = [
   { N: 1, B: 1 },
@@ -177,6 +181,7 @@ export class Tape {
     this.steps.push({
       kind: 'pass',
       name,
+      pick,
       run: (pass, s) => {
         for (const st of pick(s).steps) if (st.kind === 'pass') st.run(pass, s);
       },
@@ -192,6 +197,11 @@ export class Tape {
   append(other: Tape, lora = false): void {
     this.steps.push(...(lora ? other.steps.map((s) => ({ ...s, lora: true })) : other.steps));
   }
+}
+
+/** The steps that a replay at sizes `s` runs, chosen steps expanded (e.g. one pass each for profiling). */
+export function flatten(steps: Step[], s: PassSizes): Step[] {
+  return steps.flatMap((st) => (st.pick ? flatten(st.pick(s).steps, s) : [st]));
 }
 
 /** Workgroups for one per row, split over y when past the 65,535 limit of one dimension. */
