@@ -3,6 +3,7 @@
 //
 //   npm run bench -- [--json] [--models stories260K,smollm2-135m] [--batches 1,4,8,16]
 //                    [--prompt-tokens 64] [--new-tokens 32] [--quick] [--profile] [--train-tokens 128] [--no-train]
+//                    [--dtypes auto,f32]  (weights as the checkpoint stores them (16-bit), and widened to f32)
 //   npm run bench -- --memory     planned GPU memory of LoRA DPO training (no GPU needed)
 
 import { parseArgs } from 'node:util';
@@ -13,7 +14,7 @@ import { loadCheckpoint, type Checkpoint } from '../src/model/checkpoint';
 import { folderSource } from '../src/model/source-node';
 import { Forward } from '../src/engine/forward';
 import { Generator } from '../src/engine/generate';
-import { chooseWeightType, destroyWeights, uploadWeights } from '../src/engine/weights';
+import { chooseWeightType, destroyWeights, uploadWeights, type WeightDtypeChoice } from '../src/engine/weights';
 import { syntheticCheckpoint } from './synthetic';
 import { LoraLayout, LoraState, TARGETS } from '../src/train/lora';
 import { DEFAULT_TRAIN, Trainer } from '../src/train/trainer';
@@ -55,6 +56,20 @@ async function checkpointFor(name: string): Promise<Checkpoint> {
   return syntheticCheckpoint(name);
 }
 
+/** Rows of one model for each weight type asked for (a type equal to an earlier one is skipped). */
+async function rowsFor(
+  gpu: Gpu,
+  name: string,
+  dtypes: WeightDtypeChoice[],
+  ...rest: [number[], number, number, boolean, { dispatch_us: number; copy_gbps: number }]
+): Promise<Row[]> {
+  const ck = await checkpointFor(name);
+  const types = [...new Set(dtypes.map((d) => chooseWeightType(ck, d)))];
+  const rows: Row[] = [];
+  for (const wt of types) rows.push(...(await benchModel(gpu, name, ...rest, wt)));
+  return rows;
+}
+
 async function benchModel(
   gpu: Gpu,
   name: string,
@@ -63,9 +78,10 @@ async function benchModel(
   N: number,
   profile: boolean,
   hw: { dispatch_us: number; copy_gbps: number },
+  dtype: WeightDtypeChoice,
 ): Promise<Row[]> {
   const ck = await checkpointFor(name);
-  const wt = chooseWeightType(ck);
+  const wt = chooseWeightType(ck, dtype);
   const weights = uploadWeights(gpu, ck, wt);
   const cfg = ck.config;
   const rows: Row[] = [];
@@ -246,6 +262,7 @@ export async function main(argv: string[]): Promise<number> {
       profile: { type: 'boolean', default: false },
       'train-tokens': { type: 'string' },
       'no-train': { type: 'boolean', default: false },
+      dtypes: { type: 'string' },
       memory: { type: 'boolean', default: false },
     },
   });
@@ -263,8 +280,10 @@ export async function main(argv: string[]): Promise<number> {
   const rows: Row[] = [];
   const hw = { dispatch_us: round(await dispatchMicros(gpu.device)), copy_gbps: round(await copyGbps(gpu.device)) };
   if (!a.json) process.stderr.write(`  empty dispatch ${hw.dispatch_us} µs, buffer copy ${hw.copy_gbps} GB/s\n`);
+  // --dtypes auto,f32: rows with the checkpoint's own (16-bit) weights and with f32 weights
+  const dtypes = (a.dtypes ?? 'auto,f32').split(',') as WeightDtypeChoice[];
   for (const m of models) {
-    for (const r of await benchModel(gpu, m, batches, P, N, a.profile ?? false, hw)) {
+    for (const r of await rowsFor(gpu, m, dtypes, batches, P, N, a.profile ?? false, hw)) {
       rows.push(r);
       if (a.json) process.stdout.write(JSON.stringify(r) + '\n');
       else process.stderr.write(`  ${r.model} batch ${r.batch}: decode ${r.decode_tokens_per_s} tok/s\n`);

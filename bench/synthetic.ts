@@ -59,5 +59,5 @@ export function syntheticCheckpoint(shape: string, seed = 1): Checkpoint {
     }
     tensors.set(name, { dtype: 'BF16', shape: dims, bytes: new Uint8Array(bits.buffer), file: 'synthetic' });
   }
-  return { config, tensors, is16bit: true };
+  return { config, tensors, is16bit: true, dtype16: 'bf16' };
 }

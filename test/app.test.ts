@@ -1,12 +1,11 @@
 // End to end: the app in headless Chromium on the software WebGPU adapter with the embedded demo
 // model — first load, a chat answer with its thought hidden, the walkthrough, one full TPO
 // iteration interrupted by a reload and resumed, the no-WebGPU page. Screenshots go to
-// test-artifacts/.
+// test-artifacts/ (and, run by `npm run screenshots`, to docs/screenshots/ for the README).
 
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
-import { ARTIFACTS, pageErrors, readIdbStore, startApp, type AppServer } from './helpers/browser';
+import { screenshot, pageErrors, readIdbStore, startApp, type AppServer } from './helpers/browser';
 
 let app: AppServer;
 let browser: Browser;
@@ -49,7 +48,7 @@ describe('app: the embedded demo model end to end', () => {
     expect(await page.isVisible('#generate-panel')).toBe(false);
     await page.waitForFunction(() => /Download/.test(document.getElementById('memory')!.textContent ?? ''));
     expect(await page.textContent('#memory')).toMatch(/Download \d+(\.\d+)? (KiB|MiB)/);
-    await page.screenshot({ path: join(ARTIFACTS, 'app-first-load.png'), fullPage: true });
+    await screenshot(page, 'app-first-load');
     await loadDemo(page);
 
     await page.click('#tab-chat');
@@ -73,7 +72,7 @@ describe('app: the embedded demo model end to end', () => {
     expect(await page.isVisible('#thinking')).toBe(false);
     await page.click('#chat-log .msg.assistant details summary');
     expect(await page.isVisible('#chat-log .msg.assistant details .thought')).toBe(true);
-    await page.screenshot({ path: join(ARTIFACTS, 'app-chat.png'), fullPage: true });
+    await screenshot(page, 'app-chat');
 
     // The walkthrough: every stage appears, explained, in order.
     await page.click('#tab-walk');
@@ -95,7 +94,7 @@ describe('app: the embedded demo model end to end', () => {
       expect(titles[4]).toMatch(/DPO steps/);
       expect(await page.locator('#walk-stages li:last-child tr').count()).toBe(4); // header + 3 steps
     }
-    await page.screenshot({ path: join(ARTIFACTS, 'app-walkthrough.png'), fullPage: true });
+    await screenshot(page, 'app-walkthrough');
     expect(errors).toEqual([]);
     await page.close();
   });
@@ -150,7 +149,7 @@ describe('app: the embedded demo model end to end', () => {
     );
     expect(await page.$$eval('#p-evaluating', (b) => (b[0] as HTMLProgressElement).value)).toBe(1);
     expect(await page.$$eval('#p-training', (b) => (b[0] as HTMLProgressElement).value)).toBe(1);
-    await page.screenshot({ path: join(ARTIFACTS, 'app-train.png'), fullPage: true });
+    await screenshot(page, 'app-train');
 
     // The new adapter can be chosen on the Model screen, and the Data screen lists the run.
     await page.click('#tab-model');
@@ -180,7 +179,7 @@ describe('app: the embedded demo model end to end', () => {
     await page.waitForSelector('#no-webgpu', { state: 'visible' });
     expect(await page.textContent('#no-webgpu')).toMatch(/Chrome or Edge[\s\S]*enable-unsafe-webgpu/);
     expect(await page.isVisible('main')).toBe(false);
-    await page.screenshot({ path: join(ARTIFACTS, 'app-no-webgpu.png') });
+    await screenshot(page, 'app-no-webgpu', false);
     await page.close();
   });
 });

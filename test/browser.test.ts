@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { loadModel } from '../src/engine/model';
 import { folderSource } from '../src/model/source-node';
-import { ARTIFACTS, pageErrors, readIdbStore, startApp, type AppServer } from './helpers/browser';
+import { screenshot, pageErrors, readIdbStore, startApp, type AppServer } from './helpers/browser';
 import { startHubServer, type HubServer } from './helpers/hub-server';
 import { testGpu } from './helpers/gpu';
 import { writeTinyModel } from './helpers/tiny-model';
@@ -67,7 +67,7 @@ describe('browser: the engine in a Web Worker', () => {
       { timeout: 120_000 },
     );
     const text = await page.textContent('#output');
-    await page.screenshot({ path: join(ARTIFACTS, 'browser-generate.png'), fullPage: true });
+    await screenshot(page, 'browser-generate');
 
     // The same request through the Node engine (Dawn) gives the same greedy tokens.
     const m = await loadModel(await testGpu(), folderSource(modelDir), { slots: 1, maxLen: 256 });
@@ -180,13 +180,13 @@ describe('browser: a TPO run in the worker with records in IndexedDB', () => {
     expect(metrics[0].metrics.pairs).toBeGreaterThan(0);
     expect(metrics[0].metrics.dpo.length).toBeGreaterThan(0); // DPO ran in the worker
     expect(await second.page.textContent('#run-metrics')).toMatch(/iteration 0: \d+ pairs/);
-    await second.page.screenshot({ path: join(ARTIFACTS, 'browser-tpo-run.png'), fullPage: true });
+    await screenshot(second.page, 'browser-tpo-run');
 
     // Export: TRL JSONL pairs, a PEFT zip, metrics CSV — as download links.
     const page = second.page;
     await page.click('#tab-data');
     await page.waitForSelector('#runs tbody tr');
-    await page.screenshot({ path: join(ARTIFACTS, 'browser-data.png'), fullPage: true });
+    await screenshot(page, 'browser-data');
     await page.click('#export');
     await page.waitForSelector('#exports a');
     const exported = await page.$$eval('#exports a', (as) =>

@@ -5,7 +5,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadModel, type LoadedModel } from '../src/engine/model';
+import { fitSlots, loadModel, type LoadedModel } from '../src/engine/model';
 import { loadCheckpoint } from '../src/model/checkpoint';
 import { folderSource } from '../src/model/source-node';
 import { readF32 } from '../src/gpu/readback';
@@ -66,6 +66,29 @@ describe('generation', () => {
       expect(batch.map((b) => b.tokenIds.length)).toEqual([5, 9, 3, 7]);
       single.destroy();
     }
+  });
+
+  it('a wide batch: 40 sequences decode together (past the fused few-row kernels) as they do alone', async () => {
+    const wide = Array.from({ length: 40 }, (_, i) => [1, 2 + (i % 50), 3 + ((7 * i) % 60)]);
+    const m = await model({ slots: undefined, maxSlots: 64 });
+    expect(m.forward.shape.slots).toBe(64); // the tiny model's caches fit: as many as asked
+    const batch = await m.generate(wide, { maxNewTokens: 5, temperature: 0, eosTokenIds: [] });
+    m.destroy();
+    const single = await model({ slots: 1 });
+    for (const i of [0, 17, 39]) {
+      const [one] = await single.generate([wide[i]], { maxNewTokens: 5, temperature: 0, eosTokenIds: [] });
+      expect(batch[i].tokenIds, `sequence ${i}`).toEqual(one.tokenIds);
+    }
+    single.destroy();
+  });
+
+  it('fitSlots: as many sequences as one binding and the KV budget allow, at most the ones asked for', async () => {
+    const gpu = await testGpu();
+    const cfg = (await loadCheckpoint(folderSource(dir))).config;
+    const perSlot = cfg.kvHeads * 48 * cfg.headDim * 4; // one layer's keys of one sequence, maxLen 48
+    expect(fitSlots(gpu, cfg, 48, 64)).toBe(64);
+    expect(fitSlots(gpu, cfg, 48, 64, 2 * cfg.layers * perSlot * 10)).toBe(10);
+    expect(fitSlots(gpu, cfg, 48, 64, 1)).toBe(1); // never below one
   });
 
   it('prefill split over several passes equals a one-pass prefill', async () => {

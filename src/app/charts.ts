@@ -13,10 +13,12 @@ function chart(host: HTMLElement, series: { label: string; stroke: string; scale
     {
       width,
       height: 180,
-      // whole-number x (steps, iterations) from the first to at least one past it: a single point
-      // sits at the left edge instead of in an auto range of 0..100
-      scales: { x: { time: false, range: (_u, min, max) => [min ?? 0, Math.max(max ?? 1, (min ?? 0) + 1)] } },
-      axes: [{ label: xLabel }, ...[...scales].map((s, i) => ({ scale: s, side: i ? 1 : 3, grid: { show: i === 0 } }))],
+      // x is set by `show` to the steps or iterations run (never uPlot's default 0..100)
+      scales: { x: { time: false, auto: false, range: (_u, min, max) => [min ?? 0, max ?? 1] } },
+      axes: [
+        { label: xLabel, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000] },
+        ...[...scales].map((s, i) => ({ scale: s, side: i ? 1 : 3, grid: { show: i === 0 } })),
+      ],
       series: [
         { label: xLabel },
         ...series.map((s) => ({
@@ -89,20 +91,33 @@ export class RunCharts {
 
   private draw(): void {
     const s = this.stepRows;
-    this.steps.setData([
+    show(this.steps, [
       s.map((_, i) => i + 1),
       s.map((m) => m.loss),
       s.map((m) => m['rewards/accuracies'] ?? null),
       s.map((m) => m['rewards/margins'] ?? null),
-    ] as uPlot.AlignedData);
+    ]);
     const it = this.iterRows;
     const x = it.map((m) => m.iteration);
-    this.scores.setData([
+    show(this.scores, [
       x,
       it.map((m) => m.mean_score),
       it.map((m) => m.parse_failure_rate),
       it.map((m) => (typeof m.eval?.win_rate === 'number' ? m.eval.win_rate : null)),
-    ] as uPlot.AlignedData);
-    this.lengths.setData([x, it.map((m) => m.mean_thought_chars), it.map((m) => m.mean_response_chars)]);
+    ]);
+    show(this.lengths, [x, it.map((m) => m.mean_thought_chars), it.map((m) => m.mean_response_chars)]);
   }
+}
+
+/**
+ * New data; the x axis spans exactly the steps or iterations run (one point: that point and the
+ * next whole number), and the legend shows the latest values until the cursor points elsewhere.
+ */
+function show(u: uPlot, data: (number | null)[][]): void {
+  u.setData(data as uPlot.AlignedData);
+  const x = data[0] as number[];
+  const min = x.length ? x[0] : 0;
+  const max = x.length ? Math.max(x[x.length - 1], min + 1) : 1;
+  u.setScale('x', { min, max });
+  if (x.length) u.setLegend({ idx: x.length - 1 });
 }

@@ -168,7 +168,7 @@ export function initModelView(): void {
       const shape = `${info.modelType}, ${info.layers} layers, hidden ${info.hidden}`;
       const on = `${info.adapter}${info.software ? ' (software, slow)' : ''}`;
       const weights = `${info.weightType} weights (${fmtBytes(info.weightBytes)})`;
-      status.textContent = `${info.label}: ${shape}, ${weights} on ${on}`;
+      status.textContent = `${info.label}: ${shape}, ${weights} on ${on}; ${info.slots} sequences a batch`;
       await refreshAdapters();
       onLoaded.forEach((f) => f());
     } catch (e) {

@@ -127,7 +127,7 @@ export async function generateCommand(argv: string[], gpu: Gpu): Promise<void> {
   const s = settings(a);
   const src = await modelSource(a.model, { hubUrl: a['hub-url'], revision: a.revision });
   const m = await loadModel(gpu, src, {
-    slots: Math.min(s.k, 16),
+    maxSlots: s.k, // the K samples in one batch where they fit
     maxLen: s.maxLen,
     weightDtype: a.dtype as 'auto',
     onProgress: process.stderr.isTTY ? progressLine(process.stderr) : undefined,

@@ -155,7 +155,7 @@ export async function runCommand(argv: string[], gpu: Gpu): Promise<void> {
   });
   const o = run.options;
   const model = await loadModel(gpu, await modelSource(a.model, { hubUrl: a['hub-url'] }), {
-    slots: Math.max(o.samples, 8),
+    maxSlots: Math.max(64, o.samples), // wide sampling batches, as many as fit
     maxLen: Math.min(4096, o.maxLength + o.maxNewTokens),
   });
   if (!model.tokenizer)
@@ -164,6 +164,9 @@ export async function runCommand(argv: string[], gpu: Gpu): Promise<void> {
       'stories260K has none: pass --model with a chat model (the default, tpo-demo, has one).',
     );
   const judge = await makeJudge(String(run.judge), a['judge-mode'], gpu, a['hub-url']);
+  const slots = model.forward.shape.slots;
+  const per = Math.max(1, Math.floor(slots / o.samples));
+  process.stderr.write(`tpo: sampling ${per} instruction(s) × K = ${o.samples} a batch (${slots} sequences fit)\n`);
   const metrics = await runTpoSession({ model, judge, store }, pool, run, { onProgress: progressLine('') });
   const baselineDir = join(a.out, 'baseline');
   if (a.baseline) {

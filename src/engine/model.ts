@@ -12,6 +12,10 @@ import type { LoraLayout } from '../train/lora';
 import { mergeLora } from '../train/merge';
 
 export interface LoadOptions extends Partial<ForwardShape> {
+  /** Instead of `slots`: as many sequences as fit (fitSlots), at most this many. */
+  maxSlots?: number;
+  /** With maxSlots: the KV-cache bytes allowed (default KV_BUDGET). */
+  kvBudget?: number;
   weightDtype?: WeightDtypeChoice;
   onProgress?: ProgressFn;
   /** Cap on one weight chunk's bytes (below the device limit); tests use it to force splitting. */
@@ -114,12 +118,28 @@ export async function loadModel(gpu: Gpu, source: ModelSource, opts: LoadOptions
   const wt = chooseWeightType(ck, opts.weightDtype);
   const weights = uploadWeights(gpu, ck, wt, opts.maxChunkBytes);
   const cfg = ck.config;
+  const maxLen = Math.min(opts.maxLen ?? 1024, cfg.maxPositions);
   const shape: ForwardShape = {
-    slots: opts.slots ?? 8,
-    maxLen: Math.min(opts.maxLen ?? 1024, cfg.maxPositions),
+    slots: opts.slots ?? (opts.maxSlots ? fitSlots(gpu, cfg, maxLen, opts.maxSlots, opts.kvBudget) : 8),
+    maxLen,
     maxRows: opts.maxRows ?? 256,
     maxOut: opts.maxOut,
   };
   const forward = new Forward(gpu, cfg, weights, shape);
   return new LoadedModel(gpu, cfg, weights, forward, tokenizer, source);
+}
+
+/** Bytes of KV cache the engine allows itself when it sizes batches (all layers, keys and values). */
+export const KV_BUDGET = 1 << 30;
+
+/**
+ * The most sequences, at most `want`, that generate together: each layer's key (and value) cache
+ * [S, nKV, maxLen, hd] must fit one binding of this device, and all caches together KV_BUDGET.
+ */
+export function fitSlots(gpu: Gpu, cfg: ModelConfig, maxLen: number, want: number, budget = KV_BUDGET): number {
+  const perSlot = cfg.kvHeads * maxLen * cfg.headDim * 4; // one layer's keys of one sequence
+  const lim = gpu.device.limits;
+  const byBinding = Math.floor(Math.min(lim.maxStorageBufferBindingSize, lim.maxBufferSize) / perSlot);
+  const byBudget = Math.floor(budget / (2 * cfg.layers * perSlot));
+  return Math.max(1, Math.min(want, byBinding, byBudget));
 }

@@ -74,6 +74,8 @@ const api: EngineApi = {
     gpu ??= await acquireDevice(navigator.gpu);
     model?.destroy();
     model = undefined;
+    // 8 sequences a batch in the page for now (the CLI takes as many as fit, up to 64): the browser
+    // tests interrupt an iteration between its sampling batches
     const m = await loadModel(gpu, sourceOf(spec), { slots: 8, maxLen: 1024, onProgress });
     model = m;
     modelName = spec.kind === 'hub' ? spec.repo : spec.kind === 'url' ? (spec.label ?? spec.baseUrl) : 'dropped model';
@@ -85,6 +87,7 @@ const api: EngineApi = {
       vocab: m.config.vocab,
       weightType: m.weights.wt,
       weightBytes: m.weights.bytes,
+      slots: m.forward.shape.slots,
       hasTokenizer: !!m.tokenizer,
       adapter: gpu.adapterName,
       software: gpu.isSoftware,

@@ -21,6 +21,8 @@ export interface ModelInfo {
   vocab: number;
   weightType: WeightType;
   weightBytes: number;
+  /** Sequences generated together (TPO samples instructions × K in batches of this many). */
+  slots: number;
   hasTokenizer: boolean;
   adapter: string;
   software: boolean;

@@ -32,6 +32,16 @@ export async function launchBrowser(): Promise<Browser> {
 /** Where the browser tests save their screenshots. */
 export const ARTIFACTS = join(__dirname, '../../test-artifacts');
 
+/**
+ * Saves a screenshot of the page in test-artifacts/ and, when `npm run screenshots` runs the
+ * tests (TPO_SCREENSHOTS=docs/screenshots), as the picture the README and docs show.
+ */
+export async function screenshot(page: Page, name: string, fullPage = true): Promise<void> {
+  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage });
+  const docs = process.env.TPO_SCREENSHOTS;
+  if (docs) await page.screenshot({ path: join(__dirname, '../..', docs, `${name}.png`), fullPage });
+}
+
 export interface AppServer {
   /** The page's URL on the Vite dev server (index.html at the project root). */
   url: string;
