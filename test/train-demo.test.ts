@@ -1,7 +1,7 @@
 // `npm run train:demo` as a user runs it (a child process through scripts/train-demo.mjs), on the
 // --quick suite: a first stage from scratch, then a second stage that continues it with --init.
 
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -59,6 +59,10 @@ describe('npm run train:demo', () => {
       `only copies from the instruction (a restated number) gets ${evalA.copied_digit_logprob.toFixed(2)}`,
     );
 
+    expect(cardA).not.toMatch(/How it got here/); // a model from scratch has no history yet
+    // a lineage's history (as the shipped model's card has) travels with --init
+    const history = 'Stage 1 was trained here, in a test.\n';
+    writeFileSync(join(a, 'README.md'), `${cardA}\n## How it got here\n${history}`);
     const second = await trainDemo([
       '--init',
       a,
@@ -89,6 +93,7 @@ describe('npm run train:demo', () => {
     expect(stagesB[1]).toMatchObject({ stage: 2, steps: rowsA.length, rambling_share: 0.3, guess_right: 0.1 });
     expect(stagesA[0]).toMatchObject({ rambling_share: 0.45, guess_right: 0.5 });
     const cardB = read(b, 'README.md');
+    expect(cardB.endsWith(`\n## How it got here\n${history}`)).toBe(true);
     expect(cardB).toContain(
       `Trained in 2 stages, ${2 * rowsA.length} steps in ${stagesA[0].seconds + stagesB[1].seconds} s in all`,
     );

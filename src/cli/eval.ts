@@ -77,21 +77,20 @@ export async function evalRun(
   return rows;
 }
 
+/** The command's flags (the docs test checks every documented flag against them). */
+export const OPTIONS = {
+  run: { type: 'string' },
+  prompts: { type: 'string' },
+  'baseline-run': { type: 'string' },
+  judge: { type: 'string' },
+  'max-new-tokens': { type: 'string' },
+  temperature: { type: 'string' },
+  'hub-url': { type: 'string' },
+  json: { type: 'boolean' },
+} as const;
+
 export async function evalCommand(argv: string[], gpu: Gpu): Promise<void> {
-  const { values: a } = parseArgs({
-    args: argv,
-    options: {
-      run: { type: 'string' },
-      prompts: { type: 'string' },
-      'baseline-run': { type: 'string' },
-      judge: { type: 'string' },
-      'max-new-tokens': { type: 'string' },
-      temperature: { type: 'string' },
-      'hub-url': { type: 'string' },
-      json: { type: 'boolean' },
-    },
-    strict: true,
-  });
+  const { values: a } = parseArgs({ args: argv, options: OPTIONS, strict: true });
   if (!a.run || !a.prompts) throw new UsageError('tpo eval needs --run <folder> and --prompts <held-out.jsonl>');
   const cfg = await (await folderStore(a.run)).readConfig();
   if (!cfg) throw new UsageError(`${a.run} holds no TPO run`);

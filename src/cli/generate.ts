@@ -39,7 +39,8 @@ export const GENERATE_HELP = `tpo generate [--model <folder|hub repo id>]
   --json         one JSON line per sample: {"sample", "token_ids", "text", "finish_reason"} (+ "thought",
                  "response", "parsed" with --think)`;
 
-const OPTIONS = {
+/** The command's flags (the docs test checks every documented flag against them). */
+export const OPTIONS = {
   model: { type: 'string' },
   prompt: { type: 'string' },
   messages: { type: 'string' },

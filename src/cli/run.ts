@@ -44,7 +44,8 @@ export const RUN_HELP = `tpo run --prompts prompts.jsonl --out <run folder> [--m
 
 type Flags = ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>['values'];
 
-const OPTIONS = {
+/** The command's flags (the docs test checks every documented flag against them). */
+export const OPTIONS = {
   prompts: { type: 'string' },
   out: { type: 'string' },
   model: { type: 'string' },

@@ -33,7 +33,8 @@ tpo sft --data data.jsonl --out <adapter folder> [--model <folder|repo>] [--full
   --full (sft): train every weight of a small model and write a complete model folder to --out.
   --json: one JSON line per optimizer step with TRL's metric names.`;
 
-const OPTIONS = {
+/** The command's flags (the docs test checks every documented flag against them). */
+export const OPTIONS = {
   model: { type: 'string' },
   out: { type: 'string' },
   pairs: { type: 'string' },

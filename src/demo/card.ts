@@ -23,6 +23,8 @@ export interface CardFacts {
    * --init); the last record holds this stage's settings, seconds and device.
    */
   stages: StageRecord[];
+  /** The lineage's history (the card's "How it got here" section), carried over by --init. */
+  history?: string;
 }
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
@@ -67,6 +69,14 @@ loss: mean of the stage's last 100 steps; accuracy: greedy on the held-out tasks
 |---|---|---|---|---|---|---|---|---|
 ${rows.join('\n')}
 `;
+}
+
+const HISTORY_HEADING = '## How it got here';
+
+/** The history section of an existing card (what follows its heading), for the next stage's card. */
+export function cardHistory(card: string | null): string | undefined {
+  const at = card?.indexOf(`\n${HISTORY_HEADING}\n`) ?? -1;
+  return card && at >= 0 ? card.slice(at + HISTORY_HEADING.length + 2) : undefined;
 }
 
 export function modelCard(f: CardFacts): string {
@@ -143,5 +153,5 @@ ${f.results.digit_logprob !== undefined ? `Reading numbers: a digit of a correct
 
 ## Limits
 A toy for demonstrating TPO offline: it answers nothing outside the task suite sensibly.${unsolved(f)}
-`;
+${f.history ? `\n${HISTORY_HEADING}\n${f.history}` : ''}`;
 }

@@ -29,7 +29,8 @@ import { scoreTasks } from './score';
 import { DEMO_SEED, DEMO_SPLITS, demoJudgeRules, makeSplits, promptRows, type Task } from './tasks';
 import { DEFAULT_MODEL_DIR } from '../cli/model-arg';
 
-const OPTIONS = {
+/** The command's flags (the docs test checks every documented flag against them). */
+export const OPTIONS = {
   model: { type: 'string' },
   out: { type: 'string' },
   iterations: { type: 'string' },

@@ -41,10 +41,11 @@ import { demoConfig, initTensors, memorySource, safetensorsBytes, type DemoShape
 import { digitLogprob, scoreTasks, type DemoScore } from './score';
 import { DEMO_SEED, DEMO_SPLITS, makeSplits, type Task } from './tasks';
 import { BYTE_VOCAB, byteTokenizerFiles, IM_END, SPECIAL } from './tokenizer';
-import { modelCard } from './card';
+import { cardHistory, modelCard } from './card';
 import { parseStages, STAGES_FILE, tailLoss, type StageRecord } from './stages';
 
-const OPTIONS = {
+/** The command's flags (the docs test checks every documented flag against them). */
+export const OPTIONS = {
   out: { type: 'string' },
   seed: { type: 'string' },
   tasks: { type: 'string' },
@@ -119,6 +120,7 @@ async function settings(a: Flags) {
     throw new UsageError(`--guess-right is a share of the guesses in [0, 1], got ${a['guess-right']}`);
   return {
     out: a.out ?? 'public/models/tpo-demo',
+    init: a.init,
     seed: num('seed', DEMO_SEED, { integer: true, min: 0 }),
     nTasks: num('tasks', a.quick ? 64 : DEMO_SPLITS.train, { integer: true, min: 1 }),
     epochs: num('epochs', 1, { integer: true, min: 1 }),
@@ -278,7 +280,21 @@ export async function main(argv: string[]): Promise<number> {
   // 5. The stage record and the model card.
   const stages: StageRecord[] = [...(st.prev?.stages ?? []), stageRecord(st, trained, results, gpu.adapterName)];
   await writeFile(join(st.out, STAGES_FILE), `${JSON.stringify(stages, null, 2)}\n`);
-  const card = { shape: st.shape, vocabUsed, merges, rows, conversations: convs.length, tokens, stages, results };
+  // a continued model keeps its lineage's history section
+  const history = st.prev
+    ? cardHistory(await readFile(join(st.init ?? '', 'README.md'), 'utf8').catch(() => null))
+    : undefined;
+  const card = {
+    shape: st.shape,
+    vocabUsed,
+    merges,
+    rows,
+    conversations: convs.length,
+    tokens,
+    stages,
+    results,
+    history,
+  };
   await writeFile(join(st.out, 'README.md'), modelCard({ ...card, evalTasks: evalTasks.length }));
   log(`train:demo: model written to ${st.out} (${trained.seconds.toFixed(0)} s of training)`);
   return 0;
