@@ -109,6 +109,8 @@ describe('app: the embedded demo model end to end', () => {
     await page.fill('#iterations', '1');
     await page.fill('#per-iteration', '3');
     await page.fill('#k', '3');
+    await page.fill('#run-temp', '1'); // as this test was written: every sample differs
+    await page.fill('#run-top-p', '1');
     await page.fill('#run-max-new', '96');
     await page.fill('#epochs', '1');
     await page.fill('#eval-count', '2');
@@ -131,6 +133,9 @@ describe('app: the embedded demo model end to end', () => {
     expect(await page.inputValue('#iterations')).toBe('1');
     expect(await page.inputValue('#per-iteration')).toBe('3');
     expect(await page.inputValue('#eval-count')).toBe('2');
+    expect(await page.inputValue('#run-top-p')).toBe('1'); // the form's top-p, recorded with the run
+    const [stored] = await readIdbStore<{ id: string; config: { options: { topP: number } } }>(page, 'runs');
+    expect(stored.config.options.topP).toBe(1);
     expect(await page.inputValue('#validation')).toBe('2');
     await page.click('#start');
     await page.waitForFunction(

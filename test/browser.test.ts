@@ -144,6 +144,8 @@ describe('browser: a TPO run in the worker with records in IndexedDB', () => {
       await page.fill('#separator', ''); // the direct prompt: every non-empty output parses, so pairs form and DPO runs in the worker
       await page.fill('#rules', '[{"type": "length", "max": 6, "weight": 1}]');
       await page.fill('#k', '3');
+      await page.fill('#run-temp', '1');
+      await page.fill('#run-top-p', '1');
       await page.fill('#run-max-new', '10');
       return { page, errors };
     };
@@ -276,6 +278,8 @@ describe('browser: a TPO run in the worker with records in IndexedDB', () => {
     await directRun(page);
     await page.fill('#separator', '');
     await page.fill('#k', '4'); // 8 slots / 4 samples: two instructions per unit
+    await page.fill('#run-temp', '1');
+    await page.fill('#run-top-p', '1');
     await page.fill('#run-max-new', '8');
     await page.fill('#run-id', 'paused-run');
     await page.fill(

@@ -82,6 +82,7 @@ function fillForm(c: Record<string, unknown> | null): void {
   set('marker', o.prompt.thoughtMarker ?? '');
   set('k', o.samples);
   set('run-temp', o.temperature);
+  set('run-top-p', o.topP);
   set('rho', o.rho);
   set('beta', o.train.beta);
   set('lr', o.train.lr);
@@ -149,7 +150,7 @@ export function initTrainView(): void {
           judge,
           samples: num('k'),
           temperature: num('run-temp'),
-          topP: 1,
+          topP: num('run-top-p'),
           maxNewTokens: num('run-max-new'),
           iterations: num('iterations'),
           perIteration: num('per-iteration'),
