@@ -20,10 +20,10 @@ struct Params { N: u32, K: u32, O: u32, ldy: u32, yOffset: u32, hasBias: u32, ac
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;       // [N, K]
 @group(0) @binding(2) var<storage, read> W: array<WT>;        // [O, K]
-
-fn weight(i: u32) -> f32 { return unpackWT(W[i / PACK], i); }
 @group(0) @binding(3) var<storage, read> b: array<f32>;       // [O] (a 1-element dummy when hasBias = 0)
 @group(0) @binding(4) var<storage, read_write> y: array<f32>; // [N, ldy]
+
+fn weight(i: u32) -> f32 { return unpackWT(W[i / PACK], i); }
 
 const FEW_WG: u32 = 64u;
 const FEW_MAX_N: u32 = 16u;
