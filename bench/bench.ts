@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { cliGpu } from '../src/cli/gpu';
 import { STORIES_DIR } from '../src/cli/model-arg';
 import type { Gpu } from '../src/gpu/device';
+import type { WeightType } from '../src/gpu/shaders';
 import { loadCheckpoint, type Checkpoint } from '../src/model/checkpoint';
 import { folderSource } from '../src/model/source-node';
 import { Forward } from '../src/engine/forward';
@@ -66,22 +67,22 @@ async function rowsFor(
   const ck = await checkpointFor(name);
   const types = [...new Set(dtypes.map((d) => chooseWeightType(ck, d)))];
   const rows: Row[] = [];
-  for (const wt of types) rows.push(...(await benchModel(gpu, name, ...rest, wt)));
+  for (const wt of types) rows.push(...(await benchModel(gpu, name, ck, ...rest, wt)));
   return rows;
 }
 
+/** Decode and prefill rows of a loaded checkpoint with its weights stored as `wt`. */
 async function benchModel(
   gpu: Gpu,
   name: string,
+  ck: Checkpoint,
   batches: number[],
   P: number,
   N: number,
   profile: boolean,
   hw: { dispatch_us: number; copy_gbps: number },
-  dtype: WeightDtypeChoice,
+  wt: WeightType,
 ): Promise<Row[]> {
-  const ck = await checkpointFor(name);
-  const wt = chooseWeightType(ck, dtype);
   const weights = uploadWeights(gpu, ck, wt);
   const cfg = ck.config;
   const rows: Row[] = [];

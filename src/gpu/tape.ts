@@ -41,6 +41,11 @@ function resolve<T>(v: Sized<T>, s: PassSizes): T {
   return typeof v === 'function' ? (v as (s: PassSizes) => T)(s) : v;
 }
 
+/** A size fixed at record time or computed per pass, as a function of the pass's sizes. */
+export function sizeOf(v: Sized<number>): (s: PassSizes) => number {
+  return (s) => resolve(v, s);
+}
+
 /** Kernels, buffers and uniforms shared by the tapes of one plan or graph. */
 export class Resources {
   /** Counts recorded dispatches (the benchmark's dispatches per step). */
@@ -154,15 +159,19 @@ export class Tape {
 
   constructor(readonly res: Resources) {}
 
-  /** A dispatch of `k` over `grid` workgroups, with its uniform and bind group made now. */
+  /**
+   * A dispatch of `k` over `grid` workgroups, with its bind group made now: `params` are the
+   * uniform's values (a shared uniform), or `{ uniform }`, a buffer the caller made and rewrites.
+   */
   dispatch(
     name: string,
     k: Kernel,
-    params: Sized<Record<string, number>>,
+    params: Sized<Record<string, number>> | { uniform: GPUBuffer },
     buffers: Record<string, Binding>,
     grid: Sized<Grid>,
   ): void {
-    const bg = k.bind(this.res.uniform(k, params), buffers);
+    const uniform = 'uniform' in params ? (params.uniform as GPUBuffer) : this.res.uniform(k, params);
+    const bg = k.bind(uniform, buffers);
     this.steps.push({
       kind: 'pass',
       name,

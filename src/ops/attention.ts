@@ -6,7 +6,7 @@
 // Reference: test/reference/ops.ts `attendOne`; tests: test/ops/attention.test.ts.
 
 import type { Binding } from '../gpu/kernel';
-import type { Sized, Tape } from '../gpu/tape';
+import { type Sized, sizeOf, type Tape } from '../gpu/tape';
 
 export interface AttentionDims {
   nH: number;
@@ -39,7 +39,7 @@ function perRow(t: Tape, entry: 'forward' | 'backward_q') {
 
 export function attentionForward(t: Tape, a: AttentionForward): void {
   if (a.hd > 256) throw new Error(`head_dim ${a.hd} > 256 is not supported by the attention kernel`);
-  const rows = typeof a.rows === 'number' ? () => a.rows as number : a.rows;
+  const rows = sizeOf(a.rows);
   const { k, groups } = perRow(t, 'forward');
   const d = dims(a);
   const bufs = { rows: a.rowPos, q: a.q, kCache: a.kCache, vCache: a.vCache, att: a.att, out: a.out, starts: a.starts };

@@ -7,16 +7,16 @@
 import type { Chunk } from '../engine/weights';
 import type { Binding, Kernel } from '../gpu/kernel';
 import type { WeightType } from '../gpu/shaders';
-import type { Sized, Tape } from '../gpu/tape';
+import { type PassSizes, type Sized, sizeOf, type Tape } from '../gpu/tape';
 
 export function embeddingForward(
   t: Tape,
   a: { out: Binding; ids: Binding; table: Chunk[]; rows: Sized<number>; H: number; wt: WeightType },
 ): void {
-  const rows = typeof a.rows === 'number' ? () => a.rows as number : a.rows;
+  const rows = sizeOf(a.rows);
   const k = t.res.kernel('embedding', 'main', a.wt);
   for (const c of a.table) {
-    const params = (s: Parameters<typeof rows>[0]) => ({ N: rows(s), H: a.H, rowStart: c.rowStart, chunkRows: c.rows });
+    const params = (s: PassSizes) => ({ N: rows(s), H: a.H, rowStart: c.rowStart, chunkRows: c.rows });
     t.dispatch('embedding', k, params, { ids: a.ids, E: c.buffer, x: a.out }, (s) => [Math.ceil(a.H / 64), rows(s)]);
   }
 }
@@ -45,17 +45,8 @@ export function embeddingBackward(
     byId: res.buffer('embRows[N]', a.rows),
     H: a.H,
   };
-  const bg = k.bind(g.params, { uniq: g.uniq, seg: g.seg, byId: g.byId, dx: a.dout, dE: a.dtable });
-  t.steps.push({
-    kind: 'pass',
-    name: 'embedding',
-    run: (pass) => {
-      pass.setPipeline(k.pipeline);
-      pass.setBindGroup(0, bg);
-      pass.dispatchWorkgroups(a.rows);
-      res.dispatches++;
-    },
-  });
+  const bufs = { uniq: g.uniq, seg: g.seg, byId: g.byId, dx: a.dout, dE: a.dtable };
+  t.dispatch('embedding', k, { uniform: g.params }, bufs, [a.rows]);
   return g;
 }
 

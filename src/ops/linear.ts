@@ -8,7 +8,7 @@
 
 import type { Binding } from '../gpu/kernel';
 import type { WeightType } from '../gpu/shaders';
-import { elementsGrid, type PassSizes, type Sized, type Tape } from '../gpu/tape';
+import { elementsGrid, type Sized, sizeOf, type Tape } from '../gpu/tape';
 
 /** Passes with at most this many rows use the matmul's few-rows entry (decode steps). */
 export const FEW_ROWS = 16;
@@ -48,7 +48,7 @@ export function linearForward(t: Tape, a: LinearForward): void {
   const accumulate = +!!a.accumulate;
   const alpha = a.alpha ?? 1;
   const hasBias = +!!a.bias;
-  const rows = (s: PassSizes) => (typeof a.rows === 'number' ? a.rows : a.rows(s));
+  const rows = sizeOf(a.rows);
   const gemm = res.tape();
   const k = res.kernel('gemm', res.gpu.isSoftware ? 'serial' : 'main', wt);
   gemm.dispatch(

@@ -3,7 +3,7 @@
 // Reference: test/reference/ops.ts `rmsnorm`; tests: test/ops/rmsnorm.test.ts.
 
 import type { Binding } from '../gpu/kernel';
-import { rowsGrid, type Sized, type Tape } from '../gpu/tape';
+import { rowsGrid, type Sized, type Tape, sizeOf } from '../gpu/tape';
 
 export interface RmsnormForward {
   out: Binding;
@@ -18,7 +18,7 @@ export interface RmsnormForward {
 }
 
 export function rmsnormForward(t: Tape, a: RmsnormForward, name = 'rmsnorm'): void {
-  const rows = typeof a.rows === 'number' ? () => a.rows as number : a.rows;
+  const rows = sizeOf(a.rows);
   t.dispatch(
     name,
     t.res.kernel('rmsnorm', 'forward'),

@@ -5,7 +5,7 @@
 // Reference: test/reference/ops.ts `rope`; tests: test/ops/rope-kv.test.ts.
 
 import type { Binding } from '../gpu/kernel';
-import { type Sized, type Tape } from '../gpu/tape';
+import { type Sized, type Tape, sizeOf } from '../gpu/tape';
 
 export interface RopeDims {
   nH: number;
@@ -26,7 +26,7 @@ export interface RopeKvForward extends RopeDims {
 }
 
 export function ropeKvForward(t: Tape, a: RopeKvForward): void {
-  const rows = typeof a.rows === 'number' ? () => a.rows as number : a.rows;
+  const rows = sizeOf(a.rows);
   const { nH, nKV, hd, maxLen } = a;
   t.dispatch(
     'rope_kv',

@@ -2,10 +2,10 @@
 // Reference: test/reference/ops.ts `silu`; tests: test/ops/swiglu.test.ts.
 
 import type { Binding } from '../gpu/kernel';
-import { elementsGrid, type Sized, type Tape } from '../gpu/tape';
+import { elementsGrid, type Sized, type Tape, sizeOf } from '../gpu/tape';
 
 export function swigluForward(t: Tape, a: { out: Binding; gate: Binding; up: Binding; n: Sized<number> }): void {
-  const n = typeof a.n === 'number' ? () => a.n as number : a.n;
+  const n = sizeOf(a.n);
   t.dispatch(
     'swiglu',
     t.res.kernel('swiglu', 'forward'),

@@ -137,13 +137,14 @@ const api: EngineApi = {
       const all = parseInstructions(parseJsonl<Record<string, unknown>>(String(run.instructionsJsonl), 'instructions'));
       return holdOut(all, Number(run.evalCount ?? 0));
     };
+    let parts: ReturnType<typeof split> = { pool: [], heldOut: [] };
     const check = (run: RunRecord) => {
-      const { pool, heldOut } = split(run);
-      const note = poolNote(heldOut.length);
-      checkPool(pool.length, run.options, run.iterations, note.has, note.hint);
+      parts = split(run); // openRun checks every run it returns: parsed once, used below
+      const note = poolNote(parts.heldOut.length);
+      checkPool(parts.pool.length, run.options, run.iterations, note.has, note.hint);
     };
     const run = await openRun(store, { ...fresh, instructionsJsonl: req.instructionsJsonl }, { check });
-    const { pool, heldOut } = split(run);
+    const { pool, heldOut } = parts;
     try {
       return await runTpoSession(
         { model: m, judge: makeJudge(run.judge as RunRequest['judge'], apiKey), store },
