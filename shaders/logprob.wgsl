@@ -1,9 +1,10 @@
 // Token log-probabilities and their gradient (training). One workgroup per row.
 //   forward : lse[r] = log Σ_v exp(logits[r, v]);  logp[r] = logits[r, target[r]] − lse[r]
-//             (target = 0xffffffff marks a row outside the completion: logp = 0)
+//             logitSum[r] = Σ_v logits[r, v] (TRL's logits/chosen|rejected are its means)
+//             (target = 0xffffffff marks a row outside the completion: logp = logitSum = 0)
 //   backward: dLogits[r, v] = coef[r] · (1[v = target] − exp(logits[r, v] − lse[r]))
 //             where coef[r] = ∂loss/∂logp[r] (0 for masked rows).
-// logits, dLogits: [N, V]   target, lse, logp, coef: [N]
+// logits, dLogits: [N, V]   target, lse, logp, logitSum, coef: [N]
 
 struct Params { N: u32, V: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
@@ -14,9 +15,11 @@ struct Params { N: u32, V: u32 }
 @group(0) @binding(3) var<storage, read> lseR: array<f32>;          // [N]
 @group(0) @binding(4) var<storage, read> coef: array<f32>;          // [N]
 @group(0) @binding(5) var<storage, read_write> dLogits: array<f32>; // [N, V]
+@group(0) @binding(5) var<storage, read_write> logitSum: array<f32>; // [N]
 
 const WG: u32 = 256u;
 var<workgroup> red: array<f32, WG>;
+var<workgroup> red2: array<f32, WG>;
 
 @compute @workgroup_size(WG)
 fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
@@ -24,14 +27,24 @@ fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
   if (r >= p.N) { return; }
   let base = r * p.V;
   var m = -3.4e38;
-  for (var v = t; v < p.V; v += WG) { m = max(m, logits[base + v]); }
+  var total = 0.0;
+  for (var v = t; v < p.V; v += WG) {
+    let x = logits[base + v];
+    m = max(m, x);
+    total += x;
+  }
   red[t] = m;
+  red2[t] = total;
   workgroupBarrier();
   for (var k = WG / 2u; k > 0u; k >>= 1u) {
-    if (t < k) { red[t] = max(red[t], red[t + k]); }
+    if (t < k) {
+      red[t] = max(red[t], red[t + k]);
+      red2[t] += red2[t + k];
+    }
     workgroupBarrier();
   }
   let mx = red[0];
+  let sumLogits = red2[0];
   workgroupBarrier();
   var s = 0.0;
   for (var v = t; v < p.V; v += WG) { s += exp(logits[base + v] - mx); }
@@ -46,6 +59,7 @@ fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
     lse[r] = l;
     let tg = target_[r];
     logp[r] = select(0.0, logits[base + tg] - l, tg < p.V);
+    logitSum[r] = select(0.0, sumLogits, tg < p.V);
   }
 }
 

@@ -2,6 +2,8 @@
 // model from a local hub-layout server and generate, and load the embedded model.
 
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { unzipSync } from 'fflate';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -81,6 +83,49 @@ describe('browser: the engine in a Web Worker', () => {
     await page.close();
   });
 
+  it('a hub model loads again after a reload from Cache Storage with no request; a damaged cached file is fetched again', async () => {
+    const query = `?repo=tiny/chat-untied&hub=${encodeURIComponent(hub.url)}`;
+    const { page, errors } = await openPage(query);
+    const load = async () => {
+      await page.click('#load');
+      await page.waitForFunction(
+        () => /hidden 32|Error/.test(document.getElementById('model-status')!.textContent ?? ''),
+        null,
+        { timeout: 120_000 },
+      );
+      expect(await page.textContent('#model-status')).toMatch(/hidden 32/);
+    };
+    const mine = () => hub.requests.filter((r) => r.startsWith('/tiny/chat-untied/'));
+    await load();
+    const first = mine().length;
+    expect(first).toBeGreaterThan(0);
+    expect(mine()).toContain('/tiny/chat-untied/resolve/main/model.safetensors');
+    await page.reload();
+    await load();
+    expect(mine().slice(first)).toEqual([]); // every file, and every file the hub lacks, from Cache Storage
+    // Damage the cached weights (one byte flipped, headers kept): detected, dropped and fetched again.
+    const damaged = await page.evaluate(async () => {
+      for (const name of await caches.keys()) {
+        const cache = await caches.open(name);
+        for (const req of await cache.keys()) {
+          if (!req.url.endsWith('/model.safetensors')) continue;
+          const res = (await cache.match(req))!;
+          const bytes = new Uint8Array(await res.arrayBuffer());
+          bytes[bytes.length - 1] ^= 0xff;
+          await cache.put(req, new Response(bytes, { headers: res.headers }));
+          return req.url;
+        }
+      }
+      return null;
+    });
+    expect(damaged).toMatch(/model\.safetensors$/);
+    await page.reload();
+    await load();
+    expect(mine().slice(first)).toEqual(['/tiny/chat-untied/resolve/main/model.safetensors']);
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
   it('loads the embedded model served from public/ and generates token ids', async () => {
     const { page, errors } = await openPage('');
     await page.selectOption('#model-kind', 'embedded');
@@ -126,6 +171,10 @@ async function directRun(page: Page): Promise<void> {
   await page.fill('#epochs', '1');
   await page.fill('#rank', '4');
   await page.fill('#eval-count', '0');
+  // A judge graded by length, two characters a step: a random model's outputs of different lengths
+  // score differently, so instructions form pairs (all-equal scores would be skipped as ties).
+  const graded = Array.from({ length: 15 }, (_, i) => ({ type: 'length', max: 2 * (i + 1), weight: 1 }));
+  await page.fill('#rules', JSON.stringify(graded));
 }
 
 describe('browser: a TPO run in the worker with records in IndexedDB', () => {
@@ -142,7 +191,6 @@ describe('browser: a TPO run in the worker with records in IndexedDB', () => {
       });
       await directRun(page);
       await page.fill('#separator', ''); // the direct prompt: every non-empty output parses, so pairs form and DPO runs in the worker
-      await page.fill('#rules', '[{"type": "length", "max": 6, "weight": 1}]');
       await page.fill('#k', '3');
       await page.fill('#run-temp', '1');
       await page.fill('#run-top-p', '1');
@@ -239,6 +287,124 @@ describe('browser: a TPO run in the worker with records in IndexedDB', () => {
     await context.close();
   });
 
+  it('an HTTP-judged iteration uses the API key and stores it nowhere: not in IndexedDB, an export, Cache Storage or localStorage', async () => {
+    const SECRET = 'sk-test-NEVER-STORED-7f3a9c';
+    const auth: (string | undefined)[] = [];
+    // An OpenAI-compatible pair-wise judge that prefers the shorter answer, open to the page's origin.
+    const judge = createServer((req, res) => {
+      res.setHeader('Access-Control-Allow-Origin', '*');
+      res.setHeader('Access-Control-Allow-Headers', 'authorization, content-type');
+      if (req.method === 'OPTIONS') return void res.end();
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () => {
+        auth.push(req.headers.authorization);
+        const user: string = JSON.parse(body).messages[1].content;
+        const answer = (who: string) =>
+          user.split(`[The Start of Assistant ${who}'s Answer]\n`)[1].split('\n[The End')[0];
+        const verdict = answer('A').length <= answer('B').length ? '[[A]]' : '[[B]]';
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ choices: [{ message: { role: 'assistant', content: verdict } }] }));
+      });
+    });
+    await new Promise<void>((ok) => judge.listen(0, '127.0.0.1', ok));
+    const judgeUrl = `http://127.0.0.1:${(judge.address() as { port: number }).port}/v1`;
+    const page = await (await browser.newContext()).newPage();
+    try {
+      await page.goto(appUrl + `?repo=tiny/chat-untied&hub=${encodeURIComponent(hub.url)}`);
+      await page.click('#load');
+      await page.waitForFunction(() => !(document.getElementById('start') as HTMLButtonElement).disabled, null, {
+        timeout: 120_000,
+      });
+      await directRun(page);
+      await page.fill('#run-id', 'http-judged');
+      await page.fill('#separator', '');
+      await page.fill('#k', '3');
+      await page.fill('#run-temp', '1');
+      await page.fill('#run-top-p', '1');
+      await page.fill('#run-max-new', '10');
+      await page.fill('#http-judge', `${judgeUrl}#judge-model`);
+      await page.fill('#http-key', SECRET);
+      await page.click('#start');
+      await page.waitForFunction(
+        () => /Done\.|Error/.test(document.getElementById('run-status')!.textContent ?? ''),
+        null,
+        { timeout: 300_000 },
+      );
+      expect(await page.textContent('#run-status')).toBe('Done.');
+      expect(auth.length).toBeGreaterThan(0);
+      expect(new Set(auth)).toEqual(new Set([`Bearer ${SECRET}`])); // the key was used for every judgement
+      expect(((await readIdbStore(page, 'metrics')) as unknown[]).length).toBe(1);
+      // Every stored byte the page can reach, searched for the key.
+      const found = await page.evaluate(async (secret) => {
+        const hits: string[] = [];
+        const text = (v: unknown): string =>
+          v instanceof Uint8Array || v instanceof ArrayBuffer
+            ? new TextDecoder('latin1').decode(v)
+            : typeof v === 'object' && v !== null
+              ? Object.entries(v)
+                  .map(([k, x]) => `${k}:${text(x)}`)
+                  .join('|')
+              : String(v);
+        for (const info of await indexedDB.databases()) {
+          const db = await new Promise<IDBDatabase>((ok, no) => {
+            const r = indexedDB.open(info.name!);
+            r.onsuccess = () => ok(r.result);
+            r.onerror = () => no(r.error);
+          });
+          for (const store of Array.from(db.objectStoreNames)) {
+            const all = await new Promise<unknown[]>((ok, no) => {
+              const r = db.transaction(store).objectStore(store).getAll();
+              r.onsuccess = () => ok(r.result);
+              r.onerror = () => no(r.error);
+            });
+            if (text(all).includes(secret)) hits.push(`indexedDB ${info.name}/${store}`);
+          }
+          db.close();
+        }
+        for (const name of await caches.keys()) {
+          const cache = await caches.open(name);
+          for (const req of await cache.keys()) {
+            const res = (await cache.match(req))!;
+            const headers = JSON.stringify([...res.headers]);
+            if ((req.url + headers + (await res.text())).includes(secret)) hits.push(`cache ${name} ${req.url}`);
+          }
+        }
+        for (const store of [localStorage, sessionStorage])
+          for (let i = 0; i < store.length; i++)
+            if (`${store.key(i)}=${store.getItem(store.key(i)!)}`.includes(secret))
+              hits.push(`storage ${store.key(i)}`);
+        return hits;
+      }, SECRET);
+      expect(found).toEqual([]);
+      // …and every exported file (zips opened).
+      await page.click('#tab-data');
+      await page.waitForSelector('#runs tbody tr');
+      await page.click('#export');
+      await page.waitForSelector('#exports a');
+      const exported = await page.$$eval('#exports a', (as) =>
+        Promise.all(
+          as.map(async (a) => ({
+            name: (a as HTMLElement).dataset.name!,
+            b64: btoa(
+              String.fromCharCode(...new Uint8Array(await (await fetch((a as HTMLAnchorElement).href)).arrayBuffer())),
+            ),
+          })),
+        ),
+      );
+      expect(exported.map((e) => e.name)).toContain('metrics.csv');
+      for (const e of exported) {
+        const bytes = Buffer.from(e.b64, 'base64');
+        const files = e.name.endsWith('.zip') ? Object.values(unzipSync(bytes)) : [bytes];
+        for (const f of files) expect(Buffer.from(f).toString('latin1'), e.name).not.toContain(SECRET);
+      }
+    } finally {
+      await page.context().close();
+      judge.closeAllConnections();
+      await new Promise((ok) => judge.close(ok));
+    }
+  });
+
   it('a full storage quota gives StorageQuotaError saying what to delete', async () => {
     // Chromium applies a quota override to an origin whose storage is not yet in use, so the
     // quota is set before anything is written: the run cannot even record its settings.
@@ -265,6 +431,212 @@ describe('browser: a TPO run in the worker with records in IndexedDB', () => {
     // the override belongs to the origin, not to this context: lift it for the tests after this one
     await cdp.send('Storage.overrideQuotaForOrigin', { origin: new URL(appUrl).origin });
     await context.close();
+  });
+
+  it('a quota filled mid-run stops it with StorageQuotaError and keeps every stored unit; freed, it resumes to the results of an uninterrupted run', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const cdp = await context.newCDPSession(page);
+    const origin = new URL(appUrl).origin;
+    // Set before the origin stores anything (Chromium applies it only then); roomy enough for the run.
+    await cdp.send('Storage.overrideQuotaForOrigin', { origin, quotaSize: 16 * 1024 * 1024 });
+    try {
+      await page.goto(appUrl + `?repo=tiny/chat-untied&hub=${encodeURIComponent(hub.url)}`);
+      await page.click('#load');
+      await page.waitForFunction(() => !(document.getElementById('start') as HTMLButtonElement).disabled, null, {
+        timeout: 120_000,
+      });
+      await directRun(page);
+      await page.fill('#separator', '');
+      await page.fill('#k', '4'); // 8 slots / 4 samples: two instructions per unit
+      await page.fill('#run-temp', '1');
+      await page.fill('#run-top-p', '1');
+      await page.fill('#run-max-new', '8');
+      await page.fill(
+        '#instructions',
+        Array.from({ length: 8 }, (_, i) =>
+          JSON.stringify({ id: `q${i}`, instruction: `sum ${i} 2`, answer: i + 2 }),
+        ).join('\n'),
+      );
+      await page.fill('#per-iteration', '8');
+      type Rec = { runId: string; id: string };
+      const records = async (store: string, runId: string) =>
+        ((await readIdbStore(page, store)) as Rec[])
+          .filter((r) => r.runId === runId)
+          .map(({ runId: _r, ...rest }) => rest);
+      const finish = async () => {
+        await page.waitForFunction(
+          () => /Done\.|Error/.test(document.getElementById('run-status')!.textContent ?? ''),
+          null,
+          { timeout: 300_000 },
+        );
+        return (await page.textContent('#run-status'))!;
+      };
+      const clearStatus = () => page.evaluate(() => (document.getElementById('run-status')!.textContent = ''));
+      await page.fill('#run-id', 'quota-mid');
+      await page.click('#start');
+      for (let i = 0; i < 600 && (await records('samples', 'quota-mid')).length < 1; i++) await page.waitForTimeout(50);
+      await page.click('#pause'); // hold between units while the quota fills up
+      await page.waitForFunction(() => /paused/.test(document.getElementById('run-status')!.textContent ?? ''));
+      await page.waitForTimeout(3000); // a unit in flight finishes
+      const kept = await records('samples', 'quota-mid');
+      expect(kept.length).toBeGreaterThanOrEqual(1);
+      expect(kept.length).toBeLessThan(8);
+      // Another database takes every byte left: 1 MiB blocks, then smaller ones, until the quota says no.
+      const filled = await page.evaluate(async () => {
+        const db = await new Promise<IDBDatabase>((ok, no) => {
+          const r = indexedDB.open('filler');
+          r.onupgradeneeded = () => r.result.createObjectStore('blocks', { autoIncrement: true });
+          r.onsuccess = () => ok(r.result);
+          r.onerror = () => no(r.error);
+        });
+        let total = 0;
+        for (const size of [1 << 20, 1 << 16, 1 << 12, 1 << 8])
+          for (;;) {
+            const tx = db.transaction('blocks', 'readwrite');
+            tx.objectStore('blocks').add(new Uint8Array(size).fill(7));
+            const ok = await new Promise<boolean>((done) => {
+              tx.oncomplete = () => done(true);
+              tx.onabort = () => done(false);
+            });
+            if (!ok) {
+              if (tx.error?.name !== 'QuotaExceededError') throw tx.error;
+              break;
+            }
+            total += size;
+          }
+        db.close();
+        return total;
+      });
+      expect(filled).toBeGreaterThan(1 << 20);
+      await page.click('#resume');
+      const msg = await finish();
+      expect(msg).toMatch(/StorageQuotaError: The browser storage quota is full; nothing already stored was lost/);
+      const atFailure = await records('samples', 'quota-mid');
+      expect(atFailure.length).toBeLessThan(8);
+      for (const k of kept) expect(atFailure).toContainEqual(k); // every unit stored before is intact
+      // Space freed: starting the same run again resumes it from its stored units.
+      await page.evaluate(
+        () =>
+          new Promise((ok, no) => {
+            const r = indexedDB.deleteDatabase('filler');
+            r.onsuccess = ok;
+            r.onerror = () => no(r.error);
+          }),
+      );
+      await clearStatus();
+      await page.click('#start');
+      expect(await finish()).toBe('Done.');
+      // The same settings run start to finish under another id: the same samples, pairs, adapter and metrics.
+      await page.fill('#run-id', 'quota-ref');
+      await clearStatus();
+      await page.click('#start');
+      expect(await finish()).toBe('Done.');
+      const byId = (rs: Record<string, unknown>[]) => [...rs].sort((a, b) => String(a.id).localeCompare(String(b.id)));
+      const resumed = byId(await records('samples', 'quota-mid'));
+      expect(resumed).toHaveLength(8);
+      expect(resumed).toEqual(byId(await records('samples', 'quota-ref')));
+      for (const store of ['pairs', 'metrics'])
+        expect(await records(store, 'quota-mid'), store).toEqual(await records(store, 'quota-ref'));
+      // The adapters' bytes, read in the page (typed arrays do not cross into the test as they are).
+      const adapterBytes = (runId: string) =>
+        page.evaluate(
+          (id) =>
+            new Promise<string[]>((ok, no) => {
+              const r = indexedDB.open('tpo-webgpu');
+              r.onerror = () => no(r.error);
+              r.onsuccess = () => {
+                const get = r.result.transaction('adapters').objectStore('adapters').getAll();
+                get.onerror = () => no(get.error);
+                get.onsuccess = () =>
+                  ok(
+                    (get.result as { runId: string; config: Uint8Array; weights: Uint8Array }[])
+                      .filter((a) => a.runId === id)
+                      .flatMap((a) => [a.config, a.weights].map((b) => Array.from(b).join(','))),
+                  );
+              };
+            }),
+          runId,
+        );
+      const mine = await adapterBytes('quota-mid');
+      expect(mine).toHaveLength(2);
+      expect(mine[1].length).toBeGreaterThan(1000);
+      expect(mine).toEqual(await adapterBytes('quota-ref'));
+      const [m] = (await records('metrics', 'quota-mid')) as unknown as {
+        metrics: { pairs: number; dpo: unknown[] };
+      }[];
+      expect(m.metrics.pairs).toBeGreaterThan(0); // DPO ran: the adapters compared are trained ones
+      expect(m.metrics.dpo.length).toBeGreaterThan(0);
+    } finally {
+      await cdp.send('Storage.overrideQuotaForOrigin', { origin });
+      await context.close();
+    }
+  });
+
+  it('a GPU device lost mid-iteration stops the run with what happened and what to do; Start resumes it on a new device', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    try {
+      await page.goto(appUrl + `?repo=tiny/chat-untied&hub=${encodeURIComponent(hub.url)}`);
+      await page.click('#load');
+      await page.waitForFunction(() => !(document.getElementById('start') as HTMLButtonElement).disabled, null, {
+        timeout: 120_000,
+      });
+      await directRun(page);
+      await page.fill('#separator', '');
+      await page.fill('#k', '4'); // two instructions per unit
+      await page.fill('#run-temp', '1');
+      await page.fill('#run-top-p', '1');
+      await page.fill('#run-max-new', '8');
+      await page.fill(
+        '#instructions',
+        Array.from({ length: 8 }, (_, i) =>
+          JSON.stringify({ id: `d${i}`, instruction: `sum ${i} 3`, answer: i + 3 }),
+        ).join('\n'),
+      );
+      await page.fill('#per-iteration', '8');
+      await page.fill('#run-id', 'device-lost');
+      const samples = async () =>
+        ((await readIdbStore(page, 'samples')) as { runId: string; id: string }[]).filter(
+          (r) => r.runId === 'device-lost',
+        );
+      await page.click('#start');
+      for (let i = 0; i < 600 && (await samples()).length < 1; i++) await page.waitForTimeout(50);
+      // Mid-iteration, the device goes away as after a driver reset.
+      await page.evaluate(() =>
+        (globalThis as unknown as { tpoEngine: { destroyDevice(): Promise<void> } }).tpoEngine.destroyDevice(),
+      );
+      await page.waitForFunction(
+        () => /Done\.|Error/.test(document.getElementById('run-status')!.textContent ?? ''),
+        null,
+        { timeout: 300_000 },
+      );
+      const msg = (await page.textContent('#run-status'))!;
+      expect(msg).toMatch(/DeviceLostError: The GPU device was lost \(destroyed\)[\s\S]*everything it stored is kept/);
+      expect(msg).toMatch(/Press Start to resume it from its last stored unit/);
+      expect(await page.isVisible('#banner')).toBe(true);
+      expect(await page.textContent('#banner')).toMatch(/press Start to resume/);
+      const kept = await samples();
+      expect(kept.length).toBeGreaterThanOrEqual(1);
+      expect(kept.length).toBeLessThan(8);
+      // Start again: a new device, the model loaded onto it, the run resumed from its stored units.
+      await page.evaluate(() => (document.getElementById('run-status')!.textContent = ''));
+      await page.click('#start');
+      await page.waitForFunction(
+        () => /Done\.|Error/.test(document.getElementById('run-status')!.textContent ?? ''),
+        null,
+        { timeout: 300_000 },
+      );
+      expect(await page.textContent('#run-status')).toBe('Done.');
+      const after = await samples();
+      expect(after.map((r) => r.id).sort()).toEqual(['d0', 'd1', 'd2', 'd3', 'd4', 'd5', 'd6', 'd7']);
+      for (const k of kept) expect(after).toContainEqual(k); // nothing stored was lost or redone
+      expect(
+        ((await readIdbStore(page, 'adapters')) as { runId: string }[]).filter((a) => a.runId === 'device-lost'),
+      ).toHaveLength(1);
+    } finally {
+      await context.close();
+    }
   });
 
   it('pause holds the run between units, resume continues it, cancel stops it with a clear message', async () => {

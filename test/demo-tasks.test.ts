@@ -78,6 +78,19 @@ describe('demo task suite', () => {
     expect(makeSplits(8, { train: 140, pool: 70, heldOut: 70 }).train[0]).not.toEqual(s.train[0]);
   });
 
+  it('extra held-out tasks come after the training split: the other splits unchanged, none ever trained on', () => {
+    const x = makeSplits(7, { train: 140, pool: 70, heldOut: 70 }, 90);
+    expect(x.train).toEqual(s.train);
+    expect(x.pool).toEqual(s.pool);
+    expect(x.heldOut.slice(0, 70)).toEqual(s.heldOut);
+    expect(x.heldOut).toHaveLength(160);
+    const seen = new Set([...s.train, ...s.pool, ...s.heldOut].map((t) => t.instruction));
+    const extra = x.heldOut.slice(70);
+    for (const t of extra) expect(seen.has(t.instruction)).toBe(false);
+    expect(new Set(extra.map((t) => t.instruction)).size).toBe(90);
+    expect(new Set(extra.map((t) => t.family)).size).toBeGreaterThanOrEqual(6); // the families stay mixed
+  });
+
   it('the judge: the right short answer scores highest, a wrong or rambling one less', async () => {
     const j = rulesJudge(demoJudgeRules());
     const [row] = promptRows([s.heldOut[0]]);

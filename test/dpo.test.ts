@@ -12,7 +12,8 @@ import { uploadWeights } from '../src/engine/weights';
 import { readF32 } from '../src/gpu/readback';
 import { LoraLayout, LoraState, TARGETS } from '../src/train/lora';
 import { DEFAULT_TRAIN, Trainer, TrainingDivergedError, type StepMetrics } from '../src/train/trainer';
-import { tokenizePairs, tokenizeSft } from '../src/train/data';
+import { scoredPositions, tokenizePairs, tokenizeSft, truncation, type Seq, type Truncation } from '../src/train/data';
+import { refLogits, refWeights } from './reference/llama';
 import { testGpu } from './helpers/gpu';
 import { writeTinyModel } from './helpers/tiny-model';
 
@@ -32,7 +33,7 @@ async function setup(opts: { seqs: number; seqLen: number; r?: number }) {
   const init = layout.init(7);
   const state = new LoraState(gpu.device, layout, init);
   const trainer = new Trainer(gpu, ck.config, uploadWeights(gpu, ck, 'f32'), layout, state, opts.seqs, opts.seqLen);
-  return { gpu, trainer, state, layout, init };
+  return { gpu, trainer, state, layout, init, ck };
 }
 
 const pairs = tokenizePairs(
@@ -49,12 +50,30 @@ const pairs = tokenizePairs(
 
 describe('DPO', () => {
   it('a fresh adapter equals the reference: first step loss = ln 2, rewards 0', async () => {
-    const { trainer } = await setup({ seqs: 4, seqLen: 12 });
+    const { trainer, ck } = await setup({ seqs: 4, seqLen: 12 });
     const o = { ...DEFAULT_TRAIN, batchSize: 2, lr: 1e-3 };
     const ref = await trainer.referenceLogps(pairs, o);
     const logs: StepMetrics[] = [];
     await trainer.dpo(pairs.slice(0, 2), ref, o, (m) => logs.push(m));
     expect(logs[0].loss).toBeCloseTo(Math.LN2, 5);
+    // TRL's logits/chosen|rejected: the mean logit over the completion tokens' vocabulary rows, here
+    // of the base model (a fresh adapter adds nothing) by the float64 reference.
+    const w = refWeights(ck);
+    const meanLogit = (seqs: Seq[]) => {
+      let sum = 0,
+        count = 0;
+      for (const s of seqs) {
+        const logits = refLogits(w, s.ids);
+        for (const p of scoredPositions(s)) {
+          sum += logits[p].reduce((a, v) => a + v, 0);
+          count += ck.config.vocab;
+        }
+      }
+      return sum / count;
+    };
+    expect(logs[0]['logits/chosen']).toBeCloseTo(meanLogit(pairs.slice(0, 2).map((p) => p.chosen)), 4);
+    expect(logs[0]['logits/rejected']).toBeCloseTo(meanLogit(pairs.slice(0, 2).map((p) => p.rejected)), 4);
+    expect(logs[0]['logits/chosen']).not.toBeCloseTo(logs[0]['logits/rejected']!, 4);
     expect(logs[0]['rewards/chosen']).toBeCloseTo(0, 5);
     expect(logs[0]['rewards/margins']).toBeCloseTo(0, 5);
     expect(logs[0].grad_norm).toBeGreaterThan(0);
@@ -62,6 +81,8 @@ describe('DPO', () => {
       [
         'epoch',
         'grad_norm',
+        'logits/chosen',
+        'logits/rejected',
         'logps/chosen',
         'logps/rejected',
         'loss',
@@ -160,5 +181,43 @@ describe('TRL-format data', () => {
     expect(() => tokenizePairs([{ prompt: 'x', chosen: 'y', rejected: 'z' }], null, 258, 256)).toThrow(
       /need a tokenizer/,
     );
+  });
+  it("truncation follows TRL's DPOConfig: max_prompt_length keeps the prompt's end, max_completion_length the completion's start, then max_length keeps the end or the start", () => {
+    const row = { prompt_ids: [1, 2, 3, 4, 5, 6], chosen_ids: [10, 11, 12, 13], rejected_ids: [20, 21] };
+    const cut = (t: Partial<Truncation>, maxLength: number) => {
+      const [p] = tokenizePairs([row], null, undefined, truncation(maxLength, t));
+      return [p.chosen, p.rejected].map((s) => ({ ids: s.ids, start: s.completionStart }));
+    };
+    // Everything fits: nothing cut.
+    expect(cut({}, 10)).toEqual([
+      { ids: [1, 2, 3, 4, 5, 6, 10, 11, 12, 13], start: 6 },
+      { ids: [1, 2, 3, 4, 5, 6, 20, 21], start: 6 },
+    ]);
+    // keep_end (TRL's default): the prompt's start goes first.
+    expect(cut({}, 8)).toEqual([
+      { ids: [3, 4, 5, 6, 10, 11, 12, 13], start: 4 },
+      { ids: [1, 2, 3, 4, 5, 6, 20, 21], start: 6 },
+    ]);
+    // keep_start: the completion's end goes.
+    expect(cut({ mode: 'keep_start' }, 8)).toEqual([
+      { ids: [1, 2, 3, 4, 5, 6, 10, 11], start: 6 },
+      { ids: [1, 2, 3, 4, 5, 6, 20, 21], start: 6 },
+    ]);
+    // max_prompt_length keeps the prompt's last tokens; max_completion_length the completion's first.
+    expect(cut({ maxPromptLength: 2, maxCompletionLength: 3 }, 100)).toEqual([
+      { ids: [5, 6, 10, 11, 12], start: 2 },
+      { ids: [5, 6, 20, 21], start: 2 },
+    ]);
+    // keep_end past the whole prompt: only completion tokens remain (the first has no prediction).
+    expect(cut({ maxPromptLength: null }, 3)[0]).toEqual({ ids: [11, 12, 13], start: 0 });
+    // keep_start that leaves no completion token is refused with what to change.
+    expect(() => cut({ mode: 'keep_start' }, 6)).toThrow(
+      /no completion token is left within --max-length 6[\s\S]*--max-prompt-length/,
+    );
+    // The default prompt limit is TRL's 512 tokens.
+    const long = { prompt_ids: Array.from({ length: 600 }, (_, i) => i + 1), chosen_ids: [7], rejected_ids: [8] };
+    const [p] = tokenizePairs([long], null, undefined, 2048);
+    expect(p.chosen.completionStart).toBe(512);
+    expect(p.chosen.ids[0]).toBe(89);
   });
 });

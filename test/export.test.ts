@@ -68,6 +68,8 @@ describe('export / import', () => {
       instructions: 4,
       pairs: 3,
       skipped_all_tied: 1,
+      skipped_too_few: 0,
+      unscored: 2,
       parse_failure_rate: 0.25,
       mean_score: 0.5,
       mean_thought_chars: 10,
@@ -82,10 +84,10 @@ describe('export / import', () => {
       { ...m, iteration: 1, dpo: [], selection, eval: { win_rate: 0.75, lc_win_rate: 0.7, win_rate_ci95: [0.5, 1] } },
     ]);
     expect(csv.split('\n')[0]).toBe(
-      'iteration,instructions,pairs,skipped_all_tied,parse_failure_rate,mean_score,mean_thought_chars,mean_response_chars,chosen_response_chars,rejected_response_chars,final_dpo_loss,final_reward_accuracy,kept_epoch,win_rate,lc_win_rate',
+      'iteration,instructions,pairs,skipped_all_tied,parse_failure_rate,mean_score,mean_thought_chars,mean_response_chars,chosen_response_chars,rejected_response_chars,final_dpo_loss,final_reward_accuracy,skipped_too_few,unscored,kept_epoch,win_rate,lc_win_rate',
     );
-    expect(csv.split('\n')[1]).toBe('0,4,3,1,0.25,0.5,10,2,1,3,0.69,0.5,,,');
-    expect(csv.split('\n')[2]).toBe('1,4,3,1,0.25,0.5,10,2,1,3,,,2,0.75,0.7');
+    expect(csv.split('\n')[1]).toBe('0,4,3,1,0.25,0.5,10,2,1,3,0.69,0.5,0,2,,,');
+    expect(csv.split('\n')[2]).toBe('1,4,3,1,0.25,0.5,10,2,1,3,,,0,2,2,0.75,0.7');
     const back = metricsFromCsv(csv);
     expect(back[0]).toMatchObject({ iteration: 0, pairs: 3, parse_failure_rate: 0.25 });
     expect(Number.isNaN((back[1] as Record<string, number>).final_dpo_loss)).toBe(true);

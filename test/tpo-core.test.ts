@@ -22,7 +22,10 @@ import {
   rulesJudge,
   scoreGroup,
   type PairwiseJudge,
+  type PointwiseJudge,
+  type Verdict,
 } from '../src/tpo/judges';
+import { judgeGames, summarizeGames } from '../src/tpo/eval';
 import { checkPool, parseInstructions, validationSlice, type TpoOptions } from '../src/tpo/loop';
 import { selectCheckpoint, winShares } from '../src/tpo/select';
 
@@ -145,6 +148,46 @@ describe('scores', () => {
         0,
       ),
     ).toEqual({ skipped: 'too-few' });
+    // Equal judge scores are skipped whatever ρ: length alone never makes a pair (README).
+    const tied = [
+      { parsed: true, score: 0.2, length: 3 },
+      { parsed: true, score: 0.2, length: 30 },
+      { parsed: true, score: 0.2, length: 9 },
+    ];
+    for (const rho of [0, 0.1, 1, 5]) expect(selectPair(tied, rho)).toEqual({ skipped: 'all-tied' });
+    // A lone scored output with nothing failed beside it: too few, not tied.
+    expect(selectPair([{ parsed: true, score: 1, length: 3 }], 0.1)).toEqual({ skipped: 'too-few' });
+    // Outputs the judge could not score take no part: here none was scored.
+    expect(
+      selectPair(
+        [
+          { parsed: true, length: 3 },
+          { parsed: true, length: 4 },
+        ],
+        0.1,
+      ),
+    ).toEqual({ skipped: 'too-few' });
+    // …and here the two scored ones decide.
+    expect(
+      selectPair(
+        [
+          { parsed: true, score: 0, length: 3 },
+          { parsed: true, length: 4 },
+          { parsed: true, score: 1, length: 5 },
+        ],
+        0.1,
+      ),
+    ).toEqual({ chosen: 2, rejected: 0 });
+    // Different scores that the length term cancels exactly: no side is better.
+    expect(
+      selectPair(
+        [
+          { parsed: true, score: 1, length: 10 },
+          { parsed: true, score: 0, length: 0 },
+        ],
+        1,
+      ),
+    ).toEqual({ skipped: 'all-tied' });
   });
   it('Bradley–Terry recovers the order and the log-odds of a consistent tournament', () => {
     // p(0 beats 1) = 0.75 → ε0 − ε1 = ln 3
@@ -195,6 +238,74 @@ describe('scores', () => {
     }
     expect(winRate(out)).toBeCloseTo(0.65, 1);
     expect(Math.abs(lengthControlledWinRate(out, lp, lb) - 0.5)).toBeLessThan(0.06);
+  });
+  it('the length-adjusted win rate is σ(θ) of the logistic fit, by hand on two length groups', () => {
+    // With two length differences the maximum-likelihood fit passes through both groups' win rates:
+    // θ + φ·x₁ = logit p₁ and θ + φ·x₂ = logit p₂, x = tanh(Δlen / sd(Δlen)), Δlen not centred.
+    const group = (n: number, wins: number, d: number) => ({
+      out: Array.from({ length: n }, (_, i) => (i < wins ? 1 : 0)),
+      lp: new Array(n).fill(100 + d),
+      lb: new Array(n).fill(100),
+    });
+    const fit = (a: ReturnType<typeof group>, b: ReturnType<typeof group>) =>
+      lengthControlledWinRate([...a.out, ...b.out], [...a.lp, ...b.lp], [...a.lb, ...b.lb]);
+    const logit = (p: number) => Math.log(p / (1 - p));
+    // Symmetric lengths (±10, sd 10): θ = (logit 0.9 + logit 0.5) / 2 = ln 3 → σ(θ) = 3/4; raw 0.7.
+    expect(fit(group(10, 9, 10), group(10, 5, -10))).toBeCloseTo(0.75, 3);
+    // Uneven: 20 answers 10 characters longer winning 15, 5 answers 30 shorter winning 1 (Δ mean 2, sd 16).
+    const x1 = Math.tanh(10 / 16),
+      x2 = Math.tanh(-30 / 16);
+    const theta = (x2 * logit(0.75) - x1 * logit(0.2)) / (x2 - x1);
+    expect(fit(group(20, 15, 10), group(5, 1, -30))).toBeCloseTo(1 / (1 + Math.exp(-theta)), 3);
+    // The policy won mostly when it was longer: adjusting for length lowers its raw 16/25.
+    expect(1 / (1 + Math.exp(-theta))).toBeLessThan(0.64 - 0.05);
+  });
+  it('evaluation games: each order of a pair-wise judge is a game; ties and no verdict ½; a missing answer loses', async () => {
+    const item = { id: '0', instruction: 'q', meta: {} };
+    // A pair-wise judge scripted per policy answer: the verdicts for (policy as A, policy as B).
+    const script: Record<string, [Verdict, Verdict]> = {
+      both: ['A', 'B'], // policy wins both orders
+      half: ['A', null], // one win, one missing verdict: 1 + ½, not a full win
+      biased: ['A', 'A'], // always the first answer: one win, one loss
+      lost: ['B', 'A'],
+    };
+    const judge: PairwiseJudge = {
+      kind: 'pairwise',
+      name: 'scripted',
+      async compare(items) {
+        return items.map((it, k) => script[it.a === 'base' ? it.b : it.a][k]);
+      },
+    };
+    const games = await Promise.all(Object.keys(script).map((p) => judgeGames(judge, item, p, 'base')));
+    expect(games).toEqual([
+      [1, 1],
+      [1, 0.5],
+      [1, 0],
+      [0, 0],
+    ]);
+    expect(await judgeGames(judge, item, '', 'base')).toEqual([0, 0]);
+    expect(await judgeGames(judge, item, 'both', '')).toEqual([1, 1]);
+    expect(await judgeGames(judge, item, '', '')).toEqual([0.5, 0.5]);
+    // Win rate over the 8 games: (2 + 1.5 + 1 + 0) / 8.
+    const r = summarizeGames(games, [1, 1, 1, 1], [1, 1, 1, 1], 0);
+    expect(r.win_rate).toBe(4.5 / 8);
+    expect(r.win_rate_ci95[0]).toBeLessThanOrEqual(4.5 / 8);
+    expect(r.win_rate_ci95[1]).toBeGreaterThanOrEqual(4.5 / 8);
+    // The bootstrap resamples instructions, whose means here are 1, ¾, ½, 0: no interval reaches past them.
+    expect(r.win_rate_ci95[0]).toBeGreaterThanOrEqual(0);
+    expect(r.win_rate_ci95[1]).toBeLessThanOrEqual(1);
+    // A point-wise judge: one game per instruction; no score on either side is ½.
+    const pointwise: PointwiseJudge = {
+      kind: 'pointwise',
+      name: 'scripted',
+      async score(items) {
+        return items.map((it) => (it.response === 'unrated' ? null : it.response.length));
+      },
+    };
+    expect(await judgeGames(pointwise, item, 'longer', 'base')).toEqual([1]);
+    expect(await judgeGames(pointwise, item, 'bas', 'base')).toEqual([0]);
+    expect(await judgeGames(pointwise, item, 'unrated', 'base')).toEqual([0.5]);
+    expect(await judgeGames(pointwise, item, 'four', 'base')).toEqual([0.5]);
   });
 });
 
@@ -336,7 +447,7 @@ describe('judges', () => {
         });
       },
     };
-    const s = await scoreGroup(judge, 'q', ['aa', 'a', 'aaa']);
+    const s = (await scoreGroup(judge, 'q', ['aa', 'a', 'aaa'])) as number[];
     expect(asked.sort()).toEqual(['a|aa', 'a|aaa', 'aa|a', 'aa|aaa', 'aaa|a', 'aaa|aa'].sort());
     expect(s[2]).toBeGreaterThan(s[0]);
     expect(s[0]).toBeGreaterThan(s[1]);
@@ -364,7 +475,9 @@ describe('judges', () => {
           ? b.messages[1].content.indexOf('long answer') < b.messages[1].content.indexOf('short')
             ? 'A is better [[A]]'
             : '[[B]]'
-          : 'Rating: [[8]]';
+          : b.messages[1].content.includes('NORATING')
+            ? 'Both are fine; I cannot rate this.'
+            : 'Rating: [[8]]';
         res.setHeader('content-type', 'application/json');
         res.end(JSON.stringify({ choices: [{ message: { role: 'assistant', content: text } }] }));
       });
@@ -383,6 +496,8 @@ describe('judges', () => {
       expect(bodies[0].model).toBe('m');
       const pt = httpJudge({ baseUrl: url, model: 'm', apiKey: 'k', mode: 'pointwise' });
       expect(await scoreGroup(pt, 'q', ['x'])).toEqual([8]);
+      // A reply with no rating is no score (null), not the worst score.
+      expect(await scoreGroup(pt, 'q', ['x', 'NORATING'])).toEqual([8, null]);
       const bad = httpJudge({ baseUrl: url, model: 'm', apiKey: 'wrong', mode: 'pointwise' });
       await expect(scoreGroup(bad, 'q', ['x'])).rejects.toThrow(/authentication failed[\s\S]*API key/);
       const slow = httpJudge({ baseUrl: url, model: 'm', apiKey: 'k', mode: 'pointwise', timeoutMs: 200, retries: 0 });

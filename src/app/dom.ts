@@ -29,7 +29,8 @@ export function fail(where: HTMLElement, e: unknown): void {
   if (err.name === 'DeviceLostError' || /device (was )?lost|out of memory/i.test(err.message)) {
     banner(
       'The GPU device was lost or ran out of memory. Your runs, pairs and adapters are saved in this browser: ' +
-        'reload the page, load the model again, and press Start / resume to continue from the last saved step.',
+        'press Start to resume the run from its last saved unit (the model is loaded again onto a new device); ' +
+        'if that fails too, reload the page and load the model again.',
     );
   }
 }

@@ -73,6 +73,19 @@ function showScores(s: Extract<WalkthroughStage, { stage: 'scores' }>, samples: 
 }
 
 function showPair(s: Extract<WalkthroughStage, { stage: 'pair' }>, samples: Sampled[]): void {
+  if ('skipped' in s && s.redraw) {
+    // The draw's samples and scores give way to a fresh draw; a note under the prompt keeps what happened.
+    const stages = $('walk-stages');
+    while (stages.children.length > 1) stages.lastElementChild!.remove();
+    stages.firstElementChild!.append(
+      el(
+        'p',
+        `No pair from ${samples.length} samples: ${s.skipped}. ${EXPLAIN.noPair} Drawing ${samples.length} more…`,
+        'redraw',
+      ),
+    );
+    return;
+  }
   if ('skipped' in s) {
     stageItem('4. No pair', `This instruction is skipped: ${s.skipped}. ${EXPLAIN.noPair}`);
     return;
@@ -84,9 +97,13 @@ function showPair(s: Extract<WalkthroughStage, { stage: 'pair' }>, samples: Samp
 }
 
 export function initWalkthroughView(): void {
-  const task = makeSplits(DEMO_SEED, { ...DEMO_SPLITS, train: 0 }).heldOut[0];
+  // A comparison: the demo model gets it right often but not always, so a draw of K samples
+  // usually holds both a right and a wrong answer — a pair to learn from.
+  const heldOut = makeSplits(DEMO_SEED, { ...DEMO_SPLITS, train: 0 }).heldOut;
+  const task = heldOut.find((t) => t.family === 'compare') ?? heldOut[0];
   $<HTMLInputElement>('walk-instruction').value = task.instruction;
   $<HTMLInputElement>('walk-answer').value = task.answer;
+  $<HTMLInputElement>('walk-seed').value = String(Math.floor(Math.random() * 100000));
   let samples: Sampled[] = [];
   let dpo: HTMLElement | null = null;
 
@@ -139,7 +156,8 @@ export function initWalkthroughView(): void {
           beta: 0.1,
           lr: 2e-3,
           steps: num('walk-steps'),
-          seed: Date.now() % 100000,
+          seed: num('walk-seed'),
+          draws: 8,
         },
         proxy(onStage),
       );

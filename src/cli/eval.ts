@@ -127,10 +127,10 @@ export async function evalCommand(argv: string[], gpu: Gpu): Promise<void> {
 
 const pct = (x: number) => (100 * x).toFixed(1);
 
-/** One row of `tpo eval`: win rate with its interval, LC win rate, parse failures and lengths. */
+/** One row of `tpo eval`: win rate with its interval, length-adjusted win rate, parse failures and lengths. */
 function evalRow(r: EvalResult & { iteration: number | 'base' }): string {
   const [lo, hi] = r.win_rate_ci95;
-  const win = `win ${pct(r.win_rate)}% [${pct(lo)}, ${pct(hi)}]  LC ${pct(r.lc_win_rate)}%`;
+  const win = `win ${pct(r.win_rate)}% [${pct(lo)}, ${pct(hi)}]  length-adjusted ${pct(r.lc_win_rate)}%`;
   const thought = r.mean_thought_chars.toFixed(0);
   const lengths = `thought ${thought} / response ${r.mean_response_chars.toFixed(0)} chars`;
   const baseline = `(baseline ${r.baseline_response_chars.toFixed(0)})`;

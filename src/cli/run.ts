@@ -8,9 +8,8 @@ import { UsageError } from '../errors';
 import { flags } from './flags';
 import { loadModel } from '../engine/model';
 import { parseJsonl } from '../train/data';
-import { TARGETS, type Target } from '../train/lora';
 import { makeJudge } from './judge-arg';
-import { checkPool, parseInstructions } from '../tpo/loop';
+import { checkPool, parseInstructions, type TpoOptions } from '../tpo/loop';
 import { openRun, RUN_DEFAULTS, type RunProgress, type RunSettings, runTpoSession, tpoOptions } from '../tpo/run';
 import { BUILTIN_PROMPTS, customPrompt, DIRECT, type ThoughtPrompt } from '../tpo/prompts';
 import { evalRun } from './eval';
@@ -19,13 +18,16 @@ import type { IterationMetrics } from '../tpo/store';
 import { join } from 'node:path';
 import { folderStore } from '../tpo/store-node';
 import { modelSource } from './model-arg';
+import { loraFromFlags, TRAIN_FLAGS_HELP, TRAIN_OPTIONS, trainFromFlags, truncationFromFlags } from './train-flags';
 
 export const RUN_HELP = `tpo run --prompts prompts.jsonl --out <run folder> [--model <folder|repo>] [--iterations 3] [--per-iteration N]
         [--samples 8] [--temperature 0.8] [--top-p 0.95] [--max-new-tokens 512]
         [--thought-prompt generic|specific|direct|FILE] [--separator TEXT]
         [--judge rules:<spec.json>|http:<url>#<model>|pairwise:<model>|rm:<model>] [--judge-mode pairwise|pointwise]
-        [--length-penalty 0] [--beta 0.1] [--lr 5e-5] [--epochs 1] [--batch-size 2] [--lora-r 16] [--lora-alpha 32]
-        [--max-length 1024] [--seed 0] [--validation 0] [--baseline] [--eval-prompts held-out.jsonl] [--resume] [--json]
+        [--length-penalty 0] [training flags of tpo dpo] [--validation 0] [--baseline] [--eval-prompts held-out.jsonl]
+        [--resume] [--json]
+
+  training flags: ${TRAIN_FLAGS_HELP}
 
   prompts.jsonl rows: {"instruction": "...", "id"?: "...", ...fields for the judge, e.g. "answer"}
   --thought-prompt FILE: a template containing {instruction}; --separator marks where the response starts.
@@ -38,7 +40,8 @@ export const RUN_HELP = `tpo run --prompts prompts.jsonl --out <run folder> [--m
     after every DPO epoch the adapter answers them greedily, the judge ranks it against the other epochs and
     the iteration's starting model, and the best is kept (the paper's checkpoint selection; guards against
     over-optimised iterations). 0: the last epoch.
-  --resume continues an interrupted run (or extends it with a larger --iterations).
+  --resume continues an interrupted run (or extends it with a larger --iterations) with the model and settings
+    it recorded; a different --model is refused, other differing flags are ignored (and said so).
   --baseline also trains the direct-response baseline the same way (no thought prompt) in <out>/baseline.
   --eval-prompts: afterwards, every iteration against the baseline on held-out instructions (see tpo eval).`;
 
@@ -60,15 +63,7 @@ export const OPTIONS = {
   judge: { type: 'string' },
   'judge-mode': { type: 'string' },
   'length-penalty': { type: 'string' },
-  beta: { type: 'string' },
-  lr: { type: 'string' },
-  epochs: { type: 'string' },
-  'batch-size': { type: 'string' },
-  'lora-r': { type: 'string' },
-  'lora-alpha': { type: 'string' },
-  'target-modules': { type: 'string' },
-  'max-length': { type: 'string' },
-  seed: { type: 'string' },
+  ...TRAIN_OPTIONS,
   'hub-url': { type: 'string' },
   resume: { type: 'boolean' },
   json: { type: 'boolean' },
@@ -96,6 +91,9 @@ async function settingsFromFlags(a: Flags, poolSize: number): Promise<{ settings
   const iterations = num('iterations', d.iterations, { integer: true, min: 1 });
   const validation = num('validation', d.validation, { integer: true, min: 0 });
   const perIteration = Math.max(1, Math.floor(poolSize / iterations) - validation);
+  const train = trainFromFlags(a);
+  const trunc = truncationFromFlags(a);
+  const lora = loraFromFlags(a);
   const settings: RunSettings = {
     prompt: await thoughtPrompt(a['thought-prompt'], a.separator),
     baseModel: a.model ?? 'tpo-demo',
@@ -106,17 +104,56 @@ async function settingsFromFlags(a: Flags, poolSize: number): Promise<{ settings
     maxNewTokens: num('max-new-tokens', d.maxNewTokens, { integer: true, min: 1 }),
     perIteration: num('per-iteration', perIteration, { integer: true, min: 1 }),
     rho: num('length-penalty', d.rho, { min: 0 }),
-    loraR: num('lora-r', d.loraR, { integer: true, min: 1 }),
-    loraAlpha: num('lora-alpha', d.loraAlpha, { min: 0 }),
-    targets: (a['target-modules'] ?? TARGETS.join(',')).split(',') as Target[],
-    beta: num('beta', d.beta, { min: 0 }),
-    lr: num('lr', d.lr, { min: 0 }),
-    epochs: num('epochs', d.epochs, { integer: true, min: 1 }),
-    batchSize: num('batch-size', d.batchSize, { integer: true, min: 1 }),
-    maxLength: num('max-length', d.maxLength, { integer: true, min: 2 }),
+    loraR: lora.r,
+    loraAlpha: lora.alpha,
+    targets: lora.targets,
+    beta: train.beta,
+    lr: train.lr,
+    epochs: train.epochs,
+    batchSize: train.batchSize,
+    train: {
+      gradAccum: train.gradAccum,
+      labelSmoothing: train.labelSmoothing,
+      warmupSteps: train.warmupSteps,
+      schedule: train.schedule,
+      maxGradNorm: train.maxGradNorm,
+      weightDecay: train.weightDecay,
+    },
+    maxLength: trunc.maxLength,
+    truncation: {
+      maxPromptLength: trunc.maxPromptLength,
+      maxCompletionLength: trunc.maxCompletionLength,
+      mode: trunc.mode,
+    },
     validation,
   };
   return { settings, iterations };
+}
+
+/** A resumed run trains over the model it recorded; a different --model is refused. */
+function checkModel(flag: string | undefined, run: Record<string, unknown>, out: string): void {
+  const recorded = typeof run.model === 'string' ? run.model : null;
+  if (flag !== undefined && flag !== (recorded ?? 'tpo-demo'))
+    throw new UsageError(
+      `${out} holds a run over --model ${recorded ?? 'tpo-demo (the default)'}, not ${flag}`,
+      'Drop --model to resume it with its own model, or choose another --out for a new run.',
+    );
+}
+
+/** On resume the recorded settings win: says which flags of this call they override. */
+function sayIgnored(flagged: TpoOptions, recorded: TpoOptions, unset: string[]): void {
+  const differs = (a: object, b: object) =>
+    Object.keys({ ...a, ...b }).filter(
+      (k) => JSON.stringify((a as Record<string, unknown>)[k]) !== JSON.stringify((b as Record<string, unknown>)[k]),
+    );
+  const keys = [
+    ...differs({ ...flagged, train: null }, { ...recorded, train: null }).filter((k) => !unset.includes(k)),
+    ...differs(flagged.train, recorded.train).map((k) => `train.${k}`),
+  ];
+  if (keys.length)
+    process.stderr.write(
+      `tpo: resuming with the run's recorded settings; these flags differ and are ignored: ${keys.join(', ')}\n`,
+    );
 }
 
 /** A progress line on stderr: redrawn in place on a terminal, at stage starts and ends otherwise. */
@@ -152,10 +189,23 @@ export async function runCommand(argv: string[], gpu: Gpu): Promise<void> {
   const fresh = { ...record, options: tpoOptions(settings, pool.length, iterations), iterations };
   const run = await openRun(store, fresh, {
     requireResume: { asked: !!a.resume, where: a.out },
-    check: (r) => checkPool(pool.length, r.options, r.iterations), // before anything is written
+    check: (r) => {
+      // before anything is written
+      checkModel(a.model, r, a.out!);
+      checkPool(pool.length, r.options, r.iterations);
+    },
   });
   const o = run.options;
-  const model = await loadModel(gpu, await modelSource(a.model, { hubUrl: a['hub-url'] }), {
+  if (run.created !== fresh.created) {
+    // Settings this call did not pass (a model, the slice size derived from --iterations) are not "ignored".
+    const unset = [
+      ...(a.model === undefined ? ['baseModel'] : []),
+      ...(a['per-iteration'] === undefined ? ['perIteration'] : []),
+    ];
+    sayIgnored(fresh.options, o, unset);
+  }
+  const recordedModel = typeof run.model === 'string' ? run.model : undefined;
+  const model = await loadModel(gpu, await modelSource(recordedModel, { hubUrl: a['hub-url'] }), {
     maxSlots: Math.max(64, o.samples), // wide sampling batches, as many as fit
     maxLen: Math.min(4096, o.maxLength + o.maxNewTokens),
   });
@@ -208,7 +258,7 @@ const pct = (x: number) => (100 * x).toFixed(1);
 function iterationLine(m: IterationMetrics): string {
   const last = m.dpo[m.dpo.length - 1];
   const parts = [
-    `iteration ${m.iteration}: ${m.pairs} pairs (${m.skipped_all_tied} tied)`,
+    `iteration ${m.iteration}: ${m.pairs} pairs (${m.skipped_all_tied} tied, ${m.skipped_too_few ?? 0} too few)`,
     `parse failures ${pct(m.parse_failure_rate)}%`,
     `mean score ${m.mean_score.toFixed(3)}`,
     `thought ${m.mean_thought_chars.toFixed(0)} chars`,
@@ -226,7 +276,7 @@ function iterationLine(m: IterationMetrics): string {
 
 function evalLine(r: EvalResult & { iteration: number | 'base' }): string {
   const [lo, hi] = r.win_rate_ci95;
-  const lc = `LC ${pct(r.lc_win_rate)}%`;
+  const lc = `length-adjusted ${pct(r.lc_win_rate)}%`;
   const failures = `parse failures ${pct(r.parse_failure_rate)}%`;
   return `eval ${r.iteration}: win ${pct(r.win_rate)}% [${pct(lo)}, ${pct(hi)}] ${lc} ${failures}`;
 }

@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Gpu } from '../gpu/device';
 import { UsageError } from '../errors';
-import { flags } from './flags';
 import { loadCheckpoint, type Checkpoint } from '../model/checkpoint';
 import { loadTokenizer, type Tokenizer } from '../model/tokenizer';
 import { expectedTensors } from '../model/config';
@@ -14,23 +13,26 @@ import { readJson, type ModelSource } from '../model/source';
 import { FullParams } from '../train/full';
 import { chooseWeightType, destroyWeights, uploadWeights } from '../engine/weights';
 import { readF32 } from '../gpu/readback';
-import { LoraLayout, LoraState, TARGETS, type Target } from '../train/lora';
+import { LoraLayout, LoraState } from '../train/lora';
 import { loadAdapter, saveAdapter } from '../train/peft';
 import { parseJsonl, tokenizePairs, tokenizeSft } from '../train/data';
-import { DEFAULT_TRAIN, Trainer, type StepMetrics, type TrainOptions } from '../train/trainer';
+import { Trainer, type StepMetrics, type TrainOptions } from '../train/trainer';
 import { modelSource } from './model-arg';
+
+import { loraFromFlags, TRAIN_FLAGS_HELP, TRAIN_OPTIONS, trainFromFlags, truncationFromFlags } from './train-flags';
 
 export const TRAIN_HELP = `tpo dpo --pairs pairs.jsonl --out <adapter folder> [--model <folder|repo>] [--ref-adapter DIR] [--beta 0.1]
         [--label-smoothing 0] [training flags] [--json]
 tpo sft --data data.jsonl --out <adapter folder> [--model <folder|repo>] [--full] [training flags] [--json]
 
-  training flags: [--lr 5e-5] [--epochs 1] [--batch-size 2] [--grad-accum 1] [--lora-r 16] [--lora-alpha 32]
-                  [--target-modules q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj] [--max-length 1024]
-                  [--warmup-steps 0] [--schedule linear|cosine|constant] [--max-grad-norm 1] [--weight-decay 0] [--seed 0]
+  training flags: ${TRAIN_FLAGS_HELP}
   pairs: TRL rows {"prompt","chosen","rejected"} (strings or message lists); sft rows {"prompt","completion"} or
   {"messages"}; without a tokenizer, rows of ids: {"prompt_ids","chosen_ids","rejected_ids"} / {"prompt_ids","completion_ids"}.
   --ref-adapter: the reference model is base + this adapter, and the policy starts from it (TPO's M_t → M_t+1).
   --full (sft): train every weight of a small model and write a complete model folder to --out.
+  Truncation (dpo) follows TRL: the prompt keeps its last --max-prompt-length tokens, a completion its first
+  --max-completion-length, then a sequence over --max-length keeps its end (keep_end) or its start (keep_start).
+  Each epoch visits the rows in a fresh order drawn from --seed (as HF's Trainer shuffles).
   --json: one JSON line per optimizer step with TRL's metric names.`;
 
 /** The command's flags (the docs test checks every documented flag against them). */
@@ -40,21 +42,7 @@ export const OPTIONS = {
   pairs: { type: 'string' },
   data: { type: 'string' },
   'ref-adapter': { type: 'string' },
-  beta: { type: 'string' },
-  'label-smoothing': { type: 'string' },
-  lr: { type: 'string' },
-  epochs: { type: 'string' },
-  'batch-size': { type: 'string' },
-  'grad-accum': { type: 'string' },
-  'lora-r': { type: 'string' },
-  'lora-alpha': { type: 'string' },
-  'target-modules': { type: 'string' },
-  'max-length': { type: 'string' },
-  'warmup-steps': { type: 'string' },
-  schedule: { type: 'string' },
-  'max-grad-norm': { type: 'string' },
-  'weight-decay': { type: 'string' },
-  seed: { type: 'string' },
+  ...TRAIN_OPTIONS,
   'hub-url': { type: 'string' },
   revision: { type: 'string' },
   json: { type: 'boolean' },
@@ -63,29 +51,14 @@ export const OPTIONS = {
 
 export async function trainCommand(kind: 'dpo' | 'sft', argv: string[], gpu: Gpu): Promise<void> {
   const { values: a } = parseArgs({ args: argv, options: OPTIONS, strict: true });
-  const num = flags(a);
   if (a.full && kind !== 'sft') throw new UsageError('--full is for tpo sft', 'DPO trains a LoRA adapter.');
   const input = kind === 'dpo' ? a.pairs : a.data;
   if (!input) throw new UsageError(`tpo ${kind} needs ${kind === 'dpo' ? '--pairs' : '--data'} <file.jsonl>`);
   if (!a.out) throw new UsageError(`tpo ${kind} needs --out <adapter folder>`);
-  const o: TrainOptions = {
-    ...DEFAULT_TRAIN,
-    lr: num('lr', DEFAULT_TRAIN.lr, { min: 0 }),
-    epochs: num('epochs', 1, { integer: true, min: 1 }),
-    batchSize: num('batch-size', 2, { integer: true, min: 1 }),
-    gradAccum: num('grad-accum', 1, { integer: true, min: 1 }),
-    beta: num('beta', 0.1, { min: 0 }),
-    labelSmoothing: num('label-smoothing', 0, { min: 0 }),
-    warmupSteps: num('warmup-steps', 0, { integer: true, min: 0 }),
-    maxGradNorm: num('max-grad-norm', 1, { min: 0 }),
-    weightDecay: num('weight-decay', 0, { min: 0 }),
-    schedule: (a.schedule ?? 'linear') as TrainOptions['schedule'],
-  };
-  if (!['linear', 'cosine', 'constant'].includes(o.schedule))
-    throw new UsageError(`--schedule ${o.schedule}: expected linear, cosine or constant`);
-  if (o.labelSmoothing >= 0.5) throw new UsageError('--label-smoothing must be below 0.5');
-  const maxLength = num('max-length', 1024, { integer: true, min: 2 });
-  const seed = num('seed', 0, { integer: true, min: 0 });
+  const o = trainFromFlags(a);
+  const trunc = truncationFromFlags(a);
+  const maxLength = trunc.maxLength;
+  const seed = o.seed;
 
   const src = await modelSource(a.model, { hubUrl: a['hub-url'], revision: a.revision });
   const ck = await loadCheckpoint(src);
@@ -115,12 +88,7 @@ export async function trainCommand(kind: 'dpo' | 'sft', argv: string[], gpu: Gpu
     init = ref.values.slice();
     refValues = ref.values;
   } else {
-    const targets = (a['target-modules'] ?? TARGETS.join(',')).split(',').map((s) => s.trim()) as Target[];
-    layout = new LoraLayout(cfg, {
-      r: num('lora-r', 16, { integer: true, min: 1 }),
-      alpha: num('lora-alpha', 32, { min: 0 }),
-      targets,
-    });
+    layout = new LoraLayout(cfg, loraFromFlags(a));
     init = layout.init(seed);
   }
 
@@ -131,7 +99,7 @@ export async function trainCommand(kind: 'dpo' | 'sft', argv: string[], gpu: Gpu
   const t0 = performance.now();
   let trainer: Trainer;
   if (kind === 'dpo') {
-    const pairs = tokenizePairs(rows, tok, eos, maxLength);
+    const pairs = tokenizePairs(rows, tok, eos, trunc);
     const T = Math.max(...pairs.flatMap((p) => [p.chosen.ids.length, p.rejected.ids.length]));
     trainer = new Trainer(gpu, cfg, weights, layout, state, 2 * o.batchSize, T);
     const ref = await trainer.referenceLogps(pairs, o, refValues, init);

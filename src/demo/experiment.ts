@@ -6,10 +6,12 @@
 // Prints the README's table (markdown) and writes it with the raw numbers under --out.
 //
 //   npm run experiment -- [--model public/models/tpo-demo] [--out runs/experiment] [--iterations 3]
-//                         [--per-iteration 64] [--samples 4] [--eval-tasks 140] [--lr 3e-3] [--epochs 3] [--resume]
+//                         [--per-iteration 64] [--samples 4] [--eval-tasks 500] [--lr 1e-2] [--epochs 3] [--resume]
 //                         [--temperature 0.8] [--top-p 0.95]   (the paper's sampling)
-//                         [--validation 32]  (pool tasks per iteration, fresh each, from the pool's end, on which each
+//                         [--validation 64]  (pool tasks per iteration, fresh each, from the pool's end, on which each
 //                                            iteration keeps its best DPO epoch; 0: the last)
+//                         [--seeds 3] [--seed 0]  (runs with seeds seed … seed+seeds−1: each its own sampling seed and
+//                                            pool order; the table gives means and 95% intervals over seeds and tasks)
 
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -28,6 +30,7 @@ import type { IterationMetrics } from '../tpo/store';
 import { scoreTasks } from './score';
 import { DEMO_SEED, DEMO_SPLITS, demoJudgeRules, makeSplits, promptRows, type Task } from './tasks';
 import { DEFAULT_MODEL_DIR } from '../cli/model-arg';
+import { rng } from '../rng';
 
 /** The command's flags (the docs test checks every documented flag against them). */
 export const OPTIONS = {
@@ -44,6 +47,7 @@ export const OPTIONS = {
   temperature: { type: 'string' },
   'top-p': { type: 'string' },
   seed: { type: 'string' },
+  seeds: { type: 'string' },
   quick: { type: 'boolean' },
   validation: { type: 'string' },
   resume: { type: 'boolean' },
@@ -51,6 +55,8 @@ export const OPTIONS = {
 
 export interface ExperimentRow {
   arm: string;
+  /** The run's seed: its sampling seed and pool order (the untrained rows are the same for every seed). */
+  seed: number;
   iteration: number; // 0 = the untrained model
   accuracy: number;
   win_rate: number; // vs the untrained model answering directly, judged per held-out task (ties ½)
@@ -66,6 +72,8 @@ export interface ExperimentRow {
   pairs?: number;
   /** The DPO epoch kept by checkpoint selection (0 = the iteration's starting model); absent without it. */
   kept_epoch?: number;
+  /** Per held-out task: 1 for the exact answer, 0 otherwise (the intervals resample these). */
+  correct: number[];
 }
 
 type Flags = ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>['values'];
@@ -81,41 +89,45 @@ function experimentSettings(a: Flags) {
     samples: num('samples', 4, { integer: true, min: 2 }),
     temperature: num('temperature', 0.8, { min: 0 }),
     topP: num('top-p', 0.95, { min: 0, max: 1, minExclusive: true }),
-    seed: num('seed', 0, { integer: true, min: 0 }),
+    seed: 0, // each run's own (main)
     maxNewTokens: 128,
     perIteration: per,
     rho: num('rho', 0.1, { min: 0 }),
     lora: { r: 8, alpha: 16, targets: [...TARGETS] },
     train: {
       ...DEFAULT_TRAIN,
-      lr: num('lr', 3e-3, { min: 0 }),
+      lr: num('lr', 1e-2, { min: 0 }),
       epochs: num('epochs', 3, { integer: true, min: 1 }),
       batchSize: 4,
       beta: num('beta', 0.1, { min: 0 }),
     },
     maxLength: 256,
     baseModel: dir,
-    validation: num('validation', quick ? 8 : 32, { integer: true, min: 0 }),
+    validation: num('validation', quick ? 8 : 64, { integer: true, min: 0 }),
   });
+  const first = num('seed', 0, { integer: true, min: 0 });
+  const seeds = Array.from({ length: num('seeds', quick ? 1 : 3, { integer: true, min: 1 }) }, (_, i) => first + i);
   return {
     dir,
     out: a.out ?? 'runs/experiment',
     iterations: num('iterations', quick ? 1 : 3, { integer: true, min: 1 }),
-    evalN: num('eval-tasks', quick ? 14 : DEMO_SPLITS.heldOut, { integer: true, min: 1 }),
+    evalN: num('eval-tasks', quick ? 14 : 500, { integer: true, min: 1 }),
     options,
+    seeds,
   };
 }
 
-/** Scores a model state on the held-out tasks and records the row (win rate against the untrained direct answers). */
-function rowRecorder(model: LoadedModel, evalSet: Task[], base: { scores: number[] }, rows: ExperimentRow[]) {
+/** Scores a model state on the held-out tasks: one row (win rate against the untrained direct answers). */
+function rowScorer(model: LoadedModel, evalSet: Task[], base: { scores: number[] }) {
   const t0 = performance.now();
   const winRate = (scores: number[]) =>
     scores.reduce((acc, s, i) => acc + (s > base.scores[i] ? 1 : s === base.scores[i] ? 0.5 : 0), 0) / scores.length;
   const pct = (x: number) => (100 * x).toFixed(1);
-  return async (arm: string, iteration: number, prompt: ThoughtPrompt, m?: IterationMetrics) => {
+  return async (arm: string, seed: number, iteration: number, prompt: ThoughtPrompt, m?: IterationMetrics) => {
     const r = await scoreTasks(model, evalSet, prompt);
     const row: ExperimentRow = {
       arm,
+      seed,
       iteration,
       accuracy: r.accuracy,
       win_rate: winRate(r.scores),
@@ -127,60 +139,83 @@ function rowRecorder(model: LoadedModel, evalSet: Task[], base: { scores: number
       by_family: r.by_family,
       ...(m ? { train_mean_score: m.mean_score, pairs: m.pairs } : {}),
       ...(m?.selection ? { kept_epoch: m.selection.chosen_epoch } : {}),
+      correct: r.scores.map((x, i) => (r.responses[i] !== '' && x >= 1 ? 1 : 0)),
     };
-    rows.push(row);
     const secs = ((performance.now() - t0) / 1000).toFixed(0);
     const failures = `parse failures ${pct(row.parse_failure_rate)}%`;
     const rates = `accuracy ${pct(row.accuracy)}%, win rate ${pct(row.win_rate)}%, ${failures}`;
-    log(`${arm} iteration ${iteration}: ${rates}, thought ${row.mean_thought_chars.toFixed(0)} chars  (${secs} s)`);
+    log(
+      `seed ${seed} ${arm} iteration ${iteration}: ${rates}, thought ${row.mean_thought_chars.toFixed(0)} chars  (${secs} s)`,
+    );
+    return row;
   };
 }
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
-export async function main(argv: string[]): Promise<number> {
-  const { values: a } = parseArgs({ args: argv, options: OPTIONS, strict: true });
-  const gpu = await cliGpu(process.argv.slice(1));
-  if (typeof gpu === 'number') return gpu;
-  const { dir, out, iterations, evalN, options } = experimentSettings(a);
-  const shared = options(GENERIC); // the settings both arms share
-  checkPool(DEMO_SPLITS.pool, shared, iterations);
-  const splits = makeSplits(DEMO_SEED, { ...DEMO_SPLITS, train: 0 });
-  const evalSet = splits.heldOut.slice(0, evalN);
-  const model = await loadModel(gpu, folderSource(dir), { slots: 32, maxLen: 512 });
-  const t0 = performance.now();
-  const rows: ExperimentRow[] = [];
-  const evalRow = rowRecorder(model, evalSet, await scoreTasks(model, evalSet, DIRECT), rows);
-  const pool = promptRows(splits.pool).map((r) => ({
+const ARMS = [
+  ['TPO (generic thought prompt)', GENERIC],
+  ['direct baseline', DIRECT],
+] as const;
+
+/** The pool in the run's own order: a seeded Fisher–Yates shuffle. */
+function poolOrder(tasks: Task[], seed: number) {
+  const pool = promptRows(tasks).map((r) => ({
     id: String(r.id),
     instruction: String(r.instruction),
     meta: { answer: r.answer },
   }));
-  const arms = [
-    ['TPO (generic thought prompt)', GENERIC],
-    ['direct baseline', DIRECT],
-  ] as const;
-  for (const [arm, prompt] of arms) {
+  const rand = rng(0x5eed + seed);
+  for (let i = pool.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [pool[i], pool[j]] = [pool[j], pool[i]];
+  }
+  return pool;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const { values: a } = parseArgs({ args: argv, options: OPTIONS, strict: true });
+  const gpu = await cliGpu(process.argv.slice(1));
+  if (typeof gpu === 'number') return gpu;
+  const { dir, out, iterations, evalN, options, seeds } = experimentSettings(a);
+  const shared = options(GENERIC); // the settings both arms share
+  checkPool(DEMO_SPLITS.pool, shared, iterations);
+  // Held-out beyond the split's 140: drawn after the training split, so never trained on.
+  const splits = makeSplits(DEMO_SEED, DEMO_SPLITS, Math.max(0, evalN - DEMO_SPLITS.heldOut));
+  const evalSet = splits.heldOut.slice(0, evalN);
+  const model = await loadModel(gpu, folderSource(dir), { slots: 32, maxLen: 512 });
+  const t0 = performance.now();
+  const rows: ExperimentRow[] = [];
+  const score = rowScorer(model, evalSet, await scoreTasks(model, evalSet, DIRECT));
+  const untrained = new Map<string, ExperimentRow>(); // greedy: the same for every seed
+  for (const [arm, prompt] of ARMS) {
     model.detachAdapter();
-    await evalRow(arm, 0, prompt);
-    const runDir = join(out, prompt.name);
-    // --resume keeps finished iterations (same settings!)
-    if (!a.resume) await rm(runDir, { recursive: true, force: true });
-    const store = await folderStore(runDir);
-    await store.writeConfig({ experiment: arm, model: dir });
-    const ctx = { model, judge: rulesJudge(demoJudgeRules()), store, onProgress: () => {} };
-    const o = options(prompt);
-    for (let it = 0; it < iterations; it++) {
-      const slice = pool.slice(it * o.perIteration, (it + 1) * o.perIteration);
-      const m = await runIteration(ctx, it, slice, o, validationSlice(pool, shared, it));
-      const ad = await adapterOf(ctx, it + 1, o);
-      if (ad) model.attachAdapter(ad.layout, ad.values);
-      await evalRow(arm, it + 1, prompt, m);
+    untrained.set(arm, await score(arm, seeds[0], 0, prompt));
+  }
+  for (const seed of seeds) {
+    const pool = poolOrder(splits.pool, seed);
+    for (const [arm, prompt] of ARMS) {
+      rows.push({ ...untrained.get(arm)!, seed });
+      const runDir = join(out, `seed-${seed}`, prompt.name);
+      // --resume keeps finished iterations (same settings!)
+      if (!a.resume) await rm(runDir, { recursive: true, force: true });
+      const store = await folderStore(runDir);
+      await store.writeConfig({ experiment: arm, model: dir, seed });
+      const ctx = { model, judge: rulesJudge(demoJudgeRules()), store, onProgress: () => {} };
+      const o = { ...options(prompt), seed };
+      for (let it = 0; it < iterations; it++) {
+        const slice = pool.slice(it * o.perIteration, (it + 1) * o.perIteration);
+        const m = await runIteration(ctx, it, slice, o, validationSlice(pool, o, it));
+        const ad = await adapterOf(ctx, it + 1, o);
+        if (ad) model.attachAdapter(ad.layout, ad.values);
+        rows.push(await score(arm, seed, it + 1, prompt, m));
+      }
+      model.detachAdapter();
     }
   }
   model.destroy();
 
-  const table = experimentTable(rows, evalSet, iterations, shared);
+  const table = experimentTable(rows, evalSet, iterations, shared, seeds);
   process.stdout.write(table + '\n');
   await mkdir(out, { recursive: true });
   await writeFile(join(out, 'experiment.md'), table + '\n');
@@ -193,21 +228,85 @@ export async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-export function experimentTable(rows: ExperimentRow[], evalSet: Task[], iterations: number, o: TpoOptions): string {
+/**
+ * Mean accuracy and its 95% interval over seeds and tasks: a two-level percentile bootstrap that
+ * resamples the seeds, then the held-out tasks (the same draws for both sides of a difference).
+ * `correct[s][t]`: seed s, task t. With `minus`, the interval is for the paired difference.
+ */
+export function seedTaskInterval(
+  correct: number[][],
+  minus?: number[][],
+  samples = 4000,
+  seed = 1,
+): { mean: number; lo: number; hi: number } {
+  const value = (c: number[][], s: number[], t: number[]) => {
+    let sum = 0;
+    for (const i of s) for (const j of t) sum += c[i][j];
+    return sum / (s.length * t.length);
+  };
+  const all = (n: number) => Array.from({ length: n }, (_, i) => i);
+  const S = correct.length,
+    T = correct[0].length;
+  const f = (s: number[], t: number[]) => value(correct, s, t) - (minus ? value(minus, s, t) : 0);
+  const rand = rng(seed);
+  const draws: number[] = [];
+  for (let b = 0; b < samples; b++) {
+    const s = Array.from({ length: S }, () => Math.floor(rand() * S));
+    const t = Array.from({ length: T }, () => Math.floor(rand() * T));
+    draws.push(f(s, t));
+  }
+  draws.sort((x, y) => x - y);
+  return { mean: f(all(S), all(T)), lo: draws[Math.floor(0.025 * samples)], hi: draws[Math.ceil(0.975 * samples) - 1] };
+}
+
+export function experimentTable(
+  rows: ExperimentRow[],
+  evalSet: Task[],
+  iterations: number,
+  o: TpoOptions,
+  seeds: number[],
+): string {
   const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+  const ci = (r: { mean: number; lo: number; hi: number }) => `${pct(r.mean)} [${pct(r.lo)}, ${pct(r.hi)}]`;
   const epochs = o.train.epochs;
   const kept = o.validation
     ? `Kept epoch: the best of the iteration's starting model (0) and its ${epochs} DPO epochs on ${o.validation} validation pool tasks, fresh each iteration (greedy, judged).`
     : `No checkpoint selection: every iteration keeps its last of ${epochs} DPO epochs.`;
+  const of = (arm: string, it: number) =>
+    seeds.map((s) => rows.find((r) => r.arm === arm && r.seed === s && r.iteration === it)!);
+  const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const list = (xs: (number | undefined)[]) => xs.map((x) => (x === undefined ? '—' : String(x))).join(' / ');
+  const [tpo, direct] = ARMS.map(([arm]) => arm);
   const lines = [
-    `Held-out: ${evalSet.length} tasks, greedy, programmatic judge. ${iterations} iteration(s) × ${o.perIteration} fresh pool instructions × K = ${o.samples} samples at T = ${o.temperature}, top-p ${o.topP}; DPO lr ${o.train.lr}. Win rate: against the untrained model answering directly (ties ½). ${kept}`,
+    `Held-out: ${evalSet.length} tasks, greedy, programmatic judge; ${seeds.length} seed(s) (${seeds.join(', ')}): each its own sampling seed and pool order. ${iterations} iteration(s) × ${o.perIteration} fresh pool instructions × K = ${o.samples} samples at T = ${o.temperature}, top-p ${o.topP}; DPO lr ${o.train.lr}. Accuracy: the mean over seeds with a 95% interval (bootstrap over seeds and held-out tasks). Win rate: against the untrained model answering directly (ties ½), mean over seeds. ${kept} Per-seed values are separated by " / ".`,
     '',
-    '| arm | iteration | accuracy | win rate | parse failures | thought chars | scratchpad / rambling thoughts | response chars | pool mean score | pairs | kept epoch |',
-    '|---|---|---|---|---|---|---|---|---|---|---|',
-    ...rows.map(
-      (r) =>
-        `| ${r.arm} | ${r.iteration === 0 ? 'untrained' : r.iteration} | ${pct(r.accuracy)} | ${pct(r.win_rate)} | ${pct(r.parse_failure_rate)} | ${r.mean_thought_chars.toFixed(0)} | ${r.mean_thought_chars ? `${pct(r.scratchpad_share)} / ${pct(r.rambling_share)}` : '—'} | ${r.mean_response_chars.toFixed(1)} | ${r.train_mean_score?.toFixed(3) ?? '—'} | ${r.pairs ?? '—'} | ${r.kept_epoch ?? '—'} |`,
-    ),
+    '| arm | iteration | accuracy [95% interval] | accuracy per seed | win rate | thought chars | scratchpad / rambling thoughts | pairs | kept epoch |',
+    '|---|---|---|---|---|---|---|---|---|',
   ];
+  for (const arm of [tpo, direct])
+    for (let it = 0; it <= iterations; it++) {
+      const r = of(arm, it);
+      const thought = avg(r.map((x) => x.mean_thought_chars));
+      const styles = thought
+        ? `${pct(avg(r.map((x) => x.scratchpad_share)))} / ${pct(avg(r.map((x) => x.rambling_share)))}`
+        : '—';
+      lines.push(
+        `| ${arm} | ${it === 0 ? 'untrained' : it} | ${ci(seedTaskInterval(r.map((x) => x.correct)))} | ${r.map((x) => pct(x.accuracy)).join(' / ')} | ${pct(avg(r.map((x) => x.win_rate)))} | ${thought.toFixed(0)} | ${styles} | ${it ? list(r.map((x) => x.pairs)) : '—'} | ${it ? list(r.map((x) => x.kept_epoch)) : '—'} |`,
+      );
+    }
+  lines.push('', '| iteration | TPO − direct accuracy [95% interval] | per seed |', '|---|---|---|');
+  for (let it = 0; it <= iterations; it++) {
+    const a = of(tpo, it),
+      b = of(direct, it);
+    const d = seedTaskInterval(
+      a.map((x) => x.correct),
+      b.map((x) => x.correct),
+    );
+    const pt = (x: number) => (100 * x).toFixed(1);
+    const per = a.map((x, i) => `${(100 * (x.accuracy - b[i].accuracy)).toFixed(1)}`).join(' / ');
+    lines.push(
+      `| ${it === 0 ? 'untrained' : it} | ${d.mean >= 0 ? '+' : ''}${pt(d.mean)} pt [${pt(d.lo)}, ${pt(d.hi)}] | ${per} pt |`,
+    );
+  }
   return lines.join('\n');
 }

@@ -209,7 +209,16 @@ export interface Splits {
 }
 
 /** Seeded splits, families interleaved; an instruction appears in one split at most. */
-export function makeSplits(seed: number, sizes: { train: number; pool: number; heldOut: number }): Splits {
+/**
+ * Draws the held-out, pool and training splits, no instruction twice. `extraHeldOut` more held-out
+ * tasks are drawn after the training split (so the first three splits are the same as without
+ * them) and appended to heldOut: held-out tasks that no split of these sizes ever trained on.
+ */
+export function makeSplits(
+  seed: number,
+  sizes: { train: number; pool: number; heldOut: number },
+  extraHeldOut = 0,
+): Splits {
   const r = rng(seed);
   const seen = new Set<string>();
   const take = (n: number, tag: string): Task[] => {
@@ -227,7 +236,8 @@ export function makeSplits(seed: number, sizes: { train: number; pool: number; h
   // appears in them when the training split is large.
   const heldOut = take(sizes.heldOut, 'heldout'),
     pool = take(sizes.pool, 'pool');
-  return { train: take(sizes.train, 'train'), pool, heldOut };
+  const train = take(sizes.train, 'train');
+  return { train, pool, heldOut: [...heldOut, ...take(extraHeldOut, 'heldout-x')] };
 }
 
 /** The programmatic judge for the suite: the right answer, plus a little for brevity. */

@@ -178,6 +178,7 @@ async function sft(gpu: Gpu, src: ModelSource, seqs: ReturnType<typeof packSeque
     schedule: 'cosine' as const,
     weightDecay: 0.01,
     maxGradNorm: 1,
+    seed: st.seed,
   };
   const curve: StepMetrics[] = [];
   const t0 = performance.now();

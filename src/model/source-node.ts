@@ -54,5 +54,16 @@ export function folderCache(dir = defaultCacheDir()): ByteCache {
       await writeFile(p + '.part', bytes);
       await rename(p + '.part', p);
     },
+    async isAbsent(key) {
+      return stat(pathOf(key) + '.absent').then(
+        () => true,
+        () => false,
+      );
+    },
+    async markAbsent(key) {
+      const p = pathOf(key);
+      await mkdir(dirname(p), { recursive: true });
+      await writeFile(p + '.absent', '');
+    },
   };
 }

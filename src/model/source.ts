@@ -55,10 +55,14 @@ export function fileListSource(files: Iterable<File>, label = 'dropped files'): 
   };
 }
 
-/** A byte cache for hub downloads (browser: Cache API; Node: a folder). */
+/** A byte cache for hub downloads (browser: Cache API; Node: a folder). Files the hub does not
+ *  have (404, e.g. an optional generation_config.json) can be remembered too, as huggingface_hub's
+ *  `.no_exist` entries are, so a cached model loads with no request at all. */
 export interface ByteCache {
   get(key: string): Promise<Uint8Array | null>;
   put(key: string, bytes: Uint8Array): Promise<void>;
+  isAbsent?(key: string): Promise<boolean>;
+  markAbsent?(key: string): Promise<void>;
 }
 
 export interface HubOptions {
@@ -94,6 +98,7 @@ export function hubSource(repo: string, opts: HubOptions = {}): ModelSource {
         onProgress?.({ file, loaded: cached.byteLength, total: cached.byteLength });
         return cached;
       }
+      if (await opts.cache?.isAbsent?.(url)) return null;
       let res: Response;
       try {
         res = await doFetch(url, { headers: opts.token ? { Authorization: `Bearer ${opts.token}` } : {} });
@@ -103,7 +108,10 @@ export function hubSource(repo: string, opts: HubOptions = {}): ModelSource {
           'Check the network connection and the hub base URL.',
         );
       }
-      if (res.status === 404) return null;
+      if (res.status === 404) {
+        await opts.cache?.markAbsent?.(url).catch(() => {});
+        return null;
+      }
       if (res.status === 401 || res.status === 403)
         throw new ModelSourceError(
           `${url}: HTTP ${res.status}`,
@@ -161,19 +169,41 @@ async function readBody(res: Response, file: string, total: number, onProgress?:
   return joined;
 }
 
-/** Browser cache for hub files, in the Cache API (survives reloads, evictable by the browser). */
-export function browserCache(name = 'tpo-hub-v1'): ByteCache {
+const sha256 = async (bytes: Uint8Array): Promise<string> =>
+  Array.from(new Uint8Array(await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>)))
+    .map((b) => b.toString(16).padStart(2, '0'))
+    .join('');
+
+/**
+ * Browser cache for hub files, in the Cache API (survives reloads, evictable by the browser). Each
+ * entry carries its length and SHA-256; an entry that no longer matches them (a damaged or
+ * tampered cache) is deleted and reported as absent, so the file is fetched again.
+ */
+export function browserCache(name = 'tpo-hub-v2'): ByteCache {
   return {
     async get(key) {
-      const r = await (await caches.open(name)).match(key);
-      return r ? new Uint8Array(await r.arrayBuffer()) : null;
+      const cache = await caches.open(name);
+      const r = await cache.match(key);
+      if (!r || r.headers.get('x-tpo-absent')) return null;
+      const bytes = new Uint8Array(await r.arrayBuffer());
+      const ok =
+        Number(r.headers.get('content-length')) === bytes.byteLength &&
+        r.headers.get('x-tpo-sha256') === (await sha256(bytes));
+      if (ok) return bytes;
+      console.warn(`cached ${key} does not match its length and SHA-256: fetching it again`);
+      await cache.delete(key);
+      return null;
     },
     async put(key, bytes) {
       const body = new Blob([bytes as Uint8Array<ArrayBuffer>]);
-      await (await caches.open(name)).put(
-        key,
-        new Response(body, { headers: { 'content-length': String(bytes.byteLength) } }),
-      );
+      const headers = { 'content-length': String(bytes.byteLength), 'x-tpo-sha256': await sha256(bytes) };
+      await (await caches.open(name)).put(key, new Response(body, { headers }));
+    },
+    async isAbsent(key) {
+      return !!(await (await caches.open(name)).match(key))?.headers.get('x-tpo-absent');
+    },
+    async markAbsent(key) {
+      await (await caches.open(name)).put(key, new Response(null, { headers: { 'x-tpo-absent': '1' } }));
     },
   };
 }

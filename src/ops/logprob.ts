@@ -1,6 +1,7 @@
 // Token log-probabilities and their gradient (shaders/logprob.wgsl), one workgroup per row:
-// logp[r] = logits[r, target[r]] − logsumexp(logits[r]);  dLogits = coef·(onehot − softmax).
-// Shapes: logits, dLogits [rows, V]   targets, lse, logp, coef [rows]
+// logp[r] = logits[r, target[r]] − logsumexp(logits[r]);  logitSum[r] = Σ_v logits[r, v];
+// dLogits = coef·(onehot − softmax).
+// Shapes: logits, dLogits [rows, V]   targets, lse, logp, logitSum, coef [rows]
 // Reference: test/reference/ops.ts `logSoftmax`; tests: test/ops/logprob.test.ts.
 
 import type { Binding } from '../gpu/kernel';
@@ -8,9 +9,9 @@ import type { Tape } from '../gpu/tape';
 
 export function logprobForward(
   t: Tape,
-  a: { logp: Binding; lse: Binding; logits: Binding; targets: Binding; rows: number; V: number },
+  a: { logp: Binding; logitSum: Binding; lse: Binding; logits: Binding; targets: Binding; rows: number; V: number },
 ): void {
-  const bufs = { logits: a.logits, target_: a.targets, lse: a.lse, logp: a.logp };
+  const bufs = { logits: a.logits, target_: a.targets, lse: a.lse, logp: a.logp, logitSum: a.logitSum };
   t.dispatch('logprob', t.res.kernel('logprob', 'forward'), { N: a.rows, V: a.V }, bufs, [a.rows]);
 }
 

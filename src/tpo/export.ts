@@ -80,7 +80,7 @@ const CSV_COLUMNS = [
 /** Held-out evaluation figures, stored under metrics.eval. */
 const EVAL_COLUMNS = ['win_rate', 'lc_win_rate'] as const;
 /** Written when the run measured them (checkpoint selection, held-out evaluation), not required on import. */
-const OPTIONAL_COLUMNS = ['kept_epoch', ...EVAL_COLUMNS] as const;
+const OPTIONAL_COLUMNS = ['skipped_too_few', 'unscored', 'kept_epoch', ...EVAL_COLUMNS] as const;
 
 export function metricsToCsv(metrics: IterationMetrics[]): string {
   const rows = metrics.map((m) => {

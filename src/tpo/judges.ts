@@ -17,6 +17,12 @@ export type Verdict = 'A' | 'B' | null;
 export interface PointwiseJudge {
   kind: 'pointwise';
   name: string;
+  /** One score per item; null where the judge gave no usable score (e.g. an LLM's reply with no
+   *  rating in it): that response takes no part in pairs or means, and the run counts it. */
+  score(items: JudgeItem[]): Promise<(number | null)[]>;
+}
+/** A point-wise judge that scores every response (rules, a reward model). */
+export interface ScoringJudge extends PointwiseJudge {
   score(items: JudgeItem[]): Promise<number[]>;
 }
 export interface PairwiseJudge {
@@ -28,14 +34,14 @@ export type Judge = PointwiseJudge | PairwiseJudge;
 
 export class JudgeError extends TpoError {}
 
-/** Scores for the responses to one instruction: direct for point-wise, Bradley–Terry over all
- *  ordered pairs (both orders) for pair-wise. */
+/** Scores for the responses to one instruction: direct for point-wise (null = no score), Bradley–Terry
+ *  over all ordered pairs (both orders) for pair-wise. */
 export async function scoreGroup(
   judge: Judge,
   instruction: string,
   responses: string[],
   meta?: Record<string, unknown>,
-): Promise<number[]> {
+): Promise<(number | null)[]> {
   if (judge.kind === 'pointwise') return judge.score(responses.map((response) => ({ instruction, response, meta })));
   const n = responses.length;
   const pairs: { i: number; j: number }[] = [];
@@ -102,7 +108,7 @@ function ruleScore(rule: Rule, item: JudgeItem): number {
 }
 
 /** Weighted sum of rule scores: e.g. [{"type":"numeric","weight":1},{"type":"length","max":200,"weight":0.2}]. */
-export function rulesJudge(rules: Rule[], name = 'rules'): PointwiseJudge {
+export function rulesJudge(rules: Rule[], name = 'rules'): ScoringJudge {
   if (!Array.isArray(rules) || !rules.length) throw new UsageError('a rules judge needs a non-empty list of rules');
   for (const r of rules) {
     if (!['exact', 'numeric', 'regex', 'json', 'length', 'keywords'].includes((r as Rule).type))
@@ -251,8 +257,15 @@ export function httpJudge(o: HttpJudgeOptions): Judge {
       kind: 'pointwise',
       name,
       async score(items) {
-        const out: number[] = [];
-        for (const it of items) out.push(parseRating(await ask(pointwiseMessages(it.instruction, it.response))) ?? 0);
+        const out: (number | null)[] = [];
+        for (const it of items) {
+          const reply = await ask(pointwiseMessages(it.instruction, it.response));
+          const rating = parseRating(reply);
+          // No rating in the reply is no score (counted by the run), never the worst score.
+          if (rating === null)
+            console.warn(`judge ${name}: no rating 1–10 in the reply ${JSON.stringify(reply.slice(0, 120))}`);
+          out.push(rating);
+        }
         return out;
       },
     };

@@ -5,11 +5,12 @@
 // Each stage reads what the store already holds and does only what is missing, so a run resumes.
 
 import { UsageError } from '../errors';
+import { crashPoint } from './fault';
 import type { LoadedModel } from '../engine/model';
 import { readF32 } from '../gpu/readback';
 import { LoraLayout, LoraState, type LoraConfig } from '../train/lora';
-import { loadAdapter, saveAdapter } from '../train/peft';
-import { tokenizePairs } from '../train/data';
+import { type AdapterFiles, loadAdapter, saveAdapter } from '../train/peft';
+import { tokenizePairs, truncation, type Truncation } from '../train/data';
 import { Trainer, type StepMetrics, type TrainOptions } from '../train/trainer';
 import { scoreGroup, type Judge } from './judges';
 import { parseOutput, renderPrompt, type ThoughtPrompt } from './prompts';
@@ -36,6 +37,8 @@ export interface TpoOptions {
   lora: LoraConfig;
   train: TrainOptions;
   maxLength: number;
+  /** TRL's truncation beyond maxLength (train/data.ts); absent: its defaults (prompt ≤ 512, keep_end). */
+  truncation?: Partial<Omit<Truncation, 'maxLength'>>;
   baseModel: string;
   /** Validation instructions per iteration, fresh each iteration, from the end of the pool and never
    *  trained on: on them each iteration keeps its best DPO epoch — or M_t itself if no epoch beats
@@ -146,11 +149,19 @@ async function sampleAndJudge(
         : [];
       const samples: Sample[] = parsed.map((p, k) =>
         p.ok
-          ? { raw: outs[k], parsed: true, thought: p.thought, response: p.response, score: scores[okIdx.indexOf(k)] }
+          ? {
+              raw: outs[k],
+              parsed: true,
+              thought: p.thought,
+              response: p.response,
+              score: scores[okIdx.indexOf(k)] ?? null,
+            }
           : { raw: outs[k], parsed: false, thought: '', response: '', score: null },
       );
       const rec: InstructionRecord = { iteration: it, id: x.id, instruction: x.instruction, samples };
+      crashPoint('judged');
       await ctx.store.appendSamples(rec);
+      crashPoint('sample-stored');
       have.set(x.id, rec);
       done++;
     }
@@ -193,7 +204,9 @@ export async function runIteration(
     await ctx.store.writePairs(it, pairs);
   }
   await ctx.between?.();
-  const trained = (await ctx.store.readAdapter(it)) ? null : await trainIteration(ctx, it, pairs, o, mt, validation);
+  const stored = await ctx.store.readAdapter(it);
+  // An adapter stored before the metrics (a crash in between) brings its own DPO log.
+  const trained = stored ? trainerState(stored) : await trainIteration(ctx, it, pairs, o, mt, validation);
   const metrics = iterationMetrics(it, records, pairs.length, built, trained);
   await ctx.store.writeMetrics(it, metrics);
   ctx.onIteration?.(metrics);
@@ -202,22 +215,25 @@ export async function runIteration(
 
 interface BuiltPairs {
   pairs: PairRecord[];
-  /** Instructions with no pair (all tied, or too few parsed outputs). */
-  skipped: number;
+  /** Instructions with no pair: every scored output got the same score and none failed. */
+  allTied: number;
+  /** Instructions with no pair: no scored output (all failed to parse or went unscored), or one alone. */
+  tooFew: number;
   chosenLen: number[];
   rejectedLen: number[];
 }
 
 /** Pairs: chosen = argmax, rejected = argmin of the length-controlled score; thoughts kept. */
 function buildPairs(records: InstructionRecord[], o: TpoOptions): BuiltPairs {
-  const out: BuiltPairs = { pairs: [], skipped: 0, chosenLen: [], rejectedLen: [] };
+  const out: BuiltPairs = { pairs: [], allTied: 0, tooFew: 0, chosenLen: [], rejectedLen: [] };
   for (const r of records) {
     const choice = selectPair(
       r.samples.map((s) => ({ parsed: s.parsed, score: s.score ?? undefined, length: s.response.length })),
       o.rho,
     );
     if ('skipped' in choice) {
-      out.skipped++;
+      if (choice.skipped === 'all-tied') out.allTied++;
+      else out.tooFew++;
       continue;
     }
     const c = r.samples[choice.chosen];
@@ -256,8 +272,21 @@ async function trainIteration(
     values = r.values;
     out.selection = r.selection;
   }
-  await ctx.store.writeAdapter(it, saveAdapter(layout, values, o.baseModel));
+  const state = { log_history: out.log, ...(out.selection ? { selection: out.selection } : {}) };
+  await ctx.store.writeAdapter(it, {
+    ...saveAdapter(layout, values, o.baseModel),
+    'trainer_state.json': new TextEncoder().encode(JSON.stringify(state)),
+  });
+  crashPoint('adapter-stored');
   return out;
+}
+
+/** The DPO log and checkpoint choice stored with an adapter (null for adapters stored without one). */
+function trainerState(files: AdapterFiles): { log: StepMetrics[]; selection?: SelectionRecord } | null {
+  const bytes = files['trainer_state.json'];
+  if (!bytes) return null;
+  const s = JSON.parse(new TextDecoder().decode(bytes)) as { log_history: StepMetrics[]; selection?: SelectionRecord };
+  return { log: s.log_history, ...(s.selection ? { selection: s.selection } : {}) };
 }
 
 /** The DPO epochs of one iteration; with validation instructions, every epoch's adapter (and
@@ -276,7 +305,12 @@ async function dpoEpochs(
   const { layout } = start;
   const tok = m.tokenizer as NonNullable<LoadedModel['tokenizer']>;
   const eos = tok.eosTokenIds[0] ?? m.config.eosTokenIds[0];
-  const tp = tokenizePairs(pairs as unknown as Record<string, unknown>[], tok, eos, o.maxLength);
+  const tp = tokenizePairs(
+    pairs as unknown as Record<string, unknown>[],
+    tok,
+    eos,
+    truncation(o.maxLength, o.truncation),
+  );
   const T = Math.max(...tp.flatMap((p) => [p.chosen.ids.length, p.rejected.ids.length]));
   m.detachAdapter();
   const state = new LoraState(m.gpu.device, layout, start.values);
@@ -294,11 +328,14 @@ async function dpoEpochs(
     const ref = await trainer.referenceLogps(tp, o.train, mt ? mt.values : undefined, start.values);
     if (validation.length) await candidate(start.values);
     const onStep = (s: StepMetrics) => {
+      crashPoint('dpo-step');
       log.push(s);
       ctx.onStep?.(s);
       ctx.onProgress?.({ iteration: it, stage: 'training', done: s.step, total: steps });
     };
-    await trainer.dpo(tp, ref, o.train, onStep, async () => {
+    // Each epoch's pair order comes from the run's seed and the iteration (a resumed iteration retrains identically).
+    const train = { ...o.train, seed: (o.seed + it) >>> 0 };
+    await trainer.dpo(tp, ref, train, onStep, async () => {
       if (validation.length) await candidate(await readF32(m.gpu.device, state.params, layout.length));
       await pausePoint(ctx); // a cancel here retrains the iteration on resume
     });
@@ -325,9 +362,11 @@ function iterationMetrics(
     iteration: it,
     instructions: records.length,
     pairs,
-    skipped_all_tied: built.skipped,
+    skipped_all_tied: built.allTied,
+    skipped_too_few: built.tooFew,
     parse_failure_rate: all.length ? 1 - ok.length / all.length : 0,
-    mean_score: mean(ok.map((s) => s.score ?? 0)),
+    unscored: ok.filter((s) => s.score === null).length,
+    mean_score: mean(ok.filter((s) => s.score !== null).map((s) => s.score!)),
     mean_thought_chars: mean(ok.map((s) => s.thought.length)),
     mean_response_chars: mean(ok.map((s) => s.response.length)),
     chosen_response_chars: mean(built.chosenLen),

@@ -4,9 +4,9 @@
 
 import type { LoadedModel } from '../engine/model';
 import { UsageError } from '../errors';
-import type { PointwiseJudge } from './judges';
+import type { ScoringJudge } from './judges';
 
-export function rewardModelJudge(model: LoadedModel, name: string): PointwiseJudge {
+export function rewardModelJudge(model: LoadedModel, name: string): ScoringJudge {
   if (model.config.head !== 'score')
     throw new UsageError(
       `${name} is not a reward model (no *ForSequenceClassification head)`,

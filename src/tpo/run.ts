@@ -6,7 +6,7 @@
 import { UsageError } from '../errors';
 import type { LoadedModel } from '../engine/model';
 import { DEFAULT_LORA, TARGETS, type Target } from '../train/lora';
-import { DEFAULT_TRAIN, type StepMetrics } from '../train/trainer';
+import { DEFAULT_TRAIN, type StepMetrics, type TrainOptions } from '../train/trainer';
 import { evaluate } from './eval';
 import type { Judge } from './judges';
 import { adapterOf, checkPool, type Instruction, runTpo, type TpoContext, type TpoOptions } from './loop';
@@ -36,6 +36,10 @@ export interface RunSettings {
   lr?: number;
   epochs?: number;
   batchSize?: number;
+  /** Any other DPO setting (gradient accumulation, label smoothing, warmup, schedule, clipping, weight decay). */
+  train?: Partial<TrainOptions>;
+  /** TRL's prompt/completion truncation (train/data.ts); absent: TRL's defaults at maxLength. */
+  truncation?: TpoOptions['truncation'];
 }
 
 export const RUN_DEFAULTS = {
@@ -77,12 +81,14 @@ export function tpoOptions(s: RunSettings, poolSize: number, iterations: number)
     },
     train: {
       ...DEFAULT_TRAIN,
+      ...s.train,
       beta: s.beta ?? d.beta,
       lr: s.lr ?? d.lr,
       epochs: s.epochs ?? d.epochs,
       batchSize: s.batchSize ?? d.batchSize,
     },
     maxLength: s.maxLength ?? d.maxLength,
+    ...(s.truncation ? { truncation: s.truncation } : {}),
     baseModel: s.baseModel,
     validation,
   };

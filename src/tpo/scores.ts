@@ -1,6 +1,6 @@
 // The numbers of the method: length-controlled scores, preference-pair selection, Bradley–Terry
-// scores from pairwise verdicts, win rates with bootstrap intervals and the length-controlled
-// win rate (AlpacaEval 2 style).
+// scores from pairwise verdicts, win rates with bootstrap intervals and the length-adjusted
+// win rate.
 
 import { rng } from '../rng';
 
@@ -34,15 +34,18 @@ export type PairChoice = { chosen: number; rejected: number } | { skipped: 'all-
 /**
  * chosen = argmax s, rejected = argmin s, where s is the length-controlled score of the parsed
  * outputs; parse failures rank below every parsed output (so one is the rejected side when
- * present). All parsed outputs tied and no failure → skipped.
+ * present). Skipped: no scored output at all ("too-few", also a lone scored output with no failure
+ * beside it), or every scored output got the same judge score and none failed ("all-tied") — the
+ * length term alone never makes a pair, whatever ρ. An output the judge could not score (score
+ * undefined) takes no part.
  */
 export function selectPair(c: Candidate[], rho: number): PairChoice {
-  const parsed = c.map((x, i) => ({ x, i })).filter((e) => e.x.parsed && e.x.score !== undefined);
+  const scored = c.map((x, i) => ({ x, i })).filter((e) => e.x.parsed && e.x.score !== undefined);
   const failed = c.map((x, i) => ({ x, i })).filter((e) => !e.x.parsed);
-  if (!parsed.length) return { skipped: 'too-few' };
+  if (!scored.length) return { skipped: 'too-few' };
   const s = lengthControlled(
-    parsed.map((e) => e.x.score!),
-    parsed.map((e) => e.x.length),
+    scored.map((e) => e.x.score!),
+    scored.map((e) => e.x.length),
     rho,
   );
   let hi = 0,
@@ -51,10 +54,13 @@ export function selectPair(c: Candidate[], rho: number): PairChoice {
     if (v > s[hi]) hi = k;
     if (v < s[lo]) lo = k;
   });
-  if (failed.length) return { chosen: parsed[hi].i, rejected: failed[0].i };
-  if (parsed.length < 2) return { skipped: 'too-few' };
+  if (failed.length) return { chosen: scored[hi].i, rejected: failed[0].i };
+  if (scored.length < 2) return { skipped: 'too-few' };
+  const first = scored[0].x.score!;
+  if (scored.every((e) => Math.abs(e.x.score! - first) < 1e-12)) return { skipped: 'all-tied' };
+  // Scores differ but the length term cancels them exactly: no side is better.
   if (Math.abs(s[hi] - s[lo]) < 1e-12) return { skipped: 'all-tied' };
-  return { chosen: parsed[hi].i, rejected: parsed[lo].i };
+  return { chosen: scored[hi].i, rejected: scored[lo].i };
 }
 
 /**
@@ -109,9 +115,11 @@ export function bootstrapCI(outcomes: number[], samples = 2000, seed = 0): [numb
 }
 
 /**
- * Length-controlled win rate (AlpacaEval 2 style): fit P(win) = σ(θ + φ·tanh(Δlen / sd(Δlen)))
- * by maximum likelihood (ties count half a win), then report σ(θ): the win probability with the
- * length difference set to 0. Δlen = policy length − baseline length, in characters.
+ * Length-adjusted win rate: fit P(win) = σ(θ + φ·tanh(Δlen / sd(Δlen))) by maximum likelihood
+ * (ties count half a win), then report σ(θ): the win probability with the length difference set
+ * to 0. Δlen = policy length − baseline length, in characters. This is AlpacaEval 2's
+ * length-controlled GLM without its instruction-difficulty term (which AlpacaEval estimates
+ * across many models; one policy against one baseline cannot), so it is called length-adjusted.
  */
 export function lengthControlledWinRate(outcomes: number[], lenPolicy: number[], lenBaseline: number[]): number {
   const n = outcomes.length;

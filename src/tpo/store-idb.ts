@@ -20,7 +20,7 @@ interface TpoDB extends DBSchema {
   pairs: { key: [string, number]; value: { runId: string; iteration: number; pairs: PairRecord[] } };
   adapters: {
     key: [string, number];
-    value: { runId: string; iteration: number; config: Uint8Array; weights: Uint8Array };
+    value: { runId: string; iteration: number; config: Uint8Array; weights: Uint8Array; trainerState?: Uint8Array };
   };
   metrics: { key: [string, number]; value: { runId: string; iteration: number; metrics: IterationMetrics } };
 }
@@ -82,7 +82,10 @@ export async function idbStore(db: IDBPDatabase<TpoDB>, runId: string): Promise<
     writePairs: (it, pairs) => guard(db, async () => void (await db.put('pairs', { runId, iteration: it, pairs }))),
     async readAdapter(it) {
       const a = await db.get('adapters', [runId, it]);
-      return a ? ({ 'adapter_config.json': a.config, 'adapter_model.safetensors': a.weights } as AdapterFiles) : null;
+      if (!a) return null;
+      const files: AdapterFiles = { 'adapter_config.json': a.config, 'adapter_model.safetensors': a.weights };
+      if (a.trainerState) files['trainer_state.json'] = a.trainerState;
+      return files;
     },
     writeAdapter: (it, f) =>
       guard(
@@ -93,6 +96,7 @@ export async function idbStore(db: IDBPDatabase<TpoDB>, runId: string): Promise<
             iteration: it,
             config: f['adapter_config.json'],
             weights: f['adapter_model.safetensors'],
+            ...(f['trainer_state.json'] ? { trainerState: f['trainer_state.json'] } : {}),
           })),
       ),
     async readMetrics(it) {

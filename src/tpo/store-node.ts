@@ -5,6 +5,7 @@
 
 import { appendFile, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { crashPoint } from './fault';
 import type { AdapterFiles } from '../train/peft';
 import type { InstructionRecord, IterationMetrics, PairRecord, RunStore } from './store';
 
@@ -65,9 +66,11 @@ export async function folderStore(dir: string): Promise<RunStore> {
     async readAdapter(it) {
       try {
         const d = p(`adapter-${it}`);
+        const state = await readFile(join(d, 'trainer_state.json')).catch(() => null);
         return {
           'adapter_config.json': await readFile(join(d, 'adapter_config.json')),
           'adapter_model.safetensors': await readFile(join(d, 'adapter_model.safetensors')),
+          ...(state ? { 'trainer_state.json': state } : {}),
         };
       } catch {
         return null;
@@ -76,7 +79,10 @@ export async function folderStore(dir: string): Promise<RunStore> {
     async writeAdapter(it, files: AdapterFiles) {
       const tmp = p(`adapter-${it}.tmp`);
       await mkdir(tmp, { recursive: true });
-      for (const [name, bytes] of Object.entries(files)) await writeFile(join(tmp, name), bytes);
+      for (const [name, bytes] of Object.entries(files)) {
+        await writeFile(join(tmp, name), bytes);
+        crashPoint('adapter-file');
+      }
       await rename(tmp, p(`adapter-${it}`));
     },
     async readMetrics(it) {

@@ -11,7 +11,7 @@ export interface Sample {
   parsed: boolean;
   thought: string;
   response: string;
-  score: number | null; // judge score; null for parse failures (never judged)
+  score: number | null; // judge score; null for parse failures (never judged) and where the judge gave none
 }
 
 export interface InstructionRecord {
@@ -32,7 +32,13 @@ export interface IterationMetrics {
   iteration: number;
   instructions: number;
   pairs: number;
+  /** Instructions with no pair because every scored output got the same judge score. */
   skipped_all_tied: number;
+  /** Instructions with no pair because fewer than two outputs could be ranked (no parsed and
+   *  scored output, or one alone). Absent in runs stored before it was counted. */
+  skipped_too_few?: number;
+  /** Parsed outputs the judge gave no score (an LLM judge's reply without a rating). */
+  unscored?: number;
   parse_failure_rate: number;
   mean_score: number;
   mean_thought_chars: number;

@@ -144,26 +144,68 @@ function completionIds(
   return { p: tok.encode(prompt, true), c };
 }
 
+/** TRL's DPOConfig truncation: the prompt keeps its last `maxPromptLength` tokens, a completion
+ *  its first `maxCompletionLength`, and then prompt + completion longer than `maxLength` keeps
+ *  its end (`keep_end`, TRL's default: the prompt's start goes first) or its start (`keep_start`:
+ *  the completion's end goes). null: no limit. */
+export interface Truncation {
+  maxLength: number;
+  maxPromptLength: number | null;
+  maxCompletionLength: number | null;
+  mode: 'keep_end' | 'keep_start';
+}
+
+/** TRL's defaults (max_length 1024, max_prompt_length 512, keep_end), at a given max length. */
+export const truncation = (maxLength: number, o: Partial<Truncation> = {}): Truncation => ({
+  maxPromptLength: 512,
+  maxCompletionLength: null,
+  mode: 'keep_end',
+  ...o,
+  maxLength,
+});
+
+/** One side of a pair, truncated as TRL's DPO does (Truncation). */
+export function truncatePair(prompt: number[], completion: number[], t: Truncation, what: string): Seq {
+  if (!completion.length) throw new UsageError(`${what}: the completion is empty`);
+  const p = t.maxPromptLength === null ? prompt : prompt.slice(Math.max(0, prompt.length - t.maxPromptLength));
+  const c = t.maxCompletionLength === null ? completion : completion.slice(0, t.maxCompletionLength);
+  let ids = [...p, ...c];
+  let start = p.length;
+  if (ids.length > t.maxLength) {
+    const drop = ids.length - t.maxLength;
+    if (t.mode === 'keep_start') ids = ids.slice(0, t.maxLength);
+    else ids = ids.slice(drop);
+    start = t.mode === 'keep_start' ? Math.min(start, t.maxLength) : Math.max(0, start - drop);
+  }
+  if (ids.length - start < 1)
+    throw new UsageError(
+      `${what}: no completion token is left within --max-length ${t.maxLength}`,
+      'Raise --max-length, lower --max-prompt-length, or use --truncation-mode keep_end.',
+    );
+  return { ids, completionStart: start };
+}
+
 export function tokenizePairs(
   rows: Record<string, unknown>[],
   tok: Tokenizer | null,
   eos: number | undefined,
-  maxLength: number,
+  limits: number | Truncation,
 ): TokenizedPair[] {
+  const t = typeof limits === 'number' ? truncation(limits) : limits;
   return rows.map((row, i) => {
     const what = `pair ${i + 1}`;
     if ('prompt_ids' in row) {
       const p = ids(row.prompt_ids, `${what}: prompt_ids`);
       return {
-        chosen: join(p, ids(row.chosen_ids, `${what}: chosen_ids`), maxLength, what),
-        rejected: join(p, ids(row.rejected_ids, `${what}: rejected_ids`), maxLength, what),
+        chosen: truncatePair(p, ids(row.chosen_ids, `${what}: chosen_ids`), t, what),
+        rejected: truncatePair(p, ids(row.rejected_ids, `${what}: rejected_ids`), t, what),
       };
     }
     if (!('prompt' in row && 'chosen' in row && 'rejected' in row))
       throw new UsageError(`${what}: needs "prompt", "chosen" and "rejected"`);
     const c = completionIds(tok, row.prompt as Content, row.chosen as Content, eos, what);
     const r = completionIds(tok, row.prompt as Content, row.rejected as Content, eos, what);
-    return { chosen: join(c.p, c.c, maxLength, what), rejected: join(r.p, r.c, maxLength, what) };
+    return { chosen: truncatePair(c.p, c.c, t, what), rejected: truncatePair(r.p, r.c, t, what) };
   });
 }
 

@@ -47,7 +47,7 @@ export function trainGraphBytes(cfg: ModelConfig, shape: TrainShape, r: number, 
   const Rc = shape.logitRows ?? defaultLogitRows(cfg, N);
   const perLayerActs = N * (2 + 3 * H + 2 * nH * hd + 2 * nKV * hd + nH * T + 3 * I + targets * r);
   const layersKept = (shape.recompute ?? true) ? 1 : L;
-  const inputs = 4 + 2 + 1; // ids, targets, coef, logp; rows; starts
+  const inputs = 5 + 2 + 1; // ids, targets, coef, logp, logitSum; rows; starts
   const scratch = 2 * nKV * hd + r + 1 + 1 + H + 1; // k, v rows; dLoraT; ones; final rstd, xn; lse
   const grads = 2 * H + 2 * nH * hd + nH * T + 4 * nKV * hd + 3 * I;
   const shared = N * (inputs + scratch + grads) + T * hd + 2 * Rc * V;
@@ -76,6 +76,7 @@ export class TrainGraph {
   readonly targets: GPUBuffer; // [N] u32 next token, 0xffffffff outside the completion
   readonly coef: GPUBuffer; // [N] f32 ∂loss/∂logp per row
   readonly logp: GPUBuffer; // [N] f32 log-prob of each row's target
+  readonly logitSum: GPUBuffer; // [N] f32 Σ_v logits of each scored row (0 elsewhere), for TRL's logits/… metrics
   private readonly starts: GPUBuffer; // [N] u32 position where each row's conversation begins
   private readonly rowPos: GPUBuffer; // [N, 2] u32 (sequence, position)
   private readonly cosSin: GPUBuffer; // [T, hd/2, 2]
@@ -118,6 +119,7 @@ export class TrainGraph {
     this.targets = res.buffer('targets[N]', N);
     this.coef = res.buffer('coef[N]', N);
     this.logp = res.buffer('logp[N]', N);
+    this.logitSum = res.buffer('logitSum[N]', N);
     this.rowPos = res.buffer('rows[N,2]', 2 * N);
     this.starts = res.buffer('attentionStarts[N]', N); // per batch: where each row's conversation begins
     this.cosSin = res.buffer('ropeCosSin[T,hd/2,2]', T * cfg.headDim);
@@ -288,7 +290,7 @@ export class TrainGraph {
       const n = Math.min(Rc, N - c0);
       const io = { logits, targets: rowView(this.targets, c0, n), lse: rowView(lse, c0, n), rows: n, V };
       this.recordLogits(this.fwd, logits, c0, n);
-      logprobForward(this.fwd, { ...io, logp: rowView(this.logp, c0, n) });
+      logprobForward(this.fwd, { ...io, logp: rowView(this.logp, c0, n), logitSum: rowView(this.logitSum, c0, n) });
       this.recordLogits(this.bwd, logits, c0, n);
       logprobBackward(this.bwd, { ...io, dlogits, coef: rowView(this.coef, c0, n) });
       this.recordHeadBackward(dlogits, c0, n);

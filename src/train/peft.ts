@@ -11,6 +11,9 @@ import { LoraLayout, peftName, TARGETS, type Target } from './lora';
 export interface AdapterFiles {
   'adapter_config.json': Uint8Array;
   'adapter_model.safetensors': Uint8Array;
+  /** HF Trainer's name for the training record (`log_history`): stored with a TPO iteration's
+   *  adapter, in the same atomic write, so a run that stops before its metrics keeps its DPO log. */
+  'trainer_state.json'?: Uint8Array;
 }
 
 export function adapterConfig(layout: LoraLayout, baseModel: string): Record<string, unknown> {

@@ -14,6 +14,7 @@ import type { FullParams, ParamGroup } from './full';
 import { attentionStarts, scoredPositions, type Seq, type TokenizedPair } from './data';
 import { learningRate, type ScheduleKind } from './schedule';
 import { dpoLoss } from './dpo-loss';
+import { rng } from '../rng';
 
 /** NaN or Inf in the loss or the gradients: the step is refused and the adapter left as it was. */
 export class TrainingDivergedError extends TpoError {}
@@ -32,6 +33,9 @@ export interface TrainOptions {
   eps: number;
   beta: number; // DPO β
   labelSmoothing: number;
+  /** Shuffle the items each epoch (as HF Trainer's sampler does), seeded by `seed` and the epoch. */
+  shuffle: boolean;
+  seed: number;
 }
 
 export const DEFAULT_TRAIN: TrainOptions = {
@@ -48,7 +52,21 @@ export const DEFAULT_TRAIN: TrainOptions = {
   eps: 1e-8,
   beta: 0.1,
   labelSmoothing: 0,
+  shuffle: true,
+  seed: 0,
 };
+
+/** The order of `count` items in epoch `epoch` (0-based): a seeded Fisher–Yates shuffle, or 0 … count−1. */
+export function epochOrder(count: number, epoch: number, o: Pick<TrainOptions, 'shuffle' | 'seed'>): number[] {
+  const order = Array.from({ length: count }, (_, i) => i);
+  if (!o.shuffle) return order;
+  const rand = rng((Math.imul(o.seed >>> 0, 0x9e3779b1) + epoch) >>> 0);
+  for (let i = count - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  return order;
+}
 
 /** TRL's DPO log keys, plus SFT's. */
 export interface StepMetrics {
@@ -63,6 +81,9 @@ export interface StepMetrics {
   'rewards/margins'?: number;
   'logps/chosen'?: number;
   'logps/rejected'?: number;
+  /** Mean policy logit over the completion tokens' whole vocabulary rows, as TRL logs it. */
+  'logits/chosen'?: number;
+  'logits/rejected'?: number;
 }
 
 const MASK = 0xffffffff;
@@ -168,6 +189,13 @@ export class Trainer {
   }
   private lastTargets = new Uint32Array(0);
 
+  /** After `forward`: each sequence's Σ over its scored positions of Σ_v logits. */
+  private async logitSums(count: number): Promise<number[]> {
+    const T = this.seqLen;
+    const ls = await this.read(this.graph.logitSum, this.seqs * T);
+    return Array.from({ length: count }, (_, b) => ls.subarray(b * T, (b + 1) * T).reduce((a, v) => a + v, 0));
+  }
+
   /** Backward with ∂loss/∂(sequence log-prob) per sequence, spread over its completion rows. */
   backward(dSeq: number[]): void {
     const { seqLen: T } = this;
@@ -256,7 +284,7 @@ export class Trainer {
 
   /**
    * The step loop shared by DPO and SFT: for each optimizer step over `batchSize × gradAccum`
-   * items (in order, `epochs` times): zero grads → each micro-batch's forward, loss and backward
+   * items (each epoch in its own seeded order, epochOrder): zero grads → each micro-batch's forward, loss and backward
    * (`micro`, returning metric sums) → clip + AdamW → `onStep` with the metrics `finish` names.
    * Awaits onEpoch (1-based) after the last step of every epoch.
    */
@@ -271,10 +299,12 @@ export class Trainer {
     const perStep = o.batchSize * o.gradAccum;
     const stepsPerEpoch = Math.ceil(count / perStep);
     const total = stepsPerEpoch * o.epochs;
+    let order: number[] = [];
     for (let step = 0; step < total; step++) {
       const epoch = Math.floor(step / stepsPerEpoch);
+      if (step % stepsPerEpoch === 0) order = epochOrder(count, epoch, o);
       const start = (step % stepsPerEpoch) * perStep;
-      const idx = Array.from({ length: Math.min(perStep, count - start) }, (_, i) => start + i);
+      const idx = order.slice(start, start + perStep);
       const sums: Record<string, number> = {};
       this.zeroGrad();
       for (let i = 0; i < idx.length; i += o.batchSize) {
@@ -307,7 +337,9 @@ export class Trainer {
         batch.flatMap((k) => [pairs[k].chosen, pairs[k].rejected]),
         true,
       );
+      const ls = await this.logitSums(2 * batch.length);
       const sums = { loss: 0, chosen: 0, rejected: 0, accuracy: 0, chosenLogp: 0, rejectedLogp: 0 };
+      const logits = { chosenLogits: 0, rejectedLogits: 0, chosenTokens: 0, rejectedTokens: 0 };
       const dSeq: number[] = [];
       batch.forEach((k, j) => {
         const logps = {
@@ -329,9 +361,13 @@ export class Trainer {
         sums.accuracy += d.chosenReward > d.rejectedReward ? 1 : 0;
         sums.chosenLogp += logps.chosenLogp;
         sums.rejectedLogp += logps.rejectedLogp;
+        logits.chosenLogits += ls[2 * j];
+        logits.rejectedLogits += ls[2 * j + 1];
+        logits.chosenTokens += scoredPositions(pairs[k].chosen).length;
+        logits.rejectedTokens += scoredPositions(pairs[k].rejected).length;
       });
       this.backward(dSeq);
-      return sums;
+      return { ...sums, ...logits };
     };
     const finish = (m: Record<string, number>, step: number[]): Partial<StepMetrics> => {
       const n = step.length;
@@ -343,6 +379,8 @@ export class Trainer {
         'rewards/margins': (m.chosen - m.rejected) / n,
         'logps/chosen': m.chosenLogp / n,
         'logps/rejected': m.rejectedLogp / n,
+        'logits/chosen': m.chosenLogits / (m.chosenTokens * this.cfg.vocab),
+        'logits/rejected': m.rejectedLogits / (m.rejectedTokens * this.cfg.vocab),
       };
     };
     await this.loop(pairs.length, o, micro, finish, onStep, onEpoch);

@@ -3,8 +3,8 @@
 import * as Comlink from 'comlink';
 import { acquireDevice, type Gpu } from '../gpu/device';
 import { loadModel, type LoadedModel } from '../engine/model';
-import { browserCache, fileListSource, hubSource, urlSource, type ModelSource } from '../model/source';
-import { UsageError } from '../errors';
+import { browserCache, fileListSource, hubSource, type ModelSource, type Progress, urlSource } from '../model/source';
+import { DeviceLostError, UsageError } from '../errors';
 import type { EngineApi, GenerateRequest, ModelSpec, RunEvent, RunProgress, RunRequest } from './protocol';
 import { chatTurn } from './chat';
 import { walkthrough } from './walkthrough';
@@ -21,6 +21,49 @@ import { deleteRun, idbStore, listRuns, openRunsDb } from '../tpo/store-idb';
 let gpu: Gpu | undefined;
 let model: LoadedModel | undefined;
 let modelName = 'model';
+/** What was last loaded, so that a lost device can be replaced and the model loaded onto the new one. */
+let loadedSpec: ModelSpec | undefined;
+/** Set when the device is lost; cleared when a new one is acquired. */
+let lostError: DeviceLostError | undefined;
+
+/** The device, acquired once; a lost one is forgotten (with its model) so that the next call gets a new one. */
+async function device(): Promise<Gpu> {
+  if (gpu) return gpu;
+  const g = await acquireDevice(navigator.gpu);
+  lostError = undefined;
+  void g.lost.then((err) => {
+    if (gpu !== g) return;
+    lostError = err;
+    gpu = undefined;
+    model = undefined; // its buffers went with the device
+  });
+  gpu = g;
+  return g;
+}
+
+/** Loads `spec` onto the device. */
+async function loadOnto(spec: ModelSpec, onProgress?: (p: Progress) => void): Promise<LoadedModel> {
+  const g = await device();
+  model?.destroy();
+  model = undefined;
+  // 8 sequences a batch in the page for now (the CLI takes as many as fit, up to 64): the browser
+  // tests interrupt an iteration between its sampling batches
+  const m = await loadModel(g, sourceOf(spec), { slots: 8, maxLen: 1024, onProgress });
+  model = m;
+  loadedSpec = spec;
+  return m;
+}
+
+/** The loaded model; after a lost device, the same model loaded again onto a new device. */
+async function ready(): Promise<LoadedModel> {
+  if (!model && lostError && loadedSpec) await loadOnto(loadedSpec);
+  return loaded();
+}
+
+/** The device-lost error for a failure that a lost device caused (its promise may settle just after). */
+async function lostCause(g: Gpu): Promise<DeviceLostError | undefined> {
+  return Promise.race([g.lost, new Promise<undefined>((ok) => setTimeout(ok, 1000))]);
+}
 /** The running TPO run's pause and cancel. */
 let control: RunControl | null = null;
 
@@ -71,13 +114,8 @@ function poolNote(heldOut: number) {
 
 const api: EngineApi = {
   async load(spec, onProgress) {
-    gpu ??= await acquireDevice(navigator.gpu);
-    model?.destroy();
-    model = undefined;
-    // 8 sequences a batch in the page for now (the CLI takes as many as fit, up to 64): the browser
-    // tests interrupt an iteration between its sampling batches
-    const m = await loadModel(gpu, sourceOf(spec), { slots: 8, maxLen: 1024, onProgress });
-    model = m;
+    const m = await loadOnto(spec, onProgress);
+    const g = m.gpu;
     modelName = spec.kind === 'hub' ? spec.repo : spec.kind === 'url' ? (spec.label ?? spec.baseUrl) : 'dropped model';
     return {
       label: spec.kind === 'url' ? (spec.label ?? m.source.label) : m.source.label,
@@ -89,13 +127,13 @@ const api: EngineApi = {
       weightBytes: m.weights.bytes,
       slots: m.forward.shape.slots,
       hasTokenizer: !!m.tokenizer,
-      adapter: gpu.adapterName,
-      software: gpu.isSoftware,
+      adapter: g.adapterName,
+      software: g.isSoftware,
     };
   },
 
   async generate(req: GenerateRequest, onToken) {
-    const m = loaded();
+    const m = await ready();
     let prompt: number[];
     if (req.promptIds?.length) prompt = req.promptIds;
     else if (req.messages?.length) {
@@ -126,7 +164,7 @@ const api: EngineApi = {
 
   async tpoRun(req: RunRequest, onProgress?: (p: RunProgress) => void, onEvent?: (e: RunEvent) => void) {
     control = new RunControl(); // before any await: a pause or cancel sent right after the start holds
-    const m = loaded();
+    const m = await ready();
     const store = await idbStore(await openRunsDb(), req.runId);
     // The judge's settings are kept with the run, its API key never is.
     const { apiKey, ...judge } = req.judge as RunRequest['judge'] & { apiKey?: string };
@@ -156,13 +194,26 @@ const api: EngineApi = {
           onIteration: (metrics) => onEvent?.({ type: 'iteration', metrics }),
         },
       );
+    } catch (e) {
+      // A lost device ends the run here; what was stored stays, and Start resumes on a new device.
+      const lost = await lostCause(m.gpu);
+      if (lost)
+        throw new DeviceLostError(
+          `${lost.message.split('\n')[0].replace(/[.\s]+$/, '')}. The run stopped; everything it stored is kept.`,
+          'Press Start to resume it from its last stored unit: the model is loaded again onto a new GPU device.',
+        );
+      throw e;
     } finally {
       control = null;
     }
   },
 
+  async destroyDevice() {
+    gpu?.device.destroy();
+  },
+
   async chat(req, onUpdate) {
-    const m = loaded();
+    const m = await ready();
     const attached = m.forward.adapter;
     if (req.base && attached) m.forward.setAdapter(null);
     try {
@@ -173,7 +224,7 @@ const api: EngineApi = {
   },
 
   async useAdapter(ref) {
-    const m = loaded();
+    const m = await ready();
     if (!ref) {
       m.detachAdapter();
       return 'none';
@@ -188,7 +239,7 @@ const api: EngineApi = {
   },
 
   async walkthrough(req, onStage) {
-    const m = loaded();
+    const m = await ready();
     await walkthrough(m, req, onStage);
   },
 

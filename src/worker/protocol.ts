@@ -133,14 +133,16 @@ export interface WalkthroughRequest {
   lr: number;
   steps: number;
   seed: number;
+  /** Draws of K samples at most: a draw with no pair (all tied, too few parsed) is followed by a fresh one. */
+  draws: number;
 }
 
 export type WalkthroughStage =
   | { stage: 'prompt'; prompt: string }
-  | { stage: 'samples'; samples: { raw: string; ok: boolean; thought: string; response: string }[] }
+  | { stage: 'samples'; samples: { raw: string; ok: boolean; thought: string; response: string }[]; seed: number }
   | { stage: 'scores'; scores: (number | null)[]; lc: (number | null)[] }
   | { stage: 'pair'; chosen: number; rejected: number }
-  | { stage: 'pair'; skipped: string }
+  | { stage: 'pair'; skipped: string; redraw: boolean }
   | { stage: 'dpo'; step: number; loss: number; chosenRatio: number; rejectedRatio: number; accuracy: number };
 
 export type RunEvent =
@@ -174,6 +176,9 @@ export interface EngineApi {
   pause(): Promise<void>;
   resume(): Promise<void>;
   cancel(): Promise<void>;
+  /** Destroys the GPU device, as a driver reset or a crash would (the recovery tests use it; so can
+   *  anyone trying the recovery from the console: window.tpoEngine.destroyDevice()). */
+  destroyDevice(): Promise<void>;
   /** A run's pairs (TRL JSONL per iteration), adapters (PEFT zip per iteration) and metrics (CSV). */
   exportRun(runId: string): Promise<Record<string, Uint8Array>>;
   /** Stores files named as exportRun names them under a run id; returns what was imported. */

@@ -10,8 +10,8 @@ import { DEFAULT_LORA, LoraLayout, LoraState } from '../train/lora';
 import { DEFAULT_TRAIN, Trainer } from '../train/trainer';
 import { rulesJudge, type Rule } from '../tpo/judges';
 import { promptIds } from '../tpo/loop';
-import { customPrompt, parseOutput, renderPrompt } from '../tpo/prompts';
-import { lengthControlled, selectPair } from '../tpo/scores';
+import { customPrompt, parseOutput, renderPrompt, type ThoughtPrompt } from '../tpo/prompts';
+import { lengthControlled, type PairChoice, selectPair } from '../tpo/scores';
 import type { WalkthroughRequest, WalkthroughStage } from './protocol';
 
 export async function walkthrough(
@@ -25,51 +25,22 @@ export async function walkthrough(
   onStage({ stage: 'prompt', prompt: renderPrompt(prompt, req.instruction) });
 
   const ids = promptIds(m, prompt, req.instruction);
-  const gens = await m.generate(
-    Array.from({ length: req.samples }, () => ids),
-    {
-      maxNewTokens: req.maxNewTokens,
-      temperature: req.temperature,
-      topP: 1,
-      seeds: Array.from({ length: req.samples }, (_, k) => req.seed + k),
-    },
-  );
-  const samples = gens.map((g) => {
-    const p = parseOutput(prompt, g.text ?? '');
-    return p.ok
-      ? { raw: g.text ?? '', ok: true, thought: p.thought, response: p.response }
-      : { raw: g.text ?? '', ok: false, thought: '', response: '' };
-  });
-  onStage({ stage: 'samples', samples });
-
-  const ok = samples.map((s, i) => (s.ok ? i : -1)).filter((i) => i >= 0);
-  const judged = await rulesJudge(req.rules as Rule[]).score(
-    ok.map((i) => ({ instruction: req.instruction, response: samples[i].response, meta: req.meta })),
-  );
-  const scores = samples.map((_, i) => (ok.includes(i) ? judged[ok.indexOf(i)] : null));
-  const lcOk = ok.length
-    ? lengthControlled(
-        judged,
-        ok.map((i) => samples[i].response.length),
-        req.rho,
-      )
-    : [];
-  onStage({ stage: 'scores', scores, lc: samples.map((_, i) => (ok.includes(i) ? lcOk[ok.indexOf(i)] : null)) });
-
-  const choice = selectPair(
-    samples.map((s, i) => ({ parsed: s.ok, score: scores[i] ?? undefined, length: s.response.length })),
-    req.rho,
-  );
-  if ('skipped' in choice) {
-    onStage({
-      stage: 'pair',
-      skipped:
-        choice.skipped === 'all-tied'
+  let drawn: Drawn | null = null;
+  for (let draw = 0; !drawn; draw++) {
+    const seed = req.seed + draw * req.samples;
+    const d = await drawAndJudge(m, req, prompt, ids, seed, onStage);
+    if (!('skipped' in d.choice)) drawn = { samples: d.samples, choice: d.choice };
+    else {
+      const why =
+        d.choice.skipped === 'all-tied'
           ? 'every response scored the same, so there is no preference to learn'
-          : 'too few parsable samples to form a pair',
-    });
-    return;
+          : 'too few parsable samples to form a pair';
+      const redraw = draw + 1 < req.draws;
+      onStage({ stage: 'pair', skipped: why, redraw });
+      if (!redraw) return;
+    }
   }
+  const { samples, choice } = drawn;
   onStage({ stage: 'pair', chosen: choice.chosen, rejected: choice.rejected });
 
   const row = {
@@ -77,8 +48,8 @@ export async function walkthrough(
     chosen: [{ role: 'assistant', content: samples[choice.chosen].raw }],
     rejected: [{ role: 'assistant', content: samples[choice.rejected].raw }],
   };
-  const eos = tok.eosTokenIds[0] ?? m.config.eosTokenIds[0];
-  const pairs = tokenizePairs([row], tok, eos, 512);
+  const eos = (m.tokenizer?.eosTokenIds[0] ?? m.config.eosTokenIds[0]) as number;
+  const pairs = tokenizePairs([row], m.tokenizer, eos, 512);
   const T = Math.max(pairs[0].chosen.ids.length, pairs[0].rejected.ids.length);
   const layout = new LoraLayout(m.config, { ...DEFAULT_LORA, r: 8, alpha: 16 });
   const init = layout.init(req.seed);
@@ -109,4 +80,52 @@ export async function walkthrough(
     trainer.destroy();
     state.destroy();
   }
+}
+
+type Sampled = { raw: string; ok: boolean; thought: string; response: string };
+type Drawn = { samples: Sampled[]; choice: { chosen: number; rejected: number } };
+
+/** One draw of K samples, judged (responses only) and length-controlled, each stage reported. */
+async function drawAndJudge(
+  m: LoadedModel,
+  req: WalkthroughRequest,
+  prompt: ThoughtPrompt,
+  ids: number[],
+  seed: number,
+  onStage: (s: WalkthroughStage) => void,
+): Promise<{ samples: Sampled[]; choice: PairChoice }> {
+  const gens = await m.generate(
+    Array.from({ length: req.samples }, () => ids),
+    {
+      maxNewTokens: req.maxNewTokens,
+      temperature: req.temperature,
+      topP: 1,
+      seeds: Array.from({ length: req.samples }, (_, k) => seed + k),
+    },
+  );
+  const samples = gens.map((g) => {
+    const p = parseOutput(prompt, g.text ?? '');
+    return p.ok
+      ? { raw: g.text ?? '', ok: true, thought: p.thought, response: p.response }
+      : { raw: g.text ?? '', ok: false, thought: '', response: '' };
+  });
+  onStage({ stage: 'samples', samples, seed });
+  const ok = samples.map((s, i) => (s.ok ? i : -1)).filter((i) => i >= 0);
+  const judged = await rulesJudge(req.rules as Rule[]).score(
+    ok.map((i) => ({ instruction: req.instruction, response: samples[i].response, meta: req.meta })),
+  );
+  const scores = samples.map((_, i) => (ok.includes(i) ? judged[ok.indexOf(i)] : null));
+  const lcOk = ok.length
+    ? lengthControlled(
+        judged,
+        ok.map((i) => samples[i].response.length),
+        req.rho,
+      )
+    : [];
+  onStage({ stage: 'scores', scores, lc: samples.map((_, i) => (ok.includes(i) ? lcOk[ok.indexOf(i)] : null)) });
+  const choice = selectPair(
+    samples.map((s, i) => ({ parsed: s.ok, score: scores[i] ?? undefined, length: s.response.length })),
+    req.rho,
+  );
+  return { samples, choice };
 }

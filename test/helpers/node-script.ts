@@ -10,10 +10,12 @@ export interface ScriptResult {
   stdout: string;
   stderr: string;
   code?: number;
+  /** The signal that ended the process (e.g. SIGKILL), when one did. */
+  signal?: string;
 }
 
-export function runNodeScript(script: string, args: string[]): Promise<ScriptResult> {
-  return run(process.execPath, [script, ...args], { env: process.env, maxBuffer: 1 << 24 }).catch(
+export function runNodeScript(script: string, args: string[], env: Record<string, string> = {}): Promise<ScriptResult> {
+  return run(process.execPath, [script, ...args], { env: { ...process.env, ...env }, maxBuffer: 1 << 24 }).catch(
     (e) => e as ScriptResult,
   );
 }

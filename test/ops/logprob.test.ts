@@ -18,14 +18,25 @@ describe('logprob', () => {
     const logits = uniform(r, N * V, -6, 6);
     const target = u32([5, 0xffffffff, 299, 17]);
     const coef = Float32Array.from([0.7, 0, -1.3, 2]);
-    const [lse, logp] = await runKernel({
+    const [lse, logp, logitSum] = await runKernel({
       shader: 'logprob',
       entry: 'forward',
       params: { N, V },
-      buffers: { logits: logits, target_: target, lse: new Float32Array(N), logp: new Float32Array(N) },
+      buffers: {
+        logits: logits,
+        target_: target,
+        lse: new Float32Array(N),
+        logp: new Float32Array(N),
+        logitSum: new Float32Array(N).fill(7),
+      },
       workgroups: [N],
-      read: ['lse', 'logp'],
+      read: ['lse', 'logp', 'logitSum'],
     });
+    // Σ_v logits per scored row (TRL's logits/… metrics are its mean), 0 for a masked row.
+    const sums = [0, 1, 2, 3].map((i) =>
+      target[i] < V ? logits.subarray(i * V, (i + 1) * V).reduce((a, v) => a + v, 0) : 0,
+    );
+    expectClose('logitSum', logitSum, sums, 1e-4, 1e-4);
     const want = [0, 1, 2, 3].map((i) =>
       target[i] < V ? logSoftmax(logits.subarray(i * V, (i + 1) * V))[target[i]] : 0,
     );
