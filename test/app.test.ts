@@ -111,6 +111,7 @@ describe('app: the embedded demo model end to end', () => {
     await page.fill('#run-temp', '1'); // as this test was written: every sample differs
     await page.fill('#run-top-p', '1');
     await page.fill('#run-max-new', '96');
+    await page.fill('#run-batch', '8'); // two instructions × K = 3 a unit: the reload lands between units
     await page.fill('#epochs', '1');
     await page.fill('#eval-count', '2');
     await page.fill('#validation', '2'); // checkpoint selection: M_0 against the one DPO epoch

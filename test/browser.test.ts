@@ -55,6 +55,7 @@ describe('browser: the engine in a Web Worker', () => {
       { timeout: 120_000 },
     );
     expect(await page.textContent('#model-status')).toMatch(/qwen2|llama/);
+    expect(await page.textContent('#model-status')).toMatch(/; 64 sequences a batch$/); // wide batches in the page too
     await page.click('#tab-chat');
     await page.uncheck('#think'); // a random model follows no thought format: answer directly
     await page.click('#generate-panel summary');
@@ -171,6 +172,8 @@ async function directRun(page: Page): Promise<void> {
   await page.fill('#epochs', '1');
   await page.fill('#rank', '4');
   await page.fill('#eval-count', '0');
+  // Batches of 8 sequences: a run of a few instructions is several units, so it can be interrupted between them.
+  await page.fill('#run-batch', '8');
   // A judge graded by length, two characters a step: a random model's outputs of different lengths
   // score differently, so instructions form pairs (all-equal scores would be skipped as ties).
   const graded = Array.from({ length: 15 }, (_, i) => ({ type: 'length', max: 2 * (i + 1), weight: 1 }));

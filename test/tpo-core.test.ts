@@ -26,7 +26,7 @@ import {
   type Verdict,
 } from '../src/tpo/judges';
 import { judgeGames, summarizeGames } from '../src/tpo/eval';
-import { checkPool, parseInstructions, validationSlice, type TpoOptions } from '../src/tpo/loop';
+import { checkPool, instructionsPerBatch, parseInstructions, validationSlice, type TpoOptions } from '../src/tpo/loop';
 import { selectCheckpoint, winShares } from '../src/tpo/select';
 
 describe('thought prompts and parsing', () => {
@@ -385,6 +385,13 @@ describe('checkpoint selection', () => {
       ['abc', 'a'],
       ['abcd', 'ab'],
     ]);
+  });
+  it('a sampling batch holds whole instructions: ⌊batch / K⌋ of them, at least one, never more than the slots', () => {
+    expect(instructionsPerBatch(64, { samples: 8 })).toBe(8);
+    expect(instructionsPerBatch(64, { samples: 3, sampleBatch: 8 })).toBe(2);
+    expect(instructionsPerBatch(64, { samples: 8, sampleBatch: 8 })).toBe(1);
+    expect(instructionsPerBatch(16, { samples: 4, sampleBatch: 100 })).toBe(4); // the slots bound it
+    expect(instructionsPerBatch(4, { samples: 8 })).toBe(1); // K larger than the batch: one instruction at a time
   });
   it("validation instructions: fresh each iteration, from the pool's end, never in a training slice; the pool must hold them all", () => {
     const pool = parseInstructions(Array.from({ length: 21 }, (_, i) => ({ id: `p${i}`, instruction: `q${i}` }))); // (4 + 3) × 3

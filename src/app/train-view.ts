@@ -165,6 +165,7 @@ export function initTrainView(): void {
           seed: 0,
           evalCount: num('eval-count'),
           validation: num('validation'),
+          sampleBatch: num('run-batch'),
         },
         proxy(showProgress),
         proxy((e: RunEvent) => (e.type === 'step' ? getCharts().addStep(e.step) : getCharts().addIteration(e.metrics))),

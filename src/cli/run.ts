@@ -9,7 +9,7 @@ import { flags } from './flags';
 import { loadModel } from '../engine/model';
 import { parseJsonl } from '../train/data';
 import { makeJudge } from './judge-arg';
-import { checkPool, parseInstructions, type TpoOptions } from '../tpo/loop';
+import { checkPool, instructionsPerBatch, parseInstructions, type TpoOptions } from '../tpo/loop';
 import { openRun, RUN_DEFAULTS, type RunProgress, type RunSettings, runTpoSession, tpoOptions } from '../tpo/run';
 import { BUILTIN_PROMPTS, customPrompt, DIRECT, type ThoughtPrompt } from '../tpo/prompts';
 import { evalRun } from './eval';
@@ -24,7 +24,8 @@ export const RUN_HELP = `tpo run --prompts prompts.jsonl --out <run folder> [--m
         [--samples 8] [--temperature 0.8] [--top-p 0.95] [--max-new-tokens 512]
         [--thought-prompt generic|specific|direct|FILE] [--separator TEXT]
         [--judge rules:<spec.json>|http:<url>#<model>|pairwise:<model>|rm:<model>] [--judge-mode pairwise|pointwise]
-        [--length-penalty 0] [training flags of tpo dpo] [--validation 0] [--baseline] [--eval-prompts held-out.jsonl]
+        [--length-penalty 0] [--sample-batch N] [training flags of tpo dpo] [--validation 0] [--baseline]
+        [--eval-prompts held-out.jsonl]
         [--resume] [--json]
 
   training flags: ${TRAIN_FLAGS_HELP}
@@ -40,6 +41,7 @@ export const RUN_HELP = `tpo run --prompts prompts.jsonl --out <run folder> [--m
     after every DPO epoch the adapter answers them greedily, the judge ranks it against the other epochs and
     the iteration's starting model, and the best is kept (the paper's checkpoint selection; guards against
     over-optimised iterations). 0: the last epoch.
+  --sample-batch N: at most N sequences per sampling batch (default: as many as fit, up to 64).
   --resume continues an interrupted run (or extends it with a larger --iterations) with the model and settings
     it recorded; a different --model is refused, other differing flags are ignored (and said so).
   --baseline also trains the direct-response baseline the same way (no thought prompt) in <out>/baseline.
@@ -63,6 +65,7 @@ export const OPTIONS = {
   judge: { type: 'string' },
   'judge-mode': { type: 'string' },
   'length-penalty': { type: 'string' },
+  'sample-batch': { type: 'string' },
   ...TRAIN_OPTIONS,
   'hub-url': { type: 'string' },
   resume: { type: 'boolean' },
@@ -126,6 +129,7 @@ async function settingsFromFlags(a: Flags, poolSize: number): Promise<{ settings
       mode: trunc.mode,
     },
     validation,
+    ...(a['sample-batch'] ? { sampleBatch: num('sample-batch', 0, { integer: true, min: 1 }) } : {}),
   };
   return { settings, iterations };
 }
@@ -216,7 +220,7 @@ export async function runCommand(argv: string[], gpu: Gpu): Promise<void> {
     );
   const judge = await makeJudge(String(run.judge), a['judge-mode'], gpu, a['hub-url']);
   const slots = model.forward.shape.slots;
-  const per = Math.max(1, Math.floor(slots / o.samples));
+  const per = instructionsPerBatch(slots, o);
   process.stderr.write(`tpo: sampling ${per} instruction(s) × K = ${o.samples} a batch (${slots} sequences fit)\n`);
   const metrics = await runTpoSession({ model, judge, store }, pool, run, { onProgress: progressLine('') });
   const baselineDir = join(a.out, 'baseline');

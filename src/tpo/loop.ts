@@ -44,6 +44,9 @@ export interface TpoOptions {
    *  trained on: on them each iteration keeps its best DPO epoch — or M_t itself if no epoch beats
    *  it (select.ts). 0 or absent: the last epoch. */
   validation?: number;
+  /** Sequences per sampling batch, at most the model's slots (absent: all of them). A batch holds
+   *  whole instructions: ⌊batch / K⌋ of them, at least one. */
+  sampleBatch?: number;
 }
 
 export type Stage = 'sampling' | 'judging' | 'training';
@@ -114,7 +117,7 @@ async function sampleAndJudge(
   const have = new Map((await ctx.store.readSamples(it)).map((r) => [r.id, r]));
   const todo = slice.filter((x) => !have.has(x.id));
   const m = ctx.model;
-  const per = Math.max(1, Math.floor(m.forward.shape.slots / o.samples)); // instructions per generation batch
+  const per = instructionsPerBatch(m.forward.shape.slots, o); // instructions per generation batch
   let done = slice.length - todo.length;
   for (let i = 0; i < todo.length; i += per) {
     await pausePoint(ctx);
@@ -168,6 +171,13 @@ async function sampleAndJudge(
   }
   ctx.onProgress?.({ iteration: it, stage: 'judging', done, total: slice.length });
   return slice.map((x) => have.get(x.id)!);
+}
+
+/** Instructions per sampling batch: as many whole groups of K as the batch (the model's slots, or
+ *  fewer when o.sampleBatch says so) holds, at least one. */
+export function instructionsPerBatch(slots: number, o: Pick<TpoOptions, 'samples' | 'sampleBatch'>): number {
+  const batch = o.sampleBatch ? Math.min(slots, o.sampleBatch) : slots;
+  return Math.max(1, Math.floor(batch / o.samples));
 }
 
 /** Where a pause holds and a cancel throws (what is not stored yet is redone on resume). */

@@ -40,6 +40,8 @@ export interface RunSettings {
   train?: Partial<TrainOptions>;
   /** TRL's prompt/completion truncation (train/data.ts); absent: TRL's defaults at maxLength. */
   truncation?: TpoOptions['truncation'];
+  /** Sequences per sampling batch (absent: as many as the model holds). */
+  sampleBatch?: number;
 }
 
 export const RUN_DEFAULTS = {
@@ -89,6 +91,7 @@ export function tpoOptions(s: RunSettings, poolSize: number, iterations: number)
     },
     maxLength: s.maxLength ?? d.maxLength,
     ...(s.truncation ? { truncation: s.truncation } : {}),
+    ...(s.sampleBatch ? { sampleBatch: s.sampleBatch } : {}),
     baseModel: s.baseModel,
     validation,
   };

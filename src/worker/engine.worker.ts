@@ -21,6 +21,9 @@ import { deleteRun, idbStore, listRuns, openRunsDb } from '../tpo/store-idb';
 let gpu: Gpu | undefined;
 let model: LoadedModel | undefined;
 let modelName = 'model';
+/** KV-cache bytes the page allows itself when it sizes batches (all layers, keys and values). */
+const PAGE_KV_BUDGET = 512 * 2 ** 20;
+
 /** What was last loaded, so that a lost device can be replaced and the model loaded onto the new one. */
 let loadedSpec: ModelSpec | undefined;
 /** Set when the device is lost; cleared when a new one is acquired. */
@@ -46,9 +49,9 @@ async function loadOnto(spec: ModelSpec, onProgress?: (p: Progress) => void): Pr
   const g = await device();
   model?.destroy();
   model = undefined;
-  // 8 sequences a batch in the page for now (the CLI takes as many as fit, up to 64): the browser
-  // tests interrupt an iteration between its sampling batches
-  const m = await loadModel(g, sourceOf(spec), { slots: 8, maxLen: 1024, onProgress });
+  // Wide sampling batches: as many sequences as fit this device's bindings and a KV budget a
+  // laptop GPU can spare, up to 64 (a TPO iteration samples instructions × K of them).
+  const m = await loadModel(g, sourceOf(spec), { maxSlots: 64, kvBudget: PAGE_KV_BUDGET, maxLen: 1024, onProgress });
   model = m;
   loadedSpec = spec;
   return m;
@@ -93,7 +96,7 @@ function runSettings(req: RunRequest): RunSettings {
     ...{ samples: req.samples, temperature: req.temperature, topP: req.topP, seed: req.seed },
     ...{ maxNewTokens: req.maxNewTokens, perIteration: req.perIteration, rho: req.rho, maxLength: req.maxLength },
     ...{ loraR: req.loraR, loraAlpha: req.loraAlpha, beta: req.beta, lr: req.lr, epochs: req.epochs },
-    ...{ batchSize: req.batchSize, validation: req.validation ?? 0 },
+    ...{ batchSize: req.batchSize, validation: req.validation ?? 0, sampleBatch: req.sampleBatch || undefined },
   };
 }
 

@@ -80,6 +80,8 @@ export interface RunRequest {
    *  trained on: each iteration keeps the best of its starting model and its DPO epochs on them
    *  (checkpoint selection). 0: the last epoch. */
   validation?: number;
+  /** Sequences per sampling batch, at most the model's slots; 0 or absent: as many as the model holds. */
+  sampleBatch?: number;
 }
 
 /** A run's progress: counts, the decode rate and an ETA (tpo/run.ts). */
