@@ -14,7 +14,7 @@ export const DEFAULT_MODEL_DIR = join(packageRoot(), 'public/models/tpo-demo');
 export const STORIES_DIR = join(packageRoot(), 'public/models/stories260K');
 
 /** The folder holding this project's package.json (works from src/ and from the bundled CLI). */
-function packageRoot(): string {
+export function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
   return dir;

@@ -1,33 +1,10 @@
-// Headless Chromium (shipped inside npm @sparticuz/chromium) driven by playwright-core, with the
-// flags that give a software WebGPU adapter (SwiftShader) on a machine without a GPU; the app on a
-// Vite dev server; a page's errors; the app's IndexedDB records read from inside the page.
+// Headless Chromium (bench/chromium.ts) with the app on a Vite dev server; a page's errors; the app's IndexedDB records read from inside the page.
 
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import chromium from '@sparticuz/chromium';
-import { chromium as playwright, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchBrowser } from '../../bench/chromium';
 import { createServer } from 'vite';
-
-export async function launchBrowser(): Promise<Browser> {
-  const executablePath = process.env.TPO_CHROMIUM ?? (await chromium.executablePath());
-  return playwright.launch({
-    executablePath,
-    headless: true,
-    args: [
-      '--headless=new',
-      '--no-sandbox',
-      '--enable-unsafe-webgpu',
-      '--enable-unsafe-swiftshader',
-      '--use-angle=swiftshader',
-      '--enable-features=Vulkan',
-      '--disable-background-networking',
-      '--no-first-run',
-      '--disable-component-update',
-      '--disable-sync',
-      '--disable-dev-shm-usage',
-    ],
-  });
-}
 
 /** Where the browser tests save their screenshots. */
 export const ARTIFACTS = join(__dirname, '../../test-artifacts');
