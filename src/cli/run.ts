@@ -146,9 +146,12 @@ function checkModel(flag: string | undefined, run: Record<string, unknown>, out:
 
 /** On resume the recorded settings win: says which flags of this call they override. */
 function sayIgnored(flagged: TpoOptions, recorded: TpoOptions, unset: string[]): void {
+  // Settings a run recorded before they existed (undefined there) keep their old behaviour: not named.
   const differs = (a: object, b: object) =>
-    Object.keys({ ...a, ...b }).filter(
-      (k) => JSON.stringify((a as Record<string, unknown>)[k]) !== JSON.stringify((b as Record<string, unknown>)[k]),
+    Object.keys(b).filter(
+      (k) =>
+        (b as Record<string, unknown>)[k] !== undefined &&
+        JSON.stringify((a as Record<string, unknown>)[k]) !== JSON.stringify((b as Record<string, unknown>)[k]),
     );
   const keys = [
     ...differs({ ...flagged, train: null }, { ...recorded, train: null }).filter((k) => !unset.includes(k)),
