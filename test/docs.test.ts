@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { OPTIONS as BENCH } from '../bench/bench';
 import { OPTIONS as EVAL } from '../src/cli/eval';
 import { OPTIONS as GENERATE } from '../src/cli/generate';
+import { OPTIONS as JUDGE } from '../src/cli/judge';
 import { OPTIONS as RUN } from '../src/cli/run';
 import { OPTIONS as TRAIN } from '../src/cli/train';
 import { OPTIONS as EXPERIMENT } from '../src/demo/experiment';
@@ -22,7 +23,7 @@ const FILES = [
     .filter((f) => f.endsWith('.md'))
     .map((f) => `docs/${f}`),
 ];
-const TPO: Record<string, object> = { generate: GENERATE, run: RUN, eval: EVAL, dpo: TRAIN, sft: TRAIN };
+const TPO: Record<string, object> = { generate: GENERATE, run: RUN, eval: EVAL, judge: JUDGE, dpo: TRAIN, sft: TRAIN };
 const SCRIPT_FLAGS: Record<string, object> = { bench: BENCH, experiment: EXPERIMENT, 'train:demo': TRAIN_DEMO };
 const SCRIPTS = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts as Record<string, string>;
 

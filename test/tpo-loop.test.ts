@@ -4,6 +4,7 @@
 // nothing lost or duplicated.
 
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -463,5 +464,71 @@ describe('checkpoint selection on validation instructions', () => {
     expect(sel.chosen_epoch).toBe(2);
     expect(later.values).toEqual(last.values); // the last epoch's adapter, exactly
     m.destroy();
+  });
+});
+
+describe('tpo judge', () => {
+  it('a point-wise judge scores each item; a pair-wise one compares every ordered pair per instruction into Bradley–Terry scores', async () => {
+    const items = join(work, 'items.jsonl');
+    const rows = [
+      { instruction: 'sum 1 2', response: '3', answer: 3 },
+      { instruction: 'sum 1 2', response: 'it is 4', answer: 3 },
+      { instruction: 'sum 1 2', response: 'maybe 3 or so', answer: 3 },
+      { instruction: 'sum 2 2', response: '4', answer: 4 },
+      { instruction: 'sum 2 2', response: 'four, I think', answer: 4 },
+    ];
+    writeFileSync(items, rows.map((r) => JSON.stringify(r)).join('\n'));
+    const lines = (out: string) =>
+      out
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
+    // rules: numeric (1 when the last number is the answer) + length ≤ 4 characters (0.1)
+    const rules = await tpo(['judge', '--judge', `rules:${join(work, 'judge.json')}`, '--items', items, '--json']);
+    expect(rules.code ?? 0, rules.stderr).toBe(0);
+    expect(lines(rules.stdout).map((l) => l.score)).toEqual([1.1, 0, 1, 1.1, 0]);
+    expect(lines(rules.stdout)[0]).toEqual({ ...rows[0], score: 1.1 }); // the item's fields kept
+    // A pair-wise judge behind an OpenAI-compatible endpoint that prefers the shorter answer.
+    const asked: string[] = [];
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () => {
+        const user: string = JSON.parse(body).messages[1].content;
+        const answer = (who: string) =>
+          user.split(`[The Start of Assistant ${who}'s Answer]\n`)[1].split('\n[The End')[0];
+        asked.push(`${answer('A')}|${answer('B')}`);
+        const verdict = answer('A').length <= answer('B').length ? '[[A]]' : '[[B]]';
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ choices: [{ message: { role: 'assistant', content: verdict } }] }));
+      });
+    });
+    await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/v1`;
+      const pw = await tpo(['judge', '--judge', `http:${url}#m`, '--items', items, '--json']);
+      expect(pw.code ?? 0, pw.stderr).toBe(0);
+      expect(asked).toHaveLength(3 * 2 + 2 * 1); // every ordered pair within each instruction, never across
+      expect(asked).toContain('it is 4|3');
+      expect(asked).toContain('3|it is 4');
+      const s = lines(pw.stdout).map((l) => l.score as number);
+      expect(s[0]).toBeGreaterThan(s[1]); // shortest first
+      expect(s[1]).toBeGreaterThan(s[2]);
+      expect(s[3]).toBeGreaterThan(s[4]);
+      expect(s[0] + s[1] + s[2]).toBeCloseTo(0, 6); // Bradley–Terry scores are centred per instruction
+      expect(s[3] + s[4]).toBeCloseTo(0, 6);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((ok) => server.close(ok));
+    }
+    const bad = await tpo([
+      'judge',
+      '--judge',
+      `rules:${join(work, 'judge.json')}`,
+      '--items',
+      join(work, 'judge.json'),
+    ]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/row 1: needs "instruction" and "response" strings/);
   });
 });

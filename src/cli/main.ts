@@ -6,6 +6,7 @@ import { generateCommand, GENERATE_HELP } from './generate';
 import { trainCommand, TRAIN_HELP } from './train';
 import { runCommand, RUN_HELP } from './run';
 import { evalCommand, EVAL_HELP } from './eval';
+import { judgeCommand, JUDGE_HELP } from './judge';
 
 const HELP = `tpo — Thought Preference Optimization on WebGPU
 
@@ -17,6 +18,8 @@ Commands:
   ${RUN_HELP.replace(/\n/g, '\n  ')}
 
   ${EVAL_HELP.replace(/\n/g, '\n  ')}
+
+  ${JUDGE_HELP.replace(/\n/g, '\n  ')}
 
 Environment: TPO_HUB_URL (hub base URL), TPO_CACHE (download cache folder), HF_TOKEN (gated repos).`;
 
@@ -33,6 +36,7 @@ export async function main(argv: string[]): Promise<number> {
       sft: (args, gpu) => trainCommand('sft', args, gpu),
       run: runCommand,
       eval: evalCommand,
+      judge: judgeCommand,
     };
   const run = commands[cmd];
   if (!run) {
@@ -40,9 +44,8 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   if (rest.includes('--help') || rest.includes('-h')) {
-    process.stdout.write(
-      (cmd === 'generate' ? GENERATE_HELP : cmd === 'run' ? RUN_HELP : cmd === 'eval' ? EVAL_HELP : TRAIN_HELP) + '\n',
-    );
+    const help: Record<string, string> = { generate: GENERATE_HELP, run: RUN_HELP, eval: EVAL_HELP, judge: JUDGE_HELP };
+    process.stdout.write((help[cmd] ?? TRAIN_HELP) + '\n');
     return 0;
   }
   try {
