@@ -180,6 +180,8 @@ const sha256 = async (bytes: Uint8Array): Promise<string> =>
  * tampered cache) is deleted and reported as absent, so the file is fetched again.
  */
 export function browserCache(name = 'tpo-hub-v2'): ByteCache {
+  // Entries of the first cache carried no hash: dropped, never trusted (their files are fetched again).
+  if (name === 'tpo-hub-v2') void caches.delete('tpo-hub-v1').catch(() => {});
   return {
     async get(key) {
       const cache = await caches.open(name);
