@@ -48,8 +48,8 @@ export async function walkthrough(
     chosen: [{ role: 'assistant', content: samples[choice.chosen].raw }],
     rejected: [{ role: 'assistant', content: samples[choice.rejected].raw }],
   };
-  const eos = (m.tokenizer?.eosTokenIds[0] ?? m.config.eosTokenIds[0]) as number;
-  const pairs = tokenizePairs([row], m.tokenizer, eos, 512);
+  const eos = tok.eosTokenIds[0] ?? m.config.eosTokenIds[0];
+  const pairs = tokenizePairs([row], tok, eos, 512);
   const T = Math.max(pairs[0].chosen.ids.length, pairs[0].rejected.ids.length);
   const layout = new LoraLayout(m.config, { ...DEFAULT_LORA, r: 8, alpha: 16 });
   const init = layout.init(req.seed);
