@@ -2,10 +2,8 @@
 // Worker (the app's path: Chromium's WebGPU, the worker, the same engine code), served by a Vite
 // dev server from bench/index.html. Rows stream back as they are measured.
 
-import { join } from 'node:path';
-import { createServer } from 'vite';
 import { packageRoot } from '../src/cli/model-arg';
-import { launchBrowser } from './chromium';
+import { startAppServer } from './chromium';
 import type { BenchPlan, Row, TrainRow } from './rows';
 
 export async function benchInBrowser(
@@ -13,24 +11,16 @@ export async function benchInBrowser(
   onRow: (r: Row | TrainRow) => void,
   say: (line: string) => void,
 ): Promise<{ adapter: string; rows: Row[]; trainRows: TrainRow[] }> {
-  const root = packageRoot();
-  const vite = await createServer({
-    configFile: join(root, 'vite.config.ts'),
-    root,
-    logLevel: 'error',
-    server: { port: 0, host: '127.0.0.1' },
-  });
-  await vite.listen();
-  const browser = await launchBrowser();
+  const app = await startAppServer(packageRoot());
+  const browser = app.browser;
   try {
     const page = await browser.newPage();
     page.on('pageerror', (e) => say(`page error: ${e.message}`));
     await page.exposeFunction('onBenchRow', onRow);
-    await page.goto(new URL('bench/index.html', vite.resolvedUrls!.local[0]).href);
+    await page.goto(new URL('bench/index.html', app.url).href);
     say(`Chromium ${browser.version()}, benchmark page at ${page.url()}`);
     return await page.evaluate((p) => window.runBench(p), plan);
   } finally {
-    await browser.close();
-    await vite.close();
+    await app.close();
   }
 }

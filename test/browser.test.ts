@@ -180,6 +180,42 @@ async function directRun(page: Page): Promise<void> {
   await page.fill('#rules', JSON.stringify(graded));
 }
 
+/** The tiny untied chat model from the hub server, loaded; the Train screen ready. */
+async function openTinyModel(page: Page): Promise<void> {
+  await page.goto(appUrl + `?repo=tiny/chat-untied&hub=${encodeURIComponent(hub.url)}`);
+  await page.click('#load');
+  await page.waitForFunction(() => !(document.getElementById('start') as HTMLButtonElement).disabled, null, {
+    timeout: 120_000,
+  });
+}
+
+/**
+ * directRun with the direct prompt (every non-empty output parses, so pairs form and DPO runs in
+ * the worker), K samples at T = 1 / top-p 1 of at most `maxNew` tokens; `tasks`: `count`
+ * instructions "sum i add" (ids prefix + i), all in one iteration. With batches of 8 sequences and
+ * K = 4 a unit holds two instructions.
+ */
+async function sampledDirectRun(
+  page: Page,
+  o: { k: number; maxNew: number; tasks?: { prefix: string; count: number; add: number } },
+): Promise<void> {
+  await directRun(page);
+  await page.fill('#separator', '');
+  await page.fill('#k', String(o.k));
+  await page.fill('#run-temp', '1');
+  await page.fill('#run-top-p', '1');
+  await page.fill('#run-max-new', String(o.maxNew));
+  if (!o.tasks) return;
+  const { prefix, count, add } = o.tasks;
+  const rows = Array.from({ length: count }, (_, i) => ({
+    id: `${prefix}${i}`,
+    instruction: `sum ${i} ${add}`,
+    answer: i + add,
+  }));
+  await page.fill('#instructions', rows.map((r) => JSON.stringify(r)).join('\n'));
+  await page.fill('#per-iteration', String(count));
+}
+
 describe('browser: a TPO run in the worker with records in IndexedDB', () => {
   it('killing the page mid-iteration and starting again resumes with nothing lost or duplicated', async () => {
     const context = await browser.newContext();
@@ -187,17 +223,8 @@ describe('browser: a TPO run in the worker with records in IndexedDB', () => {
       const page = await context.newPage();
       const errors: string[] = [];
       page.on('pageerror', (e) => errors.push(String(e)));
-      await page.goto(appUrl + `?repo=tiny/chat-untied&hub=${encodeURIComponent(hub.url)}`);
-      await page.click('#load');
-      await page.waitForFunction(() => !(document.getElementById('start') as HTMLButtonElement).disabled, null, {
-        timeout: 120_000,
-      });
-      await directRun(page);
-      await page.fill('#separator', ''); // the direct prompt: every non-empty output parses, so pairs form and DPO runs in the worker
-      await page.fill('#k', '3');
-      await page.fill('#run-temp', '1');
-      await page.fill('#run-top-p', '1');
-      await page.fill('#run-max-new', '10');
+      await openTinyModel(page);
+      await sampledDirectRun(page, { k: 3, maxNew: 10 });
       return { page, errors };
     };
     const first = await open();
@@ -314,18 +341,9 @@ describe('browser: a TPO run in the worker with records in IndexedDB', () => {
     const judgeUrl = `http://127.0.0.1:${(judge.address() as { port: number }).port}/v1`;
     const page = await (await browser.newContext()).newPage();
     try {
-      await page.goto(appUrl + `?repo=tiny/chat-untied&hub=${encodeURIComponent(hub.url)}`);
-      await page.click('#load');
-      await page.waitForFunction(() => !(document.getElementById('start') as HTMLButtonElement).disabled, null, {
-        timeout: 120_000,
-      });
-      await directRun(page);
+      await openTinyModel(page);
+      await sampledDirectRun(page, { k: 3, maxNew: 10 });
       await page.fill('#run-id', 'http-judged');
-      await page.fill('#separator', '');
-      await page.fill('#k', '3');
-      await page.fill('#run-temp', '1');
-      await page.fill('#run-top-p', '1');
-      await page.fill('#run-max-new', '10');
       await page.fill('#http-judge', `${judgeUrl}#judge-model`);
       await page.fill('#http-key', SECRET);
       await page.click('#start');
@@ -415,11 +433,7 @@ describe('browser: a TPO run in the worker with records in IndexedDB', () => {
     const page = await context.newPage();
     const cdp = await context.newCDPSession(page);
     await cdp.send('Storage.overrideQuotaForOrigin', { origin: new URL(appUrl).origin, quotaSize: 6000 });
-    await page.goto(appUrl + `?repo=tiny/chat-untied&hub=${encodeURIComponent(hub.url)}`);
-    await page.click('#load');
-    await page.waitForFunction(() => !(document.getElementById('start') as HTMLButtonElement).disabled, null, {
-      timeout: 120_000,
-    });
+    await openTinyModel(page);
     await directRun(page);
     await page.fill('#run-id', 'quota-run');
     await page.click('#start');
@@ -444,24 +458,8 @@ describe('browser: a TPO run in the worker with records in IndexedDB', () => {
     // Set before the origin stores anything (Chromium applies it only then); roomy enough for the run.
     await cdp.send('Storage.overrideQuotaForOrigin', { origin, quotaSize: 16 * 1024 * 1024 });
     try {
-      await page.goto(appUrl + `?repo=tiny/chat-untied&hub=${encodeURIComponent(hub.url)}`);
-      await page.click('#load');
-      await page.waitForFunction(() => !(document.getElementById('start') as HTMLButtonElement).disabled, null, {
-        timeout: 120_000,
-      });
-      await directRun(page);
-      await page.fill('#separator', '');
-      await page.fill('#k', '4'); // 8 slots / 4 samples: two instructions per unit
-      await page.fill('#run-temp', '1');
-      await page.fill('#run-top-p', '1');
-      await page.fill('#run-max-new', '8');
-      await page.fill(
-        '#instructions',
-        Array.from({ length: 8 }, (_, i) =>
-          JSON.stringify({ id: `q${i}`, instruction: `sum ${i} 2`, answer: i + 2 }),
-        ).join('\n'),
-      );
-      await page.fill('#per-iteration', '8');
+      await openTinyModel(page);
+      await sampledDirectRun(page, { k: 4, maxNew: 8, tasks: { prefix: 'q', count: 8, add: 2 } });
       type Rec = { runId: string; id: string };
       const records = async (store: string, runId: string) =>
         ((await readIdbStore(page, store)) as Rec[])
@@ -580,24 +578,8 @@ describe('browser: a TPO run in the worker with records in IndexedDB', () => {
     const context = await browser.newContext();
     const page = await context.newPage();
     try {
-      await page.goto(appUrl + `?repo=tiny/chat-untied&hub=${encodeURIComponent(hub.url)}`);
-      await page.click('#load');
-      await page.waitForFunction(() => !(document.getElementById('start') as HTMLButtonElement).disabled, null, {
-        timeout: 120_000,
-      });
-      await directRun(page);
-      await page.fill('#separator', '');
-      await page.fill('#k', '4'); // two instructions per unit
-      await page.fill('#run-temp', '1');
-      await page.fill('#run-top-p', '1');
-      await page.fill('#run-max-new', '8');
-      await page.fill(
-        '#instructions',
-        Array.from({ length: 8 }, (_, i) =>
-          JSON.stringify({ id: `d${i}`, instruction: `sum ${i} 3`, answer: i + 3 }),
-        ).join('\n'),
-      );
-      await page.fill('#per-iteration', '8');
+      await openTinyModel(page);
+      await sampledDirectRun(page, { k: 4, maxNew: 8, tasks: { prefix: 'd', count: 8, add: 3 } });
       await page.fill('#run-id', 'device-lost');
       const samples = async () =>
         ((await readIdbStore(page, 'samples')) as { runId: string; id: string }[]).filter(
@@ -645,25 +627,9 @@ describe('browser: a TPO run in the worker with records in IndexedDB', () => {
   it('pause holds the run between units, resume continues it, cancel stops it with a clear message', async () => {
     const context = await browser.newContext();
     const page = await context.newPage();
-    await page.goto(appUrl + `?repo=tiny/chat-untied&hub=${encodeURIComponent(hub.url)}`);
-    await page.click('#load');
-    await page.waitForFunction(() => !(document.getElementById('start') as HTMLButtonElement).disabled, null, {
-      timeout: 120_000,
-    });
-    await directRun(page);
-    await page.fill('#separator', '');
-    await page.fill('#k', '4'); // 8 slots / 4 samples: two instructions per unit
-    await page.fill('#run-temp', '1');
-    await page.fill('#run-top-p', '1');
-    await page.fill('#run-max-new', '8');
+    await openTinyModel(page);
+    await sampledDirectRun(page, { k: 4, maxNew: 8, tasks: { prefix: 'p', count: 12, add: 1 } });
     await page.fill('#run-id', 'paused-run');
-    await page.fill(
-      '#instructions',
-      Array.from({ length: 12 }, (_, i) =>
-        JSON.stringify({ id: `p${i}`, instruction: `sum ${i} 1`, answer: i + 1 }),
-      ).join('\n'),
-    );
-    await page.fill('#per-iteration', '12');
     await page.click('#start');
     const count = async () =>
       ((await readIdbStore(page, 'samples')) as { runId: string }[]).filter((r) => r.runId === 'paused-run').length;

@@ -3,7 +3,7 @@
 
 import { UsageError } from '../errors';
 import { truncation, type Truncation } from '../train/data';
-import { TARGETS, type LoraConfig, type Target } from '../train/lora';
+import { DEFAULT_LORA, TARGETS, type LoraConfig, type Target } from '../train/lora';
 import { DEFAULT_TRAIN, type TrainOptions } from '../train/trainer';
 import { flags } from './flags';
 
@@ -36,22 +36,23 @@ export const TRAIN_OPTIONS = {
 
 type Values = Record<string, unknown>;
 
-/** The optimizer and DPO settings (defaults: DEFAULT_TRAIN, as TRL's DPOConfig where it has one). */
+/** The optimizer and DPO settings; every default is DEFAULT_TRAIN's (TRL's DPOConfig where it has one). */
 export function trainFromFlags(a: Values): TrainOptions {
   const num = flags(a);
+  const d = DEFAULT_TRAIN;
   const o: TrainOptions = {
-    ...DEFAULT_TRAIN,
-    lr: num('lr', 5e-5, { min: 0 }),
-    epochs: num('epochs', 1, { integer: true, min: 1 }),
-    batchSize: num('batch-size', 2, { integer: true, min: 1 }),
-    gradAccum: num('grad-accum', 1, { integer: true, min: 1 }),
-    beta: num('beta', 0.1, { min: 0 }),
-    labelSmoothing: num('label-smoothing', 0, { min: 0, max: 0.5, maxExclusive: true }),
-    warmupSteps: num('warmup-steps', 0, { integer: true, min: 0 }),
-    maxGradNorm: num('max-grad-norm', 1, { min: 0 }),
-    weightDecay: num('weight-decay', 0, { min: 0 }),
-    schedule: (a.schedule ?? 'linear') as TrainOptions['schedule'],
-    seed: num('seed', 0, { integer: true, min: 0 }), // the LoRA init and each epoch's data order
+    ...d,
+    lr: num('lr', d.lr, { min: 0 }),
+    epochs: num('epochs', d.epochs, { integer: true, min: 1 }),
+    batchSize: num('batch-size', d.batchSize, { integer: true, min: 1 }),
+    gradAccum: num('grad-accum', d.gradAccum, { integer: true, min: 1 }),
+    beta: num('beta', d.beta, { min: 0 }),
+    labelSmoothing: num('label-smoothing', d.labelSmoothing, { min: 0, max: 0.5, maxExclusive: true }),
+    warmupSteps: num('warmup-steps', d.warmupSteps, { integer: true, min: 0 }),
+    maxGradNorm: num('max-grad-norm', d.maxGradNorm, { min: 0 }),
+    weightDecay: num('weight-decay', d.weightDecay, { min: 0 }),
+    schedule: (a.schedule ?? d.schedule) as TrainOptions['schedule'],
+    seed: num('seed', d.seed, { integer: true, min: 0 }), // the LoRA init and each epoch's data order
   };
   if (!['linear', 'cosine', 'constant'].includes(o.schedule))
     throw new UsageError(`--schedule ${o.schedule}: expected linear, cosine or constant`);
@@ -82,5 +83,9 @@ export function loraFromFlags(a: Values): LoraConfig {
   const bad = targets.filter((t) => !(TARGETS as readonly string[]).includes(t));
   if (bad.length)
     throw new UsageError(`--target-modules: unknown ${bad.join(', ')}`, `Use some of ${TARGETS.join(',')}.`);
-  return { r: num('lora-r', 16, { integer: true, min: 1 }), alpha: num('lora-alpha', 32, { min: 0 }), targets };
+  return {
+    r: num('lora-r', DEFAULT_LORA.r, { integer: true, min: 1 }),
+    alpha: num('lora-alpha', DEFAULT_LORA.alpha, { min: 0 }),
+    targets,
+  };
 }

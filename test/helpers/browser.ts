@@ -2,9 +2,8 @@
 
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { launchBrowser } from '../../bench/chromium';
-import { createServer } from 'vite';
+import type { Page } from 'playwright-core';
+import { type AppServer, startAppServer } from '../../bench/chromium';
 
 /** Where the browser tests save their screenshots. */
 export const ARTIFACTS = join(__dirname, '../../test-artifacts');
@@ -19,33 +18,12 @@ export async function screenshot(page: Page, name: string, fullPage = true): Pro
   if (docs) await page.screenshot({ path: join(__dirname, '../..', docs, `${name}.png`), fullPage });
 }
 
-export interface AppServer {
-  /** The page's URL on the Vite dev server (index.html at the project root). */
-  url: string;
-  browser: Browser;
-  close(): Promise<void>;
-}
+export type { AppServer };
 
-/** The app on a Vite dev server on a free port, and a browser to open it in. */
+/** The app on a Vite dev server on a free port, and a browser to open it in (bench/chromium.ts). */
 export async function startApp(): Promise<AppServer> {
-  const root = join(__dirname, '../..');
-  const vite = await createServer({
-    configFile: join(root, 'vite.config.ts'),
-    root,
-    logLevel: 'error',
-    server: { port: 0, host: '127.0.0.1' },
-  });
-  await vite.listen();
-  const browser = await launchBrowser();
   mkdirSync(ARTIFACTS, { recursive: true });
-  return {
-    url: vite.resolvedUrls!.local[0],
-    browser,
-    close: async () => {
-      await browser.close();
-      await vite.close();
-    },
-  };
+  return startAppServer(join(__dirname, '../..'));
 }
 
 /** Console errors and uncaught exceptions of a page, collected from now on. */
