@@ -1,7 +1,7 @@
 // `npm run bench`: prefill and decode throughput of the WGSL engine, printed as a table
 // (or one JSON line per row with --json). Speed is measured here, never asserted in tests.
 //
-//   npm run bench -- [--json] [--models stories260K,smollm2-135m] [--batches 1,4,8,16]
+//   npm run bench -- [--json] [--models stories260K,smollm2-135m]  (also tpo-demo, qwen2.5-0.5b, a folder) [--batches 1,4,8,16]
 //                    [--prompt-tokens 64] [--new-tokens 32] [--quick] [--profile] [--train-tokens 128] [--no-train]
 //                    [--dtypes auto,f32]  (weights as the checkpoint stores them (16-bit), and widened to f32)
 //   npm run bench -- --memory     planned GPU memory of LoRA DPO training (no GPU needed)
@@ -9,7 +9,7 @@
 
 import { parseArgs } from 'node:util';
 import { cliGpu } from '../src/cli/gpu';
-import { STORIES_DIR } from '../src/cli/model-arg';
+import { DEFAULT_MODEL_DIR, STORIES_DIR } from '../src/cli/model-arg';
 import { loadCheckpoint, type Checkpoint } from '../src/model/checkpoint';
 import { folderSource } from '../src/model/source-node';
 import type { WeightDtypeChoice } from '../src/engine/weights';
@@ -22,6 +22,7 @@ import { type BenchPlan, type Row, round, runBench, type TrainRow, hardwareFloor
 
 async function checkpointFor(name: string): Promise<Checkpoint> {
   if (name === 'stories260K') return loadCheckpoint(folderSource(STORIES_DIR));
+  if (name === 'tpo-demo') return loadCheckpoint(folderSource(DEFAULT_MODEL_DIR));
   if (name.startsWith('/') || name.startsWith('.')) return loadCheckpoint(folderSource(name));
   return syntheticCheckpoint(name);
 }
@@ -83,7 +84,7 @@ function memoryPlan(): string {
     const params = cfg.vocab * cfg.hidden + cfg.hidden + cfg.layers * perLayer;
     for (const pairs of [1, 2]) {
       const shape = { seqs: 2 * pairs, seqLen: 512 };
-      const g = trainGraphBytes(cfg, shape, 16, 7),
+      const g = trainGraphBytes(cfg, { ...shape, recompute: true }, 16, 7),
         gAll = trainGraphBytes(cfg, { ...shape, recompute: false }, 16, 7);
       const lora = layout.length * 16;
       lines.push(
@@ -147,8 +148,10 @@ function printTables(adapter: string, rows: Row[], trainRows: TrainRow[]): void 
   process.stdout.write(
     '\nDPO step (LoRA r 16 on all 7 projections; forward + backward + AdamW) vs a forward over the same tokens\n',
   );
+  const sft = (r: TrainRow) =>
+    r.full_sft_step_ms === null ? '' : `; full-parameter SFT step ${r.full_sft_step_ms} ms`;
   const line = (r: TrainRow) =>
-    `  ${r.model} (${r.weights}, pair ${r.pair_tokens}): forward ${r.forward_ms} ms, DPO step ${r.dpo_step_ms} ms, ratio ${r.step_over_forward}`;
+    `  ${r.model} (${r.weights}, pair ${r.pair_tokens}): forward ${r.forward_ms} ms, DPO step ${r.dpo_step_ms} ms, ratio ${r.step_over_forward}${sft(r)}`;
   process.stdout.write(trainRows.map(line).join('\n') + '\n');
 }
 

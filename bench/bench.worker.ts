@@ -18,8 +18,8 @@ self.onmessage = async (e: MessageEvent<BenchPlan>) => {
   try {
     const gpu = await acquireDevice(navigator.gpu);
     const load = (name: string) =>
-      name === 'stories260K'
-        ? loadCheckpoint(urlSource(new URL('/models/stories260K/', self.location.origin).href))
+      name === 'stories260K' || name === 'tpo-demo'
+        ? loadCheckpoint(urlSource(new URL(`/models/${name}/`, self.location.origin).href))
         : Promise.resolve(syntheticCheckpoint(name));
     const r = await runBench(gpu, e.data, load, (row) => post({ kind: 'row', row }));
     post({ kind: 'done', adapter: gpu.adapterName, ...r });

@@ -9,6 +9,8 @@ import type { Checkpoint } from '../src/model/checkpoint';
 import { Forward } from '../src/engine/forward';
 import { Generator } from '../src/engine/generate';
 import { chooseWeightType, destroyWeights, uploadWeights, type WeightDtypeChoice } from '../src/engine/weights';
+import type { Seq } from '../src/train/data';
+import { FullParams } from '../src/train/full';
 import { LoraLayout, LoraState, TARGETS } from '../src/train/lora';
 import { DEFAULT_TRAIN, Trainer } from '../src/train/trainer';
 import { copyGbps, dispatchMicros, type Floor, floorOf } from './floor';
@@ -134,8 +136,16 @@ export interface TrainRow {
   forward_ms: number;
   dpo_step_ms: number;
   step_over_forward: number;
+  /**
+   * One full-parameter SFT step (every weight, AdamW) over the same 2×T tokens; only for f32
+   * checkpoints of at most FULL_SFT_MAX_PARAMS parameters (the demo model's path), else null.
+   */
+  full_sft_step_ms: number | null;
   adapter: string;
 }
+
+/** Full-parameter training keeps 4 f32 copies of every weight: the bench measures it on small models only. */
+export const FULL_SFT_MAX_PARAMS = 20e6;
 
 /** One DPO optimizer step on one pair of 2×T tokens vs a forward pass over the same tokens. */
 async function benchTrain(gpu: Gpu, ck: Checkpoint, name: string, T: number): Promise<TrainRow> {
@@ -163,6 +173,7 @@ async function benchTrain(gpu: Gpu, ck: Checkpoint, name: string, T: number): Pr
   trainer.destroy();
   state.destroy();
   destroyWeights(weights);
+  const sftMs = await benchFullSft(gpu, ck, [pairs[0].chosen, pairs[0].rejected], T);
   return {
     model: name,
     layers: cfg.layers,
@@ -172,8 +183,28 @@ async function benchTrain(gpu: Gpu, ck: Checkpoint, name: string, T: number): Pr
     forward_ms: round(forwardMs),
     dpo_step_ms: round(stepMs),
     step_over_forward: round(stepMs / forwardMs),
+    full_sft_step_ms: sftMs === null ? null : round(sftMs),
     adapter: gpu.adapterName,
   };
+}
+
+/** Milliseconds of one full-parameter SFT step over these rows (null: not an f32 model this small). */
+async function benchFullSft(gpu: Gpu, ck: Checkpoint, rows: Seq[], T: number): Promise<number | null> {
+  const params = [...ck.tensors.values()].reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1), 0);
+  if (chooseWeightType(ck) !== 'f32' || params > FULL_SFT_MAX_PARAMS) return null;
+  const weights = uploadWeights(gpu, ck, 'f32');
+  const full = new FullParams(gpu.device, ck.config, weights);
+  const trainer = new Trainer(gpu, ck.config, weights, null, null, rows.length, T, full, { recompute: false });
+  const o = { ...DEFAULT_TRAIN, batchSize: rows.length, lr: 1e-5 };
+  await trainer.sft(rows, o, () => {}); // warm-up step
+  const reps = 3;
+  const t0 = performance.now();
+  for (let i = 0; i < reps; i++) await trainer.sft(rows, o, () => {});
+  const ms = (performance.now() - t0) / reps;
+  trainer.destroy();
+  full.destroy();
+  destroyWeights(weights);
+  return ms;
 }
 
 export const round = (x: number) => (x >= 100 ? Math.round(x) : Math.round(x * 100) / 100);

@@ -118,7 +118,9 @@ fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
 }
 
 // forward for software adapters (SwiftShader emulates barriers and workgroup memory at great
-// cost): one thread per (row, head), no barriers. Grid [nH, ⌈N / 64⌉].
+// cost): one thread per (row, head), no barriers. Grid [nH, ⌈N / 64⌉]. On a CPU every storage
+// load is a per-lane gather, so the loops go four at a time: four keys' scores share each q
+// load, four output dims share each probability load (scalar tails).
 @compute @workgroup_size(64)
 fn forward_serial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
   let h = wg.x;
@@ -126,12 +128,28 @@ fn forward_serial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocatio
   if (r >= p.N) { return; }
   let at = rowAt(r, h);
   let start = min(starts[r], at.pos);
+  let hd = p.hd;
   for (var j = 0u; j < start; j++) { att[at.aBase + j] = 0.0; }
   var m = -3.4e38;
-  for (var j = start; j <= at.pos; j++) {
+  var j = start;
+  for (; j + 3u <= at.pos; j += 4u) {
+    let kb = at.cBase + j * hd;
+    var s4 = vec4<f32>(0.0);
+    for (var d = 0u; d < hd; d++) {
+      let k4 = vec4<f32>(kCache[kb + d], kCache[kb + hd + d], kCache[kb + 2u * hd + d], kCache[kb + 3u * hd + d]);
+      s4 += q[at.qBase + d] * k4;
+    }
+    s4 *= p.scale;
+    att[at.aBase + j] = s4.x;
+    att[at.aBase + j + 1u] = s4.y;
+    att[at.aBase + j + 2u] = s4.z;
+    att[at.aBase + j + 3u] = s4.w;
+    m = max(m, max(max(s4.x, s4.y), max(s4.z, s4.w)));
+  }
+  for (; j <= at.pos; j++) {
     var s = 0.0;
-    let kb = at.cBase + j * p.hd;
-    for (var d = 0u; d < p.hd; d++) { s += q[at.qBase + d] * kCache[kb + d]; }
+    let kb = at.cBase + j * hd;
+    for (var d = 0u; d < hd; d++) { s += q[at.qBase + d] * kCache[kb + d]; }
     s *= p.scale;
     att[at.aBase + j] = s;
     m = max(m, s);
@@ -144,9 +162,21 @@ fn forward_serial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocatio
   }
   let inv = 1.0 / sum;
   for (var j = start; j <= at.pos; j++) { att[at.aBase + j] *= inv; }
-  for (var d = 0u; d < p.hd; d++) {
+  var d = 0u;
+  for (; d + 4u <= hd; d += 4u) {
+    var acc = vec4<f32>(0.0);
+    for (var j = start; j <= at.pos; j++) {
+      let vb = at.cBase + j * hd + d;
+      acc += att[at.aBase + j] * vec4<f32>(vCache[vb], vCache[vb + 1u], vCache[vb + 2u], vCache[vb + 3u]);
+    }
+    out[at.qBase + d] = acc.x;
+    out[at.qBase + d + 1u] = acc.y;
+    out[at.qBase + d + 2u] = acc.z;
+    out[at.qBase + d + 3u] = acc.w;
+  }
+  for (; d < hd; d++) {
     var acc = 0.0;
-    for (var j = start; j <= at.pos; j++) { acc += att[at.aBase + j] * vCache[at.cBase + j * p.hd + d]; }
+    for (var j = start; j <= at.pos; j++) { acc += att[at.aBase + j] * vCache[at.cBase + j * hd + d]; }
     out[at.qBase + d] = acc;
   }
 }
@@ -208,25 +238,54 @@ fn backward_q(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_in
   }
 }
 
-// backward_q for software adapters: one thread per (row, head), no barriers. Grid [nH, ⌈N / 64⌉].
+// backward_q for software adapters: one thread per (row, head), no barriers, loops four at a
+// time as in forward_serial. Grid [nH, ⌈N / 64⌉].
 @compute @workgroup_size(64)
 fn backward_q_serial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
   let h = wg.x;
   let r = wg.y * 64u + t;
   if (r >= p.N) { return; }
   let at = rowAt(r, h);
-  var dot = 0.0;
-  for (var j = 0u; j <= at.pos; j++) {
-    var da = 0.0;
-    let vb = at.cBase + j * p.hd;
-    for (var d = 0u; d < p.hd; d++) { da += dOut[at.qBase + d] * vCache[vb + d]; }
-    dS[at.aBase + j] = da;
-    dot += att[at.aBase + j] * da;
+  let hd = p.hd;
+  var pd = 0.0; // Σ_j P[j] dA[j]
+  var j = 0u;
+  for (; j + 3u <= at.pos; j += 4u) {
+    let vb = at.cBase + j * hd;
+    var da = vec4<f32>(0.0);
+    for (var d = 0u; d < hd; d++) {
+      let v4 = vec4<f32>(vCache[vb + d], vCache[vb + hd + d], vCache[vb + 2u * hd + d], vCache[vb + 3u * hd + d]);
+      da += dOut[at.qBase + d] * v4;
+    }
+    dS[at.aBase + j] = da.x;
+    dS[at.aBase + j + 1u] = da.y;
+    dS[at.aBase + j + 2u] = da.z;
+    dS[at.aBase + j + 3u] = da.w;
+    let p4 = vec4<f32>(att[at.aBase + j], att[at.aBase + j + 1u], att[at.aBase + j + 2u], att[at.aBase + j + 3u]);
+    pd += dot(p4, da);
   }
-  for (var j = 0u; j <= at.pos; j++) { dS[at.aBase + j] = att[at.aBase + j] * (dS[at.aBase + j] - dot); }
-  for (var d = 0u; d < p.hd; d++) {
+  for (; j <= at.pos; j++) {
+    var da = 0.0;
+    let vb = at.cBase + j * hd;
+    for (var d = 0u; d < hd; d++) { da += dOut[at.qBase + d] * vCache[vb + d]; }
+    dS[at.aBase + j] = da;
+    pd += att[at.aBase + j] * da;
+  }
+  for (var j = 0u; j <= at.pos; j++) { dS[at.aBase + j] = att[at.aBase + j] * (dS[at.aBase + j] - pd); }
+  var d = 0u;
+  for (; d + 4u <= hd; d += 4u) {
+    var acc = vec4<f32>(0.0);
+    for (var j = 0u; j <= at.pos; j++) {
+      let kb = at.cBase + j * hd + d;
+      acc += dS[at.aBase + j] * vec4<f32>(kCache[kb], kCache[kb + 1u], kCache[kb + 2u], kCache[kb + 3u]);
+    }
+    dq[at.qBase + d] = p.scale * acc.x;
+    dq[at.qBase + d + 1u] = p.scale * acc.y;
+    dq[at.qBase + d + 2u] = p.scale * acc.z;
+    dq[at.qBase + d + 3u] = p.scale * acc.w;
+  }
+  for (; d < hd; d++) {
     var acc = 0.0;
-    for (var j = 0u; j <= at.pos; j++) { acc += dS[at.aBase + j] * kCache[at.cBase + j * p.hd + d]; }
+    for (var j = 0u; j <= at.pos; j++) { acc += dS[at.aBase + j] * kCache[at.cBase + j * hd + d]; }
     dq[at.qBase + d] = p.scale * acc;
   }
 }
@@ -254,5 +313,38 @@ fn backward_kv(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
     }
     dKc[dst + d] = p.scale * gk;
     dVc[dst + d] = gv;
+  }
+}
+
+// backward_kv for software adapters: each thread owns four dims of one key (its probabilities
+// and dS loaded once for the four), no barriers. Grid as backward_kv: [maxLen, nKV, slots].
+@compute @workgroup_size(64)
+fn backward_kv_serial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  let j = wg.x;
+  let kvh = wg.y;
+  let slot = wg.z;
+  let d0 = 4u * t;
+  if (j >= p.maxLen || d0 >= p.hd) { return; }
+  let rep = p.nH / p.nKV;
+  let dst = ((slot * p.nKV + kvh) * p.maxLen + j) * p.hd;
+  let n = min(4u, p.hd - d0);  // dims of this thread (fewer at a tail)
+  var gk = vec4<f32>(0.0);
+  var gv = vec4<f32>(0.0);
+  for (var pos = j; pos < p.maxLen; pos++) {
+    let r = slot * p.maxLen + pos;
+    for (var hh = 0u; hh < rep; hh++) {
+      let h = kvh * rep + hh;
+      let a = (r * p.nH + h) * p.maxLen + j;
+      let qi = (r * p.nH + h) * p.hd + d0;
+      let ds = dSr[a];
+      let pr = att[a];
+      // dims past hd read the next values (in bounds of the row block or clamped) and are not written
+      gk += ds * vec4<f32>(q[qi], q[qi + 1u], q[qi + 2u], q[qi + 3u]);
+      gv += pr * vec4<f32>(dOut[qi], dOut[qi + 1u], dOut[qi + 2u], dOut[qi + 3u]);
+    }
+  }
+  for (var i = 0u; i < n; i++) {
+    dKc[dst + d0 + i] = p.scale * gk[i];
+    dVc[dst + d0 + i] = gv[i];
   }
 }

@@ -6,8 +6,8 @@
 //   forward      y[N,O]  = x[N,K] · Wᵀ     A = x (K, 1)   B = W viewed [K, O] (1, K)
 //   input grad   dx[N,K] = dy[N,O] · W     A = dy (O, 1)  B = W (K, 1)
 //   weight grad  dW[O,K] = dyᵀ · x         A = dy viewed [O, N] (1, O)  B = x (K, 1)
-// Tiles of 32×32 outputs, 256 threads with 2×2 outputs each, K stepped by 16 through
-// workgroup memory. B may be a (16-bit) weight; A and C are always f32.
+// main: tiles of 32×32 outputs, 256 threads with 2×2 outputs each, K stepped by 16 through
+// workgroup memory; serial (software adapters): 64×64 tiles, see below. B may be a (16-bit) weight; A and C are always f32.
 // Weight storage: f32 here. gpu/shaders.ts swaps these three lines to keep 16-bit checkpoints
 // 16-bit on every adapter: two bf16 or f16 values packed in each u32, unpacked to f32 on load
 // (all arithmetic and accumulation stay f32).
@@ -26,6 +26,7 @@ fn bAt(i: u32) -> f32 { return unpackWT(b[i / PACK], i); }
 
 const TS: u32 = 32u;   // output tile edge
 const TK: u32 = 16u;   // K step
+const SERIAL_TS: u32 = 64u; // serial: output tile edge
 var<workgroup> as_: array<f32, TS * TK>;          // [TS rows m, TK]
 var<workgroup> bs: array<f32, TK * (TS + 1u)>;    // [TK, TS + 1]
 
@@ -78,39 +79,62 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
 }
 
 // The same product for software adapters (SwiftShader): no workgroup memory and no barriers,
-// which a CPU emulates at great cost; each thread reads A and B straight from storage for a
-// 4×4 block of C (8 loads per 16 multiply-adds). 64 threads cover the same 32×32 tile, so the
-// dispatch grid is the same as main's.
+// which a CPU emulates at great cost. Each thread reads A and B straight from storage for an 8×8
+// block of C: 16 loads per 64 multiply-adds (on a CPU every storage load is a per-lane gather:
+// loads are what cost). Everything per k is written out, with constant indices only, so that the
+// compiler keeps the accumulators in registers (loops over i here measured slower). 64 threads
+// cover a 64×64 tile (SERIAL_TS): the host's grid is ⌈Nn/64⌉ × ⌈M/64⌉ for this entry.
+// Rows and columns past the edge read the last valid one (no branch in the loop) and are not written.
 @compute @workgroup_size(64)
 fn serial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
-  let m0 = wg.y * TS + (t / 8u) * 4u;
-  let n0 = wg.x * TS + (t % 8u) * 4u;
+  let m0 = wg.y * SERIAL_TS + (t / 8u) * 8u;
+  let n0 = wg.x * SERIAL_TS + (t % 8u) * 8u;
   if (m0 >= p.M || n0 >= p.Nn) { return; }
-  // Rows and columns past the edge read the last valid one (no branch in the loop) and are not written.
-  var ra = vec4<u32>(0u);
-  var cb = vec4<u32>(0u);
-  for (var i = 0u; i < 4u; i++) {
-    ra[i] = p.aOff + min(m0 + i, p.M - 1u) * p.sAm;
-    cb[i] = min(n0 + i, p.Nn - 1u) * p.sBn;
-  }
-  var acc: array<vec4<f32>, 4>; // acc[i][j] = C[m0 + i, n0 + j]
+  let lm = p.M - 1u;
+  let ln = p.Nn - 1u;
+  let ra0 = p.aOff + vec4<u32>(min(m0, lm), min(m0 + 1u, lm), min(m0 + 2u, lm), min(m0 + 3u, lm)) * p.sAm;
+  let ra1 = p.aOff + vec4<u32>(min(m0 + 4u, lm), min(m0 + 5u, lm), min(m0 + 6u, lm), min(m0 + 7u, lm)) * p.sAm;
+  let cb0 = vec4<u32>(min(n0, ln), min(n0 + 1u, ln), min(n0 + 2u, ln), min(n0 + 3u, ln)) * p.sBn;
+  let cb1 = vec4<u32>(min(n0 + 4u, ln), min(n0 + 5u, ln), min(n0 + 6u, ln), min(n0 + 7u, ln)) * p.sBn;
+  var acc: array<vec4<f32>, 16>; // acc[2i] = C[m0 + i, n0 … n0 + 3], acc[2i + 1] = C[m0 + i, n0 + 4 … n0 + 7]
   for (var k = 0u; k < p.K; k++) {
     let ak = k * p.sAk;
     let bk = k * p.sBk;
-    let bv = vec4<f32>(bAt(bk + cb.x), bAt(bk + cb.y), bAt(bk + cb.z), bAt(bk + cb.w));
-    acc[0] += a[ra.x + ak] * bv;
-    acc[1] += a[ra.y + ak] * bv;
-    acc[2] += a[ra.z + ak] * bv;
-    acc[3] += a[ra.w + ak] * bv;
+    let b0 = vec4<f32>(bAt(bk + cb0.x), bAt(bk + cb0.y), bAt(bk + cb0.z), bAt(bk + cb0.w));
+    let b1 = vec4<f32>(bAt(bk + cb1.x), bAt(bk + cb1.y), bAt(bk + cb1.z), bAt(bk + cb1.w));
+    let a0 = a[ra0.x + ak];
+    let a1 = a[ra0.y + ak];
+    let a2 = a[ra0.z + ak];
+    let a3 = a[ra0.w + ak];
+    let a4 = a[ra1.x + ak];
+    let a5 = a[ra1.y + ak];
+    let a6 = a[ra1.z + ak];
+    let a7 = a[ra1.w + ak];
+    acc[0] += a0 * b0;
+    acc[1] += a0 * b1;
+    acc[2] += a1 * b0;
+    acc[3] += a1 * b1;
+    acc[4] += a2 * b0;
+    acc[5] += a2 * b1;
+    acc[6] += a3 * b0;
+    acc[7] += a3 * b1;
+    acc[8] += a4 * b0;
+    acc[9] += a4 * b1;
+    acc[10] += a5 * b0;
+    acc[11] += a5 * b1;
+    acc[12] += a6 * b0;
+    acc[13] += a6 * b1;
+    acc[14] += a7 * b0;
+    acc[15] += a7 * b1;
   }
-  for (var i = 0u; i < 4u; i++) {
+  for (var i = 0u; i < 8u; i++) {
     let m = m0 + i;
     if (m >= p.M) { break; }
-    for (var j = 0u; j < 4u; j++) {
+    for (var j = 0u; j < 8u; j++) {
       let n = n0 + j;
       if (n >= p.Nn) { break; }
       let ci = p.cOff + m * p.ldc + n;
-      var v = p.alpha * acc[i][j];
+      var v = p.alpha * acc[2u * i + j / 4u][j % 4u];
       if (p.accumulate == 1u) { v += c[ci]; }
       if (p.hasBias == 1u) { v += bias[n]; }
       c[ci] = v;

@@ -1,4 +1,5 @@
-// Token log-probabilities and their gradient (training). One workgroup per row.
+// Token log-probabilities and their gradient (training). One workgroup per row (forward_serial:
+// one thread per row, for software adapters).
 //   forward : lse[r] = log Σ_v exp(logits[r, v]);  logp[r] = logits[r, target[r]] − lse[r]
 //             logitSum[r] = Σ_v logits[r, v] (TRL's logits/chosen|rejected are its means)
 //             (target = 0xffffffff marks a row outside the completion: logp = logitSum = 0)
@@ -61,6 +62,34 @@ fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
     logp[r] = select(0.0, logits[base + tg] - l, tg < p.V);
     logitSum[r] = select(0.0, sumLogits, tg < p.V);
   }
+}
+
+// The forward for software adapters (SwiftShader emulates workgroup barriers at great cost):
+// one thread per row, no barriers; the maximum and the sum of exponentials in one pass (the sum
+// rescaled whenever the maximum grows). Grid elementsGrid(N, 64).
+@compute @workgroup_size(64)
+fn forward_serial(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let r = g.x + g.y * nwg.x * 64u;
+  if (r >= p.N) { return; }
+  let base = r * p.V;
+  var m = -3.4e38;
+  var s = 0.0;
+  var total = 0.0;
+  for (var v = 0u; v < p.V; v++) {
+    let x = logits[base + v];
+    total += x;
+    if (x > m) {
+      s = s * exp(m - x) + 1.0;
+      m = x;
+    } else {
+      s += exp(x - m);
+    }
+  }
+  let l = m + log(s);
+  lse[r] = l;
+  let tg = target_[r];
+  logp[r] = select(0.0, logits[base + tg] - l, tg < p.V);
+  logitSum[r] = select(0.0, total, tg < p.V);
 }
 
 @compute @workgroup_size(WG)

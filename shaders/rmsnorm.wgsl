@@ -30,6 +30,20 @@ fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
   if (t == 0u && p.saveRstd == 1u) { rstd[r] = inv; }
 }
 
+// The forward for software adapters (SwiftShader emulates workgroup barriers at great cost):
+// one thread per row, no barriers. Grid elementsGrid(N, 64).
+@compute @workgroup_size(64)
+fn forward_serial(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let r = g.x + g.y * nwg.x * 64u;
+  if (r >= p.N) { return; }
+  let base = r * p.H;
+  var s = 0.0;
+  for (var i = 0u; i < p.H; i++) { let v = x[base + i]; s += v * v; }
+  let inv = inverseSqrt(s / f32(p.H) + p.eps);
+  for (var i = 0u; i < p.H; i++) { y[base + i] = x[base + i] * inv * w[i]; }
+  if (p.saveRstd == 1u) { rstd[r] = inv; }
+}
+
 // Backward (w frozen). With x̂ = x·rstd and g = w ⊙ dy:
 //   dx = rstd · (g − x̂ · mean(x̂ ⊙ g))          (added to dx when accumulate = 1)
 // Bindings as forward, reinterpreted: x [N,H] the forward input, w [H], y ← dy [N,H] (read),
@@ -58,6 +72,23 @@ fn backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_inde
   }
   let mean = partial[0] / f32(bp.H);
   for (var i = t; i < bp.H; i += WG) {
+    var v = rs * (bw[i] * bdy[base + i] - bx[base + i] * rs * mean);
+    if (bp.accumulate == 1u) { v += bdx[base + i]; }
+    bdx[base + i] = v;
+  }
+}
+
+// backward for software adapters: one thread per row, no barriers. Grid elementsGrid(N, 64).
+@compute @workgroup_size(64)
+fn backward_serial(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let r = g.x + g.y * nwg.x * 64u;
+  if (r >= bp.N) { return; }
+  let base = r * bp.H;
+  let rs = brstd[r];
+  var s = 0.0;
+  for (var i = 0u; i < bp.H; i++) { s += bx[base + i] * rs * bw[i] * bdy[base + i]; }
+  let mean = s / f32(bp.H);
+  for (var i = 0u; i < bp.H; i++) {
     var v = rs * (bw[i] * bdy[base + i] - bx[base + i] * rs * mean);
     if (bp.accumulate == 1u) { v += bdx[base + i]; }
     bdx[base + i] = v;

@@ -10,7 +10,7 @@ import { folderSource } from '../src/model/source-node';
 import { uploadWeights, destroyWeights } from '../src/engine/weights';
 import { readF32 } from '../src/gpu/readback';
 import { LoraLayout, LoraState } from '../src/train/lora';
-import { TrainGraph, trainGraphBytes } from '../src/train/graph';
+import { KEEP_ALL_BYTES, recomputes, TrainGraph, trainGraphBytes } from '../src/train/graph';
 import { attentionStarts } from '../src/train/data';
 import { rng } from '../src/rng';
 import { refLogits, refWeights } from './reference/llama';
@@ -132,7 +132,7 @@ describe('packed rows', () => {
 });
 
 describe('training memory figure', () => {
-  it('trainGraphBytes predicts what the graph allocates (recompute on and off)', async () => {
+  it('trainGraphBytes predicts what the graph allocates (recompute on, off, and unset: chosen by size)', async () => {
     const gpu = await testGpu();
     const dir = writeTinyModel(mkdtempSync(join(tmpdir(), 'tpo-mem-')), {
       seed: 54,
@@ -147,14 +147,23 @@ describe('training memory figure', () => {
     const weights = uploadWeights(gpu, ck, 'f32');
     const layout = new LoraLayout(ck.config, { r: 4, alpha: 8, targets: ['q_proj', 'v_proj', 'up_proj'] });
     const state = new LoraState(gpu.device, layout, layout.init(1));
-    for (const recompute of [true, false]) {
+    for (const recompute of [true, false, undefined]) {
       const shape = { seqs: 4, seqLen: 24, recompute };
       const graph = new TrainGraph(gpu, ck.config, weights, layout, state, shape);
       const predicted = trainGraphBytes(ck.config, shape, 4, 3);
       if (Math.abs(graph.bytes - predicted) > 0.01 * graph.bytes)
         throw new Error(`recompute ${recompute}: predicted ${predicted} bytes, allocated ${graph.bytes}`);
+      // unset: this small graph keeps every layer's activations
+      expect(graph.recompute).toBe(recompute ?? false);
       graph.destroy();
     }
+    // unset: recomputation starts where keeping all activations would pass KEEP_ALL_BYTES
+    const keepAll = (seqLen: number) => trainGraphBytes(ck.config, { seqs: 4, seqLen, recompute: false }, 4, 3);
+    let T = 24;
+    while (keepAll(T) <= KEEP_ALL_BYTES) T *= 2;
+    expect(recomputes(ck.config, { seqs: 4, seqLen: T }, 4, 3)).toBe(true);
+    expect(recomputes(ck.config, { seqs: 4, seqLen: T / 2 }, 4, 3)).toBe(false);
+    expect(recomputes(ck.config, { seqs: 4, seqLen: T, recompute: false }, 4, 3)).toBe(false);
     state.destroy();
     destroyWeights(weights);
   });

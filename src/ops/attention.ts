@@ -74,7 +74,7 @@ export function attentionBackward(t: Tape, a: AttentionBackward): void {
   const { k, groups } = perRow(t, 'backward_q');
   const forQ = { rows: a.rowPos, kCache: a.kCache, vCache: a.vCache, att: a.att, dOut: a.dout };
   t.dispatch('attention', k, p, { ...forQ, dS: a.dscores, dq: a.dq }, [a.nH, groups(a.rows)]);
-  const kv = t.res.kernel('attention', 'backward_kv');
+  const kv = t.res.kernel('attention', t.res.gpu.isSoftware ? 'backward_kv_serial' : 'backward_kv');
   const forKv = { q: a.q, att: a.att, dOut: a.dout, dSr: a.dscores };
   t.dispatch('attention', kv, p, { ...forKv, dKc: a.dkCache, dVc: a.dvCache }, [a.maxLen, a.nKV, a.slots]);
 }

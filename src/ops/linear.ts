@@ -50,21 +50,17 @@ export function linearForward(t: Tape, a: LinearForward): void {
   const hasBias = +!!a.bias;
   const rows = sizeOf(a.rows);
   const gemm = res.tape();
-  const k = res.kernel('gemm', res.gpu.isSoftware ? 'serial' : 'main', wt);
+  const aOff = (a.inpRow ?? 0) * a.inF;
+  const g = gemmKernel(res, wt);
   gemm.dispatch(
     a.name ?? 'linear',
-    k,
+    g.kernel,
     (s) => ({
       ...gemmStrides(rows(s), a.outF, a.inF, 'x·Wᵀ', a.inF),
-      ldc: ldy,
-      alpha,
-      accumulate,
-      aOff: (a.inpRow ?? 0) * a.inF,
-      cOff: yOffset,
-      hasBias,
+      ...{ ldc: ldy, alpha, accumulate, aOff, cOff: yOffset, hasBias },
     }),
     { a: a.inp, b: a.weight, c: a.out, bias },
-    (s) => [Math.ceil(a.outF / 32), Math.ceil(rows(s) / 32)],
+    (s) => [Math.ceil(a.outF / g.tile), Math.ceil(rows(s) / g.tile)],
   );
   if (!res.opts.decode || a.inpRow) {
     t.append(gemm);
@@ -103,20 +99,19 @@ export interface LinearInputGrad {
 export function linearInputGrad(t: Tape, a: LinearInputGrad): void {
   const { res } = t;
   const ld = a.ldDout ?? a.outF;
+  const strides = gemmStrides(a.rows, a.inF, a.outF, 'dy·W', ld);
+  const aOff = a.doutOffset ?? 0;
+  const g = gemmKernel(res, a.wt);
   t.dispatch(
     'gemm',
-    res.kernel('gemm', res.gpu.isSoftware ? 'serial' : 'main', a.wt ?? 'f32'),
+    g.kernel,
     {
-      ...gemmStrides(a.rows, a.inF, a.outF, 'dy·W', ld),
-      ldc: a.inF,
-      alpha: a.alpha ?? 1,
-      accumulate: +!!a.accumulate,
-      aOff: a.doutOffset ?? 0,
-      cOff: (a.dinpRow ?? 0) * a.inF,
-      hasBias: 0,
+      ...strides,
+      ...{ ldc: a.inF, alpha: a.alpha ?? 1, accumulate: +!!a.accumulate },
+      ...{ aOff, cOff: (a.dinpRow ?? 0) * a.inF, hasBias: 0 },
     },
     { a: a.dout, b: a.weight, c: a.dinp, bias: res.dummy },
-    [Math.ceil(a.inF / 32), Math.ceil(a.rows / 32)],
+    [Math.ceil(a.inF / g.tile), Math.ceil(a.rows / g.tile)],
   );
 }
 
@@ -137,20 +132,14 @@ export interface LinearWeightGrad {
 /** dW (+)= alpha·dyᵀ·x. */
 export function linearWeightGrad(t: Tape, a: LinearWeightGrad): void {
   const { res } = t;
+  const strides = gemmStrides(a.outF, a.inF, a.rows, 'dyᵀ·x', a.outF);
+  const g = gemmKernel(res);
   t.dispatch(
     'gemm',
-    res.kernel('gemm', res.gpu.isSoftware ? 'serial' : 'main'),
-    {
-      ...gemmStrides(a.outF, a.inF, a.rows, 'dyᵀ·x', a.outF),
-      ldc: a.inF,
-      alpha: a.alpha ?? 1,
-      accumulate: +!!a.accumulate,
-      aOff: 0,
-      cOff: 0,
-      hasBias: 0,
-    },
+    g.kernel,
+    { ...strides, ldc: a.inF, alpha: a.alpha ?? 1, accumulate: +!!a.accumulate, aOff: 0, cOff: 0, hasBias: 0 },
     { a: a.dout, b: a.inp, c: a.dweight, bias: res.dummy },
-    [Math.ceil(a.inF / 32), Math.ceil(a.outF / 32)],
+    [Math.ceil(a.inF / g.tile), Math.ceil(a.outF / g.tile)],
   );
 }
 
@@ -159,20 +148,14 @@ export function linearBiasGrad(
   t: Tape,
   a: { dbias: Binding; dout: Binding; ones: Binding; rows: number; outF: number },
 ) {
+  const strides = gemmStrides(1, a.outF, a.rows, 'onesᵀ·dy', a.outF);
+  const g = gemmKernel(t.res);
   t.dispatch(
     'gemm',
-    t.res.kernel('gemm', t.res.gpu.isSoftware ? 'serial' : 'main'),
-    {
-      ...gemmStrides(1, a.outF, a.rows, 'onesᵀ·dy', a.outF),
-      ldc: a.outF,
-      alpha: 1,
-      accumulate: 1,
-      aOff: 0,
-      cOff: 0,
-      hasBias: 0,
-    },
+    g.kernel,
+    { ...strides, ldc: a.outF, alpha: 1, accumulate: 1, aOff: 0, cOff: 0, hasBias: 0 },
     { a: a.ones, b: a.dout, c: a.dbias, bias: t.res.dummy },
-    [Math.ceil(a.outF / 32), 1],
+    [Math.ceil(a.outF / g.tile), 1],
   );
 }
 
@@ -194,4 +177,13 @@ function gemmStrides(M: number, Nn: number, K: number, pass: Pass, ld: number) {
     onesᵀ·dy: { sAm: 0, sAk: 1, sBk: Nn, sBn: 1 },
   }[pass];
   return { M, Nn, K, ...strides };
+}
+
+/**
+ * The gemm entry for this adapter and its output tile edge: `main` (32×32 tiles through
+ * workgroup memory) on GPUs; `serial` (64×64 tiles, no barriers) on software adapters.
+ */
+function gemmKernel(res: Tape['res'], wt: WeightType = 'f32') {
+  const software = res.gpu.isSoftware;
+  return { kernel: res.kernel('gemm', software ? 'serial' : 'main', wt), tile: software ? 64 : 32 };
 }

@@ -1,18 +1,22 @@
-// Token log-probabilities and their gradient (shaders/logprob.wgsl), one workgroup per row:
+// Token log-probabilities and their gradient (shaders/logprob.wgsl), one workgroup per row
+// (the forward: one thread per row on software adapters):
 // logp[r] = logits[r, target[r]] − logsumexp(logits[r]);  logitSum[r] = Σ_v logits[r, v];
 // dLogits = coef·(onehot − softmax).
 // Shapes: logits, dLogits [rows, V]   targets, lse, logp, logitSum, coef [rows]
 // Reference: test/reference/ops.ts `logSoftmax`; tests: test/ops/logprob.test.ts.
 
 import type { Binding } from '../gpu/kernel';
-import type { Tape } from '../gpu/tape';
+import { elementsGrid, type Tape } from '../gpu/tape';
 
 export function logprobForward(
   t: Tape,
   a: { logp: Binding; logitSum: Binding; lse: Binding; logits: Binding; targets: Binding; rows: number; V: number },
 ): void {
   const bufs = { logits: a.logits, target_: a.targets, lse: a.lse, logp: a.logp, logitSum: a.logitSum };
-  t.dispatch('logprob', t.res.kernel('logprob', 'forward'), { N: a.rows, V: a.V }, bufs, [a.rows]);
+  // Software adapters: one thread a row (no workgroup barriers).
+  const software = t.res.gpu.isSoftware;
+  const k = t.res.kernel('logprob', software ? 'forward_serial' : 'forward');
+  t.dispatch('logprob', k, { N: a.rows, V: a.V }, bufs, software ? elementsGrid(a.rows, 64) : [a.rows]);
 }
 
 export function logprobBackward(

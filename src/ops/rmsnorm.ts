@@ -3,7 +3,14 @@
 // Reference: test/reference/ops.ts `rmsnorm`; tests: test/ops/rmsnorm.test.ts.
 
 import type { Binding } from '../gpu/kernel';
-import { rowsGrid, type Sized, type Tape, sizeOf } from '../gpu/tape';
+import { elementsGrid, type Grid, rowsGrid, type Sized, type Tape, sizeOf } from '../gpu/tape';
+
+/** The entry for this adapter (one workgroup a row; one thread a row on software adapters) and its grid. */
+function perRow(t: Tape, entry: 'forward' | 'backward') {
+  const software = t.res.gpu.isSoftware;
+  const k = t.res.kernel('rmsnorm', software ? `${entry}_serial` : entry);
+  return { k, grid: (rows: number): Grid => (software ? elementsGrid(rows, 64) : rowsGrid(rows)) };
+}
 
 export interface RmsnormForward {
   out: Binding;
@@ -19,12 +26,13 @@ export interface RmsnormForward {
 
 export function rmsnormForward(t: Tape, a: RmsnormForward, name = 'rmsnorm'): void {
   const rows = sizeOf(a.rows);
+  const { k, grid } = perRow(t, 'forward');
   t.dispatch(
     name,
-    t.res.kernel('rmsnorm', 'forward'),
+    k,
     (s) => ({ N: rows(s), H: a.width, eps: a.eps, saveRstd: +!!a.saveRstd }),
     { x: a.inp, w: a.weight, y: a.out, rstd: a.rstd },
-    (s) => rowsGrid(rows(s)),
+    (s) => grid(rows(s)),
   );
 }
 
@@ -45,13 +53,8 @@ export interface RmsnormBackward {
 export function rmsnormBackward(t: Tape, a: RmsnormBackward): void {
   const bufs = { bx: a.inp, bw: a.weight, bdy: a.dout, brstd: a.rstd };
   const { rows: N, width: H } = a;
-  t.dispatch(
-    'rmsnorm',
-    t.res.kernel('rmsnorm', 'backward'),
-    { N, H, accumulate: +a.accumulate },
-    { ...bufs, bdx: a.dinp },
-    rowsGrid(N),
-  );
+  const { k: back, grid } = perRow(t, 'backward');
+  t.dispatch('rmsnorm', back, { N, H, accumulate: +a.accumulate }, { ...bufs, bdx: a.dinp }, grid(N));
   if (!a.dweight) return;
   const k = t.res.kernel('rmsnorm', 'backward_weight');
   const saved = { bx: a.inp, bdy: a.dout, brstd: a.rstd };

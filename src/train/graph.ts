@@ -31,11 +31,20 @@ export interface TrainShape {
   /** Rows of logits held at once (a multiple of 64); default: what fits in 64 MiB. */
   logitRows?: number;
   /**
-   * Activation checkpointing (default true): keep only each layer's input and recompute the
-   * layer's forward right before its backward — one extra forward per step, and activation
-   * memory of one layer instead of all.
+   * Activation checkpointing: keep only each layer's input and recompute the layer's forward
+   * right before its backward — one extra forward per step, and activation memory of one layer
+   * instead of all. Default (unset): recompute only when keeping every layer's activations
+   * would take more than KEEP_ALL_BYTES (see `recomputes`).
    */
   recompute?: boolean;
+}
+
+/** Activations up to this size are all kept (no recomputation: a step costs one forward less). */
+export const KEEP_ALL_BYTES = 256 * 2 ** 20;
+
+/** Whether a graph of this shape recomputes activations: as asked, else only past KEEP_ALL_BYTES. */
+export function recomputes(cfg: ModelConfig, shape: TrainShape, r: number, targets: number): boolean {
+  return shape.recompute ?? trainGraphBytes(cfg, { ...shape, recompute: false }, r, targets) > KEEP_ALL_BYTES;
 }
 
 /** GPU bytes a TrainGraph allocates (its buffers, not the weights or the LoRA state), computed
@@ -46,7 +55,7 @@ export function trainGraphBytes(cfg: ModelConfig, shape: TrainShape, r: number, 
   const N = S * T;
   const Rc = shape.logitRows ?? defaultLogitRows(cfg, N);
   const perLayerActs = N * (2 + 3 * H + 2 * nH * hd + 2 * nKV * hd + nH * T + 3 * I + targets * r);
-  const layersKept = (shape.recompute ?? true) ? 1 : L;
+  const layersKept = recomputes(cfg, shape, r, targets) ? 1 : L;
   const inputs = 5 + 2 + 1; // ids, targets, coef, logp, logitSum; rows; starts
   const scratch = 2 * nKV * hd + r + 1 + 1 + H + 1; // k, v rows; dLoraT; ones; final rstd, xn; lse
   const grads = 2 * H + 2 * nH * hd + nH * T + 4 * nKV * hd + 3 * I;
@@ -93,6 +102,8 @@ export class TrainGraph {
   private readonly rstdF: GPUBuffer; // [N] the final norm's saved 1/rms
   private readonly xnF: GPUBuffer; // [N, H] the final norm's output
   private emb?: EmbeddingRows;
+  /** Whether each layer's forward is recomputed before its backward (TrainShape.recompute, resolved). */
+  readonly recompute: boolean;
 
   /**
    * `lora`/`state`: the adapter being trained (null: none). `full`: also accumulate gradients
@@ -126,7 +137,8 @@ export class TrainGraph {
     this.ones = res.buffer('ones[N]', N);
     this.writeConstants();
     this.xs = Array.from({ length: cfg.layers + 1 }, (_, l) => res.buffer(`x${l}[N,H]`, N * cfg.hidden));
-    const shared = (shape.recompute ?? true) ? this.layerActs('shared') : null;
+    this.recompute = recomputes(cfg, shape, this.r, lora?.lora.targets.length ?? 0);
+    const shared = this.recompute ? this.layerActs('shared') : null;
     this.acts = Array.from({ length: cfg.layers }, (_, l) => shared ?? this.layerActs(String(l)));
     const { kvHeads: nKV, headDim: hd, hidden: H } = cfg;
     this.kRows = res.buffer('k[N,nKV,hd]', N * nKV * hd);
@@ -336,7 +348,7 @@ export class TrainGraph {
     });
     for (let l = cfg.layers - 1; l >= 0; l--) {
       // rebuild this layer's activations (the adapter included)
-      if (this.shape.recompute ?? true) this.bwd.append(this.layerFwd[l]);
+      if (this.recompute) this.bwd.append(this.layerFwd[l]);
       // gradients already written this layer: the first write to a tensor sets, later ones add
       const written = new Set<Tensor>(['xOut']);
       for (const op of blockOps(cfg, l).reverse()) this.recordOpBackward(op, l, written);

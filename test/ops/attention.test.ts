@@ -99,6 +99,19 @@ describe('attention forward', () => {
       [0, 0],
     ],
   });
+  attentionCase('attention: head_dim 6 (not a multiple of 4), 9 positions', {
+    nH: 2,
+    nKV: 1,
+    hd: 6,
+    T: 9,
+    S: 2,
+    rowsMeta: [
+      [0, 8],
+      [1, 3],
+      [0, 4],
+      [1, 0],
+    ],
+  });
   // Packed training rows: a row attends only from where its own conversation begins.
   attentionCase("attention: packed rows attend from their conversation's start", {
     nH,
@@ -131,16 +144,18 @@ describe('attention forward', () => {
 });
 
 describe('attention backward', () => {
+  // head_dim 6: the serial entries' four-at-a-time loops end in a tail of 2
   it.each([
-    ['', 1],
-    ['_serial', 64],
+    ['', 1, 8],
+    ['_serial', 64, 8],
+    ['', 1, 6],
+    ['_serial', 64, 6],
   ] as const)(
-    'attention backward: dq, dK, dV (GQA, causal, a padded sequence and a packed one) (entries%s)',
-    async (suffix, rowsPerGroup) => {
+    'attention backward: dq, dK, dV (GQA, causal, a padded sequence and a packed one) (entries%s, %i rows a workgroup, head_dim %i)',
+    async (suffix, rowsPerGroup, hd) => {
       const r = rng(44);
       const nH = 4,
         nKV = 2,
-        hd = 8,
         T = 5,
         S = 2,
         rep = nH / nKV,
@@ -188,7 +203,7 @@ describe('attention backward', () => {
       });
       const [dK, dV] = await runKernel({
         shader: 'attention',
-        entry: 'backward_kv',
+        entry: `backward_kv${suffix}`,
         params: { N, nH, nKV, hd, maxLen: T, scale },
         buffers: {
           q: q,

@@ -67,7 +67,10 @@ describe('matmul: y = scale·x·Wᵀ + b (+ y)', () => {
         });
         expectClose(`matmul ${wt} ${entry}`, y, want, 1e-5, 1e-5);
       }
-      for (const entry of ['main', 'serial']) {
+      for (const [entry, tile] of [
+        ['main', 32],
+        ['serial', 64],
+      ] as const) {
         const gemm = { M: N, Nn: O, K, sAm: K, sAk: 1, sBk: 1, sBn: K, ldc: O, alpha: 1, accumulate: 0 };
         const [y] = await runKernel({
           shader: 'gemm',
@@ -75,7 +78,7 @@ describe('matmul: y = scale·x·Wᵀ + b (+ y)', () => {
           wt,
           params: { ...gemm, aOff: 0, cOff: 0, hasBias: 0 },
           buffers: { a: x, b: bits, c: new Float32Array(N * O), bias: new Float32Array(1) },
-          workgroups: [Math.ceil(O / 32), 1],
+          workgroups: [Math.ceil(O / tile), 1],
           read: ['c'],
         });
         expectClose(`gemm ${wt} ${entry}`, y, want, 1e-5, 1e-5);
@@ -83,182 +86,183 @@ describe('matmul: y = scale·x·Wᵀ + b (+ y)', () => {
     });
 });
 
-describe.each(['main', 'serial'])(
-  'gemm (strided), entry %s: prefill linears and the three products of a linear layer',
-  (entry) => {
-    const N = 19,
-      K = 37,
-      O = 45;
-    const r = rng(40);
-    const x = uniform(r, N * K),
-      W = uniform(r, O * K),
-      dy = uniform(r, N * O);
-    const gemm = (
-      M: number,
-      Nn: number,
-      Kk: number,
-      s: number[],
-      A: Float32Array,
-      B: Float32Array,
-      C: Float32Array,
-      alpha: number,
-      accumulate: number,
-    ) =>
-      runKernel({
-        shader: 'gemm',
-        entry,
-        params: {
-          M,
-          Nn,
-          K: Kk,
-          sAm: s[0],
-          sAk: s[1],
-          sBk: s[2],
-          sBn: s[3],
-          ldc: Nn,
-          alpha,
-          accumulate,
-          aOff: 0,
-          cOff: 0,
-          hasBias: 0,
-        },
-        buffers: { a: A, b: B, c: C, bias: new Float32Array(1) },
-        workgroups: [Math.ceil(Nn / 32), Math.ceil(M / 32)],
-        read: ['c'],
-      }).then((o) => o[0]);
+// Each entry with its output tile edge (the host's grid: ⌈Nn/tile⌉ × ⌈M/tile⌉).
+describe.each([
+  ['main', 32],
+  ['serial', 64],
+])('gemm (strided), entry %s: prefill linears and the three products of a linear layer', (entry, tile) => {
+  const N = 19,
+    K = 37,
+    O = 45;
+  const r = rng(40);
+  const x = uniform(r, N * K),
+    W = uniform(r, O * K),
+    dy = uniform(r, N * O);
+  const gemm = (
+    M: number,
+    Nn: number,
+    Kk: number,
+    s: number[],
+    A: Float32Array,
+    B: Float32Array,
+    C: Float32Array,
+    alpha: number,
+    accumulate: number,
+  ) =>
+    runKernel({
+      shader: 'gemm',
+      entry,
+      params: {
+        M,
+        Nn,
+        K: Kk,
+        sAm: s[0],
+        sAk: s[1],
+        sBk: s[2],
+        sBn: s[3],
+        ldc: Nn,
+        alpha,
+        accumulate,
+        aOff: 0,
+        cOff: 0,
+        hasBias: 0,
+      },
+      buffers: { a: A, b: B, c: C, bias: new Float32Array(1) },
+      workgroups: [Math.ceil(Nn / tile), Math.ceil(M / tile)],
+      read: ['c'],
+    }).then((o) => o[0]);
 
-    it('forward y = x·Wᵀ', async () => {
-      expectClose(
-        'y',
-        await gemm(N, O, K, [K, 1, 1, K], x, W, new Float32Array(N * O), 1, 0),
-        linear(x, W, N, K, O),
-        1e-5,
-        1e-5,
-      );
+  it('forward y = x·Wᵀ', async () => {
+    expectClose(
+      'y',
+      await gemm(N, O, K, [K, 1, 1, K], x, W, new Float32Array(N * O), 1, 0),
+      linear(x, W, N, K, O),
+      1e-5,
+      1e-5,
+    );
+  });
+  it('a prefill linear: y = scale·x·Wᵀ + b + y over 70 rows and 70 outputs (several tiles each way)', async () => {
+    const M = 70,
+      Kd = 17,
+      Od = 70;
+    const xx = uniform(r, M * Kd),
+      WW = uniform(r, Od * Kd),
+      bb = uniform(r, Od),
+      y0 = uniform(r, M * Od);
+    const [y] = await runKernel({
+      shader: 'gemm',
+      entry,
+      params: {
+        M,
+        Nn: Od,
+        K: Kd,
+        sAm: Kd,
+        sAk: 1,
+        sBk: 1,
+        sBn: Kd,
+        ldc: Od,
+        alpha: 0.75,
+        accumulate: 1,
+        aOff: 0,
+        cOff: 0,
+        hasBias: 1,
+      },
+      buffers: { a: xx, b: WW, c: y0, bias: bb },
+      workgroups: [Math.ceil(Od / tile), Math.ceil(M / tile)],
+      read: ['c'],
     });
-    it('a prefill linear: y = scale·x·Wᵀ + b + y over 70 rows (three row tiles)', async () => {
-      const M = 70,
-        Kd = 17,
-        Od = 33;
-      const xx = uniform(r, M * Kd),
-        WW = uniform(r, Od * Kd),
-        bb = uniform(r, Od),
-        y0 = uniform(r, M * Od);
-      const [y] = await runKernel({
-        shader: 'gemm',
-        entry,
-        params: {
-          M,
-          Nn: Od,
-          K: Kd,
-          sAm: Kd,
-          sAk: 1,
-          sBk: 1,
-          sBn: Kd,
-          ldc: Od,
-          alpha: 0.75,
-          accumulate: 1,
-          aOff: 0,
-          cOff: 0,
-          hasBias: 1,
-        },
-        buffers: { a: xx, b: WW, c: y0, bias: bb },
-        workgroups: [2, 3],
-        read: ['c'],
-      });
-      const ref = linear(xx, WW, M, Kd, Od);
-      expectClose(
-        'prefill linear',
-        y,
-        Array.from(ref, (v, i) => 0.75 * v + bb[i % Od] + y0[i]),
-        1e-5,
-        1e-5,
-      );
+    const ref = linear(xx, WW, M, Kd, Od);
+    expectClose(
+      'prefill linear',
+      y,
+      Array.from(ref, (v, i) => 0.75 * v + bb[i % Od] + y0[i]),
+      1e-5,
+      1e-5,
+    );
+  });
+  it('input gradient dx = α·dy·W, accumulated', async () => {
+    const c0 = uniform(r, N * K);
+    const want = new Float64Array(N * K);
+    for (let n = 0; n < N; n++)
+      for (let k = 0; k < K; k++) {
+        let s = 0;
+        for (let o = 0; o < O; o++) s += dy[n * O + o] * W[o * K + k];
+        want[n * K + k] = c0[n * K + k] + 0.5 * s;
+      }
+    expectClose('dx', await gemm(N, K, O, [O, 1, K, 1], dy, W, c0, 0.5, 1), want, 1e-5, 1e-5);
+  });
+  it('column blocks (aOff, cOff) and bias: one vocabulary chunk of an LM head and its input grad', async () => {
+    const V = 50,
+      off = 20,
+      rows = 30,
+      H = 8,
+      M = 3;
+    const h = uniform(r, M * H),
+      E = uniform(r, rows * H),
+      bias = uniform(r, rows);
+    const [logits] = await runKernel({
+      shader: 'gemm',
+      entry,
+      params: {
+        M,
+        Nn: rows,
+        K: H,
+        sAm: H,
+        sAk: 1,
+        sBk: 1,
+        sBn: H,
+        ldc: V,
+        alpha: 1,
+        accumulate: 0,
+        aOff: 0,
+        cOff: off,
+        hasBias: 1,
+      },
+      buffers: { a: h, b: E, c: new Float32Array(M * V), bias: bias },
+      workgroups: [1, 1],
+      read: ['c'],
     });
-    it('input gradient dx = α·dy·W, accumulated', async () => {
-      const c0 = uniform(r, N * K);
-      const want = new Float64Array(N * K);
-      for (let n = 0; n < N; n++)
-        for (let k = 0; k < K; k++) {
-          let s = 0;
-          for (let o = 0; o < O; o++) s += dy[n * O + o] * W[o * K + k];
-          want[n * K + k] = c0[n * K + k] + 0.5 * s;
-        }
-      expectClose('dx', await gemm(N, K, O, [O, 1, K, 1], dy, W, c0, 0.5, 1), want, 1e-5, 1e-5);
+    const want = new Float64Array(M * V);
+    const ref = linear(h, E, M, H, rows, bias);
+    for (let m = 0; m < M; m++) for (let o = 0; o < rows; o++) want[m * V + off + o] = ref[m * rows + o];
+    expectClose('chunk logits', logits, want, 1e-5, 1e-6);
+    const dl = uniform(r, M * V);
+    const [dh] = await runKernel({
+      shader: 'gemm',
+      entry,
+      params: {
+        M,
+        Nn: H,
+        K: rows,
+        sAm: V,
+        sAk: 1,
+        sBk: H,
+        sBn: 1,
+        ldc: H,
+        alpha: 1,
+        accumulate: 0,
+        aOff: off,
+        cOff: 0,
+        hasBias: 0,
+      },
+      buffers: { a: dl, b: E, c: new Float32Array(M * H), bias: new Float32Array(1) },
+      workgroups: [1, 1],
+      read: ['c'],
     });
-    it('column blocks (aOff, cOff) and bias: one vocabulary chunk of an LM head and its input grad', async () => {
-      const V = 50,
-        off = 20,
-        rows = 30,
-        H = 8,
-        M = 3;
-      const h = uniform(r, M * H),
-        E = uniform(r, rows * H),
-        bias = uniform(r, rows);
-      const [logits] = await runKernel({
-        shader: 'gemm',
-        entry,
-        params: {
-          M,
-          Nn: rows,
-          K: H,
-          sAm: H,
-          sAk: 1,
-          sBk: 1,
-          sBn: H,
-          ldc: V,
-          alpha: 1,
-          accumulate: 0,
-          aOff: 0,
-          cOff: off,
-          hasBias: 1,
-        },
-        buffers: { a: h, b: E, c: new Float32Array(M * V), bias: bias },
-        workgroups: [1, 1],
-        read: ['c'],
-      });
-      const want = new Float64Array(M * V);
-      const ref = linear(h, E, M, H, rows, bias);
-      for (let m = 0; m < M; m++) for (let o = 0; o < rows; o++) want[m * V + off + o] = ref[m * rows + o];
-      expectClose('chunk logits', logits, want, 1e-5, 1e-6);
-      const dl = uniform(r, M * V);
-      const [dh] = await runKernel({
-        shader: 'gemm',
-        entry,
-        params: {
-          M,
-          Nn: H,
-          K: rows,
-          sAm: V,
-          sAk: 1,
-          sBk: H,
-          sBn: 1,
-          ldc: H,
-          alpha: 1,
-          accumulate: 0,
-          aOff: off,
-          cOff: 0,
-          hasBias: 0,
-        },
-        buffers: { a: dl, b: E, c: new Float32Array(M * H), bias: new Float32Array(1) },
-        workgroups: [1, 1],
-        read: ['c'],
-      });
-      const wantDh = new Float64Array(M * H);
-      for (let m = 0; m < M; m++)
-        for (let k = 0; k < H; k++)
-          for (let o = 0; o < rows; o++) wantDh[m * H + k] += dl[m * V + off + o] * E[o * H + k];
-      expectClose('chunk input grad', dh, wantDh, 1e-5, 1e-6);
-    });
-    it('weight gradient dW = dyᵀ·x', async () => {
-      const want = new Float64Array(O * K);
-      for (let o = 0; o < O; o++)
-        for (let k = 0; k < K; k++) {
-          let s = 0;
-          for (let n = 0; n < N; n++) s += dy[n * O + o] * x[n * K + k];
-          want[o * K + k] = s;
-        }
-      expectClose('dW', await gemm(O, K, N, [1, O, K, 1], dy, x, new Float32Array(O * K), 1, 0), want, 1e-5, 1e-5);
-    });
-  },
-);
+    const wantDh = new Float64Array(M * H);
+    for (let m = 0; m < M; m++)
+      for (let k = 0; k < H; k++)
+        for (let o = 0; o < rows; o++) wantDh[m * H + k] += dl[m * V + off + o] * E[o * H + k];
+    expectClose('chunk input grad', dh, wantDh, 1e-5, 1e-6);
+  });
+  it('weight gradient dW = dyᵀ·x', async () => {
+    const want = new Float64Array(O * K);
+    for (let o = 0; o < O; o++)
+      for (let k = 0; k < K; k++) {
+        let s = 0;
+        for (let n = 0; n < N; n++) s += dy[n * O + o] * x[n * K + k];
+        want[o * K + k] = s;
+      }
+    expectClose('dW', await gemm(O, K, N, [1, O, K, 1], dy, x, new Float32Array(O * K), 1, 0), want, 1e-5, 1e-5);
+  });
+});

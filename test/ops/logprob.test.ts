@@ -11,7 +11,11 @@ import { numericGrad } from '../reference/grad';
 const u32 = (a: number[]) => Uint32Array.from(a);
 
 describe('logprob', () => {
-  it('log-probabilities of targets, masked rows, and their gradient', async () => {
+  // The forward's two entries: one workgroup a row, one thread a row (software adapters).
+  it.each<[string, [number]]>([
+    ['forward', [4]],
+    ['forward_serial', [1]],
+  ])('log-probabilities of targets, masked rows, and their gradient (%s)', async (forward, grid) => {
     const r = rng(45);
     const N = 4,
       V = 300;
@@ -20,7 +24,7 @@ describe('logprob', () => {
     const coef = Float32Array.from([0.7, 0, -1.3, 2]);
     const [lse, logp, logitSum] = await runKernel({
       shader: 'logprob',
-      entry: 'forward',
+      entry: forward,
       params: { N, V },
       buffers: {
         logits: logits,
@@ -29,7 +33,7 @@ describe('logprob', () => {
         logp: new Float32Array(N),
         logitSum: new Float32Array(N).fill(7),
       },
-      workgroups: [N],
+      workgroups: grid,
       read: ['lse', 'logp', 'logitSum'],
     });
     // Σ_v logits per scored row (TRL's logits/… metrics are its mean), 0 for a masked row.
