@@ -317,14 +317,16 @@ fn backward_kv(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
 }
 
 // backward_kv for software adapters: each thread owns four dims of one key (its probabilities
-// and dS loaded once for the four), no barriers. Grid as backward_kv: [maxLen, nKV, slots].
+// and dS loaded once for the four), no barriers, and 64 such (key, four dims) pairs fill a
+// workgroup. Grid [⌈maxLen·⌈hd/4⌉ / 64⌉, nKV, slots].
 @compute @workgroup_size(64)
-fn backward_kv_serial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
-  let j = wg.x;
-  let kvh = wg.y;
-  let slot = wg.z;
-  let d0 = 4u * t;
-  if (j >= p.maxLen || d0 >= p.hd) { return; }
+fn backward_kv_serial(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let quads = (p.hd + 3u) / 4u;
+  let j = gid.x / quads;
+  let d0 = 4u * (gid.x % quads);
+  let kvh = gid.y;
+  let slot = gid.z;
+  if (j >= p.maxLen) { return; }
   let rep = p.nH / p.nKV;
   let dst = ((slot * p.nKV + kvh) * p.maxLen + j) * p.hd;
   let n = min(4u, p.hd - d0);  // dims of this thread (fewer at a tail)

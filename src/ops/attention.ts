@@ -74,7 +74,10 @@ export function attentionBackward(t: Tape, a: AttentionBackward): void {
   const { k, groups } = perRow(t, 'backward_q');
   const forQ = { rows: a.rowPos, kCache: a.kCache, vCache: a.vCache, att: a.att, dOut: a.dout };
   t.dispatch('attention', k, p, { ...forQ, dS: a.dscores, dq: a.dq }, [a.nH, groups(a.rows)]);
-  const kv = t.res.kernel('attention', t.res.gpu.isSoftware ? 'backward_kv_serial' : 'backward_kv');
+  const software = t.res.gpu.isSoftware;
+  const kv = t.res.kernel('attention', software ? 'backward_kv_serial' : 'backward_kv');
   const forKv = { q: a.q, att: a.att, dOut: a.dout, dSr: a.dscores };
-  t.dispatch('attention', kv, p, { ...forKv, dKc: a.dkCache, dVc: a.dvCache }, [a.maxLen, a.nKV, a.slots]);
+  // serial: one thread per (key, four dims), 64 a workgroup; else one workgroup per key
+  const keys = software ? Math.ceil((a.maxLen * Math.ceil(a.hd / 4)) / 64) : a.maxLen;
+  t.dispatch('attention', kv, p, { ...forKv, dKc: a.dkCache, dVc: a.dvCache }, [keys, a.nKV, a.slots]);
 }

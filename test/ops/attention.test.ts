@@ -213,7 +213,7 @@ describe('attention backward', () => {
           dKc: new Float32Array(S * nKV * T * hd),
           dVc: new Float32Array(S * nKV * T * hd),
         },
-        workgroups: [T, nKV, S],
+        workgroups: [suffix ? Math.ceil((T * Math.ceil(hd / 4)) / 64) : T, nKV, S],
         read: ['dKc', 'dVc'],
       });
       // loss(q, k, v) = Σ_rows,heads dO · attention(q, k, v)
