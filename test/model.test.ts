@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadCheckpoint, tensorF32 } from '../src/model/checkpoint';
 import { bf16ToF32, toBf16Bits } from '../src/model/dtype';
+import { refAsQuantized } from './helpers/stored-weights';
 import { type TensorToWrite, writeSafetensors } from '../src/model/safetensors';
 import { folderSource } from '../src/model/source-node';
 import { loadModel } from '../src/engine/model';
@@ -71,6 +72,37 @@ describe('whole-model logits vs float64 reference', () => {
     const want = refLogits(roundedTo16(exact, bf16ToF32, toBf16Bits), tokens);
     const { flat, V } = await noGpuErrors(await testGpu(), () => gpuLogits(dir, tokens, { weightDtype: 'bf16' }));
     tokens.forEach((_, t) => expectClose(`logits at ${t}`, flat.subarray(t * V, (t + 1) * V), want[t], 1e-4, 1e-4));
+  });
+});
+
+describe('quantized weights (q8, q4 at load)', () => {
+  for (const t of ['q8', 'q4'] as const)
+    it(`an f32 checkpoint stored as ${t} equals the reference on the dequantized weights (8 rows: decode kernels; 40: the gemm)`, async () => {
+      const dir = writeTinyModel(tmp(), { type: 'qwen2', seed: 11, tie: false });
+      const exact = refWeights(await loadCheckpoint(folderSource(dir)));
+      for (const n of [8, 40]) {
+        const tokens = Array.from({ length: n }, (_, i) => 1 + ((i * 7 + 3) % 60));
+        const want = refLogits(refAsQuantized(exact, t), tokens);
+        const { flat, V } = await noGpuErrors(await testGpu(), () => gpuLogits(dir, tokens, { weightDtype: t }));
+        tokens.forEach((_, i) => expectClose(`logits at ${i}`, flat.subarray(i * V, (i + 1) * V), want[i], 1e-4, 1e-4));
+      }
+    });
+  it('weight memory: q8 and q4 blocks (scales included) for the linears and embeddings, f32 norms and biases', async () => {
+    const gpu = await testGpu();
+    const dir = writeTinyModel(tmp(), { type: 'qwen2', seed: 12, tie: false, hidden: 64, intermediate: 128 });
+    const sizes: Record<string, number> = {};
+    for (const t of ['f32', 'q8', 'q4'] as const) {
+      const m = await loadModel(gpu, folderSource(dir), { slots: 1, maxLen: 16, weightDtype: t });
+      expect(m.weights.wt).toBe(t);
+      sizes[t] = m.weights.bytes;
+      m.destroy();
+    }
+    const cfg = (await loadCheckpoint(folderSource(dir))).config;
+    const { hidden: H, layers: L, heads, kvHeads, headDim } = cfg;
+    const vecBytes = 4 * (L * (2 * H + (heads + 2 * kvHeads) * headDim) + H);
+    const weights = (sizes.f32 - vecBytes) / 4; // every tensor here is a multiple of 64 values
+    expect(sizes.q8 - vecBytes).toBe(weights * 1.0625);
+    expect(sizes.q4 - vecBytes).toBe(weights * 0.5625);
   });
 });
 

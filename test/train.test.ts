@@ -22,17 +22,23 @@ import { writeTinyModel } from './helpers/tiny-model';
 import { loraGradientCheck, MASK } from './helpers/lora-grad-check';
 
 describe('training graph', () => {
-  for (const [type, recompute, dtype] of [
-    ['llama', true, 'F32'],
-    ['qwen2', true, 'F32'],
-    ['llama', false, 'F32'],
-    ['qwen2', true, 'BF16'],
-    ['llama', false, 'F16'],
+  for (const [type, recompute, dtype, quantized] of [
+    ['llama', true, 'F32', undefined],
+    ['qwen2', true, 'F32', undefined],
+    ['llama', false, 'F32', undefined],
+    ['qwen2', true, 'BF16', undefined],
+    ['llama', false, 'F16', undefined],
+    ['qwen2', true, 'BF16', 'q4'], // QLoRA: the frozen base quantized at load
+    ['llama', false, 'F32', 'q8'],
   ] as const) {
-    const base = dtype === 'F32' ? '' : ` over a ${dtype.toLowerCase()} base kept 16-bit`;
+    const base = quantized
+      ? ` over a ${quantized} base (from ${dtype.toLowerCase()})`
+      : dtype === 'F32'
+        ? ''
+        : ` over a ${dtype.toLowerCase()} base kept 16-bit`;
     it(`${type}${recompute ? '' : ' (all activations kept)'}${base}: LoRA gradients (all 7 targets) equal finite differences of the float64 loss`, async () => {
       const gpu = await testGpu();
-      const checks = await noGpuErrors(gpu, () => loraGradientCheck(gpu, type, recompute, dtype));
+      const checks = await noGpuErrors(gpu, () => loraGradientCheck(gpu, type, recompute, dtype, quantized));
       expect(checks).toHaveLength(2 * 7 * 2);
       for (const c of checks) expectClose(c.what, c.got, c.want, 2e-3, 2e-5);
     });

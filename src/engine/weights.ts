@@ -1,12 +1,13 @@
 // Uploads a checkpoint to GPU buffers. Linear and embedding weights are stored as the chosen weight
 // type (by default the checkpoint's: bf16 and f16 checkpoints stay 16-bit, packed two values per
-// u32, on every adapter); norms and biases always f32. Tensors larger than one binding are split
-// into row chunks.
+// u32, on every adapter; q8 / q4 quantize them at load, model/quant.ts); norms and biases always
+// f32. Tensors larger than one binding are split into row chunks.
 
 import type { Checkpoint } from '../model/checkpoint';
 import { tensorF32 } from '../model/checkpoint';
 import type { ModelConfig } from '../model/config';
 import { toBf16Bits, toF16Bits } from '../model/dtype';
+import { quantBytesPerWeight, quantize } from '../model/quant';
 import { checkBindable, type Gpu } from '../gpu/device';
 import type { WeightType } from '../gpu/shaders';
 
@@ -52,16 +53,30 @@ export function chooseWeightType(ck: Checkpoint, choice: WeightDtypeChoice = 'au
   return ck.dtype16 ?? 'f32';
 }
 
-/** Bytes per weight as stored. */
+/** Bytes per weight as stored (quantized: the group scales included). */
 export function weightBytes(wt: WeightType): number {
+  if (wt === 'q8' || wt === 'q4') return quantBytesPerWeight(wt);
   return wt === 'f32' ? 4 : 2;
 }
 
-/** The values as the GPU stores them: f32, or 16-bit bit patterns (rounded to nearest even). */
-function storedValues(data: Float32Array, type: WeightType): Float32Array | Uint16Array {
+/** The values as the GPU stores them: f32, 16-bit bit patterns (rounded to nearest even), or quantized words. */
+function storedValues(data: Float32Array, type: WeightType): Float32Array | Uint16Array | Uint32Array {
   if (type === 'bf16') return toBf16Bits(data);
   if (type === 'f16') return toF16Bits(data);
+  if (type === 'q8' || type === 'q4') return quantize(data, type);
   return data;
+}
+
+/**
+ * Rows per chunk of a chunked [V, H] weight: a multiple of 4, and for quantized weights one whose
+ * elements fill whole blocks of two groups (64 values), so chunk by chunk the groups are the
+ * same as the whole tensor's.
+ */
+function chunkRowStep(H: number, wt: WeightType): number {
+  if (wt !== 'q8' && wt !== 'q4') return 4;
+  const g = (a: number, b: number): number => (b ? g(b, a % b) : a);
+  const rows = 64 / g(H, 64);
+  return (rows * 4) / g(rows, 4);
 }
 
 /** `maxChunkBytes` caps one chunk below the device limit (tests use it to exercise splitting). */
@@ -80,7 +95,9 @@ export function uploadWeights(gpu: Gpu, ck: Checkpoint, wt: WeightType, maxChunk
       mappedAtCreation: true,
     });
     const range = buf.getMappedRange();
-    (payload instanceof Uint16Array ? new Uint16Array(range) : new Float32Array(range)).set(payload);
+    if (payload instanceof Uint16Array) new Uint16Array(range).set(payload);
+    else if (payload instanceof Uint32Array) new Uint32Array(range).set(payload);
+    else new Float32Array(range).set(payload);
     buf.unmap();
     bytes += size;
     return buf;
@@ -91,11 +108,12 @@ export function uploadWeights(gpu: Gpu, ck: Checkpoint, wt: WeightType, maxChunk
     const all = tensorF32(ck, name);
     const H = cfg.hidden;
     const bytesPerRow = H * weightBytes(wt);
+    const step = chunkRowStep(H, wt);
     const maxRows = Math.max(
-      1,
+      step,
       Math.floor(
-        Math.min(dev.limits.maxStorageBufferBindingSize, dev.limits.maxBufferSize, maxChunkBytes) / bytesPerRow / 4,
-      ) * 4,
+        Math.min(dev.limits.maxStorageBufferBindingSize, dev.limits.maxBufferSize, maxChunkBytes) / bytesPerRow / step,
+      ) * step,
     );
     const chunks: Chunk[] = [];
     for (let r = 0; r < cfg.vocab; r += maxRows) {

@@ -208,7 +208,11 @@ function entryText(code: string, entry: string): string {
 function elementBytes(code: string, type: string): number {
   const el = (/^array<\s*(\w+)/.exec(type.trim())?.[1] ?? type.trim()).trim();
   if (el === 'f16') return 2;
-  if (el === 'WT') return /const PACK: u32 = 2u;/.test(code) ? 2 : 4; // packed 16-bit weights: 2 bytes each
+  if (el === 'WT') {
+    const q = /const WEIGHT_BLOCK_WORDS: u32 = (\d+)u;/.exec(code); // quantized: a block of words per 64 weights
+    if (q) return (4 * Number(q[1])) / 64;
+    return /const PACK: u32 = 2u;/.test(code) ? 2 : 4; // packed 16-bit weights: 2 bytes each
+  }
   const struct = new RegExp(`struct\\s+${el}\\s*\\{([^}]*)\\}`).exec(code);
   if (struct) return 4 * struct[1].split(',').filter((s) => s.trim()).length;
   return 4;

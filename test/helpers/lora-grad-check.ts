@@ -18,6 +18,8 @@ import { mergedRefWeights } from '../reference/lora';
 import { logSoftmax } from '../reference/ops';
 import { numericGrad } from '../reference/grad';
 import { writeTinyModel } from './tiny-model';
+import { refAsQuantized } from './stored-weights';
+import type { QuantType } from '../../src/model/quant';
 
 export const MASK = 0xffffffff;
 
@@ -28,12 +30,14 @@ export interface GradComparison {
 }
 
 /** `dtype`: the checkpoint's dtype; a 16-bit one stays 16-bit on the GPU (packed), and the
- *  reference uses the same 16-bit values. */
+ *  reference uses the same 16-bit values. `quantized`: the base stored q8 / q4 instead (QLoRA),
+ *  the reference on the dequantized values. */
 export async function loraGradientCheck(
   gpu: Gpu,
   type: 'llama' | 'qwen2',
   recompute = true,
   dtype: 'F32' | 'BF16' | 'F16' = 'F32',
+  quantized?: QuantType,
 ): Promise<GradComparison[]> {
   const dir = writeTinyModel(mkdtempSync(join(tmpdir(), 'tpo-grad-')), {
     type,
@@ -59,8 +63,8 @@ export async function loraGradientCheck(
   const targets = ids.map((_, i) => (i % T === T - 1 || i % T < 2 ? MASK : ids[i + 1]));
   const coef = targets.map((t) => (t === MASK ? 0 : rand() * 2 - 1));
 
-  const weights = uploadWeights(gpu, ck, chooseWeightType(ck));
-  if (weights.wt !== (dtype === 'F32' ? 'f32' : dtype.toLowerCase()))
+  const weights = uploadWeights(gpu, ck, quantized ?? chooseWeightType(ck));
+  if (weights.wt !== (quantized ?? (dtype === 'F32' ? 'f32' : dtype.toLowerCase())))
     throw new Error(`weights stored as ${weights.wt}`);
   const state = new LoraState(gpu.device, layout, flat);
   const graph = new TrainGraph(gpu, ck.config, weights, layout, state, { seqs: S, seqLen: T, recompute });
@@ -75,7 +79,7 @@ export async function loraGradientCheck(
   state.destroy();
   destroyWeights(weights);
 
-  const base = refWeights(ck);
+  const base = quantized ? refAsQuantized(refWeights(ck), quantized) : refWeights(ck);
   const theta = Float64Array.from(flat);
   const loss = () => {
     const w = mergedRefWeights(base, layout, theta);

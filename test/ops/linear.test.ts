@@ -3,10 +3,10 @@
 
 import { describe, it } from 'vitest';
 import { rng, uniform } from '../../src/rng';
-import { bf16ToF32, f16ToF32, toBf16Bits, toF16Bits } from '../../src/model/dtype';
 import { linear } from '../reference/ops';
 import { expectClose } from '../helpers/compare';
 import { runKernel } from '../helpers/run-kernel';
+import { storedWeights } from '../helpers/stored-weights';
 
 describe('matmul: y = scale·x·Wᵀ + b (+ y)', () => {
   const cases = [
@@ -41,16 +41,16 @@ describe('matmul: y = scale·x·Wᵀ + b (+ y)', () => {
       expectClose('matmul', y, want, 1e-5, 1e-5);
     });
   }
-  // 16-bit weights packed two per u32 (any adapter): exact against the reference on the 16-bit values
-  for (const wt of ['bf16', 'f16'] as const)
-    it(`${wt} weights packed in u32 words: decode entries and the gemm, exact on the ${wt} values`, async () => {
+  // 16-bit weights packed two per u32 and quantized q8 / q4 ones (any adapter): against the
+  // reference on the values as stored (the kernels' only own error is f32 accumulation)
+  for (const wt of ['bf16', 'f16', 'q8', 'q4'] as const)
+    it(`${wt} weights: decode entries, the gemm and its input gradient, exact on the stored ${wt} values`, async () => {
       const r = rng(9);
       const N = 3;
-      const K = 41; // odd: a row starts in the high half of a word
+      const K = 41; // odd: a row starts in the high half of a word, and quantization groups span rows
       const O = 33;
       const x = uniform(r, N * K);
-      const bits = (wt === 'bf16' ? toBf16Bits : toF16Bits)(uniform(r, O * K));
-      const W = Float32Array.from(bits, (h) => (wt === 'bf16' ? bf16ToF32(h) : f16ToF32(h)));
+      const { stored, values: W } = storedWeights(uniform(r, O * K), wt);
       const want = linear(x, W, N, K, O);
       for (const [entry, groups] of [
         ['few_rows', O],
@@ -61,12 +61,16 @@ describe('matmul: y = scale·x·Wᵀ + b (+ y)', () => {
           entry,
           wt,
           params: { N, K, O, ldy: O, yOffset: 0, hasBias: 0, accumulate: 0, scale: 1 },
-          buffers: { x, W: bits, b: new Float32Array(1), y: new Float32Array(N * O) },
+          buffers: { x, W: stored, b: new Float32Array(1), y: new Float32Array(N * O) },
           workgroups: [groups, 1],
           read: ['y'],
         });
         expectClose(`matmul ${wt} ${entry}`, y, want, 1e-5, 1e-5);
       }
+      const dy = uniform(r, N * O);
+      const wantDx = new Float64Array(N * K);
+      for (let n = 0; n < N; n++)
+        for (let k = 0; k < K; k++) for (let o = 0; o < O; o++) wantDx[n * K + k] += dy[n * O + o] * W[o * K + k];
       for (const [entry, tile] of [
         ['main', 32],
         ['serial', 64],
@@ -77,11 +81,23 @@ describe('matmul: y = scale·x·Wᵀ + b (+ y)', () => {
           entry,
           wt,
           params: { ...gemm, aOff: 0, cOff: 0, hasBias: 0 },
-          buffers: { a: x, b: bits, c: new Float32Array(N * O), bias: new Float32Array(1) },
+          buffers: { a: x, b: stored, c: new Float32Array(N * O), bias: new Float32Array(1) },
           workgroups: [Math.ceil(O / tile), 1],
           read: ['c'],
         });
         expectClose(`gemm ${wt} ${entry}`, y, want, 1e-5, 1e-5);
+        // dx = dy·W: the backward of a frozen (16-bit or quantized) base linear
+        const back = { M: N, Nn: K, K: O, sAm: O, sAk: 1, sBk: K, sBn: 1, ldc: K, alpha: 1, accumulate: 0 };
+        const [dx] = await runKernel({
+          shader: 'gemm',
+          entry,
+          wt,
+          params: { ...back, aOff: 0, cOff: 0, hasBias: 0 },
+          buffers: { a: dy, b: stored, c: new Float32Array(N * K), bias: new Float32Array(1) },
+          workgroups: [Math.ceil(K / tile), 1],
+          read: ['c'],
+        });
+        expectClose(`gemm input grad ${wt} ${entry}`, dx, wantDx, 1e-5, 1e-5);
       }
     });
 });

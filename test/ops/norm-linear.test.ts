@@ -1,28 +1,26 @@
 // RMSNorm folded into the linears that read it (src/ops/norm-linear.ts): every entry (workgroup
-// and serial) against the float64 reference of rmsnorm then linear(s) (then SwiGLU), with f32 and
-// packed bf16 weights, a row count that is not a power of two and a K that is not a multiple of 64.
+// and serial) against the float64 reference of rmsnorm then linear(s) (then SwiGLU), with f32,
+// packed bf16 and quantized q8 / q4 weights (the reference on the stored values), a row count that
+// is not a power of two and a K that is not a multiple of 64.
 
 import { describe, it } from 'vitest';
 import { rng, uniform } from '../../src/rng';
-import { bf16ToF32, toBf16Bits } from '../../src/model/dtype';
+import type { WeightType } from '../../src/gpu/shaders';
 import { linear, rmsnorm, silu } from '../reference/ops';
 import { expectClose } from '../helpers/compare';
 import { runKernel } from '../helpers/run-kernel';
+import { storedWeights } from '../helpers/stored-weights';
 
 const N = 5;
 const K = 70;
 const eps = 1e-5;
 
-/** Weights as stored (f32 or bf16 bits) and the values the reference uses. */
-function weights(r: () => number, n: number, wt: 'f32' | 'bf16') {
-  const w = uniform(r, n);
-  if (wt === 'f32') return { stored: w, values: w };
-  const bits = toBf16Bits(w);
-  return { stored: bits, values: Float32Array.from(bits, bf16ToF32) };
-}
+/** Weights as stored and the values the reference uses. */
+const weights = (r: () => number, n: number, wt: WeightType) => storedWeights(uniform(r, n), wt);
+const TYPES = ['f32', 'bf16', 'q8', 'q4'] as const;
 
 describe('norm_linear', () => {
-  for (const wt of ['f32', 'bf16'] as const)
+  for (const wt of TYPES)
     for (const entry of ['qkv', 'qkv_serial'] as const)
       it(`${entry}, ${wt} weights: q, k, v = rmsnorm(x)·Wᵀ + b into three regions`, async () => {
         const r = rng(70);
@@ -53,7 +51,7 @@ describe('norm_linear', () => {
         expectClose(`${entry} ${wt}`, y, want, 1e-5, 1e-5);
       });
 
-  for (const wt of ['f32', 'bf16'] as const)
+  for (const wt of TYPES)
     for (const entry of ['gate_up', 'gate_up_serial'] as const)
       it(`${entry}, ${wt} weights: act = silu(rmsnorm(x)·W_gateᵀ) ⊙ rmsnorm(x)·W_upᵀ`, async () => {
         const r = rng(71);
