@@ -98,6 +98,41 @@ describe('app: the embedded demo model end to end', () => {
     await page.close();
   });
 
+  it('q4 weights chosen on the Model screen: the demo model quantized at load chats, and the walkthrough trains LoRA over it', async () => {
+    const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+    const errors = await open(page);
+    await page.selectOption('#model-dtype', 'q4');
+    await page.waitForFunction(() => /for q4 weights/.test(document.getElementById('memory')!.textContent ?? ''));
+    expect(await page.textContent('#memory')).toMatch(/as stored [\d.]+ \w+ · q8 [\d.]+ \w+ · q4 [\d.]+ \w+/);
+    await loadDemo(page);
+    expect(await page.textContent('#model-status')).toMatch(/q4 weights/);
+    await page.click('#tab-chat');
+    await page.fill('#prompt', 'What is 12 + 7?');
+    await page.press('#prompt', 'Enter');
+    await page.waitForFunction(
+      () => /tokens in|Error/.test(document.getElementById('gen-status')!.textContent ?? ''),
+      null,
+      { timeout: 180_000 },
+    );
+    expect((await page.textContent('#chat-log .msg.assistant .answer'))!.length).toBeGreaterThan(0);
+    await page.click('#tab-walk');
+    await page.fill('#walk-k', '3');
+    await page.fill('#walk-steps', '2');
+    await page.fill('#walk-seed', '1');
+    await page.click('#walk-run');
+    await page.waitForFunction(
+      () => /Done\.|Error/.test(document.getElementById('walk-status')!.textContent ?? ''),
+      null,
+      { timeout: 300_000 },
+    );
+    expect(await page.textContent('#walk-status')).toBe('Done.');
+    const titles = await page.$$eval('#walk-stages h3', (hs) => hs.map((h) => h.textContent));
+    expect(titles[4]).toMatch(/DPO steps/);
+    expect(await page.locator('#walk-stages li:last-child tr').count()).toBe(3); // header + 2 steps
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
   it('a TPO iteration on the demo model survives a reload mid-run, resumes, charts and stores its adapter', async () => {
     const context = await browser.newContext({ viewport: { width: 1100, height: 1000 } });
     const page = await context.newPage();

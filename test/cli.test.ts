@@ -129,6 +129,50 @@ describe('tpo generate', () => {
 });
 
 describe('tpo dpo / sft', () => {
+  it('QLoRA: --dtype q4 trains an adapter over the base quantized at load; it loads over the f32 base too', async () => {
+    const { writeFileSync } = await import('node:fs');
+    const work = mkdtempSync(join(tmpdir(), 'tpo-cli-qlora-'));
+    const pairs = [
+      { prompt_ids: [1, 403, 407], chosen_ids: [261, 263, 265], rejected_ids: [300, 301] },
+      { prompt_ids: [1, 260], chosen_ids: [270, 271], rejected_ids: [310, 311, 312] },
+    ];
+    writeFileSync(join(work, 'pairs.jsonl'), pairs.map((p) => JSON.stringify(p)).join('\n') + '\n');
+    const out = join(work, 'adapter');
+    const train = ['dpo', '--model', STORIES, '--pairs', join(work, 'pairs.jsonl'), '--out', out];
+    const opts = ['--lora-r', '4', '--lora-alpha', '8', '--lr', '5e-3', '--epochs', '4', '--batch-size', '2', '--json'];
+    const r = await tpo([...train, ...opts, '--dtype', 'q4']);
+    expect(r.code ?? 0, r.stderr).toBe(0);
+    const steps = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(steps[0].loss).toBeCloseTo(Math.LN2, 4);
+    expect(steps[3].loss).toBeLessThan(steps[0].loss);
+    const gen = ['generate', '--model', STORIES, '--prompt-ids', '1,403,407', '--temperature', '0'];
+    for (const dtype of ['q4', 'f32']) {
+      const g = await tpo([...gen, '--max-new-tokens', '6', '--json', '--adapter', out, '--dtype', dtype]);
+      expect(g.code ?? 0, g.stderr).toBe(0);
+      expect(JSON.parse(g.stdout).token_ids).toHaveLength(6);
+    }
+    const bad = await tpo([...gen, '--dtype', 'q3']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--dtype q3: expected auto, f32, bf16, f16, q8, q4/);
+    const full = await tpo([
+      'sft',
+      '--full',
+      '--model',
+      STORIES,
+      '--data',
+      join(work, 'pairs.jsonl'),
+      '--out',
+      join(work, 'f'),
+      '--dtype',
+      'q4',
+    ]);
+    expect(full.code).toBe(2);
+    expect(full.stderr).toMatch(/--full trains every weight in f32/);
+  });
+
   it('trains a LoRA adapter on stories260K from id rows, logs TRL metrics, and generate --adapter uses it', async () => {
     const { writeFileSync, existsSync } = await import('node:fs');
     const work = mkdtempSync(join(tmpdir(), 'tpo-cli-dpo-'));

@@ -13,6 +13,7 @@ import { RefSequence, refLogits, refWeights } from './reference/llama';
 import { expectClose } from './helpers/compare';
 import { testGpu } from './helpers/gpu';
 import { writeTinyModel } from './helpers/tiny-model';
+import { refAsQuantized } from './helpers/stored-weights';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'tpo-rm-'));
 
@@ -30,16 +31,25 @@ describe('Qwen3 and reward models', () => {
     m.destroy();
   });
 
-  for (const type of ['qwen3', 'llama'] as const) {
-    it(`${type} ForSequenceClassification: last-token scores of a ragged batch equal the reference`, async () => {
+  // q8: a reward model quantized at load (a judge that fits beside the policy), against the
+  // reference on the dequantized weights
+  for (const [type, quant] of [
+    ['qwen3', undefined],
+    ['llama', undefined],
+    ['qwen3', 'q8'],
+  ] as const) {
+    it(`${type} ForSequenceClassification${quant ? `, ${quant} weights` : ''}: last-token scores of a ragged batch equal the reference`, async () => {
       const dir = writeTinyModel(tmp(), { type, seed: 81, scoreLabels: 1 });
-      const w = refWeights(await loadCheckpoint(folderSource(dir)));
+      const exact = refWeights(await loadCheckpoint(folderSource(dir)));
+      const w = quant ? refAsQuantized(exact, quant) : exact;
       const seqs = [
         [1, 4, 9, 16, 25],
         [1, 2],
         [1, 30, 31, 32, 33, 34, 35, 36, 37],
       ];
-      const m = await loadModel(await testGpu(), folderSource(dir), { slots: 2, maxLen: 16, maxRows: 6 }); // 2 slots, passes of 6 rows
+      const opts = { slots: 2, maxLen: 16, maxRows: 6, weightDtype: quant ?? ('auto' as const) }; // 2 slots, passes of 6 rows
+      const m = await loadModel(await testGpu(), folderSource(dir), opts);
+      expect(m.weights.wt).toBe(quant ?? 'f32');
       expect(m.config.head).toBe('score');
       const got = await m.score(seqs);
       seqs.forEach((s, i) => {

@@ -3,6 +3,8 @@
 // loading; the adapter in use.
 
 import type { ModelSpec } from '../worker/protocol';
+import type { WeightDtypeChoice } from '../engine/weights';
+import { quantBytesPerWeight } from '../model/quant';
 import type { Progress } from '../model/source';
 import { $, fail, fmtBytes, fmtSecs, val } from './dom';
 import { engine, proxy, state } from './engine';
@@ -34,13 +36,20 @@ async function estimate(): Promise<void> {
     return;
   }
   const adapter = await navigator.gpu?.requestAdapter().catch(() => null);
-  // weights keep the checkpoint's width on the GPU: 16-bit checkpoints stay 16-bit on any adapter
-  const bytesPerWeight = c.bytes / c.params > 3 ? 4 : 2;
-  const weights = c.params * bytesPerWeight;
-  const train = weights * 0.6 + 256 * 2 ** 20; // activations of a 2-pair LoRA DPO step at 512 tokens, roughly
-  const memory = `GPU memory ≈ ${fmtBytes(weights)} for ${bytesPerWeight === 2 ? '16-bit' : 'f32'} weights`;
-  const training = `≈ ${fmtBytes(weights + train)} while training a LoRA adapter`;
-  out.textContent = `Download ${fmtBytes(c.bytes)}. ${memory}, ${training}.`;
+  // auto keeps the checkpoint's width: 16-bit checkpoints stay 16-bit on any adapter
+  const stored = c.bytes / c.params > 3 ? 4 : 2;
+  const bytesOf = (d: WeightDtypeChoice) =>
+    d === 'auto' ? stored : d === 'f32' ? 4 : d === 'q8' || d === 'q4' ? quantBytesPerWeight(d) : 2;
+  const choice = val('model-dtype') as WeightDtypeChoice;
+  const weights = c.params * bytesOf(choice);
+  const activations = c.params * stored * 0.6 + 256 * 2 ** 20; // a 2-pair LoRA DPO step at 512 tokens, roughly
+  const name = choice === 'auto' ? (stored === 2 ? '16-bit' : 'f32') : choice;
+  const memory = `GPU memory ≈ ${fmtBytes(weights)} for ${name} weights`;
+  const training = `≈ ${fmtBytes(weights + activations)} while training a LoRA adapter`;
+  const each = (['auto', 'q8', 'q4'] as const).map(
+    (d) => `${d === 'auto' ? 'as stored' : d} ${fmtBytes(c.params * bytesOf(d))}`,
+  );
+  out.textContent = `Download ${fmtBytes(c.bytes)}. ${memory}, ${training} (weights: ${each.join(' · ')}).`;
   if (adapter && adapter.limits.maxBufferSize < 128 * 2 ** 20) {
     const limit = fmtBytes(adapter.limits.maxBufferSize);
     out.textContent += ` This GPU's buffers are limited to ${limit}: large models may not fit.`;
@@ -49,6 +58,10 @@ async function estimate(): Promise<void> {
 }
 
 function specFor(kind: string): ModelSpec {
+  return { ...sourceSpec(kind), weightDtype: val('model-dtype') as WeightDtypeChoice };
+}
+
+function sourceSpec(kind: string): ModelSpec {
   if (kind === 'demo')
     return { kind: 'url', baseUrl: new URL('models/tpo-demo/', document.baseURI).href, label: 'tpo-demo (embedded)' };
   if (kind === 'embedded')
@@ -113,6 +126,7 @@ export function initModelView(): void {
     void estimate();
   };
   $('model-kind').addEventListener('change', sync);
+  $('model-dtype').addEventListener('change', () => void estimate());
   sync();
 
   const drop = $('drop');

@@ -15,11 +15,12 @@ import { evaluate, type EvalResult, type Side } from '../tpo/eval';
 import { parseInstructions, type TpoOptions } from '../tpo/loop';
 import { DIRECT } from '../tpo/prompts';
 import { folderStore } from '../tpo/store-node';
-import { modelSource } from './model-arg';
+import { dtypeFlag, modelSource } from './model-arg';
 import { makeJudge } from './judge-arg';
 
 export const EVAL_HELP = `tpo eval --run <run folder> --prompts held-out.jsonl [--baseline-run <folder>] [--judge SPEC]
-         [--max-new-tokens N] [--temperature 0] [--json]
+         [--max-new-tokens N] [--temperature 0] [--dtype auto|f32|bf16|f16|q8|q4] [--judge-dtype …] [--json]
+  --dtype / --judge-dtype: how the policy / a local judge model stores its weights (see tpo generate --dtype).
   Row "base": the untrained model with the thought prompt; row i: iteration i's adapter. The baseline is the
   --baseline-run's adapter of the same iteration (the direct-response baseline trained the same way), or the
   untrained model answering directly. Judged pair-wise in both orders; ties count ½.`;
@@ -87,6 +88,8 @@ export const OPTIONS = {
   temperature: { type: 'string' },
   'hub-url': { type: 'string' },
   json: { type: 'boolean' },
+  dtype: { type: 'string' },
+  'judge-dtype': { type: 'string' },
 } as const;
 
 export async function evalCommand(argv: string[], gpu: Gpu): Promise<void> {
@@ -106,9 +109,10 @@ export async function evalCommand(argv: string[], gpu: Gpu): Promise<void> {
   const model = await loadModel(
     gpu,
     await modelSource((cfg.model as string | null) ?? undefined, { hubUrl: a['hub-url'] }),
-    { slots: 8, maxLen: Math.min(4096, o.maxLength + o.maxNewTokens) },
+    { slots: 8, maxLen: Math.min(4096, o.maxLength + o.maxNewTokens), weightDtype: dtypeFlag(a.dtype) },
   );
-  const judge = await makeJudge(a.judge ?? String(cfg.judge), undefined, gpu, a['hub-url']);
+  const judgeDtype = dtypeFlag(a['judge-dtype'], '--judge-dtype');
+  const judge = await makeJudge(a.judge ?? String(cfg.judge), undefined, gpu, a['hub-url'], judgeDtype);
   const rows = await evalRun(
     model,
     judge,

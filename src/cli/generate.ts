@@ -6,7 +6,7 @@ import { UsageError } from '../errors';
 import { loadModel, type LoadedModel } from '../engine/model';
 import type { Generation } from '../engine/generate';
 import type { ChatMessage } from '../model/tokenizer';
-import { modelSource } from './model-arg';
+import { DTYPE_HELP, dtypeFlag, modelSource } from './model-arg';
 import { progressLine } from './progress';
 import { readAdapterFolder } from './train';
 import { loadAdapter } from '../train/peft';
@@ -17,7 +17,7 @@ import { flags, numberFlag } from './flags';
 export const GENERATE_HELP = `tpo generate [--model <folder|hub repo id>]
              (--prompt TEXT | --messages JSON | --prompt-ids 1,2,3)
              [--max-new-tokens 128] [--temperature 0.8] [--top-p 0.95] [--seed 0] [--num-samples 1]
-             [--stop STRING]... [--max-len 1024] [--dtype auto|f32|bf16|f16] [--adapter DIR]
+             [--stop STRING]... [--max-len 1024] [--dtype auto|f32|bf16|f16|q8|q4] [--adapter DIR]
              [--hub-url URL] [--revision main] [--json]
              [--think] [--thought-prompt generic|specific] [--show-thought] [--retries 2]
 
@@ -30,8 +30,7 @@ export const GENERATE_HELP = `tpo generate [--model <folder|hub repo id>]
   --adapter      a PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors)
   --temperature  0 = greedy
   --num-samples  K samples of the same prompt, seeds seed .. seed+K-1, generated as one batch
-  --dtype        how the weights are stored on the GPU: auto keeps a bf16 or f16 checkpoint 16-bit
-                 (two values per 32-bit word, on any GPU) and an f32 one f32
+  --dtype        ${DTYPE_HELP}
   --think        wrap --prompt in a TPO thought prompt (--thought-prompt, default generic) and print
                  only the response: the thought stays hidden (--show-thought prints it on stderr);
                  an output without the separator is resampled up to --retries times, never printed
@@ -78,8 +77,7 @@ function settings(a: Flags) {
     retries: num('retries', 2, { integer: true, min: 0 }),
     think: a.think ? BUILTIN_PROMPTS[a['thought-prompt'] ?? 'generic'] : null,
   };
-  if (!['auto', 'f32', 'bf16', 'f16'].includes(a.dtype ?? ''))
-    throw new UsageError(`--dtype ${a.dtype}: expected auto, f32, bf16 or f16`);
+  dtypeFlag(a.dtype);
   if ([a.prompt, a.messages, a['prompt-ids']].filter((x) => x !== undefined).length > 1)
     throw new UsageError('give only one of --prompt, --messages, --prompt-ids');
   if (s.think === undefined || (s.think && !s.think.separator))
@@ -130,7 +128,7 @@ export async function generateCommand(argv: string[], gpu: Gpu): Promise<void> {
   const m = await loadModel(gpu, src, {
     maxSlots: s.k, // the K samples in one batch where they fit
     maxLen: s.maxLen,
-    weightDtype: a.dtype as 'auto',
+    weightDtype: dtypeFlag(a.dtype),
     onProgress: process.stderr.isTTY ? progressLine(process.stderr) : undefined,
   });
   if (a.adapter) {

@@ -8,8 +8,16 @@ import { httpJudge, rulesJudge, type Judge, type Rule } from '../tpo/judges';
 import { enginePairwiseJudge } from '../tpo/engine-judge';
 import { rewardModelJudge } from '../tpo/rm-judge';
 import { modelSource } from './model-arg';
+import type { WeightDtypeChoice } from '../engine/weights';
 
-export async function makeJudge(spec: string, mode: string | undefined, gpu: Gpu, hubUrl?: string): Promise<Judge> {
+/** `dtype`: how a local judge model (pairwise:, rm:) stores its weights (--judge-dtype). */
+export async function makeJudge(
+  spec: string,
+  mode: string | undefined,
+  gpu: Gpu,
+  hubUrl?: string,
+  dtype: WeightDtypeChoice = 'auto',
+): Promise<Judge> {
   const [kind, ...rest] = spec.split(':');
   const arg = rest.join(':');
   if (kind === 'rules') {
@@ -33,11 +41,13 @@ export async function makeJudge(spec: string, mode: string | undefined, gpu: Gpu
     });
   }
   if (kind === 'pairwise') {
-    const jm = await loadModel(gpu, await modelSource(arg, { hubUrl }), { slots: 8, maxLen: 2048 });
+    const jm = await loadModel(gpu, await modelSource(arg, { hubUrl }), { slots: 8, maxLen: 2048, weightDtype: dtype });
     return enginePairwiseJudge(jm, arg);
   }
   if (kind === 'rm') {
-    const rm = await loadModel(gpu, await modelSource(arg, { hubUrl }), { slots: 8, maxLen: 4096, maxRows: 512 });
+    const rm = await loadModel(gpu, await modelSource(arg, { hubUrl }), {
+      ...{ slots: 8, maxLen: 4096, maxRows: 512, weightDtype: dtype },
+    });
     return rewardModelJudge(rm, arg);
   }
   throw new UsageError(

@@ -9,19 +9,22 @@ import { UsageError } from '../errors';
 import { parseJsonl } from '../train/data';
 import { scoreGroup, type Judge } from '../tpo/judges';
 import { makeJudge } from './judge-arg';
+import { dtypeFlag } from './model-arg';
 
 export const JUDGE_HELP = `tpo judge --judge <rules:<spec.json>|http:<url>#<model>|pairwise:<model>|rm:<model>> --items items.jsonl
-        [--judge-mode pairwise|pointwise] [--json]
+        [--judge-mode pairwise|pointwise] [--judge-dtype auto|f32|bf16|f16|q8|q4] [--json]
 
   items.jsonl rows: {"instruction": "...", "response": "...", ...fields for a rules judge, e.g. "answer"}
   A point-wise judge prints each item's score (none: the judge gave no score); a pair-wise judge groups the
-  items by instruction, compares every ordered pair in both orders and prints each response's Bradley–Terry score.`;
+  items by instruction, compares every ordered pair in both orders and prints each response's Bradley–Terry score.
+  --judge-dtype: how a local judge model (pairwise:, rm:) stores its weights (see tpo generate --dtype).`;
 
 /** The command's flags (the docs test checks every documented flag against them). */
 export const OPTIONS = {
   judge: { type: 'string' },
   items: { type: 'string' },
   'judge-mode': { type: 'string' },
+  'judge-dtype': { type: 'string' },
   'hub-url': { type: 'string' },
   json: { type: 'boolean' },
 } as const;
@@ -66,7 +69,8 @@ export async function judgeCommand(argv: string[], gpu: Gpu): Promise<void> {
     throw new UsageError(`cannot read ${a.items}: ${e.message}`);
   });
   const items = parseItems(text, a.items);
-  const judge = await makeJudge(a.judge, a['judge-mode'], gpu, a['hub-url']);
+  const dtype = dtypeFlag(a['judge-dtype'], '--judge-dtype');
+  const judge = await makeJudge(a.judge, a['judge-mode'], gpu, a['hub-url'], dtype);
   const scores = await scoreItems(judge, items);
   items.forEach((it, i) => {
     const score = scores[i];

@@ -7,6 +7,20 @@ import { fileURLToPath } from 'node:url';
 import { UsageError } from '../errors';
 import { hubSource, type ModelSource } from '../model/source';
 import { folderCache, folderSource, isFolder } from '../model/source-node';
+import type { WeightDtypeChoice } from '../engine/weights';
+
+/** How a model's weights may be stored on the GPU (--dtype, --judge-dtype). */
+export const DTYPES: WeightDtypeChoice[] = ['auto', 'f32', 'bf16', 'f16', 'q8', 'q4'];
+export const DTYPE_HELP = `how the weights are stored on the GPU: auto keeps a bf16 or f16 checkpoint 16-bit and an f32
+                 one f32; q8 / q4 quantize the linear and embedding weights at load (1.06 / 0.56 bytes a
+                 weight, an f16 scale per group of 32; norms and biases stay f32)`;
+
+/** A --dtype value, checked. */
+export function dtypeFlag(value: string | undefined, flag = '--dtype'): WeightDtypeChoice {
+  const v = (value ?? 'auto') as WeightDtypeChoice;
+  if (!DTYPES.includes(v)) throw new UsageError(`${flag} ${value}: expected ${DTYPES.join(', ')}`);
+  return v;
+}
 
 /** The model shipped in public/ (served by the app, read from disk by the CLI). */
 export const DEFAULT_MODEL_DIR = join(packageRoot(), 'public/models/tpo-demo');

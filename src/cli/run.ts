@@ -17,7 +17,7 @@ import type { EvalResult } from '../tpo/eval';
 import type { IterationMetrics } from '../tpo/store';
 import { join } from 'node:path';
 import { folderStore } from '../tpo/store-node';
-import { modelSource } from './model-arg';
+import { dtypeFlag, modelSource } from './model-arg';
 import { loraFromFlags, TRAIN_FLAGS_HELP, TRAIN_OPTIONS, trainFromFlags, truncationFromFlags } from './train-flags';
 
 export const RUN_HELP = `tpo run --prompts prompts.jsonl --out <run folder> [--model <folder|repo>] [--iterations 3] [--per-iteration N]
@@ -25,7 +25,7 @@ export const RUN_HELP = `tpo run --prompts prompts.jsonl --out <run folder> [--m
         [--thought-prompt generic|specific|direct|FILE] [--separator TEXT]
         [--judge rules:<spec.json>|http:<url>#<model>|pairwise:<model>|rm:<model>] [--judge-mode pairwise|pointwise]
         [--length-penalty 0] [--sample-batch N] [training flags of tpo dpo] [--validation 0] [--baseline]
-        [--eval-prompts held-out.jsonl]
+        [--eval-prompts held-out.jsonl] [--dtype auto|f32|bf16|f16|q8|q4] [--judge-dtype …]
         [--resume] [--json]
 
   training flags: ${TRAIN_FLAGS_HELP}
@@ -44,6 +44,9 @@ export const RUN_HELP = `tpo run --prompts prompts.jsonl --out <run folder> [--m
   --sample-batch N: at most N sequences per sampling batch (default: as many as fit, up to 64).
   --resume continues an interrupted run (or extends it with a larger --iterations) with the model and settings
     it recorded; a different --model is refused, other differing flags are ignored (and said so).
+  --dtype / --judge-dtype: how the policy / a local judge model (pairwise:, rm:) stores its weights on the GPU
+    (see tpo generate --dtype; q4 makes a policy and a judge fit together). Not recorded: a resumed run may
+    use another, the adapters being ordinary PEFT adapters either way.
   --baseline also trains the direct-response baseline the same way (no thought prompt) in <out>/baseline.
   --eval-prompts: afterwards, every iteration against the baseline on held-out instructions (see tpo eval).`;
 
@@ -73,6 +76,8 @@ export const OPTIONS = {
   baseline: { type: 'boolean' },
   'eval-prompts': { type: 'string' },
   validation: { type: 'string' },
+  dtype: { type: 'string' },
+  'judge-dtype': { type: 'string' },
 } as const;
 
 async function thoughtPrompt(spec: string | undefined, separator: string | undefined): Promise<ThoughtPrompt> {
@@ -215,13 +220,15 @@ export async function runCommand(argv: string[], gpu: Gpu): Promise<void> {
   const model = await loadModel(gpu, await modelSource(recordedModel, { hubUrl: a['hub-url'] }), {
     maxSlots: Math.max(64, o.samples), // wide sampling batches, as many as fit
     maxLen: Math.min(4096, o.maxLength + o.maxNewTokens),
+    weightDtype: dtypeFlag(a.dtype),
   });
   if (!model.tokenizer)
     throw new UsageError(
       'TPO needs a model with a tokenizer (tokenizer.json)',
       'stories260K has none: pass --model with a chat model (the default, tpo-demo, has one).',
     );
-  const judge = await makeJudge(String(run.judge), a['judge-mode'], gpu, a['hub-url']);
+  const judgeDtype = dtypeFlag(a['judge-dtype'], '--judge-dtype');
+  const judge = await makeJudge(String(run.judge), a['judge-mode'], gpu, a['hub-url'], judgeDtype);
   const slots = model.forward.shape.slots;
   const per = instructionsPerBatch(slots, o);
   process.stderr.write(`tpo: sampling ${per} instruction(s) × K = ${o.samples} a batch (${slots} sequences fit)\n`);

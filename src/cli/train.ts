@@ -17,19 +17,22 @@ import { LoraLayout, LoraState } from '../train/lora';
 import { loadAdapter, saveAdapter } from '../train/peft';
 import { parseJsonl, tokenizePairs, tokenizeSft } from '../train/data';
 import { Trainer, type StepMetrics, type TrainOptions } from '../train/trainer';
-import { modelSource } from './model-arg';
+import { DTYPE_HELP, dtypeFlag, modelSource } from './model-arg';
 
 import { loraFromFlags, TRAIN_FLAGS_HELP, TRAIN_OPTIONS, trainFromFlags, truncationFromFlags } from './train-flags';
 
 export const TRAIN_HELP = `tpo dpo --pairs pairs.jsonl --out <adapter folder> [--model <folder|repo>] [--ref-adapter DIR] [--beta 0.1]
         [--label-smoothing 0] [training flags] [--json]
 tpo sft --data data.jsonl --out <adapter folder> [--model <folder|repo>] [--full] [training flags] [--json]
+        [--dtype auto|f32|bf16|f16|q8|q4]
 
   training flags: ${TRAIN_FLAGS_HELP}
   pairs: TRL rows {"prompt","chosen","rejected"} (strings or message lists); sft rows {"prompt","completion"} or
   {"messages"}; without a tokenizer, rows of ids: {"prompt_ids","chosen_ids","rejected_ids"} / {"prompt_ids","completion_ids"}.
   --ref-adapter: the reference model is base + this adapter, and the policy starts from it (TPO's M_t → M_t+1).
   --full (sft): train every weight of a small model and write a complete model folder to --out.
+  --dtype: the frozen base under the adapter, ${DTYPE_HELP}. An adapter trained over a q4 base
+    (QLoRA) is an ordinary PEFT adapter: it loads over the 16-bit base too.
   Truncation (dpo) follows TRL: the prompt keeps its last --max-prompt-length tokens, a completion its first
   --max-completion-length, then a sequence over --max-length keeps its end (keep_end) or its start (keep_start).
   Each epoch visits the rows in a fresh order drawn from --seed (as HF's Trainer shuffles).
@@ -47,11 +50,15 @@ export const OPTIONS = {
   revision: { type: 'string' },
   json: { type: 'boolean' },
   full: { type: 'boolean' },
+  dtype: { type: 'string' },
 } as const;
 
 export async function trainCommand(kind: 'dpo' | 'sft', argv: string[], gpu: Gpu): Promise<void> {
   const { values: a } = parseArgs({ args: argv, options: OPTIONS, strict: true });
   if (a.full && kind !== 'sft') throw new UsageError('--full is for tpo sft', 'DPO trains a LoRA adapter.');
+  const dtype = dtypeFlag(a.dtype);
+  if (a.full && dtype !== 'auto' && dtype !== 'f32')
+    throw new UsageError(`--full trains every weight in f32: --dtype ${dtype} does not apply`, 'Drop --dtype.');
   const input = kind === 'dpo' ? a.pairs : a.data;
   if (!input) throw new UsageError(`tpo ${kind} needs ${kind === 'dpo' ? '--pairs' : '--data'} <file.jsonl>`);
   if (!a.out) throw new UsageError(`tpo ${kind} needs --out <adapter folder>`);
@@ -93,7 +100,7 @@ export async function trainCommand(kind: 'dpo' | 'sft', argv: string[], gpu: Gpu
   }
 
   if (a.full) return fullSft(gpu, ck, src, rows, tok, eos, maxLength, o, a.out, a.json ?? false);
-  const weights = uploadWeights(gpu, ck, chooseWeightType(ck));
+  const weights = uploadWeights(gpu, ck, chooseWeightType(ck, dtype));
   const state = new LoraState(gpu.device, layout, init);
   const report = reporter(a.json ?? false);
   const t0 = performance.now();

@@ -51,7 +51,10 @@ async function loadOnto(spec: ModelSpec, onProgress?: (p: Progress) => void): Pr
   model = undefined;
   // Wide sampling batches: as many sequences as fit this device's bindings and a KV budget a
   // laptop GPU can spare, up to 64 (a TPO iteration samples instructions × K of them).
-  const m = await loadModel(g, sourceOf(spec), { maxSlots: 64, kvBudget: PAGE_KV_BUDGET, maxLen: 1024, onProgress });
+  const m = await loadModel(g, sourceOf(spec), {
+    ...{ maxSlots: 64, kvBudget: PAGE_KV_BUDGET, maxLen: 1024, onProgress },
+    weightDtype: spec.weightDtype ?? 'auto',
+  });
   model = m;
   loadedSpec = spec;
   return m;

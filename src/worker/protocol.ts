@@ -2,16 +2,19 @@
 
 import type { FinishReason } from '../engine/generate';
 import type { WeightType } from '../gpu/shaders';
+import type { WeightDtypeChoice } from '../engine/weights';
 import type { ChatMessage } from '../model/tokenizer';
 import type { Progress } from '../model/source';
 import type { IterationMetrics } from '../tpo/store';
 import type { RunProgress } from '../tpo/run';
 import type { StepMetrics } from '../train/trainer';
 
-export type ModelSpec =
+/** Where a model comes from, and how its weights are stored on the GPU (default auto: as the checkpoint). */
+export type ModelSpec = (
   | { kind: 'url'; baseUrl: string; label?: string }
   | { kind: 'hub'; repo: string; hubUrl?: string; revision?: string }
-  | { kind: 'files'; files: File[] };
+  | { kind: 'files'; files: File[] }
+) & { weightDtype?: WeightDtypeChoice };
 
 export interface ModelInfo {
   label: string;
