@@ -5,9 +5,12 @@
 //                    [--prompt-tokens 64] [--new-tokens 32] [--quick] [--profile] [--train-tokens 128] [--no-train]
 //                    [--dtypes auto,f32]  (weights as the checkpoint stores them (16-bit), and widened to f32)
 //   npm run bench -- --memory     planned GPU memory of LoRA DPO training (no GPU needed)
+//   npm run bench -- --quant      q8 / q4 against the checkpoint's weights: greedy agreement, |Δlogit|, one TPO iteration
 //   npm run bench -- --browser    the same rows in headless Chromium's Web Worker (the app's path)
 
 import { parseArgs } from 'node:util';
+import { weightBytes } from '../src/engine/weights';
+import type { WeightType } from '../src/gpu/shaders';
 import { cliGpu } from '../src/cli/gpu';
 import { DEFAULT_MODEL_DIR, STORIES_DIR } from '../src/cli/model-arg';
 import { loadCheckpoint, type Checkpoint } from '../src/model/checkpoint';
@@ -70,26 +73,26 @@ function table(rows: Row[]): string {
 function memoryPlan(): string {
   const gib = (b: number) => (b / 2 ** 30).toFixed(2);
   const lines = [
-    '| model | pairs × tokens | weights f16 / f32 (GiB) | LoRA + AdamW (GiB) | graph, recompute (GiB) | graph, keep all (GiB) | total, recompute, f16 / f32 (GiB) |',
+    '| model | pairs × tokens | weights q4 / 16-bit / f32 (GiB) | LoRA + AdamW (GiB) | graph, recompute (GiB) | graph, keep all (GiB) | total, recompute, q4 / 16-bit / f32 (GiB) |',
     '|---|---|---|---|---|---|---|',
   ];
   for (const name of ['smollm2-135m', 'qwen2.5-0.5b']) {
     const cfg = parseConfig(SHAPES[name]);
     const layout = new LoraLayout(cfg, { r: 16, alpha: 32, targets: [...TARGETS] });
-    const perLayer =
-      2 * cfg.hidden +
-      cfg.hidden * (cfg.heads + 2 * cfg.kvHeads) * cfg.headDim +
-      cfg.heads * cfg.headDim * cfg.hidden +
-      3 * cfg.hidden * cfg.intermediate;
-    const params = cfg.vocab * cfg.hidden + cfg.hidden + cfg.layers * perLayer;
+    const { hidden: H, heads: nH, kvHeads: nKV, headDim: hd, intermediate: I, layers: L } = cfg;
+    // linear and embedding weights in the storage's width, norms (and q/k/v biases) f32
+    const stored = cfg.vocab * H + L * (H * (nH + 2 * nKV) * hd + nH * hd * H + 3 * H * I);
+    const f32s = H + L * (2 * H + (cfg.qkvBias ? (nH + 2 * nKV) * hd : 0));
+    const weights = (wt: WeightType) => stored * weightBytes(wt) + 4 * f32s;
+    const kinds: WeightType[] = ['q4', 'bf16', 'f32'];
     for (const pairs of [1, 2]) {
       const shape = { seqs: 2 * pairs, seqLen: 512 };
       const g = trainGraphBytes(cfg, { ...shape, recompute: true }, 16, 7),
         gAll = trainGraphBytes(cfg, { ...shape, recompute: false }, 16, 7);
       const lora = layout.length * 16;
-      lines.push(
-        `| ${name} | ${pairs} × 2×512 | ${gib(params * 2)} / ${gib(params * 4)} | ${gib(lora)} | ${gib(g)} | ${gib(gAll)} | ${gib(params * 2 + lora + g)} / ${gib(params * 4 + lora + g)} |`,
-      );
+      const w = kinds.map((k) => gib(weights(k))).join(' / ');
+      const total = kinds.map((k) => gib(weights(k) + lora + g)).join(' / ');
+      lines.push(`| ${name} | ${pairs} × 2×512 | ${w} | ${gib(lora)} | ${gib(g)} | ${gib(gAll)} | ${total} |`);
     }
   }
   return lines.join('\n');
@@ -108,6 +111,7 @@ export const OPTIONS = {
   'no-train': { type: 'boolean', default: false },
   dtypes: { type: 'string' },
   memory: { type: 'boolean', default: false },
+  quant: { type: 'boolean', default: false },
   browser: { type: 'boolean', default: false },
 } as const;
 
@@ -172,6 +176,11 @@ export async function main(argv: string[]): Promise<number> {
   }
   const gpu = await cliGpu(process.argv.slice(1));
   if (typeof gpu === 'number') return gpu;
+  if (a.quant) {
+    const { quantReport } = await import('./quant');
+    process.stdout.write(`${await quantReport(gpu, (s) => process.stderr.write(`  ${s}\n`))}\n`);
+    return 0;
+  }
   const hw = await hardwareFloor(gpu);
   if (!json) process.stderr.write(`  empty dispatch ${hw.dispatch_us} µs, buffer copy ${hw.copy_gbps} GB/s\n`);
   const r = await runBench(gpu, plan, checkpointFor, rowPrinter(json), hw);

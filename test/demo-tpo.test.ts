@@ -8,15 +8,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadModel } from '../src/engine/model';
 import { folderSource } from '../src/model/source-node';
-import { DEMO_SEED, DEMO_SPLITS, demoJudgeRules, makeSplits } from '../src/demo/tasks';
-import { rulesJudge } from '../src/tpo/judges';
-import { runIteration } from '../src/tpo/loop';
-import { GENERIC } from '../src/tpo/prompts';
-import { scoreTasks } from '../src/demo/score';
+import { REDUCED, reducedTpoIteration } from '../src/demo/reduced';
 import { folderStore } from '../src/tpo/store-node';
-import { loadAdapter } from '../src/train/peft';
-import { TARGETS } from '../src/train/lora';
-import { DEFAULT_TRAIN } from '../src/train/trainer';
 import { testGpu } from './helpers/gpu';
 
 const DEMO = join(__dirname, '../public/models/tpo-demo');
@@ -27,35 +20,12 @@ describe('TPO on the demo model (the experiment, reduced)', () => {
     const model = await loadModel(gpu, folderSource(DEMO), { slots: 64, maxLen: 512 });
     // A TPO iteration as `npm run experiment` runs one (there each seed draws its own pool order): 64 pool
     // instructions, K = 4 samples at the paper's T = 0.8 / top-p 0.95, the same DPO settings.
-    const tasks = makeSplits(DEMO_SEED, { ...DEMO_SPLITS, train: 0 }).pool.slice(0, 64);
-    const items = tasks.map((t) => ({ id: t.id, instruction: t.instruction, meta: { answer: t.answer } }));
-    const judge = rulesJudge(demoJudgeRules());
-    const K = 4;
-    /** Greedy, as the experiment scores: accuracy and mean judged score on these instructions. */
-    const greedy = () => scoreTasks(model, tasks, GENERIC);
-    const before = await greedy();
     const store = await folderStore(mkdtempSync(join(tmpdir(), 'tpo-demo-run-')));
-    const m = await runIteration({ model, judge, store }, 0, items, {
-      prompt: GENERIC,
-      samples: K,
-      temperature: 0.8,
-      topP: 0.95,
-      seed: 0,
-      maxNewTokens: 128,
-      perIteration: items.length,
-      rho: 0.1,
-      lora: { r: 8, alpha: 16, targets: [...TARGETS] },
-      train: { ...DEFAULT_TRAIN, lr: 1e-2, epochs: 3, batchSize: 4, beta: 0.1 },
-      maxLength: 256,
-      baseModel: 'tpo-demo',
-    });
-    const files = (await store.readAdapter(0))!;
-    const ad = loadAdapter(model.config, files['adapter_config.json'], files['adapter_model.safetensors']);
-    model.attachAdapter(ad.layout, ad.values);
-    const after = await greedy();
+    const { before, after, metrics: m } = await reducedTpoIteration(model, store);
     model.destroy();
+    const { instructions, samples: K } = REDUCED;
     console.log(
-      `demo TPO, ${items.length} instructions × ${K}: greedy accuracy ${before.accuracy.toFixed(3)} → ${after.accuracy.toFixed(3)}, mean judged score ${before.mean_score.toFixed(3)} → ${after.mean_score.toFixed(3)}, scratchpads ${JSON.stringify(before.thought_styles)} → ${JSON.stringify(after.thought_styles)} (${m.pairs} pairs; last DPO step: loss ${m.dpo.at(-1)!.loss.toFixed(3)}, accuracy ${m.dpo.at(-1)!['rewards/accuracies']})`,
+      `demo TPO, ${instructions} instructions × ${K}: greedy accuracy ${before.accuracy.toFixed(3)} → ${after.accuracy.toFixed(3)}, mean judged score ${before.mean_score.toFixed(3)} → ${after.mean_score.toFixed(3)}, scratchpads ${JSON.stringify(before.thought_styles)} → ${JSON.stringify(after.thought_styles)} (${m.pairs} pairs; last DPO step: loss ${m.dpo.at(-1)!.loss.toFixed(3)}, accuracy ${m.dpo.at(-1)!['rewards/accuracies']})`,
     );
     expect(m.pairs).toBeGreaterThanOrEqual(4);
     // Reward accuracy over the last epoch's pairs (steps of 4 pairs, the last one holds the remainder):
