@@ -19,6 +19,8 @@ export class DeviceLostError extends TpoError {}
 export class GPUValidationError extends TpoError {}
 /** The model does not fit the device's limits. */
 export class DeviceLimitError extends TpoError {}
+/** The GPU ran out of memory for a model (e.g. a judge model beside the policy). */
+export class GpuMemoryError extends TpoError {}
 /** config.json is missing, malformed or describes an unsupported model. */
 export class ModelConfigError extends TpoError {}
 /** A safetensors file is malformed, truncated or does not match the config. */

@@ -14,18 +14,28 @@ import { screenshot, pageErrors, readIdbStore, startApp, type AppServer } from '
 import { startHubServer, type HubServer } from './helpers/hub-server';
 import { testGpu } from './helpers/gpu';
 import { writeTinyModel } from './helpers/tiny-model';
+import { rewardModelJudge } from '../src/tpo/rm-judge';
+import type { IterationMetrics, Sample } from '../src/tpo/store';
 
 let app: AppServer;
 let hub: HubServer;
 let browser: Browser;
 let appUrl: string;
 let modelDir: string;
+let rmDir: string;
 
 beforeAll(async () => {
   const root = mkdtempSync(join(tmpdir(), 'tpo-bhub-'));
   modelDir = writeTinyModel(join(root, 'tiny', 'chat-model'), { seed: 21, tokenizer: true, dtype: 'BF16' });
   // untied head: a random tied model just repeats its last token; this one writes varied bytes
   writeTinyModel(join(root, 'tiny', 'chat-untied'), { seed: 23, tokenizer: true, tie: false });
+  // a reward model (Qwen3ForSequenceClassification) to judge in the page beside the policy
+  rmDir = writeTinyModel(join(root, 'tiny', 'reward-model'), {
+    seed: 24,
+    tokenizer: true,
+    type: 'qwen3',
+    scoreLabels: 1,
+  });
   hub = await startHubServer(root);
   app = await startApp();
   ({ browser, url: appUrl } = app);
@@ -424,6 +434,60 @@ describe('browser: a TPO run in the worker with records in IndexedDB', () => {
       judge.closeAllConnections();
       await new Promise((ok) => judge.close(ok));
     }
+  });
+
+  it("a reward model on the GPU beside the policy (q8 weights) judges an iteration in the page: the Node engine's scores, pairs, DPO", async () => {
+    const page = await (await browser.newContext()).newPage();
+    const errors = pageErrors(page);
+    await openTinyModel(page);
+    await sampledDirectRun(page, { k: 3, maxNew: 10 });
+    await page.fill('#run-id', 'rm-judged');
+    await page.selectOption('#local-judge', 'rm');
+    await page.fill('#judge-model', 'tiny/reward-model');
+    await page.selectOption('#judge-dtype', 'q8');
+    expect(await page.textContent('#judge-memory')).toMatch(
+      /policy weights \d+ MiB, judge weights known once downloaded/,
+    );
+    await page.click('#start');
+    await page.waitForFunction(
+      () => /Done\.|Error/.test(document.getElementById('run-status')!.textContent ?? ''),
+      null,
+      { timeout: 300_000 },
+    );
+    expect(await page.textContent('#run-status')).toBe('Done.');
+    const records = (
+      await readIdbStore<{ runId: string; instruction: string; samples: Sample[] }>(page, 'samples')
+    ).filter((r) => r.runId === 'rm-judged');
+    const judged = records.flatMap((r) => r.samples.filter((x) => x.parsed).map((x) => ({ r, x })));
+    expect(judged.length).toBeGreaterThan(0);
+    // the same reward model in Node, q8 too: the page's judge scored [instruction, response], nothing else
+    const rm = await loadModel(await testGpu(), folderSource(rmDir), {
+      slots: 4,
+      maxLen: 256,
+      maxRows: 256,
+      weightDtype: 'q8',
+    });
+    const want = await rewardModelJudge(rm, 'tiny/reward-model').score(
+      judged.map(({ r, x }) => ({ instruction: r.instruction, response: x.response })),
+    );
+    rm.destroy();
+    judged.forEach(({ x }, i) => expect(x.score).toBeCloseTo(want[i], 4));
+    const metrics = (await readIdbStore<{ runId: string; metrics: IterationMetrics }>(page, 'metrics')).filter(
+      (m) => m.runId === 'rm-judged',
+    );
+    expect(metrics).toHaveLength(1);
+    expect(metrics[0].metrics.pairs).toBeGreaterThan(0);
+    expect(metrics[0].metrics.dpo.length).toBeGreaterThan(0);
+    const config = await page.evaluate(() =>
+      (window as unknown as { tpoEngine: { runConfig(id: string): Promise<unknown> } }).tpoEngine.runConfig(
+        'rm-judged',
+      ),
+    );
+    expect(config).toMatchObject({
+      judge: { kind: 'rm', model: { kind: 'hub', repo: 'tiny/reward-model', weightDtype: 'q8' } },
+    });
+    expect(errors).toEqual([]);
+    await page.close();
   });
 
   it('a full storage quota gives StorageQuotaError saying what to delete', async () => {

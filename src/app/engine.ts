@@ -10,4 +10,4 @@ export const engine = Comlink.wrap<EngineApi>(worker);
 export const proxy = Comlink.proxy;
 
 /** What the page knows about the loaded model. */
-export const state = { loaded: false, hasTokenizer: false, modelKind: '', adapter: '' };
+export const state = { loaded: false, hasTokenizer: false, modelKind: '', adapter: '', weightBytes: 0 };

@@ -19,6 +19,16 @@ const CURATED: Record<string, { bytes: number; params: number }> = {
   'hub:Skywork/Skywork-Reward-V2-Qwen3-0.6B': { bytes: 1.2e9, params: 596e6 },
 };
 
+/** GPU bytes of a curated model's weights stored as `dtype` (null: not a curated model). */
+export function weightEstimate(kind: string, dtype: WeightDtypeChoice): number | null {
+  const c = CURATED[kind];
+  if (!c) return null;
+  const stored = c.bytes / c.params > 3 ? 4 : 2; // auto keeps a 16-bit checkpoint 16-bit on any adapter
+  const q = dtype === 'q8' || dtype === 'q4';
+  const bytes = dtype === 'auto' ? stored : dtype === 'f32' ? 4 : q ? quantBytesPerWeight(dtype) : 2;
+  return c.params * bytes;
+}
+
 let dropped: File[] = [];
 const onLoaded: (() => void)[] = [];
 export const whenLoaded = (f: () => void) => onLoaded.push(f);
@@ -36,19 +46,15 @@ async function estimate(): Promise<void> {
     return;
   }
   const adapter = await navigator.gpu?.requestAdapter().catch(() => null);
-  // auto keeps the checkpoint's width: 16-bit checkpoints stay 16-bit on any adapter
   const stored = c.bytes / c.params > 3 ? 4 : 2;
-  const bytesOf = (d: WeightDtypeChoice) =>
-    d === 'auto' ? stored : d === 'f32' ? 4 : d === 'q8' || d === 'q4' ? quantBytesPerWeight(d) : 2;
+  const bytesOf = (d: WeightDtypeChoice) => weightEstimate(kind, d) ?? 0;
   const choice = val('model-dtype') as WeightDtypeChoice;
-  const weights = c.params * bytesOf(choice);
+  const weights = bytesOf(choice);
   const activations = c.params * stored * 0.6 + 256 * 2 ** 20; // a 2-pair LoRA DPO step at 512 tokens, roughly
   const name = choice === 'auto' ? (stored === 2 ? '16-bit' : 'f32') : choice;
   const memory = `GPU memory ≈ ${fmtBytes(weights)} for ${name} weights`;
   const training = `≈ ${fmtBytes(weights + activations)} while training a LoRA adapter`;
-  const each = (['auto', 'q8', 'q4'] as const).map(
-    (d) => `${d === 'auto' ? 'as stored' : d} ${fmtBytes(c.params * bytesOf(d))}`,
-  );
+  const each = (['auto', 'q8', 'q4'] as const).map((d) => `${d === 'auto' ? 'as stored' : d} ${fmtBytes(bytesOf(d))}`);
   out.textContent = `Download ${fmtBytes(c.bytes)}. ${memory}, ${training} (weights: ${each.join(' · ')}).`;
   if (adapter && adapter.limits.maxBufferSize < 128 * 2 ** 20) {
     const limit = fmtBytes(adapter.limits.maxBufferSize);
@@ -178,6 +184,7 @@ export function initModelView(): void {
       );
       state.loaded = true;
       state.hasTokenizer = info.hasTokenizer;
+      state.weightBytes = info.weightBytes;
       state.modelKind = kind;
       const shape = `${info.modelType}, ${info.layers} layers, hidden ${info.hidden}`;
       const on = `${info.adapter}${info.software ? ' (software, slow)' : ''}`;

@@ -2,15 +2,16 @@
 // judge and hyper-parameters with working defaults; one progress bar per stage; pause / resume /
 // cancel; live charts. Runs are recorded in IndexedDB by the worker, so a reload resumes the run.
 
-import type { RunEvent, RunProgress, RunRequest } from '../worker/protocol';
+import type { JudgeModelSpec, RunEvent, RunProgress, RunRequest } from '../worker/protocol';
+import type { WeightDtypeChoice } from '../engine/weights';
 import type { IterationMetrics } from '../tpo/store';
 import type { TpoOptions } from '../tpo/loop';
 import { GENERIC } from '../tpo/prompts';
 import { DEMO_SEED, DEMO_SPLITS, demoJudgeRules, makeSplits, promptRows } from '../demo/tasks';
 import { $, fail, fmtSecs, num, val } from './dom';
-import { engine, proxy } from './engine';
+import { engine, proxy, state } from './engine';
 import { RunCharts } from './charts';
-import { refreshAdapters } from './model-view';
+import { refreshAdapters, weightEstimate, whenLoaded } from './model-view';
 
 const ACTIVE = 'tpo-active-run';
 let charts: RunCharts | null = null;
@@ -66,6 +67,68 @@ export async function showRun(runId: string): Promise<void> {
   $('run-metrics').textContent = summary(rows);
 }
 
+/** The judge model spec from the form's fields: a hub repo (with the Model screen's Hub URL), a URL, or the policy. */
+function judgeModelSpec(kind: 'rm' | 'pairwise'): JudgeModelSpec | 'policy' {
+  const text = val('judge-model').trim();
+  const weightDtype = val('judge-dtype') as WeightDtypeChoice;
+  if (!text) throw new Error('Write the judge model: a hub repo id, a model folder URL, or "policy".');
+  if (text === 'policy') {
+    if (kind === 'rm') throw new Error('The policy is not a reward model: give a *ForSequenceClassification repo.');
+    return 'policy';
+  }
+  if (/^(https?:)?\//.test(text))
+    return {
+      kind: 'url',
+      baseUrl: new URL(text.endsWith('/') ? text : `${text}/`, document.baseURI).href,
+      weightDtype,
+    };
+  return { kind: 'hub', repo: text, hubUrl: val('hub-url').trim() || undefined, weightDtype };
+}
+
+/** The local judge chosen in the form, if any. */
+function localJudge(): RunRequest['judge'] | null {
+  const kind = val('local-judge');
+  if (kind === 'rm') return { kind: 'rm', model: judgeModelSpec('rm') as JudgeModelSpec };
+  if (kind === 'pairwise') return { kind: 'pairwise', model: judgeModelSpec('pairwise') };
+  return null;
+}
+
+/** GPU memory for the policy and the judge model together, before the judge is loaded. */
+function judgeMemory(): void {
+  const out = $('judge-memory');
+  const kind = val('local-judge');
+  const text = val('judge-model').trim();
+  if (!kind || !text) return void (out.textContent = '');
+  const policy = state.weightBytes;
+  const judge = text === 'policy' ? 0 : weightEstimate(`hub:${text}`, val('judge-dtype') as WeightDtypeChoice);
+  const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
+  const p = policy ? `policy weights ${mib(policy)}` : 'policy not loaded yet';
+  const j =
+    text === 'policy'
+      ? 'the policy judges itself (no second model)'
+      : judge === null
+        ? 'judge weights known once downloaded'
+        : `judge weights ≈ ${mib(judge)}`;
+  const total = policy && judge !== null ? `; together ≈ ${mib(policy + judge)} plus their caches` : '';
+  out.textContent = `${p}, ${j}${total}. A judge that does not fit stops the run with what to change.`;
+}
+
+/** The judge of the form: a local judge model if chosen, else the HTTP endpoint if given, else the rules. */
+function formJudge(): RunRequest['judge'] {
+  const local = localJudge();
+  if (local) return local;
+  if (val('http-judge').trim()) {
+    const [baseUrl, model] = val('http-judge').trim().split('#');
+    if (!model) throw new Error('Write the HTTP judge as <base URL>#<model>');
+    return { kind: 'http', baseUrl, model, mode: 'pairwise', apiKey: val('http-key') || undefined };
+  }
+  try {
+    return { kind: 'rules', rules: JSON.parse(val('rules')) };
+  } catch (e) {
+    throw new Error(`Judge rules are not valid JSON: ${(e as Error).message}`);
+  }
+}
+
 /** Shows a stored run's settings in the form (they are the ones a resume uses). */
 function fillForm(c: Record<string, unknown> | null): void {
   if (!c) return;
@@ -91,6 +154,13 @@ function fillForm(c: Record<string, unknown> | null): void {
   set('run-max-new', o.maxNewTokens);
   set('epochs', o.train.epochs);
   set('validation', o.validation ?? 0);
+  const judge = c.judge as RunRequest['judge'] | undefined;
+  if (judge?.kind === 'rm' || judge?.kind === 'pairwise') {
+    set('local-judge', judge.kind);
+    const m = judge.model;
+    set('judge-model', m === 'policy' ? 'policy' : m.kind === 'hub' ? m.repo : m.baseUrl);
+    if (m !== 'policy') set('judge-dtype', m.weightDtype ?? 'auto');
+  }
 }
 
 export function initTrainView(): void {
@@ -100,6 +170,8 @@ export function initTrainView(): void {
   $<HTMLInputElement>('marker').value = GENERIC.thoughtMarker!;
   $<HTMLTextAreaElement>('rules').value = JSON.stringify(demoJudgeRules());
   $('samples').addEventListener('click', () => ($<HTMLTextAreaElement>('instructions').value = demoInstructions()));
+  for (const id of ['local-judge', 'judge-model', 'judge-dtype']) $(id).addEventListener('input', judgeMemory);
+  whenLoaded(judgeMemory);
   $<HTMLInputElement>('jsonl').addEventListener('change', async (e) => {
     const f = (e.target as HTMLInputElement).files?.[0];
     if (f) $<HTMLTextAreaElement>('instructions').value = await f.text();
@@ -126,18 +198,7 @@ export function initTrainView(): void {
     runButtons(true);
     const runId = val('run-id').trim();
     try {
-      let judge: RunRequest['judge'];
-      if (val('http-judge').trim()) {
-        const [baseUrl, model] = val('http-judge').trim().split('#');
-        if (!model) throw new Error('Write the HTTP judge as <base URL>#<model>');
-        judge = { kind: 'http', baseUrl, model, mode: 'pairwise', apiKey: val('http-key') || undefined };
-      } else {
-        try {
-          judge = { kind: 'rules', rules: JSON.parse(val('rules')) };
-        } catch (e) {
-          throw new Error(`Judge rules are not valid JSON: ${(e as Error).message}`);
-        }
-      }
+      const judge = formJudge();
       await showRun(runId);
       localStorage.setItem(ACTIVE, runId);
       const metrics = await engine.tpoRun(

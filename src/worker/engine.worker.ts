@@ -4,13 +4,23 @@ import * as Comlink from 'comlink';
 import { acquireDevice, type Gpu } from '../gpu/device';
 import { loadModel, type LoadedModel } from '../engine/model';
 import { browserCache, fileListSource, hubSource, type ModelSource, type Progress, urlSource } from '../model/source';
-import { DeviceLostError, UsageError } from '../errors';
-import type { EngineApi, GenerateRequest, ModelSpec, RunEvent, RunProgress, RunRequest } from './protocol';
+import { DeviceLostError, GpuMemoryError, UsageError } from '../errors';
+import type {
+  EngineApi,
+  GenerateRequest,
+  JudgeModelSpec,
+  ModelSpec,
+  RunEvent,
+  RunProgress,
+  RunRequest,
+} from './protocol';
 import { chatTurn } from './chat';
 import { walkthrough } from './walkthrough';
 import { loadAdapter } from '../train/peft';
 import { parseJsonl } from '../train/data';
 import { httpJudge, rulesJudge, type Judge, type Rule } from '../tpo/judges';
+import { enginePairwiseJudge } from '../tpo/engine-judge';
+import { rewardModelJudge } from '../tpo/rm-judge';
 import { checkPool, parseInstructions } from '../tpo/loop';
 import { customPrompt } from '../tpo/prompts';
 import { holdOut, openRun, RunControl, type RunRecord, type RunSettings, runTpoSession, tpoOptions } from '../tpo/run';
@@ -103,9 +113,62 @@ function runSettings(req: RunRequest): RunSettings {
   };
 }
 
-function makeJudge(spec: RunRequest['judge'], apiKey?: string): Judge {
-  if (spec.kind === 'http') return httpJudge({ baseUrl: spec.baseUrl, model: spec.model, mode: spec.mode, apiKey });
-  return rulesJudge(spec.rules as Rule[]);
+/** A local judge model, loaded beside the policy and kept between runs while its spec stays the same. */
+let judgeModel: { key: string; model: LoadedModel } | undefined;
+/** KV-cache bytes a judge model may take (its batches are smaller than the policy's). */
+const JUDGE_KV_BUDGET = 128 * 2 ** 20;
+
+const judgeLabel = (spec: JudgeModelSpec) => (spec.kind === 'hub' ? spec.repo : (spec.label ?? spec.baseUrl));
+
+function dropJudgeModel(): void {
+  judgeModel?.model.destroy();
+  judgeModel = undefined;
+}
+
+/** The judge model for this spec, loaded onto the policy's device; a clear error when it does not fit. */
+async function loadJudgeModel(spec: JudgeModelSpec): Promise<LoadedModel> {
+  const key = JSON.stringify(spec);
+  if (judgeModel?.key === key && judgeModel.model.gpu === gpu) return judgeModel.model;
+  dropJudgeModel();
+  const g = await device();
+  g.device.pushErrorScope('out-of-memory');
+  let m: LoadedModel | undefined;
+  let failure: unknown;
+  try {
+    m = await loadModel(g, sourceOf(spec), {
+      ...{ maxSlots: 16, kvBudget: JUDGE_KV_BUDGET, maxLen: 1024, maxRows: 256 },
+      weightDtype: spec.weightDtype ?? 'auto',
+    });
+  } catch (e) {
+    failure = e;
+  }
+  const oom = await g.device.popErrorScope();
+  if (oom || /out of memory/i.test(String((failure as Error)?.message ?? ''))) {
+    m?.destroy();
+    throw new GpuMemoryError(
+      `The judge model ${judgeLabel(spec)} does not fit on this GPU beside the policy (${fmtMiB(model?.weights.bytes)} of weights).`,
+      'Store the judge (or the policy) with q8 or q4 weights, choose a smaller judge, or judge with rules or an HTTP endpoint.',
+    );
+  }
+  if (failure) throw failure;
+  judgeModel = { key, model: m! };
+  return m!;
+}
+
+const fmtMiB = (b?: number) => (b === undefined ? '?' : `${(b / 2 ** 20).toFixed(0)} MiB`);
+
+async function makeJudge(spec: RunRequest['judge'], policy: LoadedModel, apiKey?: string): Promise<Judge> {
+  switch (spec.kind) {
+    case 'http':
+      return httpJudge({ baseUrl: spec.baseUrl, model: spec.model, mode: spec.mode, apiKey });
+    case 'rm':
+      return rewardModelJudge(await loadJudgeModel(spec.model), judgeLabel(spec.model));
+    case 'pairwise':
+      if (spec.model === 'policy') return enginePairwiseJudge(policy, `${modelName} (the policy)`, 128);
+      return enginePairwiseJudge(await loadJudgeModel(spec.model), judgeLabel(spec.model), 128);
+    default:
+      return rulesJudge(spec.rules as Rule[]);
+  }
 }
 
 /** What the pool is, and which form fields to change, when it holds too few instructions. */
@@ -166,6 +229,7 @@ const api: EngineApi = {
   async unload() {
     model?.destroy();
     model = undefined;
+    dropJudgeModel();
   },
 
   async tpoRun(req: RunRequest, onProgress?: (p: RunProgress) => void, onEvent?: (e: RunEvent) => void) {
@@ -191,7 +255,7 @@ const api: EngineApi = {
     const { pool, heldOut } = parts;
     try {
       return await runTpoSession(
-        { model: m, judge: makeJudge(run.judge as RunRequest['judge'], apiKey), store },
+        { model: m, judge: await makeJudge(run.judge as RunRequest['judge'], m, apiKey), store },
         pool,
         run,
         {

@@ -9,6 +9,9 @@ import type { IterationMetrics } from '../tpo/store';
 import type { RunProgress } from '../tpo/run';
 import type { StepMetrics } from '../train/trainer';
 
+/** A judge model kept with a run's settings: a hub repo or a URL (dropped files cannot be stored). */
+export type JudgeModelSpec = Extract<ModelSpec, { kind: 'hub' | 'url' }>;
+
 /** Where a model comes from, and how its weights are stored on the GPU (default auto: as the checkpoint). */
 export type ModelSpec = (
   | { kind: 'url'; baseUrl: string; label?: string }
@@ -57,10 +60,16 @@ export interface RunRequest {
   separator?: string;
   /** Text that opens the thought (removed from it), e.g. "Here is my thought process:". */
   thoughtMarker?: string;
-  /** The judge: programmatic rules (see tpo run --judge rules:), or an OpenAI-compatible endpoint. */
+  /**
+   * The judge: programmatic rules (see tpo run --judge rules:), an OpenAI-compatible endpoint, or a
+   * model on this GPU beside the policy — a reward model (*ForSequenceClassification) scoring each
+   * response, or a chat model judging every ordered pair ('policy': the policy judges itself).
+   */
   judge:
     | { kind: 'rules'; rules: unknown[] }
-    | { kind: 'http'; baseUrl: string; model: string; mode: 'pointwise' | 'pairwise'; apiKey?: string };
+    | { kind: 'http'; baseUrl: string; model: string; mode: 'pointwise' | 'pairwise'; apiKey?: string }
+    | { kind: 'rm'; model: JudgeModelSpec }
+    | { kind: 'pairwise'; model: JudgeModelSpec | 'policy' };
   samples: number;
   temperature: number;
   topP: number;
