@@ -490,6 +490,45 @@ describe('browser: a TPO run in the worker with records in IndexedDB', () => {
     await page.close();
   });
 
+  it("the walkthrough judged by the Train screen's reward model: the demo model's responses get the reward model's scores, a pair, DPO steps", async () => {
+    const { page, errors } = await openPage(`?hub=${encodeURIComponent(hub.url)}`);
+    await page.click('#load'); // the embedded demo model (follows the thought format)
+    await page.waitForFunction(() => !(document.getElementById('walk-run') as HTMLButtonElement).disabled, null, {
+      timeout: 120_000,
+    });
+    await page.click('#tab-train');
+    await page.selectOption('#local-judge', 'rm');
+    await page.fill('#judge-model', 'tiny/reward-model');
+    await page.click('#tab-walk');
+    await page.selectOption('#walk-judge', 'train');
+    await page.fill('#walk-k', '3');
+    await page.fill('#walk-steps', '2');
+    await page.fill('#walk-seed', '1');
+    await page.click('#walk-run');
+    await page.waitForFunction(
+      () => /Done\.|Error/.test(document.getElementById('walk-status')!.textContent ?? ''),
+      null,
+      { timeout: 300_000 },
+    );
+    expect(await page.textContent('#walk-status')).toBe('Done.');
+    const titles = await page.$$eval('#walk-stages h3', (hs) => hs.map((h) => h.textContent));
+    expect(titles.slice(2, 5).join(' | ')).toMatch(/Judge scores.*\|.*preference pair.*\|.*DPO steps/);
+    // the reward model's scores of the shown responses, as the Node engine computes them
+    const rows = await page.$$eval('#walk-stages li:nth-child(3) tr', (trs) =>
+      trs.slice(1).map((tr) => Array.from(tr.querySelectorAll('td'), (td) => td.textContent ?? '')),
+    );
+    const scored = rows.filter((r) => r[1] !== '(parse failure)');
+    expect(scored.length).toBeGreaterThan(1);
+    const rm = await loadModel(await testGpu(), folderSource(rmDir), { slots: 4, maxLen: 512, maxRows: 256 });
+    const instruction = await page.inputValue('#walk-instruction');
+    const want = await rewardModelJudge(rm, 'rm').score(scored.map((r) => ({ instruction, response: r[1] })));
+    rm.destroy();
+    // shown to two decimals
+    scored.forEach((r, i) => expect(Math.abs(Number(r[2]) - want[i])).toBeLessThanOrEqual(0.0051));
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
   it('a full storage quota gives StorageQuotaError saying what to delete', async () => {
     // Chromium applies a quota override to an origin whose storage is not yet in use, so the
     // quota is set before anything is written: the run cannot even record its settings.

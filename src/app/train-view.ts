@@ -86,7 +86,7 @@ function judgeModelSpec(kind: 'rm' | 'pairwise'): JudgeModelSpec | 'policy' {
 }
 
 /** The local judge chosen in the form, if any. */
-function localJudge(): RunRequest['judge'] | null {
+export function localJudge(): RunRequest['judge'] | null {
   const kind = val('local-judge');
   if (kind === 'rm') return { kind: 'rm', model: judgeModelSpec('rm') as JudgeModelSpec };
   if (kind === 'pairwise') return { kind: 'pairwise', model: judgeModelSpec('pairwise') };

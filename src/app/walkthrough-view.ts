@@ -6,6 +6,7 @@ import { GENERIC } from '../tpo/prompts';
 import { DEMO_SEED, DEMO_SPLITS, demoJudgeRules, makeSplits } from '../demo/tasks';
 import { $, el, fail, num, val } from './dom';
 import { engine, proxy } from './engine';
+import { localJudge } from './train-view';
 
 function stageItem(title: string, explain: string): HTMLElement {
   const li = el('li', undefined, 'stage');
@@ -132,6 +133,13 @@ export function initWalkthroughView(): void {
     }
   };
 
+  /** The Train screen's judge model (a reward model or a pair-wise LLM judge). */
+  const trainJudgeModel = () => {
+    const j = localJudge();
+    if (!j || (j.kind !== 'rm' && j.kind !== 'pairwise'))
+      throw new Error('Choose a judge model on the Train screen first (a reward model or a pair-wise LLM judge).');
+    return j;
+  };
   $('walk-form').addEventListener('submit', async (ev) => {
     ev.preventDefault();
     const status = $('walk-status');
@@ -146,6 +154,7 @@ export function initWalkthroughView(): void {
           instruction: val('walk-instruction'),
           meta: { answer: val('walk-answer') },
           rules: demoJudgeRules(),
+          judge: val('walk-judge') === 'train' ? trainJudgeModel() : undefined,
           template: GENERIC.template,
           separator: GENERIC.separator!,
           thoughtMarker: GENERIC.thoughtMarker,

@@ -310,7 +310,8 @@ const api: EngineApi = {
 
   async walkthrough(req, onStage) {
     const m = await ready();
-    await walkthrough(m, req, onStage);
+    const judge = await makeJudge(req.judge ?? { kind: 'rules', rules: req.rules }, m);
+    await walkthrough(m, req, judge, onStage);
   },
 
   async runMetrics(runId) {

@@ -136,6 +136,8 @@ export interface WalkthroughRequest {
   /** Judge fields, e.g. {"answer": "42"}. */
   meta: Record<string, unknown>;
   rules: unknown[];
+  /** A judge model on this GPU instead of the rules (as a run's `judge` of kind rm / pairwise). */
+  judge?: Extract<RunRequest['judge'], { kind: 'rm' | 'pairwise' }>;
   template: string;
   separator: string;
   thoughtMarker?: string;

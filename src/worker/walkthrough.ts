@@ -8,15 +8,17 @@ import { readF32 } from '../gpu/readback';
 import { tokenizePairs } from '../train/data';
 import { DEFAULT_LORA, LoraLayout, LoraState } from '../train/lora';
 import { DEFAULT_TRAIN, Trainer } from '../train/trainer';
-import { rulesJudge, type Rule } from '../tpo/judges';
+import { type Judge, scoreGroup } from '../tpo/judges';
 import { promptIds } from '../tpo/loop';
 import { customPrompt, parseOutput, renderPrompt, type ThoughtPrompt } from '../tpo/prompts';
 import { lengthControlled, type PairChoice, selectPair } from '../tpo/scores';
 import type { WalkthroughRequest, WalkthroughStage } from './protocol';
 
+/** `judge`: the rules of the request, or a judge model (point-wise, or pair-wise through Bradley–Terry). */
 export async function walkthrough(
   m: LoadedModel,
   req: WalkthroughRequest,
+  judge: Judge,
   onStage: (s: WalkthroughStage) => void,
 ): Promise<void> {
   const tok = m.tokenizer;
@@ -28,7 +30,7 @@ export async function walkthrough(
   let drawn: Drawn | null = null;
   for (let draw = 0; !drawn; draw++) {
     const seed = req.seed + draw * req.samples;
-    const d = await drawAndJudge(m, req, prompt, ids, seed, onStage);
+    const d = await drawAndJudge(m, req, { prompt, ids, seed, judge }, onStage);
     if (!('skipped' in d.choice)) drawn = { samples: d.samples, choice: d.choice };
     else {
       const why =
@@ -89,11 +91,10 @@ type Drawn = { samples: Sampled[]; choice: { chosen: number; rejected: number } 
 async function drawAndJudge(
   m: LoadedModel,
   req: WalkthroughRequest,
-  prompt: ThoughtPrompt,
-  ids: number[],
-  seed: number,
+  draw: { prompt: ThoughtPrompt; ids: number[]; seed: number; judge: Judge },
   onStage: (s: WalkthroughStage) => void,
 ): Promise<{ samples: Sampled[]; choice: PairChoice }> {
+  const { prompt, ids, seed } = draw;
   const gens = await m.generate(
     Array.from({ length: req.samples }, () => ids),
     {
@@ -111,18 +112,24 @@ async function drawAndJudge(
   });
   onStage({ stage: 'samples', samples, seed });
   const ok = samples.map((s, i) => (s.ok ? i : -1)).filter((i) => i >= 0);
-  const judged = await rulesJudge(req.rules as Rule[]).score(
-    ok.map((i) => ({ instruction: req.instruction, response: samples[i].response, meta: req.meta })),
+  // the responses only, never the thoughts; a judge may give no score (null)
+  const got = await scoreGroup(
+    draw.judge,
+    req.instruction,
+    ok.map((i) => samples[i].response),
+    req.meta,
   );
-  const scores = samples.map((_, i) => (ok.includes(i) ? judged[ok.indexOf(i)] : null));
-  const lcOk = ok.length
+  const scores = samples.map((_, i) => (ok.includes(i) ? got[ok.indexOf(i)] : null));
+  const scored = scores.map((v, i) => (v === null ? -1 : i)).filter((i) => i >= 0);
+  const lcScored = scored.length
     ? lengthControlled(
-        judged,
-        ok.map((i) => samples[i].response.length),
+        scored.map((i) => scores[i]!),
+        scored.map((i) => samples[i].response.length),
         req.rho,
       )
     : [];
-  onStage({ stage: 'scores', scores, lc: samples.map((_, i) => (ok.includes(i) ? lcOk[ok.indexOf(i)] : null)) });
+  const lc = samples.map((_, i) => (scored.includes(i) ? lcScored[scored.indexOf(i)] : null));
+  onStage({ stage: 'scores', scores, lc });
   const choice = selectPair(
     samples.map((s, i) => ({ parsed: s.ok, score: scores[i] ?? undefined, length: s.response.length })),
     req.rho,
