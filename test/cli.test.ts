@@ -9,6 +9,7 @@ import { loadModel } from '../src/engine/model';
 import { folderSource } from '../src/model/source-node';
 import { testGpu } from './helpers/gpu';
 import { writeTinyModel } from './helpers/tiny-model';
+import { rewardModelJudge } from '../src/tpo/rm-judge';
 
 const TPO = join(__dirname, '../bin/tpo.mjs');
 const STORIES = join(__dirname, '../public/models/stories260K');
@@ -125,6 +126,49 @@ describe('tpo generate', () => {
     const badIds = await tpo(['generate', '--model', STORIES, '--prompt-ids', '1,9999']);
     expect(badIds.code).toBe(2);
     expect(badIds.stderr).toMatch(/outside the vocabulary/);
+  });
+});
+
+describe('tpo rm', () => {
+  it('trains a reward model (--full) from text pairs, logs TRL RewardTrainer metrics, writes a model folder the rm: judge loads', async () => {
+    const { writeFileSync } = await import('node:fs');
+    const work = mkdtempSync(join(tmpdir(), 'tpo-cli-rm-'));
+    const rmDir = writeTinyModel(join(work, 'rm'), { seed: 92, tokenizer: true, scoreLabels: 1 });
+    const rows = [
+      { prompt: 'What is 2 + 2?', chosen: '4', rejected: '5' },
+      { prompt: 'What is 3 + 3?', chosen: '6', rejected: 'seven' },
+      { prompt: 'Name a colour.', chosen: 'red', rejected: 'no idea', margin: 0.2 },
+    ];
+    writeFileSync(join(work, 'pairs.jsonl'), rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    const out = join(work, 'trained');
+    const args = ['rm', '--model', rmDir, '--pairs', join(work, 'pairs.jsonl'), '--out', out];
+    const r = await tpo([...args, '--full', '--lr', '1e-2', '--epochs', '30', '--batch-size', '3', '--json']);
+    expect(r.code ?? 0, r.stderr).toBe(0);
+    const steps = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(steps).toHaveLength(30);
+    for (const k of ['loss', 'accuracy', 'margin', 'min_reward', 'mean_reward', 'max_reward', 'grad_norm', 'lr'])
+      expect(steps[0], k).toHaveProperty(k);
+    expect(steps.at(-1).accuracy).toBe(1);
+    expect(steps.at(-1).loss).toBeLessThan(steps[0].loss);
+    const m = await loadModel(await testGpu(), folderSource(out), { slots: 4, maxLen: 128, maxRows: 128 });
+    const judge = rewardModelJudge(m, 'trained');
+    for (const row of rows) {
+      const [c, rj] = await judge.score([
+        { instruction: row.prompt, response: row.chosen },
+        { instruction: row.prompt, response: row.rejected },
+      ]);
+      expect(c!).toBeGreaterThan(rj!);
+    }
+    m.destroy();
+    const noFull = await tpo(args);
+    expect(noFull.code).toBe(2);
+    expect(noFull.stderr).toMatch(/pass --full/);
+    const lm = await tpo(['rm', '--model', STORIES, '--pairs', join(work, 'pairs.jsonl'), '--out', out, '--full']);
+    expect(lm.code).toBe(2);
+    expect(lm.stderr).toMatch(/not a one-label reward model/);
   });
 });
 

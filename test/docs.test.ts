@@ -23,7 +23,10 @@ const FILES = [
     .filter((f) => f.endsWith('.md'))
     .map((f) => `docs/${f}`),
 ];
-const TPO: Record<string, object> = { generate: GENERATE, run: RUN, eval: EVAL, judge: JUDGE, dpo: TRAIN, sft: TRAIN };
+const TPO: Record<string, object> = {
+  ...{ generate: GENERATE, run: RUN, eval: EVAL, judge: JUDGE },
+  ...{ dpo: TRAIN, sft: TRAIN, rm: TRAIN },
+};
 const SCRIPT_FLAGS: Record<string, object> = { bench: BENCH, experiment: EXPERIMENT, 'train:demo': TRAIN_DEMO };
 const SCRIPTS = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts as Record<string, string>;
 

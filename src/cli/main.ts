@@ -3,7 +3,7 @@
 import { TpoError } from '../errors';
 import { cliGpu } from './gpu';
 import { generateCommand, GENERATE_HELP } from './generate';
-import { trainCommand, TRAIN_HELP } from './train';
+import { rmCommand, trainCommand, TRAIN_HELP } from './train';
 import { runCommand, RUN_HELP } from './run';
 import { evalCommand, EVAL_HELP } from './eval';
 import { judgeCommand, JUDGE_HELP } from './judge';
@@ -34,6 +34,7 @@ export async function main(argv: string[]): Promise<number> {
       generate: generateCommand,
       dpo: (args, gpu) => trainCommand('dpo', args, gpu),
       sft: (args, gpu) => trainCommand('sft', args, gpu),
+      rm: rmCommand,
       run: runCommand,
       eval: evalCommand,
       judge: judgeCommand,

@@ -7,7 +7,7 @@ import type { Gpu } from '../gpu/device';
 import { UsageError } from '../errors';
 import { loadCheckpoint, type Checkpoint } from '../model/checkpoint';
 import { loadTokenizer, type Tokenizer } from '../model/tokenizer';
-import { expectedTensors } from '../model/config';
+import { expectedTensors, type ModelConfig } from '../model/config';
 import { writeSafetensors, type TensorToWrite } from '../model/safetensors';
 import { readJson, type ModelSource } from '../model/source';
 import { FullParams } from '../train/full';
@@ -15,7 +15,7 @@ import { chooseWeightType, destroyWeights, uploadWeights } from '../engine/weigh
 import { readF32 } from '../gpu/readback';
 import { LoraLayout, LoraState } from '../train/lora';
 import { loadAdapter, saveAdapter } from '../train/peft';
-import { parseJsonl, tokenizePairs, tokenizeSft } from '../train/data';
+import { parseJsonl, tokenizePairs, tokenizeRewardPairs, tokenizeSft } from '../train/data';
 import { Trainer, type StepMetrics, type TrainOptions } from '../train/trainer';
 import { DTYPE_HELP, dtypeFlag, modelSource } from './model-arg';
 
@@ -25,12 +25,17 @@ export const TRAIN_HELP = `tpo dpo --pairs pairs.jsonl --out <adapter folder> [-
         [--label-smoothing 0] [training flags] [--json]
 tpo sft --data data.jsonl --out <adapter folder> [--model <folder|repo>] [--full] [training flags] [--json]
         [--dtype auto|f32|bf16|f16|q8|q4]
+tpo rm --pairs pairs.jsonl --out <model folder> --model <reward model> --full [training flags] [--json]
 
   training flags: ${TRAIN_FLAGS_HELP}
   pairs: TRL rows {"prompt","chosen","rejected"} (strings or message lists); sft rows {"prompt","completion"} or
   {"messages"}; without a tokenizer, rows of ids: {"prompt_ids","chosen_ids","rejected_ids"} / {"prompt_ids","completion_ids"}.
   --ref-adapter: the reference model is base + this adapter, and the policy starts from it (TPO's M_t → M_t+1).
   --full (sft): train every weight of a small model and write a complete model folder to --out.
+  rm: a *ForSequenceClassification model (num_labels 1) trained as TRL's RewardTrainer: loss −log σ(r_c − r_r − margin)
+    with r the score head at the last token; rows {"chosen","rejected"} (texts or message lists; with a "prompt",
+    each side is [user: prompt, assistant: answer] as the rm: judge scores it), optional "margin", or ids rows
+    {"chosen_ids","rejected_ids"}; pairs over --max-length are dropped; logs loss, accuracy, margin, min/mean/max_reward.
   --dtype: the frozen base under the adapter, ${DTYPE_HELP}. An adapter trained over a q4 base
     (QLoRA) is an ordinary PEFT adapter: it loads over the 16-bit base too.
   Truncation (dpo) follows TRL: the prompt keeps its last --max-prompt-length tokens, a completion its first
@@ -132,10 +137,9 @@ function reporter(json: boolean) {
   return (m: StepMetrics) => {
     if (json) process.stdout.write(JSON.stringify(m) + '\n');
     else {
-      const extra =
-        m['rewards/accuracies'] !== undefined
-          ? ` acc ${m['rewards/accuracies'].toFixed(2)} margin ${m['rewards/margins']!.toFixed(4)}`
-          : '';
+      const acc = m['rewards/accuracies'] ?? m.accuracy;
+      const margin = m['rewards/margins'] ?? m.margin;
+      const extra = acc !== undefined ? ` acc ${acc.toFixed(2)} margin ${margin!.toFixed(4)}` : '';
       const at = `step ${m.step} epoch ${m.epoch.toFixed(2)} loss ${m.loss.toFixed(4)}${extra}`;
       process.stdout.write(`${at} lr ${m.lr.toExponential(2)} grad_norm ${m.grad_norm.toFixed(4)}\n`);
     }
@@ -171,7 +175,17 @@ async function fullSft(
   );
   const t0 = performance.now();
   await trainer.sft(seqs, o, reporter(json));
-  const values = await full.download();
+  await writeModelFolder(out, src, cfg, await full.download());
+  process.stderr.write(
+    `tpo: ${rows.length} rows, ${((performance.now() - t0) / 1000).toFixed(1)} s; model written to ${out}\n`,
+  );
+  trainer.destroy();
+  full.destroy();
+  destroyWeights(weights);
+}
+
+/** A complete f32 model folder: the trained tensors, the source's config (f32) and tokenizer files. */
+async function writeModelFolder(out: string, src: ModelSource, cfg: ModelConfig, values: Map<string, Float32Array>) {
   const tensors: Record<string, TensorToWrite> = {};
   for (const [name, v] of values) tensors[name] = { dtype: 'F32', shape: expectedTensors(cfg).get(name)!, data: v };
   await mkdir(out, { recursive: true });
@@ -188,9 +202,52 @@ async function fullSft(
     const b = await src.read(f);
     if (b) await writeFile(join(out, f), b);
   }
-  process.stderr.write(
-    `tpo: ${rows.length} rows, ${((performance.now() - t0) / 1000).toFixed(1)} s; model written to ${out}\n`,
+}
+
+/**
+ * `tpo rm`: reward-model training with TRL RewardTrainer semantics, every weight of a small f32
+ * *ForSequenceClassification model (--full); writes a complete model folder.
+ */
+export async function rmCommand(argv: string[], gpu: Gpu): Promise<void> {
+  const { values: a } = parseArgs({ args: argv, options: OPTIONS, strict: true });
+  if (!a.pairs) throw new UsageError('tpo rm needs --pairs <pairs.jsonl>', 'Rows {"chosen","rejected"} (TRL).');
+  if (!a.out) throw new UsageError('tpo rm needs --out <model folder>');
+  if (!a.full)
+    throw new UsageError(
+      'tpo rm trains every weight of a small f32 reward model: pass --full',
+      'LoRA reward-model training (the score head in modules_to_save) is not built yet.',
+    );
+  const dtype = dtypeFlag(a.dtype);
+  if (dtype !== 'auto' && dtype !== 'f32')
+    throw new UsageError(`--full trains every weight in f32: --dtype ${dtype} does not apply`, 'Drop --dtype.');
+  const o = trainFromFlags(a);
+  const maxLength = truncationFromFlags(a).maxLength;
+  const src = await modelSource(a.model, { hubUrl: a['hub-url'], revision: a.revision });
+  const ck = await loadCheckpoint(src);
+  const cfg = ck.config;
+  if (cfg.head !== 'score' || cfg.numLabels !== 1)
+    throw new UsageError(
+      `${a.model ?? 'the model'} is not a one-label reward model`,
+      'Give a *ForSequenceClassification checkpoint with num_labels 1 (config.json "architectures").',
+    );
+  const rows = parseJsonl<Record<string, unknown>>(
+    await readFile(a.pairs, 'utf8').catch((e: Error) => {
+      throw new UsageError(`cannot read ${a.pairs}: ${e.message}`);
+    }),
+    a.pairs,
   );
+  const { pairs, dropped } = tokenizeRewardPairs(rows, await loadTokenizer(src), maxLength);
+  if (dropped) process.stderr.write(`tpo: ${dropped} pair(s) over --max-length ${maxLength} tokens dropped (as TRL)\n`);
+  if (!pairs.length) throw new UsageError(`no pair fits --max-length ${maxLength}`, 'Raise --max-length.');
+  const weights = uploadWeights(gpu, ck, 'f32');
+  const full = new FullParams(gpu.device, cfg, weights);
+  const T = Math.max(...pairs.flatMap((p) => [p.chosen.length, p.rejected.length]));
+  const trainer = new Trainer(gpu, cfg, weights, null, null, 2 * o.batchSize, T, full);
+  const t0 = performance.now();
+  await trainer.rm(pairs, o, reporter(a.json ?? false));
+  await writeModelFolder(a.out, src, cfg, await full.download());
+  const secs = ((performance.now() - t0) / 1000).toFixed(1);
+  process.stderr.write(`tpo: ${pairs.length} pairs, ${secs} s; reward model written to ${a.out}\n`);
   trainer.destroy();
   full.destroy();
   destroyWeights(weights);

@@ -238,3 +238,53 @@ export function tokenizeSft(
     return join(c.p, c.c, maxLength, what);
   });
 }
+
+/**
+ * Reward-model rows (TRL's RewardTrainer): {"chosen","rejected"} whole conversations (message
+ * lists through the chat template, or plain texts), optionally with a "prompt" before each side
+ * (a text prompt and text answers become [user: prompt, assistant: answer], the conversation the
+ * reward-model judge scores), and an optional "margin"; or ids {"chosen_ids","rejected_ids"}
+ * (and "prompt_ids"). Pairs with a side over maxLength tokens are dropped, as TRL filters them;
+ * `dropped` counts them.
+ */
+export function tokenizeRewardPairs(
+  rows: Record<string, unknown>[],
+  tok: Tokenizer | null,
+  maxLength: number,
+): { pairs: { chosen: number[]; rejected: number[]; margin?: number }[]; dropped: number } {
+  const pairs: { chosen: number[]; rejected: number[]; margin?: number }[] = [];
+  rows.forEach((row, i) => {
+    const what = `pair ${i + 1}`;
+    const margin = row.margin === undefined ? undefined : Number(row.margin);
+    if (margin !== undefined && !Number.isFinite(margin)) throw new UsageError(`${what}: "margin" must be a number`);
+    let sides: [number[], number[]];
+    if ('chosen_ids' in row) {
+      const p = row.prompt_ids === undefined ? [] : ids(row.prompt_ids, `${what}: prompt_ids`);
+      sides = [
+        [...p, ...ids(row.chosen_ids, `${what}: chosen_ids`)],
+        [...p, ...ids(row.rejected_ids, `${what}: rejected_ids`)],
+      ];
+    } else {
+      if (!('chosen' in row && 'rejected' in row)) throw new UsageError(`${what}: needs "chosen" and "rejected"`);
+      if (!tok)
+        throw new UsageError(`${what}: text rows need a tokenizer`, 'Give ids rows: {"chosen_ids","rejected_ids"}.');
+      const side = (c: Content) => rewardSequence(tok, row.prompt as Content | undefined, c, what);
+      sides = [side(row.chosen as Content), side(row.rejected as Content)];
+    }
+    if (!sides[0].length || !sides[1].length) throw new UsageError(`${what}: a side is empty`);
+    if (Math.max(sides[0].length, sides[1].length) > maxLength) return;
+    pairs.push({ chosen: sides[0], rejected: sides[1], ...(margin === undefined ? {} : { margin }) });
+  });
+  return { pairs, dropped: rows.length - pairs.length };
+}
+
+/** One side of a reward pair as the reward-model judge scores it. */
+function rewardSequence(tok: Tokenizer, prompt: Content | undefined, side: Content, what: string): number[] {
+  const asMessages = (c: Content, role: 'user' | 'assistant'): ChatMessage[] =>
+    typeof c === 'string' ? [{ role, content: c }] : c;
+  if (prompt === undefined && typeof side === 'string') return tok.encode(side);
+  const messages = [...(prompt === undefined ? [] : asMessages(prompt, 'user')), ...asMessages(side, 'assistant')];
+  if (!tok.hasChatTemplate)
+    throw new UsageError(`${what}: conversational rows need a chat template`, 'Give plain "chosen"/"rejected" texts.');
+  return tok.applyChatTemplate(messages, false);
+}

@@ -43,7 +43,8 @@ export function weightBuffers(cfg: ModelConfig, w: GpuWeights): Map<string, GPUB
     }
   });
   out.set('model.norm.weight', w.finalNorm);
-  if (!cfg.tieEmbeddings) out.set('lm_head.weight', w.lmHead[0].buffer);
+  if (cfg.head === 'score') out.set('score.weight', w.lmHead[0].buffer);
+  else if (!cfg.tieEmbeddings) out.set('lm_head.weight', w.lmHead[0].buffer);
   return out;
 }
 

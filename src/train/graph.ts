@@ -50,7 +50,8 @@ export function recomputes(cfg: ModelConfig, shape: TrainShape, r: number, targe
 /** GPU bytes a TrainGraph allocates (its buffers, not the weights or the LoRA state), computed
  *  without allocating: the README's memory figures come from here and a test holds it to the real graph. */
 export function trainGraphBytes(cfg: ModelConfig, shape: TrainShape, r: number, targets: number): number {
-  const { hidden: H, heads: nH, kvHeads: nKV, headDim: hd, intermediate: I, vocab: V, layers: L } = cfg;
+  const { hidden: H, heads: nH, kvHeads: nKV, headDim: hd, intermediate: I, layers: L } = cfg;
+  const V = headRows(cfg);
   const { seqs: S, seqLen: T } = shape;
   const N = S * T;
   const Rc = shape.logitRows ?? defaultLogitRows(cfg, N);
@@ -64,9 +65,13 @@ export function trainGraphBytes(cfg: ModelConfig, shape: TrainShape, r: number, 
 }
 
 function defaultLogitRows(cfg: ModelConfig, N: number): number {
-  const rows = Math.max(64, Math.floor((64 * 2 ** 20) / (cfg.vocab * 4) / 64) * 64);
-  return Math.min(rows, Math.ceil(N / 64) * 64);
+  const rows = Math.max(64, Math.floor((64 * 2 ** 20) / (headRows(cfg) * 4) / 64) * 64);
+  // a reward model's scores [N, 1] are read back whole: one chunk
+  return cfg.head === 'score' ? Math.ceil(N / 64) * 64 : Math.min(rows, Math.ceil(N / 64) * 64);
 }
+
+/** Outputs of the head: the vocabulary (causal LM) or the score labels (reward model). */
+const headRows = (cfg: ModelConfig) => (cfg.head === 'score' ? cfg.numLabels : cfg.vocab);
 
 /** A layer's saved activations, by block tensor name; x and xOut are the residual stream's
  *  layer boundaries, k and v rows scratch shared by all layers. `lora`: x·Aᵀ per adapted linear. */
@@ -101,6 +106,8 @@ export class TrainGraph {
   private readonly vRows: GPUBuffer; // [N, nKV, hd]
   private readonly rstdF: GPUBuffer; // [N] the final norm's saved 1/rms
   private readonly xnF: GPUBuffer; // [N, H] the final norm's output
+  /** Reward models: the score of every row [N] (the head's output; a sequence's score is its last row's). */
+  scores?: GPUBuffer;
   private emb?: EmbeddingRows;
   /** Whether each layer's forward is recomputed before its backward (TrainShape.recompute, resolved). */
   readonly recompute: boolean;
@@ -118,10 +125,10 @@ export class TrainGraph {
     readonly shape: TrainShape,
     readonly full?: FullParams,
   ) {
-    if (cfg.qkNorm || cfg.head !== 'lm')
+    if (cfg.qkNorm || (cfg.head === 'score' && cfg.numLabels !== 1))
       throw new UsageError(
-        'training supports Llama and Qwen2 causal LMs',
-        'Qwen3 (q/k norm) and reward models can be used for generation and judging, not trained.',
+        'training supports Llama and Qwen2 causal LMs and their one-label reward models',
+        'Qwen3 (q/k norm) models and multi-label classifiers can be used for generation and judging, not trained.',
       );
     const { seqs: S, seqLen: T } = shape;
     const N = (this.N = S * T);
@@ -289,7 +296,8 @@ export class TrainGraph {
    */
   private recordHead(): void {
     const { cfg, N, weights } = this;
-    const { hidden: H, vocab: V } = cfg;
+    const { hidden: H } = cfg;
+    const V = headRows(cfg);
     const Rc = this.shape.logitRows ?? defaultLogitRows(cfg, N);
     if (Rc % 64 !== 0) throw new Error(`logitRows ${Rc} must be a multiple of 64`);
     const logits = this.res.buffer('logits[Rc,V]', Rc * V);
@@ -298,6 +306,15 @@ export class TrainGraph {
     const norm = { out: this.xnF, rstd: this.rstdF, inp: this.xs[cfg.layers], weight: weights.finalNorm };
     rmsnormForward(this.fwd, { ...norm, rows: N, width: H, eps: cfg.rmsEps, saveRstd: true });
     const rowView = (b: GPUBuffer, c0: number, n: number) => ({ buffer: b, offset: c0 * 4, size: n * 4 });
+    if (cfg.head === 'score') {
+      // Reward model: the score of every row in one chunk; ∂loss/∂score (coef, non-zero at each
+      // sequence's last row) is the head's output gradient itself.
+      if (Rc < N) throw new Error(`a reward model's scores are one chunk: logitRows ${Rc} < ${N} rows`);
+      this.scores = logits;
+      this.recordLogits(this.fwd, logits, 0, N);
+      this.recordHeadBackward(this.coef, 0, N);
+      return;
+    }
     for (let c0 = 0; c0 < N; c0 += Rc) {
       const n = Math.min(Rc, N - c0);
       const io = { logits, targets: rowView(this.targets, c0, n), lse: rowView(lse, c0, n), rows: n, V };
@@ -311,7 +328,8 @@ export class TrainGraph {
 
   /** logits[n, V] = xnF[c0 : c0 + n]·Eᵀ, one linear per chunk of the head's rows. */
   private recordLogits(t: Tape, logits: GPUBuffer, c0: number, n: number): void {
-    const { hidden: H, vocab: V } = this.cfg;
+    const { hidden: H } = this.cfg;
+    const V = headRows(this.cfg);
     for (const c of this.weights.lmHead) {
       const head = { out: logits, inp: this.xnF, weight: c.buffer, rows: n, inF: H, outF: c.rows };
       linearForward(t, { ...head, wt: this.weights.wt, ldy: V, yOffset: c.rowStart, inpRow: c0 });
@@ -320,14 +338,20 @@ export class TrainGraph {
 
   /** dxnF[c0 : c0 + n] = dLogits·E (and, with full training, dE += dLogitsᵀ·xnF). */
   private recordHeadBackward(dlogits: GPUBuffer, c0: number, n: number): void {
-    const { hidden: H, vocab: V } = this.cfg;
+    const { hidden: H } = this.cfg;
+    const V = headRows(this.cfg);
     this.weights.lmHead.forEach((c, i) => {
       const head = { dinp: this.grads.xn1, dout: dlogits, weight: c.buffer, rows: n, inF: H, outF: c.rows };
       const at = { ldDout: V, doutOffset: c.rowStart, dinpRow: c0, accumulate: i > 0, wt: this.weights.wt };
       linearInputGrad(this.bwd, { ...head, ...at });
     });
     if (!this.full) return;
-    const name = this.cfg.tieEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight';
+    const name =
+      this.cfg.head === 'score'
+        ? 'score.weight'
+        : this.cfg.tieEmbeddings
+          ? 'model.embed_tokens.weight'
+          : 'lm_head.weight';
     const inp = { buffer: this.xnF, offset: c0 * H * 4, size: n * H * 4 };
     const dweight = this.full.grad(name);
     linearWeightGrad(this.bwd, { dweight, dout: dlogits, inp, rows: n, inF: H, outF: V, accumulate: true });

@@ -13,7 +13,7 @@ import type { LoraLayout, LoraState } from './lora';
 import type { FullParams, ParamGroup } from './full';
 import { attentionStarts, scoredPositions, type Seq, type TokenizedPair } from './data';
 import { learningRate, type ScheduleKind } from './schedule';
-import { dpoLoss } from './dpo-loss';
+import { dpoLoss, logSigmoid } from './dpo-loss';
 import { rng } from '../rng';
 
 /** NaN or Inf in the loss or the gradients: the step is refused and the adapter left as it was. */
@@ -84,6 +84,19 @@ export interface StepMetrics {
   /** Mean policy logit over the completion tokens' whole vocabulary rows, as TRL logs it. */
   'logits/chosen'?: number;
   'logits/rejected'?: number;
+  /** Reward-model training (TRL's RewardTrainer names): share of pairs with r_chosen > r_rejected, mean r_c − r_r. */
+  accuracy?: number;
+  margin?: number;
+  min_reward?: number;
+  mean_reward?: number;
+  max_reward?: number;
+}
+
+/** A reward-model training pair: whole sequences (prompt included) and an optional margin. */
+export interface RewardPair {
+  chosen: number[];
+  rejected: number[];
+  margin?: number;
 }
 
 const MASK = 0xffffffff;
@@ -384,6 +397,82 @@ export class Trainer {
       };
     };
     await this.loop(pairs.length, o, micro, finish, onStep, onEpoch);
+  }
+
+  /** Writes whole sequences (padded) and returns each one's score: the reward head at its last token. */
+  async scoreSeqs(batch: number[][]): Promise<number[]> {
+    const { seqs: S, seqLen: T } = this;
+    const scores = this.graph.scores;
+    if (!scores) throw new UsageError('scores need a reward model (*ForSequenceClassification)');
+    if (batch.length > S) throw new UsageError(`micro-batch of ${batch.length} sequences exceeds ${S}`);
+    const ids = new Uint32Array(S * T);
+    batch.forEach((s, b) => {
+      if (!s.length || s.length > T) throw new UsageError(`a sequence of ${s.length} tokens (1 … ${T} allowed)`);
+      ids.set(s, b * T);
+    });
+    const dev = this.gpu.device;
+    this.graph.writeInputs(ids, new Uint32Array(S * T).fill(MASK));
+    const enc = dev.createCommandEncoder();
+    this.graph.encodeForward(enc, true);
+    dev.queue.submit([enc.finish()]);
+    const all = await this.read(scores, S * T);
+    this.lastRows = batch.map((s, b) => b * T + s.length - 1);
+    return this.lastRows.map((r) => all[r]);
+  }
+  private lastRows: number[] = [];
+
+  /** Backward after `scoreSeqs` with ∂loss/∂score per sequence (set at its last row). */
+  backwardScores(dScore: number[]): void {
+    const coef = new Float32Array(this.seqs * this.seqLen);
+    dScore.forEach((d, b) => (coef[this.lastRows[b]] = d));
+    const dev = this.gpu.device;
+    dev.queue.writeBuffer(this.graph.coef, 0, coef);
+    const enc = dev.createCommandEncoder();
+    this.graph.encodeBackward(enc);
+    dev.queue.submit([enc.finish()]);
+  }
+
+  /**
+   * Reward-model training as TRL's RewardTrainer: each pair's loss −log σ(r_c − r_r − margin),
+   * averaged over the step's pairs; logs loss, accuracy (r_c > r_r), margin (mean r_c − r_r) and
+   * the step's min / mean / max reward.
+   */
+  async rm(pairs: RewardPair[], o: TrainOptions, onStep: (m: StepMetrics) => void): Promise<void> {
+    if (2 * o.batchSize > this.seqs)
+      throw new UsageError(
+        `batch of ${o.batchSize} pairs needs ${2 * o.batchSize} sequences; the graph holds ${this.seqs}`,
+      );
+    let [min, max] = [Infinity, -Infinity]; // over the step's micro-batches
+    const micro = async (batch: number[], step: number[]) => {
+      const r = await this.scoreSeqs(batch.flatMap((k) => [pairs[k].chosen, pairs[k].rejected]));
+      const sums = { loss: 0, accuracy: 0, margin: 0, reward: 0 };
+      const dScore: number[] = [];
+      batch.forEach((k, j) => {
+        const [rc, rr] = [r[2 * j], r[2 * j + 1]];
+        const z = rc - rr - (pairs[k].margin ?? 0);
+        const loss = -logSigmoid(z);
+        if (!Number.isFinite(loss))
+          throw new TrainingDivergedError(`reward loss is ${loss} at pair ${k + 1}`, 'Lower the learning rate.');
+        const g = -Math.exp(logSigmoid(-z)) / step.length; // ∂loss/∂r_c = −σ(−z), averaged over the step
+        dScore.push(g, -g);
+        sums.loss += loss;
+        sums.accuracy += rc > rr ? 1 : 0;
+        sums.margin += rc - rr;
+        sums.reward += rc + rr;
+        [min, max] = [Math.min(min, rc, rr), Math.max(max, rc, rr)];
+      });
+      this.backwardScores(dScore);
+      return sums;
+    };
+    const finish = (m: Record<string, number>, step: number[]): Partial<StepMetrics> => {
+      const out = { min_reward: min, max_reward: max };
+      [min, max] = [Infinity, -Infinity];
+      return {
+        ...{ loss: m.loss / step.length, accuracy: m.accuracy / step.length, margin: m.margin / step.length },
+        ...{ mean_reward: m.reward / (2 * step.length), ...out },
+      };
+    };
+    await this.loop(pairs.length, o, micro, finish, onStep);
   }
 
   /** SFT: mean token NLL over the completion tokens of each optimizer step. */

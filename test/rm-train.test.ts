@@ -1,0 +1,190 @@
+// Reward-model training (Trainer.rm, `tpo rm`; TRL RewardTrainer semantics) on a tiny
+// *ForSequenceClassification model: every full-parameter gradient of Σ coef·score against central
+// finite differences of the float64 reference, the first loss at a zero score head, accuracy 1 on
+// fixed pairs, and the saved model folder scoring as the trainer did.
+
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { destroyWeights, uploadWeights } from '../src/engine/weights';
+import { readF32 } from '../src/gpu/readback';
+import { loadCheckpoint } from '../src/model/checkpoint';
+import { folderSource } from '../src/model/source-node';
+import { FullParams } from '../src/train/full';
+import { tokenizeRewardPairs } from '../src/train/data';
+import { loadTokenizer } from '../src/model/tokenizer';
+import { DEFAULT_TRAIN, type StepMetrics, Trainer } from '../src/train/trainer';
+import { RefSequence, type RefWeights, refWeights } from './reference/llama';
+import { numericGrad } from './reference/grad';
+import { expectClose } from './helpers/compare';
+import { noGpuErrors, testGpu } from './helpers/gpu';
+import { writeTinyModel } from './helpers/tiny-model';
+
+const tmp = () => mkdtempSync(join(tmpdir(), 'tpo-rmtrain-'));
+
+/** The reference reward: the score head's output at the last token. */
+function refScore(w: RefWeights, ids: number[]): number {
+  const s = new RefSequence(w);
+  let out!: Float64Array;
+  for (const t of ids) out = s.step(t);
+  return out[0];
+}
+
+/** `w` with one tensor replaced. */
+const withTensor = (w: RefWeights, name: string, v: Float64Array): RefWeights => ({
+  ...w,
+  get: (n: string) => (n === name ? v : w.get(n)),
+});
+
+describe('reward-model rows (TRL RewardTrainer formats)', () => {
+  it('texts with a prompt become [user, assistant] through the chat template; ids rows; over max length dropped', async () => {
+    const dir = writeTinyModel(tmp(), { seed: 93, tokenizer: true, scoreLabels: 1 });
+    const tok = (await loadTokenizer(folderSource(dir)))!;
+    const { pairs, dropped } = tokenizeRewardPairs(
+      [
+        { prompt: 'Say hi', chosen: 'hi', rejected: 'bye', margin: 1.5 },
+        { chosen: 'plain good text', rejected: 'plain bad' },
+        {
+          chosen: [
+            { role: 'user', content: 'q' },
+            { role: 'assistant', content: 'a' },
+          ],
+          rejected: [
+            { role: 'user', content: 'q' },
+            { role: 'assistant', content: 'b' },
+          ],
+        },
+        { prompt_ids: [1, 2], chosen_ids: [3], rejected_ids: [4, 5] },
+        { chosen_ids: Array.from({ length: 40 }, () => 7), rejected_ids: [8] },
+      ],
+      tok,
+      32,
+    );
+    expect(dropped).toBe(1);
+    expect(pairs).toHaveLength(4);
+    const conv = (u: string, a: string) =>
+      tok.applyChatTemplate(
+        [
+          { role: 'user', content: u },
+          { role: 'assistant', content: a },
+        ],
+        false,
+      );
+    expect(pairs[0]).toEqual({ chosen: conv('Say hi', 'hi'), rejected: conv('Say hi', 'bye'), margin: 1.5 });
+    expect(pairs[1]).toEqual({ chosen: tok.encode('plain good text'), rejected: tok.encode('plain bad') });
+    expect(pairs[2].chosen).toEqual(conv('q', 'a'));
+    expect(pairs[3]).toEqual({ chosen: [1, 2, 3], rejected: [1, 2, 4, 5] });
+    expect(() => tokenizeRewardPairs([{ chosen: 'a', rejected: 'b', margin: 'x' }], tok, 32)).toThrow(/margin/);
+    expect(() => tokenizeRewardPairs([{ chosen: 'a' }], tok, 32)).toThrow(/needs "chosen" and "rejected"/);
+  });
+});
+
+describe('reward-model training', () => {
+  for (const type of ['llama', 'qwen2'] as const)
+    it(`${type}: full-parameter gradients of Σ coef·score (score head, norms, attention, MLP, embedding) equal finite differences`, async () => {
+      const gpu = await testGpu();
+      const dir = writeTinyModel(tmp(), {
+        type,
+        seed: 90,
+        scoreLabels: 1,
+        hidden: 16,
+        intermediate: 24,
+        layers: 2,
+        vocab: 40,
+      });
+      const ck = await loadCheckpoint(folderSource(dir));
+      const seqs = [
+        [1, 5, 9, 3, 17],
+        [1, 22, 7],
+        [1, 30, 31, 32, 33, 34],
+      ];
+      const coef = [0.7, -1.3, 0.4];
+      const weights = uploadWeights(gpu, ck, 'f32');
+      const full = new FullParams(gpu.device, ck.config, weights);
+      const trainer = new Trainer(gpu, ck.config, weights, null, null, 3, 6, full, { recompute: false });
+      const got = await noGpuErrors(gpu, async () => {
+        trainer.zeroGrad();
+        const scores = await trainer.scoreSeqs(seqs);
+        trainer.backwardScores(coef);
+        const grads = new Map<string, Float32Array>();
+        for (const g of full.groups) grads.set(g.name, await readF32(gpu.device, g.grads, g.length));
+        return { scores, grads };
+      });
+      trainer.destroy();
+      full.destroy();
+      destroyWeights(weights);
+      const w = refWeights(ck);
+      expectClose(
+        'scores',
+        got.scores,
+        seqs.map((s) => refScore(w, s)),
+        1e-4,
+        1e-5,
+      );
+      const loss = (ww: RefWeights) => seqs.reduce((a, s, i) => a + coef[i] * refScore(ww, s), 0);
+      const names = [
+        'score.weight',
+        'model.norm.weight',
+        'model.layers.1.mlp.down_proj.weight',
+        'model.layers.0.self_attn.q_proj.weight',
+        'model.layers.0.self_attn.v_proj.weight',
+        'model.layers.0.input_layernorm.weight',
+        'model.embed_tokens.weight',
+        ...(type === 'qwen2' ? ['model.layers.0.self_attn.k_proj.bias'] : []),
+      ];
+      for (const name of names) {
+        const want = numericGrad((x) => loss(withTensor(w, name, x)), w.get(name), 1e-5);
+        expectClose(`d ${name}`, got.grads.get(name)!, want, 2e-3, 2e-5);
+      }
+    });
+
+  it('from a zero score head the first loss is ln 2 a pair (with a margin, −log σ(−m)); training drives accuracy to 1 on fixed pairs', async () => {
+    const gpu = await testGpu();
+    const dir = writeTinyModel(tmp(), { type: 'llama', seed: 91, scoreLabels: 1 });
+    const ck = await loadCheckpoint(folderSource(dir));
+    const weights = uploadWeights(gpu, ck, 'f32');
+    gpu.device.queue.writeBuffer(weights.lmHead[0].buffer, 0, new Float32Array(ck.config.hidden)); // r ≡ 0
+    const full = new FullParams(gpu.device, ck.config, weights);
+    const pairs = [
+      { chosen: [1, 4, 9, 16], rejected: [1, 4, 9, 17] },
+      { chosen: [1, 20, 21], rejected: [1, 20, 22, 23] },
+      { chosen: [1, 30, 2, 2, 5], rejected: [1, 31, 2] },
+      { chosen: [1, 8], rejected: [1, 9], margin: 0.5 },
+    ];
+    const trainer = new Trainer(gpu, ck.config, weights, null, null, 4, 5, full);
+    const steps: StepMetrics[] = [];
+    const o = { ...DEFAULT_TRAIN, lr: 1e-2, epochs: 40, batchSize: 2, gradAccum: 2, seed: 3 };
+    await noGpuErrors(gpu, () => trainer.rm(pairs, o, (m) => steps.push(m)));
+    expect(steps).toHaveLength(40);
+    // r ≡ 0: ln 2 a pair, and −log σ(−0.5) for the pair with margin 0.5 (one step holds all four)
+    expect(steps[0].loss).toBeCloseTo((3 * Math.LN2 + Math.log1p(Math.exp(0.5))) / 4, 6);
+    expect(steps[0].margin).toBe(0);
+    expect(Object.keys(steps[0]).sort()).toEqual(
+      [
+        'accuracy',
+        'epoch',
+        'grad_norm',
+        'loss',
+        'lr',
+        'margin',
+        'max_reward',
+        'mean_reward',
+        'min_reward',
+        'step',
+      ].sort(),
+    );
+    const last = steps.at(-1)!;
+    expect(last.accuracy).toBe(1);
+    expect(last.loss).toBeLessThan(0.2);
+    expect(last.min_reward).toBeLessThanOrEqual(last.mean_reward!);
+    expect(last.mean_reward).toBeLessThanOrEqual(last.max_reward!);
+    for (const p of pairs) {
+      const [rc, rr] = await trainer.scoreSeqs([p.chosen, p.rejected]);
+      expect(rc).toBeGreaterThan(rr + (p.margin ?? 0));
+    }
+    trainer.destroy();
+    full.destroy();
+    destroyWeights(weights);
+  });
+});
