@@ -16,6 +16,7 @@ export default defineConfig({
         bench: 'bench/bench.ts',
         'gpu-check': 'bench/gpu-check.ts',
         'train-demo': 'src/demo/train-demo.ts',
+        'train-demo-rm': 'src/demo/train-rm.ts',
         experiment: 'src/demo/experiment.ts',
       },
       output: { entryFileNames: '[name].js' },

@@ -15,6 +15,7 @@ import { OPTIONS as RUN } from '../src/cli/run';
 import { OPTIONS as TRAIN } from '../src/cli/train';
 import { OPTIONS as EXPERIMENT } from '../src/demo/experiment';
 import { OPTIONS as TRAIN_DEMO } from '../src/demo/train-demo';
+import { OPTIONS as TRAIN_DEMO_RM } from '../src/demo/train-rm';
 
 const ROOT = join(__dirname, '..');
 const FILES = [
@@ -27,7 +28,10 @@ const TPO: Record<string, object> = {
   ...{ generate: GENERATE, run: RUN, eval: EVAL, judge: JUDGE },
   ...{ dpo: TRAIN, sft: TRAIN, rm: TRAIN },
 };
-const SCRIPT_FLAGS: Record<string, object> = { bench: BENCH, experiment: EXPERIMENT, 'train:demo': TRAIN_DEMO };
+const SCRIPT_FLAGS: Record<string, object> = {
+  ...{ bench: BENCH, experiment: EXPERIMENT },
+  ...{ 'train:demo': TRAIN_DEMO, 'train:demo-rm': TRAIN_DEMO_RM },
+};
 const SCRIPTS = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts as Record<string, string>;
 
 /** The commands of a markdown file: code-block lines (with their indented continuation lines) and inline code. */

@@ -13,6 +13,7 @@ import { loadCheckpoint } from '../src/model/checkpoint';
 import { folderSource } from '../src/model/source-node';
 import { FullParams } from '../src/train/full';
 import { tokenizeRewardPairs } from '../src/train/data';
+import { auc } from '../src/demo/train-rm';
 import { loadTokenizer } from '../src/model/tokenizer';
 import { DEFAULT_TRAIN, type StepMetrics, Trainer } from '../src/train/trainer';
 import { RefSequence, type RefWeights, refWeights } from './reference/llama';
@@ -35,6 +36,14 @@ function refScore(w: RefWeights, ids: number[]): number {
 const withTensor = (w: RefWeights, name: string, v: Float64Array): RefWeights => ({
   ...w,
   get: (n: string) => (n === name ? v : w.get(n)),
+});
+
+describe("the demo reward model's AUC", () => {
+  it('is P(score of a right response > score of a wrong one), ties ½, by hand', () => {
+    // right: 3, 1; wrong: 2, 1, 0 → pairs (3>2, 3>1, 3>0, 1<2, 1=1, 1>0) = 4.5 of 6
+    expect(auc([3, 2, 1, 1, 0], [true, false, true, false, false])).toBe(4.5 / 6);
+    expect(auc([1, 2], [true, true])).toBeNaN(); // no wrong response: undefined
+  });
 });
 
 describe('reward-model rows (TRL RewardTrainer formats)', () => {

@@ -76,7 +76,7 @@ function judgeModelSpec(kind: 'rm' | 'pairwise'): JudgeModelSpec | 'policy' {
     if (kind === 'rm') throw new Error('The policy is not a reward model: give a *ForSequenceClassification repo.');
     return 'policy';
   }
-  if (/^(https?:)?\//.test(text))
+  if (/^(https?:\/\/|\.{0,2}\/)/.test(text))
     return {
       kind: 'url',
       baseUrl: new URL(text.endsWith('/') ? text : `${text}/`, document.baseURI).href,

@@ -4,7 +4,7 @@
 // test/demo-tpo.test.ts holds it to a gain; `npm run bench -- --quant` compares weight storages.
 
 import type { LoadedModel } from '../engine/model';
-import { rulesJudge } from '../tpo/judges';
+import { type Judge, rulesJudge } from '../tpo/judges';
 import { runIteration } from '../tpo/loop';
 import { GENERIC } from '../tpo/prompts';
 import type { IterationMetrics, RunStore } from '../tpo/store';
@@ -16,14 +16,17 @@ import { DEMO_SEED, DEMO_SPLITS, demoJudgeRules, makeSplits } from './tasks';
 
 export const REDUCED = { instructions: 64, samples: 4 };
 
-/** Runs the iteration into `store`, attaches its adapter to `model` and scores before and after. */
+/**
+ * Runs the iteration into `store` (judged by `judge`, by default the suite's rules), attaches its
+ * adapter to `model` and scores before and after (always by the rules: the exact answer).
+ */
 export async function reducedTpoIteration(
   model: LoadedModel,
   store: RunStore,
+  judge: Judge = rulesJudge(demoJudgeRules()),
 ): Promise<{ before: DemoScore; after: DemoScore; metrics: IterationMetrics }> {
   const tasks = makeSplits(DEMO_SEED, { ...DEMO_SPLITS, train: 0 }).pool.slice(0, REDUCED.instructions);
   const items = tasks.map((t) => ({ id: t.id, instruction: t.instruction, meta: { answer: t.answer } }));
-  const judge = rulesJudge(demoJudgeRules());
   const greedy = () => scoreTasks(model, tasks, GENERIC);
   const before = await greedy();
   const metrics = await runIteration({ model, judge, store }, 0, items, {
