@@ -5,7 +5,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
-import { screenshot, pageErrors, readIdbStore, startApp, type AppServer } from './helpers/browser';
+import { screenshot, pageErrors, readIdbStore, settled, startApp, type AppServer } from './helpers/browser';
 
 let app: AppServer;
 let browser: Browser;
@@ -80,12 +80,7 @@ describe('app: the embedded demo model end to end', () => {
     await page.fill('#walk-steps', '3');
     await page.fill('#walk-seed', '1'); // the same draws every run: the pair and DPO stages below always appear
     await page.click('#walk-run');
-    await page.waitForFunction(
-      () => /Done\.|Error/.test(document.getElementById('walk-status')!.textContent ?? ''),
-      null,
-      { timeout: 300_000 },
-    );
-    expect(await page.textContent('#walk-status')).toBe('Done.');
+    expect(await settled(page, 'walk-status')).toBe('Done.');
     const titles = await page.$$eval('#walk-stages h3', (hs) => hs.map((h) => h.textContent));
     expect(titles[0]).toMatch(/thought prompt/);
     expect(titles[1]).toMatch(/3 samples/);
@@ -120,12 +115,7 @@ describe('app: the embedded demo model end to end', () => {
     await page.fill('#walk-steps', '2');
     await page.fill('#walk-seed', '1');
     await page.click('#walk-run');
-    await page.waitForFunction(
-      () => /Done\.|Error/.test(document.getElementById('walk-status')!.textContent ?? ''),
-      null,
-      { timeout: 300_000 },
-    );
-    expect(await page.textContent('#walk-status')).toBe('Done.');
+    expect(await settled(page, 'walk-status')).toBe('Done.');
     const titles = await page.$$eval('#walk-stages h3', (hs) => hs.map((h) => h.textContent));
     expect(titles[4]).toMatch(/DPO steps/);
     expect(await page.locator('#walk-stages li:last-child tr').count()).toBe(3); // header + 2 steps
@@ -173,12 +163,7 @@ describe('app: the embedded demo model end to end', () => {
     expect(stored.config.options.topP).toBe(1);
     expect(await page.inputValue('#validation')).toBe('2');
     await page.click('#start');
-    await page.waitForFunction(
-      () => /Done\.|Error/.test(document.getElementById('run-status')!.textContent ?? ''),
-      null,
-      { timeout: 600_000 },
-    );
-    expect(await page.textContent('#run-status')).toBe('Done.');
+    expect(await settled(page, 'run-status', 600_000)).toBe('Done.');
     const after = await samplesOf(page, 'demo-run');
     expect(after).toHaveLength(3);
     for (const b of before) expect(after.find((r) => r.id === b.id)).toEqual(b);
@@ -242,12 +227,7 @@ describe('app: the embedded demo model end to end', () => {
     expect(await page.inputValue('#local-judge')).toBe('rm');
     expect(await page.inputValue('#judge-model')).toMatch(/models\/tpo-demo-rm\/$/);
     await page.click('#start');
-    await page.waitForFunction(
-      () => /Done\.|Error/.test(document.getElementById('run-status')!.textContent ?? ''),
-      null,
-      { timeout: 600_000 },
-    );
-    expect(await page.textContent('#run-status')).toBe('Done.');
+    expect(await settled(page, 'run-status', 600_000)).toBe('Done.');
     const after = await readIdbStore<{
       runId: string;
       id: string;

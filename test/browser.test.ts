@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { loadModel } from '../src/engine/model';
 import { folderSource } from '../src/model/source-node';
-import { screenshot, pageErrors, readIdbStore, startApp, type AppServer } from './helpers/browser';
+import { screenshot, pageErrors, readIdbStore, settled, startApp, type AppServer } from './helpers/browser';
 import { startHubServer, type HubServer } from './helpers/hub-server';
 import { testGpu } from './helpers/gpu';
 import { writeTinyModel } from './helpers/tiny-model';
@@ -251,12 +251,7 @@ describe('browser: a TPO run in the worker with records in IndexedDB', () => {
 
     const second = await open();
     await second.page.click('#start');
-    await second.page.waitForFunction(
-      () => /Done\.|Error/.test(document.getElementById('run-status')!.textContent ?? ''),
-      null,
-      { timeout: 300_000 },
-    );
-    expect(await second.page.textContent('#run-status')).toBe('Done.');
+    expect(await settled(second.page, 'run-status')).toBe('Done.');
     const after = (await readIdbStore(second.page, 'samples')) as { id: string; samples: unknown[] }[];
     expect(after.map((r) => r.id).sort()).toEqual(['a', 'b', 'c', 'd']); // each instruction once
     for (const b of before) expect(after.find((r) => r.id === b.id)).toEqual(b); // kept as stored, not redone
@@ -357,12 +352,7 @@ describe('browser: a TPO run in the worker with records in IndexedDB', () => {
       await page.fill('#http-judge', `${judgeUrl}#judge-model`);
       await page.fill('#http-key', SECRET);
       await page.click('#start');
-      await page.waitForFunction(
-        () => /Done\.|Error/.test(document.getElementById('run-status')!.textContent ?? ''),
-        null,
-        { timeout: 300_000 },
-      );
-      expect(await page.textContent('#run-status')).toBe('Done.');
+      expect(await settled(page, 'run-status')).toBe('Done.');
       expect(auth.length).toBeGreaterThan(0);
       expect(new Set(auth)).toEqual(new Set([`Bearer ${SECRET}`])); // the key was used for every judgement
       expect(((await readIdbStore(page, 'metrics')) as unknown[]).length).toBe(1);
@@ -449,12 +439,7 @@ describe('browser: a TPO run in the worker with records in IndexedDB', () => {
       /policy weights \d+ MiB, judge weights known once downloaded/,
     );
     await page.click('#start');
-    await page.waitForFunction(
-      () => /Done\.|Error/.test(document.getElementById('run-status')!.textContent ?? ''),
-      null,
-      { timeout: 300_000 },
-    );
-    expect(await page.textContent('#run-status')).toBe('Done.');
+    expect(await settled(page, 'run-status')).toBe('Done.');
     const records = (
       await readIdbStore<{ runId: string; instruction: string; samples: Sample[] }>(page, 'samples')
     ).filter((r) => r.runId === 'rm-judged');
@@ -505,12 +490,7 @@ describe('browser: a TPO run in the worker with records in IndexedDB', () => {
     await page.fill('#walk-steps', '2');
     await page.fill('#walk-seed', '1');
     await page.click('#walk-run');
-    await page.waitForFunction(
-      () => /Done\.|Error/.test(document.getElementById('walk-status')!.textContent ?? ''),
-      null,
-      { timeout: 300_000 },
-    );
-    expect(await page.textContent('#walk-status')).toBe('Done.');
+    expect(await settled(page, 'walk-status')).toBe('Done.');
     const titles = await page.$$eval('#walk-stages h3', (hs) => hs.map((h) => h.textContent));
     expect(titles.slice(2, 5).join(' | ')).toMatch(/Judge scores.*\|.*preference pair.*\|.*DPO steps/);
     // the reward model's scores of the shown responses, as the Node engine computes them
@@ -540,12 +520,7 @@ describe('browser: a TPO run in the worker with records in IndexedDB', () => {
     await directRun(page);
     await page.fill('#run-id', 'quota-run');
     await page.click('#start');
-    await page.waitForFunction(
-      () => /Done\.|Error/.test(document.getElementById('run-status')!.textContent ?? ''),
-      null,
-      { timeout: 300_000 },
-    );
-    const msg = (await page.textContent('#run-status'))!;
+    const msg = await settled(page, 'run-status');
     expect(msg).toMatch(/StorageQuotaError: The browser storage quota is full; nothing already stored was lost/);
     expect(msg).toMatch(/Delete old runs or adapters in the Data view[\s\S]*export them first/);
     // the override belongs to the origin, not to this context: lift it for the tests after this one
@@ -569,12 +544,7 @@ describe('browser: a TPO run in the worker with records in IndexedDB', () => {
           .filter((r) => r.runId === runId)
           .map(({ runId: _r, ...rest }) => rest);
       const finish = async () => {
-        await page.waitForFunction(
-          () => /Done\.|Error/.test(document.getElementById('run-status')!.textContent ?? ''),
-          null,
-          { timeout: 300_000 },
-        );
-        return (await page.textContent('#run-status'))!;
+        return settled(page, 'run-status');
       };
       const clearStatus = () => page.evaluate(() => (document.getElementById('run-status')!.textContent = ''));
       await page.fill('#run-id', 'quota-mid');
@@ -704,12 +674,7 @@ describe('browser: a TPO run in the worker with records in IndexedDB', () => {
       await page.evaluate(() =>
         (globalThis as unknown as { tpoEngine: { destroyDevice(): Promise<void> } }).tpoEngine.destroyDevice(),
       );
-      await page.waitForFunction(
-        () => /Done\.|Error/.test(document.getElementById('run-status')!.textContent ?? ''),
-        null,
-        { timeout: 300_000 },
-      );
-      const msg = (await page.textContent('#run-status'))!;
+      const msg = await settled(page, 'run-status');
       expect(msg).toMatch(/DeviceLostError: The GPU device was lost \(destroyed\)[\s\S]*everything it stored is kept/);
       expect(msg).toMatch(/Press Start to resume it from its last stored unit/);
       expect(await page.isVisible('#banner')).toBe(true);
@@ -720,12 +685,7 @@ describe('browser: a TPO run in the worker with records in IndexedDB', () => {
       // Start again: a new device, the model loaded onto it, the run resumed from its stored units.
       await page.evaluate(() => (document.getElementById('run-status')!.textContent = ''));
       await page.click('#start');
-      await page.waitForFunction(
-        () => /Done\.|Error/.test(document.getElementById('run-status')!.textContent ?? ''),
-        null,
-        { timeout: 300_000 },
-      );
-      expect(await page.textContent('#run-status')).toBe('Done.');
+      expect(await settled(page, 'run-status')).toBe('Done.');
       const after = await samples();
       expect(after.map((r) => r.id).sort()).toEqual(['d0', 'd1', 'd2', 'd3', 'd4', 'd5', 'd6', 'd7']);
       for (const k of kept) expect(after).toContainEqual(k); // nothing stored was lost or redone
@@ -765,11 +725,7 @@ describe('browser: a TPO run in the worker with records in IndexedDB', () => {
     expect(await count()).toBe(held);
     expect(held).toBeLessThan(12);
     await page.click('#resume');
-    await page.waitForFunction(
-      () => /Done\.|Error/.test(document.getElementById('run-status')!.textContent ?? ''),
-      null,
-      { timeout: 300_000 },
-    );
+    await settled(page, 'run-status');
     expect(await count()).toBe(12);
 
     await page.fill('#run-id', 'cancelled-run');

@@ -57,3 +57,11 @@ export function readIdbStore<T = unknown>(page: Page, store: string): Promise<T[
     store,
   );
 }
+
+/** Waits until element `id` says "Done." or shows an error (a run's or a walkthrough's status), and returns its text. */
+export async function settled(page: Page, id: 'run-status' | 'walk-status', timeout = 300_000): Promise<string> {
+  await page.waitForFunction((el) => /Done\.|Error/.test(document.getElementById(el)!.textContent ?? ''), id, {
+    timeout,
+  });
+  return (await page.textContent(`#${id}`))!;
+}
