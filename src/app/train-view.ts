@@ -155,6 +155,7 @@ function fillForm(c: Record<string, unknown> | null): void {
   set('epochs', o.train.epochs);
   set('validation', o.validation ?? 0);
   const judge = c.judge as RunRequest['judge'] | undefined;
+  $<HTMLSelectElement>('local-judge').value = ''; // a rules or HTTP run: no judge model
   if (judge?.kind === 'rm' || judge?.kind === 'pairwise') {
     set('local-judge', judge.kind);
     const m = judge.model;
