@@ -608,9 +608,17 @@ describe('browser: a TPO run in the worker with records in IndexedDB', () => {
         null,
         { timeout: 60_000, polling: 250 },
       );
-      await clearStatus();
-      await page.click('#start');
-      expect(await finish()).toBe('Done.');
+      // Its enforcement can lag the estimate a little longer: a start that still meets the quota stops
+      // as before (nothing lost) and is pressed again, at most four times.
+      let restarted = '';
+      for (let attempt = 0; attempt < 4 && restarted !== 'Done.'; attempt++) {
+        if (attempt) await page.waitForTimeout(2000);
+        await clearStatus();
+        await page.click('#start');
+        restarted = await finish();
+        if (restarted !== 'Done.') expect(restarted).toMatch(/^StorageQuotaError/);
+      }
+      expect(restarted).toBe('Done.');
       // The same settings run start to finish under another id: the same samples, pairs, adapter and metrics.
       await page.fill('#run-id', 'quota-ref');
       await clearStatus();
