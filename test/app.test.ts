@@ -5,7 +5,15 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
-import { screenshot, pageErrors, readIdbStore, settled, startApp, type AppServer } from './helpers/browser';
+import {
+  screenshot,
+  pageErrors,
+  readIdbStore,
+  runWalkthrough,
+  settled,
+  startApp,
+  type AppServer,
+} from './helpers/browser';
 
 let app: AppServer;
 let browser: Browser;
@@ -75,13 +83,9 @@ describe('app: the embedded demo model end to end', () => {
     await screenshot(page, 'app-chat');
 
     // The walkthrough: every stage appears, explained, in order.
-    await page.click('#tab-walk');
-    await page.fill('#walk-k', '3');
-    await page.fill('#walk-steps', '3');
-    await page.fill('#walk-seed', '1'); // the same draws every run: the pair and DPO stages below always appear
-    await page.click('#walk-run');
-    expect(await settled(page, 'walk-status')).toBe('Done.');
-    const titles = await page.$$eval('#walk-stages h3', (hs) => hs.map((h) => h.textContent));
+    // seed 1: the same draws every run, so the pair and DPO stages below always appear
+    const { status, titles } = await runWalkthrough(page, { k: 3, steps: 3, seed: 1 });
+    expect(status).toBe('Done.');
     expect(titles[0]).toMatch(/thought prompt/);
     expect(titles[1]).toMatch(/3 samples/);
     expect(titles[2]).toMatch(/Judge scores/);
@@ -110,13 +114,8 @@ describe('app: the embedded demo model end to end', () => {
       { timeout: 180_000 },
     );
     expect((await page.textContent('#chat-log .msg.assistant .answer'))!.length).toBeGreaterThan(0);
-    await page.click('#tab-walk');
-    await page.fill('#walk-k', '3');
-    await page.fill('#walk-steps', '2');
-    await page.fill('#walk-seed', '1');
-    await page.click('#walk-run');
-    expect(await settled(page, 'walk-status')).toBe('Done.');
-    const titles = await page.$$eval('#walk-stages h3', (hs) => hs.map((h) => h.textContent));
+    const { status, titles } = await runWalkthrough(page, { k: 3, steps: 2, seed: 1 });
+    expect(status).toBe('Done.');
     expect(titles[4]).toMatch(/DPO steps/);
     expect(await page.locator('#walk-stages li:last-child tr').count()).toBe(3); // header + 2 steps
     expect(errors).toEqual([]);

@@ -10,7 +10,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { loadModel } from '../src/engine/model';
 import { folderSource } from '../src/model/source-node';
-import { screenshot, pageErrors, readIdbStore, settled, startApp, type AppServer } from './helpers/browser';
+import {
+  screenshot,
+  pageErrors,
+  readIdbStore,
+  runWalkthrough,
+  settled,
+  startApp,
+  type AppServer,
+} from './helpers/browser';
 import { startHubServer, type HubServer } from './helpers/hub-server';
 import { testGpu } from './helpers/gpu';
 import { writeTinyModel } from './helpers/tiny-model';
@@ -486,12 +494,8 @@ describe('browser: a TPO run in the worker with records in IndexedDB', () => {
     await page.fill('#judge-model', 'tiny/reward-model');
     await page.click('#tab-walk');
     await page.selectOption('#walk-judge', 'train');
-    await page.fill('#walk-k', '3');
-    await page.fill('#walk-steps', '2');
-    await page.fill('#walk-seed', '1');
-    await page.click('#walk-run');
-    expect(await settled(page, 'walk-status')).toBe('Done.');
-    const titles = await page.$$eval('#walk-stages h3', (hs) => hs.map((h) => h.textContent));
+    const { status, titles } = await runWalkthrough(page, { k: 3, steps: 2, seed: 1 });
+    expect(status).toBe('Done.');
     expect(titles.slice(2, 5).join(' | ')).toMatch(/Judge scores.*\|.*preference pair.*\|.*DPO steps/);
     // the reward model's scores of the shown responses, as the Node engine computes them
     const rows = await page.$$eval('#walk-stages li:nth-child(3) tr', (trs) =>

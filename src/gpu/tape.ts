@@ -218,6 +218,17 @@ export function rowsGrid(n: number): Grid {
   return [Math.min(n, 65535), Math.ceil(n / 65535)];
 }
 
+/**
+ * A per-row kernel's entry for this adapter and its grid: `entry` with one workgroup a row, or on
+ * software adapters `<entry>_serial` with one thread a row (no workgroup barriers, which a CPU
+ * emulates at great cost), 64 rows a workgroup.
+ */
+export function rowKernel(t: Tape, shader: ShaderName, entry: string) {
+  const software = t.res.gpu.isSoftware;
+  const k = t.res.kernel(shader, software ? `${entry}_serial` : entry);
+  return { k, grid: (rows: number): Grid => (software ? elementsGrid(rows, 64) : rowsGrid(rows)) };
+}
+
 /** Workgroups covering n elements at `perGroup` each, split over y past 65,535. */
 export function elementsGrid(n: number, perGroup: number): Grid {
   const groups = Math.ceil(n / perGroup);

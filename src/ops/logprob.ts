@@ -6,17 +6,15 @@
 // Reference: test/reference/ops.ts `logSoftmax`; tests: test/ops/logprob.test.ts.
 
 import type { Binding } from '../gpu/kernel';
-import { elementsGrid, type Tape } from '../gpu/tape';
+import { rowKernel, type Tape } from '../gpu/tape';
 
 export function logprobForward(
   t: Tape,
   a: { logp: Binding; logitSum: Binding; lse: Binding; logits: Binding; targets: Binding; rows: number; V: number },
 ): void {
   const bufs = { logits: a.logits, target_: a.targets, lse: a.lse, logp: a.logp, logitSum: a.logitSum };
-  // Software adapters: one thread a row (no workgroup barriers).
-  const software = t.res.gpu.isSoftware;
-  const k = t.res.kernel('logprob', software ? 'forward_serial' : 'forward');
-  t.dispatch('logprob', k, { N: a.rows, V: a.V }, bufs, software ? elementsGrid(a.rows, 64) : [a.rows]);
+  const { k, grid } = rowKernel(t, 'logprob', 'forward');
+  t.dispatch('logprob', k, { N: a.rows, V: a.V }, bufs, grid(a.rows));
 }
 
 export function logprobBackward(

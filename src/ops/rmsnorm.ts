@@ -3,14 +3,7 @@
 // Reference: test/reference/ops.ts `rmsnorm`; tests: test/ops/rmsnorm.test.ts.
 
 import type { Binding } from '../gpu/kernel';
-import { elementsGrid, type Grid, rowsGrid, type Sized, type Tape, sizeOf } from '../gpu/tape';
-
-/** The entry for this adapter (one workgroup a row; one thread a row on software adapters) and its grid. */
-function perRow(t: Tape, entry: 'forward' | 'backward') {
-  const software = t.res.gpu.isSoftware;
-  const k = t.res.kernel('rmsnorm', software ? `${entry}_serial` : entry);
-  return { k, grid: (rows: number): Grid => (software ? elementsGrid(rows, 64) : rowsGrid(rows)) };
-}
+import { rowKernel, type Sized, type Tape, sizeOf } from '../gpu/tape';
 
 export interface RmsnormForward {
   out: Binding;
@@ -26,7 +19,7 @@ export interface RmsnormForward {
 
 export function rmsnormForward(t: Tape, a: RmsnormForward, name = 'rmsnorm'): void {
   const rows = sizeOf(a.rows);
-  const { k, grid } = perRow(t, 'forward');
+  const { k, grid } = rowKernel(t, 'rmsnorm', 'forward');
   t.dispatch(
     name,
     k,
@@ -53,7 +46,7 @@ export interface RmsnormBackward {
 export function rmsnormBackward(t: Tape, a: RmsnormBackward): void {
   const bufs = { bx: a.inp, bw: a.weight, bdy: a.dout, brstd: a.rstd };
   const { rows: N, width: H } = a;
-  const { k: back, grid } = perRow(t, 'backward');
+  const { k: back, grid } = rowKernel(t, 'rmsnorm', 'backward');
   t.dispatch('rmsnorm', back, { N, H, accumulate: +a.accumulate }, { ...bufs, bdx: a.dinp }, grid(N));
   if (!a.dweight) return;
   const k = t.res.kernel('rmsnorm', 'backward_weight');

@@ -65,3 +65,20 @@ export async function settled(page: Page, id: 'run-status' | 'walk-status', time
   });
   return (await page.textContent(`#${id}`))!;
 }
+
+/**
+ * Runs a walkthrough of K samples and `steps` DPO steps from `seed` (the same draws every run) on the
+ * Walkthrough screen; returns the final status and the stage titles.
+ */
+export async function runWalkthrough(
+  page: Page,
+  o: { k: number; steps: number; seed: number },
+): Promise<{ status: string; titles: (string | null)[] }> {
+  await page.click('#tab-walk');
+  await page.fill('#walk-k', String(o.k));
+  await page.fill('#walk-steps', String(o.steps));
+  await page.fill('#walk-seed', String(o.seed));
+  await page.click('#walk-run');
+  const status = await settled(page, 'walk-status');
+  return { status, titles: await page.$$eval('#walk-stages h3', (hs) => hs.map((h) => h.textContent)) };
+}
