@@ -1,6 +1,6 @@
 // The `tpo` command as a user runs it: a child process through bin/tpo.mjs.
 
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -130,7 +130,7 @@ describe('tpo generate', () => {
 });
 
 describe('tpo rm', () => {
-  it('trains a reward model (--full) from text pairs, logs TRL RewardTrainer metrics, writes a model folder the rm: judge loads', async () => {
+  it('trains a reward model (--full: a model folder; LoRA: a PEFT adapter with the score head) from text pairs, logs TRL RewardTrainer metrics; the rm: judge loads both', async () => {
     const { writeFileSync } = await import('node:fs');
     const work = mkdtempSync(join(tmpdir(), 'tpo-cli-rm-'));
     const rmDir = writeTinyModel(join(work, 'rm'), { seed: 92, tokenizer: true, scoreLabels: 1 });
@@ -163,9 +163,35 @@ describe('tpo rm', () => {
       expect(c!).toBeGreaterThan(rj!);
     }
     m.destroy();
-    const noFull = await tpo(args);
-    expect(noFull.code).toBe(2);
-    expect(noFull.stderr).toMatch(/pass --full/);
+    // without --full: LoRA over a bf16 base and the whole score head, a PEFT adapter folder that
+    // `tpo judge --judge rm:<adapter>` loads over its base
+    const adapterDir = join(work, 'adapter');
+    const lora = ['--out', adapterDir, '--dtype', 'bf16', '--lr', '2e-2', '--epochs', '30', '--batch-size', '3'];
+    const rl = await tpo([...args.slice(0, -2), ...lora, '--lora-r', '4', '--json']);
+    expect(rl.code ?? 0, rl.stderr).toBe(0);
+    expect(rl.stderr).toMatch(/adapter \(LoRA \+ score head\) written/);
+    const loraSteps = rl.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(loraSteps.at(-1).accuracy).toBe(1);
+    const ac = JSON.parse(readFileSync(join(adapterDir, 'adapter_config.json'), 'utf8'));
+    expect([ac.task_type, ac.modules_to_save, ac.base_model_name_or_path]).toEqual(['SEQ_CLS', ['score'], rmDir]);
+    const items = rows.flatMap((row) => [
+      { instruction: row.prompt, response: row.chosen },
+      { instruction: row.prompt, response: row.rejected },
+    ]);
+    writeFileSync(join(work, 'items.jsonl'), items.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    const judged = await tpo(['judge', '--judge', `rm:${adapterDir}`, '--items', join(work, 'items.jsonl'), '--json']);
+    expect(judged.code ?? 0, judged.stderr).toBe(0);
+    const js = judged.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l).score as number);
+    expect(js).toHaveLength(6);
+    for (let i = 0; i < 3; i++) expect(js[2 * i]).toBeGreaterThan(js[2 * i + 1]);
+    const base = await tpo(['judge', '--judge', `rm:${rmDir}`, '--items', join(work, 'items.jsonl'), '--json']);
+    expect(base.stdout).not.toEqual(judged.stdout); // the adapter, not the base, judged
     const lm = await tpo(['rm', '--model', STORIES, '--pairs', join(work, 'pairs.jsonl'), '--out', out, '--full']);
     expect(lm.code).toBe(2);
     expect(lm.stderr).toMatch(/not a one-label reward model/);

@@ -1,7 +1,8 @@
 // Reward-model training (Trainer.rm, `tpo rm`; TRL RewardTrainer semantics) on a tiny
-// *ForSequenceClassification model: every full-parameter gradient of Σ coef·score against central
-// finite differences of the float64 reference, the first loss at a zero score head, accuracy 1 on
-// fixed pairs, and the saved model folder scoring as the trainer did.
+// *ForSequenceClassification model: every full-parameter gradient of Σ coef·score, and the LoRA +
+// score-head gradients over a 16-bit base, against central finite differences of the float64
+// reference; the first loss at a zero score head, accuracy 1 on fixed pairs (full and LoRA), and
+// the saved PEFT adapter (score head in modules_to_save) scoring as the trainer did.
 
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,6 +17,11 @@ import { tokenizeRewardPairs } from '../src/train/data';
 import { auc } from '../src/demo/train-rm';
 import { loadTokenizer } from '../src/model/tokenizer';
 import { DEFAULT_TRAIN, type StepMetrics, Trainer } from '../src/train/trainer';
+import { LoraLayout, LoraState, TARGETS } from '../src/train/lora';
+import { loadAdapter, saveAdapter } from '../src/train/peft';
+import { loadModel } from '../src/engine/model';
+import { rng } from '../src/rng';
+import { mergedRefWeights } from './reference/lora';
 import { RefSequence, type RefWeights, refWeights } from './reference/llama';
 import { numericGrad } from './reference/grad';
 import { expectClose } from './helpers/compare';
@@ -148,52 +154,147 @@ describe('reward-model training', () => {
       }
     });
 
-  it('from a zero score head the first loss is ln 2 a pair (with a margin, −log σ(−m)); training drives accuracy to 1 on fixed pairs', async () => {
+  it('LoRA over a bf16 base: the adapter and score-head (modules_to_save) gradients of Σ coef·score equal finite differences', async () => {
     const gpu = await testGpu();
-    const dir = writeTinyModel(tmp(), { type: 'llama', seed: 91, scoreLabels: 1 });
+    const dir = writeTinyModel(tmp(), {
+      ...{ type: 'qwen2', seed: 94, scoreLabels: 1, hidden: 16, heads: 2, kvHeads: 1 },
+      ...{ intermediate: 24, layers: 2, vocab: 40, dtype: 'BF16' },
+    });
     const ck = await loadCheckpoint(folderSource(dir));
-    const weights = uploadWeights(gpu, ck, 'f32');
-    gpu.device.queue.writeBuffer(weights.lmHead[0].buffer, 0, new Float32Array(ck.config.hidden)); // r ≡ 0
-    const full = new FullParams(gpu.device, ck.config, weights);
-    const pairs = [
-      { chosen: [1, 4, 9, 16], rejected: [1, 4, 9, 17] },
-      { chosen: [1, 20, 21], rejected: [1, 20, 22, 23] },
-      { chosen: [1, 30, 2, 2, 5], rejected: [1, 31, 2] },
-      { chosen: [1, 8], rejected: [1, 9], margin: 0.5 },
+    const seqs = [
+      [1, 5, 9, 3, 17],
+      [1, 22, 7],
+      [1, 30, 31, 32, 33, 34],
     ];
-    const trainer = new Trainer(gpu, ck.config, weights, null, null, 4, 5, full);
-    const steps: StepMetrics[] = [];
-    const o = { ...DEFAULT_TRAIN, lr: 1e-2, epochs: 40, batchSize: 2, gradAccum: 2, seed: 3 };
-    await noGpuErrors(gpu, () => trainer.rm(pairs, o, (m) => steps.push(m)));
-    expect(steps).toHaveLength(40);
-    // r ≡ 0: ln 2 a pair, and −log σ(−0.5) for the pair with margin 0.5 (one step holds all four)
-    expect(steps[0].loss).toBeCloseTo((3 * Math.LN2 + Math.log1p(Math.exp(0.5))) / 4, 6);
-    expect(steps[0].margin).toBe(0);
-    expect(Object.keys(steps[0]).sort()).toEqual(
-      [
-        'accuracy',
-        'epoch',
-        'grad_norm',
-        'loss',
-        'lr',
-        'margin',
-        'max_reward',
-        'mean_reward',
-        'min_reward',
-        'step',
-      ].sort(),
-    );
-    const last = steps.at(-1)!;
-    expect(last.accuracy).toBe(1);
-    expect(last.loss).toBeLessThan(0.2);
-    expect(last.min_reward).toBeLessThanOrEqual(last.mean_reward!);
-    expect(last.mean_reward).toBeLessThanOrEqual(last.max_reward!);
-    for (const p of pairs) {
-      const [rc, rr] = await trainer.scoreSeqs([p.chosen, p.rejected]);
-      expect(rc).toBeGreaterThan(rr + (p.margin ?? 0));
-    }
+    const coef = [0.9, -1.1, 0.5];
+    const layout = new LoraLayout(ck.config, { r: 2, alpha: 4, targets: [...TARGETS] });
+    const flat = layout.init(5);
+    const rand = rng(95);
+    for (const m of layout.modules) for (let i = 0; i < m.B.length; i++) flat[m.B.offset + i] = (rand() * 2 - 1) * 0.3;
+    const weights = uploadWeights(gpu, ck, 'bf16');
+    expect([weights.wt, weights.headWt]).toEqual(['bf16', 'f32']);
+    const state = new LoraState(gpu.device, layout, flat);
+    const head = new FullParams(gpu.device, ck.config, weights, ['score.weight']);
+    expect(head.groups.map((g) => g.name)).toEqual(['score.weight']);
+    const trainer = new Trainer(gpu, ck.config, weights, layout, state, 3, 6, head, { recompute: true });
+    const got = await noGpuErrors(gpu, async () => {
+      trainer.zeroGrad();
+      const scores = await trainer.scoreSeqs(seqs);
+      trainer.backwardScores(coef);
+      const dLora = await readF32(gpu.device, state.grads, layout.length);
+      const dHead = await readF32(gpu.device, head.groups[0].grads, head.groups[0].length);
+      return { scores, dLora, dHead };
+    });
     trainer.destroy();
-    full.destroy();
+    head.destroy();
+    state.destroy();
     destroyWeights(weights);
+    const base = refWeights(ck);
+    const theta = Float64Array.from(flat);
+    const loss = (w: RefWeights) => seqs.reduce((a, s, i) => a + coef[i] * refScore(w, s), 0);
+    const merged = () => mergedRefWeights(base, layout, theta);
+    expectClose(
+      'scores',
+      got.scores,
+      seqs.map((s) => refScore(merged(), s)),
+      1e-4,
+      1e-5,
+    );
+    const dHead = numericGrad((x) => loss(withTensor(merged(), 'score.weight', x)), base.get('score.weight'), 1e-5);
+    expectClose('d score.weight', got.dHead, dHead, 2e-3, 2e-5);
+    for (const m of layout.modules)
+      for (const which of ['A', 'B'] as const) {
+        const v = m[which];
+        const view = theta.subarray(v.offset, v.offset + v.length);
+        const want = numericGrad((x) => (view.set(x), loss(merged())), view.slice(), 1e-5);
+        view.set(flat.subarray(v.offset, v.offset + v.length));
+        expectClose(
+          `layer ${m.layer} ${m.target} d${which}`,
+          got.dLora.subarray(v.offset, v.offset + v.length),
+          want,
+          2e-3,
+          2e-5,
+        );
+      }
   });
+
+  for (const mode of ['full', 'lora'] as const)
+    it(`${mode}: from a zero score head the first loss is ln 2 a pair (with a margin, −log σ(−m)); training drives accuracy to 1 on fixed pairs${mode === 'lora' ? '; the saved PEFT adapter scores as the trainer' : ''}`, async () => {
+      const gpu = await testGpu();
+      const dir = writeTinyModel(tmp(), { type: 'llama', seed: 91, scoreLabels: 1 });
+      const ck = await loadCheckpoint(folderSource(dir));
+      const cfg = ck.config;
+      const weights = uploadWeights(gpu, ck, 'f32');
+      gpu.device.queue.writeBuffer(weights.lmHead[0].buffer, 0, new Float32Array(cfg.hidden)); // r ≡ 0
+      const layout = mode === 'lora' ? new LoraLayout(cfg, { r: 4, alpha: 8, targets: [...TARGETS] }) : null;
+      const state = layout && new LoraState(gpu.device, layout, layout.init(7));
+      const full = new FullParams(gpu.device, cfg, weights, layout ? ['score.weight'] : undefined);
+      const pairs = [
+        { chosen: [1, 4, 9, 16], rejected: [1, 4, 9, 17] },
+        { chosen: [1, 20, 21], rejected: [1, 20, 22, 23] },
+        { chosen: [1, 30, 2, 2, 5], rejected: [1, 31, 2] },
+        { chosen: [1, 8], rejected: [1, 9], margin: 0.5 },
+      ];
+      const trainer = new Trainer(gpu, cfg, weights, layout, state, 4, 5, full);
+      const steps: StepMetrics[] = [];
+      const o = { ...DEFAULT_TRAIN, lr: 1e-2, epochs: 40, batchSize: 2, gradAccum: 2, seed: 3 };
+      await noGpuErrors(gpu, () => trainer.rm(pairs, o, (m) => steps.push(m)));
+      expect(steps).toHaveLength(40);
+      // r ≡ 0: ln 2 a pair, and −log σ(−0.5) for the pair with margin 0.5 (one step holds all four)
+      expect(steps[0].loss).toBeCloseTo((3 * Math.LN2 + Math.log1p(Math.exp(0.5))) / 4, 6);
+      expect(steps[0].margin).toBe(0);
+      expect(Object.keys(steps[0]).sort()).toEqual(
+        [
+          'accuracy',
+          'epoch',
+          'grad_norm',
+          'loss',
+          'lr',
+          'margin',
+          'max_reward',
+          'mean_reward',
+          'min_reward',
+          'step',
+        ].sort(),
+      );
+      const last = steps.at(-1)!;
+      expect(last.accuracy).toBe(1);
+      expect(last.loss).toBeLessThan(0.2);
+      expect(last.min_reward).toBeLessThanOrEqual(last.mean_reward!);
+      expect(last.mean_reward).toBeLessThanOrEqual(last.max_reward!);
+      const trained: number[][] = [];
+      for (const p of pairs) {
+        const [rc, rr] = await trainer.scoreSeqs([p.chosen, p.rejected]);
+        expect(rc).toBeGreaterThan(rr + (p.margin ?? 0));
+        trained.push([rc, rr]);
+      }
+      if (layout && state) {
+        // PEFT adapter: task SEQ_CLS, the score head saved whole; loaded over the base, it scores as trained
+        const values = await readF32(gpu.device, state.params, layout.length);
+        const score = (await full.download()).get('score.weight')!;
+        const files = saveAdapter(layout, values, dir, { name: 'score.weight', shape: [1, cfg.hidden], data: score });
+        const ac = JSON.parse(new TextDecoder().decode(files['adapter_config.json']));
+        expect([ac.task_type, ac.modules_to_save]).toEqual(['SEQ_CLS', ['score']]);
+        const back = loadAdapter(cfg, files['adapter_config.json'], files['adapter_model.safetensors']);
+        expect(back.score?.data).toEqual(score);
+        const m = await loadModel(gpu, folderSource(dir), { slots: 2, maxLen: 16, maxRows: 16 });
+        const before = await m.score(pairs.map((p) => p.chosen));
+        m.attachAdapter(back.layout, back.values, back.score);
+        const after = await m.score(pairs.flatMap((p) => [p.chosen, p.rejected]));
+        expectClose(
+          'adapter scores',
+          Float32Array.from(after.map((x) => x[0])),
+          Float64Array.from(trained.flat()),
+          1e-4,
+          1e-5,
+        );
+        m.detachAdapter(); // the base's own score head again
+        expect(await m.score(pairs.map((p) => p.chosen))).toEqual(before);
+        m.destroy();
+        state.destroy();
+      }
+      trainer.destroy();
+      full.destroy();
+      destroyWeights(weights);
+    });
 });

@@ -1,9 +1,14 @@
-// The --judge argument: rules:<spec.json> | http:<url>#<model> | pairwise:<model>.
+// The --judge argument: rules:<spec.json> | http:<url>#<model> | pairwise:<model> | rm:<model or adapter>.
 
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Gpu } from '../gpu/device';
 import { UsageError } from '../errors';
-import { loadModel } from '../engine/model';
+import { type LoadedModel, loadModel } from '../engine/model';
+import { ModelConfigError } from '../errors';
+import { loadAdapter } from '../train/peft';
+import { readAdapterFolder } from './train';
 import { httpJudge, rulesJudge, type Judge, type Rule } from '../tpo/judges';
 import { enginePairwiseJudge } from '../tpo/engine-judge';
 import { rewardModelJudge } from '../tpo/rm-judge';
@@ -44,14 +49,42 @@ export async function makeJudge(
     const jm = await loadModel(gpu, await modelSource(arg, { hubUrl }), { slots: 8, maxLen: 2048, weightDtype: dtype });
     return enginePairwiseJudge(jm, arg);
   }
-  if (kind === 'rm') {
-    const rm = await loadModel(gpu, await modelSource(arg, { hubUrl }), {
-      ...{ slots: 8, maxLen: 4096, maxRows: 512, weightDtype: dtype },
-    });
-    return rewardModelJudge(rm, arg);
-  }
+  if (kind === 'rm') return rewardModelJudge(await loadRewardModel(arg, gpu, hubUrl, dtype), arg);
   throw new UsageError(
     `--judge ${spec}: unknown kind`,
     'Use rules:<spec.json>, http:<url>#<model>, pairwise:<model> or rm:<model>.',
   );
+}
+
+/**
+ * A reward model: a model folder or hub repo, or a PEFT adapter folder (`tpo rm` without --full:
+ * LoRA + score head), loaded over the base its adapter_config.json names, as PEFT's AutoPeftModel does.
+ */
+async function loadRewardModel(
+  arg: string,
+  gpu: Gpu,
+  hubUrl: string | undefined,
+  dtype: WeightDtypeChoice,
+): Promise<LoadedModel> {
+  const adapter = existsSync(join(arg, 'adapter_config.json')) ? await readAdapterFolder(arg) : null;
+  let base = arg;
+  if (adapter) {
+    const named = JSON.parse(new TextDecoder().decode(adapter.config)).base_model_name_or_path;
+    if (typeof named !== 'string' || !named)
+      throw new ModelConfigError(`${arg}/adapter_config.json names no base_model_name_or_path`, 'Add the base model.');
+    base = named;
+  }
+  const m = await loadModel(gpu, await modelSource(base, { hubUrl }), {
+    ...{ slots: 8, maxLen: 4096, maxRows: 512, weightDtype: dtype },
+  });
+  if (adapter) {
+    try {
+      const a = loadAdapter(m.config, adapter.config, adapter.weights);
+      m.attachAdapter(a.layout, a.values, a.score);
+    } catch (e) {
+      m.destroy();
+      throw e;
+    }
+  }
+  return m;
 }

@@ -35,7 +35,8 @@ export const RUN_HELP = `tpo run --prompts prompts.jsonl --out <run folder> [--m
   --judge rules:<spec.json>: a JSON list of rules (exact, numeric, regex, json, length, keywords; each with a weight).
   --judge http:<url>#<model>: an OpenAI-compatible endpoint (key in TPO_JUDGE_KEY, never written to the run).
   --judge pairwise:<model>: a local model judges every ordered pair, scores by Bradley–Terry.
-  --judge rm:<model>: a local reward model (*ForSequenceClassification: Llama, Qwen2, Qwen3) scores each response.
+  --judge rm:<model>: a local reward model (*ForSequenceClassification: Llama, Qwen2, Qwen3; or a tpo rm adapter
+    folder, loaded over its base) scores each response.
   The run folder holds config.json, samples-<i>.jsonl, pairs-<i>.jsonl (TRL), adapter-<i>/ (PEFT), metrics-<i>.json, metrics.csv.
   --validation N: N prompts an iteration, fresh each iteration, from the end of the file and never trained on;
     after every DPO epoch the adapter answers them greedily, the judge ranks it against the other epochs and

@@ -14,7 +14,7 @@ import { FullParams } from '../train/full';
 import { chooseWeightType, destroyWeights, uploadWeights } from '../engine/weights';
 import { readF32 } from '../gpu/readback';
 import { LoraLayout, LoraState } from '../train/lora';
-import { loadAdapter, saveAdapter } from '../train/peft';
+import { type AdapterFiles, loadAdapter, saveAdapter } from '../train/peft';
 import { parseJsonl, tokenizePairs, tokenizeRewardPairs, tokenizeSft } from '../train/data';
 import { Trainer, type StepMetrics, type TrainOptions } from '../train/trainer';
 import { DTYPE_HELP, dtypeFlag, modelSource } from './model-arg';
@@ -25,7 +25,8 @@ export const TRAIN_HELP = `tpo dpo --pairs pairs.jsonl --out <adapter folder> [-
         [--label-smoothing 0] [training flags] [--json]
 tpo sft --data data.jsonl --out <adapter folder> [--model <folder|repo>] [--full] [training flags] [--json]
         [--dtype auto|f32|bf16|f16|q8|q4]
-tpo rm --pairs pairs.jsonl --out <model folder> --model <reward model> --full [training flags] [--json]
+tpo rm --pairs pairs.jsonl --out <adapter folder> --model <reward model> [--full] [training flags] [--json]
+        [--dtype auto|f32|bf16|f16|q8|q4]
 
   training flags: ${TRAIN_FLAGS_HELP}
   pairs: TRL rows {"prompt","chosen","rejected"} (strings or message lists); sft rows {"prompt","completion"} or
@@ -33,7 +34,9 @@ tpo rm --pairs pairs.jsonl --out <model folder> --model <reward model> --full [t
   --ref-adapter: the reference model is base + this adapter, and the policy starts from it (TPO's M_t → M_t+1).
   --full (sft): train every weight of a small model and write a complete model folder to --out.
   rm: a *ForSequenceClassification model (num_labels 1) trained as TRL's RewardTrainer: loss −log σ(r_c − r_r − margin)
-    with r the score head at the last token; rows {"chosen","rejected"} (texts or message lists; with a "prompt",
+    with r the score head at the last token: a LoRA adapter and the whole score head (PEFT task_type SEQ_CLS,
+    modules_to_save ["score"]; --dtype sets the frozen base), or with --full every weight of a small f32 model,
+    written as a model folder; rows {"chosen","rejected"} (texts or message lists; with a "prompt",
     each side is [user: prompt, assistant: answer] as the rm: judge scores it), optional "margin", or ids rows
     {"chosen_ids","rejected_ids"}; pairs over --max-length are dropped; logs loss, accuracy, margin, min/mean/max_reward.
   --dtype: the frozen base under the adapter, ${DTYPE_HELP}. An adapter trained over a q4 base
@@ -122,9 +125,7 @@ export async function trainCommand(kind: 'dpo' | 'sft', argv: string[], gpu: Gpu
     await trainer.sft(seqs, o, report);
   }
   const values = await readF32(gpu.device, state.params, layout.length);
-  const files = saveAdapter(layout, values, a.model ?? 'stories260K');
-  await mkdir(a.out, { recursive: true });
-  for (const [name, bytes] of Object.entries(files)) await writeFile(join(a.out, name), bytes);
+  await writeAdapterFolder(a.out, saveAdapter(layout, values, a.model ?? 'stories260K'));
   process.stderr.write(
     `tpo: ${rows.length} rows, ${((performance.now() - t0) / 1000).toFixed(1)} s; adapter written to ${a.out}\n`,
   );
@@ -205,20 +206,18 @@ async function writeModelFolder(out: string, src: ModelSource, cfg: ModelConfig,
 }
 
 /**
- * `tpo rm`: reward-model training with TRL RewardTrainer semantics, every weight of a small f32
- * *ForSequenceClassification model (--full); writes a complete model folder.
+ * `tpo rm`: reward-model training with TRL RewardTrainer semantics on a *ForSequenceClassification
+ * model: a LoRA adapter plus the whole score head (PEFT's modules_to_save; the base may be 16-bit or
+ * quantized), written as a PEFT adapter folder; or every weight of a small f32 model (--full),
+ * written as a model folder.
  */
 export async function rmCommand(argv: string[], gpu: Gpu): Promise<void> {
   const { values: a } = parseArgs({ args: argv, options: OPTIONS, strict: true });
   if (!a.pairs) throw new UsageError('tpo rm needs --pairs <pairs.jsonl>', 'Rows {"chosen","rejected"} (TRL).');
-  if (!a.out) throw new UsageError('tpo rm needs --out <model folder>');
-  if (!a.full)
-    throw new UsageError(
-      'tpo rm trains every weight of a small f32 reward model: pass --full',
-      'LoRA reward-model training (the score head in modules_to_save) is not built yet.',
-    );
+  if (!a.out) throw new UsageError(`tpo rm needs --out <${a.full ? 'model' : 'adapter'} folder>`);
+  if (!a.model) throw new UsageError('tpo rm needs --model <reward model>', 'A *ForSequenceClassification checkpoint.');
   const dtype = dtypeFlag(a.dtype);
-  if (dtype !== 'auto' && dtype !== 'f32')
+  if (a.full && dtype !== 'auto' && dtype !== 'f32')
     throw new UsageError(`--full trains every weight in f32: --dtype ${dtype} does not apply`, 'Drop --dtype.');
   const o = trainFromFlags(a);
   const maxLength = truncationFromFlags(a).maxLength;
@@ -227,7 +226,7 @@ export async function rmCommand(argv: string[], gpu: Gpu): Promise<void> {
   const cfg = ck.config;
   if (cfg.head !== 'score' || cfg.numLabels !== 1)
     throw new UsageError(
-      `${a.model ?? 'the model'} is not a one-label reward model`,
+      `${a.model} is not a one-label reward model`,
       'Give a *ForSequenceClassification checkpoint with num_labels 1 (config.json "architectures").',
     );
   const rows = parseJsonl<Record<string, unknown>>(
@@ -239,18 +238,32 @@ export async function rmCommand(argv: string[], gpu: Gpu): Promise<void> {
   const { pairs, dropped } = tokenizeRewardPairs(rows, await loadTokenizer(src), maxLength);
   if (dropped) process.stderr.write(`tpo: ${dropped} pair(s) over --max-length ${maxLength} tokens dropped (as TRL)\n`);
   if (!pairs.length) throw new UsageError(`no pair fits --max-length ${maxLength}`, 'Raise --max-length.');
-  const weights = uploadWeights(gpu, ck, 'f32');
-  const full = new FullParams(gpu.device, cfg, weights);
+  const weights = uploadWeights(gpu, ck, a.full ? 'f32' : chooseWeightType(ck, dtype));
+  const lora = a.full ? null : new LoraLayout(cfg, loraFromFlags(a));
+  const state = lora && new LoraState(gpu.device, lora, lora.init(o.seed));
+  const full = new FullParams(gpu.device, cfg, weights, lora ? ['score.weight'] : undefined);
   const T = Math.max(...pairs.flatMap((p) => [p.chosen.length, p.rejected.length]));
-  const trainer = new Trainer(gpu, cfg, weights, null, null, 2 * o.batchSize, T, full);
+  const trainer = new Trainer(gpu, cfg, weights, lora, state, 2 * o.batchSize, T, full);
   const t0 = performance.now();
   await trainer.rm(pairs, o, reporter(a.json ?? false));
-  await writeModelFolder(a.out, src, cfg, await full.download());
+  const trained = await full.download();
+  if (lora && state) {
+    const score = { name: 'score.weight' as const, shape: [cfg.numLabels, cfg.hidden] as [number, number] };
+    const values = await readF32(gpu.device, state.params, lora.length);
+    await writeAdapterFolder(a.out, saveAdapter(lora, values, a.model, { ...score, data: trained.get(score.name)! }));
+  } else await writeModelFolder(a.out, src, cfg, trained);
   const secs = ((performance.now() - t0) / 1000).toFixed(1);
-  process.stderr.write(`tpo: ${pairs.length} pairs, ${secs} s; reward model written to ${a.out}\n`);
+  const what = lora ? 'adapter (LoRA + score head)' : 'reward model';
+  process.stderr.write(`tpo: ${pairs.length} pairs, ${secs} s; ${what} written to ${a.out}\n`);
   trainer.destroy();
   full.destroy();
+  state?.destroy();
   destroyWeights(weights);
+}
+
+async function writeAdapterFolder(out: string, files: AdapterFiles): Promise<void> {
+  await mkdir(out, { recursive: true });
+  for (const [name, bytes] of Object.entries(files)) await writeFile(join(out, name), bytes);
 }
 
 /** Reads a PEFT adapter folder for `generate --adapter`. */

@@ -340,7 +340,14 @@ export class Forward {
     const norm = { out: xLastNorm, rstd: a.rstd1, inp: xLast, weight: this.weights.finalNorm, width: H, eps: rmsEps };
     rmsnormForward(this.plan, { ...norm, rows });
     for (const c of this.weights.lmHead) {
-      const head = { out: this.logits, inp: xLastNorm, weight: c.buffer, inF: H, outF: c.rows, wt: this.weights.wt };
+      const head = {
+        out: this.logits,
+        inp: xLastNorm,
+        weight: c.buffer,
+        inF: H,
+        outF: c.rows,
+        wt: this.weights.headWt,
+      };
       linearForward(this.plan, { name: 'lm_head', ...head, rows, ldy: this.outputs, yOffset: c.rowStart });
     }
   }

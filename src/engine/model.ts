@@ -9,6 +9,7 @@ import { Forward, type ForwardShape } from './forward';
 import { Generator, type GenerateOptions, type Generation } from './generate';
 import { chooseWeightType, destroyWeights, uploadWeights, type GpuWeights, type WeightDtypeChoice } from './weights';
 import type { LoraLayout } from '../train/lora';
+import type { SavedModule } from '../train/peft';
 import { mergeLora } from '../train/merge';
 
 export interface LoadOptions extends Partial<ForwardShape> {
@@ -39,10 +40,17 @@ export class LoadedModel {
 
   private adapterBuf: GPUBuffer | null = null;
   private merged: { layout: LoraLayout; params: GPUBuffer } | null = null;
+  /** The base model's score head while an adapter's own one is in its place. */
+  private baseScore: GPUBuffer | null = null;
 
-  /** Attaches a LoRA adapter for generation (replacing any attached one). Base weights stay as they are. */
-  attachAdapter(layout: LoraLayout, values: Float32Array): void {
+  /**
+   * Attaches a LoRA adapter for generation (replacing any attached one). Base weights stay as they
+   * are, except a reward model's score head when the adapter brings its own (`score`, PEFT's
+   * modules_to_save): that one is swapped in, and the base's restored on detach.
+   */
+  attachAdapter(layout: LoraLayout, values: Float32Array, score?: SavedModule): void {
     this.detachAdapter();
+    if (score) this.swapScoreHead(score.data);
     const buf = this.gpu.device.createBuffer({
       label: 'adapter',
       size: values.byteLength,
@@ -59,6 +67,33 @@ export class LoadedModel {
     this.forward.setAdapter(null);
     this.adapterBuf?.destroy();
     this.adapterBuf = null;
+    if (this.baseScore) this.restoreScoreHead(this.baseScore);
+  }
+
+  private swapScoreHead(data: Float32Array): void {
+    const head = this.weights.lmHead[0];
+    if (this.config.head !== 'score' || data.length * 4 !== head.buffer.size)
+      throw new Error(`a score head of ${data.length} values does not fit this model`);
+    const dev = this.gpu.device;
+    const keep = dev.createBuffer({
+      label: 'baseScore',
+      size: head.buffer.size,
+      usage: GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+    });
+    const enc = dev.createCommandEncoder();
+    enc.copyBufferToBuffer(head.buffer, 0, keep, 0, head.buffer.size);
+    dev.queue.submit([enc.finish()]);
+    dev.queue.writeBuffer(head.buffer, 0, data);
+    this.baseScore = keep;
+  }
+
+  private restoreScoreHead(keep: GPUBuffer): void {
+    const head = this.weights.lmHead[0].buffer;
+    const enc = this.gpu.device.createCommandEncoder();
+    enc.copyBufferToBuffer(keep, 0, head, 0, head.size);
+    this.gpu.device.queue.submit([enc.finish()]);
+    keep.destroy();
+    this.baseScore = null;
   }
 
   /** Folds the attached adapter into the (f32) base weights: faster generation, reversible by unmerge(). */

@@ -38,7 +38,10 @@ export interface LayerWeights {
 export interface GpuWeights {
   wt: WeightType;
   embed: Chunk[]; // [V, H] WT, in row chunks
-  lmHead: Chunk[]; // [V, H] WT (the embedding's chunks when tied); a reward model's score head [numLabels, H]
+  lmHead: Chunk[]; // [V, H] headWt (the embedding's chunks when tied); a reward model's score head [numLabels, H]
+  /** How the head is stored: as `wt`, except a reward model's score head, which stays f32 (tiny, and
+   *  trainable: as transformers keeps the output module out of bitsandbytes quantization). */
+  headWt: WeightType;
   layers: LayerWeights[];
   finalNorm: GPUBuffer; // [H] f32
   bytes: number;
@@ -151,11 +154,12 @@ export function uploadWeights(gpu: Gpu, ck: Checkpoint, wt: WeightType, maxChunk
   const finalNorm = vec('model.norm.weight');
   const lmHead =
     cfg.head === 'score'
-      ? [{ buffer: linear('score.weight'), rowStart: 0, rows: cfg.numLabels }]
+      ? [{ buffer: vec('score.weight'), rowStart: 0, rows: cfg.numLabels }]
       : cfg.tieEmbeddings
         ? embed
         : chunked('lm_head.weight');
-  return { wt, embed, lmHead, layers, finalNorm, bytes };
+  const headWt = cfg.head === 'score' ? 'f32' : wt;
+  return { wt, headWt, embed, lmHead, layers, finalNorm, bytes };
 }
 
 export function destroyWeights(w: GpuWeights): void {

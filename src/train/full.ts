@@ -1,5 +1,6 @@
 // Full-parameter training state for small models: every weight tensor of the (f32) model gets a
-// gradient and AdamW moments. The weight buffers themselves are the parameters.
+// gradient and AdamW moments. The weight buffers themselves are the parameters. `only` narrows
+// it to some tensors (a reward model's score head beside a LoRA adapter: PEFT's modules_to_save).
 
 import { UsageError } from '../errors';
 import type { ModelConfig } from '../model/config';
@@ -48,24 +49,34 @@ export function weightBuffers(cfg: ModelConfig, w: GpuWeights): Map<string, GPUB
   return out;
 }
 
+/** Tensors stored f32 whatever the weight type: norms, biases, a reward model's score head. */
+const ALWAYS_F32 = /norm\.weight$|\.bias$|^score\.weight$/;
+
 export class FullParams {
   readonly groups: ParamGroup[] = [];
   private byName = new Map<string, ParamGroup>();
 
+  /** `only`: train just these tensors (Hugging Face names); default every weight. */
   constructor(
     readonly device: GPUDevice,
     readonly cfg: ModelConfig,
     readonly weights: GpuWeights,
+    only?: string[],
   ) {
-    if (weights.wt !== 'f32')
+    const all = weightBuffers(cfg, weights);
+    const names = only ?? [...all.keys()];
+    const missing = names.filter((n) => !all.has(n));
+    if (missing.length) throw new UsageError(`this model has no tensor ${missing[0]} to train`);
+    if (weights.wt !== 'f32' && names.some((n) => !ALWAYS_F32.test(n)))
       throw new UsageError('full-parameter training needs f32 weights', 'Load the model with weightDtype "f32".');
-    if (weights.embed.length > 1 || weights.lmHead.length > 1)
+    if (names.includes('model.embed_tokens.weight') && (weights.embed.length > 1 || weights.lmHead.length > 1))
       throw new UsageError(
         'full-parameter training is for small models (the embedding must fit one buffer)',
         'Train a LoRA adapter instead.',
       );
     const shapes = expectedTensors(cfg);
-    for (const [name, params] of weightBuffers(cfg, weights)) {
+    for (const name of names) {
+      const params = all.get(name)!;
       const length = shapes.get(name)!.reduce((a, b) => a * b, 1);
       const make = (what: string) =>
         device.createBuffer({
@@ -79,11 +90,9 @@ export class FullParams {
     }
   }
 
-  /** Gradient buffer of a tensor, by Hugging Face name. */
-  grad(name: string): GPUBuffer {
-    const g = this.byName.get(name);
-    if (!g) throw new Error(`no parameter ${name}`);
-    return g.grads;
+  /** Gradient buffer of a tensor, by Hugging Face name (undefined: not trained). */
+  gradOf(name: string): GPUBuffer | undefined {
+    return this.byName.get(name)?.grads;
   }
 
   /** Current values of every tensor (f32), keyed by Hugging Face name. */

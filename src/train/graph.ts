@@ -332,7 +332,7 @@ export class TrainGraph {
     const V = headRows(this.cfg);
     for (const c of this.weights.lmHead) {
       const head = { out: logits, inp: this.xnF, weight: c.buffer, rows: n, inF: H, outF: c.rows };
-      linearForward(t, { ...head, wt: this.weights.wt, ldy: V, yOffset: c.rowStart, inpRow: c0 });
+      linearForward(t, { ...head, wt: this.weights.headWt, ldy: V, yOffset: c.rowStart, inpRow: c0 });
     }
   }
 
@@ -342,10 +342,9 @@ export class TrainGraph {
     const V = headRows(this.cfg);
     this.weights.lmHead.forEach((c, i) => {
       const head = { dinp: this.grads.xn1, dout: dlogits, weight: c.buffer, rows: n, inF: H, outF: c.rows };
-      const at = { ldDout: V, doutOffset: c.rowStart, dinpRow: c0, accumulate: i > 0, wt: this.weights.wt };
+      const at = { ldDout: V, doutOffset: c.rowStart, dinpRow: c0, accumulate: i > 0, wt: this.weights.headWt };
       linearInputGrad(this.bwd, { ...head, ...at });
     });
-    if (!this.full) return;
     const name =
       this.cfg.head === 'score'
         ? 'score.weight'
@@ -353,14 +352,15 @@ export class TrainGraph {
           ? 'model.embed_tokens.weight'
           : 'lm_head.weight';
     const inp = { buffer: this.xnF, offset: c0 * H * 4, size: n * H * 4 };
-    const dweight = this.full.grad(name);
+    const dweight = this.full?.gradOf(name);
+    if (!dweight) return;
     linearWeightGrad(this.bwd, { dweight, dout: dlogits, inp, rows: n, inF: H, outF: V, accumulate: true });
   }
 
   /** Final norm backward, each layer's ops in reverse, and the embedding's gradient (full). */
   private recordBackward(): void {
     const { cfg, N } = this;
-    const dweight = this.full?.grad('model.norm.weight');
+    const dweight = this.full?.gradOf('model.norm.weight');
     const norm = { dinp: this.grads.x, dweight, dout: this.grads.xn1, inp: this.xs[cfg.layers] };
     rmsnormBackward(this.bwd, {
       ...norm,
@@ -377,8 +377,8 @@ export class TrainGraph {
       const written = new Set<Tensor>(['xOut']);
       for (const op of blockOps(cfg, l).reverse()) this.recordOpBackward(op, l, written);
     }
-    if (this.full) {
-      const dtable = this.full.grad('model.embed_tokens.weight');
+    const dtable = this.full?.gradOf('model.embed_tokens.weight');
+    if (dtable) {
       this.emb = embeddingBackward(this.bwd, { dtable, dout: this.grads.x, rows: N, H: cfg.hidden });
     }
   }
@@ -398,7 +398,7 @@ export class TrainGraph {
       case 'rmsnorm': {
         const d = into(op.inp);
         const saved = { inp: at(op.inp), weight: w[op.weight], rstd: at(op.rstd), dout: this.grad(op.out) };
-        const dweight = this.full?.grad(op.hfName);
+        const dweight = this.full?.gradOf(op.hfName);
         return rmsnormBackward(this.bwd, {
           dinp: d.buf,
           dweight,
@@ -477,12 +477,10 @@ export class TrainGraph {
       const dims = { rows, inF, outF, r: this.r, scale: this.lora.scale };
       loraBackward(this.bwd, { dinp: d.buf, dtmp: this.grads.dLoraT, dout, inp, tmp, ...AB, ...dims });
     }
-    if (this.full) {
-      const dweight = this.full.grad(`${hfName}.weight`);
-      linearWeightGrad(this.bwd, { dweight, dout, inp, rows, inF, outF, accumulate: true });
-      if (bias)
-        linearBiasGrad(this.bwd, { dbias: this.full.grad(`${hfName}.bias`), dout, ones: this.ones, rows, outF });
-    }
+    const dweight = this.full?.gradOf(`${hfName}.weight`);
+    if (dweight) linearWeightGrad(this.bwd, { dweight, dout, inp, rows, inF, outF, accumulate: true });
+    const dbias = bias && this.full?.gradOf(`${hfName}.bias`);
+    if (dbias) linearBiasGrad(this.bwd, { dbias, dout, ones: this.ones, rows, outF });
     // the residual input's gradient is dY itself, already in place: mark it written
     if (op.residual && into(op.residual).buf !== dout)
       throw new Error(`${op.residual} and ${op.out} must share a gradient buffer`);

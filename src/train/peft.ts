@@ -1,6 +1,8 @@
 // PEFT LoRA adapter folders: adapter_config.json + adapter_model.safetensors, with PEFT's tensor
 // names (base_model.model.model.layers.{i}.{self_attn|mlp}.{target}.lora_{A|B}.weight) and
 // shapes (A [r, in], B [out, r]), so an adapter moves losslessly to and from Python PEFT.
+// A reward model's adapter (task_type SEQ_CLS) also carries its trained score head whole, as PEFT
+// saves a module in modules_to_save: "base_model.model.score.weight".
 
 import { ModelConfigError, SafetensorsError } from '../errors';
 import type { ModelConfig } from '../model/config';
@@ -16,10 +18,18 @@ export interface AdapterFiles {
   'trainer_state.json'?: Uint8Array;
 }
 
-export function adapterConfig(layout: LoraLayout, baseModel: string): Record<string, unknown> {
+/** A module trained whole beside the adapter (PEFT's modules_to_save): the score head. */
+export interface SavedModule {
+  name: 'score.weight';
+  shape: [number, number];
+  data: Float32Array;
+}
+const SCORE_TENSOR = 'base_model.model.score.weight';
+
+export function adapterConfig(layout: LoraLayout, baseModel: string, scoreHead = false): Record<string, unknown> {
   return {
     peft_type: 'LORA',
-    task_type: 'CAUSAL_LM',
+    task_type: scoreHead ? 'SEQ_CLS' : 'CAUSAL_LM',
     r: layout.lora.r,
     lora_alpha: layout.lora.alpha,
     lora_dropout: 0,
@@ -30,15 +40,22 @@ export function adapterConfig(layout: LoraLayout, baseModel: string): Record<str
     use_rslora: false,
     use_dora: false,
     inference_mode: true,
-    modules_to_save: null,
+    modules_to_save: scoreHead ? ['score'] : null,
     init_lora_weights: true,
     layers_to_transform: null,
     revision: null,
   };
 }
 
-export function saveAdapter(layout: LoraLayout, flat: Float32Array, baseModel: string): AdapterFiles {
+/** `score`: a reward model's trained score head, saved whole (modules_to_save). */
+export function saveAdapter(
+  layout: LoraLayout,
+  flat: Float32Array,
+  baseModel: string,
+  score?: SavedModule,
+): AdapterFiles {
   const tensors: Record<string, TensorToWrite> = {};
+  if (score) tensors[SCORE_TENSOR] = { dtype: 'F32', shape: score.shape, data: score.data };
   for (const m of layout.modules) {
     tensors[peftName(m.layer, m.target, 'A')] = {
       dtype: 'F32',
@@ -52,7 +69,9 @@ export function saveAdapter(layout: LoraLayout, flat: Float32Array, baseModel: s
     };
   }
   return {
-    'adapter_config.json': new TextEncoder().encode(JSON.stringify(adapterConfig(layout, baseModel), null, 2) + '\n'),
+    'adapter_config.json': new TextEncoder().encode(
+      JSON.stringify(adapterConfig(layout, baseModel, !!score), null, 2) + '\n',
+    ),
     'adapter_model.safetensors': writeSafetensors(tensors, { format: 'pt' }),
   };
 }
@@ -63,7 +82,7 @@ export function loadAdapter(
   configBytes: Uint8Array,
   weightBytes: Uint8Array,
   opts: { baseModel?: string } = {},
-): { layout: LoraLayout; values: Float32Array; baseModel: string } {
+): { layout: LoraLayout; values: Float32Array; baseModel: string; score?: SavedModule } {
   let ac: Record<string, unknown>;
   try {
     ac = JSON.parse(new TextDecoder().decode(configBytes));
@@ -122,11 +141,44 @@ export function loadAdapter(
       seen.add(t.name);
     }
   }
+  const score = savedScoreHead(cfg, ac, header, weightBytes);
+  if (score) seen.add(score.tensor);
   const extra = [...header.tensors.keys()].filter((n) => !seen.has(n));
   if (extra.length)
     throw new SafetensorsError(
       `adapter_model.safetensors: ${extra.length} tensor(s) not used by this model, e.g. "${extra[0]}"`,
       'The adapter was trained for a model with more layers or other modules.',
     );
-  return { layout, values, baseModel };
+  return { layout, values, baseModel, ...(score ? { score: score.module } : {}) };
+}
+
+/** The score head an adapter saves in modules_to_save (reward models), checked against `cfg`. */
+function savedScoreHead(
+  cfg: ModelConfig,
+  ac: Record<string, unknown>,
+  header: ReturnType<typeof parseSafetensors>,
+  bytes: Uint8Array,
+): { module: SavedModule; tensor: string } | undefined {
+  const saves = Array.isArray(ac.modules_to_save) && ac.modules_to_save.includes('score');
+  const t =
+    header.tensors.get(SCORE_TENSOR) ?? header.tensors.get('base_model.model.score.modules_to_save.default.weight');
+  if (!saves && !t) return undefined;
+  const shape: [number, number] = [cfg.numLabels, cfg.hidden];
+  if (cfg.head !== 'score')
+    throw new ModelConfigError(
+      "this adapter trains a reward model's score head, and the model has none",
+      'Load it on the *ForSequenceClassification model it was trained for.',
+    );
+  if (!t)
+    throw new SafetensorsError(
+      `adapter_model.safetensors: modules_to_save names "score", and "${SCORE_TENSOR}" is missing`,
+      'The adapter is incomplete: export it again.',
+    );
+  if (t.shape.length !== 2 || t.shape[0] !== shape[0] || t.shape[1] !== shape[1])
+    throw new SafetensorsError(
+      `adapter_model.safetensors: "${t.name}" has shape ${JSON.stringify(t.shape)}, this model needs ${JSON.stringify(shape)}`,
+      'The adapter was trained for a different base model.',
+    );
+  const data = toF32(bytes.subarray(t.begin, t.end), t.dtype, t.name);
+  return { module: { name: 'score.weight', shape, data }, tensor: t.name };
 }

@@ -29,9 +29,10 @@ export function storedWeights(
   }
 }
 
-/** Reference weights as the GPU stores them quantized: linear and embedding tensors through quantize → dequantize. */
+/** Reference weights as the GPU stores them quantized: linear and embedding tensors through quantize → dequantize
+ *  (norms, biases and a reward model's score head stay f32). */
 export function refAsQuantized(w: RefWeights, t: QuantType): RefWeights {
-  const kept = /norm|bias/;
+  const kept = /norm|bias|^score\./;
   return {
     ...w,
     get: (name: string) =>
