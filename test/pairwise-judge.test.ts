@@ -4,7 +4,8 @@
 // full-parameter SFT to answer the Self-Taught-Evaluator prompt for a known ranking of responses
 // with "Answer X is better. [[X]]". Then the judge, through the real chat template, greedy decoding
 // and verdict parsing, must give each ordered pair (both orders) the verdict of that ranking, and
-// scoreGroup's Bradley–Terry scores must order the responses as the ranking does.
+// scoreGroup's Bradley–Terry scores must order the responses as the ranking does; a judge whose
+// context cannot hold the prompt fails with what to change.
 
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -114,5 +115,12 @@ describe('pair-wise LLM judge on our engine', () => {
       expect(scores.reduce((a, b) => a + b, 0)).toBeCloseTo(0, 6); // centred
     }
     model.destroy();
+    // a judge whose context cannot hold the prompt and its verdict says so before generating
+    const short = await loadModel(gpu, src, { slots: 2, maxLen: 24 });
+    const g = GROUPS[0];
+    await expect(
+      enginePairwiseJudge(short, 'short').compare([{ instruction: g.instruction, a: g.ranked[0], b: g.ranked[1] }]),
+    ).rejects.toThrow(/judge prompt takes \d+ tokens and judge model short holds 24 positions[\s\S]*longer context/);
+    short.destroy();
   });
 });

@@ -14,7 +14,7 @@ import { loadCheckpoint } from '../src/model/checkpoint';
 import { folderSource } from '../src/model/source-node';
 import { FullParams } from '../src/train/full';
 import { tokenizeRewardPairs } from '../src/train/data';
-import { auc } from '../src/demo/train-rm';
+import { auc } from '../src/demo/responses';
 import { loadTokenizer } from '../src/model/tokenizer';
 import { DEFAULT_TRAIN, type StepMetrics, Trainer } from '../src/train/trainer';
 import { LoraLayout, LoraState, TARGETS } from '../src/train/lora';

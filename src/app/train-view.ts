@@ -40,9 +40,13 @@ function showProgress(p: RunProgress): void {
   });
   $<HTMLProgressElement>(`p-${p.stage}`).value = p.total ? p.done / p.total : 0;
   const unit = p.stage === 'training' ? 'steps' : p.stage === 'evaluating' ? 'held-out instructions' : 'instructions';
-  const rate = `${p.tokensPerSecond.toFixed(1)} tok/s`;
+  const rate =
+    p.judgeTokensPerSecond !== undefined
+      ? `${p.judgeTokensPerSecond.toFixed(1)} judge tok/s`
+      : `${p.tokensPerSecond.toFixed(1)} tok/s`;
   const eta = p.etaSeconds !== null ? ` · ETA ${fmtSecs(p.etaSeconds)}` : '';
-  $(`s-${p.stage}`).textContent = `${p.done}/${p.total} ${unit}${p.stage === 'sampling' ? ` · ${rate}` : ''}${eta}`;
+  const shown = p.stage === 'sampling' || p.judgeTokensPerSecond !== undefined;
+  $(`s-${p.stage}`).textContent = `${p.done}/${p.total} ${unit}${shown ? ` · ${rate}` : ''}${eta}`;
   const etaS = p.etaSeconds !== null ? ` · ETA ${p.etaSeconds.toFixed(0)} s` : '';
   $('run-status').textContent = `iteration ${p.iteration} · ${p.stage} ${p.done}/${p.total} · ${rate}${etaS}`;
 }

@@ -177,7 +177,8 @@ function progressLine(tag: string) {
     const width = 20;
     const filled = p.total ? Math.round((width * p.done) / p.total) : 0;
     const bar = tty ? `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ` : '';
-    const line = `${tag}iteration ${p.iteration} ${p.stage} ${bar}${p.done}/${p.total}${eta}`;
+    const judge = p.judgeTokensPerSecond !== undefined ? ` ${p.judgeTokensPerSecond.toFixed(1)} judge tok/s` : '';
+    const line = `${tag}iteration ${p.iteration} ${p.stage} ${bar}${p.done}/${p.total}${judge}${eta}`;
     if (tty) process.stderr.write(`\r${line}\x1b[K`);
     else if (p.done === p.total || p.done === 0) process.stderr.write(`${line}\n`);
   };

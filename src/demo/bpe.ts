@@ -20,19 +20,36 @@ export function preTokenize(text: string, useRegex = true): string[] {
 const DIGITS = new Set('0123456789');
 const hasDigit = (s: string) => [...s].some((c) => DIGITS.has(c));
 
+/** Joins every adjacent (a, b) in each word's parts. */
+function applyMerge(words: { parts: string[] }[], merge: string): void {
+  const [a, b] = merge.split(' ');
+  for (const w of words) {
+    const out: string[] = [];
+    for (let i = 0; i < w.parts.length; i++) {
+      if (i + 1 < w.parts.length && w.parts[i] === a && w.parts[i + 1] === b) {
+        out.push(a + b);
+        i++;
+      } else out.push(w.parts[i]);
+    }
+    w.parts = out;
+  }
+}
+
 /**
  * Learns up to `count` merges (most frequent adjacent pair first, ties broken by the pair's text so
- * the result is deterministic). Returns them in order, as "left right" strings.
+ * the result is deterministic). Returns them in order, as "left right" strings. `start`: merges a
+ * tokenizer already has, applied first (in order); only new merges are learnt and returned.
  */
 export function trainBpe(
   corpus: string[],
   count: number,
-  o: { minFrequency?: number; useRegex?: boolean } = {},
+  o: { minFrequency?: number; useRegex?: boolean; start?: string[] } = {},
 ): string[] {
   const minFrequency = o.minFrequency ?? 2;
   const freq = new Map<string, number>();
   for (const text of corpus) for (const w of preTokenize(text, o.useRegex ?? true)) freq.set(w, (freq.get(w) ?? 0) + 1);
   const words = [...freq].map(([w, n]) => ({ parts: [...w], n }));
+  for (const m of o.start ?? []) applyMerge(words, m);
   const merges: string[] = [];
   while (merges.length < count) {
     const pairs = new Map<string, number>();
@@ -52,17 +69,7 @@ export function trainBpe(
       }
     if (bestN < minFrequency) break;
     merges.push(best);
-    const [a, b] = best.split(' ');
-    for (const w of words) {
-      const out: string[] = [];
-      for (let i = 0; i < w.parts.length; i++) {
-        if (i + 1 < w.parts.length && w.parts[i] === a && w.parts[i + 1] === b) {
-          out.push(a + b);
-          i++;
-        } else out.push(w.parts[i]);
-      }
-      w.parts = out;
-    }
+    applyMerge(words, best);
   }
   return merges;
 }

@@ -22,7 +22,7 @@ import { cliGpu } from '../cli/gpu';
 import { flags } from '../cli/flags';
 import { DEFAULT_MODEL_DIR } from '../cli/model-arg';
 import type { Gpu } from '../gpu/device';
-import { loadModel, type LoadedModel } from '../engine/model';
+import { loadModel } from '../engine/model';
 import { destroyWeights, uploadWeights } from '../engine/weights';
 import { loadCheckpoint, tensorF32 } from '../model/checkpoint';
 import { expectedTensors, parseConfig } from '../model/config';
@@ -30,16 +30,14 @@ import { writeSafetensors, type TensorToWrite } from '../model/safetensors';
 import type { ModelSource } from '../model/source';
 import { loadTokenizer } from '../model/tokenizer';
 import { folderSource } from '../model/source-node';
-import { rulesJudge } from '../tpo/judges';
-import { promptIds } from '../tpo/loop';
-import { GENERIC, parseOutput } from '../tpo/prompts';
 import { rewardModelJudge } from '../tpo/rm-judge';
 import { folderStore } from '../tpo/store-node';
 import { tokenizeRewardPairs } from '../train/data';
 import { FullParams } from '../train/full';
 import { DEFAULT_TRAIN, Trainer, type StepMetrics } from '../train/trainer';
 import { REDUCED, reducedTpoIteration } from './reduced';
-import { DEMO_SEED, DEMO_SPLITS, demoJudgeRules, makeSplits, type Task } from './tasks';
+import { answer, auc, type Judged } from './responses';
+import { DEMO_SEED, DEMO_SPLITS, makeSplits } from './tasks';
 
 /** The command's flags (the docs test checks every documented flag against them). */
 export const OPTIONS = {
@@ -55,39 +53,6 @@ export const OPTIONS = {
 
 const log = (s: string) => process.stderr.write(`train-demo-rm: ${s}\n`);
 
-/** A policy response judged by the rules: right (the exact answer) or wrong. */
-interface Judged {
-  task: Task;
-  response: string;
-  right: boolean;
-}
-
-/** K samples a task from the policy with the thought prompt; the parsed responses, judged by the rules. */
-async function answer(policy: LoadedModel, tasks: Task[], k: number, seed: number): Promise<Judged[]> {
-  const rules = rulesJudge(demoJudgeRules());
-  const out: Judged[] = [];
-  const per = Math.max(1, Math.floor(policy.forward.shape.slots / k));
-  for (let i = 0; i < tasks.length; i += per) {
-    const chunk = tasks.slice(i, i + per);
-    const prompts = chunk.flatMap((t) => Array.from({ length: k }, () => promptIds(policy, GENERIC, t.instruction)));
-    const seeds = prompts.map((_, j) => seed + (i * k + j));
-    const gens = await policy.generate(prompts, { maxNewTokens: 128, temperature: 0.8, topP: 0.95, seeds });
-    const parsed = gens.map((g, j) => ({ task: chunk[Math.floor(j / k)], p: parseOutput(GENERIC, g.text ?? '') }));
-    const ok = parsed.filter((x) => x.p.ok && x.p.response.trim());
-    const scores = await rules.score(
-      ok.map((x) => ({
-        instruction: x.task.instruction,
-        response: x.p.ok ? x.p.response : '',
-        meta: { answer: x.task.answer },
-      })),
-    );
-    ok.forEach((x, j) =>
-      out.push({ task: x.task, response: x.p.ok ? x.p.response : '', right: (scores[j] ?? 0) >= 1 }),
-    );
-  }
-  return out;
-}
-
 /** Up to two (right, wrong) pairs per task, responses only. */
 function rewardRows(judged: Judged[]): Record<string, unknown>[] {
   const byTask = new Map<string, Judged[]>();
@@ -100,15 +65,6 @@ function rewardRows(judged: Judged[]): Record<string, unknown>[] {
       rows.push({ prompt: js[0].task.instruction, chosen: right[i], rejected: wrong[i] });
   }
   return rows;
-}
-
-/** AUC of the reward model's scores: P(score(right) > score(wrong)) over every (right, wrong) pair, ties ½. */
-export function auc(scores: number[], right: boolean[]): number {
-  const pos = scores.filter((_, i) => right[i]);
-  const neg = scores.filter((_, i) => !right[i]);
-  let wins = 0;
-  for (const p of pos) for (const n of neg) wins += p > n ? 1 : p === n ? 0.5 : 0;
-  return pos.length && neg.length ? wins / (pos.length * neg.length) : Number.NaN;
 }
 
 /** The reward model's starting folder in memory: the policy's backbone, a zero score head. */

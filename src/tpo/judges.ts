@@ -14,9 +14,15 @@ export interface JudgeItem {
 
 export type Verdict = 'A' | 'B' | null;
 
+/** Work counted by a judge model run on our engine: tokens it read (prompts) and wrote (replies). */
+export interface JudgeStats {
+  tokens: number;
+}
+
 export interface PointwiseJudge {
   kind: 'pointwise';
   name: string;
+  stats?: JudgeStats;
   /** One score per item; null where the judge gave no usable score (e.g. an LLM's reply with no
    *  rating in it): that response takes no part in pairs or means, and the run counts it. */
   score(items: JudgeItem[]): Promise<(number | null)[]>;
@@ -28,6 +34,7 @@ export interface ScoringJudge extends PointwiseJudge {
 export interface PairwiseJudge {
   kind: 'pairwise';
   name: string;
+  stats?: JudgeStats;
   compare(items: { instruction: string; a: string; b: string }[]): Promise<Verdict[]>;
 }
 export type Judge = PointwiseJudge | PairwiseJudge;

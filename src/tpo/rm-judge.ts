@@ -14,9 +14,11 @@ export function rewardModelJudge(model: LoadedModel, name: string): ScoringJudge
     );
   const tok = model.tokenizer;
   if (!tok) throw new UsageError(`reward model ${name} has no tokenizer`);
+  const stats = { tokens: 0 };
   return {
     kind: 'pointwise',
     name: `rm:${name}`,
+    stats,
     async score(items) {
       const seqs = items.map((it) => {
         const messages = [
@@ -27,7 +29,9 @@ export function rewardModelJudge(model: LoadedModel, name: string): ScoringJudge
           ? tok.applyChatTemplate(messages, false)
           : tok.encode(`${it.instruction}\n${it.response}`);
       });
-      return (await model.score(seqs)).map((s) => s[0]);
+      const scores = (await model.score(seqs)).map((s) => s[0]);
+      stats.tokens += seqs.reduce((a, s) => a + s.length, 0);
+      return scores;
     },
   };
 }

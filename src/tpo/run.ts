@@ -141,24 +141,36 @@ export interface RunProgress {
   done: number;
   total: number;
   tokensPerSecond: number;
+  /** While judging with a judge model on our engine: the tokens it reads and writes a second, this stage. */
+  judgeTokensPerSecond?: number;
   etaSeconds: number | null;
 }
 
-/** Adds tokens/s (over the whole call) and an ETA (from this stage's rate so far) to raw progress. */
-export function progressMeter(model: LoadedModel, onProgress?: (p: RunProgress) => void) {
+/** Adds tokens/s (the policy's, over the whole call; the judge model's, over the judging stage) and
+ *  an ETA (from this stage's rate so far) to raw progress. */
+export function progressMeter(model: LoadedModel, onProgress?: (p: RunProgress) => void, judge?: Judge) {
   const t0 = performance.now();
   const tokens0 = model.generator.timings.decodeTokens;
   let stage = '';
   let stageStart = t0;
   let stageDone = 0;
-  return (p: Omit<RunProgress, 'tokensPerSecond' | 'etaSeconds'>) => {
+  let judgeTokens0 = 0;
+  return (p: Omit<RunProgress, 'tokensPerSecond' | 'judgeTokensPerSecond' | 'etaSeconds'>) => {
     const now = performance.now();
     if (`${p.iteration}.${p.stage}` !== stage)
-      [stage, stageStart, stageDone] = [`${p.iteration}.${p.stage}`, now, p.done];
-    const rate = (p.done - stageDone) / Math.max(1e-3, (now - stageStart) / 1000);
+      [stage, stageStart, stageDone, judgeTokens0] = [
+        `${p.iteration}.${p.stage}`,
+        now,
+        p.done,
+        judge?.stats?.tokens ?? 0,
+      ];
+    const secs = Math.max(1e-3, (now - stageStart) / 1000);
+    const rate = (p.done - stageDone) / secs;
     const etaSeconds = rate > 0 && p.done < p.total ? (p.total - p.done) / rate : p.done >= p.total ? 0 : null;
     const tokensPerSecond = (model.generator.timings.decodeTokens - tokens0) / Math.max(1e-3, (now - t0) / 1000);
-    onProgress?.({ ...p, tokensPerSecond, etaSeconds });
+    const judging = p.stage === 'judging' && judge?.stats;
+    const judgeRate = judging ? { judgeTokensPerSecond: (judging.tokens - judgeTokens0) / secs } : {};
+    onProgress?.({ ...p, tokensPerSecond, ...judgeRate, etaSeconds });
   };
 }
 
@@ -213,7 +225,7 @@ export async function runTpoSession(
   const { model, judge, store } = env;
   const o = run.options;
   checkPool(pool.length, o, run.iterations, hooks.pool?.has, hooks.pool?.hint);
-  const progress = progressMeter(model, hooks.onProgress);
+  const progress = progressMeter(model, hooks.onProgress, judge);
   let iteration = 0;
   const ctx: TpoContext = {
     model,
