@@ -9,6 +9,11 @@
 //              threads splitting K and reducing in workgroup memory. No padded rows.
 //   few_rows_serial : the same contract with one thread per output and no barriers, for
 //              software adapters (SwiftShader), where workgroup barriers are what costs.
+//   few_rows_subgroup : few_rows where the device has `subgroups`: each thread reads four
+//              consecutive weights of the row a step (adjacent words, one 16-byte span for f32),
+//              subgroupAdd sums each subgroup's partials, one barrier, and thread r adds the
+//              subgroup sums of row r (no assumption on how subgroups tile the workgroup: a
+//              thread that is not its subgroup's elected one writes 0 to its slot).
 // Weight storage: f32 here. gpu/shaders.ts swaps these three lines to keep 16-bit checkpoints
 // 16-bit on every adapter: two bf16 or f16 values packed in each u32, unpacked to f32 on load
 // (all arithmetic and accumulation stay f32).
@@ -81,3 +86,40 @@ fn few_rows_serial(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_wor
     y[yi] = v;
   }
 }
+
+// #if subgroups
+@compute @workgroup_size(FEW_WG)
+fn few_rows_subgroup(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  let o = wg.x + wg.y * nwg.x;
+  if (o >= p.O) { return; } // the same for the whole workgroup: subgroup operations stay uniform
+  let n = min(p.N, FEW_MAX_N);
+  var acc: array<f32, 16>;
+  let wRow = o * p.K;
+  for (var k0 = 4u * t; k0 < p.K; k0 += 4u * FEW_WG) {
+    for (var j = 0u; j < 4u; j++) {
+      let k = k0 + j;
+      if (k < p.K) {
+        let w = weight(wRow + k);
+        for (var r = 0u; r < FEW_MAX_N; r++) {
+          if (r < n) { acc[r] += w * x[r * p.K + k]; }
+        }
+      }
+    }
+  }
+  let elected = subgroupElect();
+  for (var r = 0u; r < FEW_MAX_N; r++) {
+    let s = subgroupAdd(acc[r]);
+    part[r * FEW_WG + t] = select(0.0, s, elected);
+  }
+  workgroupBarrier();
+  if (t < n) {
+    var sum = 0.0;
+    for (var i = 0u; i < FEW_WG; i++) { sum += part[t * FEW_WG + i]; }
+    let yi = t * p.ldy + p.yOffset + o;
+    var v = p.scale * sum;
+    if (p.hasBias == 1u) { v += b[o]; }
+    if (p.accumulate == 1u) { v += y[yi]; }
+    y[yi] = v;
+  }
+}
+// #endif

@@ -1,5 +1,5 @@
 // Device acquisition for the browser (navigator.gpu) and Node (Dawn through npm `webgpu`).
-// Requests the adapter's maximum buffer limits and `shader-f16` when present, and turns
+// Requests the adapter's maximum buffer limits and `shader-f16` / `subgroups` when present, and turns
 // `device.lost` and uncaptured errors into typed errors.
 
 import { DeviceLimitError, DeviceLostError, GPUValidationError, WebGPUNotAvailableError } from '../errors';
@@ -8,6 +8,8 @@ export interface Gpu {
   device: GPUDevice;
   /** True when `shader-f16` was granted (reported; 16-bit weights need no feature: they are packed). */
   hasF16: boolean;
+  /** True when `subgroups` was granted: the decode matmul then reduces with subgroupAdd. */
+  hasSubgroups: boolean;
   /** Adapter description, for logs ("swiftshader", "nvidia", ...). */
   adapterName: string;
   isSoftware: boolean;
@@ -20,6 +22,8 @@ export interface Gpu {
 export interface GpuOptions {
   /** Set false to ignore shader-f16 even where the adapter offers it. */
   allowF16?: boolean;
+  /** Set false to ignore `subgroups` even where the adapter offers it (the workgroup-memory reductions then). */
+  allowSubgroups?: boolean;
   powerPreference?: GPUPowerPreference;
 }
 
@@ -55,6 +59,8 @@ export async function acquireDevice(gpu: GPU | undefined, opts: GpuOptions = {})
   for (const name of LIMITS_TO_MAXIMISE) requiredLimits[name] = adapter.limits[name];
   const hasF16 = (opts.allowF16 ?? true) && adapter.features.has('shader-f16');
   const requiredFeatures: GPUFeatureName[] = hasF16 ? ['shader-f16'] : [];
+  const hasSubgroups = (opts.allowSubgroups ?? true) && adapter.features.has('subgroups' as GPUFeatureName);
+  if (hasSubgroups) requiredFeatures.push('subgroups' as GPUFeatureName);
   // Timestamps are only for the benchmark's per-kernel profile; harmless where granted.
   if (adapter.features.has('timestamp-query')) requiredFeatures.push('timestamp-query');
   const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
@@ -82,7 +88,7 @@ export async function acquireDevice(gpu: GPU | undefined, opts: GpuOptions = {})
         'Reload the model; work saved so far is kept.',
       ),
   );
-  return { device, hasF16, adapterName, isSoftware, lost, errors };
+  return { device, hasF16, hasSubgroups, adapterName, isSoftware, lost, errors };
 }
 
 /** Throws the first asynchronous device error, if any was recorded. */

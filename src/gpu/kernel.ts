@@ -39,9 +39,10 @@ export class Kernel {
     readonly name: ShaderName,
     opts: { entry?: string; wt?: WeightType; constants?: Record<string, number> } = {},
   ) {
-    const code = shaderSource(name, opts.wt);
-    const module = device.createShaderModule({ label: name, code });
     this.entry = opts.entry ?? 'main';
+    // `<name>_subgroup` entries need the subgroups feature (the caller checks Gpu.hasSubgroups)
+    const code = shaderSource(name, opts.wt, this.entry.endsWith('_subgroup'));
+    const module = device.createShaderModule({ label: name, code });
     const iface = entryInterface(code, this.entry);
     this.bindings = iface.bindings;
     this.bindLayout = device.createBindGroupLayout({

@@ -49,8 +49,20 @@ const PACKED: Record<'bf16' | 'f16', string> = {
   f16: 'fn unpackWT(v: WT, i: u32) -> f32 { return unpack2x16float(v)[i & 1u]; }',
 };
 
-export function shaderSource(name: ShaderName, wt: WeightType = 'f32'): string {
-  const src = SHADERS[name];
+/** Entries that need the `subgroups` feature sit between `// #if subgroups` and `// #endif`. */
+const SUBGROUP_BLOCK = /\/\/ #if subgroups\n([\s\S]*?)\/\/ #endif\n/g;
+
+/**
+ * A shader's source for weights stored as `wt`; with `subgroups`, its subgroup entries are kept
+ * and the module enables the feature (the device must have it), else they are cut out.
+ */
+export function shaderSource(name: ShaderName, wt: WeightType = 'f32', subgroups = false): string {
+  const all = SHADERS[name];
+  const src = subgroups ? `enable subgroups;\n${all.replace(SUBGROUP_BLOCK, '$1')}` : all.replace(SUBGROUP_BLOCK, '');
+  return weightStorage(name, src, wt);
+}
+
+function weightStorage(name: ShaderName, src: string, wt: WeightType): string {
   if (wt === 'f32' || !src.includes('alias WT = f32;')) return src;
   if (!F32_STORAGE.test(src)) throw new Error(`shader ${name}: its weight-storage lines are not in the expected form`);
   if (wt === 'q8' || wt === 'q4') return quantized(name, src, wt);

@@ -67,7 +67,7 @@ export function linearForward(t: Tape, a: LinearForward): void {
     return;
   }
   const few = res.tape();
-  const entry = res.gpu.isSoftware ? 'few_rows_serial' : 'few_rows';
+  const entry = res.gpu.isSoftware ? 'few_rows_serial' : res.gpu.hasSubgroups ? 'few_rows_subgroup' : 'few_rows';
   few.dispatch(
     a.name ?? 'linear',
     res.kernel('matmul', entry, wt),

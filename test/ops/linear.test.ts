@@ -1,7 +1,8 @@
 // The linear op (src/ops/linear.ts): the decode matmul and the strided gemm (every pass of a
 // linear layer) against the float64 reference.
 
-import { describe, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { testGpu } from '../helpers/gpu';
 import { rng, uniform } from '../../src/rng';
 import { linear } from '../reference/ops';
 import { expectClose } from '../helpers/compare';
@@ -15,9 +16,15 @@ describe('matmul: y = scale·x·Wᵀ + b (+ y)', () => {
     { N: 16, K: 200, O: 9, entry: 'few_rows' },
     { N: 1, K: 64, O: 48, entry: 'few_rows_serial' },
     { N: 11, K: 37, O: 130, entry: 'few_rows_serial' },
+    { N: 1, K: 64, O: 48, entry: 'few_rows_subgroup' },
+    { N: 5, K: 37, O: 70, entry: 'few_rows_subgroup' },
+    { N: 16, K: 300, O: 9, entry: 'few_rows_subgroup' },
   ];
+  it('the software adapter offers subgroups, so the subgroup entry runs here', async () => {
+    expect((await testGpu()).hasSubgroups).toBe(true);
+  });
   for (const { N, K, O, entry } of cases) {
-    const workgroups: [number, number] = entry === 'few_rows' ? [O, 1] : [Math.ceil(O / 64), 1];
+    const workgroups: [number, number] = entry === 'few_rows_serial' ? [Math.ceil(O / 64), 1] : [O, 1];
     it(`${entry}: N=${N} K=${K} O=${O}, bias and accumulate`, async () => {
       const r = rng(N * 1000 + K);
       const x = uniform(r, N * K),
@@ -55,6 +62,7 @@ describe('matmul: y = scale·x·Wᵀ + b (+ y)', () => {
       for (const [entry, groups] of [
         ['few_rows', O],
         ['few_rows_serial', 1],
+        ['few_rows_subgroup', O],
       ] as const) {
         const [y] = await runKernel({
           shader: 'matmul',
