@@ -147,7 +147,8 @@ function rowPrinter(json: boolean) {
 
 /** The tables after the rows (not with --json). */
 function printTables(adapter: string, rows: Row[], trainRows: TrainRow[]): void {
-  process.stdout.write(`\nAdapter: ${adapter}\n${table(rows)}\n`);
+  const features = rows[0] ? ` (features: ${rows[0].features})` : '';
+  process.stdout.write(`\nAdapter: ${adapter}${features}\n${table(rows)}\n`);
   if (!trainRows.length) return;
   process.stdout.write(
     '\nDPO step (LoRA r 16 on all 7 projections; forward + backward + AdamW) vs a forward over the same tokens\n',

@@ -45,7 +45,9 @@ async function logitsCheck(gpu: Gpu, o: TinyOptions, opts: LoadOptions, tol: num
 export async function main(): Promise<number> {
   const gpu = await cliGpu(process.argv.slice(1));
   if (typeof gpu === 'number') return gpu;
-  console.log(`adapter: ${gpu.adapterName}, shader-f16: ${gpu.hasF16}, software: ${gpu.isSoftware}`);
+  console.log(
+    `adapter: ${gpu.adapterName}, shader-f16: ${gpu.hasF16}, subgroups: ${gpu.hasSubgroups}, software: ${gpu.isSoftware}`,
+  );
   let failed = 0;
   const check = async (name: string, fn: () => Promise<string>) => {
     try {

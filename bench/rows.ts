@@ -52,8 +52,15 @@ export interface Row {
   floor_ms: number;
   floor_efficiency: number;
   adapter: string;
+  /** The optional WebGPU features the device was granted that the engine uses ("shader-f16,subgroups", or "none"). */
+  features: string;
   /** --profile: GPU milliseconds per step name for one decode step (timestamp queries). */
   profile?: Record<string, number>;
+}
+
+/** The optional features granted that the engine uses. */
+export function featuresOf(gpu: Gpu): string {
+  return [gpu.hasF16 && 'shader-f16', gpu.hasSubgroups && 'subgroups'].filter(Boolean).join(',') || 'none';
 }
 
 /** Rows of one model for each weight type asked for (a type equal to an earlier one is skipped). */
@@ -114,6 +121,7 @@ async function benchModel(
       ...hw,
       ...roundFloor(floorOf(weights.bytes, dispatches, ms, hw.dispatch_us, hw.copy_gbps)),
       adapter: gpu.adapterName,
+      features: featuresOf(gpu),
     });
     if (profile && gpu.device.features.has('timestamp-query')) {
       // The rows/ids of the last decode step are still in place: profile that step again.

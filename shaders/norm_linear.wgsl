@@ -59,7 +59,31 @@ fn writeQkv(region: u32, row: u32, r: u32, o: u32, v: f32) {
 
 fn silu(z: f32) -> f32 { return z / (1.0 + exp(-z)); }
 
-/** Reduces part and partSq over the workgroup's threads (results at index r·WG). */
+/** Reduces part and partSq over the workgroup's threads (results at index r·WG, r < n). */
+// #if subgroups
+// With subgroups: subgroupAdd over each subgroup, the elected thread keeps the sum in its slot and
+// the others 0 (however subgroups tile the workgroup), one barrier, then thread r adds row r's slots.
+fn reduce(t: u32, n: u32) {
+  let elected = subgroupElect();
+  for (var r = 0u; r < MAX_N; r++) {
+    let s = subgroupAdd(part[r * WG + t]);
+    let q = subgroupAdd(partSq[r * WG + t]);
+    part[r * WG + t] = select(0.0, s, elected);
+    partSq[r * WG + t] = select(0.0, q, elected);
+  }
+  workgroupBarrier();
+  if (t < n) {
+    var s = 0.0;
+    var q = 0.0;
+    for (var i = 0u; i < WG; i++) {
+      s += part[t * WG + i];
+      q += partSq[t * WG + i];
+    }
+    part[t * WG] = s;
+    partSq[t * WG] = q;
+  }
+}
+// #else
 fn reduce(t: u32, n: u32) {
   workgroupBarrier();
   for (var s = WG / 2u; s > 0u; s >>= 1u) {
@@ -74,6 +98,7 @@ fn reduce(t: u32, n: u32) {
     workgroupBarrier();
   }
 }
+// #endif
 
 @compute @workgroup_size(WG)
 fn qkv(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) t: u32) {

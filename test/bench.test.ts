@@ -56,5 +56,10 @@ describe('npm run bench', () => {
     ];
     expect(browser.filter((r) => 'batch' in r).map(same)).toEqual(node.filter((r) => 'batch' in r).map(same));
     expect(String(browser[0].adapter).length).toBeGreaterThan(0); // the adapter named in every row
+    // the features the engine uses, as granted (Dawn's SwiftShader grants subgroups, not shader-f16)
+    expect(node.filter((r) => 'batch' in r).map((r) => r.features)).toEqual(['subgroups', 'subgroups']);
+    expect(browser.filter((r) => 'batch' in r).every((r) => /^(none|[\w-]+(,[\w-]+)*)$/.test(String(r.features)))).toBe(
+      true,
+    );
   });
 });

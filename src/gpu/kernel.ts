@@ -37,11 +37,11 @@ export class Kernel {
   constructor(
     readonly device: GPUDevice,
     readonly name: ShaderName,
-    opts: { entry?: string; wt?: WeightType; constants?: Record<string, number> } = {},
+    /** `subgroups`: the shader's subgroup code (the device must have the feature: Gpu.hasSubgroups). */
+    opts: { entry?: string; wt?: WeightType; constants?: Record<string, number>; subgroups?: boolean } = {},
   ) {
     this.entry = opts.entry ?? 'main';
-    // `<name>_subgroup` entries need the subgroups feature (the caller checks Gpu.hasSubgroups)
-    const code = shaderSource(name, opts.wt, this.entry.endsWith('_subgroup'));
+    const code = shaderSource(name, opts.wt, opts.subgroups);
     const module = device.createShaderModule({ label: name, code });
     const iface = entryInterface(code, this.entry);
     this.bindings = iface.bindings;
@@ -54,7 +54,7 @@ export class Kernel {
       })),
     });
     this.pipeline = device.createComputePipeline({
-      label: `${name}${opts.wt && opts.wt !== 'f32' ? `.${opts.wt}` : ''}`,
+      label: `${name}${opts.wt && opts.wt !== 'f32' ? `.${opts.wt}` : ''}${opts.subgroups ? '.subgroups' : ''}`,
       layout: device.createPipelineLayout({ bindGroupLayouts: [this.bindLayout] }),
       compute: { module, entryPoint: this.entry, constants: opts.constants },
     });

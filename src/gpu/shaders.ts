@@ -49,17 +49,17 @@ const PACKED: Record<'bf16' | 'f16', string> = {
   f16: 'fn unpackWT(v: WT, i: u32) -> f32 { return unpack2x16float(v)[i & 1u]; }',
 };
 
-/** Entries that need the `subgroups` feature sit between `// #if subgroups` and `// #endif`. */
-const SUBGROUP_BLOCK = /\/\/ #if subgroups\n([\s\S]*?)\/\/ #endif\n/g;
+/** Code that needs the `subgroups` feature: `// #if subgroups` … (`// #else` … fallback) `// #endif`. */
+const SUBGROUP_BLOCK = /\/\/ #if subgroups\n([\s\S]*?)(?:\/\/ #else\n([\s\S]*?))?\/\/ #endif\n/g;
 
 /**
- * A shader's source for weights stored as `wt`; with `subgroups`, its subgroup entries are kept
- * and the module enables the feature (the device must have it), else they are cut out.
+ * A shader's source for weights stored as `wt`; with `subgroups` its subgroup code is kept and the
+ * module enables the feature (the device must have it), else the fallback (if any) is.
  */
 export function shaderSource(name: ShaderName, wt: WeightType = 'f32', subgroups = false): string {
   const all = SHADERS[name];
-  const src = subgroups ? `enable subgroups;\n${all.replace(SUBGROUP_BLOCK, '$1')}` : all.replace(SUBGROUP_BLOCK, '');
-  return weightStorage(name, src, wt);
+  const src = all.replace(SUBGROUP_BLOCK, (_, sub: string, fallback?: string) => (subgroups ? sub : (fallback ?? '')));
+  return weightStorage(name, subgroups ? `enable subgroups;\n${src}` : src, wt);
 }
 
 function weightStorage(name: ShaderName, src: string, wt: WeightType): string {

@@ -75,10 +75,11 @@ export class Resources {
   }
 
   /** One pipeline per (shader, entry, weight type), made on first use. */
-  kernel(name: ShaderName, entry = 'main', wt: WeightType = 'f32'): Kernel {
-    const key = `${name}.${entry}.${wt}`;
+  /** `subgroups`: compiled with the shader's subgroup code (only where Gpu.hasSubgroups). */
+  kernel(name: ShaderName, entry = 'main', wt: WeightType = 'f32', subgroups = false): Kernel {
+    const key = `${name}.${entry}.${wt}${subgroups ? '.subgroups' : ''}`;
     let k = this.kernels.get(key);
-    if (!k) this.kernels.set(key, (k = new Kernel(this.device, name, { entry, wt })));
+    if (!k) this.kernels.set(key, (k = new Kernel(this.device, name, { entry, wt, subgroups })));
     return k;
   }
 

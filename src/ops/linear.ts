@@ -70,7 +70,7 @@ export function linearForward(t: Tape, a: LinearForward): void {
   const entry = res.gpu.isSoftware ? 'few_rows_serial' : res.gpu.hasSubgroups ? 'few_rows_subgroup' : 'few_rows';
   few.dispatch(
     a.name ?? 'linear',
-    res.kernel('matmul', entry, wt),
+    res.kernel('matmul', entry, wt, entry === 'few_rows_subgroup'),
     (s) => ({ N: rows(s), K: a.inF, O: a.outF, ldy, yOffset, hasBias, accumulate, scale: alpha }),
     { x: a.inp, W: a.weight, b: bias, y: a.out },
     elementsGrid(a.outF, res.gpu.isSoftware ? 64 : 1),

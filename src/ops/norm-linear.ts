@@ -25,9 +25,12 @@ export interface NormQkv {
   wt: WeightType;
 }
 
+/** Software adapters: one thread an output, no barriers; GPUs: a workgroup an output, reduced
+ *  with subgroupAdd where the device has subgroups. */
 function entry(t: Tape, name: 'qkv' | 'gate_up', wt: WeightType) {
-  const software = t.res.gpu.isSoftware;
-  return { k: t.res.kernel('normLinear', software ? `${name}_serial` : name, wt), perGroup: software ? 64 : 1 };
+  const { isSoftware, hasSubgroups } = t.res.gpu;
+  if (isSoftware) return { k: t.res.kernel('normLinear', `${name}_serial`, wt), perGroup: 64 };
+  return { k: t.res.kernel('normLinear', name, wt, hasSubgroups), perGroup: 1 };
 }
 
 /** q, k, v = rmsnorm(x)·W_q/k/vᵀ (+ biases), one dispatch. */

@@ -1,5 +1,5 @@
-// RMSNorm folded into the linears that read it (src/ops/norm-linear.ts): every entry (workgroup
-// and serial) against the float64 reference of rmsnorm then linear(s) (then SwiGLU), with f32,
+// RMSNorm folded into the linears that read it (src/ops/norm-linear.ts): every entry (workgroup,
+// with the tree or the subgroup reduction, and serial) against the float64 reference of rmsnorm then linear(s) (then SwiGLU), with f32,
 // packed bf16 and quantized q8 / q4 weights (the reference on the stored values), a row count that
 // is not a power of two and a K that is not a multiple of 64.
 
@@ -21,8 +21,12 @@ const TYPES = ['f32', 'bf16', 'q8', 'q4'] as const;
 
 describe('norm_linear', () => {
   for (const wt of TYPES)
-    for (const entry of ['qkv', 'qkv_serial'] as const)
-      it(`${entry}, ${wt} weights: q, k, v = rmsnorm(x)·Wᵀ + b into three regions`, async () => {
+    for (const [entry, subgroups] of [
+      ['qkv', false],
+      ['qkv', true],
+      ['qkv_serial', false],
+    ] as const)
+      it(`${entry}${subgroups ? ' (subgroup reduction)' : ''}, ${wt} weights: q, k, v = rmsnorm(x)·Wᵀ + b into three regions`, async () => {
         const r = rng(70);
         const [O1, O2, O3] = [24, 8, 8];
         const x = uniform(r, N * K, -2, 2);
@@ -35,6 +39,7 @@ describe('norm_linear', () => {
           shader: 'normLinear',
           entry,
           wt,
+          subgroups,
           params: { N, K, O1, O2, O3, eps, hasBias: 1, yOff1: yOff[0], yOff2: yOff[1], yOff3: yOff[2] },
           buffers: { x, g, W1: W[0].stored, W2: W[1].stored, W3: W[2].stored, b, y: y0 },
           workgroups: entry === 'qkv' ? [O1 + O2 + O3] : [1],
@@ -52,8 +57,12 @@ describe('norm_linear', () => {
       });
 
   for (const wt of TYPES)
-    for (const entry of ['gate_up', 'gate_up_serial'] as const)
-      it(`${entry}, ${wt} weights: act = silu(rmsnorm(x)·W_gateᵀ) ⊙ rmsnorm(x)·W_upᵀ`, async () => {
+    for (const [entry, subgroups] of [
+      ['gate_up', false],
+      ['gate_up', true],
+      ['gate_up_serial', false],
+    ] as const)
+      it(`${entry}${subgroups ? ' (subgroup reduction)' : ''}, ${wt} weights: act = silu(rmsnorm(x)·W_gateᵀ) ⊙ rmsnorm(x)·W_upᵀ`, async () => {
         const r = rng(71);
         const O = 40;
         const x = uniform(r, N * K, -2, 2);
@@ -64,6 +73,7 @@ describe('norm_linear', () => {
           shader: 'normLinear',
           entry,
           wt,
+          subgroups,
           params: { N, K, O1: O, O2: O, O3: 0, eps, hasBias: 0, yOff1: 0, yOff2: 0, yOff3: 0 },
           buffers: { x, g, W1: gate.stored, W2: up.stored, W3: gate.stored, y: new Float32Array(N * O) },
           workgroups: entry === 'gate_up' ? [O] : [1],
