@@ -7,9 +7,8 @@ import type { Gpu } from '../gpu/device';
 import { UsageError } from '../errors';
 import { loadCheckpoint, type Checkpoint } from '../model/checkpoint';
 import { loadTokenizer, type Tokenizer } from '../model/tokenizer';
-import { expectedTensors, type ModelConfig } from '../model/config';
-import { writeSafetensors, type TensorToWrite } from '../model/safetensors';
-import { readJson, type ModelSource } from '../model/source';
+import type { ModelSource } from '../model/source';
+import { writeModelFolder } from '../model/folder-node';
 import { FullParams } from '../train/full';
 import { chooseWeightType, destroyWeights, uploadWeights } from '../engine/weights';
 import { readF32 } from '../gpu/readback';
@@ -183,26 +182,6 @@ async function fullSft(
   trainer.destroy();
   full.destroy();
   destroyWeights(weights);
-}
-
-/** A complete f32 model folder: the trained tensors, the source's config (f32) and tokenizer files. */
-async function writeModelFolder(out: string, src: ModelSource, cfg: ModelConfig, values: Map<string, Float32Array>) {
-  const tensors: Record<string, TensorToWrite> = {};
-  for (const [name, v] of values) tensors[name] = { dtype: 'F32', shape: expectedTensors(cfg).get(name)!, data: v };
-  await mkdir(out, { recursive: true });
-  await writeFile(join(out, 'model.safetensors'), writeSafetensors(tensors, { format: 'pt' }));
-  const config = (await readJson(src, 'config.json', true)) as Record<string, unknown>;
-  await writeFile(join(out, 'config.json'), JSON.stringify({ ...config, torch_dtype: 'float32' }, null, 2) + '\n');
-  for (const f of [
-    'generation_config.json',
-    'tokenizer.json',
-    'tokenizer_config.json',
-    'special_tokens_map.json',
-    'chat_template.jinja',
-  ]) {
-    const b = await src.read(f);
-    if (b) await writeFile(join(out, f), b);
-  }
 }
 
 /**

@@ -29,8 +29,8 @@ import type { Gpu } from '../gpu/device';
 import { loadModel } from '../engine/model';
 import { destroyWeights, uploadWeights } from '../engine/weights';
 import { loadCheckpoint, tensorF32 } from '../model/checkpoint';
-import { expectedTensors, parseConfig, type ModelConfig } from '../model/config';
-import { writeSafetensors, type TensorToWrite } from '../model/safetensors';
+import { expectedTensors, parseConfig } from '../model/config';
+import { writeModelFolder, writeWeightsFile } from '../model/folder-node';
 import { loadTokenizer } from '../model/tokenizer';
 import { folderSource } from '../model/source-node';
 import { enginePairwiseJudge } from '../tpo/engine-judge';
@@ -110,24 +110,15 @@ async function initialFolder(policyDir: string, dir: string): Promise<{ merges: 
   const raw = JSON.parse(new TextDecoder().decode((await src.read('config.json'))!)) as Record<string, unknown>;
   const V0 = ck.config.vocab;
   const padded = Math.ceil(vocab / 64) * 64; // rows for the new tokens, padded as HF pads vocabularies
-  const config = { ...raw, vocab_size: padded, torch_dtype: 'float32' };
-  const cfg = parseConfig(config);
-  const H = cfg.hidden;
-  const tensors: Record<string, TensorToWrite> = {};
-  for (const [name, shape] of expectedTensors(cfg)) {
-    let data = tensorF32(ck, name);
-    if (name === 'model.embed_tokens.weight' || name === 'lm_head.weight') data = grownRows(data, V0, padded, H);
-    tensors[name] = { dtype: 'F32', shape, data };
+  const cfg = parseConfig({ ...raw, vocab_size: padded });
+  const values = new Map<string, Float32Array>();
+  for (const name of expectedTensors(cfg).keys()) {
+    const t = tensorF32(ck, name);
+    const grown = name === 'model.embed_tokens.weight' || name === 'lm_head.weight';
+    values.set(name, grown ? grownRows(t, V0, padded, cfg.hidden) : t);
   }
-  await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, 'model.safetensors'), writeSafetensors(tensors, { format: 'pt' }));
-  await writeFile(join(dir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
-  // the policy's tokenizer_config (chat template, special tokens) with the grown tokenizer.json
-  await writeFile(join(dir, 'tokenizer.json'), files['tokenizer.json']);
-  for (const f of ['tokenizer_config.json', 'generation_config.json', 'special_tokens_map.json']) {
-    const b = await src.read(f);
-    if (b) await writeFile(join(dir, f), b);
-  }
+  await writeModelFolder(dir, src, cfg, values, { vocab_size: padded });
+  await writeFile(join(dir, 'tokenizer.json'), files['tokenizer.json']); // the grown tokenizer
   return { merges: added.length, vocab };
 }
 
@@ -167,12 +158,6 @@ async function train(gpu: Gpu, dir: string, rows: Comparison[], o: typeof DEFAUL
   full.destroy();
   destroyWeights(weights);
   return { curve, values, seconds, cfg: ck.config, maxTokens: Math.max(...lengths) };
-}
-
-async function writeWeights(dir: string, cfg: ModelConfig, values: Map<string, Float32Array>): Promise<void> {
-  const tensors: Record<string, TensorToWrite> = {};
-  for (const [name, v] of values) tensors[name] = { dtype: 'F32', shape: expectedTensors(cfg).get(name)!, data: v };
-  await writeFile(join(dir, 'model.safetensors'), writeSafetensors(tensors, { format: 'pt' }));
 }
 
 /** The settings from the flags. */
@@ -247,7 +232,7 @@ export async function main(argv: string[]): Promise<number> {
   const tokens = await initialFolder(s.policyDir, work);
   log(`tokenizer: ${tokens.merges} merges added for the judge prompt (vocabulary ${tokens.vocab})`);
   const trained = await train(gpu, work, rows, s.train);
-  await writeWeights(work, trained.cfg, trained.values);
+  await writeWeightsFile(work, trained.cfg, trained.values);
   const m = await measure(gpu, work, s.policyDir, held);
   const facts = {
     ...{ training_responses: trainJudged.length, training_comparisons: rows.length },

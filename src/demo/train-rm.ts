@@ -26,7 +26,7 @@ import { loadModel } from '../engine/model';
 import { destroyWeights, uploadWeights } from '../engine/weights';
 import { loadCheckpoint, tensorF32 } from '../model/checkpoint';
 import { expectedTensors, parseConfig } from '../model/config';
-import { writeSafetensors, type TensorToWrite } from '../model/safetensors';
+import { writeModelFolder, writeWeightsFile } from '../model/folder-node';
 import type { ModelSource } from '../model/source';
 import { loadTokenizer } from '../model/tokenizer';
 import { folderSource } from '../model/source-node';
@@ -67,27 +67,17 @@ function rewardRows(judged: Judged[]): Record<string, unknown>[] {
   return rows;
 }
 
-/** The reward model's starting folder in memory: the policy's backbone, a zero score head. */
+/** The reward model's starting folder: the policy's backbone, a zero score head. */
 async function initialFolder(policyDir: string, dir: string): Promise<void> {
   const src = folderSource(policyDir);
   const ck = await loadCheckpoint(src);
+  const head = { architectures: ['LlamaForSequenceClassification'], num_labels: 1 };
   const raw = JSON.parse(new TextDecoder().decode((await src.read('config.json'))!)) as Record<string, unknown>;
-  const config = { ...raw, architectures: ['LlamaForSequenceClassification'], num_labels: 1, torch_dtype: 'float32' };
-  const cfg = parseConfig(config);
-  const tensors: Record<string, TensorToWrite> = {};
-  for (const [name, shape] of expectedTensors(cfg))
-    tensors[name] = {
-      dtype: 'F32',
-      shape,
-      data: name === 'score.weight' ? new Float32Array(cfg.hidden) : tensorF32(ck, name),
-    };
-  await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, 'model.safetensors'), writeSafetensors(tensors, { format: 'pt' }));
-  await writeFile(join(dir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
-  for (const f of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'chat_template.jinja']) {
-    const b = await src.read(f);
-    if (b) await writeFile(join(dir, f), b);
-  }
+  const cfg = parseConfig({ ...raw, ...head });
+  const values = new Map<string, Float32Array>();
+  for (const name of expectedTensors(cfg).keys())
+    values.set(name, name === 'score.weight' ? new Float32Array(cfg.hidden) : tensorF32(ck, name));
+  await writeModelFolder(dir, src, cfg, values, head);
 }
 
 async function train(gpu: Gpu, src: ModelSource, rows: Record<string, unknown>[], o: typeof DEFAULT_TRAIN) {
@@ -176,10 +166,7 @@ export async function main(argv: string[]): Promise<number> {
   const work = await mkdtemp(join(tmpdir(), 'tpo-demo-rm-'));
   await initialFolder(s.policyDir, work);
   const trained = await train(gpu, folderSource(work), rows, s.train);
-  const tensors: Record<string, TensorToWrite> = {};
-  for (const [name, v] of trained.values)
-    tensors[name] = { dtype: 'F32', shape: expectedTensors(trained.cfg).get(name)!, data: v };
-  await writeFile(join(work, 'model.safetensors'), writeSafetensors(tensors, { format: 'pt' }));
+  await writeWeightsFile(work, trained.cfg, trained.values);
   const m = await measure(gpu, work, s.policyDir, trainJudged, heldJudged);
   const facts = {
     ...{ held_out_auc: m.heldAuc, train_auc: m.trainAuc, held_out_responses: heldJudged.length },
