@@ -17,6 +17,7 @@ export default defineConfig({
         'gpu-check': 'bench/gpu-check.ts',
         'train-demo': 'src/demo/train-demo.ts',
         'train-demo-rm': 'src/demo/train-rm.ts',
+        'train-demo-judge': 'src/demo/train-judge.ts',
         experiment: 'src/demo/experiment.ts',
       },
       output: { entryFileNames: '[name].js' },

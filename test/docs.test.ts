@@ -16,6 +16,7 @@ import { OPTIONS as TRAIN } from '../src/cli/train';
 import { OPTIONS as EXPERIMENT } from '../src/demo/experiment';
 import { OPTIONS as TRAIN_DEMO } from '../src/demo/train-demo';
 import { OPTIONS as TRAIN_DEMO_RM } from '../src/demo/train-rm';
+import { OPTIONS as TRAIN_DEMO_JUDGE } from '../src/demo/train-judge';
 
 const ROOT = join(__dirname, '..');
 const FILES = [
@@ -30,7 +31,7 @@ const TPO: Record<string, object> = {
 };
 const SCRIPT_FLAGS: Record<string, object> = {
   ...{ bench: BENCH, experiment: EXPERIMENT },
-  ...{ 'train:demo': TRAIN_DEMO, 'train:demo-rm': TRAIN_DEMO_RM },
+  ...{ 'train:demo': TRAIN_DEMO, 'train:demo-rm': TRAIN_DEMO_RM, 'train:demo-judge': TRAIN_DEMO_JUDGE },
 };
 const SCRIPTS = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts as Record<string, string>;
 

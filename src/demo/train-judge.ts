@@ -8,15 +8,20 @@
 //     learnt from the prompt's fixed text only (digits never merge; the instruction and answers
 //     tokenize nearly as before), with new embedding rows at the mean embedding: the prompt becomes
 //     ~100 tokens;
-//  3. every weight is trained by SFT on the judge prompt for (right, wrong) pairs of responses —
-//     the response only, never the thought — in both orders, the completion "[[A]]" or "[[B]]";
+//  3. every weight is trained by SFT on the judge prompt for (right, wrong) pairs of answers — a
+//     right response of the policy (or, where it gave none, the exact answer) against a wrong
+//     one, the response only, never the policy's thought — in both orders; the completion is the
+//     explanation the prompt asks for before the verdict — the task's worked scratchpad
+//     ("48+27: 8+7=15, 4+2+1=7. So 75.") and what each assistant answered ("A: 74 B: 75") —
+//     then "[[A]]" or "[[B]]";
 //  4. held-out tasks are answered the same way: the share of (right, wrong) comparisons it decides
 //     correctly in both orders; then one TPO iteration of the policy (the reduced experiment) is
 //     judged by it (every ordered pair, Bradley–Terry) and greedy accuracy before → after measured.
 // Writes a complete model folder with its card and eval.json.
 //
 //   npm run train:demo-judge -- [--out public/models/tpo-demo-judge] [--policy public/models/tpo-demo]
-//                               [--tasks 384] [--samples 4] [--epochs 3] [--lr 1e-3] [--batch 8] [--seed 1]
+//                               [--tasks 512] [--samples 4] [--epochs 4] [--lr 2e-3] [--batch 8] [--seed 1]
+//                               [--responses FILE]   (the policy's judged responses: read if present, else written)
 
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -55,32 +60,45 @@ export const OPTIONS = {
   lr: { type: 'string' },
   batch: { type: 'string' },
   seed: { type: 'string' },
+  responses: { type: 'string' },
 } as const;
 
 const log = (s: string) => process.stderr.write(`train-demo-judge: ${s}\n`);
-const verdictText = (v: 'A' | 'B') => `[[${v}]]`;
 
-/** A comparison: the judge prompt's instruction and answers, and the verdict a right judge gives. */
+/** A comparison: the judge prompt's instruction and answers, the verdict a right judge gives, and
+ *  the explanation it is taught to write first (the task's worked scratchpad). */
 interface Comparison {
   instruction: string;
   a: string;
   b: string;
   verdict: 'A' | 'B';
+  explanation: string;
 }
 
-/** Up to `perTask` distinct (right, wrong) response pairs of each task, each in both orders. */
-export function comparisons(judged: Judged[], perTask: number): Comparison[] {
+/** An answer as the judge's explanation quotes it (its first 24 characters). */
+const quote = (s: string) => (s.length > 24 ? `${s.slice(0, 24)}…` : s);
+
+/** The judge's reply: its explanation — the worked scratchpad, then what each assistant answered —
+ *  then the verdict in the prompt's format. Quoting A and B next to the worked answer puts the
+ *  comparison the verdict needs a few tokens before it. */
+const reply = (c: Comparison) => `${c.explanation} A: ${quote(c.a)} B: ${quote(c.b)} [[${c.verdict}]]`;
+
+/**
+ * For each task with a wrong response: a right answer (a right response of the policy, or the
+ * exact answer where it gave none) against its first wrong response, in both orders.
+ */
+export function comparisons(judged: Judged[]): Comparison[] {
   const byTask = new Map<string, Judged[]>();
   for (const j of judged) byTask.set(j.task.id, [...(byTask.get(j.task.id) ?? []), j]);
   const out: Comparison[] = [];
   for (const js of byTask.values()) {
-    const right = [...new Set(js.filter((j) => j.right).map((j) => j.response))];
-    const wrong = [...new Set(js.filter((j) => !j.right).map((j) => j.response))];
-    const instruction = js[0].task.instruction;
-    for (let i = 0; i < Math.min(perTask, right.length, wrong.length); i++) {
-      out.push({ instruction, a: right[i], b: wrong[i], verdict: 'A' });
-      out.push({ instruction, a: wrong[i], b: right[i], verdict: 'B' });
-    }
+    const { task } = js[0];
+    const wrong = js.find((j) => !j.right)?.response;
+    if (wrong === undefined) continue;
+    const right = js.find((j) => j.right)?.response ?? task.answer;
+    const explanation = task.thought;
+    out.push({ instruction: task.instruction, a: right, b: wrong, verdict: 'A', explanation });
+    out.push({ instruction: task.instruction, a: wrong, b: right, verdict: 'B', explanation });
   }
   return out;
 }
@@ -138,7 +156,7 @@ async function train(gpu: Gpu, dir: string, rows: Comparison[], o: typeof DEFAUL
   const ck = await loadCheckpoint(src);
   const tok = (await loadTokenizer(src))!;
   const sft = rows.map((c) => ({
-    messages: [...pairwiseMessages(c.instruction, c.a, c.b), { role: 'assistant', content: verdictText(c.verdict) }],
+    messages: [...pairwiseMessages(c.instruction, c.a, c.b), { role: 'assistant', content: reply(c) }],
   }));
   const seqs = tokenizeSft(sft, tok, ck.config.eosTokenIds[0], 512);
   const lengths = seqs.map((s) => s.ids.length);
@@ -168,12 +186,13 @@ function settingsOf(argv: string[]) {
   return {
     out: a.out ?? 'public/models/tpo-demo-judge',
     policyDir: a.policy ?? DEFAULT_MODEL_DIR,
-    tasks: num('tasks', 384, { integer: true, min: 8 }),
+    tasks: num('tasks', 512, { integer: true, min: 8 }),
+    responses: a.responses,
     samples: num('samples', 4, { integer: true, min: 2 }),
     seed,
     train: {
       ...DEFAULT_TRAIN,
-      ...{ lr: num('lr', 1e-3, { min: 0 }), epochs: num('epochs', 3, { integer: true, min: 1 }) },
+      ...{ lr: num('lr', 2e-3, { min: 0 }), epochs: num('epochs', 4, { integer: true, min: 1 }) },
       ...{ batchSize: num('batch', 8, { integer: true, min: 1 }), seed, warmupSteps: 10 },
       ...{ schedule: 'cosine' as const, weightDecay: 0.01 },
     },
@@ -183,7 +202,7 @@ function settingsOf(argv: string[]) {
 /** Held-out decisions of the trained judge (folder `dir`), then one TPO iteration it judges. */
 async function measure(gpu: Gpu, dir: string, policyDir: string, held: Comparison[]) {
   const jm = await loadModel(gpu, folderSource(dir), { slots: 32, maxLen: 512 });
-  const judge = enginePairwiseJudge(jm, 'tpo-demo-judge', 16);
+  const judge = enginePairwiseJudge(jm, 'tpo-demo-judge', 128);
   const verdicts = await judge.compare(held);
   const right = verdicts.filter((v, i) => v === held[i].verdict).length;
   const none = verdicts.filter((v) => v === null).length;
@@ -211,22 +230,37 @@ async function measure(gpu: Gpu, dir: string, policyDir: string, held: Compariso
   };
 }
 
+/** The policy's judged responses to the training and held-out tasks: sampled, or read from --responses. */
+async function responsesOf(gpu: Gpu, s: ReturnType<typeof settingsOf>): Promise<{ train: Judged[]; held: Judged[] }> {
+  if (s.responses) {
+    const cached = await readFile(s.responses, 'utf8').catch(() => null);
+    if (cached) {
+      log(`responses read from ${s.responses}`);
+      return JSON.parse(cached);
+    }
+  }
+  const splits = makeSplits(DEMO_SEED, DEMO_SPLITS);
+  const policy = await loadModel(gpu, folderSource(s.policyDir), { slots: 64, maxLen: 512 });
+  log(`sampling ${s.tasks} training tasks × ${s.samples}…`);
+  const train = await answer(policy, splits.train.slice(0, s.tasks), s.samples, s.seed);
+  log(`sampling ${splits.heldOut.length} held-out tasks × ${s.samples}…`);
+  const held = await answer(policy, splits.heldOut, s.samples, s.seed + 1_000_000);
+  policy.destroy();
+  if (s.responses) await writeFile(s.responses, JSON.stringify({ train, held }));
+  return { train, held };
+}
+
 export async function main(argv: string[]): Promise<number> {
   const s = settingsOf(argv);
   const gpu = await cliGpu(process.argv.slice(1));
   if (typeof gpu === 'number') return gpu;
   const t0 = performance.now();
-  const splits = makeSplits(DEMO_SEED, DEMO_SPLITS);
-  const policy = await loadModel(gpu, folderSource(s.policyDir), { slots: 64, maxLen: 512 });
-  log(`sampling ${s.tasks} training tasks × ${s.samples}…`);
-  const trainJudged = await answer(policy, splits.train.slice(0, s.tasks), s.samples, s.seed);
-  const rows = comparisons(trainJudged, 2);
+  const { train: trainJudged, held: heldJudged } = await responsesOf(gpu, s);
+  const rows = comparisons(trainJudged);
+  const held = comparisons(heldJudged);
   log(
     `${trainJudged.length} parsed responses, ${trainJudged.filter((j) => j.right).length} right; ${rows.length} comparisons`,
   );
-  log(`sampling ${splits.heldOut.length} held-out tasks × ${s.samples}…`);
-  const held = comparisons(await answer(policy, splits.heldOut, s.samples, s.seed + 1_000_000), 2);
-  policy.destroy();
 
   const work = await mkdtemp(join(tmpdir(), 'tpo-demo-judge-'));
   const tokens = await initialFolder(s.policyDir, work);
@@ -262,28 +296,36 @@ export async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-function judgeCard(f: Record<string, unknown> & { tpo: Record<string, number> }): string {
+/** The model card, from eval.json's facts. */
+export function judgeCard(f: Record<string, unknown> & { tpo: Record<string, number> }): string {
   const n = (x: unknown, d = 3) => (typeof x === 'number' ? x.toFixed(d) : String(x));
   const t = f.tpo;
   return `# tpo-demo-judge
 
 A pair-wise LLM judge for the embedded demo suite (LlamaForCausalLM), trained by this engine
 (\`npm run train:demo-judge\`, \`src/demo/train-judge.ts\`) so that the demo can run TPO judged by a
-pair-wise judge on the GPU: given the paper's Self-Taught-Evaluator prompt with an instruction and
-two answers, it writes \`[[A]]\` or \`[[B]]\`. It starts from tpo-demo itself; its tokenizer is
-tpo-demo's with ${n(f.merges_added, 0)} merges added for the prompt's fixed text (so the prompt fits 512
-positions: at most ${n(f.longest_prompt_tokens, 0)} tokens here), and every weight is trained by SFT on
-tpo-demo's own responses to training-split tasks, a right one (the exact answer) against a wrong
-one in both orders — the response only, never the thought.
+pair-wise judge on the GPU. Given the paper's Self-Taught-Evaluator prompt with an instruction and
+two answers, it writes the explanation the prompt asks for — the task's worked scratchpad,
+e.g. \`48+27: 8+7=15, 4+2+1=7. So 75.\` — then \`[[A]]\` or \`[[B]]\`. It starts from tpo-demo itself;
+its tokenizer is tpo-demo's with ${n(f.merges_added, 0)} merges added for the prompt's fixed text (so
+the prompt fits 512 positions: at most ${n(f.longest_prompt_tokens, 0)} tokens here), and every weight is
+trained by SFT on tpo-demo's own answers to training-split tasks: a right answer (a right response
+of the policy, or the exact answer where it gave none) against one of its wrong responses, in
+both orders — the responses only, never the policy's thoughts.
 
 | | |
 |---|---|
 | training comparisons | ${n(f.training_comparisons, 0)} (from ${n(f.training_responses, 0)} responses) |
 | training time (this engine, the machine below) | ${n(f.train_seconds, 0)} s (whole script ${n(f.total_seconds, 0)} s) |
-| **held-out verdicts right** (right vs wrong answer, either order) | **${n(f.held_out_verdict_accuracy)}** of ${n(f.held_out_comparisons, 0)} |
+| **held-out verdicts right** (a right answer against a wrong response, either order) | **${n(f.held_out_verdict_accuracy)}** of ${n(f.held_out_comparisons, 0)} |
 | held-out pairs decided right in both orders | ${n(f.held_out_pairs_right_both_orders)} |
 | no verdict; says A | ${n(f.held_out_no_verdict)}; ${n(f.held_out_says_A)} |
 | one TPO iteration judged by it (${t.instructions} instructions × ${t.samples}, every ordered pair, Bradley–Terry) | greedy accuracy ${n(t.accuracy_before)} → ${n(t.accuracy_after)}, ${t.pairs} pairs, ${n(t.seconds, 0)} s |
+
+A first run taught the verdict alone (\`[[A]]\` / \`[[B]]\`, no explanation; 378 comparisons of the
+policy's own right and wrong responses, 4 epochs): its held-out verdicts were right 0.556 of the
+time and only 11 of 62 pairs were decided right in both orders — a position habit, not a judge.
+Writing the scratchpad first lets the judge work the answer out before it compares.
 
 Measured on 2 CPU cores with SwiftShader (software WebGPU). \`eval.json\` holds the same numbers.
 `;
