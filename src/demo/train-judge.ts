@@ -23,7 +23,7 @@
 //                               [--tasks 512] [--samples 4] [--epochs 4] [--lr 2e-3] [--batch 8] [--seed 1]
 //                               [--responses FILE]   (the policy's judged responses: read if present, else written)
 
-import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -35,7 +35,7 @@ import { loadModel } from '../engine/model';
 import { destroyWeights, uploadWeights } from '../engine/weights';
 import { loadCheckpoint, tensorF32 } from '../model/checkpoint';
 import { expectedTensors, parseConfig } from '../model/config';
-import { writeModelFolder, writeWeightsFile } from '../model/folder-node';
+import { publishModelFolder, writeModelFolder, writeWeightsFile } from '../model/folder-node';
 import { loadTokenizer } from '../model/tokenizer';
 import { folderSource } from '../model/source-node';
 import { enginePairwiseJudge } from '../tpo/engine-judge';
@@ -48,20 +48,12 @@ import { trainBpe } from './bpe';
 import { REDUCED, reducedTpoIteration } from './reduced';
 import { answer, type Judged } from './responses';
 import { DEMO_SEED, DEMO_SPLITS, makeSplits } from './tasks';
+import { OPTIONS as RM_OPTIONS } from './train-rm';
 import { byteTokenizerFiles } from './tokenizer';
 
-/** The command's flags (the docs test checks every documented flag against them). */
-export const OPTIONS = {
-  out: { type: 'string' },
-  policy: { type: 'string' },
-  tasks: { type: 'string' },
-  samples: { type: 'string' },
-  epochs: { type: 'string' },
-  lr: { type: 'string' },
-  batch: { type: 'string' },
-  seed: { type: 'string' },
-  responses: { type: 'string' },
-} as const;
+/** The command's flags (the docs test checks every documented flag against them): the reward
+ *  model script's, and the responses cache. */
+export const OPTIONS = { ...RM_OPTIONS, responses: { type: 'string' } } as const;
 
 const log = (s: string) => process.stderr.write(`train-demo-judge: ${s}\n`);
 
@@ -279,19 +271,7 @@ export async function main(argv: string[]): Promise<number> {
       ...{ lr: s.train.lr, epochs: s.train.epochs, batch: s.train.batchSize },
     },
   };
-  await mkdir(s.out, { recursive: true });
-  for (const f of [
-    'config.json',
-    'model.safetensors',
-    'tokenizer.json',
-    'tokenizer_config.json',
-    'generation_config.json',
-  ]) {
-    const b = await folderSource(work).read(f);
-    if (b) await writeFile(join(s.out, f), b);
-  }
-  await writeFile(join(s.out, 'eval.json'), `${JSON.stringify(facts, null, 2)}\n`);
-  await writeFile(join(s.out, 'README.md'), judgeCard(facts));
+  await publishModelFolder(work, s.out, facts, judgeCard(facts));
   log(`written to ${s.out} in ${facts.total_seconds.toFixed(0)} s`);
   return 0;
 }

@@ -14,7 +14,7 @@
 //   npm run train:demo-rm -- [--out public/models/tpo-demo-rm] [--policy public/models/tpo-demo]
 //                            [--tasks 512] [--samples 4] [--epochs 6] [--lr 2e-3] [--batch 8] [--seed 1]
 
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -26,7 +26,7 @@ import { loadModel } from '../engine/model';
 import { destroyWeights, uploadWeights } from '../engine/weights';
 import { loadCheckpoint, tensorF32 } from '../model/checkpoint';
 import { expectedTensors, parseConfig } from '../model/config';
-import { writeModelFolder, writeWeightsFile } from '../model/folder-node';
+import { publishModelFolder, writeModelFolder, writeWeightsFile } from '../model/folder-node';
 import type { ModelSource } from '../model/source';
 import { loadTokenizer } from '../model/tokenizer';
 import { folderSource } from '../model/source-node';
@@ -187,20 +187,7 @@ export async function main(argv: string[]): Promise<number> {
       batch: s.train.batchSize,
     },
   };
-  await mkdir(s.out, { recursive: true });
-  for (const f of [
-    'config.json',
-    'model.safetensors',
-    'tokenizer.json',
-    'tokenizer_config.json',
-    'special_tokens_map.json',
-    'chat_template.jinja',
-  ]) {
-    const b = await folderSource(work).read(f);
-    if (b) await writeFile(join(s.out, f), b);
-  }
-  await writeFile(join(s.out, 'eval.json'), `${JSON.stringify(facts, null, 2)}\n`);
-  await writeFile(join(s.out, 'README.md'), rmCard(facts));
+  await publishModelFolder(work, s.out, facts, rmCard(facts));
   log(`written to ${s.out} in ${facts.total_seconds.toFixed(0)} s`);
   return 0;
 }

@@ -1,7 +1,7 @@
 // Node-only: writing model folders (trained weights as f32 safetensors, with the source's config
 // and tokenizer files), for `tpo sft --full`, `tpo rm --full` and the demo models' scripts.
 
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expectedTensors, type ModelConfig } from './config';
 import { writeSafetensors, type TensorToWrite } from './safetensors';
@@ -52,4 +52,16 @@ export async function writeModelFolder(
     const b = await src.read(f);
     if (b) await writeFile(join(out, f), b);
   }
+}
+
+/** A trained model folder made public: `work`'s model files copied to `out`, with the facts
+ *  measured (eval.json) and the model card (README.md). */
+export async function publishModelFolder(work: string, out: string, facts: object, card: string): Promise<void> {
+  await mkdir(out, { recursive: true });
+  for (const f of ['config.json', 'model.safetensors', ...CARRIED]) {
+    const b = await readFile(join(work, f)).catch(() => null);
+    if (b) await writeFile(join(out, f), b);
+  }
+  await writeFile(join(out, 'eval.json'), `${JSON.stringify(facts, null, 2)}\n`);
+  await writeFile(join(out, 'README.md'), card);
 }
