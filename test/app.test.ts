@@ -194,59 +194,80 @@ describe('app: the embedded demo model end to end', () => {
     await context.close();
   });
 
-  it('the whole loop offline on the GPU: an iteration of the demo model judged by the embedded reward model, resumed after a reload', async () => {
-    const context = await browser.newContext({ viewport: { width: 1100, height: 1000 } });
-    const page = await context.newPage();
-    const errors = await open(page);
-    await loadDemo(page);
-    await page.click('#tab-train');
-    await page.fill('#run-id', 'rm-run');
-    await page.fill('#iterations', '1');
-    await page.fill('#per-iteration', '4');
-    await page.fill('#k', '3');
-    await page.fill('#run-max-new', '96');
-    await page.fill('#run-batch', '6'); // two instructions × K = 3 a unit: the reload lands between units
-    await page.fill('#epochs', '1');
-    await page.fill('#eval-count', '0');
-    await page.fill('#validation', '0');
-    await page.selectOption('#local-judge', 'rm');
-    await page.fill('#judge-model', './models/tpo-demo-rm/');
-    await page.click('#start');
-    let before: { id: string }[] = [];
-    for (let i = 0; i < 1200 && before.length < 1; i++) {
-      await page.waitForTimeout(100);
-      before = await samplesOf(page, 'rm-run');
-    }
-    expect(before.length).toBeGreaterThanOrEqual(1);
-    expect(before.length).toBeLessThan(4);
-    await page.reload();
-    await loadDemo(page);
-    await page.click('#tab-train');
-    // the stored run's judge is shown, and the resume uses it
-    expect(await page.inputValue('#local-judge')).toBe('rm');
-    expect(await page.inputValue('#judge-model')).toMatch(/models\/tpo-demo-rm\/$/);
-    await page.click('#start');
-    expect(await settled(page, 'run-status', 600_000)).toBe('Done.');
-    const after = await readIdbStore<{
-      runId: string;
-      id: string;
-      samples: { parsed: boolean; score: number | null }[];
-    }>(page, 'samples');
-    const mine = after.filter((r) => r.runId === 'rm-run');
-    expect(mine).toHaveLength(4);
-    for (const b of before) expect(mine.find((r) => r.id === b.id)).toEqual(b);
-    // reward-model scores: real numbers on every parsed response (the rules give 0, ½ or 1 steps)
-    const scores = mine.flatMap((r) => r.samples.filter((x) => x.parsed).map((x) => x.score));
-    expect(scores.length).toBeGreaterThan(0);
-    expect(scores.every((x) => typeof x === 'number' && Number.isFinite(x))).toBe(true);
-    const [m] = (
-      await readIdbStore<{ runId: string; metrics: { pairs: number; dpo: unknown[] } }>(page, 'metrics')
-    ).filter((r) => r.runId === 'rm-run');
-    expect(m.metrics.pairs).toBeGreaterThan(0);
-    expect(m.metrics.dpo.length).toBeGreaterThan(0);
-    expect(errors).toEqual([]);
-    await context.close();
-  });
+  const EMBEDDED_JUDGES = [
+    { kind: 'rm', folder: 'tpo-demo-rm', run: 'rm-run', what: 'reward model' },
+    { kind: 'pairwise', folder: 'tpo-demo-judge', run: 'pw-run', what: 'pair-wise judge' },
+  ] as const;
+  for (const j of EMBEDDED_JUDGES)
+    it(`the whole loop offline on the GPU: an iteration of the demo model judged by the embedded ${j.what}, resumed after a reload; judging shows the judge model's tokens/s`, async () => {
+      const context = await browser.newContext({ viewport: { width: 1100, height: 1000 } });
+      const page = await context.newPage();
+      const errors = await open(page);
+      await loadDemo(page);
+      await page.click('#tab-train');
+      await page.fill('#run-id', j.run);
+      await page.fill('#iterations', '1');
+      await page.fill('#per-iteration', '4');
+      await page.fill('#k', '3');
+      await page.fill('#run-max-new', '96');
+      await page.fill('#run-batch', '6'); // two instructions × K = 3 a unit: the reload lands between units
+      await page.fill('#epochs', '1');
+      await page.fill('#eval-count', '0');
+      await page.fill('#validation', '0');
+      await page.selectOption('#local-judge', j.kind);
+      await page.fill('#judge-model', `./models/${j.folder}/`);
+      await page.click('#start');
+      let before: { id: string }[] = [];
+      for (let i = 0; i < 1200 && before.length < 1; i++) {
+        await page.waitForTimeout(100);
+        before = await samplesOf(page, j.run);
+      }
+      expect(before.length).toBeGreaterThanOrEqual(1);
+      expect(before.length).toBeLessThan(4);
+      await page.reload();
+      await loadDemo(page);
+      await page.click('#tab-train');
+      // the stored run's judge is shown, and the resume uses it
+      expect(await page.inputValue('#local-judge')).toBe(j.kind);
+      expect(await page.inputValue('#judge-model')).toMatch(new RegExp(`models/${j.folder}/$`));
+      // every text the judging stage shows, kept as it changes
+      await page.evaluate(() => {
+        const w = window as unknown as { judgingTexts: string[] };
+        w.judgingTexts = [];
+        const el = document.getElementById('s-judging')!;
+        new MutationObserver(() => w.judgingTexts.push(el.textContent ?? '')).observe(el, {
+          childList: true,
+          characterData: true,
+          subtree: true,
+        });
+      });
+      await page.click('#start');
+      expect(await settled(page, 'run-status', 600_000)).toBe('Done.');
+      const after = await readIdbStore<{
+        runId: string;
+        id: string;
+        samples: { parsed: boolean; score: number | null }[];
+      }>(page, 'samples');
+      const mine = after.filter((r) => r.runId === j.run);
+      expect(mine).toHaveLength(4);
+      for (const b of before) expect(mine.find((r) => r.id === b.id)).toEqual(b);
+      const judging = await page.evaluate(() => (window as unknown as { judgingTexts: string[] }).judgingTexts);
+      expect(
+        judging.some((t) => /\d\/\d+ instructions · [\d.]+ judge tok\/s/.test(t)),
+        judging.join(' | '),
+      ).toBe(true);
+      // the judge's scores (a reward or a Bradley–Terry score): real numbers on every parsed response
+      const scores = mine.flatMap((r) => r.samples.filter((x) => x.parsed).map((x) => x.score));
+      expect(scores.length).toBeGreaterThan(0);
+      expect(scores.every((x) => typeof x === 'number' && Number.isFinite(x))).toBe(true);
+      const [m] = (
+        await readIdbStore<{ runId: string; metrics: { pairs: number; dpo: unknown[] } }>(page, 'metrics')
+      ).filter((r) => r.runId === j.run);
+      expect(m.metrics.pairs).toBeGreaterThan(0);
+      expect(m.metrics.dpo.length).toBeGreaterThan(0);
+      expect(errors).toEqual([]);
+      await context.close();
+    });
 
   it('without WebGPU the page explains how to enable it instead of showing a blank screen', async () => {
     const page = await browser.newPage();

@@ -302,10 +302,15 @@ both orders — the responses only, never the policy's thoughts.
 | no verdict; says A | ${n(f.held_out_no_verdict)}; ${n(f.held_out_says_A)} |
 | one TPO iteration judged by it (${t.instructions} instructions × ${t.samples}, every ordered pair, Bradley–Terry) | greedy accuracy ${n(t.accuracy_before)} → ${n(t.accuracy_after)}, ${t.pairs} pairs, ${n(t.seconds, 0)} s |
 
-A first run taught the verdict alone (\`[[A]]\` / \`[[B]]\`, no explanation; 378 comparisons of the
-policy's own right and wrong responses, 4 epochs): its held-out verdicts were right 0.556 of the
-time and only 11 of 62 pairs were decided right in both orders — a position habit, not a judge.
-Writing the scratchpad first lets the judge work the answer out before it compares.
+**It is no better than chance on unseen tasks.** To judge an arithmetic answer a judge must work it
+out, and this 0.23 M-parameter model starts from a policy that gets 9% of them right greedily
+(its own held-out scratchpads were not scored; the verdicts above show the outcome).
+Two earlier runs did no better: the verdict alone (\`[[A]]\` / \`[[B]]\`, 378 comparisons of the
+policy's own right and wrong responses, 4 epochs) was right 0.556 of the time with 11 of 62 pairs
+decided right in both orders; the scratchpad then the verdict, without quoting the answers (1,004
+comparisons, 3 epochs, lr 1e-3), 0.446 with 3 of 138, and the TPO iteration it judged went 0.094 →
+0.063. It ships so that the page can run the pair-wise path offline (its tests do), not as a judge
+to trust: for the demo, use the reward model \`tpo-demo-rm\` (held-out AUC 0.70) or the rules.
 
 Measured on 2 CPU cores with SwiftShader (software WebGPU). \`eval.json\` holds the same numbers.
 `;
