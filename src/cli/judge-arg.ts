@@ -69,7 +69,12 @@ async function loadRewardModel(
   const adapter = existsSync(join(arg, 'adapter_config.json')) ? await readAdapterFolder(arg) : null;
   let base = arg;
   if (adapter) {
-    const named = JSON.parse(new TextDecoder().decode(adapter.config)).base_model_name_or_path;
+    let named: unknown;
+    try {
+      named = JSON.parse(new TextDecoder().decode(adapter.config)).base_model_name_or_path;
+    } catch (e) {
+      throw new ModelConfigError(`${arg}/adapter_config.json is not valid JSON (${(e as Error).message})`);
+    }
     if (typeof named !== 'string' || !named)
       throw new ModelConfigError(`${arg}/adapter_config.json names no base_model_name_or_path`, 'Add the base model.');
     base = named;

@@ -69,7 +69,8 @@ export class FullParams {
     if (missing.length) throw new UsageError(`this model has no tensor ${missing[0]} to train`);
     if (weights.wt !== 'f32' && names.some((n) => !ALWAYS_F32.test(n)))
       throw new UsageError('full-parameter training needs f32 weights', 'Load the model with weightDtype "f32".');
-    if (names.includes('model.embed_tokens.weight') && (weights.embed.length > 1 || weights.lmHead.length > 1))
+    const tables = ['model.embed_tokens.weight', 'lm_head.weight'];
+    if (names.some((n) => tables.includes(n)) && (weights.embed.length > 1 || weights.lmHead.length > 1))
       throw new UsageError(
         'full-parameter training is for small models (the embedding must fit one buffer)',
         'Train a LoRA adapter instead.',
