@@ -161,9 +161,13 @@ describe('browser: the engine in a Web Worker', () => {
     await page.click('#generate-panel summary');
     await page.fill('#max-new', '10');
     await page.click('#generate');
-    await page.waitForFunction(() => /tokens in/.test(document.getElementById('gen-status')!.textContent ?? ''), null, {
-      timeout: 120_000,
-    });
+    // done or failed: a failure then fails below with the page's own message, not a timeout
+    await page.waitForFunction(
+      () => /tokens in|Error/.test(document.getElementById('gen-status')!.textContent ?? ''),
+      null,
+      { timeout: 120_000 },
+    );
+    expect(await page.textContent('#gen-status')).toMatch(/tokens in/);
     const ids = (await page.getAttribute('#output', 'data-token-ids'))!.split(',').map(Number);
     const m = await loadModel(await testGpu(), folderSource(join(__dirname, '../public/models/stories260K')), {
       slots: 1,
