@@ -9,11 +9,12 @@
 //              threads splitting K and reducing in workgroup memory. No padded rows.
 //   few_rows_serial : the same contract with one thread per output and no barriers, for
 //              software adapters (SwiftShader), where workgroup barriers are what costs.
-//   few_rows_subgroup : few_rows where the device has `subgroups`: each thread reads four
-//              consecutive weights of the row a step (adjacent words, one 16-byte span for f32),
-//              subgroupAdd sums each subgroup's partials, one barrier, and thread r adds the
-//              subgroup sums of row r (no assumption on how subgroups tile the workgroup: a
-//              thread that is not its subgroup's elected one writes 0 to its slot).
+//   few_rows is written twice: where the device has `subgroups` (kernels made with them, see
+//              gpu/shaders.ts) each thread reads four consecutive weights of the row a step
+//              (adjacent words, one 16-byte span for f32), subgroupAdd sums each subgroup's
+//              partials, one barrier, and thread r adds the subgroup sums of row r (no assumption
+//              on how subgroups tile the workgroup: a thread that is not its subgroup's elected
+//              one writes 0 to its slot); elsewhere a tree reduction through workgroup memory.
 // Weight storage: f32 here. gpu/shaders.ts swaps these three lines to keep 16-bit checkpoints
 // 16-bit on every adapter: two bf16 or f16 values packed in each u32, unpacked to f32 on load
 // (all arithmetic and accumulation stay f32).
@@ -34,62 +35,9 @@ const FEW_WG: u32 = 64u;
 const FEW_MAX_N: u32 = 16u;
 var<workgroup> part: array<f32, FEW_MAX_N * FEW_WG>;   // [N, FEW_WG] partial sums
 
-@compute @workgroup_size(FEW_WG)
-fn few_rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
-  let o = wg.x + wg.y * nwg.x;
-  if (o >= p.O) { return; }
-  let n = min(p.N, FEW_MAX_N);
-  var acc: array<f32, 16>;
-  let wRow = o * p.K;
-  // Constant trip counts (with guards) let the compiler unroll and keep acc in registers.
-  for (var k = t; k < p.K; k += FEW_WG) {
-    let w = weight(wRow + k);
-    for (var r = 0u; r < FEW_MAX_N; r++) {
-      if (r < n) { acc[r] += w * x[r * p.K + k]; }
-    }
-  }
-  for (var r = 0u; r < FEW_MAX_N; r++) { part[r * FEW_WG + t] = acc[r]; }
-  workgroupBarrier();
-  for (var s = FEW_WG / 2u; s > 0u; s >>= 1u) {
-    if (t < s) {
-      for (var r = 0u; r < FEW_MAX_N; r++) {
-        if (r < n) { part[r * FEW_WG + t] += part[r * FEW_WG + t + s]; }
-      }
-    }
-    workgroupBarrier();
-  }
-  if (t < n) {
-    let yi = t * p.ldy + p.yOffset + o;
-    var v = p.scale * part[t * FEW_WG];
-    if (p.hasBias == 1u) { v += b[o]; }
-    if (p.accumulate == 1u) { v += y[yi]; }
-    y[yi] = v;
-  }
-}
-
-@compute @workgroup_size(64)
-fn few_rows_serial(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let o = g.x + g.y * nwg.x * 64u;
-  if (o >= p.O) { return; }
-  let n = min(p.N, FEW_MAX_N);
-  var acc: array<f32, 16>;
-  let wRow = o * p.K;
-  for (var k = 0u; k < p.K; k++) {
-    let w = weight(wRow + k);
-    for (var r = 0u; r < n; r++) { acc[r] += w * x[r * p.K + k]; }
-  }
-  for (var r = 0u; r < n; r++) {
-    let yi = r * p.ldy + p.yOffset + o;
-    var v = p.scale * acc[r];
-    if (p.hasBias == 1u) { v += b[o]; }
-    if (p.accumulate == 1u) { v += y[yi]; }
-    y[yi] = v;
-  }
-}
-
 // #if subgroups
 @compute @workgroup_size(FEW_WG)
-fn few_rows_subgroup(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+fn few_rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
   let o = wg.x + wg.y * nwg.x;
   if (o >= p.O) { return; } // the same for the whole workgroup: subgroup operations stay uniform
   let n = min(p.N, FEW_MAX_N);
@@ -122,4 +70,57 @@ fn few_rows_subgroup(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgrou
     y[yi] = v;
   }
 }
+// #else
+@compute @workgroup_size(FEW_WG)
+fn few_rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  let o = wg.x + wg.y * nwg.x;
+  if (o >= p.O) { return; }
+  let n = min(p.N, FEW_MAX_N);
+  var acc: array<f32, 16>;
+  let wRow = o * p.K;
+  // Constant trip counts (with guards) let the compiler unroll and keep acc in registers.
+  for (var k = t; k < p.K; k += FEW_WG) {
+    let w = weight(wRow + k);
+    for (var r = 0u; r < FEW_MAX_N; r++) {
+      if (r < n) { acc[r] += w * x[r * p.K + k]; }
+    }
+  }
+  for (var r = 0u; r < FEW_MAX_N; r++) { part[r * FEW_WG + t] = acc[r]; }
+  workgroupBarrier();
+  for (var s = FEW_WG / 2u; s > 0u; s >>= 1u) {
+    if (t < s) {
+      for (var r = 0u; r < FEW_MAX_N; r++) {
+        if (r < n) { part[r * FEW_WG + t] += part[r * FEW_WG + t + s]; }
+      }
+    }
+    workgroupBarrier();
+  }
+  if (t < n) {
+    let yi = t * p.ldy + p.yOffset + o;
+    var v = p.scale * part[t * FEW_WG];
+    if (p.hasBias == 1u) { v += b[o]; }
+    if (p.accumulate == 1u) { v += y[yi]; }
+    y[yi] = v;
+  }
+}
 // #endif
+
+@compute @workgroup_size(64)
+fn few_rows_serial(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let o = g.x + g.y * nwg.x * 64u;
+  if (o >= p.O) { return; }
+  let n = min(p.N, FEW_MAX_N);
+  var acc: array<f32, 16>;
+  let wRow = o * p.K;
+  for (var k = 0u; k < p.K; k++) {
+    let w = weight(wRow + k);
+    for (var r = 0u; r < n; r++) { acc[r] += w * x[r * p.K + k]; }
+  }
+  for (var r = 0u; r < n; r++) {
+    let yi = r * p.ldy + p.yOffset + o;
+    var v = p.scale * acc[r];
+    if (p.hasBias == 1u) { v += b[o]; }
+    if (p.accumulate == 1u) { v += y[yi]; }
+    y[yi] = v;
+  }
+}

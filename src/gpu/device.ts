@@ -8,7 +8,7 @@ export interface Gpu {
   device: GPUDevice;
   /** True when `shader-f16` was granted (reported; 16-bit weights need no feature: they are packed). */
   hasF16: boolean;
-  /** True when `subgroups` was granted: the decode matmul then reduces with subgroupAdd. */
+  /** True when `subgroups` was granted: the decode kernels then reduce with subgroupAdd. */
   hasSubgroups: boolean;
   /** Adapter description, for logs ("swiftshader", "nvidia", ...). */
   adapterName: string;

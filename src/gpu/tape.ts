@@ -74,8 +74,8 @@ export class Resources {
     return new Tape(this);
   }
 
-  /** One pipeline per (shader, entry, weight type), made on first use. */
-  /** `subgroups`: compiled with the shader's subgroup code (only where Gpu.hasSubgroups). */
+  /** One pipeline per (shader, entry, weight type, subgroups), made on first use; `subgroups`:
+   *  compiled with the shader's subgroup code (only where Gpu.hasSubgroups). */
   kernel(name: ShaderName, entry = 'main', wt: WeightType = 'f32', subgroups = false): Kernel {
     const key = `${name}.${entry}.${wt}${subgroups ? '.subgroups' : ''}`;
     let k = this.kernels.get(key);
@@ -235,4 +235,15 @@ export function elementsGrid(n: number, perGroup: number): Grid {
   const groups = Math.ceil(n / perGroup);
   const x = Math.min(groups, 65535);
   return [x, Math.ceil(groups / x)];
+}
+
+/**
+ * A decode kernel (an output per workgroup, N ≤ 16 rows) for this adapter: on software adapters
+ * `<entry>_serial`, one thread an output and 64 outputs a workgroup; on GPUs `entry`, compiled with
+ * the shader's subgroup reduction where the device grants subgroups.
+ */
+export function decodeKernel(t: Tape, shader: ShaderName, entry: string, wt: WeightType) {
+  const { isSoftware, hasSubgroups } = t.res.gpu;
+  if (isSoftware) return { k: t.res.kernel(shader, `${entry}_serial`, wt), perGroup: 64 };
+  return { k: t.res.kernel(shader, entry, wt, hasSubgroups), perGroup: 1 };
 }

@@ -8,7 +8,7 @@
 
 import type { Binding } from '../gpu/kernel';
 import type { WeightType } from '../gpu/shaders';
-import { elementsGrid, type Sized, sizeOf, type Tape } from '../gpu/tape';
+import { decodeKernel, elementsGrid, type Sized, sizeOf, type Tape } from '../gpu/tape';
 
 /** Passes with at most this many rows use the matmul's few-rows entry (decode steps). */
 export const FEW_ROWS = 16;
@@ -67,13 +67,13 @@ export function linearForward(t: Tape, a: LinearForward): void {
     return;
   }
   const few = res.tape();
-  const entry = res.gpu.isSoftware ? 'few_rows_serial' : res.gpu.hasSubgroups ? 'few_rows_subgroup' : 'few_rows';
+  const { k, perGroup } = decodeKernel(few, 'matmul', 'few_rows', wt);
   few.dispatch(
     a.name ?? 'linear',
-    res.kernel('matmul', entry, wt, entry === 'few_rows_subgroup'),
+    k,
     (s) => ({ N: rows(s), K: a.inF, O: a.outF, ldy, yOffset, hasBias, accumulate, scale: alpha }),
     { x: a.inp, W: a.weight, b: bias, y: a.out },
-    elementsGrid(a.outF, res.gpu.isSoftware ? 64 : 1),
+    elementsGrid(a.outF, perGroup),
   );
   t.choose(a.name ?? 'linear', (s) => (rows(s) <= FEW_ROWS ? few : gemm));
 }

@@ -6,7 +6,7 @@
 
 import type { Binding } from '../gpu/kernel';
 import type { WeightType } from '../gpu/shaders';
-import { elementsGrid, type PassSizes, type Tape } from '../gpu/tape';
+import { decodeKernel, elementsGrid, type PassSizes, type Tape } from '../gpu/tape';
 
 export interface NormQkv {
   /** One buffer holding the q, k and v regions, each [rows, Oj] starting at element yOff[j]. */
@@ -25,17 +25,9 @@ export interface NormQkv {
   wt: WeightType;
 }
 
-/** Software adapters: one thread an output, no barriers; GPUs: a workgroup an output, reduced
- *  with subgroupAdd where the device has subgroups. */
-function entry(t: Tape, name: 'qkv' | 'gate_up', wt: WeightType) {
-  const { isSoftware, hasSubgroups } = t.res.gpu;
-  if (isSoftware) return { k: t.res.kernel('normLinear', `${name}_serial`, wt), perGroup: 64 };
-  return { k: t.res.kernel('normLinear', name, wt, hasSubgroups), perGroup: 1 };
-}
-
 /** q, k, v = rmsnorm(x)·W_q/k/vᵀ (+ biases), one dispatch. */
 export function normQkvForward(t: Tape, a: NormQkv): void {
-  const { k, perGroup } = entry(t, 'qkv', a.wt);
+  const { k, perGroup } = decodeKernel(t, 'normLinear', 'qkv', a.wt);
   const [O1, O2, O3] = a.outF;
   const [yOff1, yOff2, yOff3] = a.yOff;
   const params = (s: PassSizes) => ({
@@ -63,7 +55,7 @@ export interface NormGateUp {
 
 /** The MLP's first half, one dispatch. */
 export function normGateUpForward(t: Tape, a: NormGateUp): void {
-  const { k, perGroup } = entry(t, 'gate_up', a.wt);
+  const { k, perGroup } = decodeKernel(t, 'normLinear', 'gate_up', a.wt);
   const params = (s: PassSizes) => ({
     ...{ N: a.rows(s), K: a.K, O1: a.O, O2: a.O, O3: 0, eps: a.eps, hasBias: 0 },
     ...{ yOff1: 0, yOff2: 0, yOff3: 0 },

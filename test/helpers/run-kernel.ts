@@ -11,7 +11,7 @@ export async function runKernel(opts: {
   shader: ShaderName;
   entry?: string;
   wt?: WeightType;
-  /** Compile the shader's subgroup code (entries named *_subgroup always are). */
+  /** Compile the shader's subgroup code (the device must grant subgroups). */
   subgroups?: boolean;
   constants?: Record<string, number>;
   params: Record<string, number>;
@@ -24,8 +24,8 @@ export async function runKernel(opts: {
   const gpu = await testGpu();
   const dev = gpu.device;
   return noGpuErrors(gpu, async () => {
-    const subgroups = opts.subgroups ?? opts.entry?.endsWith('_subgroup');
-    const k = new Kernel(dev, opts.shader, { entry: opts.entry, wt: opts.wt, constants: opts.constants, subgroups });
+    const { entry, wt, constants, subgroups } = opts;
+    const k = new Kernel(dev, opts.shader, { entry, wt, constants, subgroups });
     const entries = Object.entries(opts.buffers).map(([name, d]) => {
       const b = dev.createBuffer({
         label: name,

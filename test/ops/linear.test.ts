@@ -11,21 +11,21 @@ import { storedWeights } from '../helpers/stored-weights';
 
 describe('matmul: y = scale·x·Wᵀ + b (+ y)', () => {
   const cases = [
-    { N: 1, K: 64, O: 48, entry: 'few_rows' },
-    { N: 5, K: 37, O: 70, entry: 'few_rows' },
-    { N: 16, K: 200, O: 9, entry: 'few_rows' },
-    { N: 1, K: 64, O: 48, entry: 'few_rows_serial' },
-    { N: 11, K: 37, O: 130, entry: 'few_rows_serial' },
-    { N: 1, K: 64, O: 48, entry: 'few_rows_subgroup' },
-    { N: 5, K: 37, O: 70, entry: 'few_rows_subgroup' },
-    { N: 16, K: 300, O: 9, entry: 'few_rows_subgroup' },
+    { N: 1, K: 64, O: 48, entry: 'few_rows', subgroups: false },
+    { N: 5, K: 37, O: 70, entry: 'few_rows', subgroups: false },
+    { N: 16, K: 200, O: 9, entry: 'few_rows', subgroups: false },
+    { N: 1, K: 64, O: 48, entry: 'few_rows_serial', subgroups: false },
+    { N: 11, K: 37, O: 130, entry: 'few_rows_serial', subgroups: false },
+    { N: 1, K: 64, O: 48, entry: 'few_rows', subgroups: true },
+    { N: 5, K: 37, O: 70, entry: 'few_rows', subgroups: true },
+    { N: 16, K: 300, O: 9, entry: 'few_rows', subgroups: true },
   ];
-  it('the software adapter offers subgroups, so the subgroup entry runs here', async () => {
+  it('the software adapter offers subgroups, so the subgroup variant runs here', async () => {
     expect((await testGpu()).hasSubgroups).toBe(true);
   });
-  for (const { N, K, O, entry } of cases) {
+  for (const { N, K, O, entry, subgroups } of cases) {
     const workgroups: [number, number] = entry === 'few_rows_serial' ? [Math.ceil(O / 64), 1] : [O, 1];
-    it(`${entry}: N=${N} K=${K} O=${O}, bias and accumulate`, async () => {
+    it(`${entry}${subgroups ? ' (subgroup reduction)' : ''}: N=${N} K=${K} O=${O}, bias and accumulate`, async () => {
       const r = rng(N * 1000 + K);
       const x = uniform(r, N * K),
         W = uniform(r, O * K),
@@ -36,6 +36,7 @@ describe('matmul: y = scale·x·Wᵀ + b (+ y)', () => {
       const [y] = await runKernel({
         shader: 'matmul',
         entry,
+        subgroups,
         params: { N, K, O, ldy, yOffset, hasBias: 1, accumulate: 1, scale: 0.75 },
         buffers: { x: x, W: W, b: b, y: y0 },
         workgroups,
@@ -59,21 +60,22 @@ describe('matmul: y = scale·x·Wᵀ + b (+ y)', () => {
       const x = uniform(r, N * K);
       const { stored, values: W } = storedWeights(uniform(r, O * K), wt);
       const want = linear(x, W, N, K, O);
-      for (const [entry, groups] of [
-        ['few_rows', O],
-        ['few_rows_serial', 1],
-        ['few_rows_subgroup', O],
+      for (const [entry, groups, subgroups] of [
+        ['few_rows', O, false],
+        ['few_rows_serial', 1, false],
+        ['few_rows', O, true],
       ] as const) {
         const [y] = await runKernel({
           shader: 'matmul',
           entry,
           wt,
+          subgroups,
           params: { N, K, O, ldy: O, yOffset: 0, hasBias: 0, accumulate: 0, scale: 1 },
           buffers: { x, W: stored, b: new Float32Array(1), y: new Float32Array(N * O) },
           workgroups: [groups, 1],
           read: ['y'],
         });
-        expectClose(`matmul ${wt} ${entry}`, y, want, 1e-5, 1e-5);
+        expectClose(`matmul ${wt} ${entry}${subgroups ? ' subgroups' : ''}`, y, want, 1e-5, 1e-5);
       }
       const dy = uniform(r, N * O);
       const wantDx = new Float64Array(N * K);
