@@ -95,6 +95,35 @@ describe('reward-model rows (TRL RewardTrainer formats)', () => {
   });
 });
 
+describe("a reward model's PEFT adapter (score head in modules_to_save): bad files", () => {
+  it('a missing or misshapen score head, or the adapter on a model with no score head, is a typed error', async () => {
+    const rmCfg = (await loadCheckpoint(folderSource(writeTinyModel(tmp(), { seed: 96, scoreLabels: 1 })))).config;
+    const lmCfg = (await loadCheckpoint(folderSource(writeTinyModel(tmp(), { seed: 96 })))).config;
+    const layout = new LoraLayout(rmCfg, { r: 2, alpha: 4, targets: ['q_proj'] });
+    const values = layout.init(1);
+    const head = (H: number) => ({ name: 'score.weight' as const, shape: [1, H] as [number, number] });
+    const good = saveAdapter(layout, values, 'rm', { ...head(rmCfg.hidden), data: new Float32Array(rmCfg.hidden) });
+    expect(loadAdapter(rmCfg, good['adapter_config.json'], good['adapter_model.safetensors']).score?.shape).toEqual([
+      1,
+      rmCfg.hidden,
+    ]);
+    expect(() => loadAdapter(lmCfg, good['adapter_config.json'], good['adapter_model.safetensors'])).toThrow(
+      /score head, and the model has none[\s\S]*ForSequenceClassification/,
+    );
+    const noHead = saveAdapter(layout, values, 'rm'); // weights without the head, config naming it
+    expect(() => loadAdapter(rmCfg, good['adapter_config.json'], noHead['adapter_model.safetensors'])).toThrow(
+      /modules_to_save names "score", and "base_model\.model\.score\.weight" is missing/,
+    );
+    const wide = saveAdapter(layout, values, 'rm', {
+      ...head(rmCfg.hidden + 1),
+      data: new Float32Array(rmCfg.hidden + 1),
+    });
+    expect(() => loadAdapter(rmCfg, wide['adapter_config.json'], wide['adapter_model.safetensors'])).toThrow(
+      /"base_model\.model\.score\.weight" has shape \[1,\d+\], this model needs \[1,\d+\][\s\S]*different base model/,
+    );
+  });
+});
+
 describe('reward-model training', () => {
   for (const type of ['llama', 'qwen2'] as const)
     it(`${type}: full-parameter gradients of Σ coef·score (score head, norms, attention, MLP, embedding) equal finite differences`, async () => {
