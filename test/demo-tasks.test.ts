@@ -37,6 +37,8 @@ function solve(t: Task): string {
       };
       return String(Number(v) * f[`${big}>${small}`]);
     }
+    case 'chain':
+      throw new Error('chain tasks are solved in test/demo-chains.test.ts');
   }
 }
 

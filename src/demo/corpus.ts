@@ -13,6 +13,7 @@
 import { rng } from '../rng';
 import type { ChatMessage } from '../model/tokenizer';
 import { GENERIC, renderPrompt } from '../tpo/prompts';
+import { chainSlip } from './chains';
 import type { Task } from './tasks';
 
 export type ThoughtStyle = 'worked' | 'rambling' | 'slip' | 'guess';
@@ -52,6 +53,8 @@ export function thoughtStyle(thought: string): 'rambling' | 'scratchpad' | 'gues
 
 /** A wrong answer near the right one (off by a little, two list items swapped, the smaller number). */
 export function nearMiss(t: Task, r: () => number): string {
+  // a chain's state is one digit mod 10: any other digit is as near as another
+  if (t.family === 'chain') return String((Number(t.answer) + 1 + Math.floor(r() * 9)) % 10);
   if (t.family === 'sort') {
     const xs = t.answer.split(', ');
     const i = Math.floor(r() * (xs.length - 1));
@@ -81,6 +84,13 @@ export function writeThought(
     case 'rambling':
       return { thought: RAMBLE, answer: guessed() };
     case 'slip': {
+      if (t.chain) {
+        const slip = chainSlip(t.chain, r);
+        return {
+          thought: `${WORKED_OPENERS[Math.floor(r() * WORKED_OPENERS.length)]} ${slip.thought}`,
+          answer: slip.answer,
+        };
+      }
       const wrong = nearMiss(t, r);
       const at = t.thought.lastIndexOf(t.answer);
       const thought =

@@ -28,7 +28,9 @@ import { DIRECT, GENERIC, type ThoughtPrompt } from '../tpo/prompts';
 import { folderStore } from '../tpo/store-node';
 import type { IterationMetrics } from '../tpo/store';
 import { scoreTasks } from './score';
-import { DEMO_SEED, DEMO_SPLITS, demoJudgeRules, makeSplits, promptRows, type Task } from './tasks';
+import { demoJudgeRules, promptRows, suiteSplits, type Task } from './tasks';
+import { runPilot, scoreShipped } from './shipped';
+import { UsageError } from '../errors';
 import { DEFAULT_MODEL_DIR } from '../cli/model-arg';
 import { rng } from '../rng';
 
@@ -51,6 +53,12 @@ export const OPTIONS = {
   quick: { type: 'boolean' },
   validation: { type: 'string' },
   resume: { type: 'boolean' },
+  suite: { type: 'string' },
+  pilot: { type: 'boolean' },
+  'score-shipped': { type: 'boolean' },
+  'held-out': { type: 'string' },
+  'tpo-adapter': { type: 'string' },
+  'direct-adapter': { type: 'string' },
 } as const;
 
 export interface ExperimentRow {
@@ -173,15 +181,27 @@ function poolOrder(tasks: Task[], seed: number) {
   return pool;
 }
 
+export function suiteFlag(value: string | undefined): 'first' | 'chains' {
+  const suite = value ?? 'chains';
+  if (suite !== 'first' && suite !== 'chains')
+    throw new UsageError(
+      `--suite is chains (the chain suite, the default) or first (the first task suite), got ${value}`,
+    );
+  return suite;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const { values: a } = parseArgs({ args: argv, options: OPTIONS, strict: true });
+  const suite = suiteFlag(a.suite);
+  if (a.pilot && a['score-shipped']) throw new UsageError('--pilot and --score-shipped are separate runs: give one');
   const gpu = await cliGpu(process.argv.slice(1));
   if (typeof gpu === 'number') return gpu;
+  if (a.pilot) return runPilot(gpu, a);
+  if (a['score-shipped']) return scoreShipped(gpu, a);
   const { dir, out, iterations, evalN, options, seeds } = experimentSettings(a);
   const shared = options(GENERIC); // the settings both arms share
-  checkPool(DEMO_SPLITS.pool, shared, iterations);
-  // Held-out beyond the split's 140: drawn after the training split, so never trained on.
-  const splits = makeSplits(DEMO_SEED, DEMO_SPLITS, Math.max(0, evalN - DEMO_SPLITS.heldOut));
+  const splits = suiteSplits(suite, evalN);
+  checkPool(splits.pool.length, shared, iterations);
   const evalSet = splits.heldOut.slice(0, evalN);
   const model = await loadModel(gpu, folderSource(dir), { slots: 32, maxLen: 512 });
   const t0 = performance.now();

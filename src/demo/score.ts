@@ -35,7 +35,7 @@ export async function scoreTasks(
   tasks: Task[],
   prompt: ThoughtPrompt,
   o: ScoreOptions = {},
-): Promise<DemoScore & { responses: string[]; scores: number[] }> {
+): Promise<DemoScore & { responses: string[]; scores: number[]; thoughts: (string | undefined)[] }> {
   const judge = rulesJudge(demoJudgeRules());
   const gens = await model.generate(
     tasks.map((t) => promptIds(model, prompt, t.instruction)),
@@ -47,7 +47,8 @@ export async function scoreTasks(
     },
   );
   const responses: string[] = [],
-    thoughts: number[] = [];
+    thoughts: number[] = [],
+    thoughtTexts: (string | undefined)[] = [];
   const styles: Record<string, number> = {};
   let failures = 0;
   for (const g of gens) {
@@ -55,9 +56,11 @@ export async function scoreTasks(
     if (!p.ok) {
       failures++;
       responses.push('');
+      thoughtTexts.push(undefined);
       continue;
     }
     responses.push(p.response);
+    thoughtTexts.push(prompt.separator ? p.thought : undefined);
     thoughts.push(p.thought.length);
     if (prompt.separator) {
       const st = thoughtStyle(p.thought);
@@ -85,6 +88,7 @@ export async function scoreTasks(
     thought_styles: Object.fromEntries(Object.entries(styles).map(([k, n]) => [k, n / Math.max(1, thoughts.length)])),
     responses,
     scores: scores.map((s, i) => (responses[i] ? s : 0)),
+    thoughts: thoughtTexts,
   };
 }
 

@@ -6,8 +6,10 @@
 
 import { rng } from '../rng';
 import type { Rule } from '../tpo/judges';
+import { CHAIN_LENGTHS, chainAnswer, chainInstruction, chainThought, drawChain, type Chain } from './chains';
 
-export type Family = 'add' | 'sub' | 'count' | 'sort' | 'compare' | 'convert' | 'word';
+export type Family = 'add' | 'sub' | 'count' | 'sort' | 'compare' | 'convert' | 'word' | 'chain';
+/** The first suite's families (stages 1–7 of the demo model), in the order makeSplits interleaves them. */
 export const FAMILIES: Family[] = ['add', 'sub', 'count', 'sort', 'compare', 'convert', 'word'];
 
 export interface Task {
@@ -17,6 +19,8 @@ export interface Task {
   answer: string;
   /** A correct step-by-step scratchpad. */
   thought: string;
+  /** The running-state chain of a 'chain' task. */
+  chain?: Chain;
 }
 
 const WORDS = [
@@ -108,6 +112,11 @@ function subThought(a: number, b: number): string {
 export function makeTask(family: Family, r: () => number, id: string): Task {
   const int = (lo: number, hi: number) => lo + Math.floor(r() * (hi - lo + 1));
   switch (family) {
+    case 'chain': {
+      const chain = drawChain(r, int(CHAIN_LENGTHS.min, CHAIN_LENGTHS.max));
+      const answer = String(chainAnswer(chain));
+      return { id, family, instruction: chainInstruction(chain), answer, thought: chainThought(chain), chain };
+    }
     case 'add': {
       const a = int(10, 99),
         b = int(10, 99);
@@ -218,6 +227,8 @@ export function makeSplits(
   seed: number,
   sizes: { train: number; pool: number; heldOut: number },
   extraHeldOut = 0,
+  families = FAMILIES,
+  idPrefix = '',
 ): Splits {
   const r = rng(seed);
   const seen = new Set<string>();
@@ -225,7 +236,7 @@ export function makeSplits(
     const out: Task[] = [];
     for (let i = 0, tries = 0; out.length < n; i++) {
       if (++tries > n * 1000) throw new Error(`could not draw ${n} distinct ${tag} tasks`);
-      const t = makeTask(FAMILIES[i % FAMILIES.length], r, `${tag}-${out.length}`);
+      const t = makeTask(families[i % families.length], r, `${idPrefix}${tag}-${out.length}`);
       if (seen.has(t.instruction)) continue;
       seen.add(t.instruction);
       out.push(t);
@@ -238,6 +249,91 @@ export function makeSplits(
     pool = take(sizes.pool, 'pool');
   const train = take(sizes.train, 'train');
   return { train, pool, heldOut: [...heldOut, ...take(extraHeldOut, 'heldout-x')] };
+}
+
+/**
+ * The chain suite (the demo model from stage 8 on): running-state chains, where thinking should
+ * win, beside the first suite's families where it should not matter (letter counting, sorting,
+ * comparing, unit conversion; its two-digit arithmetic and word problems went: neither prompt got
+ * their answers above chance). The first suite's tasks are its own splits exactly as before,
+ * filtered to those families, so its held-out and pool tasks are still ones that no stage ever
+ * trained on; the chains are drawn apart (their own seed, ids 'c…'), never sharing an instruction
+ * between splits either. Each split comes out in a seeded order that mixes the two.
+ */
+export const CHAIN_SUITE = {
+  chainSeed: 2,
+  kept: ['count', 'sort', 'compare', 'convert'] as Family[],
+  chains: { train: 12000, pool: 600, heldOut: 300 },
+};
+
+export function makeChainSuite(
+  sizes: { train: number; pool: number; heldOut: number } = CHAIN_SUITE.chains,
+  extraHeldOut = 0,
+): Splits {
+  // extra held-out tasks: 60% chains, the rest from the first suite (4 of its 7 families are kept)
+  const chainExtra = Math.round(extraHeldOut * 0.6);
+  const firstDraws = Math.ceil(((extraHeldOut - chainExtra) * FAMILIES.length) / CHAIN_SUITE.kept.length);
+  const first = makeSplits(DEMO_SEED, DEMO_SPLITS, firstDraws);
+  const keep = (ts: Task[]) => ts.filter((t) => CHAIN_SUITE.kept.includes(t.family));
+  const chains = makeSplits(CHAIN_SUITE.chainSeed, sizes, chainExtra, ['chain'], 'c');
+  const mixed = (a: Task[], b: Task[], salt: number) =>
+    seededShuffle([...a, ...b], CHAIN_SUITE.chainSeed * 1000 + salt);
+  return {
+    train: mixed(keep(first.train), chains.train, 1),
+    pool: mixed(keep(first.pool), chains.pool, 2),
+    heldOut: mixed(keep(first.heldOut), chains.heldOut, 3),
+  };
+}
+
+/** The suite's splits with at least `evalN` held-out tasks (the extra ones drawn after its training split). */
+export function suiteSplits(suite: 'first' | 'chains', evalN: number): Splits {
+  if (suite === 'first') return makeSplits(DEMO_SEED, DEMO_SPLITS, Math.max(0, evalN - DEMO_SPLITS.heldOut));
+  const base = makeChainSuite().heldOut.length;
+  return makeChainSuite(CHAIN_SUITE.chains, Math.max(0, evalN - base));
+}
+
+/** Held-out draws of the experiment beyond the suite's own; fresh tasks avoid these too. */
+const EXPERIMENT_EXTRA_HELD_OUT = 2000;
+
+/**
+ * `n` fresh tasks of the chain suite drawn with `seed`: none is in any split of either suite (the
+ * first suite's training, pool and held-out tasks, the chain suite's with every extra held-out
+ * task an experiment draws), and none twice. 60% are chains; the rest cycle through the kept
+ * families, where a family whose instructions are used up (letter counting has a few hundred) is
+ * skipped, so those can come out fewer.
+ */
+export function freshTasks(seed: number, n: number): Task[] {
+  const used = new Set<string>();
+  const first = makeSplits(DEMO_SEED, DEMO_SPLITS, EXPERIMENT_EXTRA_HELD_OUT);
+  const suite = makeChainSuite(CHAIN_SUITE.chains, EXPERIMENT_EXTRA_HELD_OUT);
+  for (const s of [first, suite]) for (const t of [...s.train, ...s.pool, ...s.heldOut]) used.add(t.instruction);
+  const r = rng(0xf7e5 + seed);
+  const out: Task[] = [];
+  let other = 0;
+  while (out.length < n) {
+    const chain = r() < 0.6;
+    let t: Task | null = null;
+    for (let k = 0; k < CHAIN_SUITE.kept.length && !t; k++) {
+      const family = chain ? 'chain' : CHAIN_SUITE.kept[other++ % CHAIN_SUITE.kept.length];
+      for (let tries = 0; tries < 200 && !t; tries++) {
+        const x = makeTask(family, r, `fresh-${seed}-${out.length}`);
+        if (!used.has(x.instruction)) t = x;
+      }
+    }
+    if (!t) throw new Error(`could not draw ${n} fresh tasks with seed ${seed}`);
+    used.add(t.instruction);
+    out.push(t);
+  }
+  return out;
+}
+
+function seededShuffle<T>(xs: T[], seed: number): T[] {
+  const r = rng(seed);
+  for (let i = xs.length - 1; i > 0; i--) {
+    const j = Math.floor(r() * (i + 1));
+    [xs[i], xs[j]] = [xs[j], xs[i]];
+  }
+  return xs;
 }
 
 /** The programmatic judge for the suite: the right answer, plus a little for brevity. */

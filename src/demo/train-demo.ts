@@ -38,8 +38,8 @@ import { folderSource } from '../model/source-node';
 import { trainBpe } from './bpe';
 import { completionPieces, GUESS_RIGHT, sftRows, STYLE_MIX, styleMix } from './corpus';
 import { demoConfig, initTensors, memorySource, safetensorsBytes, type DemoShape } from './init';
-import { digitLogprob, scoreTasks, type DemoScore } from './score';
-import { DEMO_SEED, DEMO_SPLITS, makeSplits, type Task } from './tasks';
+import { digitLogprob, scoreTasks } from './score';
+import { DEMO_SEED, DEMO_SPLITS, makeChainSuite, makeSplits, type Splits, type Task } from './tasks';
 import { BYTE_VOCAB, byteTokenizerFiles, IM_END, SPECIAL } from './tokenizer';
 import { cardHistory, modelCard } from './card';
 import { parseStages, STAGES_FILE, tailLoss, type StageRecord } from './stages';
@@ -62,6 +62,7 @@ export const OPTIONS = {
   init: { type: 'string' },
   rambling: { type: 'string' },
   'guess-right': { type: 'string' },
+  suite: { type: 'string' },
 } as const;
 
 /** The files of a model folder that a later stage keeps as they are. */
@@ -118,11 +119,15 @@ async function settings(a: Flags) {
   const guessRight = Number(a['guess-right'] ?? GUESS_RIGHT);
   if (!(guessRight >= 0 && guessRight <= 1))
     throw new UsageError(`--guess-right is a share of the guesses in [0, 1], got ${a['guess-right']}`);
+  const suite = a.suite ?? 'first';
+  if (suite !== 'first' && suite !== 'chains')
+    throw new UsageError(`--suite is first (the first task suite) or chains (the chain suite), got ${a.suite}`);
   return {
     out: a.out ?? 'public/models/tpo-demo',
+    suite,
     init: a.init,
     seed: num('seed', DEMO_SEED, { integer: true, min: 0 }),
-    nTasks: num('tasks', a.quick ? 64 : DEMO_SPLITS.train, { integer: true, min: 1 }),
+    nTasks: num('tasks', a.quick ? 64 : suite === 'chains' ? Infinity : DEMO_SPLITS.train, { integer: true, min: 1 }),
     epochs: num('epochs', 1, { integer: true, min: 1 }),
     batch: num('batch', 4, { integer: true, min: 1 }), // packed rows per step
     lr: num('lr', 4e-3, { min: 0 }),
@@ -235,7 +240,7 @@ async function evaluateStage(gpu: Gpu, out: string, tasks: Task[]) {
   const sampled = await scoreTasks(model, tasks, GENERIC, { temperature: 1, seed: 1 });
   const digits = await digitLogprob(model, tasks);
   model.destroy();
-  const strip = ({ responses: _, scores: __, ...s }: DemoScore & { responses: string[]; scores: number[] }) => s;
+  const strip = ({ responses: _, scores: __, thoughts: ___, ...s }: Awaited<ReturnType<typeof scoreTasks>>) => s;
   return {
     thought: strip(thought),
     direct: strip(direct),
@@ -245,6 +250,9 @@ async function evaluateStage(gpu: Gpu, out: string, tasks: Task[]) {
   };
 }
 
+/** The suite's first `n` training tasks (its splits are fixed; --tasks only shortens the stage). */
+const trimTrain = (s: Splits, n: number): Splits => ({ ...s, train: s.train.slice(0, n) });
+
 export async function main(argv: string[]): Promise<number> {
   const { values: a } = parseArgs({ args: argv, options: OPTIONS, strict: true });
   const st = await settings(a);
@@ -252,7 +260,11 @@ export async function main(argv: string[]): Promise<number> {
   if (typeof gpu === 'number') return gpu;
 
   // 1. Data: the suite's splits (the held-out and TPO-pool splits are drawn first and never trained on).
-  const splits = makeSplits(st.seed, { ...DEMO_SPLITS, train: st.nTasks });
+  const splits =
+    st.suite === 'chains'
+      ? trimTrain(makeChainSuite(), st.nTasks)
+      : makeSplits(st.seed, { ...DEMO_SPLITS, train: st.nTasks });
+  st.nTasks = splits.train.length;
   const rows = sftRows(splits.train, st.seed, undefined, styleMix(st.rambling), st.guessRight);
   // 2. The tokenizer and the model folder's other files.
   const { files, merges, vocabUsed } = modelFiles(st, rows);

@@ -1,0 +1,91 @@
+// The pilot of the chain suite (`npm run experiment -- --pilot`): before any TPO run, can the
+// model execute the scratchpads its chain tasks need, and can it not answer them at once? By chain
+// length, greedy: the model's own worked thought (the thought prompt with the assistant turn
+// opened as a worked scratchpad, "Here is my thought process: Working it out:", the rest the
+// model's), its direct answer (the bare instruction), and its habit (the thought prompt, nothing
+// forced). Gate (issue 29): worked ≥ 70% at the evaluated lengths while direct stays ≤ 35%.
+
+import type { LoadedModel } from '../engine/model';
+import { promptIds } from '../tpo/loop';
+import { DIRECT, GENERIC, parseOutput } from '../tpo/prompts';
+import { thoughtCompletion, thoughtStyle } from './corpus';
+import { scoreTasks } from './score';
+import type { Task } from './tasks';
+
+/** How a worked thought opens in the corpus (one of its two openers). */
+export const WORKED_OPENER = 'Working it out:';
+export const PILOT_GATE = { worked: 0.7, direct: 0.35 };
+
+export interface PilotCell {
+  length: number;
+  tasks: number;
+  worked: number;
+  direct: number;
+  habit: number;
+  /** Share of the habit's (unforced) thoughts that are scratchpads. */
+  habit_scratchpad: number;
+}
+
+/**
+ * The forced opening's token ids: the encoding of the completion's opening that is a prefix of
+ * the encoding of a whole worked completion (so generation continues exactly where training's
+ * tokens would), with or without the space after the opener.
+ */
+export function forcedOpening(model: LoadedModel, sample: Task): number[] {
+  const tok = model.tokenizer;
+  if (!tok) throw new Error('the pilot needs a model with a tokenizer');
+  const full = tok.encode(thoughtCompletion(`${WORKED_OPENER} ${sample.thought}`, sample.answer), false);
+  const head = `${GENERIC.thoughtMarker} ${WORKED_OPENER}`;
+  for (const text of [`${head} `, head]) {
+    const ids = tok.encode(text, false);
+    if (ids.every((id, i) => full[i] === id)) return ids;
+  }
+  throw new Error(`the tokenizer does not split "${head}" at the same place inside a completion`);
+}
+
+/** Greedy accuracy of worked thoughts the model continues after the forced opening. */
+async function workedAccuracy(model: LoadedModel, tasks: Task[]): Promise<boolean[]> {
+  const opening = forcedOpening(model, tasks[0]);
+  const openingText = model.tokenizer!.decode(opening);
+  const gens = await model.generate(
+    tasks.map((t) => [...promptIds(model, GENERIC, t.instruction), ...opening]),
+    { maxNewTokens: 128, temperature: 0, topP: 1, seed: 0 },
+  );
+  return gens.map((g, i) => {
+    const p = parseOutput(GENERIC, openingText + (g.text ?? ''));
+    return p.ok && p.response === tasks[i].answer;
+  });
+}
+
+export async function pilot(model: LoadedModel, chains: Task[]): Promise<PilotCell[]> {
+  const worked = await workedAccuracy(model, chains);
+  const direct = await scoreTasks(model, chains, DIRECT);
+  const habit = await scoreTasks(model, chains, GENERIC);
+  const lengths = [...new Set(chains.map((t) => t.chain!.steps.length))].sort((a, b) => a - b);
+  return lengths.map((length) => {
+    const at = chains.map((t, i) => (t.chain!.steps.length === length ? i : -1)).filter((i) => i >= 0);
+    const share = (ok: (i: number) => boolean) => at.filter(ok).length / at.length;
+    return {
+      length,
+      tasks: at.length,
+      worked: share((i) => worked[i]),
+      direct: share((i) => direct.scores[i] >= 1 && direct.responses[i] !== ''),
+      habit: share((i) => habit.scores[i] >= 1 && habit.responses[i] !== ''),
+      habit_scratchpad: share((i) => habitIsScratchpad(habit.thoughts[i])),
+    };
+  });
+}
+
+const habitIsScratchpad = (thought?: string) => thought !== undefined && thoughtStyle(thought) === 'scratchpad';
+
+export function pilotTable(cells: PilotCell[]): string {
+  const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+  return [
+    '| chain length | tasks | worked thought (forced opening) | direct answer | thought prompt, unforced | scratchpads unforced |',
+    '|---|---|---|---|---|---|',
+    ...cells.map(
+      (c) =>
+        `| ${c.length} | ${c.tasks} | ${pct(c.worked)} | ${pct(c.direct)} | ${pct(c.habit)} | ${pct(c.habit_scratchpad)} |`,
+    ),
+  ].join('\n');
+}
