@@ -86,7 +86,12 @@ export function initChatView(): void {
       const req = {
         instruction: text,
         thought: think
-          ? { template: GENERIC.template, separator: GENERIC.separator!, thoughtMarker: GENERIC.thoughtMarker }
+          ? {
+              template: GENERIC.template,
+              separator: GENERIC.separator!,
+              thoughtMarker: GENERIC.thoughtMarker,
+              native: $<HTMLInputElement>('native-think').checked,
+            }
           : undefined,
         maxNewTokens: num('max-new'),
         temperature: num('temperature'),

@@ -10,4 +10,7 @@ export const engine = Comlink.wrap<EngineApi>(worker);
 export const proxy = Comlink.proxy;
 
 /** What the page knows about the loaded model. */
-export const state = { loaded: false, hasTokenizer: false, modelKind: '', adapter: '', weightBytes: 0 };
+export const state = {
+  ...{ loaded: false, hasTokenizer: false, thinksNatively: false },
+  ...{ modelKind: '', adapter: '', weightBytes: 0 },
+};

@@ -42,6 +42,10 @@ whenLoaded(() => {
   enableTraining(state.hasTokenizer);
   $<HTMLButtonElement>('walk-run').disabled = !state.hasTokenizer;
   $<HTMLInputElement>('think').disabled = !state.hasTokenizer;
+  for (const id of ['native-think', 'native']) {
+    $<HTMLInputElement>(id).disabled = !state.thinksNatively;
+    if (!state.thinksNatively) $<HTMLInputElement>(id).checked = false;
+  }
 });
 
 if (!('gpu' in navigator)) showNoWebGpu('This browser does not expose navigator.gpu.');

@@ -184,6 +184,7 @@ export function initModelView(): void {
       );
       state.loaded = true;
       state.hasTokenizer = info.hasTokenizer;
+      state.thinksNatively = info.thinksNatively;
       state.weightBytes = info.weightBytes;
       state.modelKind = kind;
       const shape = `${info.modelType}, ${info.layers} layers, hidden ${info.hidden}`;

@@ -147,6 +147,7 @@ function fillForm(c: Record<string, unknown> | null): void {
   set('template', o.prompt.template);
   set('separator', o.prompt.separator ?? '');
   set('marker', o.prompt.thoughtMarker ?? '');
+  $<HTMLInputElement>('native').checked = o.prompt.nativeThinking === true;
   set('k', o.samples);
   set('run-temp', o.temperature);
   set('run-top-p', o.topP);
@@ -213,6 +214,7 @@ export function initTrainView(): void {
           template: val('template'),
           separator: val('separator'),
           thoughtMarker: val('marker') || undefined,
+          nativeThinking: $<HTMLInputElement>('native').checked,
           judge,
           samples: num('k'),
           temperature: num('run-temp'),

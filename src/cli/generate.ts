@@ -10,7 +10,7 @@ import { DTYPE_HELP, dtypeFlag, modelSource } from './model-arg';
 import { progressLine } from './progress';
 import { readAdapterFolder } from './train';
 import { loadAdapter } from '../train/peft';
-import { BUILTIN_PROMPTS, renderPrompt, type ThoughtPrompt } from '../tpo/prompts';
+import { BUILTIN_PROMPTS, DIRECT, renderPrompt, templateOptions, type ThoughtPrompt } from '../tpo/prompts';
 import { type Response, respond } from '../tpo/respond';
 import { flags, numberFlag } from './flags';
 
@@ -19,7 +19,7 @@ export const GENERATE_HELP = `tpo generate [--model <folder|hub repo id>]
              [--max-new-tokens 128] [--temperature 0.8] [--top-p 0.95] [--seed 0] [--num-samples 1]
              [--stop STRING]... [--max-len 1024] [--dtype auto|f32|bf16|f16|q8|q4] [--adapter DIR]
              [--hub-url URL] [--revision main] [--json]
-             [--think] [--thought-prompt generic|specific] [--show-thought] [--retries 2]
+             [--think] [--thought-prompt generic|specific|native] [--show-thought] [--retries 2]
 
   --model        a folder with config.json + model.safetensors, or a hub repo id (cached after the
                  first download). Default: the embedded tpo-demo model (public/models/tpo-demo).
@@ -34,7 +34,9 @@ export const GENERATE_HELP = `tpo generate [--model <folder|hub repo id>]
   --think        wrap --prompt in a TPO thought prompt (--thought-prompt, default generic) and print
                  only the response: the thought stays hidden (--show-thought prints it on stderr);
                  an output without the separator is resampled up to --retries times, never printed
-                 as an answer
+                 as an answer. --thought-prompt native: the model's own <think> block is the thought
+                 (models whose chat template knows enable_thinking, e.g. Qwen3). Without it, such a
+                 template is always rendered with enable_thinking off
   --json         one JSON line per sample: {"sample", "token_ids", "text", "finish_reason"} (+ "thought",
                  "response", "parsed" with --think)`;
 
@@ -81,7 +83,7 @@ function settings(a: Flags) {
   if ([a.prompt, a.messages, a['prompt-ids']].filter((x) => x !== undefined).length > 1)
     throw new UsageError('give only one of --prompt, --messages, --prompt-ids');
   if (s.think === undefined || (s.think && !s.think.separator))
-    throw new UsageError(`--thought-prompt ${a['thought-prompt']}: expected generic or specific`);
+    throw new UsageError(`--thought-prompt ${a['thought-prompt']}: expected generic, specific or native`);
   if (s.think && a.prompt === undefined)
     throw new UsageError('--think wraps --prompt in a thought prompt: give --prompt');
   return s;
@@ -99,8 +101,10 @@ function promptTokens(a: Flags, m: LoadedModel, think: ThoughtPrompt | null, lab
       a.messages !== undefined
         ? parseMessages(a.messages)
         : [{ role: 'user', content: think ? renderPrompt(think, text) : text }];
+    if (think?.nativeThinking && !tok.hasChatTemplate)
+      throw new UsageError(`${label} has no chat template: --thought-prompt native needs one with enable_thinking`);
     return tok.hasChatTemplate
-      ? tok.applyChatTemplate(messages)
+      ? tok.applyChatTemplate(messages, true, templateOptions(think ?? DIRECT))
       : tok.encode(messages.map((x) => x.content).join('\n'));
   }
   const bos = m.config.bosTokenId ?? tok?.raw.bos_token_id;

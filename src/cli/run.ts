@@ -22,7 +22,7 @@ import { loraFromFlags, TRAIN_FLAGS_HELP, TRAIN_OPTIONS, trainFromFlags, truncat
 
 export const RUN_HELP = `tpo run --prompts prompts.jsonl --out <run folder> [--model <folder|repo>] [--iterations 3] [--per-iteration N]
         [--samples 8] [--temperature 0.8] [--top-p 0.95] [--max-new-tokens 512]
-        [--thought-prompt generic|specific|direct|FILE] [--separator TEXT]
+        [--thought-prompt generic|specific|native|direct|FILE] [--separator TEXT]
         [--judge rules:<spec.json>|http:<url>#<model>|pairwise:<model>|rm:<model>] [--judge-mode pairwise|pointwise]
         [--length-penalty 0] [--sample-batch N] [training flags of tpo dpo] [--validation 0] [--baseline]
         [--eval-prompts held-out.jsonl] [--dtype auto|f32|bf16|f16|q8|q4] [--judge-dtype …]
@@ -32,6 +32,8 @@ export const RUN_HELP = `tpo run --prompts prompts.jsonl --out <run folder> [--m
 
   prompts.jsonl rows: {"instruction": "...", "id"?: "...", ...fields for the judge, e.g. "answer"}
   --thought-prompt FILE: a template containing {instruction}; --separator marks where the response starts.
+  --thought-prompt native: the model's own <think> block is the hidden thought (a chat template that knows
+    enable_thinking, e.g. Qwen3); with every other prompt such a template is rendered with enable_thinking off.
   --judge rules:<spec.json>: a JSON list of rules (exact, numeric, regex, json, length, keywords; each with a weight).
   --judge http:<url>#<model>: an OpenAI-compatible endpoint (key in TPO_JUDGE_KEY, never written to the run).
   --judge pairwise:<model>: a local model judges every ordered pair, scores by Bradley–Terry.
@@ -88,7 +90,7 @@ async function thoughtPrompt(spec: string | undefined, separator: string | undef
   try {
     text = await readFile(name, 'utf8');
   } catch {
-    throw new UsageError(`--thought-prompt ${name}: not generic, specific, direct, or a readable file`);
+    throw new UsageError(`--thought-prompt ${name}: not generic, specific, native, direct, or a readable file`);
   }
   return customPrompt(text.replace(/\n$/, ''), separator, undefined, name);
 }

@@ -13,7 +13,7 @@ import { type AdapterFiles, loadAdapter, saveAdapter } from '../train/peft';
 import { tokenizePairs, truncation, type Truncation } from '../train/data';
 import { Trainer, type StepMetrics, type TrainOptions } from '../train/trainer';
 import { scoreGroup, type Judge } from './judges';
-import { parseOutput, renderPrompt, type ThoughtPrompt } from './prompts';
+import { parseOutput, renderPrompt, templateOptions, type ThoughtPrompt } from './prompts';
 import { mean, selectPair } from './scores';
 import { selectCheckpoint, validationResponses, type SelectionRecord } from './select';
 import type { InstructionRecord, IterationMetrics, PairRecord, RunStore, Sample } from './store';
@@ -104,7 +104,12 @@ export function promptIds(model: LoadedModel, p: ThoughtPrompt, instruction: str
   const tok = model.tokenizer;
   if (!tok) throw new UsageError('TPO needs a model with a tokenizer');
   const content = renderPrompt(p, instruction);
-  return tok.hasChatTemplate ? tok.applyChatTemplate([{ role: 'user', content }]) : tok.encode(content);
+  if (!tok.hasChatTemplate) {
+    if (p.nativeThinking)
+      throw new UsageError('native thinking needs a chat template with enable_thinking; this model has no template');
+    return tok.encode(content);
+  }
+  return tok.applyChatTemplate([{ role: 'user', content }], true, templateOptions(p));
 }
 
 /** Samples and judges every instruction of the slice that the store does not have yet. */

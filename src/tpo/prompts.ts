@@ -11,6 +11,12 @@ export interface ThoughtPrompt {
   thoughtMarker?: string;
   /** Text after which the response starts; absent for the direct prompt (no thought). */
   separator?: string;
+  /**
+   * The model's own thought block is the thought (Qwen3's <think>…</think>): the chat template is
+   * rendered with enable_thinking on, and the block's tags are the marker and the separator.
+   * Everywhere else enable_thinking is rendered off.
+   */
+  nativeThinking?: boolean;
 }
 
 export const GENERIC: ThoughtPrompt = {
@@ -35,7 +41,22 @@ export const SPECIFIC: ThoughtPrompt = {
 /** The baseline: the instruction alone, the whole output is the response. */
 export const DIRECT: ThoughtPrompt = { name: 'direct', template: '{instruction}' };
 
-export const BUILTIN_PROMPTS: Record<string, ThoughtPrompt> = { generic: GENERIC, specific: SPECIFIC, direct: DIRECT };
+/** Native thinking: the bare instruction, and the model's own <think> block as the hidden thought. An
+ *  output with no closing tag is a parse failure, as one without a separator is. */
+export const NATIVE: ThoughtPrompt = {
+  name: 'native',
+  template: '{instruction}',
+  thoughtMarker: '<think>',
+  separator: '</think>',
+  nativeThinking: true,
+};
+
+export const BUILTIN_PROMPTS: Record<string, ThoughtPrompt> = {
+  ...{ generic: GENERIC, specific: SPECIFIC, direct: DIRECT, native: NATIVE },
+};
+
+/** How a prompt's chat template is rendered (see TemplateOptions). */
+export const templateOptions = (p: ThoughtPrompt) => ({ enableThinking: p.nativeThinking === true });
 
 /** A user template: must contain {instruction}; a separator makes it a thought prompt. */
 export function customPrompt(

@@ -127,12 +127,15 @@ function completionIds(
     // completion is the rest of the rendered conversation tokenised on its own. Tokenising the whole
     // conversation and cutting at the first differing id would let a BPE merge straddle the boundary
     // ("assistant\nHere" as one token): training would then never see the prompt that inference ends with.
-    const p = tok.applyChatTemplate(prompt, true);
-    const promptText = tok.chatTemplateText(prompt, true);
-    const fullText = tok.chatTemplateText([...prompt, ...answer], false);
+    // A native thought (an assistant turn holding its own </think>) is rendered as it was sampled:
+    // with enable_thinking on; every other conversation with it off, as its prompt was sampled.
+    const o = { enableThinking: tok.thinkingToggle && answer.some((m) => m.content.includes('</think>')) };
+    const p = tok.applyChatTemplate(prompt, true, o);
+    const promptText = tok.chatTemplateText(prompt, true, o);
+    const fullText = tok.chatTemplateText([...prompt, ...answer], false, o);
     if (fullText.startsWith(promptText)) return { p, c: tok.encode(fullText.slice(promptText.length), false) };
     // A template that renders the prompt differently once the answer follows: cut the ids where they differ.
-    const full = tok.applyChatTemplate([...prompt, ...answer], false);
+    const full = tok.applyChatTemplate([...prompt, ...answer], false, o);
     let k = 0;
     while (k < p.length && k < full.length && p[k] === full[k]) k++;
     return { p: full.slice(0, k), c: full.slice(k) };

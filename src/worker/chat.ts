@@ -3,7 +3,8 @@
 // separator (a parse failure) is resampled, never returned as an answer.
 
 import type { LoadedModel } from '../engine/model';
-import { customPrompt, renderPrompt } from '../tpo/prompts';
+import { promptIds } from '../tpo/loop';
+import { customPrompt, NATIVE } from '../tpo/prompts';
 import { respond } from '../tpo/respond';
 import type { ChatReply, ChatRequest, ChatUpdate } from './protocol';
 
@@ -15,10 +16,11 @@ export async function chatTurn(
   const tok = m.tokenizer;
   if (!tok) throw new Error('this model has no tokenizer: chat needs one');
   const prompt = req.thought
-    ? customPrompt(req.thought.template, req.thought.separator, req.thought.thoughtMarker)
+    ? req.thought.native
+      ? NATIVE
+      : customPrompt(req.thought.template, req.thought.separator, req.thought.thoughtMarker)
     : customPrompt('{instruction}');
-  const content = renderPrompt(prompt, req.instruction);
-  const ids = tok.hasChatTemplate ? tok.applyChatTemplate([{ role: 'user', content }]) : tok.encode(content);
+  const ids = promptIds(m, prompt, req.instruction);
   const t0 = performance.now();
   let tokens = 0;
   let out: number[] = [];

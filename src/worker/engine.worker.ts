@@ -22,7 +22,7 @@ import { httpJudge, rulesJudge, type Judge, type Rule } from '../tpo/judges';
 import { enginePairwiseJudge } from '../tpo/engine-judge';
 import { rewardModelJudge } from '../tpo/rm-judge';
 import { checkPool, parseInstructions } from '../tpo/loop';
-import { customPrompt } from '../tpo/prompts';
+import { customPrompt, NATIVE } from '../tpo/prompts';
 import { holdOut, openRun, RunControl, type RunRecord, type RunSettings, runTpoSession, tpoOptions } from '../tpo/run';
 import { exportRunFiles, importRunFiles } from '../tpo/run-files';
 import { runMetrics } from '../tpo/store';
@@ -103,8 +103,9 @@ function loaded(): LoadedModel {
 /** The Train form's fields as run settings (a separator makes the template a thought prompt). */
 function runSettings(req: RunRequest): RunSettings {
   const sep = req.separator || undefined;
+  const custom = () => customPrompt(req.template, sep, sep ? req.thoughtMarker : undefined, sep ? 'custom' : 'direct');
   return {
-    prompt: customPrompt(req.template, sep, sep ? req.thoughtMarker : undefined, sep ? 'custom' : 'direct'),
+    prompt: req.nativeThinking ? NATIVE : custom(),
     baseModel: modelName,
     ...{ samples: req.samples, temperature: req.temperature, topP: req.topP, seed: req.seed },
     ...{ maxNewTokens: req.maxNewTokens, perIteration: req.perIteration, rho: req.rho, maxLength: req.maxLength },
@@ -196,6 +197,7 @@ const api: EngineApi = {
       weightBytes: m.weights.bytes,
       slots: m.forward.shape.slots,
       hasTokenizer: !!m.tokenizer,
+      thinksNatively: !!m.tokenizer?.thinkingToggle,
       adapter: g.adapterName,
       software: g.isSoftware,
     };

@@ -30,6 +30,8 @@ export interface ModelInfo {
   /** Sequences generated together (TPO samples instructions × K in batches of this many). */
   slots: number;
   hasTokenizer: boolean;
+  /** The chat template knows enable_thinking: the model thinks natively in <think>…</think>. */
+  thinksNatively: boolean;
   adapter: string;
   software: boolean;
 }
@@ -60,6 +62,9 @@ export interface RunRequest {
   separator?: string;
   /** Text that opens the thought (removed from it), e.g. "Here is my thought process:". */
   thoughtMarker?: string;
+  /** The model's own <think> block is the thought (template and separator unused; models whose chat
+   *  template knows enable_thinking, e.g. Qwen3). */
+  nativeThinking?: boolean;
   /**
    * The judge: programmatic rules (see tpo run --judge rules:), an OpenAI-compatible endpoint, or a
    * model on this GPU beside the policy — a reward model (*ForSequenceClassification) scoring each
@@ -102,8 +107,9 @@ export type { RunProgress } from '../tpo/run';
 /** A chat turn: the instruction, optionally wrapped in a thought prompt whose thought is hidden. */
 export interface ChatRequest {
   instruction: string;
-  /** A thought prompt (template with {instruction}, separator, thought marker); absent: answer directly. */
-  thought?: { template: string; separator: string; thoughtMarker?: string };
+  /** A thought prompt (template with {instruction}, separator, thought marker), or `native`: the model's own
+   *  <think> block (the template and separator are then not used); absent: answer directly. */
+  thought?: { template: string; separator: string; thoughtMarker?: string; native?: boolean };
   maxNewTokens: number;
   temperature: number;
   topP?: number;
@@ -141,6 +147,8 @@ export interface WalkthroughRequest {
   template: string;
   separator: string;
   thoughtMarker?: string;
+  /** As RunRequest's. */
+  nativeThinking?: boolean;
   samples: number;
   temperature: number;
   maxNewTokens: number;

@@ -10,7 +10,7 @@ import { DEFAULT_LORA, LoraLayout, LoraState } from '../train/lora';
 import { DEFAULT_TRAIN, Trainer } from '../train/trainer';
 import { type Judge, scoreGroup } from '../tpo/judges';
 import { promptIds } from '../tpo/loop';
-import { customPrompt, parseOutput, renderPrompt, type ThoughtPrompt } from '../tpo/prompts';
+import { customPrompt, NATIVE, parseOutput, renderPrompt, type ThoughtPrompt } from '../tpo/prompts';
 import { lengthControlled, type PairChoice, selectPair } from '../tpo/scores';
 import type { WalkthroughRequest, WalkthroughStage } from './protocol';
 
@@ -23,7 +23,7 @@ export async function walkthrough(
 ): Promise<void> {
   const tok = m.tokenizer;
   if (!tok) throw new Error('this model has no tokenizer: the walkthrough needs one');
-  const prompt = customPrompt(req.template, req.separator, req.thoughtMarker);
+  const prompt = req.nativeThinking ? NATIVE : customPrompt(req.template, req.separator, req.thoughtMarker);
   onStage({ stage: 'prompt', prompt: renderPrompt(prompt, req.instruction) });
 
   const ids = promptIds(m, prompt, req.instruction);
