@@ -68,7 +68,8 @@ export function tokenizerMaxId(json: object): number {
   const j = json as { model?: { vocab?: unknown }; added_tokens?: { id: number }[] };
   const vocab = j.model?.vocab;
   let max = -1;
-  if (Array.isArray(vocab)) max = vocab.length - 1; // Unigram: [piece, score] rows
+  if (Array.isArray(vocab))
+    max = vocab.length - 1; // Unigram: [piece, score] rows
   else if (vocab && typeof vocab === 'object') for (const id of Object.values(vocab)) max = Math.max(max, Number(id));
   for (const t of j.added_tokens ?? []) max = Math.max(max, t.id);
   return max;
