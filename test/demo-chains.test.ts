@@ -6,7 +6,16 @@
 import { describe, expect, it } from 'vitest';
 import { CHAIN_LENGTHS, CHAIN_STEPS, applyStep, chainSlip, drawChain, parseChain } from '../src/demo/chains';
 import { thoughtCompletion, writeThought } from '../src/demo/corpus';
-import { CHAIN_SUITE, DEMO_SEED, DEMO_SPLITS, makeChainSuite, makeSplits, type Task } from '../src/demo/tasks';
+import {
+  CHAIN_SUITE,
+  DEMO_SEED,
+  DEMO_SPLITS,
+  freshTasks,
+  makeChainSuite,
+  makeSplits,
+  suiteSplits,
+  type Task,
+} from '../src/demo/tasks';
 import { GENERIC, parseOutput } from '../src/tpo/prompts';
 import { rng } from '../src/rng';
 
@@ -111,5 +120,25 @@ describe('chain tasks', () => {
     for (const t of [...full.heldOut, ...full.pool]) expect(trained.has(t.instruction), t.instruction).toBe(false);
     expect(full.heldOut.filter((t) => t.family === 'chain')).toHaveLength(CHAIN_SUITE.chains.heldOut + 120);
     expect(new Set(full.heldOut.map((t) => t.id)).size).toBe(full.heldOut.length);
+  });
+
+  it('fresh tasks (--score-shipped): reproducible by seed, in no split of either suite, mostly chains', () => {
+    const a = freshTasks(4, 300);
+    expect(freshTasks(4, 300)).toEqual(a);
+    expect(freshTasks(5, 300).map((t) => t.instruction)).not.toEqual(a.map((t) => t.instruction));
+    const key = (ts: Task[]) => ts.map((t) => t.instruction);
+    const first = makeSplits(DEMO_SEED, DEMO_SPLITS, 2000);
+    const experiment = suiteSplits('chains', 2500); // more held-out tasks than any experiment here draws
+    const everywhere = new Set(
+      [first, makeChainSuite(CHAIN_SUITE.chains, 2000), experiment].flatMap((s) =>
+        key([...s.train, ...s.pool, ...s.heldOut]),
+      ),
+    );
+    for (const t of a) expect(everywhere.has(t.instruction), t.instruction).toBe(false);
+    expect(new Set(key(a)).size).toBe(300);
+    const chains = a.filter((t) => t.family === 'chain').length;
+    expect(chains / a.length).toBeGreaterThan(0.5);
+    expect(new Set(a.map((t) => t.family)).size).toBeGreaterThanOrEqual(3); // other families where any are left
+    for (const t of a.filter((x) => x.chain)) expect(t.answer).toBe(String(solveChain(t.instruction)));
   });
 });

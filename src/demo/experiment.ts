@@ -29,7 +29,7 @@ import { folderStore } from '../tpo/store-node';
 import type { IterationMetrics } from '../tpo/store';
 import { scoreTasks } from './score';
 import { demoJudgeRules, promptRows, suiteSplits, type Task } from './tasks';
-import { runPilot, scoreShipped } from './shipped';
+import { runPilot, scoreShipped, shipAdapters } from './shipped';
 import { UsageError } from '../errors';
 import { DEFAULT_MODEL_DIR } from '../cli/model-arg';
 import { rng } from '../rng';
@@ -59,6 +59,7 @@ export const OPTIONS = {
   'held-out': { type: 'string' },
   'tpo-adapter': { type: 'string' },
   'direct-adapter': { type: 'string' },
+  ship: { type: 'boolean' },
 } as const;
 
 export interface ExperimentRow {
@@ -245,6 +246,7 @@ export async function main(argv: string[]): Promise<number> {
   );
   const secs = ((performance.now() - t0) / 1000).toFixed(0);
   log(`experiment: ${secs} s on ${gpu.adapterName}; written to ${out}`);
+  if (a.ship) await shipAdapters(rows, out, seeds, iterations);
   return 0;
 }
 
@@ -277,6 +279,35 @@ export function seedTaskInterval(
   }
   draws.sort((x, y) => x - y);
   return { mean: f(all(S), all(T)), lo: draws[Math.floor(0.025 * samples)], hi: draws[Math.ceil(0.975 * samples) - 1] };
+}
+
+/** The groups of held-out tasks the family table reports: each family, then chains by length. */
+function taskGroups(evalSet: Task[]): [string, (t: Task) => boolean][] {
+  const families = [...new Set(evalSet.map((t) => t.family))];
+  const lengths = [...new Set(evalSet.flatMap((t) => (t.chain ? [t.chain.steps.length] : [])))].sort((a, b) => a - b);
+  return [
+    ...families.map((f): [string, (t: Task) => boolean] => [f, (t) => t.family === f]),
+    ...lengths.map((k): [string, (t: Task) => boolean] => [`chain k=${k}`, (t) => t.chain?.steps.length === k]),
+  ];
+}
+
+/** Accuracy per task family and chain length (mean over seeds, with its 95% interval), a row per arm and iteration. */
+export function familyTable(rows: ExperimentRow[], evalSet: Task[], iterations: number, seeds: number[]): string[] {
+  const groups = taskGroups(evalSet);
+  const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+  const counts = groups.map(([g, has]) => `${g} (${evalSet.filter(has).length})`);
+  const out = [`| arm | iteration | ${counts.join(' | ')} |`, `|---|---|${groups.map(() => '---|').join('')}`];
+  for (const [arm] of ARMS)
+    for (let it = 0; it <= iterations; it++) {
+      const r = seeds.map((s) => rows.find((x) => x.arm === arm && x.seed === s && x.iteration === it)!);
+      const cells = groups.map(([, has]) => {
+        const at = evalSet.map((t, i) => (has(t) ? i : -1)).filter((i) => i >= 0);
+        const ci = seedTaskInterval(r.map((x) => at.map((i) => x.correct[i])));
+        return `${pct(ci.mean)} [${pct(ci.lo)}, ${pct(ci.hi)}]`;
+      });
+      out.push(`| ${arm} | ${it === 0 ? 'untrained' : it} | ${cells.join(' | ')} |`);
+    }
+  return out;
 }
 
 export function experimentTable(
@@ -314,6 +345,7 @@ export function experimentTable(
         `| ${arm} | ${it === 0 ? 'untrained' : it} | ${ci(seedTaskInterval(r.map((x) => x.correct)))} | ${r.map((x) => pct(x.accuracy)).join(' / ')} | ${pct(avg(r.map((x) => x.win_rate)))} | ${thought.toFixed(0)} | ${styles} | ${it ? list(r.map((x) => x.pairs)) : '—'} | ${it ? list(r.map((x) => x.kept_epoch)) : '—'} |`,
       );
     }
+  lines.push('', ...familyTable(rows, evalSet, iterations, seeds));
   lines.push('', '| iteration | TPO − direct accuracy [95% interval] | per seed |', '|---|---|---|');
   for (let it = 0; it <= iterations; it++) {
     const a = of(tpo, it),

@@ -8,7 +8,7 @@
 //   direct-trained  the shipped direct-response baseline's adapter, answering directly
 // each with its accuracy (greedy, the rules judge), n, and the accuracy of each family.
 
-import { mkdir, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { flags } from '../cli/flags';
 import { DEFAULT_MODEL_DIR, packageRoot } from '../cli/model-arg';
@@ -50,6 +50,65 @@ export async function runPilot(gpu: Gpu, a: Values): Promise<number> {
   await writeFile(join(out, 'pilot.json'), `${JSON.stringify(record, null, 2)}\n`);
   log(`pilot: ${n} held-out chains in ${seconds.toFixed(0)} s on ${gpu.adapterName}; written to ${out}`);
   return 0;
+}
+
+/**
+ * --ship: the experiment's adapters next to the demo model. For each arm, the iteration (≥ 1) with
+ * the best mean held-out accuracy over seeds, and of its seeds the best one; its adapter folder is
+ * copied with base_model_name_or_path set to the demo model's folder and a card of its numbers.
+ * (Chosen on the held-out tasks, so --score-shipped scores it afresh on tasks no split ever held.)
+ */
+export async function shipAdapters(
+  rows: { arm: string; seed: number; iteration: number; accuracy: number }[],
+  out: string,
+  seeds: number[],
+  iterations: number,
+): Promise<void> {
+  const arms = [
+    ['TPO (generic thought prompt)', 'generic', SHIPPED_ADAPTERS.tpo],
+    ['direct baseline', 'direct', SHIPPED_ADAPTERS.direct],
+  ] as const;
+  for (const [arm, prompt, dest] of arms) {
+    const of = (it: number) => rows.filter((r) => r.arm === arm && r.iteration === it && seeds.includes(r.seed));
+    const mean = (it: number) => of(it).reduce((s, r) => s + r.accuracy, 0) / of(it).length;
+    let best = 1;
+    for (let it = 2; it <= iterations; it++) if (mean(it) > mean(best)) best = it;
+    const seed = of(best).reduce((a, b) => (b.accuracy > a.accuracy ? b : a)).seed;
+    const src = join(out, `seed-${seed}`, prompt, `adapter-${best - 1}`);
+    await rm(dest, { recursive: true, force: true });
+    await cp(src, dest, { recursive: true });
+    const configFile = join(dest, 'adapter_config.json');
+    const config = JSON.parse(await readFile(configFile, 'utf8'));
+    config.base_model_name_or_path = 'public/models/tpo-demo';
+    await writeFile(configFile, `${JSON.stringify(config, null, 2)}\n`);
+    const card = adapterCard(
+      arm,
+      seed,
+      best,
+      mean(best),
+      of(best).map((r) => r.accuracy),
+    );
+    await writeFile(join(dest, 'README.md'), card);
+    log(`ship: ${arm} iteration ${best} of seed ${seed} → ${dest}`);
+  }
+}
+
+function adapterCard(arm: string, seed: number, iteration: number, mean: number, perSeed: number[]): string {
+  const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+  return [
+    `# tpo-demo · ${arm}, iteration ${iteration}`,
+    '',
+    `A PEFT LoRA adapter over \`public/models/tpo-demo\`, written by \`npm run experiment -- --ship\`: the ${arm} arm's`,
+    `adapter after iteration ${iteration} of seed ${seed} — the iteration with the best mean held-out accuracy over the`,
+    `experiment's seeds (${pct(mean)}; per seed ${perSeed.map(pct).join(' / ')}), and of its seeds the best. Chosen on the`,
+    'held-out tasks, so it is scored afresh by `npm run experiment -- --score-shipped --seed S --held-out N` on tasks',
+    'that no split ever held (docs/experiment.md).',
+    '',
+    '```sh',
+    `npx tpo generate --adapter public/models/tpo-demo-${arm.startsWith('TPO') ? 'tpo --think' : 'direct'} --prompt "Start at 7 and work mod 10: +3, *2, -4. What is the result?"`,
+    '```',
+    '',
+  ].join('\n');
 }
 
 export interface ShippedRow {
