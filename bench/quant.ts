@@ -14,7 +14,7 @@ import type { WeightDtypeChoice } from '../src/engine/weights';
 import { folderSource } from '../src/model/source-node';
 import { REDUCED, reducedTpoIteration } from '../src/demo/reduced';
 import { DEMO_SEED, DEMO_SPLITS, makeSplits } from '../src/demo/tasks';
-import { promptIds } from '../src/tpo/loop';
+import { promptIds } from '../src/tpo/instructions';
 import { GENERIC } from '../src/tpo/prompts';
 import { folderStore } from '../src/tpo/store-node';
 import { round } from './rows';

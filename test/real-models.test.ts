@@ -17,7 +17,7 @@ import { parseSafetensors } from '../src/model/safetensors';
 import { folderSource } from '../src/model/source-node';
 import { loadTokenizer, type Tokenizer } from '../src/model/tokenizer';
 import { tokenizePairs } from '../src/train/data';
-import { promptIds } from '../src/tpo/loop';
+import { promptIds } from '../src/tpo/instructions';
 import { DIRECT, GENERIC, NATIVE, parseOutput, renderPrompt } from '../src/tpo/prompts';
 import { testGpu } from './helpers/gpu';
 import { runNodeScript } from './helpers/node-script';

@@ -6,7 +6,7 @@
 // forced). Gate (issue 29): worked ≥ 70% at the evaluated lengths while direct stays ≤ 35%.
 
 import type { LoadedModel } from '../engine/model';
-import { promptIds } from '../tpo/loop';
+import { promptIds } from '../tpo/instructions';
 import { DIRECT, GENERIC, parseOutput } from '../tpo/prompts';
 import { thoughtCompletion, thoughtStyle } from './corpus';
 import { scoreTasks } from './score';

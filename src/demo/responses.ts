@@ -3,7 +3,7 @@
 
 import type { LoadedModel } from '../engine/model';
 import { rulesJudge } from '../tpo/judges';
-import { promptIds } from '../tpo/loop';
+import { promptIds } from '../tpo/instructions';
 import { GENERIC, parseOutput } from '../tpo/prompts';
 import { demoJudgeRules, type Task } from './tasks';
 

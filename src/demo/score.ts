@@ -5,7 +5,7 @@
 
 import type { LoadedModel } from '../engine/model';
 import { rulesJudge } from '../tpo/judges';
-import { promptIds } from '../tpo/loop';
+import { promptIds } from '../tpo/instructions';
 import { GENERIC, parseOutput, type ThoughtPrompt } from '../tpo/prompts';
 import { thoughtCompletion, thoughtStyle } from './corpus';
 import { demoJudgeRules, type Task } from './tasks';

@@ -8,7 +8,7 @@ import type { LoraLayout } from '../train/lora';
 import type { Judge } from './judges';
 import type { ThoughtPrompt } from './prompts';
 import { respond } from './respond';
-import { promptIds, type Instruction } from './loop';
+import { promptIds, type Instruction } from './instructions';
 import { bootstrapCI, lengthControlledWinRate, mean, winRate, type Outcome } from './scores';
 
 export interface Side {

@@ -13,17 +13,11 @@ import { type AdapterFiles, loadAdapter, saveAdapter } from '../train/peft';
 import { tokenizePairs, truncation, type Truncation } from '../train/data';
 import { Trainer, type StepMetrics, type TrainOptions } from '../train/trainer';
 import { scoreGroup, type Judge } from './judges';
-import { parseOutput, renderPrompt, templateOptions, type ThoughtPrompt } from './prompts';
+import { parseOutput, renderPrompt, type ThoughtPrompt } from './prompts';
+import { promptIds, type Instruction } from './instructions';
 import { mean, selectPair } from './scores';
-import { selectCheckpoint, validationResponses, type SelectionRecord } from './select';
-import type { InstructionRecord, IterationMetrics, PairRecord, RunStore, Sample } from './store';
-
-export interface Instruction {
-  id: string;
-  instruction: string;
-  /** Other fields of the prompts file (e.g. "answer"), handed to programmatic judges. */
-  meta: Record<string, unknown>;
-}
+import { selectCheckpoint, validationResponses } from './select';
+import type { InstructionRecord, IterationMetrics, PairRecord, RunStore, Sample, SelectionRecord } from './store';
 
 export interface TpoOptions {
   prompt: ThoughtPrompt;
@@ -98,18 +92,6 @@ export async function adapterOf(
   return loadAdapter(ctx.model.config, files['adapter_config.json'], files['adapter_model.safetensors'], {
     baseModel: o.baseModel,
   });
-}
-
-export function promptIds(model: LoadedModel, p: ThoughtPrompt, instruction: string): number[] {
-  const tok = model.tokenizer;
-  if (!tok) throw new UsageError('TPO needs a model with a tokenizer');
-  const content = renderPrompt(p, instruction);
-  if (!tok.hasChatTemplate) {
-    if (p.nativeThinking)
-      throw new UsageError('native thinking needs a chat template with enable_thinking; this model has no template');
-    return tok.encode(content);
-  }
-  return tok.applyChatTemplate([{ role: 'user', content }], true, templateOptions(p));
 }
 
 /** Samples and judges every instruction of the slice that the store does not have yet. */

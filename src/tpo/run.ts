@@ -9,7 +9,8 @@ import { DEFAULT_LORA, TARGETS, type Target } from '../train/lora';
 import { DEFAULT_TRAIN, type StepMetrics, type TrainOptions } from '../train/trainer';
 import { evaluate } from './eval';
 import type { Judge } from './judges';
-import { adapterOf, checkPool, type Instruction, runTpo, type TpoContext, type TpoOptions } from './loop';
+import { adapterOf, checkPool, runTpo, type TpoContext, type TpoOptions } from './loop';
+import type { Instruction } from './instructions';
 import { DIRECT, type ThoughtPrompt } from './prompts';
 import type { IterationMetrics, RunStore } from './store';
 

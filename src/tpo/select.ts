@@ -11,19 +11,9 @@ import type { LoadedModel } from '../engine/model';
 import type { LoraLayout } from '../train/lora';
 import { scoreGroup, type Judge } from './judges';
 import { parseOutput, type ThoughtPrompt } from './prompts';
-import { promptIds, type Instruction } from './loop';
+import { promptIds, type Instruction } from './instructions';
 import { mean } from './scores';
-
-export interface SelectionRecord {
-  instructions: number;
-  candidates: {
-    epoch: number; // 0 = M_t, no update
-    win_share: number; // mean share of wins over the other candidates, per validation instruction
-    mean_score: number | null; // mean judge score of its parsed responses (point-wise judges only)
-    parse_failure_rate: number;
-  }[];
-  chosen_epoch: number;
-}
+import type { SelectionRecord } from './store';
 
 /** Greedy responses [items] of the model with this adapter; null where the output does not parse. */
 export async function validationResponses(

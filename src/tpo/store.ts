@@ -4,7 +4,18 @@
 
 import type { AdapterFiles } from '../train/peft';
 import type { StepMetrics } from '../train/trainer';
-import type { SelectionRecord } from './select';
+
+/** How an iteration's checkpoint was chosen (select.ts): each candidate's validation figures and the one kept. */
+export interface SelectionRecord {
+  instructions: number;
+  candidates: {
+    epoch: number; // 0 = M_t, no update
+    win_share: number; // mean share of wins over the other candidates, per validation instruction
+    mean_score: number | null; // mean judge score of its parsed responses (point-wise judges only)
+    parse_failure_rate: number;
+  }[];
+  chosen_epoch: number;
+}
 
 export interface Sample {
   raw: string; // the whole output (thought + response)

@@ -3,7 +3,7 @@
 // separator (a parse failure) is resampled, never returned as an answer.
 
 import type { LoadedModel } from '../engine/model';
-import { promptIds } from '../tpo/loop';
+import { promptIds } from '../tpo/instructions';
 import { customPrompt, NATIVE } from '../tpo/prompts';
 import { respond } from '../tpo/respond';
 import type { ChatReply, ChatRequest, ChatUpdate } from './protocol';

@@ -9,7 +9,7 @@ import { tokenizePairs } from '../train/data';
 import { DEFAULT_LORA, LoraLayout, LoraState } from '../train/lora';
 import { DEFAULT_TRAIN, Trainer } from '../train/trainer';
 import { type Judge, scoreGroup } from '../tpo/judges';
-import { promptIds } from '../tpo/loop';
+import { promptIds } from '../tpo/instructions';
 import { customPrompt, NATIVE, parseOutput, renderPrompt, type ThoughtPrompt } from '../tpo/prompts';
 import { lengthControlled, type PairChoice, selectPair } from '../tpo/scores';
 import type { WalkthroughRequest, WalkthroughStage } from './protocol';
