@@ -4,6 +4,8 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runNodeScript } from './helpers/node-script';
+import { testGpu } from './helpers/gpu';
+import { featuresOf } from '../bench/rows';
 
 const BENCH = join(__dirname, '../bench/run.mjs');
 const ARGS = [
@@ -56,8 +58,10 @@ describe('npm run bench', () => {
     ];
     expect(browser.filter((r) => 'batch' in r).map(same)).toEqual(node.filter((r) => 'batch' in r).map(same));
     expect(String(browser[0].adapter).length).toBeGreaterThan(0); // the adapter named in every row
-    // the features the engine uses, as granted (Dawn's SwiftShader grants subgroups, not shader-f16)
-    expect(node.filter((r) => 'batch' in r).map((r) => r.features)).toEqual(['subgroups', 'subgroups']);
+    // the features the engine uses, as this machine's adapter grants them (Dawn's SwiftShader: subgroups, not shader-f16)
+    const gpu = await testGpu();
+    const granted = /swiftshader/i.test(gpu.adapterName) ? 'subgroups' : featuresOf(gpu);
+    expect(node.filter((r) => 'batch' in r).map((r) => r.features)).toEqual([granted, granted]);
     expect(browser.filter((r) => 'batch' in r).every((r) => /^(none|[\w-]+(,[\w-]+)*)$/.test(String(r.features)))).toBe(
       true,
     );

@@ -7,6 +7,18 @@ export function testGpu(): Promise<Gpu> {
   return (shared ??= acquireNodeDevice());
 }
 
+/**
+ * Whether the subgroup variants of the decode kernels can run on this machine's adapter. Dawn's
+ * SwiftShader (this project's CI) must grant `subgroups`: there the subgroup cases always run, and a
+ * SwiftShader without them fails here. A hardware GPU runs them where it grants the feature.
+ */
+export async function subgroupsHere(): Promise<boolean> {
+  const gpu = await testGpu();
+  if (/swiftshader/i.test(gpu.adapterName) && !gpu.hasSubgroups)
+    throw new Error(`${gpu.adapterName} does not grant subgroups: the subgroup kernels would go untested`);
+  return gpu.hasSubgroups;
+}
+
 /** Runs `fn` inside validation and out-of-memory error scopes and fails on any GPU error. */
 export async function noGpuErrors<T>(gpu: Gpu, fn: () => Promise<T> | T): Promise<T> {
   const d = gpu.device;
