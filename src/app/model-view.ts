@@ -106,10 +106,21 @@ async function droppedFiles(items: DataTransferItemList): Promise<File[]> {
   return out;
 }
 
+/** The adapters shipped next to the embedded demo model (npm run experiment -- --ship). */
+const SHIPPED = [
+  ['TPO adapter (shipped with tpo-demo)', 'tpo-demo-tpo'],
+  ['direct-baseline adapter (shipped with tpo-demo)', 'tpo-demo-direct'],
+];
+
 export async function refreshAdapters(): Promise<void> {
   const sel = $<HTMLSelectElement>('adapter');
   const keep = sel.value;
   sel.replaceChildren(new Option('none (base model)', ''));
+  if (state.modelKind === 'demo')
+    for (const [label, folder] of SHIPPED) {
+      const url = new URL(`models/${folder}/`, document.baseURI).href;
+      sel.add(new Option(label, JSON.stringify({ url, label })));
+    }
   for (const r of await engine.listRuns())
     for (const it of r.adapters)
       sel.add(new Option(`${r.id} · iteration ${it}`, JSON.stringify({ runId: r.id, iteration: it })));

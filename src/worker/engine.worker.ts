@@ -6,6 +6,7 @@ import { loadModel, type LoadedModel } from '../engine/model';
 import { browserCache, fileListSource, hubSource, type ModelSource, type Progress, urlSource } from '../model/source';
 import { DeviceLostError, GpuMemoryError, UsageError } from '../errors';
 import type {
+  AdapterRef,
   EngineApi,
   GenerateRequest,
   JudgeModelSpec,
@@ -16,7 +17,7 @@ import type {
 } from './protocol';
 import { chatTurn } from './chat';
 import { walkthrough } from './walkthrough';
-import { loadAdapter } from '../train/peft';
+import { type AdapterFiles, loadAdapter } from '../train/peft';
 import { parseJsonl } from '../train/data';
 import { httpJudge, rulesJudge, type Judge, type Rule } from '../tpo/judges';
 import { enginePairwiseJudge } from '../tpo/engine-judge';
@@ -98,6 +99,23 @@ function sourceOf(spec: ModelSpec): ModelSource {
 function loaded(): LoadedModel {
   if (!model) throw new UsageError('No model is loaded', 'Load a model first.');
   return model;
+}
+
+/** An adapter's two PEFT files: from a stored run, or from a folder served at a URL. */
+async function adapterFiles(ref: AdapterRef): Promise<AdapterFiles> {
+  if ('url' in ref) {
+    const src = urlSource(ref.url);
+    const [config, weights] = await Promise.all([
+      src.read('adapter_config.json'),
+      src.read('adapter_model.safetensors'),
+    ]);
+    if (!config || !weights)
+      throw new UsageError(`${ref.label}: no adapter_config.json and adapter_model.safetensors at ${ref.url}`);
+    return { 'adapter_config.json': config, 'adapter_model.safetensors': weights };
+  }
+  const files = await (await idbStore(await openRunsDb(), ref.runId)).readAdapter(ref.iteration);
+  if (!files) throw new UsageError(`run "${ref.runId}" has no adapter for iteration ${ref.iteration}`);
+  return files;
 }
 
 /** The Train form's fields as run settings (a separator makes the template a thought prompt). */
@@ -301,13 +319,13 @@ const api: EngineApi = {
       m.detachAdapter();
       return 'none';
     }
-    const files = await (await idbStore(await openRunsDb(), ref.runId)).readAdapter(ref.iteration);
-    if (!files) throw new UsageError(`run "${ref.runId}" has no adapter for iteration ${ref.iteration}`);
+    const files = await adapterFiles(ref);
     const ad = loadAdapter(m.config, files['adapter_config.json'], files['adapter_model.safetensors'], {
       baseModel: modelName,
     });
     m.attachAdapter(ad.layout, ad.values);
-    return `${ref.runId} · iteration ${ref.iteration} (LoRA r ${ad.layout.lora.r})`;
+    const label = 'url' in ref ? ref.label : `${ref.runId} · iteration ${ref.iteration}`;
+    return `${label} (LoRA r ${ad.layout.lora.r})`;
   },
 
   async walkthrough(req, onStage) {

@@ -173,10 +173,8 @@ export type RunEvent =
   | { type: 'step'; step: StepMetrics; iteration: number }
   | { type: 'iteration'; metrics: IterationMetrics };
 
-export interface AdapterRef {
-  runId: string;
-  iteration: number;
-}
+/** A stored run's adapter of one iteration, or a PEFT adapter folder served at a URL (the demo's shipped ones). */
+export type AdapterRef = { runId: string; iteration: number } | { url: string; label: string };
 
 export interface EngineApi {
   load(spec: ModelSpec, onProgress?: (p: Progress) => void): Promise<ModelInfo>;
