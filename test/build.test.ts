@@ -35,7 +35,12 @@ const IN_PAGE = `async ({ chunk, name, text, messages }) => {
   const [json, config] = await Promise.all([get('tokenizer.json'), get('tokenizer_config.json')]);
   const cls = String(config.tokenizer_class ?? '').replace(/Fast$/, '');
   const tokenizer = new (t[cls] ?? t.PreTrainedTokenizer)(json, config);
-  const rendered = tokenizer.apply_chat_template(messages, { add_generation_prompt: true, tokenize: false });
+  // as src/model/tokenizer.ts renders: enable_thinking off (read only by templates that know it, e.g. Qwen3's)
+  const rendered = tokenizer.apply_chat_template(messages, {
+    add_generation_prompt: true,
+    tokenize: false,
+    enable_thinking: false,
+  });
   return { ids: Array.from(tokenizer.encode(text)), rendered };
 }`;
 
