@@ -154,7 +154,8 @@ function rowScorer(model: LoadedModel, evalSet: Task[], base: { scores: number[]
     const failures = `parse failures ${pct(row.parse_failure_rate)}%`;
     const rates = `accuracy ${pct(row.accuracy)}%, win rate ${pct(row.win_rate)}%, ${failures}`;
     log(
-      `seed ${seed} ${arm} iteration ${iteration}: ${rates}, thought ${row.mean_thought_chars.toFixed(0)} chars  (${secs} s)`,
+      `seed ${seed} ${arm} iteration ${iteration}: ${rates}, ` +
+        `thought ${row.mean_thought_chars.toFixed(0)} chars  (${secs} s)`,
     );
     return row;
   };
@@ -357,7 +358,8 @@ export function experimentTable(
     const pt = (x: number) => (100 * x).toFixed(1);
     const per = a.map((x, i) => `${(100 * (x.accuracy - b[i].accuracy)).toFixed(1)}`).join(' / ');
     lines.push(
-      `| ${it === 0 ? 'untrained' : it} | ${d.mean >= 0 ? '+' : ''}${pt(d.mean)} pt [${pt(d.lo)}, ${pt(d.hi)}] | ${per} pt |`,
+      `| ${it === 0 ? 'untrained' : it} | ${d.mean >= 0 ? '+' : ''}${pt(d.mean)} pt ` +
+        `[${pt(d.lo)}, ${pt(d.hi)}] | ${per} pt |`,
     );
   }
   return lines.join('\n');

@@ -81,11 +81,12 @@ const habitIsScratchpad = (thought?: string) => thought !== undefined && thought
 export function pilotTable(cells: PilotCell[]): string {
   const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
   return [
-    '| chain length | tasks | worked thought (forced opening) | direct answer | thought prompt, unforced | scratchpads unforced |',
+    '| chain length | tasks | worked thought (forced opening) | direct answer | thought prompt, unforced | ' +
+      'scratchpads unforced |',
     '|---|---|---|---|---|---|',
-    ...cells.map(
-      (c) =>
-        `| ${c.length} | ${c.tasks} | ${pct(c.worked)} | ${pct(c.direct)} | ${pct(c.habit)} | ${pct(c.habit_scratchpad)} |`,
-    ),
+    ...cells.map((c) => {
+      const shares = [c.worked, c.direct, c.habit, c.habit_scratchpad].map(pct);
+      return `| ${c.length} | ${c.tasks} | ${shares.join(' | ')} |`;
+    }),
   ].join('\n');
 }

@@ -155,7 +155,8 @@ export function makeTask(family: Family, r: () => number, id: string): Task {
         instruction: `Sort these numbers from smallest to largest: ${xs.join(', ')}`,
         answer: sorted.join(', '),
         thought:
-          `Smallest of ${xs.join(', ')} is ${sorted[0]}. Of ${rest.join(', ')} it is ${sorted[1]}. Last ${sorted[2]}. ` +
+          `Smallest of ${xs.join(', ')} is ${sorted[0]}. Of ${rest.join(', ')} it is ${sorted[1]}. ` +
+          `Last ${sorted[2]}. ` +
           `So ${sorted.join(', ')}.`,
       };
     }

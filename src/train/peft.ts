@@ -176,7 +176,8 @@ function savedScoreHead(
     );
   if (t.shape.length !== 2 || t.shape[0] !== shape[0] || t.shape[1] !== shape[1])
     throw new SafetensorsError(
-      `adapter_model.safetensors: "${t.name}" has shape ${JSON.stringify(t.shape)}, this model needs ${JSON.stringify(shape)}`,
+      `adapter_model.safetensors: "${t.name}" has shape ${JSON.stringify(t.shape)}, ` +
+        `this model needs ${JSON.stringify(shape)}`,
       'The adapter was trained for a different base model.',
     );
   const data = toF32(bytes.subarray(t.begin, t.end), t.dtype, t.name);

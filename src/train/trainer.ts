@@ -297,8 +297,8 @@ export class Trainer {
 
   /**
    * The step loop shared by DPO and SFT: for each optimizer step over `batchSize × gradAccum`
-   * items (each epoch in its own seeded order, epochOrder): zero grads → each micro-batch's forward, loss and backward
-   * (`micro`, returning metric sums) → clip + AdamW → `onStep` with the metrics `finish` names.
+   * items (each epoch in its own seeded order, epochOrder): zero grads → each micro-batch's forward, loss and
+   * backward (`micro`, returning metric sums) → clip + AdamW → `onStep` with the metrics `finish` names.
    * Awaits onEpoch (1-based) after the last step of every epoch.
    */
   private async loop(
