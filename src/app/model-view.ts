@@ -145,7 +145,13 @@ export function initModelView(): void {
   $('model-kind').addEventListener('change', sync);
   $('model-dtype').addEventListener('change', () => void estimate());
   sync();
+  initDropZone();
+  initLoadForm();
+  initAdapterChoice();
+}
 
+/** Dropped or picked model files: kept for the next load, the memory estimate redone. */
+function initDropZone(): void {
   const drop = $('drop');
   drop.addEventListener('dragover', (e) => {
     e.preventDefault();
@@ -162,7 +168,10 @@ export function initModelView(): void {
     dropped = Array.from((e.target as HTMLInputElement).files ?? []);
     void estimate();
   });
+}
 
+/** Load: the chosen model into the worker, with progress, then the screen's state and the adapter list. */
+function initLoadForm(): void {
   $('model-form').addEventListener('submit', async (ev) => {
     ev.preventDefault();
     const status = $('model-status');
@@ -211,7 +220,10 @@ export function initModelView(): void {
       $<HTMLButtonElement>('load').disabled = false;
     }
   });
+}
 
+/** The adapter in use: a stored run's iteration, a shipped one, or none. */
+function initAdapterChoice(): void {
   $('adapter').addEventListener('change', async () => {
     const v = val('adapter');
     const out = $('adapter-status');

@@ -109,6 +109,47 @@ function subThought(a: number, b: number): string {
   return `${a}-${b}: ${units}, ${tens}. So ${a - b}.`;
 }
 
+type Int = (lo: number, hi: number) => number;
+
+/** How often a letter appears in a word: each occurrence marked in capitals. */
+function countTask(int: Int, id: string): Task {
+  const family = 'count';
+  const w = WORDS[int(0, WORDS.length - 1)];
+  const letters = [...new Set(w)];
+  const c = letters[int(0, letters.length - 1)];
+  const n = [...w].filter((x) => x === c).length;
+  const marks = [...w].map((x) => (x === c ? x.toUpperCase() : x)).join('');
+  return {
+    id,
+    family,
+    instruction: `How many times does the letter "${c}" appear in "${w}"?`,
+    answer: String(n),
+    thought: `Mark each ${c}: ${marks}. So ${n}.`,
+  };
+}
+
+/** Three distinct numbers sorted by repeated selection of the smallest. */
+function sortTask(int: Int, id: string): Task {
+  const family = 'sort';
+  const xs: number[] = [];
+  while (xs.length < 3) {
+    const v = int(1, 99);
+    if (!xs.includes(v)) xs.push(v);
+  }
+  const sorted = [...xs].sort((x, y) => x - y);
+  const rest = xs.filter((v) => v !== sorted[0]);
+  return {
+    id,
+    family,
+    instruction: `Sort these numbers from smallest to largest: ${xs.join(', ')}`,
+    answer: sorted.join(', '),
+    thought:
+      `Smallest of ${xs.join(', ')} is ${sorted[0]}. Of ${rest.join(', ')} it is ${sorted[1]}. ` +
+      `Last ${sorted[2]}. ` +
+      `So ${sorted.join(', ')}.`,
+  };
+}
+
 export function makeTask(family: Family, r: () => number, id: string): Task {
   const int = (lo: number, hi: number) => lo + Math.floor(r() * (hi - lo + 1));
   switch (family) {
@@ -127,39 +168,10 @@ export function makeTask(family: Family, r: () => number, id: string): Task {
         b = int(10, a);
       return { id, family, instruction: `What is ${a} - ${b}?`, answer: String(a - b), thought: subThought(a, b) };
     }
-    case 'count': {
-      const w = WORDS[int(0, WORDS.length - 1)];
-      const letters = [...new Set(w)];
-      const c = letters[int(0, letters.length - 1)];
-      const n = [...w].filter((x) => x === c).length;
-      const marks = [...w].map((x) => (x === c ? x.toUpperCase() : x)).join('');
-      return {
-        id,
-        family,
-        instruction: `How many times does the letter "${c}" appear in "${w}"?`,
-        answer: String(n),
-        thought: `Mark each ${c}: ${marks}. So ${n}.`,
-      };
-    }
-    case 'sort': {
-      const xs: number[] = [];
-      while (xs.length < 3) {
-        const v = int(1, 99);
-        if (!xs.includes(v)) xs.push(v);
-      }
-      const sorted = [...xs].sort((x, y) => x - y);
-      const rest = xs.filter((v) => v !== sorted[0]);
-      return {
-        id,
-        family,
-        instruction: `Sort these numbers from smallest to largest: ${xs.join(', ')}`,
-        answer: sorted.join(', '),
-        thought:
-          `Smallest of ${xs.join(', ')} is ${sorted[0]}. Of ${rest.join(', ')} it is ${sorted[1]}. ` +
-          `Last ${sorted[2]}. ` +
-          `So ${sorted.join(', ')}.`,
-      };
-    }
+    case 'count':
+      return countTask(int, id);
+    case 'sort':
+      return sortTask(int, id);
     case 'compare': {
       const a = int(10, 99);
       let b = int(10, 98);
