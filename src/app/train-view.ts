@@ -169,6 +169,37 @@ function fillForm(c: Record<string, unknown> | null): void {
   }
 }
 
+/** The Train form as a run request. */
+function formRequest(runId: string, judge: RunRequest['judge']): RunRequest {
+  return {
+    runId,
+    instructionsJsonl: $<HTMLTextAreaElement>('instructions').value,
+    template: val('template'),
+    separator: val('separator'),
+    thoughtMarker: val('marker') || undefined,
+    nativeThinking: $<HTMLInputElement>('native').checked,
+    judge,
+    samples: num('k'),
+    temperature: num('run-temp'),
+    topP: num('run-top-p'),
+    maxNewTokens: num('run-max-new'),
+    iterations: num('iterations'),
+    perIteration: num('per-iteration'),
+    rho: num('rho'),
+    beta: num('beta'),
+    lr: num('lr'),
+    epochs: num('epochs'),
+    batchSize: 2,
+    loraR: num('rank'),
+    loraAlpha: 2 * num('rank'),
+    maxLength: 512,
+    seed: 0,
+    evalCount: num('eval-count'),
+    validation: num('validation'),
+    sampleBatch: num('run-batch'),
+  };
+}
+
 export function initTrainView(): void {
   $<HTMLTextAreaElement>('instructions').value = demoInstructions();
   $<HTMLTextAreaElement>('template').value = GENERIC.template;
@@ -208,33 +239,7 @@ export function initTrainView(): void {
       await showRun(runId);
       localStorage.setItem(ACTIVE, runId);
       const metrics = await engine.tpoRun(
-        {
-          runId,
-          instructionsJsonl: $<HTMLTextAreaElement>('instructions').value,
-          template: val('template'),
-          separator: val('separator'),
-          thoughtMarker: val('marker') || undefined,
-          nativeThinking: $<HTMLInputElement>('native').checked,
-          judge,
-          samples: num('k'),
-          temperature: num('run-temp'),
-          topP: num('run-top-p'),
-          maxNewTokens: num('run-max-new'),
-          iterations: num('iterations'),
-          perIteration: num('per-iteration'),
-          rho: num('rho'),
-          beta: num('beta'),
-          lr: num('lr'),
-          epochs: num('epochs'),
-          batchSize: 2,
-          loraR: num('rank'),
-          loraAlpha: 2 * num('rank'),
-          maxLength: 512,
-          seed: 0,
-          evalCount: num('eval-count'),
-          validation: num('validation'),
-          sampleBatch: num('run-batch'),
-        },
+        formRequest(runId, judge),
         proxy(showProgress),
         proxy((e: RunEvent) => (e.type === 'step' ? getCharts().addStep(e.step) : getCharts().addIteration(e.metrics))),
       );
