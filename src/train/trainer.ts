@@ -115,6 +115,10 @@ export class Trainer {
   private adamParams: GPUBuffer[];
   private adamStep = 0;
   private static readonly SLOT = 256; // partial sums per group (one per workgroup)
+  /** Threads a workgroup of the adamw shader's entries (its @workgroup_size). */
+  private static readonly WORKGROUP = 256;
+  /** WebGPU's default maxComputeWorkgroupsPerDimension: a longer group's AdamW steps spill into y. */
+  private static readonly MAX_GROUPS_X = 65535;
 
   constructor(
     readonly gpu: Gpu,
@@ -239,7 +243,7 @@ export class Trainer {
     this.groups.forEach((g, i) => {
       const view = { buffer: this.partial, offset: i * Trainer.SLOT * 4, size: Trainer.SLOT * 4 };
       pass.setBindGroup(0, this.sumsq.bind(this.groupUniform(i, g.length, o), { grads: g.grads, partial: view }));
-      pass.dispatchWorkgroups(Math.min(Trainer.SLOT, Math.ceil(g.length / 256)));
+      pass.dispatchWorkgroups(Math.min(Trainer.SLOT, Math.ceil(g.length / Trainer.WORKGROUP)));
     });
     pass.end();
     dev.queue.submit([enc.finish()]);
@@ -259,8 +263,8 @@ export class Trainer {
     this.groups.forEach((g, i) => {
       this.adam.update(this.adamParams[i], this.adamValues(g.length, lr, clip, o));
       p2.setBindGroup(0, this.adam.bind(this.adamParams[i], { params: g.params, grads: g.grads, m: g.m, v: g.v }));
-      const groups = Math.ceil(g.length / 256);
-      const x = Math.min(groups, 65535);
+      const groups = Math.ceil(g.length / Trainer.WORKGROUP);
+      const x = Math.min(groups, Trainer.MAX_GROUPS_X);
       p2.dispatchWorkgroups(x, Math.ceil(groups / x));
     });
     p2.end();
