@@ -12,6 +12,7 @@ import { $, fail, fmtSecs, num, val } from './dom';
 import { engine, proxy, state } from './engine';
 import { RunCharts } from './charts';
 import { refreshAdapters, weightEstimate, whenLoaded } from './model-view';
+import { PAPER_SAMPLING } from '../tpo/sampling';
 
 const ACTIVE = 'tpo-active-run';
 let charts: RunCharts | null = null;
@@ -205,6 +206,8 @@ export function initTrainView(): void {
   $<HTMLTextAreaElement>('template').value = GENERIC.template;
   $<HTMLInputElement>('separator').value = GENERIC.separator!;
   $<HTMLInputElement>('marker').value = GENERIC.thoughtMarker!;
+  $<HTMLInputElement>('run-temp').value = String(PAPER_SAMPLING.temperature);
+  $<HTMLInputElement>('run-top-p').value = String(PAPER_SAMPLING.topP);
   $<HTMLTextAreaElement>('rules').value = JSON.stringify(demoJudgeRules());
   $('samples').addEventListener('click', () => ($<HTMLTextAreaElement>('instructions').value = demoInstructions()));
   for (const id of ['local-judge', 'judge-model', 'judge-dtype']) $(id).addEventListener('input', judgeMemory);

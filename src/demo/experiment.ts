@@ -33,6 +33,7 @@ import { runPilot, scoreShipped, shipAdapters } from './shipped';
 import { UsageError } from '../errors';
 import { DEFAULT_MODEL_DIR } from '../cli/model-arg';
 import { rng } from '../rng';
+import { PAPER_SAMPLING } from '../tpo/sampling';
 
 /** The command's flags (the docs test checks every documented flag against them). */
 export const OPTIONS = {
@@ -96,8 +97,8 @@ function experimentSettings(a: Flags) {
   const options = (prompt: ThoughtPrompt): TpoOptions => ({
     prompt,
     samples: num('samples', 4, { integer: true, min: 2 }),
-    temperature: num('temperature', 0.8, { min: 0 }),
-    topP: num('top-p', 0.95, { min: 0, max: 1, minExclusive: true }),
+    temperature: num('temperature', PAPER_SAMPLING.temperature, { min: 0 }),
+    topP: num('top-p', PAPER_SAMPLING.topP, { min: 0, max: 1, minExclusive: true }),
     seed: 0, // each run's own (main)
     maxNewTokens: 128,
     perIteration: per,

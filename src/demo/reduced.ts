@@ -13,6 +13,7 @@ import { TARGETS } from '../train/lora';
 import { DEFAULT_TRAIN } from '../train/trainer';
 import { type DemoScore, scoreTasks } from './score';
 import { DEMO_SEED, DEMO_SPLITS, demoJudgeRules, makeSplits } from './tasks';
+import { PAPER_SAMPLING } from '../tpo/sampling';
 
 export const REDUCED = { instructions: 64, samples: 4 };
 
@@ -32,8 +33,7 @@ export async function reducedTpoIteration(
   const metrics = await runIteration({ model, judge, store }, 0, items, {
     prompt: GENERIC,
     samples: REDUCED.samples,
-    temperature: 0.8,
-    topP: 0.95,
+    ...PAPER_SAMPLING,
     seed: 0,
     maxNewTokens: 128,
     perIteration: items.length,

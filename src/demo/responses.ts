@@ -6,6 +6,7 @@ import { rulesJudge } from '../tpo/judges';
 import { promptIds } from '../tpo/instructions';
 import { GENERIC, parseOutput } from '../tpo/prompts';
 import { demoJudgeRules, type Task } from './tasks';
+import { PAPER_SAMPLING } from '../tpo/sampling';
 
 /** A policy response judged by the rules: right (the exact answer) or wrong. */
 export interface Judged {
@@ -23,7 +24,7 @@ export async function answer(policy: LoadedModel, tasks: Task[], k: number, seed
     const chunk = tasks.slice(i, i + per);
     const prompts = chunk.flatMap((t) => Array.from({ length: k }, () => promptIds(policy, GENERIC, t.instruction)));
     const seeds = prompts.map((_, j) => seed + (i * k + j));
-    const gens = await policy.generate(prompts, { maxNewTokens: 128, temperature: 0.8, topP: 0.95, seeds });
+    const gens = await policy.generate(prompts, { maxNewTokens: 128, ...PAPER_SAMPLING, seeds });
     const parsed = gens.map((g, j) => ({ task: chunk[Math.floor(j / k)], p: parseOutput(GENERIC, g.text ?? '') }));
     const ok = parsed.filter((x) => x.p.ok && x.p.response.trim());
     const scores = await rules.score(

@@ -13,6 +13,7 @@ import { adapterOf, checkPool, runTpo, type TpoContext, type TpoOptions } from '
 import type { Instruction } from './instructions';
 import { DIRECT, type ThoughtPrompt } from './prompts';
 import type { IterationMetrics, RunStore } from './store';
+import { PAPER_SAMPLING } from './sampling';
 
 /** What a user chooses for a run; anything absent takes RUN_DEFAULTS (the paper's settings). */
 export interface RunSettings {
@@ -48,8 +49,7 @@ export interface RunSettings {
 export const RUN_DEFAULTS = {
   iterations: 3,
   samples: 8,
-  temperature: 0.8,
-  topP: 0.95,
+  ...PAPER_SAMPLING,
   seed: 0,
   maxNewTokens: 512,
   rho: 0,

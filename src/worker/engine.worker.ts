@@ -28,6 +28,7 @@ import { holdOut, openRun, RunControl, type RunRecord, type RunSettings, runTpoS
 import { exportRunFiles, importRunFiles } from '../tpo/run-files';
 import { runMetrics } from '../tpo/store';
 import { deleteRun, idbStore, listRuns, openRunsDb } from '../tpo/store-idb';
+import { PAPER_SAMPLING } from '../tpo/sampling';
 
 let gpu: Gpu | undefined;
 let model: LoadedModel | undefined;
@@ -236,8 +237,8 @@ const api: EngineApi = {
       Array.from({ length: k }, () => prompt),
       {
         maxNewTokens: req.maxNewTokens ?? 128,
-        temperature: req.temperature ?? 0.8,
-        topP: req.topP ?? 0.95,
+        temperature: req.temperature ?? PAPER_SAMPLING.temperature,
+        topP: req.topP ?? PAPER_SAMPLING.topP,
         seed: req.seed ?? 0,
         stopStrings: req.stopStrings,
         onToken,
