@@ -2,7 +2,7 @@
 // the benchmark measures SmolLM2-135M-sized work without a download.
 
 import type { Checkpoint, RawTensor } from '../src/model/checkpoint';
-import { expectedTensors, parseConfig } from '../src/model/config';
+import { expectedTensors, type ModelConfig, parseConfig } from '../src/model/config';
 
 export const SHAPES: Record<string, Record<string, unknown>> = {
   'smollm2-135m': {
@@ -37,17 +37,20 @@ export const SHAPES: Record<string, Record<string, unknown>> = {
   },
 };
 
-export function syntheticCheckpoint(shape: string, seed = 1): Checkpoint {
-  const config = parseConfig(SHAPES[shape]);
-  const tensors = new Map<string, RawTensor>();
+/**
+ * Seeded bf16 weights of every tensor a config names, as its state dict shapes them: weights
+ * U(−0.05, 0.05) and norms 1, truncated to bf16 (the upper half of the f32 bits); one xorshift32
+ * stream through the tensors in order. Also the real-shape test fixtures' weights.
+ */
+export function randomBf16Tensors(config: ModelConfig, seed = 1): Map<string, { shape: number[]; bits: Uint16Array }> {
+  const out = new Map<string, { shape: number[]; bits: Uint16Array }>();
   let s = seed >>> 0;
+  const f = new Float32Array(1),
+    u = new Uint32Array(f.buffer);
   for (const [name, dims] of expectedTensors(config)) {
     const n = dims.reduce((a, b) => a * b, 1);
     const bits = new Uint16Array(n);
     const isNorm = dims.length === 1 && name.endsWith('norm.weight');
-    // weights U(−0.05, 0.05) and norms 1, truncated to bf16 (the upper half of the f32 bits)
-    const f = new Float32Array(1),
-      u = new Uint32Array(f.buffer);
     for (let i = 0; i < n; i++) {
       s ^= s << 13;
       s >>>= 0;
@@ -57,7 +60,15 @@ export function syntheticCheckpoint(shape: string, seed = 1): Checkpoint {
       f[0] = isNorm ? 1 : (s / 4294967296 - 0.5) * 0.1;
       bits[i] = u[0] >>> 16;
     }
-    tensors.set(name, { dtype: 'BF16', shape: dims, bytes: new Uint8Array(bits.buffer), file: 'synthetic' });
+    out.set(name, { shape: dims, bits });
   }
+  return out;
+}
+
+export function syntheticCheckpoint(shape: string, seed = 1): Checkpoint {
+  const config = parseConfig(SHAPES[shape]);
+  const tensors = new Map<string, RawTensor>();
+  for (const [name, t] of randomBf16Tensors(config, seed))
+    tensors.set(name, { dtype: 'BF16', shape: t.shape, bytes: new Uint8Array(t.bits.buffer), file: 'synthetic' });
   return { config, tensors, is16bit: true, dtype16: 'bf16' };
 }

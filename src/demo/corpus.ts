@@ -40,7 +40,7 @@ export function styleMix(share: number): [ThoughtStyle, number][] {
 const RAMBLE =
   'Hmm, let me think about this carefully before I answer, because I want to be sure I get it right. ' +
   'I believe I know this one.';
-const WORKED_OPENERS = ['Step by step:', 'Working it out:'];
+export const WORKED_OPENERS = ['Step by step:', 'Working it out:'];
 const GUESS = 'This looks easy.';
 
 /** Which corpus style a generated thought follows, by how it opens ('scratchpad' = worked or slip). */

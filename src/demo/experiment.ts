@@ -28,7 +28,7 @@ import { DIRECT, GENERIC, type ThoughtPrompt } from '../tpo/prompts';
 import { folderStore } from '../tpo/store-node';
 import type { IterationMetrics } from '../tpo/store';
 import { scoreTasks } from './score';
-import { demoJudgeRules, promptRows, suiteSplits, type Task } from './tasks';
+import { demoJudgeRules, promptRows, suiteFlag, suiteSplits, type Task } from './tasks';
 import { runPilot, scoreShipped, shipAdapters } from './shipped';
 import { UsageError } from '../errors';
 import { DEFAULT_MODEL_DIR } from '../cli/model-arg';
@@ -149,7 +149,7 @@ function rowScorer(model: LoadedModel, evalSet: Task[], base: { scores: number[]
       by_family: r.by_family,
       ...(m ? { train_mean_score: m.mean_score, pairs: m.pairs } : {}),
       ...(m?.selection ? { kept_epoch: m.selection.chosen_epoch } : {}),
-      correct: r.scores.map((x, i) => (r.responses[i] !== '' && x >= 1 ? 1 : 0)),
+      correct: r.correct.map(Number),
     };
     const secs = ((performance.now() - t0) / 1000).toFixed(0);
     const failures = `parse failures ${pct(row.parse_failure_rate)}%`;
@@ -184,18 +184,9 @@ function poolOrder(tasks: Task[], seed: number) {
   return pool;
 }
 
-export function suiteFlag(value: string | undefined): 'first' | 'chains' {
-  const suite = value ?? 'chains';
-  if (suite !== 'first' && suite !== 'chains')
-    throw new UsageError(
-      `--suite is chains (the chain suite, the default) or first (the first task suite), got ${value}`,
-    );
-  return suite;
-}
-
 export async function main(argv: string[]): Promise<number> {
   const { values: a } = parseArgs({ args: argv, options: OPTIONS, strict: true });
-  const suite = suiteFlag(a.suite);
+  const suite = suiteFlag(a.suite, 'chains');
   if (a.pilot && a['score-shipped']) throw new UsageError('--pilot and --score-shipped are separate runs: give one');
   const gpu = await cliGpu(process.argv.slice(1));
   if (typeof gpu === 'number') return gpu;

@@ -8,12 +8,13 @@
 import type { LoadedModel } from '../engine/model';
 import { promptIds } from '../tpo/instructions';
 import { DIRECT, GENERIC, parseOutput } from '../tpo/prompts';
-import { thoughtCompletion, thoughtStyle } from './corpus';
+import { thoughtCompletion, thoughtStyle, WORKED_OPENERS } from './corpus';
 import { scoreTasks } from './score';
-import type { Task } from './tasks';
+import { demoJudgeRules, type Task } from './tasks';
+import { rulesJudge } from '../tpo/judges';
 
-/** How a worked thought opens in the corpus (one of its two openers). */
-export const WORKED_OPENER = 'Working it out:';
+/** How the forced worked thought opens: one of the corpus's two openers. */
+export const WORKED_OPENER = WORKED_OPENERS[1];
 export const PILOT_GATE = { worked: 0.7, direct: 0.35 };
 
 export interface PilotCell {
@@ -51,10 +52,15 @@ async function workedAccuracy(model: LoadedModel, tasks: Task[]): Promise<boolea
     tasks.map((t) => [...promptIds(model, GENERIC, t.instruction), ...opening]),
     { maxNewTokens: 128, temperature: 0, topP: 1, seed: 0 },
   );
-  return gens.map((g, i) => {
+  const responses = gens.map((g) => {
     const p = parseOutput(GENERIC, openingText + (g.text ?? ''));
-    return p.ok && p.response === tasks[i].answer;
+    return p.ok ? p.response : '';
   });
+  // judged as scoreTasks judges (the suite's rules: the exact answer)
+  const scores = await rulesJudge(demoJudgeRules()).score(
+    tasks.map((t, i) => ({ instruction: t.instruction, response: responses[i], meta: { answer: t.answer } })),
+  );
+  return tasks.map((_, i) => responses[i] !== '' && scores[i] >= 1);
 }
 
 export async function pilot(model: LoadedModel, chains: Task[]): Promise<PilotCell[]> {
@@ -69,8 +75,8 @@ export async function pilot(model: LoadedModel, chains: Task[]): Promise<PilotCe
       length,
       tasks: at.length,
       worked: share((i) => worked[i]),
-      direct: share((i) => direct.scores[i] >= 1 && direct.responses[i] !== ''),
-      habit: share((i) => habit.scores[i] >= 1 && habit.responses[i] !== ''),
+      direct: share((i) => direct.correct[i]),
+      habit: share((i) => habit.correct[i]),
       habit_scratchpad: share((i) => habitIsScratchpad(habit.thoughts[i])),
     };
   });

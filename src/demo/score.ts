@@ -35,7 +35,9 @@ export async function scoreTasks(
   tasks: Task[],
   prompt: ThoughtPrompt,
   o: ScoreOptions = {},
-): Promise<DemoScore & { responses: string[]; scores: number[]; thoughts: (string | undefined)[] }> {
+): Promise<
+  DemoScore & { responses: string[]; scores: number[]; thoughts: (string | undefined)[]; correct: boolean[] }
+> {
   const judge = rulesJudge(demoJudgeRules());
   const gens = await model.generate(
     tasks.map((t) => promptIds(model, prompt, t.instruction)),
@@ -89,6 +91,8 @@ export async function scoreTasks(
     responses,
     scores: scores.map((s, i) => (responses[i] ? s : 0)),
     thoughts: thoughtTexts,
+    /** Per task: a parsed response with the exact answer. */
+    correct: right,
   };
 }
 

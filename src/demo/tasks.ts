@@ -4,6 +4,7 @@
 // Each task carries its answer, a worked thought (for teaching the thought format by SFT) and
 // the programmatic judge that scores a response.
 
+import { UsageError } from '../errors';
 import { rng } from '../rng';
 import type { Rule } from '../tpo/judges';
 import { CHAIN_LENGTHS, chainAnswer, chainInstruction, chainThought, drawChain, type Chain } from './chains';
@@ -298,8 +299,18 @@ export function makeChainSuite(
   };
 }
 
+export type Suite = 'first' | 'chains';
+
+/** A --suite value (train:demo, experiment), checked; `fallback` when absent. */
+export function suiteFlag(value: string | undefined, fallback: Suite): Suite {
+  const suite = value ?? fallback;
+  if (suite !== 'first' && suite !== 'chains')
+    throw new UsageError(`--suite is first (the first task suite) or chains (the chain suite), got ${value}`);
+  return suite;
+}
+
 /** The suite's splits with at least `evalN` held-out tasks (the extra ones drawn after its training split). */
-export function suiteSplits(suite: 'first' | 'chains', evalN: number): Splits {
+export function suiteSplits(suite: Suite, evalN: number): Splits {
   if (suite === 'first') return makeSplits(DEMO_SEED, DEMO_SPLITS, Math.max(0, evalN - DEMO_SPLITS.heldOut));
   const base = makeChainSuite().heldOut.length;
   return makeChainSuite(CHAIN_SUITE.chains, Math.max(0, evalN - base));

@@ -39,7 +39,7 @@ import { trainBpe } from './bpe';
 import { completionPieces, GUESS_RIGHT, sftRows, STYLE_MIX, styleMix } from './corpus';
 import { demoConfig, initTensors, memorySource, safetensorsBytes, type DemoShape } from './init';
 import { digitLogprob, scoreTasks } from './score';
-import { DEMO_SEED, DEMO_SPLITS, makeChainSuite, makeSplits, type Splits, type Task } from './tasks';
+import { DEMO_SEED, DEMO_SPLITS, makeChainSuite, makeSplits, type Splits, suiteFlag, type Task } from './tasks';
 import { BYTE_VOCAB, byteTokenizerFiles, IM_END, SPECIAL } from './tokenizer';
 import { cardHistory, modelCard } from './card';
 import { parseStages, STAGES_FILE, tailLoss, type StageRecord } from './stages';
@@ -119,9 +119,7 @@ async function settings(a: Flags) {
   const guessRight = Number(a['guess-right'] ?? GUESS_RIGHT);
   if (!(guessRight >= 0 && guessRight <= 1))
     throw new UsageError(`--guess-right is a share of the guesses in [0, 1], got ${a['guess-right']}`);
-  const suite = a.suite ?? 'first';
-  if (suite !== 'first' && suite !== 'chains')
-    throw new UsageError(`--suite is first (the first task suite) or chains (the chain suite), got ${a.suite}`);
+  const suite = suiteFlag(a.suite, 'first');
   return {
     out: a.out ?? 'public/models/tpo-demo',
     suite,
@@ -240,7 +238,13 @@ async function evaluateStage(gpu: Gpu, out: string, tasks: Task[]) {
   const sampled = await scoreTasks(model, tasks, GENERIC, { temperature: 1, seed: 1 });
   const digits = await digitLogprob(model, tasks);
   model.destroy();
-  const strip = ({ responses: _, scores: __, thoughts: ___, ...s }: Awaited<ReturnType<typeof scoreTasks>>) => s;
+  const strip = ({
+    responses: _,
+    scores: __,
+    thoughts: ___,
+    correct: ____,
+    ...s
+  }: Awaited<ReturnType<typeof scoreTasks>>) => s;
   return {
     thought: strip(thought),
     direct: strip(direct),

@@ -7,7 +7,8 @@
 
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { expectedTensors, parseConfig } from '../../src/model/config';
+import { parseConfig } from '../../src/model/config';
+import { randomBf16Tensors } from '../../bench/synthetic';
 import { writeSafetensors, type TensorToWrite } from '../../src/model/safetensors';
 
 export const REAL_DIR = join(__dirname, '../../../shared/models/real');
@@ -29,26 +30,6 @@ export function realConfig(name: RealModel): Record<string, unknown> {
   return JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
 }
 
-/** bf16 bits of seeded uniform values in (−scale, scale): xorshift32, the f32's upper half. */
-function bf16Random(n: number, seed: number, scale: number): Uint16Array {
-  const out = new Uint16Array(n);
-  const f = new Float32Array(1),
-    u = new Uint32Array(f.buffer);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    f[0] = (s / 4294967296 - 0.5) * 2 * scale;
-    out[i] = u[0] >>> 16;
-  }
-  return out;
-}
-
-const ONE_BF16 = 0x3f80;
-
 /** Writes the folder and returns its config as written. */
 export function writeRealShapeModel(name: RealModel, out: string, o: RealShapeOptions = {}): Record<string, unknown> {
   const config = realConfig(name);
@@ -64,13 +45,8 @@ export function writeRealShapeModel(name: RealModel, out: string, o: RealShapeOp
   writeFileSync(join(out, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
   for (const f of FILES) copyFileSync(join(REAL_DIR, name, f), join(out, f));
   const tensors: Record<string, TensorToWrite> = {};
-  let seed = o.seed ?? 1;
-  for (const [tensor, shape] of expectedTensors(parseConfig(config))) {
-    const n = shape.reduce((a, b) => a * b, 1);
-    const norm = shape.length === 1 && tensor.endsWith('norm.weight');
-    const data = norm ? new Uint16Array(n).fill(ONE_BF16) : bf16Random(n, seed++ * 7919, 0.05);
-    tensors[tensor] = { dtype: 'BF16', shape, data };
-  }
+  for (const [tensor, t] of randomBf16Tensors(parseConfig(config), o.seed ?? 1))
+    tensors[tensor] = { dtype: 'BF16', shape: t.shape, data: t.bits };
   writeFileSync(join(out, 'model.safetensors'), writeSafetensors(tensors, { format: 'pt' }));
   return config;
 }
