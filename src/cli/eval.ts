@@ -16,7 +16,7 @@ import { parseInstructions, type TpoOptions } from '../tpo/loop';
 import { DIRECT } from '../tpo/prompts';
 import { folderStore } from '../tpo/store-node';
 import { dtypeFlag, modelSource } from './model-arg';
-import { makeJudge } from './judge-arg';
+import { cliJudge, cliJudgeSpec } from './judge-arg';
 
 export const EVAL_HELP = `tpo eval --run <run folder> --prompts held-out.jsonl [--baseline-run <folder>] [--judge SPEC]
          [--max-new-tokens N] [--temperature 0] [--dtype auto|f32|bf16|f16|q8|q4] [--judge-dtype …] [--json]
@@ -111,8 +111,12 @@ export async function evalCommand(argv: string[], gpu: Gpu): Promise<void> {
     await modelSource((cfg.model as string | null) ?? undefined, { hubUrl: a['hub-url'] }),
     { slots: 8, maxLen: Math.min(4096, o.maxLength + o.maxNewTokens), weightDtype: dtypeFlag(a.dtype) },
   );
-  const judgeDtype = dtypeFlag(a['judge-dtype'], '--judge-dtype');
-  const judge = await makeJudge(a.judge ?? String(cfg.judge), undefined, gpu, a['hub-url'], judgeDtype);
+  const judgeFrom = {
+    judge: a.judge ?? cfg.judge,
+    hubUrl: a['hub-url'],
+    dtype: dtypeFlag(a['judge-dtype'], '--judge-dtype'),
+  };
+  const judge = await cliJudge(await cliJudgeSpec(judgeFrom), gpu, judgeFrom);
   const rows = await evalRun(
     model,
     judge,

@@ -1,59 +1,50 @@
-// The --judge argument: rules:<spec.json> | http:<url>#<model> | pairwise:<model> | rm:<model or adapter>.
+// The CLI's judges: --judge (rules:<spec.json> | http:<url>#<model> | pairwise:<model> | rm:<model
+// or adapter>) parsed into the judge module's spec (tpo/judge-spec.ts), and the factory's local
+// models loaded from folders or the hub.
 
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Gpu } from '../gpu/device';
-import { UsageError } from '../errors';
 import { type LoadedModel, loadModel } from '../engine/model';
 import { ModelConfigError } from '../errors';
 import { loadAdapter } from '../train/peft';
 import { readAdapterFolder } from './train';
-import { httpJudge, rulesJudge, type Judge, type Rule } from '../tpo/judges';
-import { enginePairwiseJudge } from '../tpo/engine-judge';
-import { rewardModelJudge } from '../tpo/rm-judge';
+import type { Judge } from '../tpo/judges';
+import { type JudgeSpec, makeJudge, storedJudgeSpec } from '../tpo/judge-spec';
 import { modelSource } from './model-arg';
 import type { WeightDtypeChoice } from '../engine/weights';
 
-/** `dtype`: how a local judge model (pairwise:, rm:) stores its weights (--judge-dtype). */
-export async function makeJudge(
-  spec: string,
-  mode: string | undefined,
-  gpu: Gpu,
-  hubUrl?: string,
-  dtype: WeightDtypeChoice = 'auto',
-): Promise<Judge> {
-  const [kind, ...rest] = spec.split(':');
-  const arg = rest.join(':');
-  if (kind === 'rules') {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(await readFile(arg, 'utf8'));
-    } catch (e) {
-      throw new UsageError(`--judge rules:${arg}: ${(e as Error).message}`);
-    }
-    return rulesJudge((Array.isArray(parsed) ? parsed : (parsed as { rules: Rule[] }).rules) as Rule[], `rules:${arg}`);
-  }
-  if (kind === 'http') {
-    const [url, model] = arg.split('#');
-    if (!url || !model)
-      throw new UsageError('--judge http:<url>#<model>, e.g. http:http://localhost:8000/v1#qwen2.5-7b-instruct');
-    return httpJudge({
-      baseUrl: url,
-      model,
-      apiKey: process.env.TPO_JUDGE_KEY,
-      mode: mode === 'pointwise' ? 'pointwise' : 'pairwise',
-    });
-  }
-  if (kind === 'pairwise') {
-    const jm = await loadModel(gpu, await modelSource(arg, { hubUrl }), { slots: 8, maxLen: 2048, weightDtype: dtype });
-    return enginePairwiseJudge(jm, arg);
-  }
-  if (kind === 'rm') return rewardModelJudge(await loadRewardModel(arg, gpu, hubUrl, dtype), arg);
-  throw new UsageError(
-    `--judge ${spec}: unknown kind`,
-    'Use rules:<spec.json>, http:<url>#<model>, pairwise:<model> or rm:<model>.',
-  );
+/** Where a CLI judge comes from: --judge's string (or a stored spec), --judge-mode, the hub, --judge-dtype. */
+export interface CliJudgeSource {
+  /** --judge, or a run's stored judge (a spec, or the --judge string older runs kept). */
+  judge: unknown;
+  mode?: string;
+  hubUrl?: string;
+  /** How a local judge model (pairwise:, rm:) stores its weights (--judge-dtype). */
+  dtype?: WeightDtypeChoice;
+}
+
+const readText = (path: string) => readFile(path, 'utf8');
+
+/** The spec --judge (or a stored run) names; rules files are read here. */
+export const cliJudgeSpec = (s: CliJudgeSource): Promise<JudgeSpec> => storedJudgeSpec(s.judge, readText, s.mode);
+
+/** The judge a spec describes, its local models loaded from folders or the hub. */
+export function cliJudge(spec: JudgeSpec, gpu: Gpu, s: Omit<CliJudgeSource, 'judge'> = {}): Promise<Judge> {
+  const dtype = s.dtype ?? 'auto';
+  return makeJudge(spec, {
+    label: (model) => model,
+    apiKey: process.env.TPO_JUDGE_KEY,
+    loadModel: async (model, kind) =>
+      kind === 'rm'
+        ? loadRewardModel(model, gpu, s.hubUrl, dtype)
+        : loadModel(gpu, await modelSource(model, { hubUrl: s.hubUrl }), {
+            slots: 8,
+            maxLen: 2048,
+            weightDtype: dtype,
+          }),
+  });
 }
 
 /**

@@ -8,7 +8,7 @@ import type { Gpu } from '../gpu/device';
 import { UsageError } from '../errors';
 import { parseJsonl } from '../train/data';
 import { scoreGroup, type Judge } from '../tpo/judges';
-import { makeJudge } from './judge-arg';
+import { cliJudge, cliJudgeSpec } from './judge-arg';
 import { dtypeFlag } from './model-arg';
 
 export const JUDGE_HELP = `tpo judge --judge <rules:<spec.json>|http:<url>#<model>|pairwise:<model>|rm:<model>> --items items.jsonl
@@ -69,8 +69,13 @@ export async function judgeCommand(argv: string[], gpu: Gpu): Promise<void> {
     throw new UsageError(`cannot read ${a.items}: ${e.message}`);
   });
   const items = parseItems(text, a.items);
-  const dtype = dtypeFlag(a['judge-dtype'], '--judge-dtype');
-  const judge = await makeJudge(a.judge, a['judge-mode'], gpu, a['hub-url'], dtype);
+  const from = {
+    judge: a.judge,
+    mode: a['judge-mode'],
+    hubUrl: a['hub-url'],
+    dtype: dtypeFlag(a['judge-dtype'], '--judge-dtype'),
+  };
+  const judge = await cliJudge(await cliJudgeSpec(from), gpu, from);
   const scores = await scoreItems(judge, items);
   items.forEach((it, i) => {
     const score = scores[i];

@@ -8,7 +8,7 @@ import { UsageError } from '../errors';
 import { flags } from './flags';
 import { loadModel } from '../engine/model';
 import { parseJsonl } from '../train/data';
-import { makeJudge } from './judge-arg';
+import { cliJudge, cliJudgeSpec } from './judge-arg';
 import { checkPool, instructionsPerBatch, parseInstructions, type TpoOptions } from '../tpo/loop';
 import { openRun, RUN_DEFAULTS, type RunProgress, type RunSettings, runTpoSession, tpoOptions } from '../tpo/run';
 import { BUILTIN_PROMPTS, customPrompt, DIRECT, type ThoughtPrompt } from '../tpo/prompts';
@@ -201,7 +201,13 @@ export async function runCommand(argv: string[], gpu: Gpu): Promise<void> {
   const store = await folderStore(a.out);
   const pool = await readPrompts(a.prompts);
   const { settings, iterations } = await settingsFromFlags(a, pool.length);
-  const record = { judge: a.judge, prompts: a.prompts, model: a.model ?? null, created: new Date().toISOString() };
+  const judgeFrom = {
+    mode: a['judge-mode'],
+    hubUrl: a['hub-url'],
+    dtype: dtypeFlag(a['judge-dtype'], '--judge-dtype'),
+  };
+  const judgeSpec = await cliJudgeSpec({ ...judgeFrom, judge: a.judge });
+  const record = { judge: judgeSpec, prompts: a.prompts, model: a.model ?? null, created: new Date().toISOString() };
   const fresh = { ...record, options: tpoOptions(settings, pool.length, iterations), iterations };
   const run = await openRun(store, fresh, {
     requireResume: { asked: !!a.resume, where: a.out },
@@ -231,8 +237,8 @@ export async function runCommand(argv: string[], gpu: Gpu): Promise<void> {
       'TPO needs a model with a tokenizer (tokenizer.json)',
       'stories260K has none: pass --model with a chat model (the default, tpo-demo, has one).',
     );
-  const judgeDtype = dtypeFlag(a['judge-dtype'], '--judge-dtype');
-  const judge = await makeJudge(String(run.judge), a['judge-mode'], gpu, a['hub-url'], judgeDtype);
+  // a resumed run keeps the judge it was started with
+  const judge = await cliJudge(await cliJudgeSpec({ ...judgeFrom, judge: run.judge }), gpu, judgeFrom);
   const slots = model.forward.shape.slots;
   const per = instructionsPerBatch(slots, o);
   process.stderr.write(`tpo: sampling ${per} instruction(s) × K = ${o.samples} a batch (${slots} sequences fit)\n`);

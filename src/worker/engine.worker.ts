@@ -19,9 +19,8 @@ import { chatTurn } from './chat';
 import { walkthrough } from './walkthrough';
 import { type AdapterFiles, loadAdapter } from '../train/peft';
 import { parseJsonl } from '../train/data';
-import { httpJudge, rulesJudge, type Judge, type Rule } from '../tpo/judges';
-import { enginePairwiseJudge } from '../tpo/engine-judge';
-import { rewardModelJudge } from '../tpo/rm-judge';
+import type { Judge, Rule } from '../tpo/judges';
+import { JUDGE_DEFAULTS, type JudgeSpec, makeJudge } from '../tpo/judge-spec';
 import { checkPool, parseInstructions } from '../tpo/loop';
 import { customPrompt, NATIVE } from '../tpo/prompts';
 import { holdOut, openRun, RunControl, type RunRecord, type RunSettings, runTpoSession, tpoOptions } from '../tpo/run';
@@ -177,18 +176,13 @@ async function loadJudgeModel(spec: JudgeModelSpec): Promise<LoadedModel> {
 
 const fmtMiB = (b?: number) => (b === undefined ? '?' : `${(b / 2 ** 20).toFixed(0)} MiB`);
 
-async function makeJudge(spec: RunRequest['judge'], policy: LoadedModel, apiKey?: string): Promise<Judge> {
-  switch (spec.kind) {
-    case 'http':
-      return httpJudge({ baseUrl: spec.baseUrl, model: spec.model, mode: spec.mode, apiKey });
-    case 'rm':
-      return rewardModelJudge(await loadJudgeModel(spec.model), judgeLabel(spec.model));
-    case 'pairwise':
-      if (spec.model === 'policy') return enginePairwiseJudge(policy, `${modelName} (the policy)`, 128);
-      return enginePairwiseJudge(await loadJudgeModel(spec.model), judgeLabel(spec.model), 128);
-    default:
-      return rulesJudge(spec.rules as Rule[]);
-  }
+/** The judge a run's (or the walkthrough's) spec describes; its judge models load beside the policy. */
+function pageJudge(spec: JudgeSpec<JudgeModelSpec>, policy: LoadedModel, apiKey?: string): Promise<Judge> {
+  return makeJudge(spec, {
+    ...{ loadModel: loadJudgeModel, label: judgeLabel, apiKey },
+    policy: { model: policy, label: modelName },
+    pairwiseTokens: JUDGE_DEFAULTS.pagePairwiseTokens,
+  });
 }
 
 /** What the pool is, and which form fields to change, when it holds too few instructions. */
@@ -276,7 +270,7 @@ const api: EngineApi = {
     const { pool, heldOut } = parts;
     try {
       return await runTpoSession(
-        { model: m, judge: await makeJudge(run.judge as RunRequest['judge'], m, apiKey), store },
+        { model: m, judge: await pageJudge(run.judge as JudgeSpec<JudgeModelSpec>, m, apiKey), store },
         pool,
         run,
         {
@@ -331,7 +325,7 @@ const api: EngineApi = {
 
   async walkthrough(req, onStage) {
     const m = await ready();
-    const judge = await makeJudge(req.judge ?? { kind: 'rules', rules: req.rules }, m);
+    const judge = await pageJudge(req.judge ?? { kind: 'rules', rules: req.rules as Rule[] }, m);
     await walkthrough(m, req, judge, onStage);
   },
 

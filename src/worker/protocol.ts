@@ -8,9 +8,14 @@ import type { Progress } from '../model/source';
 import type { IterationMetrics } from '../tpo/store';
 import type { RunProgress } from '../tpo/run';
 import type { StepMetrics } from '../train/trainer';
+import type { JudgeSpec } from '../tpo/judge-spec';
 
 /** A judge model kept with a run's settings: a hub repo or a URL (dropped files cannot be stored). */
 export type JudgeModelSpec = Extract<ModelSpec, { kind: 'hub' | 'url' }>;
+
+/** The judge module's spec (tpo/judge-spec.ts) with the page's judge models; an HTTP judge's API
+ *  key travels beside it to the worker and is never stored with the run. */
+export type PageJudgeSpec = JudgeSpec<JudgeModelSpec> | (Extract<JudgeSpec, { kind: 'http' }> & { apiKey?: string });
 
 /** Where a model comes from, and how its weights are stored on the GPU (default auto: as the checkpoint). */
 export type ModelSpec = (
@@ -70,11 +75,7 @@ export interface RunRequest {
    * model on this GPU beside the policy — a reward model (*ForSequenceClassification) scoring each
    * response, or a chat model judging every ordered pair ('policy': the policy judges itself).
    */
-  judge:
-    | { kind: 'rules'; rules: unknown[] }
-    | { kind: 'http'; baseUrl: string; model: string; mode: 'pointwise' | 'pairwise'; apiKey?: string }
-    | { kind: 'rm'; model: JudgeModelSpec }
-    | { kind: 'pairwise'; model: JudgeModelSpec | 'policy' };
+  judge: PageJudgeSpec;
   samples: number;
   temperature: number;
   topP: number;
