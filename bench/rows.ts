@@ -162,7 +162,7 @@ async function benchTrain(gpu: Gpu, ck: Checkpoint, name: string, T: number): Pr
   const cfg = ck.config;
   const layout = new LoraLayout(cfg, { r: 16, alpha: 32, targets: [...TARGETS] });
   const state = new LoraState(gpu.device, layout, layout.init(1));
-  const trainer = new Trainer(gpu, cfg, weights, layout, state, 2, T);
+  const trainer = new Trainer(gpu, cfg, weights, { lora: { layout, state }, seqs: 2, seqLen: T });
   const seq = (k: number) => ({
     ids: Array.from({ length: T }, (_, i) => (1 + k * 31 + i * 7919) % cfg.vocab),
     completionStart: T >> 1,
@@ -202,7 +202,7 @@ async function benchFullSft(gpu: Gpu, ck: Checkpoint, rows: Seq[], T: number): P
   if (chooseWeightType(ck) !== 'f32' || params > FULL_SFT_MAX_PARAMS) return null;
   const weights = uploadWeights(gpu, ck, 'f32');
   const full = new FullParams(gpu.device, ck.config, weights);
-  const trainer = new Trainer(gpu, ck.config, weights, null, null, rows.length, T, full, { recompute: false });
+  const trainer = new Trainer(gpu, ck.config, weights, { full, seqs: rows.length, seqLen: T, recompute: false });
   const o = { ...DEFAULT_TRAIN, batchSize: rows.length, lr: 1e-5 };
   await trainer.sft(rows, o, () => {}); // warm-up step
   const reps = 3;

@@ -32,7 +32,9 @@ async function setup(opts: { seqs: number; seqLen: number; r?: number }) {
   const layout = new LoraLayout(ck.config, { r: opts.r ?? 4, alpha: 8, targets: [...TARGETS] });
   const init = layout.init(7);
   const state = new LoraState(gpu.device, layout, init);
-  const trainer = new Trainer(gpu, ck.config, uploadWeights(gpu, ck, 'f32'), layout, state, opts.seqs, opts.seqLen);
+  const trainer = new Trainer(gpu, ck.config, uploadWeights(gpu, ck, 'f32'), {
+    ...{ lora: { layout, state }, seqs: opts.seqs, seqLen: opts.seqLen },
+  });
   return { gpu, trainer, state, layout, init, ck };
 }
 

@@ -83,7 +83,7 @@ describe('pair-wise LLM judge on our engine', () => {
     const weights = uploadWeights(gpu, ck, 'f32');
     const full = new FullParams(gpu.device, ck.config, weights);
     const T = Math.max(...seqs.map((s) => s.ids.length));
-    const trainer = new Trainer(gpu, ck.config, weights, null, null, seqs.length, T, full);
+    const trainer = new Trainer(gpu, ck.config, weights, { full, seqs: seqs.length, seqLen: T });
     const steps: StepMetrics[] = [];
     const o = { ...DEFAULT_TRAIN, lr: 3e-3, epochs: 50, batchSize: seqs.length, warmupSteps: 8, seed: 1 };
     await noGpuErrors(gpu, () => trainer.sft(seqs, o, (m) => steps.push(m)));

@@ -146,14 +146,14 @@ describe('reward-model training', () => {
       const coef = [0.7, -1.3, 0.4];
       const weights = uploadWeights(gpu, ck, 'f32');
       const full = new FullParams(gpu.device, ck.config, weights);
-      const trainer = new Trainer(gpu, ck.config, weights, null, null, 3, 6, full, { recompute: false });
+      const trainer = new Trainer(gpu, ck.config, weights, { full, seqs: 3, seqLen: 6, recompute: false });
       const got = await noGpuErrors(gpu, async () => {
         trainer.zeroGrad();
-        const scores = await trainer.scoreSeqs(seqs);
-        trainer.backwardScores(coef);
+        const pass = await trainer.scoreSeqs(seqs);
+        trainer.backwardScores(pass, coef);
         const grads = new Map<string, Float32Array>();
         for (const g of full.groups) grads.set(g.name, await readF32(gpu.device, g.grads, g.length));
-        return { scores, grads };
+        return { scores: pass.scores, grads };
       });
       trainer.destroy();
       full.destroy();
@@ -205,14 +205,20 @@ describe('reward-model training', () => {
     const state = new LoraState(gpu.device, layout, flat);
     const head = new FullParams(gpu.device, ck.config, weights, ['score.weight']);
     expect(head.groups.map((g) => g.name)).toEqual(['score.weight']);
-    const trainer = new Trainer(gpu, ck.config, weights, layout, state, 3, 6, head, { recompute: true });
+    const trainer = new Trainer(gpu, ck.config, weights, {
+      lora: { layout, state },
+      full: head,
+      seqs: 3,
+      seqLen: 6,
+      recompute: true,
+    });
     const got = await noGpuErrors(gpu, async () => {
       trainer.zeroGrad();
-      const scores = await trainer.scoreSeqs(seqs);
-      trainer.backwardScores(coef);
+      const pass = await trainer.scoreSeqs(seqs);
+      trainer.backwardScores(pass, coef);
       const dLora = await readF32(gpu.device, state.grads, layout.length);
       const dHead = await readF32(gpu.device, head.groups[0].grads, head.groups[0].length);
-      return { scores, dLora, dHead };
+      return { scores: pass.scores, dLora, dHead };
     });
     trainer.destroy();
     head.destroy();
@@ -264,7 +270,9 @@ describe('reward-model training', () => {
         { chosen: [1, 30, 2, 2, 5], rejected: [1, 31, 2] },
         { chosen: [1, 8], rejected: [1, 9], margin: 0.5 },
       ];
-      const trainer = new Trainer(gpu, cfg, weights, layout, state, 4, 5, full);
+      const trainer = new Trainer(gpu, cfg, weights, {
+        ...{ lora: layout && state ? { layout, state } : undefined, full, seqs: 4, seqLen: 5 },
+      });
       const steps: StepMetrics[] = [];
       const o = { ...DEFAULT_TRAIN, lr: 1e-2, epochs: 40, batchSize: 2, gradAccum: 2, seed: 3 };
       await noGpuErrors(gpu, () => trainer.rm(pairs, o, (m) => steps.push(m)));
@@ -293,7 +301,7 @@ describe('reward-model training', () => {
       expect(last.mean_reward).toBeLessThanOrEqual(last.max_reward!);
       const trained: number[][] = [];
       for (const p of pairs) {
-        const [rc, rr] = await trainer.scoreSeqs([p.chosen, p.rejected]);
+        const [rc, rr] = (await trainer.scoreSeqs([p.chosen, p.rejected])).scores;
         expect(rc).toBeGreaterThan(rr + (p.margin ?? 0));
         trained.push([rc, rr]);
       }

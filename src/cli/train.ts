@@ -115,12 +115,13 @@ export async function trainCommand(kind: 'dpo' | 'sft', argv: string[], gpu: Gpu
   if (kind === 'dpo') {
     const pairs = tokenizePairs(rows, tok, eos, trunc);
     const T = Math.max(...pairs.flatMap((p) => [p.chosen.ids.length, p.rejected.ids.length]));
-    trainer = new Trainer(gpu, cfg, weights, layout, state, 2 * o.batchSize, T);
+    trainer = new Trainer(gpu, cfg, weights, { lora: { layout, state }, seqs: 2 * o.batchSize, seqLen: T });
     const ref = await trainer.referenceLogps(pairs, o, refValues, init);
     await trainer.dpo(pairs, ref, o, report);
   } else {
     const seqs = tokenizeSft(rows, tok, eos, maxLength);
-    trainer = new Trainer(gpu, cfg, weights, layout, state, o.batchSize, Math.max(...seqs.map((s) => s.ids.length)));
+    const seqLen = Math.max(...seqs.map((s) => s.ids.length));
+    trainer = new Trainer(gpu, cfg, weights, { lora: { layout, state }, seqs: o.batchSize, seqLen });
     await trainer.sft(seqs, o, report);
   }
   const values = await readF32(gpu.device, state.params, layout.length);
@@ -163,16 +164,8 @@ async function fullSft(
   const seqs = tokenizeSft(rows, tok, eos, maxLength);
   const weights = uploadWeights(gpu, ck, 'f32');
   const full = new FullParams(gpu.device, cfg, weights);
-  const trainer = new Trainer(
-    gpu,
-    cfg,
-    weights,
-    null,
-    null,
-    o.batchSize,
-    Math.max(...seqs.map((s) => s.ids.length)),
-    full,
-  );
+  const seqLen = Math.max(...seqs.map((s) => s.ids.length));
+  const trainer = new Trainer(gpu, cfg, weights, { full, seqs: o.batchSize, seqLen });
   const t0 = performance.now();
   await trainer.sft(seqs, o, reporter(json));
   await writeModelFolder(out, src, cfg, await full.download());
@@ -222,7 +215,9 @@ export async function rmCommand(argv: string[], gpu: Gpu): Promise<void> {
   const state = lora && new LoraState(gpu.device, lora, lora.init(o.seed));
   const full = new FullParams(gpu.device, cfg, weights, lora ? ['score.weight'] : undefined);
   const T = Math.max(...pairs.flatMap((p) => [p.chosen.length, p.rejected.length]));
-  const trainer = new Trainer(gpu, cfg, weights, lora, state, 2 * o.batchSize, T, full);
+  const trainer = new Trainer(gpu, cfg, weights, {
+    ...{ lora: lora && state ? { layout: lora, state } : undefined, full, seqs: 2 * o.batchSize, seqLen: T },
+  });
   const t0 = performance.now();
   await trainer.rm(pairs, o, reporter(a.json ?? false));
   const trained = await full.download();

@@ -172,7 +172,7 @@ async function sft(gpu: Gpu, src: ModelSource, seqs: ReturnType<typeof packSeque
   const ck = await loadCheckpoint(src);
   const weights = uploadWeights(gpu, ck, 'f32');
   const full = new FullParams(gpu.device, ck.config, weights);
-  const trainer = new Trainer(gpu, ck.config, weights, null, null, st.batch, st.T, full, { recompute: false });
+  const trainer = new Trainer(gpu, ck.config, weights, { full, seqs: st.batch, seqLen: st.T, recompute: false });
   const steps = Math.ceil(seqs.length / st.batch) * st.epochs;
   const o = {
     ...DEFAULT_TRAIN,

@@ -155,7 +155,7 @@ async function train(gpu: Gpu, dir: string, rows: Comparison[], o: typeof DEFAUL
   log(`${seqs.length} judge prompts, ${Math.min(...lengths)}–${Math.max(...lengths)} tokens`);
   const weights = uploadWeights(gpu, ck, 'f32');
   const full = new FullParams(gpu.device, ck.config, weights);
-  const trainer = new Trainer(gpu, ck.config, weights, null, null, o.batchSize, Math.max(...lengths), full);
+  const trainer = new Trainer(gpu, ck.config, weights, { full, seqs: o.batchSize, seqLen: Math.max(...lengths) });
   const curve: StepMetrics[] = [];
   const t0 = performance.now();
   await trainer.sft(seqs, o, (m) => {

@@ -87,7 +87,7 @@ async function train(gpu: Gpu, src: ModelSource, rows: Record<string, unknown>[]
   const weights = uploadWeights(gpu, ck, 'f32');
   const full = new FullParams(gpu.device, ck.config, weights);
   const T = Math.max(...pairs.flatMap((p) => [p.chosen.length, p.rejected.length]));
-  const trainer = new Trainer(gpu, ck.config, weights, null, null, 2 * o.batchSize, T, full);
+  const trainer = new Trainer(gpu, ck.config, weights, { full, seqs: 2 * o.batchSize, seqLen: T });
   const curve: StepMetrics[] = [];
   const t0 = performance.now();
   await trainer.rm(pairs, o, (m) => {

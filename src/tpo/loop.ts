@@ -311,7 +311,11 @@ async function dpoEpochs(
   const T = Math.max(...tp.flatMap((p) => [p.chosen.ids.length, p.rejected.ids.length]));
   m.detachAdapter();
   const state = new LoraState(m.gpu.device, layout, start.values);
-  const trainer = new Trainer(m.gpu, m.config, m.weights, layout, state, 2 * o.train.batchSize, T);
+  const trainer = new Trainer(m.gpu, m.config, m.weights, {
+    lora: { layout, state },
+    seqs: 2 * o.train.batchSize,
+    seqLen: T,
+  });
   // Checkpoint candidates, index = epoch: M_t (0) and every epoch's adapter, each with its validation responses.
   const kept: Float32Array[] = [];
   const responses: (string | null)[][] = [];

@@ -8,7 +8,7 @@ import { throwIfFailed, type Gpu } from '../gpu/device';
 import { Kernel } from '../gpu/kernel';
 import type { ModelConfig } from '../model/config';
 import type { GpuWeights } from '../engine/weights';
-import { TrainGraph, type TrainShape } from './graph';
+import { TrainGraph } from './graph';
 import type { LoraLayout, LoraState } from './lora';
 import type { FullParams, ParamGroup } from './full';
 import { attentionStarts, scoredPositions, type Seq, type TokenizedPair } from './data';
@@ -101,6 +101,35 @@ export interface RewardPair {
 
 const MASK = 0xffffffff;
 
+/** What a Trainer trains and the micro-batch its graph holds. */
+export interface TrainerOptions {
+  /** A LoRA adapter: its layout and its GPU state (params, grads, AdamW moments). */
+  lora?: { layout: LoraLayout; state: LoraState };
+  /** Every weight of a small f32 model (or a reward model's score head alone). */
+  full?: FullParams;
+  /** Sequences a micro-batch holds (DPO and reward models: two a pair). */
+  seqs: number;
+  /** Positions a sequence holds (the longest sequence trained on). */
+  seqLen: number;
+  /** Activation checkpointing, as TrainShape's (unset: only when keeping every layer's would be too big). */
+  recompute?: boolean;
+  /** Rows of logits computed at once, as TrainShape's (unset: the graph's default). */
+  logitRows?: number;
+}
+
+/** What a forward pass hands its backward: each sequence's summed completion log-prob and the
+ *  targets it scored (MASK where a position is not scored). */
+export interface ForwardPass {
+  logps: number[];
+  targets: Uint32Array;
+}
+
+/** What `scoreSeqs` hands `backwardScores`: each sequence's score and the row it was read at. */
+export interface ScorePass {
+  scores: number[];
+  rows: number[];
+}
+
 /**
  * Trains a LoRA adapter (`layout`/`state`), or every weight of a small f32 model (`full`), or both.
  * All optimizer-visible tensors are ParamGroups: one flat group for LoRA, one per weight for full.
@@ -120,19 +149,28 @@ export class Trainer {
   /** WebGPU's default maxComputeWorkgroupsPerDimension: a longer group's AdamW steps spill into y. */
   private static readonly MAX_GROUPS_X = 65535;
 
+  readonly layout: LoraLayout | null;
+  readonly state: LoraState | null;
+  readonly full?: FullParams;
+  /** Sequences a micro-batch holds (DPO and reward models: two a pair). */
+  readonly seqs: number;
+  /** Positions a sequence holds. */
+  readonly seqLen: number;
+
   constructor(
     readonly gpu: Gpu,
     readonly cfg: ModelConfig,
     weights: GpuWeights,
-    readonly layout: LoraLayout | null,
-    readonly state: LoraState | null,
-    readonly seqs: number,
-    readonly seqLen: number,
-    readonly full?: FullParams,
-    shape: Pick<TrainShape, 'recompute' | 'logitRows'> = {},
+    o: TrainerOptions,
   ) {
+    const layout = (this.layout = o.lora?.layout ?? null);
+    const state = (this.state = o.lora?.state ?? null);
+    const full = (this.full = o.full);
+    this.seqs = o.seqs;
+    this.seqLen = o.seqLen;
+    const shape = { recompute: o.recompute, logitRows: o.logitRows, seqs: o.seqs, seqLen: o.seqLen };
     const dev = gpu.device;
-    this.graph = new TrainGraph(gpu, cfg, weights, layout, state, { ...shape, seqs, seqLen }, full);
+    this.graph = new TrainGraph(gpu, cfg, weights, layout, state, shape, full);
     this.groups = [
       ...(state && layout
         ? [{ name: 'lora', params: state.params, grads: state.grads, m: state.m, v: state.v, length: layout.length }]
@@ -182,8 +220,8 @@ export class Trainer {
     return out;
   }
 
-  /** Writes sequences (padded to seqs × seqLen) and returns each sequence's summed completion log-prob. */
-  async forward(batch: Seq[], lora: boolean): Promise<number[]> {
+  /** Writes sequences (padded to seqs × seqLen); returns each sequence's summed completion log-prob. */
+  async forward(batch: Seq[], lora: boolean): Promise<ForwardPass> {
     const { seqs: S, seqLen: T } = this;
     if (batch.length > S) throw new UsageError(`micro-batch of ${batch.length} sequences exceeds ${S}`);
     const ids = new Uint32Array(S * T);
@@ -201,10 +239,8 @@ export class Trainer {
     this.graph.encodeForward(enc, lora);
     dev.queue.submit([enc.finish()]);
     const lp = await this.read(this.graph.logp, S * T);
-    this.lastTargets = targets;
-    return batch.map((_, b) => lp.subarray(b * T, (b + 1) * T).reduce((a, v) => a + v, 0));
+    return { logps: batch.map((_, b) => lp.subarray(b * T, (b + 1) * T).reduce((a, v) => a + v, 0)), targets };
   }
-  private lastTargets = new Uint32Array(0);
 
   /** After `forward`: each sequence's Σ over its scored positions of Σ_v logits. */
   private async logitSums(count: number): Promise<number[]> {
@@ -213,12 +249,12 @@ export class Trainer {
     return Array.from({ length: count }, (_, b) => ls.subarray(b * T, (b + 1) * T).reduce((a, v) => a + v, 0));
   }
 
-  /** Backward with ∂loss/∂(sequence log-prob) per sequence, spread over its completion rows. */
-  backward(dSeq: number[]): void {
+  /** Backward after `pass` with ∂loss/∂(sequence log-prob) per sequence, spread over its completion rows. */
+  backward(pass: ForwardPass, dSeq: number[]): void {
     const { seqLen: T } = this;
     const coef = new Float32Array(this.seqs * T);
     dSeq.forEach((d, b) => {
-      for (let p = 0; p < T; p++) if (this.lastTargets[b * T + p] !== MASK) coef[b * T + p] = d;
+      for (let p = 0; p < T; p++) if (pass.targets[b * T + p] !== MASK) coef[b * T + p] = d;
     });
     const dev = this.gpu.device;
     dev.queue.writeBuffer(this.graph.coef, 0, coef);
@@ -289,10 +325,12 @@ export class Trainer {
     const out: [number, number][] = [];
     for (let i = 0; i < pairs.length; i += o.batchSize) {
       const chunk = pairs.slice(i, i + o.batchSize);
-      const lp = await this.forward(
-        chunk.flatMap((p) => [p.chosen, p.rejected]),
-        !!refAdapter,
-      );
+      const lp = (
+        await this.forward(
+          chunk.flatMap((p) => [p.chosen, p.rejected]),
+          !!refAdapter,
+        )
+      ).logps;
       chunk.forEach((_, j) => out.push([lp[2 * j], lp[2 * j + 1]]));
     }
     if (refAdapter && current) this.state!.load(current);
@@ -350,10 +388,11 @@ export class Trainer {
         `batch of ${o.batchSize} pairs needs ${2 * o.batchSize} sequences; the graph holds ${this.seqs}`,
       );
     const micro = async (batch: number[], step: number[]) => {
-      const lp = await this.forward(
+      const pass = await this.forward(
         batch.flatMap((k) => [pairs[k].chosen, pairs[k].rejected]),
         true,
       );
+      const lp = pass.logps;
       const ls = await this.logitSums(2 * batch.length);
       const sums = { loss: 0, chosen: 0, rejected: 0, accuracy: 0, chosenLogp: 0, rejectedLogp: 0 };
       const logits = { chosenLogits: 0, rejectedLogits: 0, chosenTokens: 0, rejectedTokens: 0 };
@@ -383,7 +422,7 @@ export class Trainer {
         logits.chosenTokens += scoredPositions(pairs[k].chosen).length;
         logits.rejectedTokens += scoredPositions(pairs[k].rejected).length;
       });
-      this.backward(dSeq);
+      this.backward(pass, dSeq);
       return { ...sums, ...logits };
     };
     const finish = (m: Record<string, number>, step: number[]): Partial<StepMetrics> => {
@@ -404,7 +443,7 @@ export class Trainer {
   }
 
   /** Writes whole sequences (padded) and returns each one's score: the reward head at its last token. */
-  async scoreSeqs(batch: number[][]): Promise<number[]> {
+  async scoreSeqs(batch: number[][]): Promise<ScorePass> {
     const { seqs: S, seqLen: T } = this;
     const scores = this.graph.scores;
     if (!scores) throw new UsageError('scores need a reward model (*ForSequenceClassification)');
@@ -420,15 +459,14 @@ export class Trainer {
     this.graph.encodeForward(enc, true);
     dev.queue.submit([enc.finish()]);
     const all = await this.read(scores, S * T);
-    this.lastRows = batch.map((s, b) => b * T + s.length - 1);
-    return this.lastRows.map((r) => all[r]);
+    const rows = batch.map((s, b) => b * T + s.length - 1);
+    return { scores: rows.map((r) => all[r]), rows };
   }
-  private lastRows: number[] = [];
 
-  /** Backward after `scoreSeqs` with ∂loss/∂score per sequence (set at its last row). */
-  backwardScores(dScore: number[]): void {
+  /** Backward after `pass` (a `scoreSeqs`) with ∂loss/∂score per sequence (set at its last row). */
+  backwardScores(pass: ScorePass, dScore: number[]): void {
     const coef = new Float32Array(this.seqs * this.seqLen);
-    dScore.forEach((d, b) => (coef[this.lastRows[b]] = d));
+    dScore.forEach((d, b) => (coef[pass.rows[b]] = d));
     const dev = this.gpu.device;
     dev.queue.writeBuffer(this.graph.coef, 0, coef);
     const enc = dev.createCommandEncoder();
@@ -448,7 +486,8 @@ export class Trainer {
       );
     let [min, max] = [Infinity, -Infinity]; // over the step's micro-batches
     const micro = async (batch: number[], step: number[]) => {
-      const r = await this.scoreSeqs(batch.flatMap((k) => [pairs[k].chosen, pairs[k].rejected]));
+      const pass = await this.scoreSeqs(batch.flatMap((k) => [pairs[k].chosen, pairs[k].rejected]));
+      const r = pass.scores;
       const sums = { loss: 0, accuracy: 0, margin: 0, reward: 0 };
       const dScore: number[] = [];
       batch.forEach((k, j) => {
@@ -465,7 +504,7 @@ export class Trainer {
         sums.reward += rc + rr;
         [min, max] = [Math.min(min, rc, rr), Math.max(max, rc, rr)];
       });
-      this.backwardScores(dScore);
+      this.backwardScores(pass, dScore);
       return sums;
     };
     const finish = (m: Record<string, number>, step: number[]): Partial<StepMetrics> => {
@@ -485,15 +524,18 @@ export class Trainer {
       throw new UsageError(`batch of ${o.batchSize} rows exceeds the graph's ${this.seqs} sequences`);
     const tokensOf = (step: number[]) => step.reduce((a, k) => a + scoredPositions(rows[k]).length, 0);
     const micro = async (batch: number[], step: number[]) => {
-      const lp = await this.forward(
+      const pass = await this.forward(
         batch.map((k) => rows[k]),
         true,
       );
-      const nll = -lp.reduce((a, v) => a + v, 0);
+      const nll = -pass.logps.reduce((a, v) => a + v, 0);
       if (!Number.isFinite(nll))
         throw new TrainingDivergedError(`SFT loss is ${nll}`, 'The adapter is unchanged: lower the learning rate.');
       const tokens = tokensOf(step);
-      this.backward(batch.map(() => -1 / tokens));
+      this.backward(
+        pass,
+        batch.map(() => -1 / tokens),
+      );
       return { nll };
     };
     await this.loop(rows.length, o, micro, (m, step) => ({ loss: m.nll / tokensOf(step) }), onStep);

@@ -56,7 +56,7 @@ export async function walkthrough(
   const layout = new LoraLayout(m.config, { ...DEFAULT_LORA, r: 8, alpha: 16 });
   const init = layout.init(req.seed);
   const state = new LoraState(m.gpu.device, layout, init);
-  const trainer = new Trainer(m.gpu, m.config, m.weights, layout, state, 2, T);
+  const trainer = new Trainer(m.gpu, m.config, m.weights, { lora: { layout, state }, seqs: 2, seqLen: T });
   try {
     const o = {
       ...DEFAULT_TRAIN,
