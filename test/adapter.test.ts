@@ -71,6 +71,27 @@ describe('adapters at inference', () => {
     m.destroy();
   });
 
+  it('an adapter’s steps are recorded once: switched off and on again it gives the same logits, recording nothing', async () => {
+    const gpu = await testGpu();
+    const m = await loadModel(gpu, folderSource(dir), { slots: 1, maxLen: 16, maxRows: 16, maxOut: 16 });
+    const layout = new LoraLayout(m.config, { r: 4, alpha: 8, targets: [...TARGETS] });
+    const base = await m.logits(tokens);
+    m.attachAdapter(layout, await adapterValues(layout));
+    const attached = m.forward.adapter!;
+    const withLora = await m.logits(tokens);
+    expect(m.forward.adapterPreparations).toBe(1);
+    for (let i = 0; i < 3; i++) {
+      m.forward.setAdapter(null);
+      expectClose('off', await m.logits(tokens), base, 0, 0);
+      m.forward.setAdapter(attached);
+      expectClose('on again', await m.logits(tokens), withLora, 0, 0);
+    }
+    expect(m.forward.adapterPreparations).toBe(1);
+    m.attachAdapter(layout, layout.init(9)); // a new adapter is recorded anew
+    expect(m.forward.adapterPreparations).toBe(2);
+    m.destroy();
+  });
+
   it('merged weights (W + (alpha/r)·B·A) give the logits of the unmerged adapter; unmerge restores', async () => {
     const gpu = await testGpu();
     const m = await loadModel(gpu, folderSource(dir), { slots: 1, maxLen: 32, maxRows: 32, maxOut: 32 });

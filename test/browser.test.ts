@@ -238,6 +238,32 @@ async function sampledDirectRun(
   await page.fill('#per-iteration', String(count));
 }
 
+type PageGlobals = {
+  tpoEngine: Record<'haltAt' | 'pauseAt', (point: string, n: number) => Promise<void>>;
+  reached?: Promise<void>;
+};
+
+/**
+ * Starts the form's run with a hook at the crash point after the first instruction's samples are
+ * stored (tpo/fault.ts): `halt` stops the run there for good (then the test kills the page),
+ * `pause` pauses it there, and Pause is pressed so that the status says so. Resolves once the run
+ * is there — no race with the GPU's speed.
+ */
+async function holdAfterFirstSample(page: Page, how: 'halt' | 'pause'): Promise<void> {
+  const hook: keyof PageGlobals['tpoEngine'] = how === 'halt' ? 'haltAt' : 'pauseAt';
+  await page.evaluate((h) => {
+    const g = globalThis as unknown as PageGlobals;
+    g.reached = g.tpoEngine[h]('sample-stored', 1); // posted to the worker before the run starts
+  }, hook);
+  await page.click('#start');
+  await page.evaluate(() => (globalThis as unknown as PageGlobals).reached);
+  if (how === 'halt') return;
+  await page.click('#pause');
+  await page.waitForFunction(() => /paused/.test(document.getElementById('run-status')!.textContent ?? ''), null, {
+    timeout: 300_000,
+  });
+}
+
 describe('browser: a TPO run in the worker with records in IndexedDB', () => {
   it('killing the page mid-iteration and starting again resumes with nothing lost or duplicated', async () => {
     const context = await browser.newContext();
@@ -250,15 +276,11 @@ describe('browser: a TPO run in the worker with records in IndexedDB', () => {
       return { page, errors };
     };
     const first = await open();
-    await first.page.click('#start');
-    // wait until some, not all, instructions are stored, then kill the page (and its worker)
-    let before: { id: string }[] = [];
-    for (let i = 0; i < 600 && before.length < 1; i++) {
-      await first.page.waitForTimeout(50);
-      before = (await readIdbStore(first.page, 'samples')) as { id: string }[];
-    }
-    expect(before.length).toBeGreaterThanOrEqual(1);
-    expect(before.length).toBeLessThan(4);
+    // the run halts for good right after its first instruction is stored (a crash point of
+    // tpo/fault.ts), and the page (with its worker) is killed there: no race with the GPU's speed
+    await holdAfterFirstSample(first.page, 'halt');
+    const before = (await readIdbStore(first.page, 'samples')) as { id: string }[];
+    expect(before.length).toBe(1);
     await first.page.close();
 
     const second = await open();
@@ -556,10 +578,9 @@ describe('browser: a TPO run in the worker with records in IndexedDB', () => {
       };
       const clearStatus = () => page.evaluate(() => (document.getElementById('run-status')!.textContent = ''));
       await page.fill('#run-id', 'quota-mid');
-      await page.click('#start');
-      for (let i = 0; i < 600 && (await records('samples', 'quota-mid')).length < 1; i++) await page.waitForTimeout(50);
-      await page.click('#pause'); // hold between units while the quota fills up
-      await page.waitForFunction(() => /paused/.test(document.getElementById('run-status')!.textContent ?? ''));
+      // paused right after its first instruction is stored (a crash point): held between units
+      // while the quota fills up, however fast the GPU
+      await holdAfterFirstSample(page, 'pause');
       await page.waitForTimeout(3000); // a unit in flight finishes
       const kept = await records('samples', 'quota-mid');
       expect(kept.length).toBeGreaterThanOrEqual(1);
@@ -719,13 +740,10 @@ describe('browser: a TPO run in the worker with records in IndexedDB', () => {
     await openTinyModel(page);
     await sampledDirectRun(page, { k: 4, maxNew: 8, tasks: { prefix: 'p', count: 12, add: 1 } });
     await page.fill('#run-id', 'paused-run');
-    await page.click('#start');
     const count = async () =>
       ((await readIdbStore(page, 'samples')) as { runId: string }[]).filter((r) => r.runId === 'paused-run').length;
-    for (let i = 0; i < 600 && (await count()) < 1; i++) await page.waitForTimeout(50);
+    await holdAfterFirstSample(page, 'pause');
     expect(await page.textContent('#run-status')).not.toMatch(/Error/); // the run is going, not failed
-    await page.click('#pause');
-    await page.waitForFunction(() => /paused/.test(document.getElementById('run-status')!.textContent ?? ''));
     // the unit in flight may finish; after that nothing moves
     let held = await count();
     for (let i = 0; i < 40; i++) {

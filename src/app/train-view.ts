@@ -49,8 +49,13 @@ function showProgress(p: RunProgress): void {
   const shown = p.stage === 'sampling' || p.judgeTokensPerSecond !== undefined;
   $(`s-${p.stage}`).textContent = `${p.done}/${p.total} ${unit}${shown ? ` · ${rate}` : ''}${eta}`;
   const etaS = p.etaSeconds !== null ? ` · ETA ${p.etaSeconds.toFixed(0)} s` : '';
-  $('run-status').textContent = `iteration ${p.iteration} · ${p.stage} ${p.done}/${p.total} · ${rate}${etaS}`;
+  const held = paused ? PAUSED : '';
+  $('run-status').textContent = `iteration ${p.iteration} · ${p.stage} ${p.done}/${p.total} · ${rate}${etaS}${held}`;
 }
+
+/** Whether Pause was pressed (and not Resume since): the status says so through later progress. */
+let paused = false;
+const PAUSED = ' (paused)';
 
 function summary(rows: IterationMetrics[]): string {
   const win = (m: IterationMetrics) =>
@@ -254,14 +259,23 @@ export function initTrainView(): void {
       fail(status, e);
       if (/cancelled/.test((e as Error).message)) localStorage.removeItem(ACTIVE);
     } finally {
+      paused = false;
       runButtons(false);
     }
   });
   $('pause').addEventListener(
     'click',
-    () => void engine.pause().then(() => ($('run-status').textContent += ' (paused)')),
+    () =>
+      void engine.pause().then(() => {
+        if (paused) return;
+        paused = true;
+        $('run-status').textContent += PAUSED;
+      }),
   );
-  $('resume').addEventListener('click', () => void engine.resume());
+  $('resume').addEventListener('click', () => {
+    paused = false;
+    void engine.resume();
+  });
   $('cancel').addEventListener('click', () => void engine.cancel());
 }
 

@@ -51,6 +51,12 @@ export interface Stats {
   submits: number;
 }
 
+/** An adapter's recorded steps: by `${layer}.${target}`, and by layer for a fused q/k/v. */
+interface AdapterSteps {
+  sites: Map<string, Tape>;
+  qkv: Map<number, Tape>;
+}
+
 /** A linear of the plan, where an adapter's steps attach. */
 interface LinearSite {
   layer: number;
@@ -112,6 +118,9 @@ export class Forward {
   /** The attached adapter's steps, by `${layer}.${target}` (and by layer for a fused q/k/v). */
   private loraTapes = new Map<string, Tape>();
   private loraGroups = new Map<number, Tape>();
+  /** Every adapter whose steps were recorded, and how many times that happened (tests check it). */
+  private readonly prepared = new WeakMap<InferenceAdapter, AdapterSteps>();
+  adapterPreparations = 0;
   private readonly noAdapter: Tape;
   private readonly loraT: GPUBuffer; // [maxRows, 64] LoRA intermediate x·Aᵀ
   private readonly acts: Activations;
@@ -354,17 +363,26 @@ export class Forward {
 
   /**
    * Attaches a LoRA adapter (y += (alpha/r)·B(A·x) after each target linear) or detaches it
-   * (null). Base weights are untouched; bind groups are made here, once per adapter.
+   * (null). Base weights are untouched; the adapter's steps and bind groups are made once per
+   * adapter (`prepare`), so switching between adapters, or off and on again, records nothing.
    */
   setAdapter(adapter: InferenceAdapter | null): void {
-    this.loraTapes = new Map();
-    this.loraGroups = new Map();
+    let steps = adapter && this.prepared.get(adapter);
+    if (adapter && !steps) {
+      steps = this.prepare(adapter);
+      this.prepared.set(adapter, steps);
+    }
+    this.loraTapes = steps?.sites ?? new Map();
+    this.loraGroups = steps?.qkv ?? new Map();
     this.adapter = adapter;
-    if (!adapter) return;
-    const { layout, params } = adapter;
+  }
+
+  /** One adapter's steps: a tape for every linear site it targets, and for each fused q/k/v. */
+  private prepare({ layout, params }: InferenceAdapter): AdapterSteps {
     if (layout.cfg.hidden !== this.cfg.hidden || layout.cfg.layers !== this.cfg.layers)
       throw new Error('adapter layout was made for another model');
     if (layout.lora.r > 64) throw new Error(`LoRA rank ${layout.lora.r} > 64 is not supported for generation`);
+    this.adapterPreparations++;
     const view = (v: { offset: number; length: number }) => ({
       buffer: params,
       offset: v.offset * 4,
@@ -379,16 +397,18 @@ export class Forward {
       });
       return true;
     };
+    const steps: AdapterSteps = { sites: new Map(), qkv: new Map() };
     for (const [key, site] of this.sites) {
       const t = this.res.tape();
-      if (record(t, site)) this.loraTapes.set(key, t);
+      if (record(t, site)) steps.sites.set(key, t);
     }
     // a fused q/k/v: the norm's output first (the fused kernel never writes it), then the steps
     for (const g of this.qkvGroups) {
       const t = this.res.tape();
       this.recordOp(t, g.norm, g.layer, this.acts);
-      if (g.sites.map((site) => record(t, site)).some(Boolean)) this.loraGroups.set(g.layer, t);
+      if (g.sites.map((site) => record(t, site)).some(Boolean)) steps.qkv.set(g.layer, t);
     }
+    return steps;
   }
 
   /** Rewrites the size uniforms when N (rows) or B (outputs) changed since the last step. */

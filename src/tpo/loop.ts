@@ -149,9 +149,9 @@ async function sampleAndJudge(
           : { raw: outs[k], parsed: false, thought: '', response: '', score: null },
       );
       const rec: InstructionRecord = { iteration: it, id: x.id, instruction: x.instruction, samples };
-      crashPoint('judged');
+      await crashPoint('judged');
       await ctx.store.appendSamples(rec);
-      crashPoint('sample-stored');
+      await crashPoint('sample-stored');
       have.set(x.id, rec);
       done++;
     }
@@ -274,7 +274,7 @@ async function trainIteration(
     ...saveAdapter(layout, values, o.baseModel),
     'trainer_state.json': new TextEncoder().encode(JSON.stringify(state)),
   });
-  crashPoint('adapter-stored');
+  await crashPoint('adapter-stored');
   return out;
 }
 
@@ -329,7 +329,7 @@ async function dpoEpochs(
     const ref = await trainer.referenceLogps(tp, o.train, mt ? mt.values : undefined, start.values);
     if (validation.length) await candidate(start.values);
     const onStep = (s: StepMetrics) => {
-      crashPoint('dpo-step');
+      void crashPoint('dpo-step'); // a kill (Node) only: the callback is synchronous
       log.push(s);
       ctx.onStep?.(s);
       ctx.onProgress?.({ iteration: it, stage: 'training', done: s.step, total: steps });

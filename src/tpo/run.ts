@@ -55,12 +55,13 @@ export const RUN_DEFAULTS = {
   rho: 0,
   maxLength: 1024,
   validation: 0,
-  loraR: 16,
-  loraAlpha: 32,
-  beta: 0.1,
-  lr: 5e-5,
-  epochs: 1,
-  batchSize: 2,
+  // the adapter's and the trainer's own defaults, named here for the forms and flags
+  loraR: DEFAULT_LORA.r,
+  loraAlpha: DEFAULT_LORA.alpha,
+  beta: DEFAULT_TRAIN.beta,
+  lr: DEFAULT_TRAIN.lr,
+  epochs: DEFAULT_TRAIN.epochs,
+  batchSize: DEFAULT_TRAIN.batchSize,
 };
 
 /** The loop's options from the user's settings: defaults filled in, the slice size derived. */

@@ -81,7 +81,7 @@ export async function folderStore(dir: string): Promise<RunStore> {
       await mkdir(tmp, { recursive: true });
       for (const [name, bytes] of Object.entries(files)) {
         await writeFile(join(tmp, name), bytes);
-        crashPoint('adapter-file');
+        await crashPoint('adapter-file');
       }
       await rename(tmp, p(`adapter-${it}`));
     },

@@ -28,52 +28,81 @@ import { exportRunFiles, importRunFiles } from '../tpo/run-files';
 import { runMetrics } from '../tpo/store';
 import { deleteRun, idbStore, listRuns, openRunsDb } from '../tpo/store-idb';
 import { PAPER_SAMPLING } from '../tpo/sampling';
+import { haltAt, onCrashPoint } from '../tpo/fault';
 
-let gpu: Gpu | undefined;
-let model: LoadedModel | undefined;
-let modelName = 'model';
+/**
+ * The worker's state, in one object. Its phases and the one function that moves between them:
+ *   no device ──device()──▶ a device ──loadOnto()──▶ a model loaded ──tpoRun()──▶ a run in flight
+ *   a lost device ──deviceLost()──▶ no device, no models (the spec is kept: `ready()` loads it again)
+ *   unload() ──▶ a device, no models
+ * A judge model (loadJudgeModel) lives beside the policy on the same device until its spec changes.
+ */
+const state: {
+  gpu?: Gpu;
+  /** Set when the device is lost; cleared when a new one is acquired. */
+  lost?: DeviceLostError;
+  model?: LoadedModel;
+  /** What was last loaded, so that a lost device can be replaced and the model loaded onto the new one. */
+  spec?: ModelSpec;
+  /** The policy's name in runs and judge labels. */
+  modelName: string;
+  /** A local judge model and the spec it was loaded from. */
+  judge?: { key: string; model: LoadedModel };
+  /** The running TPO run's pause and cancel. */
+  control: RunControl | null;
+} = { modelName: 'model', control: null };
+
 /** KV-cache bytes the page allows itself when it sizes batches (all layers, keys and values). */
 const PAGE_KV_BUDGET = 512 * 2 ** 20;
 
-/** What was last loaded, so that a lost device can be replaced and the model loaded onto the new one. */
-let loadedSpec: ModelSpec | undefined;
-/** Set when the device is lost; cleared when a new one is acquired. */
-let lostError: DeviceLostError | undefined;
-
-/** The device, acquired once; a lost one is forgotten (with its model) so that the next call gets a new one. */
+/** The device, acquired once; a lost one is forgotten (with its models) so that the next call gets a new one. */
 async function device(): Promise<Gpu> {
-  if (gpu) return gpu;
+  if (state.gpu) return state.gpu;
   const g = await acquireDevice(navigator.gpu);
-  lostError = undefined;
-  void g.lost.then((err) => {
-    if (gpu !== g) return;
-    lostError = err;
-    gpu = undefined;
-    model = undefined; // its buffers went with the device
-  });
-  gpu = g;
+  state.lost = undefined;
+  void g.lost.then((err) => deviceLost(g, err));
+  state.gpu = g;
   return g;
 }
 
-/** Loads `spec` onto the device. */
+/** The lost-device transition: the models' buffers went with the device; the spec stays. */
+function deviceLost(g: Gpu, err: DeviceLostError): void {
+  if (state.gpu !== g) return;
+  state.lost = err;
+  state.gpu = undefined;
+  state.model = undefined;
+  state.judge = undefined;
+}
+
+/** The name a spec gives the policy. */
+const specName = (spec: ModelSpec) =>
+  spec.kind === 'hub' ? spec.repo : spec.kind === 'url' ? (spec.label ?? spec.baseUrl) : 'dropped model';
+
+/** Loads `spec` onto the device, in place of the model loaded before. */
 async function loadOnto(spec: ModelSpec, onProgress?: (p: Progress) => void): Promise<LoadedModel> {
   const g = await device();
-  model?.destroy();
-  model = undefined;
+  state.model?.destroy();
+  state.model = undefined;
   // Wide sampling batches: as many sequences as fit this device's bindings and a KV budget a
   // laptop GPU can spare, up to 64 (a TPO iteration samples instructions × K of them).
   const m = await loadModel(g, sourceOf(spec), {
     ...{ maxSlots: 64, kvBudget: PAGE_KV_BUDGET, maxLen: 1024, onProgress },
     weightDtype: spec.weightDtype ?? 'auto',
   });
-  model = m;
-  loadedSpec = spec;
+  Object.assign(state, { model: m, spec, modelName: specName(spec) });
   return m;
+}
+
+/** The unload transition: the policy and any judge model freed; the device kept. */
+function unload(): void {
+  state.model?.destroy();
+  state.model = undefined;
+  dropJudgeModel();
 }
 
 /** The loaded model; after a lost device, the same model loaded again onto a new device. */
 async function ready(): Promise<LoadedModel> {
-  if (!model && lostError && loadedSpec) await loadOnto(loadedSpec);
+  if (!state.model && state.lost && state.spec) await loadOnto(state.spec);
   return loaded();
 }
 
@@ -81,8 +110,6 @@ async function ready(): Promise<LoadedModel> {
 async function lostCause(g: Gpu): Promise<DeviceLostError | undefined> {
   return Promise.race([g.lost, new Promise<undefined>((ok) => setTimeout(ok, 1000))]);
 }
-/** The running TPO run's pause and cancel. */
-let control: RunControl | null = null;
 
 function sourceOf(spec: ModelSpec): ModelSource {
   switch (spec.kind) {
@@ -97,8 +124,8 @@ function sourceOf(spec: ModelSpec): ModelSource {
 
 /** The loaded model, or a UsageError saying to load one. */
 function loaded(): LoadedModel {
-  if (!model) throw new UsageError('No model is loaded', 'Load a model first.');
-  return model;
+  if (!state.model) throw new UsageError('No model is loaded', 'Load a model first.');
+  return state.model;
 }
 
 /** An adapter's two PEFT files: from a stored run, or from a folder served at a URL. */
@@ -124,7 +151,7 @@ function runSettings(req: RunRequest): RunSettings {
   const custom = () => customPrompt(req.template, sep, sep ? req.thoughtMarker : undefined, sep ? 'custom' : 'direct');
   return {
     prompt: req.nativeThinking ? NATIVE : custom(),
-    baseModel: modelName,
+    baseModel: state.modelName,
     ...{ samples: req.samples, temperature: req.temperature, topP: req.topP, seed: req.seed },
     ...{ maxNewTokens: req.maxNewTokens, perIteration: req.perIteration, rho: req.rho, maxLength: req.maxLength },
     ...{ loraR: req.loraR, loraAlpha: req.loraAlpha, beta: req.beta, lr: req.lr, epochs: req.epochs },
@@ -132,22 +159,21 @@ function runSettings(req: RunRequest): RunSettings {
   };
 }
 
-/** A local judge model, loaded beside the policy and kept between runs while its spec stays the same. */
-let judgeModel: { key: string; model: LoadedModel } | undefined;
 /** KV-cache bytes a judge model may take (its batches are smaller than the policy's). */
 const JUDGE_KV_BUDGET = 128 * 2 ** 20;
 
 const judgeLabel = (spec: JudgeModelSpec) => (spec.kind === 'hub' ? spec.repo : (spec.label ?? spec.baseUrl));
 
 function dropJudgeModel(): void {
-  judgeModel?.model.destroy();
-  judgeModel = undefined;
+  state.judge?.model.destroy();
+  state.judge = undefined;
 }
 
-/** The judge model for this spec, loaded onto the policy's device; a clear error when it does not fit. */
+/** The judge model for this spec, loaded onto the policy's device and kept between runs while its
+ *  spec stays the same; a clear error when it does not fit. */
 async function loadJudgeModel(spec: JudgeModelSpec): Promise<LoadedModel> {
   const key = JSON.stringify(spec);
-  if (judgeModel?.key === key && judgeModel.model.gpu === gpu) return judgeModel.model;
+  if (state.judge?.key === key && state.judge.model.gpu === state.gpu) return state.judge.model;
   dropJudgeModel();
   const g = await device();
   g.device.pushErrorScope('out-of-memory');
@@ -165,12 +191,13 @@ async function loadJudgeModel(spec: JudgeModelSpec): Promise<LoadedModel> {
   if (oom || /out of memory/i.test(String((failure as Error)?.message ?? ''))) {
     m?.destroy();
     throw new GpuMemoryError(
-      `The judge model ${judgeLabel(spec)} does not fit on this GPU beside the policy (${fmtMiB(model?.weights.bytes)} of weights).`,
+      `The judge model ${judgeLabel(spec)} does not fit on this GPU beside the policy ` +
+        `(${fmtMiB(state.model?.weights.bytes)} of weights).`,
       'Store the judge (or the policy) with q8 or q4 weights, choose a smaller judge, or judge with rules or an HTTP endpoint.',
     );
   }
   if (failure) throw failure;
-  judgeModel = { key, model: m! };
+  state.judge = { key, model: m! };
   return m!;
 }
 
@@ -180,7 +207,7 @@ const fmtMiB = (b?: number) => (b === undefined ? '?' : `${(b / 2 ** 20).toFixed
 function pageJudge(spec: JudgeSpec<JudgeModelSpec>, policy: LoadedModel, apiKey?: string): Promise<Judge> {
   return makeJudge(spec, {
     ...{ loadModel: loadJudgeModel, label: judgeLabel, apiKey },
-    policy: { model: policy, label: modelName },
+    policy: { model: policy, label: state.modelName },
     pairwiseTokens: JUDGE_DEFAULTS.pagePairwiseTokens,
   });
 }
@@ -199,7 +226,6 @@ const api: EngineApi = {
   async load(spec, onProgress) {
     const m = await loadOnto(spec, onProgress);
     const g = m.gpu;
-    modelName = spec.kind === 'hub' ? spec.repo : spec.kind === 'url' ? (spec.label ?? spec.baseUrl) : 'dropped model';
     return {
       label: spec.kind === 'url' ? (spec.label ?? m.source.label) : m.source.label,
       modelType: m.config.modelType,
@@ -242,19 +268,18 @@ const api: EngineApi = {
   },
 
   async unload() {
-    model?.destroy();
-    model = undefined;
-    dropJudgeModel();
+    unload();
   },
 
   async tpoRun(req: RunRequest, onProgress?: (p: RunProgress) => void, onEvent?: (e: RunEvent) => void) {
-    control = new RunControl(); // before any await: a pause or cancel sent right after the start holds
+    // before any await: a pause or cancel sent right after the start holds
+    const control = (state.control = new RunControl());
     const m = await ready();
     const store = await idbStore(await openRunsDb(), req.runId);
     // The judge's settings are kept with the run, its API key never is.
     const { apiKey, ...judge } = req.judge as RunRequest['judge'] & { apiKey?: string };
     const options = tpoOptions(runSettings(req), 0, req.iterations);
-    const fresh = { options, judge, iterations: req.iterations, model: modelName, evalCount: req.evalCount };
+    const fresh = { options, judge, iterations: req.iterations, model: state.modelName, evalCount: req.evalCount };
     // The last evalCount instructions are never trained on: each iteration's win rate is measured there.
     const split = (run: RunRecord) => {
       const all = parseInstructions(parseJsonl<Record<string, unknown>>(String(run.instructionsJsonl), 'instructions'));
@@ -289,12 +314,26 @@ const api: EngineApi = {
         );
       throw e;
     } finally {
-      control = null;
+      state.control = null;
     }
   },
 
   async destroyDevice() {
-    gpu?.device.destroy();
+    state.gpu?.device.destroy();
+  },
+
+  haltAt(point, n) {
+    return new Promise<void>((reached) => haltAt(point, n, reached));
+  },
+
+  pauseAt(point, n) {
+    return new Promise<void>((reached) =>
+      onCrashPoint(point, n, () => {
+        state.control?.pause();
+        reached();
+        return undefined;
+      }),
+    );
   },
 
   async chat(req, onUpdate) {
@@ -316,7 +355,7 @@ const api: EngineApi = {
     }
     const files = await adapterFiles(ref);
     const ad = loadAdapter(m.config, files['adapter_config.json'], files['adapter_model.safetensors'], {
-      baseModel: modelName,
+      baseModel: state.modelName,
     });
     m.attachAdapter(ad.layout, ad.values);
     const label = 'url' in ref ? ref.label : `${ref.runId} · iteration ${ref.iteration}`;
@@ -338,15 +377,15 @@ const api: EngineApi = {
   },
 
   async pause() {
-    control?.pause();
+    state.control?.pause();
   },
 
   async resume() {
-    control?.resume();
+    state.control?.resume();
   },
 
   async cancel() {
-    control?.cancel();
+    state.control?.cancel();
   },
 
   async exportRun(runId) {

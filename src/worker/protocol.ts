@@ -9,6 +9,7 @@ import type { IterationMetrics } from '../tpo/store';
 import type { RunProgress } from '../tpo/run';
 import type { StepMetrics } from '../train/trainer';
 import type { JudgeSpec } from '../tpo/judge-spec';
+import type { CrashPoint } from '../tpo/fault';
 
 /** A judge model kept with a run's settings: a hub repo or a URL (dropped files cannot be stored). */
 export type JudgeModelSpec = Extract<ModelSpec, { kind: 'hub' | 'url' }>;
@@ -202,6 +203,12 @@ export interface EngineApi {
   /** Destroys the GPU device, as a driver reset or a crash would (the recovery tests use it; so can
    *  anyone trying the recovery from the console: window.tpoEngine.destroyDevice()). */
   destroyDevice(): Promise<void>;
+  /** Test hook: the n-th time a run reaches crash point `point` (tpo/fault.ts), it halts there for
+   *  good, as a killed worker would, and this resolves; the page-kill test then closes the page. */
+  haltAt(point: CrashPoint, n: number): Promise<void>;
+  /** Test hook: the n-th time a run reaches crash point `point`, it is paused there (held at its
+   *  next unit), as Pause pressed at that moment would; this resolves then. */
+  pauseAt(point: CrashPoint, n: number): Promise<void>;
   /** A run's pairs (TRL JSONL per iteration), adapters (PEFT zip per iteration) and metrics (CSV). */
   exportRun(runId: string): Promise<Record<string, Uint8Array>>;
   /** Stores files named as exportRun names them under a run id; returns what was imported. */
