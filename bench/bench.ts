@@ -21,7 +21,7 @@ import { LoraLayout, TARGETS } from '../src/train/lora';
 import { trainGraphBytes } from '../src/train/graph';
 import { parseConfig } from '../src/model/config';
 import { SHAPES } from './synthetic';
-import { type BenchPlan, type Row, round, runBench, type TrainRow, hardwareFloor } from './rows';
+import { type BenchPlan, type FullTrainRow, type Row, round, runBench, type TrainRow, hardwareFloor } from './rows';
 
 async function checkpointFor(name: string): Promise<Checkpoint> {
   if (name === 'stories260K') return loadCheckpoint(folderSource(STORIES_DIR));
@@ -156,8 +156,16 @@ function printTables(adapter: string, rows: Row[], trainRows: TrainRow[]): void 
   const sft = (r: TrainRow) =>
     r.full_sft_step_ms === null ? '' : `; full-parameter SFT step ${r.full_sft_step_ms} ms`;
   const line = (r: TrainRow) =>
-    `  ${r.model} (${r.weights}, pair ${r.pair_tokens}): forward ${r.forward_ms} ms, DPO step ${r.dpo_step_ms} ms, ratio ${r.step_over_forward}${sft(r)}`;
+    `  ${r.model} (${r.weights}, pair ${r.pair_tokens}): forward ${r.forward_ms} ms, DPO step ${r.dpo_step_ms} ms ` +
+    `(${r.dpo_tokens_per_s} tok/s), ratio ${r.step_over_forward}${sft(r)}`;
   process.stdout.write(trainRows.map(line).join('\n') + '\n');
+  const fullRows = trainRows.filter((r) => r.full_train);
+  if (!fullRows.length) return;
+  process.stdout.write('\nFull-parameter forward + loss + backward, f32, one sequence (the Inferena workload)\n');
+  const full = (r: TrainRow, f: FullTrainRow) =>
+    `  ${r.model} (${f.tokens} tokens): forward ${f.forward_ms} ms, forward + loss + backward ${f.fwd_loss_bwd_ms} ms ` +
+    `(${f.tokens_per_s} tok/s), ratio ${f.over_forward}`;
+  process.stdout.write(fullRows.map((r) => full(r, r.full_train!)).join('\n') + '\n');
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -149,11 +149,32 @@ export interface TrainRow {
    * checkpoints of at most FULL_SFT_MAX_PARAMS parameters (the demo model's path), else null.
    */
   full_sft_step_ms: number | null;
+  /** The DPO step's tokens (both sides of the pair) per second. */
+  dpo_tokens_per_s: number;
+  /**
+   * The workload others publish (github kvark/inferena, models/SmolLM2-135M.md): full-parameter
+   * forward + cross-entropy loss + backward of every weight over one sequence of T tokens, f32
+   * weights, no optimizer step; for models of at most FULL_TRAIN_MAX_PARAMS parameters, else null.
+   */
+  full_train: FullTrainRow | null;
   adapter: string;
+}
+
+export interface FullTrainRow {
+  tokens: number;
+  forward_ms: number;
+  fwd_loss_bwd_ms: number;
+  tokens_per_s: number;
+  over_forward: number;
 }
 
 /** Full-parameter training keeps 4 f32 copies of every weight: the bench measures it on small models only. */
 export const FULL_SFT_MAX_PARAMS = 20e6;
+/** The forward + loss + backward row (no optimizer moments) goes up to SmolLM2-135M's size (2.2 GB of f32). */
+export const FULL_TRAIN_MAX_PARAMS = 200e6;
+
+const paramCount = (ck: Checkpoint) =>
+  [...ck.tensors.values()].reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1), 0);
 
 /** One DPO optimizer step on one pair of 2×T tokens vs a forward pass over the same tokens. */
 async function benchTrain(gpu: Gpu, ck: Checkpoint, name: string, T: number): Promise<TrainRow> {
@@ -182,6 +203,7 @@ async function benchTrain(gpu: Gpu, ck: Checkpoint, name: string, T: number): Pr
   state.destroy();
   destroyWeights(weights);
   const sftMs = await benchFullSft(gpu, ck, [pairs[0].chosen, pairs[0].rejected], T);
+  const fullTrain = paramCount(ck) <= FULL_TRAIN_MAX_PARAMS ? await benchFullTrain(gpu, ck, T) : null;
   return {
     model: name,
     layers: cfg.layers,
@@ -192,14 +214,15 @@ async function benchTrain(gpu: Gpu, ck: Checkpoint, name: string, T: number): Pr
     dpo_step_ms: round(stepMs),
     step_over_forward: round(stepMs / forwardMs),
     full_sft_step_ms: sftMs === null ? null : round(sftMs),
+    dpo_tokens_per_s: round((2 * T) / (stepMs / 1000)),
+    full_train: fullTrain,
     adapter: gpu.adapterName,
   };
 }
 
 /** Milliseconds of one full-parameter SFT step over these rows (null: not an f32 model this small). */
 async function benchFullSft(gpu: Gpu, ck: Checkpoint, rows: Seq[], T: number): Promise<number | null> {
-  const params = [...ck.tensors.values()].reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1), 0);
-  if (chooseWeightType(ck) !== 'f32' || params > FULL_SFT_MAX_PARAMS) return null;
+  if (chooseWeightType(ck) !== 'f32' || paramCount(ck) > FULL_SFT_MAX_PARAMS) return null;
   const weights = uploadWeights(gpu, ck, 'f32');
   const full = new FullParams(gpu.device, ck.config, weights);
   const trainer = new Trainer(gpu, ck.config, weights, { full, seqs: rows.length, seqLen: T, recompute: false });
@@ -213,6 +236,43 @@ async function benchFullSft(gpu: Gpu, ck: Checkpoint, rows: Seq[], T: number): P
   full.destroy();
   destroyWeights(weights);
   return ms;
+}
+
+/**
+ * Full-parameter forward + loss + backward of every weight (f32, widened from a 16-bit
+ * checkpoint) over one sequence of T tokens, every position scored (the loss's gradient is
+ * the mean NLL's); against a forward alone. Mean of 3 after a warm-up.
+ */
+async function benchFullTrain(gpu: Gpu, ck: Checkpoint, T: number): Promise<FullTrainRow> {
+  const weights = uploadWeights(gpu, ck, 'f32');
+  const full = new FullParams(gpu.device, ck.config, weights);
+  const trainer = new Trainer(gpu, ck.config, weights, { full, seqs: 1, seqLen: T, recompute: false });
+  const row = { ids: Array.from({ length: T }, (_, i) => (1 + i * 7919) % ck.config.vocab), completionStart: 0 };
+  const forward = () => trainer.forward([row], true);
+  const fwdLossBwd = async () => {
+    trainer.zeroGrad();
+    const pass = await forward(); // the loss is the host's, from the log-probs read back
+    trainer.backward(pass, [-1 / (T - 1)]);
+    await gpu.device.queue.onSubmittedWorkDone();
+  };
+  const mean = async (fn: () => Promise<unknown>) => {
+    await fn(); // warm-up: pipelines, first-use allocations
+    const t0 = performance.now();
+    for (let i = 0; i < 3; i++) await fn();
+    return (performance.now() - t0) / 3;
+  };
+  const forwardMs = await mean(forward);
+  const stepMs = await mean(fwdLossBwd);
+  trainer.destroy();
+  full.destroy();
+  destroyWeights(weights);
+  return {
+    tokens: T,
+    forward_ms: round(forwardMs),
+    fwd_loss_bwd_ms: round(stepMs),
+    tokens_per_s: round(T / (stepMs / 1000)),
+    over_forward: round(stepMs / forwardMs),
+  };
 }
 
 export const round = (x: number) => (x >= 100 ? Math.round(x) : Math.round(x * 100) / 100);

@@ -46,6 +46,15 @@ describe('npm run bench', () => {
       const train = out.filter((r) => 'dpo_step_ms' in r);
       expect(train).toHaveLength(1);
       expect(train[0].step_over_forward).toBeGreaterThan(1);
+      expect(train[0].dpo_tokens_per_s).toBeGreaterThan(0);
+      // the full-parameter forward + loss + backward over one sequence of the same tokens
+      const full = train[0].full_train as Record<string, number>;
+      expect(full.tokens).toBe(8);
+      expect(full.fwd_loss_bwd_ms).toBeGreaterThan(0);
+      // times, not asserted against each other (a loaded machine can invert them); consistent
+      expect(full.forward_ms).toBeGreaterThan(0);
+      expect(full.over_forward).toBeCloseTo(full.fwd_loss_bwd_ms / full.forward_ms, 1);
+      expect(full.tokens_per_s).toBeCloseTo(8 / (full.fwd_loss_bwd_ms / 1000), -1);
     }
     // The same work on both paths: the same weights, dispatches and submits per step.
     const same = (r: Record<string, unknown>) => [
