@@ -23,14 +23,14 @@ import { parseConfig } from '../src/model/config';
 import { SHAPES } from './synthetic';
 import { type BenchPlan, type FullTrainRow, type Row, round, runBench, type TrainRow, hardwareFloor } from './rows';
 
-async function checkpointFor(name: string): Promise<Checkpoint> {
+export async function checkpointFor(name: string): Promise<Checkpoint> {
   if (name === 'stories260K') return loadCheckpoint(folderSource(STORIES_DIR));
   if (name === 'tpo-demo') return loadCheckpoint(folderSource(DEFAULT_MODEL_DIR));
   if (name.startsWith('/') || name.startsWith('.')) return loadCheckpoint(folderSource(name));
   return syntheticCheckpoint(name);
 }
 
-function table(rows: Row[]): string {
+export function table(rows: Row[]): string {
   const cols: (keyof Row)[] = [
     'model',
     'layers',

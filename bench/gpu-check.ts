@@ -1,10 +1,15 @@
-// `node dist-cli/gpu-check.js`: the engine's key correctness checks on a hardware adapter, for a
-// GPU machine that has no test runner (CI runs the full suite on SwiftShader, which lacks
-// shader-f16 and takes the serial decode matmul). Prints one PASS/FAIL line per check.
+// `npm run gpu-check`: the engine's key correctness checks on a hardware adapter, for a GPU
+// machine that has no test runner (CI runs the full suite on SwiftShader, which lacks shader-f16
+// and takes the serial decode matmul). Prints one PASS/FAIL line per check.
+//   npm run gpu-check -- --all [--out gpu-check-results] [--models a,b] [--batches 1,16,64]
+//     [--dtypes auto,bf16,f32,q4] [--node-only]   the checks, then the benchmark's rows in Node and
+//   in headless Chromium, into one markdown table and one JSON file (bench/gpu-check-all.ts): the
+//   one command for a lent GPU (scripts/device-pack.sh packs what it needs there).
 
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseArgs } from 'node:util';
 import { cliGpu } from '../src/cli/gpu';
 import { STORIES_DIR } from '../src/cli/model-arg';
 import type { Gpu } from '../src/gpu/device';
@@ -15,6 +20,7 @@ import { refGreedy, refLogits, refWeights } from '../test/reference/llama';
 import { expectClose } from '../test/helpers/compare';
 import { writeTinyModel, type TinyOptions } from '../test/helpers/tiny-model';
 import { loraGradientCheck } from '../test/helpers/lora-grad-check';
+import { allPlan, OPTIONS, runAll } from './gpu-check-all';
 
 /** LoRA gradients of the whole training graph vs float64 central differences (every parameter). */
 async function gradCheck(gpu: Gpu, type: 'llama' | 'qwen2'): Promise<string> {
@@ -42,20 +48,25 @@ async function logitsCheck(gpu: Gpu, o: TinyOptions, opts: LoadOptions, tol: num
   return `max abs diff ${worst.toExponential(2)}`;
 }
 
-export async function main(): Promise<number> {
-  const gpu = await cliGpu(process.argv.slice(1));
-  if (typeof gpu === 'number') return gpu;
-  console.log(
-    `adapter: ${gpu.adapterName}, shader-f16: ${gpu.hasF16}, subgroups: ${gpu.hasSubgroups}, software: ${gpu.isSoftware}`,
-  );
-  let failed = 0;
+/** One correctness check's outcome. */
+export interface CheckResult {
+  name: string;
+  pass: boolean;
+  detail: string;
+}
+
+/** Every correctness check, each printed as PASS/FAIL as it ends. */
+async function runChecks(gpu: Gpu): Promise<CheckResult[]> {
+  const results: CheckResult[] = [];
   const check = async (name: string, fn: () => Promise<string>) => {
+    let r: CheckResult;
     try {
-      console.log(`PASS ${name}: ${await fn()}`);
+      r = { name, pass: true, detail: await fn() };
     } catch (e) {
-      failed++;
-      console.log(`FAIL ${name}: ${(e as Error).message}`);
+      r = { name, pass: false, detail: (e as Error).message };
     }
+    console.log(`${r.pass ? 'PASS' : 'FAIL'} ${name}: ${r.detail}`);
+    results.push(r);
   };
   for (const type of ['llama', 'qwen2'] as const) {
     await check(`${type} f32 logits, prefill gemm (T=40)`, () => logitsCheck(gpu, { type, seed: 3 }, {}, 1e-4, 40));
@@ -105,6 +116,19 @@ export async function main(): Promise<number> {
     b.destroy();
     return '8/8 sequences equal';
   });
+  return results;
+}
+
+export async function main(argv = process.argv.slice(2)): Promise<number> {
+  const { values: a } = parseArgs({ args: argv, options: OPTIONS, strict: true });
+  const gpu = await cliGpu(process.argv.slice(1));
+  if (typeof gpu === 'number') return gpu;
+  console.log(
+    `adapter: ${gpu.adapterName}, shader-f16: ${gpu.hasF16}, subgroups: ${gpu.hasSubgroups}, software: ${gpu.isSoftware}`,
+  );
+  const out = String(a.out ?? 'gpu-check-results');
+  if (a.all) return runAll(gpu, allPlan(gpu, a), { out, nodeOnly: !!a['node-only'] }, runChecks);
+  const failed = (await runChecks(gpu)).filter((r) => !r.pass).length;
   console.log(failed ? `${failed} check(s) failed` : 'all checks passed');
   return failed ? 1 : 0;
 }

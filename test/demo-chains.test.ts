@@ -4,7 +4,16 @@
 // any training split of either suite.
 
 import { describe, expect, it } from 'vitest';
-import { CHAIN_LENGTHS, CHAIN_STEPS, applyStep, chainSlip, drawChain, parseChain } from '../src/demo/chains';
+import {
+  CHAIN_LENGTHS,
+  CHAIN_STEPS,
+  applyStep,
+  chainSlip,
+  chainThought,
+  drawChain,
+  parseChain,
+  stepErrors,
+} from '../src/demo/chains';
 import { thoughtCompletion, writeThought } from '../src/demo/corpus';
 import {
   CHAIN_SUITE,
@@ -94,6 +103,35 @@ describe('chain tasks', () => {
       const w = writeThought(t, 'slip', r);
       expect(w.answer).not.toBe(t.answer);
       expect(checkSteps(w.thought, t.chain!.start).true_).toBe(false);
+    }
+  });
+
+  it('a worked thought read step by step: the first copy, carry, table or format error, and right table entries', () => {
+    const c = {
+      start: 7,
+      steps: [
+        { op: '+' as const, operand: 3 },
+        { op: '*' as const, operand: 2 },
+        { op: '-' as const, operand: 4 },
+      ],
+    };
+    expect(chainThought(c)).toBe('7+3=0, 0*2=0, 0-4=6. So 6.');
+    expect(stepErrors(c, 'Working it out: 7+3=0, 0*2=0, 0-4=6. So 6.')).toEqual({ first: null, written: 3, table: 3 });
+    expect(stepErrors(c, '7+3=1, 1*2=2, 2-4=8. So 8.')).toEqual({ first: 'table', written: 3, table: 2 });
+    expect(stepErrors(c, '7+3=0, 0*3=0, 0-4=6. So 6.')).toMatchObject({ first: 'copy', table: 3 });
+    expect(stepErrors(c, '7+3=0, 5*2=0, 0-4=6. So 6.')).toMatchObject({ first: 'carry', table: 3 });
+    expect(stepErrors(c, '7+3=0, 0*2=0. So 0.')).toEqual({ first: 'format', written: 2, table: 2 });
+    expect(stepErrors(c, 'Hmm, let me think. I believe I know this one.')).toEqual({
+      first: 'format',
+      written: 0,
+      table: 0,
+    });
+    // every slip is caught where it is made, as a table error
+    const r = rng(5);
+    for (let i = 0; i < 200; i++) {
+      const chain = drawChain(r, 2 + (i % 5));
+      const slip = chainSlip(chain, r);
+      expect(stepErrors(chain, slip.thought).first).toBe('table');
     }
   });
 

@@ -8,6 +8,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { OPTIONS as BENCH } from '../bench/bench';
+import { OPTIONS as GPU_CHECK } from '../bench/gpu-check-all';
 import { OPTIONS as EVAL } from '../src/cli/eval';
 import { OPTIONS as GENERATE } from '../src/cli/generate';
 import { OPTIONS as JUDGE } from '../src/cli/judge';
@@ -30,7 +31,7 @@ const TPO: Record<string, object> = {
   ...{ dpo: TRAIN, sft: TRAIN, rm: TRAIN },
 };
 const SCRIPT_FLAGS: Record<string, object> = {
-  ...{ bench: BENCH, experiment: EXPERIMENT },
+  ...{ bench: BENCH, experiment: EXPERIMENT, 'gpu-check': GPU_CHECK },
   ...{ 'train:demo': TRAIN_DEMO, 'train:demo-rm': TRAIN_DEMO_RM, 'train:demo-judge': TRAIN_DEMO_JUDGE },
 };
 const SCRIPTS = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts as Record<string, string>;

@@ -53,6 +53,7 @@ async function estimate(): Promise<void> {
   const activations = c.params * stored * 0.6 + 256 * 2 ** 20; // a 2-pair LoRA DPO step at 512 tokens, roughly
   const name = choice === 'auto' ? (stored === 2 ? '16-bit' : 'f32') : choice;
   const memory = `GPU memory ≈ ${fmtBytes(weights)} for ${name} weights`;
+  out.dataset.weightBytes = String(weights); // the estimate, for the full-size page test
   const training = `≈ ${fmtBytes(weights + activations)} while training a LoRA adapter`;
   const each = (['auto', 'q8', 'q4'] as const).map((d) => `${d === 'auto' ? 'as stored' : d} ${fmtBytes(bytesOf(d))}`);
   out.textContent = `Download ${fmtBytes(c.bytes)}. ${memory}, ${training} (weights: ${each.join(' · ')}).`;
@@ -135,6 +136,8 @@ export function initModelView(): void {
     $<HTMLInputElement>('repo').value = params.get('repo')!;
   }
   if (params.get('hub')) $<HTMLInputElement>('hub-url').value = params.get('hub')!;
+  // ?limits=default: the device gets WebGPU's default limits, as the smallest GPU would offer
+  if (params.get('limits') === 'default') void engine.setDeviceOptions({ defaultLimits: true });
   const sync = () => {
     const kind = val('model-kind');
     $('hub-fields').hidden = kind !== 'hub' && !kind.startsWith('hub:');
@@ -211,6 +214,8 @@ function initLoadForm(): void {
       const on = `${info.adapter}${info.software ? ' (software, slow)' : ''}`;
       const weights = `${info.weightType} weights (${fmtBytes(info.weightBytes)})`;
       status.textContent = `${info.label}: ${shape}, ${weights} on ${on}; ${info.slots} sequences a batch`;
+      // what the worker allocated for the weights, and the device's binding limit
+      Object.assign(status.dataset, { weightBytes: info.weightBytes, maxBindingBytes: info.maxBindingBytes });
       await refreshAdapters();
       onLoaded.forEach((f) => f());
     } catch (e) {

@@ -89,3 +89,33 @@ export function chainSlip(c: Chain, r: () => number): { thought: string; answer:
     if (states.at(-1) !== right) return { thought: chainThought(c, states), answer: String(states.at(-1)) };
   }
 }
+
+/** Where a worked chain thought first goes wrong: a step copied from the instruction wrongly
+ *  (`copy`: not the chain's next operation), a state not carried from the step before (`carry`),
+ *  a wrong entry of the step table (`table`), or steps missing or extra (`format`). */
+export type StepError = 'copy' | 'carry' | 'table' | 'format';
+
+const STEP = /(\d)([+\-*])(\d)=(\d)/g;
+
+/**
+ * A worked thought ("7+3=0, 0*2=0, …") read step by step against its chain: the first error, and
+ * how many of the steps it wrote are right entries of the step table for their own operands.
+ */
+export function stepErrors(c: Chain, thought: string): { first: StepError | null; written: number; table: number } {
+  const steps = [...thought.matchAll(STEP)].map((m) => ({
+    a: Number(m[1]),
+    step: { op: m[2] as ChainOp, operand: Number(m[3]) },
+    b: Number(m[4]),
+  }));
+  let first: StepError | null = null;
+  steps.forEach((s, i) => {
+    if (first || i >= c.steps.length) return;
+    const want = c.steps[i];
+    if (s.a !== (i === 0 ? c.start : steps[i - 1].b)) first = 'carry';
+    else if (s.step.op !== want.op || s.step.operand !== want.operand) first = 'copy';
+    else if (s.b !== applyStep(s.a, s.step)) first = 'table';
+  });
+  if (!first && steps.length !== c.steps.length) first = 'format';
+  const table = steps.filter((s) => s.b === applyStep(s.a, s.step)).length;
+  return { first, written: steps.length, table };
+}

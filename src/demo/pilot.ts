@@ -11,6 +11,7 @@ import { DIRECT, GENERIC, parseOutput } from '../tpo/prompts';
 import { thoughtCompletion, thoughtStyle, WORKED_OPENERS } from './corpus';
 import { scoreTasks } from './score';
 import { demoJudgeRules, type Task } from './tasks';
+import { type StepError, stepErrors } from './chains';
 import { rulesJudge } from '../tpo/judges';
 
 /** How the forced worked thought opens: one of the corpus's two openers. */
@@ -25,6 +26,10 @@ export interface PilotCell {
   habit: number;
   /** Share of the habit's (unforced) thoughts that are scratchpads. */
   habit_scratchpad: number;
+  /** The forced worked thoughts read step by step (chains.ts stepErrors): the share of written
+   *  steps that are right table entries for their own operands, and where thoughts first go wrong. */
+  step_table_accuracy: number;
+  first_errors: Record<StepError, number>;
 }
 
 /**
@@ -44,40 +49,50 @@ export function forcedOpening(model: LoadedModel, sample: Task): number[] {
   throw new Error(`the tokenizer does not split "${head}" at the same place inside a completion`);
 }
 
-/** Greedy accuracy of worked thoughts the model continues after the forced opening. */
-async function workedAccuracy(model: LoadedModel, tasks: Task[]): Promise<boolean[]> {
+/** Greedy worked thoughts the model continues after the forced opening: right or not, and the thought. */
+async function workedThoughts(model: LoadedModel, tasks: Task[]): Promise<{ right: boolean[]; thoughts: string[] }> {
   const opening = forcedOpening(model, tasks[0]);
   const openingText = model.tokenizer!.decode(opening);
   const gens = await model.generate(
     tasks.map((t) => [...promptIds(model, GENERIC, t.instruction), ...opening]),
     { maxNewTokens: 128, temperature: 0, topP: 1, seed: 0 },
   );
-  const responses = gens.map((g) => {
-    const p = parseOutput(GENERIC, openingText + (g.text ?? ''));
-    return p.ok ? p.response : '';
-  });
+  const parsed = gens.map((g) => parseOutput(GENERIC, openingText + (g.text ?? '')));
+  const responses = parsed.map((p) => (p.ok ? p.response : ''));
+  const thoughts = parsed.map((p, i) => (p.ok ? p.thought : openingText + (gens[i].text ?? '')));
   // judged as scoreTasks judges (the suite's rules: the exact answer)
   const scores = await rulesJudge(demoJudgeRules()).score(
     tasks.map((t, i) => ({ instruction: t.instruction, response: responses[i], meta: { answer: t.answer } })),
   );
-  return tasks.map((_, i) => responses[i] !== '' && scores[i] >= 1);
+  return { right: tasks.map((_, i) => responses[i] !== '' && scores[i] >= 1), thoughts };
 }
 
 export async function pilot(model: LoadedModel, chains: Task[]): Promise<PilotCell[]> {
-  const worked = await workedAccuracy(model, chains);
+  const worked = await workedThoughts(model, chains);
+  const steps = chains.map((t, i) => stepErrors(t.chain!, worked.thoughts[i]));
   const direct = await scoreTasks(model, chains, DIRECT);
   const habit = await scoreTasks(model, chains, GENERIC);
   const lengths = [...new Set(chains.map((t) => t.chain!.steps.length))].sort((a, b) => a - b);
   return lengths.map((length) => {
     const at = chains.map((t, i) => (t.chain!.steps.length === length ? i : -1)).filter((i) => i >= 0);
     const share = (ok: (i: number) => boolean) => at.filter(ok).length / at.length;
+    const sum = (f: (i: number) => number) => at.reduce((s, i) => s + f(i), 0);
+    const first_errors = { copy: 0, carry: 0, table: 0, format: 0 };
+    for (const i of at) if (steps[i].first) first_errors[steps[i].first!]++;
     return {
       length,
       tasks: at.length,
-      worked: share((i) => worked[i]),
+      worked: share((i) => worked.right[i]),
       direct: share((i) => direct.correct[i]),
       habit: share((i) => habit.correct[i]),
       habit_scratchpad: share((i) => habitIsScratchpad(habit.thoughts[i])),
+      step_table_accuracy:
+        sum((i) => steps[i].table) /
+        Math.max(
+          1,
+          sum((i) => steps[i].written),
+        ),
+      first_errors,
     };
   });
 }
@@ -88,11 +103,12 @@ export function pilotTable(cells: PilotCell[]): string {
   const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
   return [
     '| chain length | tasks | worked thought (forced opening) | direct answer | thought prompt, unforced | ' +
-      'scratchpads unforced |',
-    '|---|---|---|---|---|---|',
+      'scratchpads unforced | worked steps right | first error: copy / carry / table / format |',
+    '|---|---|---|---|---|---|---|---|',
     ...cells.map((c) => {
-      const shares = [c.worked, c.direct, c.habit, c.habit_scratchpad].map(pct);
-      return `| ${c.length} | ${c.tasks} | ${shares.join(' | ')} |`;
+      const shares = [c.worked, c.direct, c.habit, c.habit_scratchpad, c.step_table_accuracy].map(pct);
+      const e = c.first_errors;
+      return `| ${c.length} | ${c.tasks} | ${shares.join(' | ')} | ${e.copy} / ${e.carry} / ${e.table} / ${e.format} |`;
     }),
   ].join('\n');
 }

@@ -25,6 +25,9 @@ export interface GpuOptions {
   /** Set false to ignore `subgroups` even where the adapter offers it (the workgroup-memory reductions then). */
   allowSubgroups?: boolean;
   powerPreference?: GPUPowerPreference;
+  /** Request WebGPU's default limits (128 MiB a binding, 256 MiB a buffer: what every adapter
+   *  grants) instead of the adapter's maxima, as the smallest GPU would offer. */
+  defaultLimits?: boolean;
 }
 
 const LIMITS_TO_MAXIMISE = [
@@ -56,7 +59,7 @@ export async function acquireDevice(gpu: GPU | undefined, opts: GpuOptions = {})
     );
   }
   const requiredLimits: Record<string, number> = {};
-  for (const name of LIMITS_TO_MAXIMISE) requiredLimits[name] = adapter.limits[name];
+  if (!opts.defaultLimits) for (const name of LIMITS_TO_MAXIMISE) requiredLimits[name] = adapter.limits[name];
   const hasF16 = (opts.allowF16 ?? true) && adapter.features.has('shader-f16');
   const requiredFeatures: GPUFeatureName[] = hasF16 ? ['shader-f16'] : [];
   const hasSubgroups = (opts.allowSubgroups ?? true) && adapter.features.has('subgroups' as GPUFeatureName);

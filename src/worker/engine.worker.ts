@@ -1,7 +1,7 @@
 // The engine in a Web Worker: all GPU and tokenizer work happens here, never on the UI thread.
 
 import * as Comlink from 'comlink';
-import { acquireDevice, type Gpu } from '../gpu/device';
+import { acquireDevice, type Gpu, type GpuOptions } from '../gpu/device';
 import { loadModel, type LoadedModel } from '../engine/model';
 import { browserCache, fileListSource, hubSource, type ModelSource, type Progress, urlSource } from '../model/source';
 import { DeviceLostError, GpuMemoryError, UsageError } from '../errors';
@@ -50,7 +50,9 @@ const state: {
   judge?: { key: string; model: LoadedModel };
   /** The running TPO run's pause and cancel. */
   control: RunControl | null;
-} = { modelName: 'model', control: null };
+  /** How the device is requested (setDeviceOptions). */
+  deviceOptions: GpuOptions;
+} = { modelName: 'model', control: null, deviceOptions: {} };
 
 /** KV-cache bytes the page allows itself when it sizes batches (all layers, keys and values). */
 const PAGE_KV_BUDGET = 512 * 2 ** 20;
@@ -58,7 +60,7 @@ const PAGE_KV_BUDGET = 512 * 2 ** 20;
 /** The device, acquired once; a lost one is forgotten (with its models) so that the next call gets a new one. */
 async function device(): Promise<Gpu> {
   if (state.gpu) return state.gpu;
-  const g = await acquireDevice(navigator.gpu);
+  const g = await acquireDevice(navigator.gpu, state.deviceOptions);
   state.lost = undefined;
   void g.lost.then((err) => deviceLost(g, err));
   state.gpu = g;
@@ -239,7 +241,14 @@ const api: EngineApi = {
       thinksNatively: !!m.tokenizer?.thinkingToggle,
       adapter: g.adapterName,
       software: g.isSoftware,
+      maxBindingBytes: g.device.limits.maxStorageBufferBindingSize,
+      maxBufferBytes: g.device.limits.maxBufferSize,
     };
+  },
+
+  async setDeviceOptions(o) {
+    if (state.gpu) throw new UsageError('The GPU device is already acquired', 'Set device options before loading.');
+    state.deviceOptions = { ...o };
   },
 
   async generate(req: GenerateRequest, onToken) {

@@ -3,6 +3,7 @@
 import type { FinishReason } from '../engine/generate';
 import type { WeightType } from '../gpu/shaders';
 import type { WeightDtypeChoice } from '../engine/weights';
+import type { GpuOptions } from '../gpu/device';
 import type { ChatMessage } from '../model/tokenizer';
 import type { Progress } from '../model/source';
 import type { IterationMetrics } from '../tpo/store';
@@ -40,6 +41,9 @@ export interface ModelInfo {
   thinksNatively: boolean;
   adapter: string;
   software: boolean;
+  /** The device's limits that size the model's buffers (bytes). */
+  maxBindingBytes: number;
+  maxBufferBytes: number;
 }
 
 export interface GenerateRequest {
@@ -180,6 +184,9 @@ export type AdapterRef = { runId: string; iteration: number } | { url: string; l
 
 export interface EngineApi {
   load(spec: ModelSpec, onProgress?: (p: Progress) => void): Promise<ModelInfo>;
+  /** How the GPU device is requested (`?limits=default` in the page's URL: WebGPU's default limits);
+   *  before the first load only, as the device is acquired once. */
+  setDeviceOptions(o: Pick<GpuOptions, 'defaultLimits'>): Promise<void>;
   generate(req: GenerateRequest, onToken?: (sample: number, tokenId: number) => void): Promise<GeneratedSample[]>;
   unload(): Promise<void>;
   /** Runs (or resumes, when runId is already stored) TPO iterations with records in IndexedDB. */
