@@ -26,13 +26,13 @@ export const OPTIONS = {
 /** What `--all` measures on this adapter. */
 export function allPlan(gpu: Gpu, a: Record<string, unknown>): BenchPlan {
   const soft = gpu.isSoftware;
-  const list = (k: string, hw: string, sw: string) => String(a[k] ?? (soft ? sw : hw)).split(',');
+  const list = (k: string, otherwise: string) => String(a[k] ?? otherwise).split(',');
   return {
-    models: list('models', 'smollm2-135m,qwen2.5-0.5b', 'stories260K'),
-    batches: list('batches', '1,16,64', '1,16,64').map(Number),
+    models: list('models', soft ? 'stories260K' : 'smollm2-135m,qwen2.5-0.5b'),
+    batches: list('batches', '1,16,64').map(Number),
     promptTokens: soft ? 8 : 64,
     newTokens: soft ? 4 : 32,
-    dtypes: list('dtypes', 'auto,bf16,f32,q4', 'auto,bf16,f32,q4') as WeightDtypeChoice[],
+    dtypes: list('dtypes', 'auto,bf16,f32,q4') as WeightDtypeChoice[],
     profile: false,
     trainTokens: soft ? 16 : 128,
   };
