@@ -160,13 +160,27 @@ describe('chain tasks', () => {
     expect(new Set(full.heldOut.map((t) => t.id)).size).toBe(full.heldOut.length);
   });
 
+  it('the experiment gets the held-out tasks it asks for: at least 500, none from a training or pool split', () => {
+    const base = makeChainSuite();
+    for (const n of [500, 1000]) {
+      const s = suiteSplits('chains', n);
+      expect(s.heldOut.length).toBeGreaterThanOrEqual(n);
+      expect(s.pool).toEqual(base.pool); // more held-out draws leave the other splits as they were
+      expect(s.train).toEqual(base.train);
+      const seen = new Set([...s.train, ...s.pool].map((t) => t.instruction));
+      for (const t of s.heldOut) expect(seen.has(t.instruction)).toBe(false);
+    }
+    expect(suiteSplits('first', 500).heldOut).toHaveLength(500);
+    expect(() => suiteSplits('chains', 2500)).toThrow(/at most 2000/); // fresh tasks avoid every draw allowed
+  });
+
   it('fresh tasks (--score-shipped): reproducible by seed, in no split of either suite, mostly chains', () => {
     const a = freshTasks(4, 300);
     expect(freshTasks(4, 300)).toEqual(a);
     expect(freshTasks(5, 300).map((t) => t.instruction)).not.toEqual(a.map((t) => t.instruction));
     const key = (ts: Task[]) => ts.map((t) => t.instruction);
     const first = makeSplits(DEMO_SEED, DEMO_SPLITS, 2000);
-    const experiment = suiteSplits('chains', 2500); // more held-out tasks than any experiment here draws
+    const experiment = suiteSplits('chains', 2000); // the most held-out tasks an experiment may draw
     const everywhere = new Set(
       [first, makeChainSuite(CHAIN_SUITE.chains, 2000), experiment].flatMap((s) =>
         key([...s.train, ...s.pool, ...s.heldOut]),

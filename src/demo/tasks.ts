@@ -309,15 +309,27 @@ export function suiteFlag(value: string | undefined, fallback: Suite): Suite {
   return suite;
 }
 
-/** The suite's splits with at least `evalN` held-out tasks (the extra ones drawn after its training split). */
+/**
+ * The suite's splits with at least `evalN` held-out tasks (the extra ones drawn after its training
+ * split). The chain suite's extra draws of the first suite keep 4 of its 7 families, and letter
+ * counting runs out of distinct instructions, so a draw can come out short: draw more until enough.
+ */
+/** The most held-out draws an experiment makes beyond the suite's own; fresh tasks avoid all of them. */
+const EXPERIMENT_EXTRA_HELD_OUT = 2000;
+
 export function suiteSplits(suite: Suite, evalN: number): Splits {
   if (suite === 'first') return makeSplits(DEMO_SEED, DEMO_SPLITS, Math.max(0, evalN - DEMO_SPLITS.heldOut));
-  const base = makeChainSuite().heldOut.length;
-  return makeChainSuite(CHAIN_SUITE.chains, Math.max(0, evalN - base));
+  let extra = Math.max(0, evalN - makeChainSuite().heldOut.length);
+  for (;;) {
+    const splits = makeChainSuite(CHAIN_SUITE.chains, extra);
+    const short = evalN - splits.heldOut.length;
+    if (short <= 0) return splits;
+    extra += short;
+    if (extra > EXPERIMENT_EXTRA_HELD_OUT)
+      throw new UsageError(`--eval-tasks ${evalN} is more held-out tasks than the chain suite draws: give at most 2000`);
+  }
 }
 
-/** Held-out draws of the experiment beyond the suite's own; fresh tasks avoid these too. */
-const EXPERIMENT_EXTRA_HELD_OUT = 2000;
 
 /**
  * `n` fresh tasks of the chain suite drawn with `seed`: none is in any split of either suite (the
