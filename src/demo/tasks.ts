@@ -326,10 +326,11 @@ export function suiteSplits(suite: Suite, evalN: number): Splits {
     if (short <= 0) return splits;
     extra += short;
     if (extra > EXPERIMENT_EXTRA_HELD_OUT)
-      throw new UsageError(`--eval-tasks ${evalN} is more held-out tasks than the chain suite draws: give at most 2000`);
+      throw new UsageError(
+        `--eval-tasks ${evalN} is more held-out tasks than the chain suite draws: give at most 2000`,
+      );
   }
 }
-
 
 /**
  * `n` fresh tasks of the chain suite drawn with `seed`: none is in any split of either suite (the
