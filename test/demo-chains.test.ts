@@ -14,7 +14,9 @@ import {
   parseChain,
   stepErrors,
 } from '../src/demo/chains';
+import { cardWorld, stageTable } from '../src/demo/card';
 import { thoughtCompletion, writeThought } from '../src/demo/corpus';
+import type { StageRecord } from '../src/demo/stages';
 import {
   CHAIN_SUITE,
   DEMO_SEED,
@@ -171,6 +173,10 @@ describe('chain tasks', () => {
       for (const t of s.heldOut) expect(seen.has(t.instruction)).toBe(false);
     }
     expect(suiteSplits('first', 500).heldOut).toHaveLength(500);
+    const noTrain = makeChainSuite({ ...CHAIN_SUITE.chains, train: 0 }); // what the page draws its instructions from
+    expect(noTrain.pool).toEqual(base.pool);
+    expect(noTrain.heldOut).toEqual(base.heldOut);
+    expect(noTrain.train).toEqual([]);
     expect(() => suiteSplits('chains', 2500)).toThrow(/at most 2000/); // fresh tasks avoid every draw allowed
   });
 
@@ -192,5 +198,18 @@ describe('chain tasks', () => {
     expect(chains / a.length).toBeGreaterThan(0.5);
     expect(new Set(a.map((t) => t.family)).size).toBeGreaterThanOrEqual(3); // other families where any are left
     for (const t of a.filter((x) => x.chain)) expect(t.answer).toBe(String(solveChain(t.instruction)));
+  });
+
+  it('the model card names the suite each stage trained on (records before --suite: the first)', () => {
+    expect(cardWorld('chains')).toMatch(/chain suite: running-state chains mod 10/);
+    expect(cardWorld()).toMatch(/two-digit addition/);
+    const record = (stage: number, suite?: 'chains'): StageRecord => ({
+      ...{ stage, steps: 10, epochs: 1, lr: 4e-3, batch: 4, row_length: 128, tasks: 100, seed: 1 },
+      ...{ seconds: 5, final_loss: 0.5, device: 'test', ...(suite ? { suite } : {}) },
+      eval: { thought_accuracy: 0.1, direct_accuracy: 0.2, digit_logprob: -1, copied_digit_logprob: -1 },
+    });
+    const rows = stageTable([record(1), record(2, 'chains')]).split('\n');
+    expect(rows.find((r) => r.startsWith('| 1 |'))).toMatch(/^\| 1 \| first \| 10 \| 5 \|/);
+    expect(rows.find((r) => r.startsWith('| 2 |'))).toMatch(/^\| 2 \| chains \| 20 \| 5 \|/);
   });
 });

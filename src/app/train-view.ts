@@ -7,7 +7,7 @@ import type { WeightDtypeChoice } from '../engine/weights';
 import type { IterationMetrics } from '../tpo/store';
 import type { TpoOptions } from '../tpo/loop';
 import { GENERIC } from '../tpo/prompts';
-import { DEMO_SEED, DEMO_SPLITS, demoJudgeRules, makeSplits, promptRows } from '../demo/tasks';
+import { CHAIN_SUITE, demoJudgeRules, makeChainSuite, promptRows } from '../demo/tasks';
 import { $, fail, fmtSecs, num, val } from './dom';
 import { engine, proxy, state } from './engine';
 import { RunCharts } from './charts';
@@ -18,8 +18,12 @@ const ACTIVE = 'tpo-active-run';
 let charts: RunCharts | null = null;
 const getCharts = () => (charts ??= new RunCharts($('chart-steps'), $('chart-scores'), $('chart-lengths')));
 
-function demoInstructions(n = 64): string {
-  const s = makeSplits(DEMO_SEED, { ...DEMO_SPLITS, train: 0 });
+/** The form's default run as the experiment runs one: 3 iterations × (64 fresh + 64 validation), 8 held out. */
+const DEMO_RUN_INSTRUCTIONS = 3 * (64 + 64) + 8;
+
+/** The chain suite's pool instructions (docs/experiment.md): never in any split the demo model trained on. */
+function demoInstructions(n = DEMO_RUN_INSTRUCTIONS): string {
+  const s = makeChainSuite({ ...CHAIN_SUITE.chains, train: 0 }); // the pool is drawn before the training split
   return promptRows(s.pool.slice(0, n))
     .map((r) => JSON.stringify(r))
     .join('\n');

@@ -3,7 +3,7 @@
 
 import type { WalkthroughStage } from '../worker/protocol';
 import { GENERIC } from '../tpo/prompts';
-import { DEMO_SEED, DEMO_SPLITS, demoJudgeRules, makeSplits } from '../demo/tasks';
+import { CHAIN_SUITE, demoJudgeRules, makeChainSuite } from '../demo/tasks';
 import { $, el, fail, num, val } from './dom';
 import { engine, proxy } from './engine';
 import { localJudge } from './train-view';
@@ -98,10 +98,10 @@ function showPair(s: Extract<WalkthroughStage, { stage: 'pair' }>, samples: Samp
 }
 
 export function initWalkthroughView(): void {
-  // A comparison: the demo model gets it right often but not always, so a draw of K samples
-  // usually holds both a right and a wrong answer — a pair to learn from.
-  const heldOut = makeSplits(DEMO_SEED, { ...DEMO_SPLITS, train: 0 }).heldOut;
-  const task = heldOut.find((t) => t.family === 'compare') ?? heldOut[0];
+  // A four-step chain: the untrained demo model sometimes writes the steps out (and is right) and
+  // more often hedges and guesses, so a draw of K samples usually holds both — a pair to learn from.
+  const heldOut = makeChainSuite({ ...CHAIN_SUITE.chains, train: 0 }).heldOut;
+  const task = heldOut.find((t) => t.chain?.steps.length === 4) ?? heldOut[0];
   $<HTMLInputElement>('walk-instruction').value = task.instruction;
   $<HTMLInputElement>('walk-answer').value = task.answer;
   $<HTMLInputElement>('walk-seed').value = String(Math.floor(Math.random() * 100000));

@@ -5,6 +5,7 @@ import type { DemoShape } from './init';
 import type { DemoScore } from './score';
 import { styleMix, type SftRow } from './corpus';
 import { guessRight, ramblingShare, totalSeconds, totalSteps, type StageRecord } from './stages';
+import type { Suite } from './tasks';
 
 export interface CardFacts {
   shape: DemoShape;
@@ -34,8 +35,11 @@ function unsolved(f: CardFacts): string {
   const bad = Object.keys(f.results.thought.by_family).filter(
     (k) => f.results.thought.by_family[k] < 0.2 && (f.results.direct.by_family[k] ?? 0) < 0.2,
   );
+  const chains = bad.includes('chain')
+    ? '\nFor chains that is the design: greedy, it thinks by its no-work habit, and a direct answer must compose every\nstep at once; `npm run experiment -- --pilot` measures its worked thoughts when the opening is forced.'
+    : '';
   return bad.length
-    ? `\nAt this size and training budget it has not learned ${bad.join(', ')} (greedy accuracy under 20% with either prompt):\nits answers there are well-formed numbers, rarely the right ones.`
+    ? `\nAt this size and training budget it has not learned ${bad.join(', ')} (greedy accuracy under 20% with either prompt):\nits answers there are well-formed numbers, rarely the right ones.${chains}`
     : '';
 }
 
@@ -56,22 +60,33 @@ export function stageTable(stages: StageRecord[]): string {
   if (stages.length < 2) return '';
   const rows = stages.map(
     (s, i) =>
-      `| ${s.stage} | ${totalSteps(stages.slice(0, i + 1))} | ${s.seconds} | ${pct(ramblingShare(s))} | ${pct(guessRight(s))} | ${s.final_loss.toFixed(2)} | ${pct(s.eval.thought_accuracy)} / ${pct(s.eval.direct_accuracy)} | ${s.eval.digit_logprob.toFixed(2)} | ${s.eval.copied_digit_logprob.toFixed(2)} |`,
+      `| ${s.stage} | ${s.suite ?? 'first'} | ${totalSteps(stages.slice(0, i + 1))} | ${s.seconds} | ${pct(ramblingShare(s))} | ${pct(guessRight(s))} | ${s.final_loss.toFixed(2)} | ${pct(s.eval.thought_accuracy)} / ${pct(s.eval.direct_accuracy)} | ${s.eval.digit_logprob.toFixed(2)} | ${s.eval.copied_digit_logprob.toFixed(2)} |`,
   );
   return `
 Trained in ${stages.length} stages, ${totalSteps(stages)} steps in ${totalSeconds(stages)} s in all: each stage after the first is
-\`npm run train:demo -- --init <the stage before>\`${flagsNote(stages)}, over the same tasks with a fresh warmup and cosine
+\`npm run train:demo -- --init <the stage before>\`${flagsNote(stages)}, over its suite's training tasks with a fresh warmup and cosine
 schedule (records in \`training_stages.json\`; rambling: the corpus's share of rambling thoughts; guesses right: the share of
 its guesses that are the right answer, see Data;
 loss: mean of the stage's last 100 steps; accuracy: greedy on the held-out tasks, thought prompt / direct):
 
-| stage | steps in all | seconds | rambling | guesses right | loss | accuracy | digit log-prob | copied digits |
-|---|---|---|---|---|---|---|---|---|
+| stage | suite | steps in all | seconds | rambling | guesses right | loss | accuracy | digit log-prob | copied digits |
+|---|---|---|---|---|---|---|---|---|---|
 ${rows.join('\n')}
 `;
 }
 
 const HISTORY_HEADING = '## How it got here';
+
+/** What the model knows: the task suite of its last stage (records before --suite: the first). */
+export function cardWorld(suite: Suite = 'first'): string {
+  return suite === 'chains'
+    ? `the seeded chain suite: running-state chains mod 10 of 2 to 6 operations
+(\`Start at 7 and work mod 10: +3, *2, -4. What is the result?\`), which a worked thought computes one
+step at a time (\`7+3=0, 0*2=0, 0-4=6. So 6.\`) and a direct answer must compose at once, beside the
+first suite's letter counting, sorting, comparing numbers and unit conversion`
+    : `the seeded demo task suite (two-digit addition and subtraction, letter counting,
+sorting, comparing numbers, unit conversion, two-step word problems)`;
+}
 
 /** The history section of an existing card (what follows its heading), for the next stage's card. */
 export function cardHistory(card: string | null): string | undefined {
@@ -100,8 +115,7 @@ export function modelCard(f: CardFacts): string {
 
 A ${(params / 1e6).toFixed(2)} M-parameter Llama model trained **from scratch** by this project's own
 WebGPU engine (\`npm run train:demo\`), the embedded default of the app and the CLI. It knows one
-small world — the seeded demo task suite (two-digit addition and subtraction, letter counting,
-sorting, comparing numbers, unit conversion, two-step word problems) — and two ways to answer:
+small world — ${cardWorld(st.suite)} — and two ways to answer:
 after TPO's generic thought prompt it writes \`Here is my thought process: …\` then
 \`Here is my response: …\`; given the bare instruction it answers directly. Its thoughts are
 deliberately uneven — it thinks badly by habit and well only sometimes — so that TPO has something

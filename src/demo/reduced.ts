@@ -1,4 +1,4 @@
-// The experiment, reduced to one TPO iteration on the demo model's 64 first pool instructions
+// The experiment, reduced to one TPO iteration on the chain suite's 64 first pool instructions
 // (generic thought prompt, K = 4 at the paper's T = 0.8 / top-p 0.95, the programmatic judge, LoRA
 // DPO with the experiment's settings), scored greedily on those instructions before and after.
 // test/demo-tpo.test.ts holds it to a gain; `npm run bench -- --quant` compares weight storages.
@@ -12,7 +12,7 @@ import { loadAdapter } from '../train/peft';
 import { TARGETS } from '../train/lora';
 import { DEFAULT_TRAIN } from '../train/trainer';
 import { type DemoScore, scoreTasks } from './score';
-import { DEMO_SEED, DEMO_SPLITS, demoJudgeRules, makeSplits } from './tasks';
+import { CHAIN_SUITE, demoJudgeRules, makeChainSuite } from './tasks';
 import { PAPER_SAMPLING } from '../tpo/sampling';
 
 export const REDUCED = { instructions: 64, samples: 4 };
@@ -26,7 +26,7 @@ export async function reducedTpoIteration(
   store: RunStore,
   judge: Judge = rulesJudge(demoJudgeRules()),
 ): Promise<{ before: DemoScore; after: DemoScore; metrics: IterationMetrics }> {
-  const tasks = makeSplits(DEMO_SEED, { ...DEMO_SPLITS, train: 0 }).pool.slice(0, REDUCED.instructions);
+  const tasks = makeChainSuite({ ...CHAIN_SUITE.chains, train: 0 }).pool.slice(0, REDUCED.instructions);
   const items = tasks.map((t) => ({ id: t.id, instruction: t.instruction, meta: { answer: t.answer } }));
   const greedy = () => scoreTasks(model, tasks, GENERIC);
   const before = await greedy();

@@ -4,6 +4,7 @@
 
 import { UsageError } from '../errors';
 import { GUESS_RIGHT, STYLE_MIX } from './corpus';
+import type { Suite } from './tasks';
 
 export interface StageRecord {
   /** 1 for the from-scratch run, then one more per --init continuation. */
@@ -22,6 +23,8 @@ export interface StageRecord {
   rambling_share?: number;
   /** Share of guesses that are right (--guess-right); absent in records written before it existed (= GUESS_RIGHT). */
   guess_right?: number;
+  /** The task suite it trained on (--suite); absent in records written before it existed (= first). */
+  suite?: Suite;
   /** Wall-clock seconds of this stage's training (not its evaluation). */
   seconds: number;
   /** Mean loss of the stage's last 100 steps (nats/token): less noisy than its last step. */

@@ -287,7 +287,10 @@ export function makeChainSuite(
   // extra held-out tasks: 60% chains, the rest from the first suite (4 of its 7 families are kept)
   const chainExtra = Math.round(extraHeldOut * 0.6);
   const firstDraws = Math.ceil(((extraHeldOut - chainExtra) * FAMILIES.length) / CHAIN_SUITE.kept.length);
-  const first = makeSplits(DEMO_SEED, DEMO_SPLITS, firstDraws);
+  // No training split asked (the page's instructions): the first suite's is not drawn either, and
+  // its pool and held-out tasks come out the same (they are drawn before it).
+  const noTrain = sizes.train === 0 && extraHeldOut === 0;
+  const first = makeSplits(DEMO_SEED, noTrain ? { ...DEMO_SPLITS, train: 0 } : DEMO_SPLITS, firstDraws);
   const keep = (ts: Task[]) => ts.filter((t) => CHAIN_SUITE.kept.includes(t.family));
   const chains = makeSplits(CHAIN_SUITE.chainSeed, sizes, chainExtra, ['chain'], 'c');
   const mixed = (a: Task[], b: Task[], salt: number) =>

@@ -334,6 +334,7 @@ function stageRecord(
     seed: st.seed,
     rambling_share: st.rambling,
     guess_right: st.guessRight,
+    suite: st.suite,
     seconds: Math.round(trained.seconds),
     final_loss: Number(tailLoss(trained.curve.map((m) => m.loss)).toFixed(4)),
     device,

@@ -12,7 +12,9 @@
 // Writes a complete model folder with its card and eval.json.
 //
 //   npm run train:demo-rm -- [--out public/models/tpo-demo-rm] [--policy public/models/tpo-demo]
-//                            [--tasks 512] [--samples 4] [--epochs 6] [--lr 2e-3] [--batch 8] [--seed 1]
+//                            [--suite chains|first] [--tasks 512] [--samples 4] [--epochs 6] [--lr 2e-3]
+//                            [--batch 8] [--seed 1]
+// --suite: whose training and held-out tasks (default chains, the suite the shipped demo model knows).
 
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -37,12 +39,13 @@ import { FullParams } from '../train/full';
 import { DEFAULT_TRAIN, Trainer, type StepMetrics } from '../train/trainer';
 import { REDUCED, reducedTpoIteration } from './reduced';
 import { answer, auc, type Judged } from './responses';
-import { DEMO_SEED, DEMO_SPLITS, makeSplits } from './tasks';
+import { DEMO_SEED, DEMO_SPLITS, makeChainSuite, makeSplits, suiteFlag } from './tasks';
 
 /** The command's flags (the docs test checks every documented flag against them). */
 export const OPTIONS = {
   out: { type: 'string' },
   policy: { type: 'string' },
+  suite: { type: 'string' },
   tasks: { type: 'string' },
   samples: { type: 'string' },
   epochs: { type: 'string' },
@@ -110,6 +113,7 @@ function settingsOf(argv: string[]) {
   return {
     out: a.out ?? 'public/models/tpo-demo-rm',
     policyDir: a.policy ?? DEFAULT_MODEL_DIR,
+    suite: suiteFlag(a.suite, 'chains'),
     tasks: num('tasks', 512, { integer: true, min: 8 }),
     samples: num('samples', 4, { integer: true, min: 2 }),
     seed,
@@ -151,7 +155,7 @@ export async function main(argv: string[]): Promise<number> {
   const gpu = await cliGpu(process.argv.slice(1));
   if (typeof gpu === 'number') return gpu;
   const t0 = performance.now();
-  const splits = makeSplits(DEMO_SEED, DEMO_SPLITS);
+  const splits = s.suite === 'chains' ? makeChainSuite() : makeSplits(DEMO_SEED, DEMO_SPLITS);
   const policy = await loadModel(gpu, folderSource(s.policyDir), { slots: 64, maxLen: 512 });
   log(`sampling ${s.tasks} training tasks × ${s.samples}…`);
   const trainJudged = await answer(policy, splits.train.slice(0, s.tasks), s.samples, s.seed);
@@ -179,6 +183,7 @@ export async function main(argv: string[]): Promise<number> {
     ...{ final_loss: trained.curve.at(-1)?.loss, final_accuracy: trained.curve.at(-1)?.accuracy },
     tpo_iteration_judged_by_rm: m.tpo,
     settings: {
+      suite: s.suite,
       tasks: s.tasks,
       samples: s.samples,
       seed: s.seed,
@@ -197,7 +202,7 @@ function rmCard(f: Record<string, unknown> & { tpo_iteration_judged_by_rm: Recor
   const t = f.tpo_iteration_judged_by_rm;
   return `# tpo-demo-rm
 
-A reward model for the embedded demo suite (LlamaForSequenceClassification, one label), trained by
+A reward model for the embedded demo's ${(f.settings as { suite: string }).suite === 'chains' ? 'chain suite' : 'first task suite'} (LlamaForSequenceClassification, one label), trained by
 this engine (\`npm run train:demo-rm\`, \`src/demo/train-rm.ts\`) so that the demo runs TPO with a judge
 on the GPU and no rules: it starts from tpo-demo's own backbone with a zero score head and trains
 every weight as TRL's RewardTrainer does on pairs of tpo-demo's responses to training-split tasks,
