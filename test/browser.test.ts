@@ -194,6 +194,10 @@ async function directRun(page: Page): Promise<void> {
   await page.fill('#epochs', '1');
   await page.fill('#rank', '4');
   await page.fill('#eval-count', '0');
+  // the settings these tests were written for (the form's defaults are the demo experiment's)
+  await page.fill('#k', '8');
+  await page.fill('#lr', '0.0005');
+  await page.fill('#validation', '0');
   // Batches of 8 sequences: a run of a few instructions is several units, so it can be interrupted between them.
   await page.fill('#run-batch', '8');
   // A judge graded by length, two characters a step: a random model's outputs of different lengths

@@ -291,8 +291,8 @@ export class TrainGraph {
 
   /**
    * The final norm, then the LM head and log-probs in chunks of Rc rows, so [N, V] logits never
-   * exist at once; the backward recomputes each chunk's logits (one extra LM-head matmul) instead
-   * of keeping them.
+   * exist at once; with more than one chunk the backward recomputes each chunk's logits (one extra
+   * LM-head matmul) instead of keeping them. One chunk's logits are still there for the backward.
    */
   private recordHead(): void {
     const { cfg, N, weights } = this;
@@ -320,7 +320,7 @@ export class TrainGraph {
       const io = { logits, targets: rowView(this.targets, c0, n), lse: rowView(lse, c0, n), rows: n, V };
       this.recordLogits(this.fwd, logits, c0, n);
       logprobForward(this.fwd, { ...io, logp: rowView(this.logp, c0, n), logitSum: rowView(this.logitSum, c0, n) });
-      this.recordLogits(this.bwd, logits, c0, n);
+      if (N > Rc) this.recordLogits(this.bwd, logits, c0, n);
       logprobBackward(this.bwd, { ...io, dlogits, coef: rowView(this.coef, c0, n) });
       this.recordHeadBackward(dlogits, c0, n);
     }

@@ -121,6 +121,8 @@ export interface TrainerOptions {
  *  targets it scored (MASK where a position is not scored). */
 export interface ForwardPass {
   logps: number[];
+  /** Each sequence's Σ over its scored positions of Σ_v logits (TRL's logits/… metrics). */
+  logitSums: number[];
   targets: Uint32Array;
 }
 
@@ -188,7 +190,7 @@ export class Trainer {
     });
     this.readback = dev.createBuffer({
       label: 'trainReadback',
-      size: 4 * Math.max(this.graph.N, slots),
+      size: 4 * Math.max(2 * this.graph.N, slots), // a forward reads logp and logitSum at once
       usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
     });
     this.adamParams = this.groups.map((g) => this.adam.uniform(this.adamValues(g.length, 0, 1, DEFAULT_TRAIN)));
@@ -209,12 +211,15 @@ export class Trainer {
     };
   }
 
-  private async read(src: GPUBuffer, count: number): Promise<Float32Array> {
+  /** The first `count` floats of each buffer, back to back, in one copy and one map. */
+  private async read(src: GPUBuffer | GPUBuffer[], count: number): Promise<Float32Array> {
+    const srcs = Array.isArray(src) ? src : [src];
+    const bytes = count * 4 * srcs.length;
     const enc = this.gpu.device.createCommandEncoder();
-    enc.copyBufferToBuffer(src, 0, this.readback, 0, count * 4);
+    srcs.forEach((b, i) => enc.copyBufferToBuffer(b, 0, this.readback, i * count * 4, count * 4));
     this.gpu.device.queue.submit([enc.finish()]);
-    await this.readback.mapAsync(GPUMapMode.READ, 0, count * 4);
-    const out = new Float32Array(this.readback.getMappedRange(0, count * 4).slice(0));
+    await this.readback.mapAsync(GPUMapMode.READ, 0, bytes);
+    const out = new Float32Array(this.readback.getMappedRange(0, bytes).slice(0));
     this.readback.unmap();
     throwIfFailed(this.gpu);
     return out;
@@ -238,15 +243,9 @@ export class Trainer {
     const enc = dev.createCommandEncoder();
     this.graph.encodeForward(enc, lora);
     dev.queue.submit([enc.finish()]);
-    const lp = await this.read(this.graph.logp, S * T);
-    return { logps: batch.map((_, b) => lp.subarray(b * T, (b + 1) * T).reduce((a, v) => a + v, 0)), targets };
-  }
-
-  /** After `forward`: each sequence's Σ over its scored positions of Σ_v logits. */
-  private async logitSums(count: number): Promise<number[]> {
-    const T = this.seqLen;
-    const ls = await this.read(this.graph.logitSum, this.seqs * T);
-    return Array.from({ length: count }, (_, b) => ls.subarray(b * T, (b + 1) * T).reduce((a, v) => a + v, 0));
+    const both = await this.read([this.graph.logp, this.graph.logitSum], S * T);
+    const perSeq = (v: Float32Array) => batch.map((_, b) => v.subarray(b * T, (b + 1) * T).reduce((a, x) => a + x, 0));
+    return { logps: perSeq(both.subarray(0, S * T)), logitSums: perSeq(both.subarray(S * T)), targets };
   }
 
   /** Backward after `pass` with ∂loss/∂(sequence log-prob) per sequence, spread over its completion rows. */
@@ -393,7 +392,7 @@ export class Trainer {
         true,
       );
       const lp = pass.logps;
-      const ls = await this.logitSums(2 * batch.length);
+      const ls = pass.logitSums;
       const sums = { loss: 0, chosen: 0, rejected: 0, accuracy: 0, chosenLogp: 0, rejectedLogp: 0 };
       const logits = { chosenLogits: 0, rejectedLogits: 0, chosenTokens: 0, rejectedTokens: 0 };
       const dSeq: number[] = [];
