@@ -204,7 +204,12 @@ describe('tpo run', () => {
     expect(readFileSync(join(out, 'samples-1.jsonl'), 'utf8')).toBe(partial);
     // Without --model it resumes over the recorded one; a differing setting is said to be ignored.
     const noModel = runArgs(out).filter((x, i, all) => x !== '--model' && all[i - 1] !== '--model');
-    const r = await tpo([...noModel.map((x) => (x === '2e-3' ? '9e-3' : x)), '--resume']);
+    // the recorded judge is used: this call's rules file need not exist any more
+    const goneRules = `rules:${join(work, 'deleted-judge.json')}`;
+    const r = await tpo([
+      ...noModel.map((x) => (x === '2e-3' ? '9e-3' : x.startsWith('rules:') ? goneRules : x)),
+      '--resume',
+    ]);
     expect(r.code ?? 0, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/recorded settings; these flags differ and are ignored: train\.lr\n/);
     expect(JSON.parse(readFileSync(join(out, 'metrics-1.json'), 'utf8')).dpo[0].lr).toBe(2e-3);

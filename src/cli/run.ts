@@ -206,7 +206,11 @@ export async function runCommand(argv: string[], gpu: Gpu): Promise<void> {
     hubUrl: a['hub-url'],
     dtype: dtypeFlag(a['judge-dtype'], '--judge-dtype'),
   };
-  const judgeSpec = await cliJudgeSpec({ ...judgeFrom, judge: a.judge });
+  // a resumed run keeps the judge it was started with: this call's --judge is read only for a new run
+  // (so a rules file deleted since does not stop a resume)
+  const stored = (await store.readConfig()) as { options?: unknown; judge?: unknown } | null;
+  const judgeSpec =
+    stored?.options && stored.judge ? stored.judge : await cliJudgeSpec({ ...judgeFrom, judge: a.judge });
   const record = { judge: judgeSpec, prompts: a.prompts, model: a.model ?? null, created: new Date().toISOString() };
   const fresh = { ...record, options: tpoOptions(settings, pool.length, iterations), iterations };
   const run = await openRun(store, fresh, {
