@@ -14,6 +14,7 @@ import {
   startApp,
   type AppServer,
 } from './helpers/browser';
+import { CHAIN_SUITE, makeChainSuite, promptRows } from '../src/demo/tasks';
 
 let app: AppServer;
 let browser: Browser;
@@ -27,6 +28,19 @@ beforeAll(async () => {
 afterAll(async () => {
   await app?.close();
 });
+
+/**
+ * The Train screen's own pool, its letter-counting instructions only: the untrained demo model
+ * answers them right about three times in four (docs/experiment.md), so K = 3 samples of one
+ * usually differ in score and a run of a few instructions makes pairs. (On the default first
+ * instructions — chains, which it mostly gets wrong before TPO — three instructions × 3 samples
+ * can all score alike, and such a run has nothing to train.)
+ */
+const COUNTING_JSONL = promptRows(
+  makeChainSuite({ ...CHAIN_SUITE.chains, train: 0 }).pool.filter((t) => t.family === 'count'),
+)
+  .map((r) => JSON.stringify(r))
+  .join('\n');
 
 async function open(page: Page): Promise<string[]> {
   const errors = pageErrors(page);
@@ -49,7 +63,7 @@ const samplesOf = async (page: Page, runId: string) =>
   (await readIdbStore<{ runId: string; id: string }>(page, 'samples')).filter((r) => r.runId === runId);
 
 describe('app: the embedded demo model end to end', () => {
-  it('first load shows the Model screen, then chat shows only the answer, the thought behind a closed disclosure', async () => {
+  it('first load shows the Model screen, then chat shows only the answer, the thought behind a closed disclosure; the shipped TPO adapter works a chain out', async () => {
     const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
     const errors = await open(page);
     expect(await page.isVisible('#model-panel')).toBe(true);
@@ -81,6 +95,32 @@ describe('app: the embedded demo model end to end', () => {
     await page.click('#chat-log .msg.assistant details summary');
     expect(await page.isVisible('#chat-log .msg.assistant details .thought')).toBe(true);
     await screenshot(page, 'app-chat');
+
+    // The TPO adapter shipped beside the demo model (fetched from the site) works a chain out.
+    await page.click('#tab-model');
+    await page.selectOption('#adapter', { label: 'TPO adapter (shipped with tpo-demo)' });
+    await page.waitForFunction(() =>
+      /Generating with TPO adapter|rror/.test(document.getElementById('adapter-status')!.textContent ?? ''),
+    );
+    expect(await page.textContent('#adapter-status')).toMatch(/Generating with TPO adapter .*LoRA r 8/);
+    await page.click('#tab-chat');
+    await page.fill('#prompt', 'Start at 3 and work mod 10: *3, +8, *6, +6. What is the result?');
+    await page.press('#prompt', 'Enter');
+    await page.waitForFunction(
+      () =>
+        document.querySelectorAll('#chat-log .msg.assistant').length === 2 &&
+        !(document.getElementById('generate') as HTMLButtonElement).disabled,
+      null,
+      { timeout: 180_000 },
+    );
+    expect((await page.textContent('#output'))!.trim()).toBe('8');
+    const thoughts = await page.$$eval('#chat-log .msg.assistant details .thought', (ts) =>
+      ts.map((t) => t.textContent),
+    );
+    expect(thoughts[1]).toMatch(/3\*3=9, 9\+8=7, 7\*6=2, 2\+6=8/);
+    await page.click('#tab-model');
+    await page.selectOption('#adapter', '');
+    await page.waitForFunction(() => /base model/.test(document.getElementById('adapter-status')!.textContent ?? ''));
 
     // The walkthrough: every stage appears, explained, in order.
     // seed 1: the same draws every run, so the pair and DPO stages below always appear
@@ -129,6 +169,7 @@ describe('app: the embedded demo model end to end', () => {
     await loadDemo(page);
     await page.click('#tab-train');
     await page.fill('#run-id', 'demo-run');
+    await page.fill('#instructions', COUNTING_JSONL);
     await page.fill('#iterations', '1');
     await page.fill('#per-iteration', '3');
     await page.fill('#k', '3');
@@ -206,6 +247,7 @@ describe('app: the embedded demo model end to end', () => {
       await loadDemo(page);
       await page.click('#tab-train');
       await page.fill('#run-id', j.run);
+      await page.fill('#instructions', COUNTING_JSONL);
       await page.fill('#iterations', '1');
       await page.fill('#per-iteration', '4');
       await page.fill('#k', '3');

@@ -113,6 +113,28 @@ describe('tpo generate', () => {
     expect((await tpo(['generate', '--think', '--prompt-ids', '1,2'])).stderr).toMatch(/--think wraps --prompt/);
   });
 
+  it("the README's first command prints what the README says: the shipped TPO adapter works the chain out, the base model does not", async () => {
+    const readme = readFileSync(join(__dirname, '../README.md'), 'utf8');
+    const line = readme.split('\n').find((l) => l.startsWith('npm install && npx tpo generate'));
+    expect(line, 'the README opens with a tpo generate command').toBeDefined();
+    const command = String(line)
+      .replace(/^npm install && npx tpo /, '')
+      .replace(/\s+#.*$/, '');
+    const args = [...command.matchAll(/"([^"]*)"|(\S+)/g)].map((m) => m[1] ?? m[2]);
+    expect(args).toContain('--adapter');
+    const answer = readme.match(/prints\s+only the answer \(`([^`]+)`\)/)?.[1];
+    expect(answer, 'the README says what it prints').toBeDefined();
+    const r = await tpo([...args, '--show-thought']);
+    expect(r.code ?? 0, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe(answer);
+    expect(readme).toContain(r.stderr.match(/\(thought\) (.*)/)?.[1]); // the thought the README quotes
+    // without the adapter the untrained model thinks by its habit, and gets it wrong
+    const cut = (x: string) => x !== '--adapter' && !x.includes('tpo-demo-tpo');
+    const base = await tpo([...args.filter(cut), '--json']);
+    expect(JSON.parse(base.stdout).thought).toMatch(/^Hmm, let me think about this carefully/);
+    expect(JSON.parse(base.stdout).response.trim()).not.toBe(answer);
+  });
+
   it('bad input gives a clear error and exit code 2', async () => {
     const missing = await tpo(['generate', '--model', '/nonexistent/folder']);
     expect(missing.code).toBe(2);

@@ -97,8 +97,8 @@ describe('npm run train:demo', () => {
     expect(cardB).toContain(
       `Trained in 2 stages, ${2 * rowsA.length} steps in ${stagesA[0].seconds + stagesB[1].seconds} s in all`,
     );
-    expect(cardB).toContain(`| 1 | ${rowsA.length} | ${stagesA[0].seconds} | 45.0% | 50.0% |`);
-    expect(cardB).toContain(`| 2 | ${2 * rowsA.length} | ${stagesB[1].seconds} | 30.0% | 10.0% |`);
+    expect(cardB).toContain(`| 1 | first | ${rowsA.length} | ${stagesA[0].seconds} | 45.0% | 50.0% |`);
+    expect(cardB).toContain(`| 2 | first | ${2 * rowsA.length} | ${stagesB[1].seconds} | 30.0% | 10.0% |`);
     expect(cardB).toContain(
       'Thought styles (share of thought-prompted rows, this stage): rambling 30.0%, worked 44.5%',
     );

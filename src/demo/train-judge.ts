@@ -310,7 +310,8 @@ policy's own right and wrong responses, 4 epochs) was right 0.556 of the time wi
 decided right in both orders; the scratchpad then the verdict, without quoting the answers (1,004
 comparisons, 3 epochs, lr 1e-3), 0.446 with 3 of 138, and the TPO iteration it judged went 0.094 →
 0.063. It ships so that the page can run the pair-wise path offline (its tests do), not as a judge
-to trust: for the demo, use the reward model \`tpo-demo-rm\` (held-out AUC 0.70) or the rules.
+to trust: for the demo, use the rules (or the reward model \`tpo-demo-rm\`, held-out AUC 0.57 on
+the chain suite).
 
 Measured on 2 CPU cores with SwiftShader (software WebGPU). \`eval.json\` holds the same numbers.
 `;
