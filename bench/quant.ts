@@ -13,7 +13,7 @@ import { loadModel, type LoadedModel } from '../src/engine/model';
 import type { WeightDtypeChoice } from '../src/engine/weights';
 import { folderSource } from '../src/model/source-node';
 import { REDUCED, reducedTpoIteration } from '../src/demo/reduced';
-import { DEMO_SEED, DEMO_SPLITS, makeSplits } from '../src/demo/tasks';
+import { CHAIN_SUITE, makeChainSuite } from '../src/demo/tasks';
 import { promptIds } from '../src/tpo/instructions';
 import { GENERIC } from '../src/tpo/prompts';
 import { folderStore } from '../src/tpo/store-node';
@@ -74,7 +74,8 @@ export async function quantReport(gpu: Gpu, log: (s: string) => void): Promise<s
   const storyPrompts = () => Array.from({ length: 16 }, (_, i) => [1, 300 + ((i * 37) % 200)]);
   out.push(...(await modelRows(gpu, 'stories260K', STORIES_DIR, storyPrompts)));
   log('tpo-demo…');
-  const tasks = makeSplits(DEMO_SEED, { ...DEMO_SPLITS, train: 0 }).pool.slice(0, 16);
+  // the demo model's own pool, as the reduced iteration below and the Train screen draw it
+  const tasks = makeChainSuite({ ...CHAIN_SUITE.chains, train: 0 }).pool.slice(0, 16);
   const demoPrompts = (m: LoadedModel) => tasks.map((t) => promptIds(m, GENERIC, t.instruction));
   out.push(...(await modelRows(gpu, 'tpo-demo', DEFAULT_MODEL_DIR, demoPrompts)));
   out.push(

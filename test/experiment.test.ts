@@ -1,8 +1,13 @@
 // The experiment's statistics: a mean over seeds and held-out tasks with a two-level bootstrap
-// interval (seeds, then tasks), and the paired difference between the arms.
+// interval (seeds, then tasks), and the paired difference between the arms; and its --judge.
 
 import { describe, expect, it } from 'vitest';
-import { seedTaskInterval } from '../src/demo/experiment';
+import { DEMO_RM_DIR, experimentJudge, seedTaskInterval } from '../src/demo/experiment';
+import { loadModel } from '../src/engine/model';
+import { folderSource } from '../src/model/source-node';
+import type { ScoringJudge } from '../src/tpo/judges';
+import { rewardModelJudge } from '../src/tpo/rm-judge';
+import { testGpu } from './helpers/gpu';
 
 describe('experiment intervals', () => {
   it('resample seeds and tasks: constant data gives a point, seed-to-seed spread widens the interval', () => {
@@ -32,5 +37,46 @@ describe('experiment intervals', () => {
     expect(d.mean).toBeCloseTo(0.1, 12);
     expect(d.lo).toBeGreaterThan(0); // never below: every resample keeps the pairing
     expect(d.hi).toBeLessThan(0.2);
+  });
+});
+
+describe('npm run experiment -- --judge', () => {
+  const items = [
+    {
+      instruction: 'Start at 7 and work mod 10: +3, *2, -4. What is the result?',
+      response: '6',
+      meta: { answer: '6' },
+    },
+    {
+      instruction: 'Start at 7 and work mod 10: +3, *2, -4. What is the result?',
+      response: '5',
+      meta: { answer: '6' },
+    },
+  ];
+
+  it('rules (the default) scores the exact answer; rm is the demo reward model, scoring as that model does', async () => {
+    const gpu = await testGpu();
+    const rules = await experimentJudge(gpu);
+    expect(rules.label).toBe('the exact-answer rules');
+    const [right, wrong] = (await (rules.judge as ScoringJudge).score(items)) as number[];
+    // 1 for the exact answer, 0.2 for a short response (docs/experiment.md)
+    expect(right).toBeCloseTo(1.2, 12);
+    expect(wrong).toBeCloseTo(0.2, 12);
+    const rm = await experimentJudge(gpu, 'rm');
+    expect(rm.label).toBe('the reward model tpo-demo-rm');
+    const own = await loadModel(gpu, folderSource(DEMO_RM_DIR), { slots: 4, maxLen: 256, maxRows: 64 });
+    const want = await rewardModelJudge(own, 'x').score(items);
+    const got = await (rm.judge as ScoringJudge).score(items);
+    expect(got).toHaveLength(2);
+    got.forEach((g, i) => expect(g).toBeCloseTo(want[i] as number, 4));
+    expect(got[0]).not.toBe(got[1]); // a score of the response, not a constant
+    own.destroy();
+    rm.release();
+  });
+
+  it('an unknown judge or a folder with no model is a clear error', async () => {
+    const gpu = await testGpu();
+    await expect(experimentJudge(gpu, 'llm')).rejects.toThrow(/--judge llm: unknown judge/);
+    await expect(experimentJudge(gpu, 'rm:/nonexistent/rm')).rejects.toThrow(/config\.json|not found|no such/i);
   });
 });

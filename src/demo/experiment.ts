@@ -12,9 +12,12 @@
 //                                            iteration keeps its best DPO epoch; 0: the last)
 //                         [--seeds 3] [--seed 0]  (runs with seeds seed … seed+seeds−1: each its own sampling seed and
 //                                            pool order; the table gives means and 95% intervals over seeds and tasks)
+//                         [--judge rules|rm|rm:DIR]  (the loop's judge — sampling pairs and checkpoint selection:
+//                                            the exact-answer rules, or a reward model, rm = the demo's tpo-demo-rm;
+//                                            the held-out tasks are always scored by the exact answer)
 
 import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { cliGpu } from '../cli/gpu';
 import { loadModel, type LoadedModel } from '../engine/model';
@@ -22,7 +25,9 @@ import { flags } from '../cli/flags';
 import { folderSource } from '../model/source-node';
 import { DEFAULT_TRAIN } from '../train/trainer';
 import { TARGETS } from '../train/lora';
-import { rulesJudge } from '../tpo/judges';
+import { rulesJudge, type Judge } from '../tpo/judges';
+import { rewardModelJudge } from '../tpo/rm-judge';
+import type { Gpu } from '../gpu/device';
 import { adapterOf, checkPool, runIteration, validationSlice, type TpoOptions } from '../tpo/loop';
 import { DIRECT, GENERIC, type ThoughtPrompt } from '../tpo/prompts';
 import { folderStore } from '../tpo/store-node';
@@ -31,7 +36,7 @@ import { scoreTasks } from './score';
 import { demoJudgeRules, promptRows, suiteFlag, suiteSplits, type Task } from './tasks';
 import { runPilot, scoreShipped, shipAdapters } from './shipped';
 import { UsageError } from '../errors';
-import { DEFAULT_MODEL_DIR } from '../cli/model-arg';
+import { DEFAULT_MODEL_DIR, packageRoot } from '../cli/model-arg';
 import { rng } from '../rng';
 import { PAPER_SAMPLING } from '../tpo/sampling';
 
@@ -61,6 +66,7 @@ export const OPTIONS = {
   'tpo-adapter': { type: 'string' },
   'direct-adapter': { type: 'string' },
   ship: { type: 'boolean' },
+  judge: { type: 'string' },
 } as const;
 
 export interface ExperimentRow {
@@ -184,6 +190,44 @@ function poolOrder(tasks: Task[], seed: number) {
   return pool;
 }
 
+/** The demo's reward model, retrained on the chain suite (`npm run train:demo-rm`). */
+export const DEMO_RM_DIR = join(packageRoot(), 'public/models/tpo-demo-rm');
+
+export interface ExperimentJudge {
+  judge: Judge;
+  /** How the table names it. */
+  label: string;
+  /** Frees the judge's own model, if it has one. */
+  release: () => void;
+}
+
+/**
+ * The loop's judge (--judge): `rules` (the default: the suite's exact answer), `rm` (the demo's
+ * reward model) or `rm:DIR` (a reward-model folder). It scores the samples that make the pairs and
+ * the validation responses that pick each iteration's epoch; the held-out tasks are always scored
+ * by the exact answer, so that arms judged differently are measured alike.
+ */
+export async function experimentJudge(gpu: Gpu, spec = 'rules'): Promise<ExperimentJudge> {
+  if (spec === 'rules')
+    return { judge: rulesJudge(demoJudgeRules()), label: 'the exact-answer rules', release: () => {} };
+  const m = /^rm(?::(.+))?$/.exec(spec);
+  if (!m) throw new UsageError(`--judge ${spec}: unknown judge`, 'Give rules, rm (the demo reward model) or rm:DIR.');
+  const dir = m[1] ?? DEMO_RM_DIR;
+  const rm = await loadModel(gpu, folderSource(dir), { slots: 16, maxLen: 512, maxRows: 256 });
+  const name = basename(dir);
+  return { judge: rewardModelJudge(rm, name), label: `the reward model ${name}`, release: () => rm.destroy() };
+}
+
+/** A resumed run folder keeps the judge its iterations were judged by (records before --judge: rules). */
+async function keepJudge(store: Awaited<ReturnType<typeof folderStore>>, spec: string, dir: string): Promise<void> {
+  const stored = (await store.readConfig()) as { judge?: string } | null;
+  if (stored && (stored.judge ?? 'rules') !== spec)
+    throw new UsageError(
+      `${dir} was judged by --judge ${stored.judge ?? 'rules'}, not ${spec}`,
+      'Resume it with its own judge, or give another --out.',
+    );
+}
+
 export async function main(argv: string[]): Promise<number> {
   const { values: a } = parseArgs({ args: argv, options: OPTIONS, strict: true });
   const suite = suiteFlag(a.suite, 'chains');
@@ -197,6 +241,7 @@ export async function main(argv: string[]): Promise<number> {
   const splits = suiteSplits(suite, evalN);
   checkPool(splits.pool.length, shared, iterations);
   const evalSet = splits.heldOut.slice(0, evalN);
+  const judge = await experimentJudge(gpu, a.judge);
   const model = await loadModel(gpu, folderSource(dir), { slots: 32, maxLen: 512 });
   const t0 = performance.now();
   const rows: ExperimentRow[] = [];
@@ -214,8 +259,9 @@ export async function main(argv: string[]): Promise<number> {
       // --resume keeps finished iterations (same settings!)
       if (!a.resume) await rm(runDir, { recursive: true, force: true });
       const store = await folderStore(runDir);
-      await store.writeConfig({ experiment: arm, model: dir, seed });
-      const ctx = { model, judge: rulesJudge(demoJudgeRules()), store, onProgress: () => {} };
+      await keepJudge(store, a.judge ?? 'rules', runDir);
+      await store.writeConfig({ experiment: arm, model: dir, seed, judge: a.judge ?? 'rules' });
+      const ctx = { model, judge: judge.judge, store, onProgress: () => {} };
       const o = { ...options(prompt), seed };
       for (let it = 0; it < iterations; it++) {
         const slice = pool.slice(it * o.perIteration, (it + 1) * o.perIteration);
@@ -228,14 +274,19 @@ export async function main(argv: string[]): Promise<number> {
     }
   }
   model.destroy();
+  judge.release();
 
-  const table = experimentTable(rows, evalSet, iterations, shared, seeds);
+  const table = experimentTable(rows, evalSet, iterations, shared, seeds, judge.label);
   process.stdout.write(table + '\n');
   await mkdir(out, { recursive: true });
   await writeFile(join(out, 'experiment.md'), table + '\n');
   await writeFile(
     join(out, 'experiment.json'),
-    JSON.stringify({ rows, seconds: (performance.now() - t0) / 1000, device: gpu.adapterName }, null, 2) + '\n',
+    JSON.stringify(
+      { rows, judge: a.judge ?? 'rules', seconds: (performance.now() - t0) / 1000, device: gpu.adapterName },
+      null,
+      2,
+    ) + '\n',
   );
   const secs = ((performance.now() - t0) / 1000).toFixed(0);
   log(`experiment: ${secs} s on ${gpu.adapterName}; written to ${out}`);
@@ -309,6 +360,7 @@ export function experimentTable(
   iterations: number,
   o: TpoOptions,
   seeds: number[],
+  judge = 'the exact-answer rules',
 ): string {
   const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
   const ci = (r: { mean: number; lo: number; hi: number }) => `${pct(r.mean)} [${pct(r.lo)}, ${pct(r.hi)}]`;
@@ -322,7 +374,7 @@ export function experimentTable(
   const list = (xs: (number | undefined)[]) => xs.map((x) => (x === undefined ? '—' : String(x))).join(' / ');
   const [tpo, direct] = ARMS.map(([arm]) => arm);
   const lines = [
-    `Held-out: ${evalSet.length} tasks, greedy, programmatic judge; ${seeds.length} seed(s) (${seeds.join(', ')}): each its own sampling seed and pool order. ${iterations} iteration(s) × ${o.perIteration} fresh pool instructions × K = ${o.samples} samples at T = ${o.temperature}, top-p ${o.topP}; DPO lr ${o.train.lr}. Accuracy: the mean over seeds with a 95% interval (bootstrap over seeds and held-out tasks). Win rate: against the untrained model answering directly (ties ½), mean over seeds. ${kept} Per-seed values are separated by " / ".`,
+    `Held-out: ${evalSet.length} tasks, greedy, programmatic judge (exact answer); the loop's judge (pairs, kept epochs): ${judge}; ${seeds.length} seed(s) (${seeds.join(', ')}): each its own sampling seed and pool order. ${iterations} iteration(s) × ${o.perIteration} fresh pool instructions × K = ${o.samples} samples at T = ${o.temperature}, top-p ${o.topP}; DPO lr ${o.train.lr}. Accuracy: the mean over seeds with a 95% interval (bootstrap over seeds and held-out tasks). Win rate: against the untrained model answering directly (ties ½), mean over seeds. ${kept} Per-seed values are separated by " / ".`,
     '',
     '| arm | iteration | accuracy [95% interval] | accuracy per seed | win rate | thought chars | scratchpad / rambling thoughts | pairs | kept epoch |',
     '|---|---|---|---|---|---|---|---|---|',

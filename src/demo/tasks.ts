@@ -312,13 +312,14 @@ export function suiteFlag(value: string | undefined, fallback: Suite): Suite {
   return suite;
 }
 
+/** The most held-out draws an experiment makes beyond the suite's own; fresh tasks avoid all of them. */
+const EXPERIMENT_EXTRA_HELD_OUT = 2000;
+
 /**
  * The suite's splits with at least `evalN` held-out tasks (the extra ones drawn after its training
  * split). The chain suite's extra draws of the first suite keep 4 of its 7 families, and letter
  * counting runs out of distinct instructions, so a draw can come out short: draw more until enough.
  */
-/** The most held-out draws an experiment makes beyond the suite's own; fresh tasks avoid all of them. */
-const EXPERIMENT_EXTRA_HELD_OUT = 2000;
 
 export function suiteSplits(suite: Suite, evalN: number): Splits {
   if (suite === 'first') return makeSplits(DEMO_SEED, DEMO_SPLITS, Math.max(0, evalN - DEMO_SPLITS.heldOut));
