@@ -320,7 +320,6 @@ const EXPERIMENT_EXTRA_HELD_OUT = 2000;
  * split). The chain suite's extra draws of the first suite keep 4 of its 7 families, and letter
  * counting runs out of distinct instructions, so a draw can come out short: draw more until enough.
  */
-
 export function suiteSplits(suite: Suite, evalN: number): Splits {
   if (suite === 'first') return makeSplits(DEMO_SEED, DEMO_SPLITS, Math.max(0, evalN - DEMO_SPLITS.heldOut));
   let extra = Math.max(0, evalN - makeChainSuite().heldOut.length);
