@@ -51,11 +51,11 @@ export function cliJudge(spec: JudgeSpec, gpu: Gpu, s: Omit<CliJudgeSource, 'jud
  * A reward model: a model folder or hub repo, or a PEFT adapter folder (`tpo rm` without --full:
  * LoRA + score head), loaded over the base its adapter_config.json names, as PEFT's AutoPeftModel does.
  */
-async function loadRewardModel(
+export async function loadRewardModel(
   arg: string,
   gpu: Gpu,
   hubUrl: string | undefined,
-  dtype: WeightDtypeChoice,
+  dtype: WeightDtypeChoice = 'auto',
 ): Promise<LoadedModel> {
   const adapter = existsSync(join(arg, 'adapter_config.json')) ? await readAdapterFolder(arg) : null;
   let base = arg;

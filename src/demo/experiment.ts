@@ -37,6 +37,7 @@ import { demoJudgeRules, promptRows, suiteFlag, suiteSplits, type Task } from '.
 import { runPilot, scoreShipped, shipAdapters } from './shipped';
 import { UsageError } from '../errors';
 import { DEFAULT_MODEL_DIR, packageRoot } from '../cli/model-arg';
+import { loadRewardModel } from '../cli/judge-arg';
 import { rng } from '../rng';
 import { PAPER_SAMPLING } from '../tpo/sampling';
 
@@ -203,9 +204,10 @@ export interface ExperimentJudge {
 
 /**
  * The loop's judge (--judge): `rules` (the default: the suite's exact answer), `rm` (the demo's
- * reward model) or `rm:DIR` (a reward-model folder). It scores the samples that make the pairs and
- * the validation responses that pick each iteration's epoch; the held-out tasks are always scored
- * by the exact answer, so that arms judged differently are measured alike.
+ * reward model) or `rm:DIR` (a reward model as `tpo run --judge rm:` loads one: a model folder, a
+ * hub repo or a reward-model adapter folder). It scores the samples that make the pairs and the
+ * validation responses that pick each iteration's epoch; the held-out tasks are always scored by
+ * the exact answer, so that arms judged differently are measured alike.
  */
 export async function experimentJudge(gpu: Gpu, spec = 'rules'): Promise<ExperimentJudge> {
   if (spec === 'rules')
@@ -213,7 +215,7 @@ export async function experimentJudge(gpu: Gpu, spec = 'rules'): Promise<Experim
   const m = /^rm(?::(.+))?$/.exec(spec);
   if (!m) throw new UsageError(`--judge ${spec}: unknown judge`, 'Give rules, rm (the demo reward model) or rm:DIR.');
   const dir = m[1] ?? DEMO_RM_DIR;
-  const rm = await loadModel(gpu, folderSource(dir), { slots: 16, maxLen: 512, maxRows: 256 });
+  const rm = await loadRewardModel(dir, gpu, undefined);
   const name = basename(dir);
   return { judge: rewardModelJudge(rm, name), label: `the reward model ${name}`, release: () => rm.destroy() };
 }
